@@ -1,0 +1,324 @@
+"""Settings for Anvil Voice, read from the environment in this one place.
+
+With nothing set, the project runs on the embedded default: SQLite, local-memory cache, the
+in-memory channel layer, local media files, a Celery broker on the filesystem, the Twilio
+simulator and local speech. Production switches each piece with an environment variable
+(see `.env.example`); the same code paths run in both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from anvil_voice.env import Env
+
+env = Env()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env.str("ANVIL_VAR_DIR", str(BASE_DIR / "var")))
+
+DATABASE_URL = env.url("DATABASE_URL", schemes=("postgres", "postgresql", "sqlite"))
+REDIS_URL = env.url("REDIS_URL", schemes=("redis", "rediss"))
+# The embedded default is what `make run` and `make test` use when nothing is configured.
+EMBEDDED = not DATABASE_URL and not REDIS_URL
+
+DEBUG = env.bool("DEBUG", default=EMBEDDED)
+_DEV_SECRET_KEY = "embedded-default-only-not-secret-0123456789abcdefghijklmnopqrstuvwxyz"
+SECRET_KEY = env.str("SECRET_KEY") or (_DEV_SECRET_KEY if DEBUG else "")
+if not SECRET_KEY:
+    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", [])
+
+# The public address Twilio reaches us on; webhook signatures are computed against it, never
+# against the Host header a proxy passes on.
+PUBLIC_BASE_URL = env.url(
+    "PUBLIC_BASE_URL", "http://127.0.0.1:8000", schemes=("http", "https")
+).rstrip("/")
+
+INSTALLED_APPS = [
+    # Daphne first so `runserver` serves ASGI (HTTP and websockets).
+    "daphne",
+    # Django
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    # Third party
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "channels",
+    "storages",
+    # Platform
+    "anvil_voice.accounts",
+    "anvil_voice.telephony",
+    # Resources
+    "voices",
+    "scripts",
+    "campaigns",
+    "sessions.apps.SessionsConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "anvil_voice.api.middleware.ApiEnvelopeMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "anvil_voice.urls"
+ASGI_APPLICATION = "anvil_voice.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------------------
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "db.sqlite3",
+            # Several processes (server, worker, beat) share the file: wait for locks instead
+            # of failing, and use WAL so readers never block the writer.
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache, channel layer, Celery ---------------------------------------------------------
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", "anvil"),
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("CHANNEL_PREFIX", "anvil")},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
+CELERY_BROKER_DIR = VAR_DIR / "celery-broker"
+if CELERY_BROKER_URL == "filesystem://":
+    # kombu's filesystem transport needs no server: the embedded default's worker and beat
+    # exchange messages through these folders.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
+        "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
+        "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+
+# --- Files --------------------------------------------------------------------------------
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", str(VAR_DIR / "media")))
+MEDIA_URL = "/media/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME")
+_static_storage = {
+    "BACKEND": (
+        "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    )
+}
+if AWS_STORAGE_BUCKET_NAME:
+    STORAGES = {
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": AWS_STORAGE_BUCKET_NAME,
+                "endpoint_url": env.url("AWS_S3_ENDPOINT_URL", schemes=("http", "https")) or None,
+                "region_name": env.str("AWS_S3_REGION_NAME") or None,
+                "access_key": env.str("AWS_ACCESS_KEY_ID") or None,
+                "secret_key": env.str("AWS_SECRET_ACCESS_KEY") or None,
+                # Private objects, signed URLs that expire, and keys that are never overwritten.
+                "default_acl": None,
+                "querystring_auth": True,
+                "querystring_expire": env.int("AWS_QUERYSTRING_EXPIRE", 3600, minimum=1),
+                "file_overwrite": False,
+                "addressing_style": env.str("AWS_S3_ADDRESSING_STYLE", "path"),
+                "signature_version": "s3v4",
+            },
+        },
+        "staticfiles": _static_storage,
+    }
+else:
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": _static_storage,
+    }
+
+# --- Auth, i18n ---------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+LOGIN_URL = "/admin/login/"
+
+# --- API ----------------------------------------------------------------------------------
+API_RATE_LIMIT = env.str("API_RATE_LIMIT", "200/m")
+# JSON bodies above this answer 413; multipart voice uploads have their own, larger cap.
+API_MAX_JSON_BODY_BYTES = env.int("API_MAX_JSON_BODY_BYTES", 1024 * 1024, minimum=1024)
+VOICE_SAMPLE_MAX_BYTES = env.int("VOICE_SAMPLE_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
+VOICE_SAMPLES_MAX_TOTAL_BYTES = env.int("VOICE_SAMPLES_MAX_TOTAL_BYTES", 50 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_JSON_BODY_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", True)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "anvil_voice.accounts.authentication.ApiKeyAuthentication",
+        "anvil_voice.accounts.authentication.OrganizationSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["anvil_voice.accounts.permissions.IsOrganizationMember"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "anvil_voice.api.renderers.EnvelopeJSONRenderer",
+        "anvil_voice.api.renderers.EnvelopeBrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["anvil_voice.api.ratelimit.ApiRateLimit"],
+    "DEFAULT_PAGINATION_CLASS": "anvil_voice.api.pagination.KeysetCursorPagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "anvil_voice.api.exceptions.envelope_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Anvil Voice API",
+    "DESCRIPTION": (
+        "AI phone calls: cloned voices, scripts, scheduled campaigns and per-call sessions. "
+        "Every response is wrapped in the standard envelope."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1/voice",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "anvil_voice.api.schema.envelope_postprocessing_hook",
+    ],
+    "ENUM_NAME_OVERRIDES": {},
+    "SECURITY": [{"ApiKeyAuth": []}],
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "ApiKeyAuth": {"type": "http", "scheme": "bearer", "description": "API key"}
+        }
+    },
+}
+
+# --- Telephony ----------------------------------------------------------------------------
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", "embedded-simulator-auth-token")
+TWILIO_AUTH_TOKEN_SECONDARY = env.str("TWILIO_AUTH_TOKEN_SECONDARY")
+# Points the real SDK at the Twilio simulator; empty means api.twilio.com.
+TWILIO_API_BASE_URL = env.url(
+    "TWILIO_API_BASE_URL",
+    "http://127.0.0.1:8010" if EMBEDDED else "",
+    schemes=("http", "https"),
+)
+TWILIO_SIMULATOR_PORT = env.int("TWILIO_SIMULATOR_PORT", 8010, minimum=1)
+
+# --- Speech -------------------------------------------------------------------------------
+SPEECH_PROVIDER = env.str("SPEECH_PROVIDER", "local")
+if SPEECH_PROVIDER not in {"local", "cloud"}:
+    raise ImproperlyConfigured("SPEECH_PROVIDER must be 'local' or 'cloud'.")
+AGENT_PROVIDER = env.str("AGENT_PROVIDER", "scripted")
+if AGENT_PROVIDER not in {"scripted", "llm"}:
+    raise ImproperlyConfigured("AGENT_PROVIDER must be 'scripted' or 'llm'.")
+ELEVENLABS_API_KEY = env.str("ELEVENLABS_API_KEY")
+ELEVENLABS_BASE_URL = env.url("ELEVENLABS_BASE_URL", "https://api.elevenlabs.io")
+DEEPGRAM_API_KEY = env.str("DEEPGRAM_API_KEY")
+DEEPGRAM_URL = env.url("DEEPGRAM_URL", "wss://api.deepgram.com/v1/listen")
+LLM_BASE_URL = env.url("LLM_BASE_URL", "https://api.openai.com")
+LLM_API_KEY = env.str("LLM_API_KEY")
+LLM_MODEL = env.str("LLM_MODEL", "gpt-4o-mini")
+
+# --- Production hardening -----------------------------------------------------------------
+# On unless DEBUG; test runs against PostgreSQL set HTTPS_ONLY=0 because the test client speaks
+# plain HTTP.
+HTTPS_ONLY = env.bool("HTTPS_ONLY", default=not DEBUG)
+if HTTPS_ONLY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "kv": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "kv"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "django.channels.server": {"level": "WARNING"},
+    },
+}
