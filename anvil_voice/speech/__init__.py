@@ -1,0 +1,1 @@
+"""Speech providers (TTS, STT, voice cloning) behind small protocols, chosen by settings."""
