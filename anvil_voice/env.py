@@ -23,10 +23,10 @@ class Env:
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._environ = os.environ if environ is None else environ
 
-    def str(self, name: str, default: str = "") -> str:
+    def get_str(self, name: str, default: str = "") -> str:
         return self._environ.get(name, default).strip()
 
-    def bool(self, name: str, default: bool = False) -> bool:
+    def get_bool(self, name: str, default: bool = False) -> bool:
         raw = self._environ.get(name)
         if raw is None:
             return default
@@ -37,7 +37,7 @@ class Env:
             return False
         raise EnvError(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
 
-    def int(self, name: str, default: int, *, minimum: int | None = None) -> int:
+    def get_int(self, name: str, default: int, *, minimum: int | None = None) -> int:
         raw = self._environ.get(name)
         if raw is None or raw.strip() == "":
             return default
@@ -49,14 +49,14 @@ class Env:
             raise EnvError(f"{name} must be >= {minimum}, got {value}")
         return value
 
-    def list(self, name: str, default: list[str] | None = None) -> list[str]:
+    def get_list(self, name: str, default: list[str] | None = None) -> list[str]:
         raw = self._environ.get(name)
         if raw is None:
             return list(default or [])
         return [item.strip() for item in raw.split(",") if item.strip()]
 
-    def url(self, name: str, default: str = "", *, schemes: tuple[str, ...] = ()) -> str:
-        value = self.str(name, default)
+    def get_url(self, name: str, default: str = "", *, schemes: tuple[str, ...] = ()) -> str:
+        value = self.get_str(name, default)
         if not value:
             return value
         parsed = urlparse(value)

@@ -18,25 +18,25 @@ from anvil_voice.env import Env
 env = Env()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env.str("ANVIL_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR = Path(env.get_str("ANVIL_VAR_DIR", str(BASE_DIR / "var")))
 
-DATABASE_URL = env.url("DATABASE_URL", schemes=("postgres", "postgresql", "sqlite"))
-REDIS_URL = env.url("REDIS_URL", schemes=("redis", "rediss"))
+DATABASE_URL = env.get_url("DATABASE_URL", schemes=("postgres", "postgresql", "sqlite"))
+REDIS_URL = env.get_url("REDIS_URL", schemes=("redis", "rediss"))
 # The embedded default is what `make run` and `make test` use when nothing is configured.
 EMBEDDED = not DATABASE_URL and not REDIS_URL
 
-DEBUG = env.bool("DEBUG", default=EMBEDDED)
+DEBUG = env.get_bool("DEBUG", default=EMBEDDED)
 _DEV_SECRET_KEY = "embedded-default-only-not-secret-0123456789abcdefghijklmnopqrstuvwxyz"
-SECRET_KEY = env.str("SECRET_KEY") or (_DEV_SECRET_KEY if DEBUG else "")
+SECRET_KEY = env.get_str("SECRET_KEY") or (_DEV_SECRET_KEY if DEBUG else "")
 if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver", "[::1]"])
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", [])
+ALLOWED_HOSTS = env.get_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.get_list("CSRF_TRUSTED_ORIGINS", [])
 
 # The public address Twilio reaches us on; webhook signatures are computed against it, never
 # against the Host header a proxy passes on.
-PUBLIC_BASE_URL = env.url(
+PUBLIC_BASE_URL: str = env.get_url(
     "PUBLIC_BASE_URL", "http://127.0.0.1:8000", schemes=("http", "https")
 ).rstrip("/")
 
@@ -104,7 +104,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "db.sqlite3",
+            "NAME": str(VAR_DIR / "db.sqlite3"),
             # Several processes (server, worker, beat) share the file: wait for locks instead
             # of failing, and use WAL so readers never block the writer.
             "OPTIONS": {
@@ -122,20 +122,20 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", "anvil"),
+            "KEY_PREFIX": env.get_str("CACHE_KEY_PREFIX", "anvil"),
         }
     }
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("CHANNEL_PREFIX", "anvil")},
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": env.get_str("CHANNEL_PREFIX", "anvil")},
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
+CELERY_BROKER_URL = env.get_str("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
 CELERY_BROKER_DIR = VAR_DIR / "celery-broker"
 if CELERY_BROKER_URL == "filesystem://":
     # kombu's filesystem transport needs no server: the embedded default's worker and beat
@@ -146,7 +146,7 @@ if CELERY_BROKER_URL == "filesystem://":
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
         "store_processed": False,
     }
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_ALWAYS_EAGER = env.get_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -156,13 +156,13 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 
 # --- Files --------------------------------------------------------------------------------
-MEDIA_ROOT = Path(env.str("MEDIA_ROOT", str(VAR_DIR / "media")))
+MEDIA_ROOT = Path(env.get_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
-AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME")
+AWS_STORAGE_BUCKET_NAME = env.get_str("AWS_STORAGE_BUCKET_NAME")
 _static_storage = {
     "BACKEND": (
         "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -176,16 +176,17 @@ if AWS_STORAGE_BUCKET_NAME:
             "BACKEND": "storages.backends.s3.S3Storage",
             "OPTIONS": {
                 "bucket_name": AWS_STORAGE_BUCKET_NAME,
-                "endpoint_url": env.url("AWS_S3_ENDPOINT_URL", schemes=("http", "https")) or None,
-                "region_name": env.str("AWS_S3_REGION_NAME") or None,
-                "access_key": env.str("AWS_ACCESS_KEY_ID") or None,
-                "secret_key": env.str("AWS_SECRET_ACCESS_KEY") or None,
+                "endpoint_url": env.get_url("AWS_S3_ENDPOINT_URL", schemes=("http", "https"))
+                or None,
+                "region_name": env.get_str("AWS_S3_REGION_NAME") or None,
+                "access_key": env.get_str("AWS_ACCESS_KEY_ID") or None,
+                "secret_key": env.get_str("AWS_SECRET_ACCESS_KEY") or None,
                 # Private objects, signed URLs that expire, and keys that are never overwritten.
                 "default_acl": None,
                 "querystring_auth": True,
-                "querystring_expire": env.int("AWS_QUERYSTRING_EXPIRE", 3600, minimum=1),
+                "querystring_expire": env.get_int("AWS_QUERYSTRING_EXPIRE", 3600, minimum=1),
                 "file_overwrite": False,
-                "addressing_style": env.str("AWS_S3_ADDRESSING_STYLE", "path"),
+                "addressing_style": env.get_str("AWS_S3_ADDRESSING_STYLE", "path"),
                 "signature_version": "s3v4",
             },
         },
@@ -211,15 +212,17 @@ USE_TZ = True
 LOGIN_URL = "/admin/login/"
 
 # --- API ----------------------------------------------------------------------------------
-API_RATE_LIMIT = env.str("API_RATE_LIMIT", "200/m")
+API_RATE_LIMIT = env.get_str("API_RATE_LIMIT", "200/m")
 # JSON bodies above this answer 413; multipart voice uploads have their own, larger cap.
-API_MAX_JSON_BODY_BYTES = env.int("API_MAX_JSON_BODY_BYTES", 1024 * 1024, minimum=1024)
-VOICE_SAMPLE_MAX_BYTES = env.int("VOICE_SAMPLE_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
-VOICE_SAMPLES_MAX_TOTAL_BYTES = env.int("VOICE_SAMPLES_MAX_TOTAL_BYTES", 50 * 1024 * 1024)
+API_MAX_JSON_BODY_BYTES = env.get_int("API_MAX_JSON_BODY_BYTES", 1024 * 1024, minimum=1024)
+VOICE_SAMPLE_MAX_BYTES = env.get_int("VOICE_SAMPLE_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
+VOICE_SAMPLES_MAX_TOTAL_BYTES = env.get_int("VOICE_SAMPLES_MAX_TOTAL_BYTES", 50 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_JSON_BODY_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 RATELIMIT_USE_CACHE = "default"
-RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", True)
+RATELIMIT_ENABLE = env.get_bool("RATELIMIT_ENABLE", True)
+# A cache outage should not take the whole API down with it: the limit fails open.
+RATELIMIT_FAIL_OPEN = True
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -259,49 +262,43 @@ SPECTACULAR_SETTINGS = {
         "anvil_voice.api.schema.envelope_postprocessing_hook",
     ],
     "ENUM_NAME_OVERRIDES": {},
-    "SECURITY": [{"ApiKeyAuth": []}],
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "ApiKeyAuth": {"type": "http", "scheme": "bearer", "description": "API key"}
-        }
-    },
 }
 
 # --- Telephony ----------------------------------------------------------------------------
-TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
-TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", "embedded-simulator-auth-token")
-TWILIO_AUTH_TOKEN_SECONDARY = env.str("TWILIO_AUTH_TOKEN_SECONDARY")
+TWILIO_ACCOUNT_SID = env.get_str("TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
+TWILIO_AUTH_TOKEN = env.get_str("TWILIO_AUTH_TOKEN", "embedded-simulator-auth-token")
+TWILIO_AUTH_TOKEN_SECONDARY = env.get_str("TWILIO_AUTH_TOKEN_SECONDARY")
 # Points the real SDK at the Twilio simulator; empty means api.twilio.com.
-TWILIO_API_BASE_URL = env.url(
+TWILIO_API_BASE_URL = env.get_url(
     "TWILIO_API_BASE_URL",
     "http://127.0.0.1:8010" if EMBEDDED else "",
     schemes=("http", "https"),
 )
-TWILIO_SIMULATOR_PORT = env.int("TWILIO_SIMULATOR_PORT", 8010, minimum=1)
+TWILIO_SIMULATOR_PORT = env.get_int("TWILIO_SIMULATOR_PORT", 8010, minimum=1)
 
 # --- Speech -------------------------------------------------------------------------------
-SPEECH_PROVIDER = env.str("SPEECH_PROVIDER", "local")
+SPEECH_PROVIDER = env.get_str("SPEECH_PROVIDER", "local")
 if SPEECH_PROVIDER not in {"local", "cloud"}:
     raise ImproperlyConfigured("SPEECH_PROVIDER must be 'local' or 'cloud'.")
-AGENT_PROVIDER = env.str("AGENT_PROVIDER", "scripted")
+AGENT_PROVIDER = env.get_str("AGENT_PROVIDER", "scripted")
 if AGENT_PROVIDER not in {"scripted", "llm"}:
     raise ImproperlyConfigured("AGENT_PROVIDER must be 'scripted' or 'llm'.")
-ELEVENLABS_API_KEY = env.str("ELEVENLABS_API_KEY")
-ELEVENLABS_BASE_URL = env.url("ELEVENLABS_BASE_URL", "https://api.elevenlabs.io")
-DEEPGRAM_API_KEY = env.str("DEEPGRAM_API_KEY")
-DEEPGRAM_URL = env.url("DEEPGRAM_URL", "wss://api.deepgram.com/v1/listen")
-LLM_BASE_URL = env.url("LLM_BASE_URL", "https://api.openai.com")
-LLM_API_KEY = env.str("LLM_API_KEY")
-LLM_MODEL = env.str("LLM_MODEL", "gpt-4o-mini")
+ELEVENLABS_API_KEY = env.get_str("ELEVENLABS_API_KEY")
+ELEVENLABS_BASE_URL = env.get_url("ELEVENLABS_BASE_URL", "https://api.elevenlabs.io")
+DEEPGRAM_API_KEY = env.get_str("DEEPGRAM_API_KEY")
+DEEPGRAM_URL = env.get_url("DEEPGRAM_URL", "wss://api.deepgram.com/v1/listen")
+LLM_BASE_URL = env.get_url("LLM_BASE_URL", "https://api.openai.com")
+LLM_API_KEY = env.get_str("LLM_API_KEY")
+LLM_MODEL = env.get_str("LLM_MODEL", "gpt-4o-mini")
 
 # --- Production hardening -----------------------------------------------------------------
 # On unless DEBUG; test runs against PostgreSQL set HTTPS_ONLY=0 because the test client speaks
 # plain HTTP.
-HTTPS_ONLY = env.bool("HTTPS_ONLY", default=not DEBUG)
+HTTPS_ONLY = env.get_bool("HTTPS_ONLY", default=not DEBUG)
 if HTTPS_ONLY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
-    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_SECONDS = env.get_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
@@ -316,7 +313,7 @@ LOGGING = {
         "kv": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "kv"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env.get_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.request": {"level": "ERROR"},
         "django.channels.server": {"level": "WARNING"},

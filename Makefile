@@ -1,0 +1,47 @@
+# Anvil Voice: `make run` starts the whole system on the embedded default; `make test` runs
+# every test. Both install what they need first (uv, then the locked virtualenv).
+
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+PORT ?= 8000
+VENV_PY := .venv/bin/python
+
+.PHONY: install run test test-fast lint typecheck check-deploy bench clean
+
+install:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	@$(UV) sync --frozen --quiet
+
+run: install
+	@$(VENV_PY) manage.py migrate --noinput
+	@$(VENV_PY) manage.py seed_demo
+	@PORT=$(PORT) $(VENV_PY) -m anvil_voice.run_embedded
+
+# The test suite needs these only when DATABASE_URL/REDIS_URL are set (DEBUG then defaults off).
+test: export SECRET_KEY ?= test-only-secret-key-not-for-production-0123456789abcdefghijklmn
+test: export HTTPS_ONLY ?= 0
+test: install
+	@$(VENV_PY) -m pytest
+
+lint: install
+	@$(VENV_PY) -m ruff check .
+	@$(VENV_PY) -m ruff format --check .
+
+typecheck: install
+	@$(VENV_PY) -m mypy .
+
+# Production settings must pass Django's deployment checks (dummy secrets, no services needed).
+check-deploy: install
+	@DEBUG=0 HTTPS_ONLY=1 \
+	  SECRET_KEY=ci-dummy-$$(head -c 48 /dev/urandom | base64 | tr -dc 'a-zA-Z0-9') \
+	  DATABASE_URL=postgres://postgres@127.0.0.1:5432/test REDIS_URL=redis://127.0.0.1:6379/0 \
+	  ALLOWED_HOSTS=voice.example.com PUBLIC_BASE_URL=https://voice.example.com \
+	  AWS_STORAGE_BUCKET_NAME=anvil-voice TWILIO_ACCOUNT_SID=AC00000000000000000000000000000000 \
+	  TWILIO_AUTH_TOKEN=dummy SPEECH_PROVIDER=cloud ELEVENLABS_API_KEY=dummy DEEPGRAM_API_KEY=dummy \
+	  $(VENV_PY) manage.py check --deploy --fail-level WARNING
+
+bench: install
+	@$(VENV_PY) -m anvil_voice.speech.bench_preview
+
+clean:
+	rm -rf var/ staticfiles/ .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,43 @@
+"""Reads for tenancy: which organization a request acts for, and what a user may see."""
+
+from __future__ import annotations
+
+import hmac
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import QuerySet
+
+from anvil_voice.accounts.models import ApiKey, Membership, Organization, hash_api_key
+
+
+def api_key_find_active(*, raw_key: str) -> ApiKey | None:
+    """The key for a raw bearer token, or None. Revoked keys are returned (callers say why)."""
+    prefix = ApiKey.prefix_of(raw_key)
+    if prefix is None:
+        return None
+    api_key = ApiKey.objects.select_related("organization").filter(prefix=prefix).first()
+    if api_key is None:
+        return None
+    if not hmac.compare_digest(api_key.key_hash, hash_api_key(raw_key)):
+        return None
+    return api_key
+
+
+def membership_for(
+    *, user: User | AnonymousUser, organization_slug: str | None = None
+) -> Membership | None:
+    """The membership a signed-in user acts through: the named organization, else the oldest."""
+    if not user.is_authenticated:
+        return None
+    memberships = Membership.objects.select_related("organization").filter(user=user)
+    if organization_slug:
+        memberships = memberships.filter(organization__slug=organization_slug)
+    return memberships.order_by("created_at", "id").first()
+
+
+def organizations_for_user(*, user: User | AnonymousUser) -> QuerySet[Organization]:
+    if not user.is_authenticated:
+        return Organization.objects.none()
+    if getattr(user, "is_superuser", False):
+        return Organization.objects.all()
+    return Organization.objects.filter(memberships__user=user)

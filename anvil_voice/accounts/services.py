@@ -1,0 +1,69 @@
+"""Writes for organizations, memberships and API keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from anvil_voice.accounts.models import ApiKey, Membership, Organization, Role, hash_api_key
+
+# last_used_at is informational; writing it on every request would turn reads into writes.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class IssuedApiKey:
+    api_key: ApiKey
+    raw_key: str
+
+
+def organization_create(*, name: str, slug: str) -> Organization:
+    return Organization.objects.create(name=name, slug=slug)
+
+
+def membership_add(
+    *, organization: Organization, user: User, role: str = Role.MANAGER
+) -> Membership:
+    membership, _ = Membership.objects.update_or_create(
+        organization=organization, user=user, defaults={"role": role}
+    )
+    return membership
+
+
+@transaction.atomic
+def api_key_issue(
+    *,
+    organization: Organization,
+    name: str,
+    role: str = Role.MANAGER,
+    created_by: User | None = None,
+) -> IssuedApiKey:
+    prefix, raw_key = ApiKey.generate_raw_key()
+    api_key = ApiKey.objects.create(
+        organization=organization,
+        name=name,
+        prefix=prefix,
+        key_hash=hash_api_key(raw_key),
+        role=role,
+        created_by=created_by,
+    )
+    return IssuedApiKey(api_key=api_key, raw_key=raw_key)
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    # Conditional update: revoking twice keeps the first revocation time.
+    ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    api_key.refresh_from_db(fields=["revoked_at"])
+    return api_key
+
+
+def api_key_touch(*, api_key: ApiKey) -> None:
+    now = timezone.now()
+    if api_key.last_used_at and now - api_key.last_used_at < LAST_USED_RESOLUTION:
+        return
+    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+    api_key.last_used_at = now

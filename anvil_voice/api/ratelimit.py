@@ -1,0 +1,54 @@
+"""The standard 200/min limit, counted with django-ratelimit on the shared cache.
+
+Counted per API key, per user for session auth and per client IP otherwise, so two web
+processes sharing Redis enforce one limit. It is a DRF throttle so the 429 flows through the
+envelope exception handler with `Retry-After`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django_ratelimit.core import get_usage
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
+
+from anvil_voice.accounts.principal import Principal
+
+RATE_LIMIT_GROUP = "api-v1"
+
+
+def rate_limit_key(group: str, request: HttpRequest) -> str:
+    principal = getattr(request, "anvil_principal", None)
+    if isinstance(principal, Principal):
+        return principal.rate_limit_key
+    return f"ip:{request.META.get('REMOTE_ADDR', '')}"
+
+
+class ApiRateLimit(BaseThrottle):
+    def __init__(self) -> None:
+        self._wait: float | None = None
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        if getattr(view, "rate_limit_exempt", False):
+            return True
+        django_request = request._request
+        # Authentication has run by now (DRF throttles after it); hand the principal to the key
+        # function, which only sees the Django request.
+        django_request.anvil_principal = request.auth  # type: ignore[attr-defined]
+        usage = get_usage(
+            django_request,
+            group=RATE_LIMIT_GROUP,
+            key=rate_limit_key,
+            rate=settings.API_RATE_LIMIT,
+            increment=True,
+        )
+        if usage is None or not usage["should_limit"]:
+            return True
+        self._wait = max(1, usage["time_left"])
+        return False
+
+    def wait(self) -> float | None:
+        return self._wait

@@ -1,0 +1,20 @@
+"""The resource routes. Paths follow the customer's spec exactly (a trailing slash is optional)."""
+
+from typing import Any
+
+from rest_framework.routers import SimpleRouter
+
+from anvil_voice.accounts.api import ApiKeyViewSet
+
+
+class ApiRouter(SimpleRouter):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # The spec writes paths without a trailing slash; browsers and some clients add one.
+        self.trailing_slash = "/?"
+
+
+router = ApiRouter()
+router.register("api-keys", ApiKeyViewSet, basename="api-key")
+
+urlpatterns = router.urls

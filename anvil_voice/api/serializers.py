@@ -1,0 +1,58 @@
+"""Serializer base: camelCase keys on the wire, strict about what a client may write.
+
+Models keep snake_case; `CamelCaseSerializer` renames every field to camelCase (the model
+attribute becomes the field's `source`), so requests, responses, error details and the OpenAPI
+schema all agree without a key-rewriting renderer that would also mangle user data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from rest_framework import serializers
+
+_SNAKE = re.compile(r"_([a-z0-9])")
+
+
+def to_camel(name: str) -> str:
+    return _SNAKE.sub(lambda match: match.group(1).upper(), name)
+
+
+class StrictFieldsMixin:
+    """Unknown keys and read-only keys in a write are errors, not silently dropped."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            fields = self.fields  # type: ignore[attr-defined]
+            errors: dict[str, list[str]] = {}
+            for key in data:
+                field = fields.get(key)
+                if field is None:
+                    errors[str(key)] = ["Unknown field."]
+                elif field.read_only:
+                    errors[str(key)] = ["This field is read-only."]
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)  # type: ignore[misc]
+
+
+class CamelCaseMixin:
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()  # type: ignore[misc]
+        renamed: dict[str, serializers.Field] = {}
+        for name, field in fields.items():
+            camel = to_camel(name)
+            if camel != name and field.source is None:
+                field.source = name
+            renamed[camel] = field
+        return renamed
+
+
+class CamelCaseModelSerializer(StrictFieldsMixin, CamelCaseMixin, serializers.ModelSerializer):
+    pass
+
+
+class CamelCaseSerializer(StrictFieldsMixin, CamelCaseMixin, serializers.Serializer):
+    pass

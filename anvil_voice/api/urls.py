@@ -1,0 +1,15 @@
+"""Everything under /api/v1/voice/: resources, schema, docs, health, and a 404 catch-all."""
+
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from anvil_voice.api.health import HealthView
+from anvil_voice.api.middleware import api_not_found
+
+urlpatterns = [
+    re_path(r"^health/?$", HealthView.as_view(), name="health"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("", include("anvil_voice.api.routes")),
+    re_path(r"^.*$", api_not_found),
+]

@@ -1,0 +1,5 @@
+"""Websocket routes (Twilio Media Streams, the live monitor)."""
+
+from typing import Any
+
+websocket_urlpatterns: list[Any] = []

@@ -1,0 +1,96 @@
+"""Personas and fixtures shared by every test.
+
+Three people, as in healthchecks' tests: `owner` and `member` (a manager) belong to Acme,
+`viewer` reads Acme, and `outsider` owns another organization. Each has an API client that
+sends a Bearer key of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from anvil_voice.accounts import services
+from anvil_voice.accounts.factories import MembershipFactory, OrganizationFactory
+from anvil_voice.accounts.models import ApiKey, Membership, Organization, Role
+from anvil_voice.celery import app as celery_app
+
+
+@dataclass
+class Persona:
+    membership: Membership
+    api_key: ApiKey
+    raw_key: str
+    client: APIClient
+
+    @property
+    def organization(self) -> Organization:
+        return self.membership.organization
+
+
+def make_persona(organization: Organization, role: str, username: str) -> Persona:
+    membership = MembershipFactory(organization=organization, role=role, user__username=username)
+    issued = services.api_key_issue(organization=organization, name=username, role=role)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.raw_key}")
+    return Persona(membership, issued.api_key, issued.raw_key, client)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache() -> Iterator[None]:
+    # Rate-limit counters live in the cache; every test starts with a clean budget.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery() -> Iterator[None]:
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager = False
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def acme(db: None) -> Organization:
+    return OrganizationFactory(name="Acme", slug="acme")
+
+
+@pytest.fixture
+def globex(db: None) -> Organization:
+    return OrganizationFactory(name="Globex", slug="globex")
+
+
+@pytest.fixture
+def owner(acme: Organization) -> Persona:
+    return make_persona(acme, Role.OWNER, "olivia")
+
+
+@pytest.fixture
+def member(acme: Organization) -> Persona:
+    return make_persona(acme, Role.MANAGER, "mario")
+
+
+@pytest.fixture
+def viewer(acme: Organization) -> Persona:
+    return make_persona(acme, Role.VIEWER, "vera")
+
+
+@pytest.fixture
+def outsider(globex: Organization) -> Persona:
+    return make_persona(globex, Role.OWNER, "oscar")
+
+
+@pytest.fixture
+def anonymous() -> APIClient:
+    return APIClient()
