@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -81,7 +82,7 @@ def test_it_rejects_a_truncated_mp3(speech_files):
     error = rejected(mp3[: len(mp3) // 2], "cut.mp3")
 
     assert error.code == "truncated_audio"
-    assert error.message.startswith('"cut.mp3" is incomplete: its header promises 3.')
+    assert error.message.startswith('"cut.mp3" is incomplete: its header promises ')
 
 
 def test_it_rejects_a_truncated_wav_whose_header_promises_more(speech_files):
@@ -98,9 +99,11 @@ def test_it_rejects_a_truncated_flac(speech_files):
     error = rejected(flac[: len(flac) // 2], "cut.flac")
 
     assert error.code == "truncated_audio"
-    assert error.message == (
-        '"cut.flac" is incomplete: its header promises 3.3 seconds but only 1.5 seconds of '
-        "audio could be decoded."
+    # Piper's timing varies a little per run, hence a pattern rather than exact seconds.
+    assert re.fullmatch(
+        r'"cut.flac" is incomplete: its header promises \d\.\d seconds but only \d\.\d seconds '
+        r"of audio could be decoded\.",
+        error.message,
     )
 
 
