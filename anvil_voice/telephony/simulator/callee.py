@@ -1,0 +1,85 @@
+"""The person (or machine) on the far end: how a persona script talks and listens on the line."""
+
+from __future__ import annotations
+
+import asyncio
+
+from . import audio
+from .call_audio import TURN_SILENCE_FRAMES, CallAudio
+from .calls import COMPLETED, SimulatedCall
+from .voice import Voice
+
+BEEP = audio.tone(0.5, frequency=1000.0)
+
+
+class LineCallee:
+    """Implements the `personas.Callee` protocol on top of a call's audio."""
+
+    def __init__(self, call: SimulatedCall, call_audio: CallAudio, voice: Voice) -> None:
+        self._call = call
+        self._audio = call_audio
+        self._voice = voice
+        # Agent speech frames heard when the persona last started talking: a turn ends only
+        # after agent speech that came after that point.
+        self._turn_mark = 0
+        self.first_line_done = asyncio.Event()
+        self.beep_done = asyncio.Event()
+        self.beep_at: float | None = None
+        self.speech_frames_at_beep = 0
+
+    async def say(self, text: str) -> None:
+        ulaw = await self._voice.synthesize(text)
+        self._turn_mark = self._audio.ears.speech_frames
+        self._call.log.add("persona_said", text=text, duration_ms=len(ulaw) // 8)
+        await self._audio.speak(ulaw)
+        self.first_line_done.set()
+
+    async def pause(self, seconds: float) -> None:
+        await self._audio.wait_frames(round(seconds / audio.FRAME_SECONDS))
+
+    async def wait_for_agent_turn(self) -> None:
+        mark = self._turn_mark
+        ears = self._audio.ears
+        await self._audio.wait_until(
+            lambda: (
+                ears.speech_frames > mark
+                and ears.silence_run >= TURN_SILENCE_FRAMES
+                and not self._audio.callee_speaking
+            )
+        )
+
+    async def wait_for_agent_speech(self, seconds: float) -> None:
+        ears = self._audio.ears
+        mark = ears.speech_frames
+        needed = round(seconds / audio.FRAME_SECONDS)
+        await self._audio.wait_until(lambda: ears.speech_frames - mark >= needed)
+
+    async def beep(self) -> None:
+        await self._audio.speak(BEEP)
+        self.beep_at = self._call.log.now()
+        self.speech_frames_at_beep = self._audio.ears.speech_frames
+        self.note("beep")
+        self.beep_done.set()
+
+    def note(self, action: str, **fields: object) -> None:
+        self._call.log.add("persona", action=action, **fields)
+
+    def hang_up(self) -> None:
+        self.note("hung_up")
+        self._call.request_end(COMPLETED)
+
+    def voicemail_summary(self) -> dict[str, object] | None:
+        """What was left on the voicemail after the beep, for the log."""
+        if self.beep_at is None:
+            return None
+        beep_at = self.beep_at
+        played = [
+            entry
+            for entry in self._call.log.of_kind("played")
+            if entry["t"] >= beep_at - audio.FRAME_SECONDS
+        ]
+        return {
+            "message_ms": (self._audio.ears.speech_frames - self.speech_frames_at_beep) * 20,
+            "said": [entry["text"] for entry in played if "text" in entry],
+            "played_urls": [entry["url"] for entry in played if "url" in entry],
+        }

@@ -1,0 +1,184 @@
+"""Callee personas, chosen by the dialled number.
+
+Numbers in the NANP fictional range `555-0100`..`555-0199` pick a persona by their last two
+digits, with or without an area code: `+15550104` and `+12125550104` both reach "interested".
+
+| Digits | Persona                     | Says (one line per agent turn)                           |
+|--------|-----------------------------|----------------------------------------------------------|
+| 00     | `no-answer`                 | rings until `Timeout`, ends `no-answer`                  |
+| 01     | `busy`                      | ends `busy` after ~1.5 s, never rings                    |
+| 02     | `failed`                    | ends `failed` after ~0.5 s                               |
+| 03     | `voicemail`                 | answers after ~12 s: greeting + beep; AMD says           |
+|        |                             | `machine_start` / `machine_end_beep`; logs the message   |
+| 04     | `interested`                | "Hello?" / "Yes, that sounds great, sign me up."         |
+| 05     | `objection-then-interested` | "Hello?" / "We already have a provider." /               |
+|        |                             | "Okay, that makes sense. Yes, let's do it."              |
+| 06     | `not-interested`            | "Hello?" / "No thanks, I'm not interested."              |
+| 07     | `callback-request`          | "Hello?" / "I'm busy right now, can you call me back     |
+|        |                             | tomorrow at 3?"                                          |
+| 08     | `remove-me`                 | "Hello?" / "Please take me off your list and stop        |
+|        |                             | calling me."                                             |
+| 09     | `hangs-up`                  | "Hello?" / "Sorry, who is this?", then hangs up 1 s into |
+|        |                             | the agent's next utterance                               |
+| 10     | `silent`                    | answers, never says a word (AMD: `unknown`)              |
+| 11     | `barge-in`                  | "Hello?" / "Yes, speaking." / 1 s into the agent's next  |
+|        |                             | utterance: "Sorry to interrupt, how much does it cost?"  |
+|        |                             | / "Okay, sign me up."                                    |
+| 12-99  | as 00-09 by the last digit  | `+15550134` is `interested`: many numbers per persona    |
+| other  | `generic-human`             | "Hello?" then quiet                                      |
+
+Answering personas pick up ~4 s after ringing starts (all ring, AMD and callback delays are
+multiplied by the simulator's `time_scale`; audio always runs in real time).
+
+Turn-taking is by listening, not by timers: after its opening "Hello?", a persona says its next
+line only once it has heard agent audio (non-silent frames played to it) since it last started
+talking, followed by 600 ms of silence (stream time).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class Callee(Protocol):
+    """What a persona script can do on the line (implemented in `callee.py`)."""
+
+    async def say(self, text: str) -> None: ...
+    async def pause(self, seconds: float) -> None: ...
+    async def wait_for_agent_turn(self) -> None: ...
+    async def wait_for_agent_speech(self, seconds: float) -> None: ...
+    async def beep(self) -> None: ...
+    def note(self, action: str, **fields: object) -> None: ...
+    def hang_up(self) -> None: ...
+
+
+Script = Callable[[Callee], Awaitable[None]]
+
+ANSWER = "answer"
+BUSY = "busy"
+FAILED = "failed"
+NO_ANSWER = "no-answer"
+
+HUMAN = "human"
+MACHINE = "machine"
+SILENT = "silent"
+
+HELLO = "Hello?"
+VOICEMAIL_GREETING = (
+    "Hi, you've reached Sam. I can't take your call right now. "
+    "Please leave a message after the tone."
+)
+
+
+@dataclass(frozen=True)
+class Persona:
+    key: str
+    outcome: str
+    answerer: str = HUMAN
+    lines: tuple[str, ...] = ()
+    script: Script | None = None
+    # Seconds of ringing before the outcome, at time_scale 1.0.
+    ring_seconds: float = 4.0
+
+
+async def _pick_up(callee: Callee) -> None:
+    # People take a moment after lifting the handset before they speak.
+    await callee.pause(0.3)
+    await callee.say(HELLO)
+
+
+def _conversation(*replies: str) -> Script:
+    """Say hello, then answer each agent turn with the next reply, then stay on the line."""
+
+    async def script(callee: Callee) -> None:
+        await _pick_up(callee)
+        for reply in replies:
+            await callee.wait_for_agent_turn()
+            await callee.say(reply)
+
+    return script
+
+
+async def _voicemail(callee: Callee) -> None:
+    await callee.pause(0.3)
+    await callee.say(VOICEMAIL_GREETING)
+    await callee.beep()
+
+
+async def _hangs_up(callee: Callee) -> None:
+    await _pick_up(callee)
+    await callee.wait_for_agent_turn()
+    await callee.say("Sorry, who is this?")
+    await callee.wait_for_agent_speech(1.0)
+    callee.hang_up()
+
+
+async def _barge_in(callee: Callee) -> None:
+    await _pick_up(callee)
+    await callee.wait_for_agent_turn()
+    await callee.say("Yes, speaking.")
+    await callee.wait_for_agent_speech(1.0)
+    callee.note("barged_in")
+    await callee.say("Sorry to interrupt, how much does it cost?")
+    await callee.wait_for_agent_turn()
+    await callee.say("Okay, sign me up.")
+
+
+def _human(key: str, *replies: str) -> Persona:
+    return Persona(key=key, outcome=ANSWER, lines=(HELLO, *replies), script=_conversation(*replies))
+
+
+PERSONAS: dict[int, Persona] = {
+    0: Persona(key="no-answer", outcome=NO_ANSWER),
+    1: Persona(key="busy", outcome=BUSY, ring_seconds=1.5),
+    2: Persona(key="failed", outcome=FAILED, ring_seconds=0.5),
+    3: Persona(
+        key="voicemail",
+        outcome=ANSWER,
+        answerer=MACHINE,
+        lines=(VOICEMAIL_GREETING,),
+        script=_voicemail,
+        # Voicemail picks up late; Twilio's advice of Timeout >= 15 s still reaches it.
+        ring_seconds=12.0,
+    ),
+    4: _human("interested", "Yes, that sounds great, sign me up."),
+    5: _human(
+        "objection-then-interested",
+        "We already have a provider.",
+        "Okay, that makes sense. Yes, let's do it.",
+    ),
+    6: _human("not-interested", "No thanks, I'm not interested."),
+    7: _human("callback-request", "I'm busy right now, can you call me back tomorrow at 3?"),
+    8: _human("remove-me", "Please take me off your list and stop calling me."),
+    9: Persona(
+        key="hangs-up", outcome=ANSWER, lines=(HELLO, "Sorry, who is this?"), script=_hangs_up
+    ),
+    10: Persona(key="silent", outcome=ANSWER, answerer=SILENT),
+    11: Persona(
+        key="barge-in",
+        outcome=ANSWER,
+        lines=(
+            HELLO,
+            "Yes, speaking.",
+            "Sorry to interrupt, how much does it cost?",
+            "Okay, sign me up.",
+        ),
+        script=_barge_in,
+    ),
+}
+
+GENERIC_HUMAN = Persona(key="generic-human", outcome=ANSWER, lines=(HELLO,), script=_pick_up)
+
+_FICTIONAL = re.compile(r"^\+1(?:\d{3})?55501(\d\d)$")
+
+
+def persona_for(number: str) -> Persona:
+    """The persona that answers `number` (see the module docstring for the table)."""
+    match = _FICTIONAL.match(number)
+    if match is None:
+        return GENERIC_HUMAN
+    suffix = int(match.group(1))
+    return PERSONAS.get(suffix) or PERSONAS[suffix % 10]

@@ -1,0 +1,384 @@
+"""Twilio's REST wire format for Calls: form-encoded requests, Twilio-shaped JSON and errors."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hmac
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+from multidict import MultiMapping
+
+from . import audio, errors
+from .calls import API_VERSION, CANCELED, COMPLETED, QUEUED, RINGING, CallRequest
+from .errors import TwilioError
+from .twiml import TWIML_MAX_CHARS, TwimlError, Verb, parse_twiml
+
+if TYPE_CHECKING:
+    from .server import TwilioSimulator
+
+E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+STATUS_CALLBACK_EVENTS = frozenset({"initiated", "ringing", "answered", "completed"})
+MACHINE_DETECTION_MODES = frozenset({"Enable", "DetectMessageEnd"})
+MAX_TIMEOUT_SECONDS = 600
+MAX_TIME_LIMIT_SECONDS = 86400
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+# Twilio's list filters, to the attribute they compare and how.
+_TIME_FILTERS = {
+    "StartTime": ("start_time", "on"),
+    "StartTime>": ("start_time", "after"),
+    "StartTime<": ("start_time", "before"),
+    "EndTime": ("end_time", "on"),
+    "EndTime>": ("end_time", "after"),
+    "EndTime<": ("end_time", "before"),
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    return web.json_response(body, status=status, content_type="application/json")
+
+
+def error_response(error: TwilioError) -> web.Response:
+    response = json_response(error.body(), status=error.status)
+    if error.code == errors.AUTHENTICATE:
+        response.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
+    return response
+
+
+class RestApi:
+    def __init__(self, simulator: TwilioSimulator) -> None:
+        self._sim = simulator
+
+    def routes(self) -> list[web.RouteDef]:
+        base = f"/{API_VERSION}/Accounts/{{account}}"
+        call = base + "/Calls/{sid:[^/.]+}.json"
+        return [
+            web.post(base + "/Calls.json", self._guarded(self.create_call)),
+            web.get(base + "/Calls.json", self._guarded(self.list_calls)),
+            web.get(call, self._guarded(self.fetch_call)),
+            web.post(call, self._guarded(self.update_call)),
+            # Twilio serves recordings without auth by default; `.wav` is the explicit form.
+            web.get(base + "/Recordings/{sid:RE[0-9a-f]{32}}", self.recording),
+            web.get(base + "/Recordings/{sid:RE[0-9a-f]{32}}.wav", self.recording),
+        ]
+
+    # --- plumbing --------------------------------------------------------------------------
+    def _guarded(self, handler: Handler) -> Handler:
+        """Authenticate, log and turn TwilioError into Twilio's JSON error answer."""
+
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            params = await request.post() if request.method == "POST" else request.query
+            entry: dict[str, Any] = {
+                "method": request.method,
+                "path": request.path,
+                "params": _as_loggable(params),
+            }
+            self._sim.requests.append(entry)
+            try:
+                self._authenticate(request)
+                response = await handler(request)
+            except TwilioError as error:
+                response = error_response(error)
+            entry["status"] = response.status
+            return response
+
+        return guarded
+
+    def _authenticate(self, request: web.Request) -> None:
+        header = request.headers.get("Authorization", "")
+        username = password = ""
+        if header.startswith("Basic "):
+            with contextlib.suppress(binascii.Error, UnicodeDecodeError):
+                username, _, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
+        valid = hmac.compare_digest(username, self._sim.account_sid) and hmac.compare_digest(
+            password, self._sim.auth_token
+        )
+        if not valid:
+            raise TwilioError(401, errors.AUTHENTICATE, "Authenticate")
+        if request.match_info["account"] != self._sim.account_sid:
+            raise errors.not_found(request.path)
+
+    def _call_or_404(self, request: web.Request) -> Any:
+        call = self._sim.get_call(request.match_info["sid"])
+        if call is None:
+            raise errors.not_found(request.path)
+        return call
+
+    # --- handlers --------------------------------------------------------------------------
+    async def create_call(self, request: web.Request) -> web.Response:
+        failure = self._sim.faults.take_failure()
+        if failure is not None:
+            raise failure
+        params = await request.post()
+        call_request = parse_create(params)
+        call = self._sim.create_call(call_request)
+        call.log.add(
+            "rest",
+            method="POST",
+            path=request.path,
+            params=_as_loggable(params),
+            status=201,
+        )
+        body = call.to_json()
+        stall = self._sim.faults.take_stall()
+        if stall:
+            # The call exists and proceeds; only the answer is late (client timeouts).
+            call.log.add("rest_stalled", seconds=stall)
+            await self._sim.sleep_unless_stopping(stall)
+        return json_response(body, status=201)
+
+    async def fetch_call(self, request: web.Request) -> web.Response:
+        call = self._call_or_404(request)
+        call.log.add("rest", method="GET", path=request.path, status=200)
+        return json_response(call.to_json())
+
+    async def update_call(self, request: web.Request) -> web.Response:
+        call = self._call_or_404(request)
+        params = await request.post()
+        entry = call.log.add("rest", method="POST", path=request.path, params=_as_loggable(params))
+        if call.is_final:
+            entry["status"] = 404
+            # Twilio answers 404 for updates to a call that already ended.
+            raise errors.not_found(request.path)
+        status = _text(params, "Status") or None
+        if status is not None and status not in (COMPLETED, CANCELED):
+            entry["status"] = 400
+            raise TwilioError(
+                400, errors.INVALID_PARAMETER, f"Status must be completed or canceled, not {status}"
+            )
+        redirect = _parse_redirect(params)
+        if status == CANCELED and call.status in (QUEUED, RINGING, "initiated"):
+            call.request_end(CANCELED)
+        elif status == COMPLETED:
+            call.request_end(COMPLETED)
+        elif status is None and redirect is not None:
+            if call.answered_at is not None:
+                call.request_redirect(redirect)
+            elif isinstance(redirect, list):
+                call.request.twiml, call.request.url = redirect, None
+            else:
+                call.request.twiml, call.request.url = None, redirect
+        # Like Twilio, answer with the call's state after the change where it is immediate.
+        if call.end_requested.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(call.ended.wait(), 1.0)
+        entry["status"] = 200
+        return json_response(call.to_json())
+
+    async def list_calls(self, request: web.Request) -> web.Response:
+        query = request.query
+        calls = sorted(self._sim.calls, key=lambda call: call.date_created, reverse=True)
+        for name, attribute in (("To", "to"), ("From", "from_")):
+            if name in query:
+                calls = [c for c in calls if getattr(c.request, attribute) == query[name]]
+        if "Status" in query:
+            calls = [c for c in calls if c.status == query["Status"]]
+        for name, (attribute, relation) in _TIME_FILTERS.items():
+            if name in query:
+                bound, is_date = _parse_time(name, query[name])
+                calls = [
+                    c
+                    for c in calls
+                    if _time_matches(getattr(c, attribute), bound, is_date, relation)
+                ]
+        page_size = _int_param(query, "PageSize", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+        page = _int_param(query, "Page", 0, 0, 10**6)
+        start = page * page_size
+        records = calls[start : start + page_size]
+        path = request.path
+
+        def page_uri(number: int) -> str:
+            filters = [(k, v) for k, v in query.items() if k not in {"Page", "PageSize"}]
+            filters += [("PageSize", str(page_size)), ("Page", str(number))]
+            return f"{path}?{urlencode(filters)}"
+
+        has_next = start + page_size < len(calls)
+        return json_response(
+            {
+                "calls": [call.to_json() for call in records],
+                "end": start + len(records) - 1 if records else start,
+                "first_page_uri": page_uri(0),
+                "next_page_uri": page_uri(page + 1) if has_next else None,
+                "previous_page_uri": page_uri(page - 1) if page > 0 else None,
+                "page": page,
+                "page_size": page_size,
+                "start": start,
+                "uri": page_uri(page),
+            }
+        )
+
+    async def recording(self, request: web.Request) -> web.Response:
+        for call in self._sim.calls:
+            if call.recording_sid == request.match_info["sid"] and call.recording is not None:
+                return web.Response(
+                    body=audio.ulaw_to_wav(bytes(call.recording)), content_type="audio/x-wav"
+                )
+        return error_response(errors.not_found(request.path))
+
+
+# --- parameter parsing ---------------------------------------------------------------------
+def parse_create(params: MultiMapping[Any]) -> CallRequest:
+    """Validate `Calls.json` parameters the way Twilio does, in Twilio's error codes."""
+    to = _text(params, "To")
+    from_ = _text(params, "From")
+    if not to:
+        raise TwilioError(400, errors.TO_MISSING, "A 'To' phone number is required.")
+    if not from_:
+        raise TwilioError(400, errors.FROM_MISSING, "A 'From' phone number is required.")
+    if not E164.match(to):
+        raise TwilioError(400, errors.TO_INVALID, f"Invalid 'To' Phone Number: {to}")
+    if not E164.match(from_):
+        raise TwilioError(400, errors.FROM_INVALID, f"Invalid 'From' Phone Number: {from_}")
+    twiml_text, url = _text(params, "Twiml"), _text(params, "Url")
+    twiml: list[Verb] | None = None
+    if twiml_text:
+        twiml = _parse_twiml_param(twiml_text)
+    elif url:
+        _require_url(url, "Url", errors.URL_INVALID)
+    else:
+        raise TwilioError(400, errors.URL_INVALID, "Either Url or Twiml is required.")
+    events: set[str] = set()
+    for value in params.getall("StatusCallbackEvent", []):
+        # The SDK repeats the parameter; a space-separated list is accepted too.
+        events.update(str(value).split())
+    if not events <= STATUS_CALLBACK_EVENTS:
+        unknown = ", ".join(sorted(events - STATUS_CALLBACK_EVENTS))
+        raise TwilioError(400, errors.INVALID_PARAMETER, f"Invalid StatusCallbackEvent: {unknown}")
+    status_callback = _text(params, "StatusCallback") or None
+    if status_callback:
+        _require_url(status_callback, "StatusCallback", errors.INVALID_PARAMETER)
+    machine_detection = _text(params, "MachineDetection") or None
+    if machine_detection and machine_detection not in MACHINE_DETECTION_MODES:
+        raise TwilioError(
+            400, errors.INVALID_PARAMETER, f"Invalid MachineDetection: {machine_detection}"
+        )
+    amd_callback = _text(params, "AsyncAmdStatusCallback") or None
+    recording_callback = _text(params, "RecordingStatusCallback") or None
+    for name, value in (
+        ("AsyncAmdStatusCallback", amd_callback),
+        ("RecordingStatusCallback", recording_callback),
+    ):
+        if value:
+            _require_url(value, name, errors.INVALID_PARAMETER)
+    return CallRequest(
+        to=to,
+        from_=from_,
+        twiml=twiml,
+        url=url or None,
+        method=_method(params, "Method"),
+        status_callback=status_callback,
+        status_callback_events=frozenset(events | {"completed"}),
+        status_callback_method=_method(params, "StatusCallbackMethod"),
+        machine_detection=machine_detection,
+        machine_detection_timeout=_int_param(params, "MachineDetectionTimeout", 30, 3, 59),
+        async_amd=_bool(params, "AsyncAmd"),
+        async_amd_status_callback=amd_callback,
+        record=_bool(params, "Record"),
+        recording_status_callback=recording_callback,
+        # Twilio silently caps the ring timeout at 600 s.
+        timeout=min(_int_param(params, "Timeout", 60, 1, 10**6), MAX_TIMEOUT_SECONDS),
+        time_limit=_int_param(params, "TimeLimit", 14400, 1, MAX_TIME_LIMIT_SECONDS),
+    )
+
+
+def _parse_redirect(params: MultiMapping[Any]) -> list[Verb] | str | None:
+    twiml_text, url = _text(params, "Twiml"), _text(params, "Url")
+    if twiml_text:
+        return _parse_twiml_param(twiml_text)
+    if url:
+        _require_url(url, "Url", errors.URL_INVALID)
+        return url
+    return None
+
+
+def _parse_twiml_param(text: str) -> list[Verb]:
+    if len(text) > TWIML_MAX_CHARS:
+        raise TwilioError(
+            400,
+            errors.INVALID_PARAMETER,
+            f"Twiml must be at most {TWIML_MAX_CHARS} characters, got {len(text)}",
+        )
+    try:
+        return parse_twiml(text)
+    except TwimlError as error:
+        raise TwilioError(400, errors.TWIML_PARSE_FAILURE, f"Invalid Twiml: {error}") from error
+
+
+def _text(params: MultiMapping[Any], name: str) -> str:
+    value = params.get(name)
+    return str(value).strip() if value is not None else ""
+
+
+def _require_url(value: str, name: str, code: int) -> None:
+    if not value.startswith(("http://", "https://")):
+        raise TwilioError(400, code, f"{name} is not a valid URL: {value}")
+
+
+def _method(params: MultiMapping[Any], name: str) -> str:
+    method = _text(params, name).upper() or "POST"
+    if method not in {"GET", "POST"}:
+        raise TwilioError(400, errors.INVALID_PARAMETER, f"{name} must be GET or POST")
+    return method
+
+
+def _bool(params: MultiMapping[Any], name: str) -> bool:
+    return _text(params, name).lower() == "true"
+
+
+def _int_param(
+    params: MultiMapping[Any], name: str, default: int, minimum: int, maximum: int
+) -> int:
+    raw = _text(params, name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise TwilioError(400, errors.INVALID_PARAMETER, f"{name} must be an integer") from None
+    if not minimum <= value <= maximum:
+        raise TwilioError(
+            400, errors.INVALID_PARAMETER, f"{name} must be between {minimum} and {maximum}"
+        )
+    return value
+
+
+def _parse_time(name: str, raw: str) -> tuple[datetime, bool]:
+    """A list filter's bound: `YYYY-MM-DD` (a whole UTC day) or the SDK's `...THH:MM:SSZ`."""
+    for pattern, is_date in (("%Y-%m-%d", True), ("%Y-%m-%dT%H:%M:%SZ", False)):
+        try:
+            return datetime.strptime(raw, pattern).replace(tzinfo=UTC), is_date
+        except ValueError:
+            continue
+    raise TwilioError(400, errors.INVALID_PARAMETER, f"{name} must be a date or date-time")
+
+
+def _time_matches(value: datetime | None, bound: datetime, is_date: bool, relation: str) -> bool:
+    # Queued calls have no start_time yet and match no StartTime filter, as at Twilio.
+    if value is None:
+        return False
+    if relation == "on":
+        return value.date() == bound.date() if is_date else value == bound
+    if relation == "after":
+        return value.date() >= bound.date() if is_date else value >= bound
+    return value.date() <= bound.date() if is_date else value <= bound
+
+
+def _as_loggable(params: MultiMapping[Any]) -> dict[str, Any]:
+    """Parameters for the log; repeated ones (StatusCallbackEvent) become lists."""
+    result: dict[str, Any] = {}
+    for key in params:
+        if key in result:
+            continue
+        values = [str(value) for value in params.getall(key)]
+        result[key] = values if len(values) > 1 else values[0]
+    return result

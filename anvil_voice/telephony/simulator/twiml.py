@@ -1,0 +1,124 @@
+"""TwiML parsing: the subset of Voice TwiML our product emits, as typed verbs.
+
+Twilio accepts many more verbs; anything else is refused here (as a parse failure) so a test
+notices when our TwiML drifts outside what the simulator can faithfully execute.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass, field
+
+TWIML_MAX_CHARS = 4000
+
+
+class TwimlError(ValueError):
+    """TwiML the simulator cannot parse or execute (Twilio: 12100 document parse failure)."""
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+    voice: str | None = None
+    loop: int = 1
+
+
+@dataclass(frozen=True)
+class Play:
+    url: str
+    loop: int = 1
+
+
+@dataclass(frozen=True)
+class Pause:
+    length: int = 1
+
+
+@dataclass(frozen=True)
+class Hangup:
+    pass
+
+
+@dataclass(frozen=True)
+class Stream:
+    url: str
+    name: str | None = None
+    track: str = "inbound_track"
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Connect:
+    stream: Stream
+
+
+Verb = Say | Play | Pause | Hangup | Connect
+
+
+def parse_twiml(document: str) -> list[Verb]:
+    """Parse a `<Response>` document into verbs, or raise TwimlError."""
+    try:
+        # The documents come from our own code over loopback, and ElementTree does not resolve
+        # external entities, so the usual XML-bomb concern does not apply to a test double.
+        root = ElementTree.fromstring(document)  # noqa: S314
+    except ElementTree.ParseError as error:
+        raise TwimlError(f"TwiML is not well-formed XML: {error}") from error
+    if root.tag != "Response":
+        raise TwimlError(f"TwiML root must be <Response>, not <{root.tag}>")
+    return [_parse_verb(element) for element in root]
+
+
+def _parse_verb(element: ElementTree.Element) -> Verb:
+    match element.tag:
+        case "Say":
+            text = "".join(element.itertext()).strip()
+            if not text:
+                raise TwimlError("<Say> needs text")
+            return Say(text=text, voice=element.get("voice"), loop=_int(element, "loop", 1))
+        case "Play":
+            url = (element.text or "").strip()
+            if not url:
+                raise TwimlError("<Play> needs a URL")
+            return Play(url=url, loop=_int(element, "loop", 1))
+        case "Pause":
+            return Pause(length=_int(element, "length", 1))
+        case "Hangup":
+            return Hangup()
+        case "Connect":
+            streams = [child for child in element if child.tag == "Stream"]
+            if len(streams) != 1 or len(element) != 1:
+                raise TwimlError("<Connect> must hold exactly one <Stream>")
+            return Connect(stream=_parse_stream(streams[0]))
+        case _:
+            raise TwimlError(f"unsupported TwiML verb <{element.tag}>")
+
+
+def _parse_stream(element: ElementTree.Element) -> Stream:
+    url = element.get("url", "")
+    # Bidirectional streams only work over TLS at Twilio; a ws:// URL would fail there too.
+    if not url.startswith("wss://"):
+        raise TwimlError("<Stream url> must be a wss:// URL")
+    parameters: dict[str, str] = {}
+    for child in element:
+        if child.tag != "Parameter" or not child.get("name"):
+            raise TwimlError("<Stream> may only hold <Parameter name=... value=...>")
+        parameters[child.get("name", "")] = child.get("value", "")
+    return Stream(
+        url=url,
+        name=element.get("name"),
+        track=element.get("track", "inbound_track"),
+        parameters=parameters,
+    )
+
+
+def _int(element: ElementTree.Element, attribute: str, default: int) -> int:
+    raw = element.get(attribute)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise TwimlError(f"<{element.tag} {attribute}> must be an integer") from None
+    if value < 0:
+        raise TwimlError(f"<{element.tag} {attribute}> must not be negative")
+    return value
