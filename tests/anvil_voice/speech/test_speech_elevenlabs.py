@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import socket
 import struct
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
-from aiohttp import web
 
-from anvil_voice.speech.audio import encode_mp3
 from anvil_voice.speech.elevenlabs import ElevenLabsVoiceProvider
 from anvil_voice.speech.protocols import (
     ProviderError,
@@ -27,126 +21,8 @@ from anvil_voice.speech.protocols import (
 API_KEY = "xi-test-key-not-secret"
 
 
-@dataclass
-class Reply:
-    status: int = 200
-    json: Any = None
-    body: bytes = b""
-    chunks: list[bytes] | None = None
-    delay: float = 0.0
-
-
-@dataclass
-class Seen:
-    method: str
-    raw_path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    json: Any = None
-    fields: dict[str, str] = field(default_factory=dict)
-    files: list[tuple[str, str, str, bytes]] = field(default_factory=list)  # field, name, type
-
-
-class FakeElevenLabs:
-    """Answers like ElevenLabs: canned success by default, scripted replies per route."""
-
-    def __init__(self, tone_mp3: bytes) -> None:
-        self.tone_mp3 = tone_mp3
-        self.port = 0
-        self.reset()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def reset(self) -> None:
-        self.requests: list[Seen] = []
-        self.replies: dict[tuple[str, str], Reply] = {}
-
-    def reply(self, method: str, path: str, **reply: Any) -> None:
-        self.replies[(method, path)] = Reply(**reply)
-
-    def default(self, request: web.Request) -> Reply:
-        if request.path == "/v1/voices/add":
-            return Reply(json={"voice_id": "v0ice123", "requires_verification": False})
-        if request.method == "DELETE":
-            return Reply(json={"status": "ok"})
-        if request.path.endswith("/stream"):
-            return Reply(chunks=[b"\x7f" * 100, b"\x7e" * 60])
-        if request.query.get("output_format") == "ulaw_8000":
-            return Reply(body=b"\x7f" * 800)
-        return Reply(body=self.tone_mp3)
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        seen = Seen(
-            method=request.method,
-            raw_path=request.raw_path.split("?")[0],
-            query=dict(request.query),
-            headers=dict(request.headers),
-        )
-        if request.content_type == "multipart/form-data":
-            reader = await request.multipart()
-            async for part in reader:
-                if part.filename:
-                    content_type = part.headers.get("Content-Type", "")
-                    seen.files.append((part.name, part.filename, content_type, await part.read()))
-                else:
-                    seen.fields[part.name] = await part.text()
-        elif request.can_read_body:
-            seen.json = await request.json()
-        self.requests.append(seen)
-
-        reply = self.replies.get((request.method, request.path)) or self.default(request)
-        if reply.delay:
-            await asyncio.sleep(reply.delay)
-        if reply.chunks is not None and reply.status < 400:
-            response = web.StreamResponse(status=reply.status)
-            response.enable_chunked_encoding()
-            await response.prepare(request)
-            for chunk in reply.chunks:
-                await response.write(chunk)
-            await response.write_eof()
-            return response
-        if reply.json is not None:
-            return web.json_response(reply.json, status=reply.status)
-        return web.Response(status=reply.status, body=reply.body)
-
-
-@pytest.fixture(scope="session")
-def fake_server(make_tone) -> Iterator[FakeElevenLabs]:
-    fake = FakeElevenLabs(tone_mp3=encode_mp3(make_tone(0.5).tobytes(), 22050))
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", fake.handle)
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app)
-    ready = threading.Event()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        loop.run_until_complete(site.start())
-        fake.port = runner.addresses[0][1]
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield fake
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-
-
 @pytest.fixture
-def fake(fake_server: FakeElevenLabs) -> FakeElevenLabs:
-    fake_server.reset()
-    return fake_server
-
-
-@pytest.fixture
-def provider(fake: FakeElevenLabs) -> Iterator[ElevenLabsVoiceProvider]:
+def provider(fake) -> Iterator[ElevenLabsVoiceProvider]:
     adapter = ElevenLabsVoiceProvider(api_key=API_KEY, base_url=fake.base_url, timeout_seconds=0.5)
     yield adapter
     adapter.close()
