@@ -76,7 +76,9 @@ class Hook:
 class WebhookReceiver:
     """Our status-callback endpoints: verify the signature, refuse forgeries with 403."""
 
-    def __init__(self) -> None:
+    def __init__(self, responses: dict[str, str] | None = None) -> None:
+        # Body to answer per path (e.g. TwiML for a `Url`); "ok" otherwise.
+        self.responses = responses or {}
         self.hooks: list[Hook] = []
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -109,6 +111,8 @@ class WebhookReceiver:
         self.hooks.append(Hook(request.path, params, valid))
         if not valid:
             return web.Response(status=403, text="bad signature")
+        if request.path in self.responses:
+            return web.Response(text=self.responses[request.path], content_type="text/xml")
         return web.Response(text="ok")
 
 

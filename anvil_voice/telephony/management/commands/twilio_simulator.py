@@ -1,0 +1,60 @@
+"""`manage.py twilio_simulator`: run the local Twilio with the project's settings."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from argparse import ArgumentParser
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from anvil_voice.telephony.simulator import TwilioSimulator
+from anvil_voice.telephony.simulator.cli import (
+    DEFAULT_ACCOUNT_SID,
+    DEFAULT_AUTH_TOKEN,
+    DEFAULT_PORT,
+    add_arguments,
+    serve,
+)
+
+
+def default_rewrites() -> list[tuple[str, str]]:
+    """Reach our own server at PUBLIC_BASE_URL even though TwiML says `wss://`/`https://`.
+
+    Locally the app serves plain HTTP, but Twilio only dials secure URLs, so our TwiML and
+    callbacks name `wss://host`/`https://host`: connect to the real scheme, sign the written URL.
+    """
+    configured = getattr(settings, "TWILIO_SIMULATOR_URL_REWRITES", None)
+    if configured:
+        return [(str(public), str(local)) for public, local in configured]
+    public = urlsplit(getattr(settings, "PUBLIC_BASE_URL", "") or "")
+    if not public.netloc:
+        return []
+    ws_scheme = "wss" if public.scheme == "https" else "ws"
+    return [
+        (f"wss://{public.netloc}", f"{ws_scheme}://{public.netloc}"),
+        (f"https://{public.netloc}", f"{public.scheme}://{public.netloc}"),
+    ]
+
+
+class Command(BaseCommand):
+    help = "Run the local Twilio simulator (REST, TwiML, Media Streams, personas)."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        add_arguments(parser, port=getattr(settings, "TWILIO_SIMULATOR_PORT", DEFAULT_PORT))
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        simulator = TwilioSimulator(
+            getattr(settings, "TWILIO_ACCOUNT_SID", DEFAULT_ACCOUNT_SID),
+            getattr(settings, "TWILIO_AUTH_TOKEN", DEFAULT_AUTH_TOKEN),
+            host=options["host"],
+            port=options["port"],
+            cps=options["cps"],
+            time_scale=options["time_scale"],
+            url_rewrites=options["rewrite"] or default_rewrites(),
+        )
+        asyncio.run(serve(simulator))
