@@ -14,7 +14,6 @@ from urllib.parse import quote
 
 import httpx
 
-from anvil_voice.speech.audio import sniff_format
 from anvil_voice.speech.codec import strip_wav_header
 from anvil_voice.speech.protocols import (
     CloneResult,
@@ -23,6 +22,7 @@ from anvil_voice.speech.protocols import (
     ProviderTimeout,
     SampleInput,
 )
+from anvil_voice.speech.sniff import sniff_format
 
 logger = logging.getLogger(__name__)
 

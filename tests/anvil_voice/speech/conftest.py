@@ -195,6 +195,7 @@ def fake_server(make_tone) -> Iterator[FakeElevenLabs]:
         ready.set()
         loop.run_forever()
         loop.run_until_complete(runner.cleanup())
+        loop.close()
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()

@@ -92,6 +92,7 @@ def test_it_sends_remove_background_noise_when_asked(fake):
     adapter.clone_voice(
         name="N", description="", labels={}, samples=[SampleInput("a.wav", io.BytesIO(b"x"))]
     )
+    adapter.close()
 
     assert fake.requests[0].fields["remove_background_noise"] == "true"
 
@@ -249,6 +250,7 @@ def test_it_reports_an_unreachable_provider_as_retryable():
 
     with pytest.raises(ProviderError) as caught:
         adapter.delete_voice(provider_voice_id="v1")
+    adapter.close()
 
     assert caught.value.code == "provider_unreachable"
     assert caught.value.retryable is True
@@ -303,3 +305,14 @@ async def test_it_times_out_a_stream_that_never_starts(provider, fake):
     with pytest.raises(ProviderTimeout):
         async for _ in provider.stream_synthesize(provider_voice_id="v1", text="Hi."):
             pass
+
+
+async def test_it_lets_a_barge_in_abandon_the_stream(provider, fake):
+    fake.reply("POST", "/v1/text-to-speech/v1/stream", chunks=[b"\x7f" * 160] * 50)
+    stream = provider.stream_synthesize(provider_voice_id="v1", text="A long answer.")
+
+    first = await anext(stream)
+    await stream.aclose()  # the caller spoke: stop playing and drop the connection
+
+    assert first
+    assert len(fake.requests) == 1

@@ -1,0 +1,101 @@
+"""Magic bytes: which audio container a file is, from its first bytes, whatever its name says."""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+
+def sniff_format(head: bytes) -> str | None:
+    """Name the container from its first bytes ("wav", "mp3", "flac", "ogg", "m4a", "aac",
+    "webm", "mka"), or None when they are not audio we know."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "wav"
+    if head[:4] == b"fLaC":
+        return "flac"
+    if head[:4] == b"OggS":
+        return "ogg"
+    if head[4:8] == b"ftyp":
+        return "m4a"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        # EBML: WebM and Matroska differ only by the DocType string near the start.
+        return "mka" if b"matroska" in head[:64] else "webm"
+    if head[:3] == b"ID3":
+        # An ID3v2 tag can precede MP3, AAC or even FLAC. Look past it when the tag is short
+        # enough to be inside `head`; what follows must be audio too, otherwise this is
+        # something else (e.g. a web page) wearing an MP3 tag.
+        end = _id3_end(head)
+        if end is None or end >= len(head):
+            return "mp3"
+        after = head[end:].lstrip(b"\x00")
+        if not after:
+            return "mp3"
+        inner = sniff_format(after)
+        return inner if inner in {"mp3", "aac", "flac"} else None
+    if _is_adts(head):
+        return "aac"
+    if _is_mpeg_audio_frame(head):
+        return "mp3"
+    return None
+
+
+def sniff_after_id3(fileobj: BinaryIO, head: bytes) -> str | None:
+    """Like sniff_format's ID3 case, for tags (usually cover art) longer than the head read."""
+    end = _id3_end(head)
+    if end is None or end < len(head):
+        return sniff_format(head)
+    fileobj.seek(end)
+    after = fileobj.read(4096).lstrip(b"\x00")
+    if not after:
+        return None  # a tag and nothing else
+    inner = sniff_format(after)
+    return inner if inner in {"mp3", "aac", "flac"} else None
+
+
+def _id3_end(head: bytes) -> int | None:
+    if len(head) < 10:
+        return None
+    size_bytes = head[6:10]
+    if any(b & 0x80 for b in size_bytes):
+        return None  # not a valid "syncsafe" size: not really ID3
+    size = 0
+    for b in size_bytes:
+        size = (size << 7) | b
+    footer = 10 if head[5] & 0x10 else 0
+    return 10 + size + footer
+
+
+def _is_adts(head: bytes) -> bool:
+    # 12-bit sync, then MPEG version, layer always 00 for ADTS.
+    return len(head) >= 7 and head[0] == 0xFF and (head[1] & 0xF6) == 0xF0
+
+
+def _is_mpeg_audio_frame(head: bytes) -> bool:
+    if len(head) < 4 or head[0] != 0xFF or (head[1] & 0xE0) != 0xE0:
+        return False
+    version = (head[1] >> 3) & 0b11
+    layer = (head[1] >> 1) & 0b11
+    bitrate_index = head[2] >> 4
+    rate_index = (head[2] >> 2) & 0b11
+    # Reserved values in any field mean the sync pattern was chance, not a frame header.
+    return version != 0b01 and layer != 0b00 and bitrate_index != 0xF and rate_index != 0b11
+
+
+def wav_claimed_seconds(head: bytes) -> float | None:
+    """Duration the WAV header promises (data chunk size / byte rate).
+
+    FFmpeg trusts the file size over the header, so a cut-off WAV would otherwise look whole.
+    """
+    pos = 12
+    byte_rate = 0
+    while pos + 8 <= len(head):
+        chunk_id = head[pos : pos + 4]
+        size = int.from_bytes(head[pos + 4 : pos + 8], "little")
+        if chunk_id == b"fmt " and pos + 20 <= len(head):
+            byte_rate = int.from_bytes(head[pos + 16 : pos + 20], "little")
+        elif chunk_id == b"data":
+            # Streaming writers leave 0 or 0xFFFFFFFF here: no promise was made.
+            if byte_rate <= 0 or size in (0, 0xFFFFFFFF):
+                return None
+            return size / byte_rate
+        pos += 8 + size + (size & 1)
+    return None
