@@ -1,0 +1,295 @@
+"""The LLM agent: any OpenAI-compatible chat API, streamed, behind the same `Agent` protocol.
+
+Construction::
+
+    agent = LLMAgent(script, context, LLMConfig(base_url=..., api_key=..., model=...))
+    # tests and the pipeline may inject ``client=`` (an httpx.AsyncClient) or ``transport=``
+
+Behaviour that is deliberately *not* left to the model:
+- The opening line is the script's, rendered and spoken verbatim (no latency, reviewed text).
+- Silence and the turn limit are handled locally with the scripted agent's lines.
+- An opt-out the rule-based detector recognises is honoured locally before any request
+  (``LLMConfig.opt_out_guard``): compliance must not depend on the model calling a tool.
+- Any provider failure (HTTP error, malformed or truncated stream, timeouts) speaks
+  ``phrases.trouble``, records an ``error`` event and ends the call with outcome
+  ``no_conversation`` and reason ``agent_error``: the call failed on our side, so the campaign's
+  retry policy decides, which matches "I'll call you another time".
+
+Tool calls map onto the scripted agent's actions and events: ``mark_do_not_call`` →
+`MarkDoNotCall` + do_not_call; ``schedule_callback`` → `ScheduleCallback` + callback_requested
+(an unusable ``at`` falls back to the time in the caller's words, else None);
+``end_call`` → its outcome (interested / not_interested). When the model calls a tool without
+saying anything, the agent supplies the matching line so the caller always hears a goodbye.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from scripts.engine.conversation import Conversation
+from scripts.engine.intents import Intent, detect_intent
+from scripts.engine.llm_prompt import (
+    END_CALL,
+    MARK_DO_NOT_CALL,
+    SCHEDULE_CALLBACK,
+    TOOLS,
+    system_message,
+)
+from scripts.engine.llm_stream import (
+    AgentError,
+    AgentErrorKind,
+    TextDelta,
+    Timeouts,
+    ToolCall,
+    stream_chat,
+)
+from scripts.engine.placeholders import render
+from scripts.engine.timeparse import describe_time, parse_callback_time
+from scripts.engine.types import (
+    AgentAction,
+    CallContext,
+    EndReason,
+    EngineEvent,
+    EventKind,
+    Outcome,
+    ScriptSpec,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LLMConfig:
+    base_url: str  # "https://api.example.com" or ".../v1"; /v1/chat/completions is appended
+    api_key: str = field(repr=False)
+    model: str
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    temperature: float | None = None
+    max_tokens: int | None = None
+    opt_out_guard: bool = True
+
+    @property
+    def completions_url(self) -> str:
+        base = self.base_url.rstrip("/")
+        return f"{base}/chat/completions" if base.endswith("/v1") else f"{base}/v1/chat/completions"
+
+
+class LLMAgent:
+    def __init__(
+        self,
+        script: ScriptSpec,
+        context: CallContext,
+        config: LLMConfig,
+        *,
+        client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.script = script
+        self.context = context
+        self.config = config
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(
+            transport=transport, timeout=config.timeouts.httpx()
+        )
+        self._conversation = Conversation(context)
+        self._opening = render(script.opening_line, context.variables)
+        self._closing = render(script.closing_line, context.variables)
+        self._system = system_message(script, context, now=context.local_now())
+        self._history: list[dict[str, Any]] = []
+
+    # -- Agent protocol -----------------------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        return self._conversation.finished
+
+    @property
+    def outcome(self) -> Outcome | None:
+        return self._conversation.outcome
+
+    @property
+    def events(self) -> list[EngineEvent]:
+        return self._conversation.events
+
+    @property
+    def actions(self) -> list[AgentAction]:
+        return self._conversation.actions
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The chat history as it would be sent next (system message first)."""
+        return [{"role": "system", "content": self._system}, *self._history]
+
+    async def opening(self) -> AsyncIterator[str]:
+        self._history.append({"role": "assistant", "content": self._opening})
+        self._conversation.said(self._opening)
+        yield self._opening
+
+    async def reply(self, heard: str | None) -> AsyncIterator[str]:
+        conversation = self._conversation
+        text = conversation.begin_turn(heard)
+        if text is None:
+            line = conversation.silence_reply()
+            if not conversation.finished and conversation.at_turn_limit:
+                line = conversation.end_at_turn_limit()
+            self._history.append({"role": "assistant", "content": line})
+            conversation.said(line)
+            yield line
+            return
+        self._history.append({"role": "user", "content": text})
+        if self.config.opt_out_guard and detect_intent(text).intent is Intent.OPT_OUT:
+            line = self.context.phrases.opt_out_confirmation
+            conversation.mark_do_not_call()
+            conversation.end(EndReason.OPTED_OUT, Outcome.DO_NOT_CALL)
+            self._history.append({"role": "assistant", "content": line})
+            conversation.said(line)
+            yield line
+            return
+
+        spoken: list[str] = []
+        completed = False
+        try:
+            try:
+                calls = None
+                async for item in stream_chat(
+                    self._client,
+                    url=self.config.completions_url,
+                    headers={"Authorization": f"Bearer {self.config.api_key}"},
+                    body=self._request_body(),
+                    timeouts=self.config.timeouts,
+                ):
+                    if isinstance(item, TextDelta):
+                        spoken.append(item.text)
+                        yield item.text
+                    else:
+                        calls = item.calls
+                if not spoken and not calls:
+                    raise AgentError(AgentErrorKind.EMPTY_REPLY, "no text and no tool call")
+            except AgentError as error:
+                line = self._fail(error)
+                spoken.append(f" {line}" if spoken else line)
+                yield spoken[-1]
+                completed = True
+                return
+            said = "".join(spoken).strip()
+            self._history.append(self._assistant_message(said, calls or []))
+            extra = self._apply_tools(calls or [], said=said, heard=text)
+            if not conversation.finished and conversation.at_turn_limit:
+                extra = conversation.end_at_turn_limit()
+            if extra:
+                spoken.append(f" {extra}" if spoken else extra)
+                yield spoken[-1]
+            completed = True
+        finally:
+            # Also runs when the pipeline closes the generator on barge-in: the transcript
+            # keeps what was actually streamed to speech.
+            said = "".join(spoken).strip()
+            if not completed:
+                self._history.append({"role": "assistant", "content": said})
+                if said:
+                    conversation.emit(EventKind.SAID, text=said, interrupted=True)
+            else:
+                conversation.said(said)
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _request_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.config.model,
+            "messages": self.messages,
+            "stream": True,
+            "tools": TOOLS,
+            "tool_choice": "auto",
+        }
+        if self.config.temperature is not None:
+            body["temperature"] = self.config.temperature
+        if self.config.max_tokens is not None:
+            body["max_tokens"] = self.config.max_tokens
+        return body
+
+    def _fail(self, error: AgentError) -> str:
+        # Never the API key or the transcript in logs: kind and status are enough to triage.
+        logger.warning("llm_agent_error kind=%s status=%s", error.kind.value, error.status)
+        conversation = self._conversation
+        conversation.emit(
+            EventKind.ERROR, code=error.kind.value, message=str(error), status=error.status
+        )
+        conversation.end(EndReason.AGENT_ERROR, Outcome.NO_CONVERSATION)
+        line = self.context.phrases.trouble
+        self._history.append({"role": "assistant", "content": line})
+        return line
+
+    @staticmethod
+    def _assistant_message(said: str, calls: list[ToolCall]) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": said or None}
+        if calls:
+            message["tool_calls"] = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.raw_arguments or "{}"},
+                }
+                for call in calls
+            ]
+        return message
+
+    def _apply_tools(self, calls: list[ToolCall], *, said: str, heard: str) -> str:
+        """Apply tool calls (opt-out, then callback, then end); returns any line to add."""
+        conversation = self._conversation
+        phrases = self.context.phrases
+        by_name: dict[str, ToolCall] = {}
+        for call in calls:
+            conversation.emit(EventKind.TOOL_CALLED, name=call.name, arguments=call.arguments)
+            self._history.append({"role": "tool", "tool_call_id": call.id, "content": "ok"})
+            by_name.setdefault(call.name, call)
+        if MARK_DO_NOT_CALL in by_name:
+            conversation.mark_do_not_call()
+            conversation.end(EndReason.OPTED_OUT, Outcome.DO_NOT_CALL)
+            return "" if said else phrases.opt_out_confirmation
+        if SCHEDULE_CALLBACK in by_name:
+            now = self.context.local_now()
+            at = self._callback_time(by_name[SCHEDULE_CALLBACK].arguments.get("at"), heard, now)
+            conversation.schedule_callback(at)
+            conversation.end(EndReason.CALLBACK_SCHEDULED, Outcome.CALLBACK_REQUESTED)
+            if said:
+                return ""
+            if at is None:
+                return phrases.callback_unspecified
+            return phrases.callback_confirmation.format(when=describe_time(at, now=now))
+        if END_CALL in by_name:
+            arguments = by_name[END_CALL].arguments
+            try:
+                outcome = Outcome(str(arguments.get("outcome")))
+            except ValueError:
+                outcome = Outcome.NOT_INTERESTED
+            conversation.end(
+                EndReason.MODEL_ENDED, outcome, model_reason=str(arguments.get("reason", ""))
+            )
+            if said:
+                return ""
+            return self._closing if outcome is Outcome.INTERESTED else phrases.polite_close
+        return ""
+
+    def _callback_time(self, value: object, heard: str, now: datetime) -> datetime | None:
+        """The model's ISO time if usable (future, zone-aware), else the caller's own words."""
+        zone = self.context.zone
+        if isinstance(value, str):
+            try:
+                at = datetime.fromisoformat(value)
+            except ValueError:
+                at = None
+            if at is not None:
+                at = at.replace(tzinfo=zone) if at.tzinfo is None else at.astimezone(zone)
+                if at > now:
+                    return at
+        return parse_callback_time(heard, now=now, timezone=zone)

@@ -1,0 +1,100 @@
+"""What the LLM agent sends: the system message and the tool definitions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from scripts.engine.placeholders import render
+from scripts.engine.types import CallContext, Outcome, ScriptSpec
+
+END_CALL = "end_call"
+SCHEDULE_CALLBACK = "schedule_callback"
+MARK_DO_NOT_CALL = "mark_do_not_call"
+
+TOOLS: list[dict[str, Any]] = [
+    {
+        "type": "function",
+        "function": {
+            "name": END_CALL,
+            "description": "End the call after saying goodbye.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "reason": {"type": "string", "description": "Why the call ends, briefly."},
+                    "outcome": {
+                        "type": "string",
+                        "enum": [Outcome.INTERESTED.value, Outcome.NOT_INTERESTED.value],
+                    },
+                },
+                "required": ["reason", "outcome"],
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": SCHEDULE_CALLBACK,
+            "description": "The caller asked to be called back at a specific time. Ends the call.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "at": {
+                        "type": "string",
+                        "description": "ISO-8601 date-time with UTC offset, in the future.",
+                    }
+                },
+                "required": ["at"],
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": MARK_DO_NOT_CALL,
+            "description": "The caller asked not to be called again or to be removed from the "
+            "list. Confirm briefly, then this ends the call.",
+            "parameters": {"type": "object", "properties": {}},
+        },
+    },
+]
+
+
+def system_message(script: ScriptSpec, context: CallContext, *, now: datetime) -> str:
+    variables = context.variables
+    lines = [render(script.system_prompt, variables).strip()] if script.system_prompt else []
+    local_now = now.astimezone(context.zone)
+    lines += [
+        "",
+        "You are the caller's voice on a live phone call. Replies are spoken aloud: one or two "
+        "short sentences, plain words, no lists, no markdown, no emojis.",
+        f"Speak {script.language}.",
+        f"The person's local time is {local_now.isoformat(timespec='minutes')} "
+        f"({context.timezone}).",
+        "",
+        "Script:",
+        f'- Opening line (already said): "{render(script.opening_line, variables)}"',
+        f'- Closing line (say it when they agree): "{render(script.closing_line, variables)}"',
+    ]
+    if script.objection_responses:
+        lines += ["", "Objection guidance (answer in the spirit of the response, once each):"]
+        for objection in script.objection_responses:
+            trigger = render(objection.trigger, variables)
+            response = render(objection.response, variables)
+            lines.append(f'- If they say something like "{trigger}": "{response}"')
+    lines += [
+        "",
+        "Rules:",
+        "- If asked whether you are a person, a robot or an AI, say honestly that you are an "
+        "automated AI assistant.",
+        f"- If they ask not to be called again or to be removed, call {MARK_DO_NOT_CALL}, "
+        "confirm in one short sentence and say goodbye.",
+        f"- If they ask to be called back at another time, call {SCHEDULE_CALLBACK} with the time "
+        "as ISO-8601 in their time zone and confirm the time in words. If they named no time, "
+        "ask once when suits them.",
+        f"- When they agree, say the closing line and call {END_CALL} with outcome "
+        f'"{Outcome.INTERESTED.value}". After a firm refusal, say goodbye politely and call '
+        f'{END_CALL} with outcome "{Outcome.NOT_INTERESTED.value}".',
+        "- Do not invent prices, promises or facts that are not in the script.",
+    ]
+    return "\n".join(lines).strip()

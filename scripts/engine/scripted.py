@@ -1,0 +1,199 @@
+"""The scripted agent: a deterministic, turn-by-turn state machine over a `ScriptSpec`.
+
+Each caller turn is decided in this order (first match wins):
+
+=====================  ======================================================  ==================
+caller                 agent says                                              outcome / actions
+=====================  ======================================================  ==================
+silence                "Are you still there?"; after ``max_silences`` in a     no_conversation if
+                       row: goodbye                                            never spoke, else
+                                                                               not_interested
+opt-out                opt-out confirmation                                    do_not_call,
+                                                                               MarkDoNotCall
+callback with time     "I'll call you back tomorrow at 3:00 PM"                callback_requested
+callback, no time      asks once "When is a good time?"; any answer but a      callback_requested
+                       refusal or opt-out then schedules (at=None if no time)  (at may be None)
+objection (trigger)    its response; a trigger used before, or a third         not_interested on
+                       objection in a row → polite close (beats agreement:     close
+                       "sure, but it's too expensive")
+agreement              the script's closing line                               interested
+refusal                polite close                                            not_interested
+"are you a robot?"     honest disclosure + steer back                          —
+"say that again?"      repeats the last line                                   —
+anything else          short steer back to the call's goal                     —
+=====================  ======================================================  ==================
+
+After ``max_turns`` caller turns without an ending, the agent closes politely instead of
+steering (not_interested, or no_conversation if the caller never spoke).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+from scripts.engine.agent import split_speakable
+from scripts.engine.conversation import Conversation
+from scripts.engine.intents import Intent, detect_intent
+from scripts.engine.matching import DEFAULT_THRESHOLD, TriggerMatcher
+from scripts.engine.placeholders import render
+from scripts.engine.timeparse import describe_time, parse_callback_time
+from scripts.engine.types import (
+    AgentAction,
+    CallContext,
+    EndReason,
+    EngineEvent,
+    EventKind,
+    Outcome,
+    ScriptSpec,
+)
+
+MAX_OBJECTIONS_IN_A_ROW = 3
+
+
+class ScriptedAgent:
+    def __init__(
+        self,
+        script: ScriptSpec,
+        context: CallContext,
+        *,
+        match_threshold: float = DEFAULT_THRESHOLD,
+    ) -> None:
+        self.script = script
+        self.context = context
+        self._conversation = Conversation(context)
+        # Render every line up front: a broken placeholder fails before anyone is dialled.
+        variables = context.variables
+        self._opening = render(script.opening_line, variables)
+        self._closing = render(script.closing_line, variables)
+        self._responses = [render(item.response, variables) for item in script.objection_responses]
+        self._matcher = TriggerMatcher(
+            [render(item.trigger, variables) for item in script.objection_responses],
+            threshold=match_threshold,
+        )
+        self._used_triggers: set[int] = set()
+        self._objections_in_a_row = 0
+        self._awaiting_callback_time = False
+        self._last_line = self._opening
+
+    # -- Agent protocol -----------------------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        return self._conversation.finished
+
+    @property
+    def outcome(self) -> Outcome | None:
+        return self._conversation.outcome
+
+    @property
+    def events(self) -> list[EngineEvent]:
+        return self._conversation.events
+
+    @property
+    def actions(self) -> list[AgentAction]:
+        return self._conversation.actions
+
+    async def opening(self) -> AsyncIterator[str]:
+        for piece in split_speakable(self.start()):
+            yield piece
+
+    async def reply(self, heard: str | None) -> AsyncIterator[str]:
+        for piece in split_speakable(self.respond(heard)):
+            yield piece
+
+    async def aclose(self) -> None:
+        return None
+
+    # -- synchronous core ---------------------------------------------------------------------
+
+    def start(self) -> str:
+        """The rendered opening line (turn 0)."""
+        self._conversation.said(self._opening)
+        return self._opening
+
+    def respond(self, heard: str | None) -> str:
+        """Decide one caller turn and return everything the agent says in reply."""
+        conversation = self._conversation
+        text = conversation.begin_turn(heard)
+        if text is None:
+            line = conversation.silence_reply()
+            if not conversation.finished and conversation.at_turn_limit:
+                line = conversation.end_at_turn_limit()
+        else:
+            line = self._decide(text)
+            if not conversation.finished and conversation.at_turn_limit:
+                line = conversation.end_at_turn_limit()
+        conversation.said(line)
+        self._last_line = line
+        return line
+
+    def _now(self) -> datetime:
+        return self.context.local_now()
+
+    def _decide(self, text: str) -> str:
+        conversation = self._conversation
+        phrases = self.context.phrases
+        now = self._now()
+        result = detect_intent(text, now=now, timezone=self.context.zone)
+        intent = result.intent
+        conversation.emit(EventKind.INTENT, intent=intent.value)
+
+        if intent is Intent.OPT_OUT:
+            conversation.mark_do_not_call()
+            conversation.end(EndReason.OPTED_OUT, Outcome.DO_NOT_CALL)
+            return phrases.opt_out_confirmation
+
+        callback_at = result.callback_at
+        if callback_at is None and self._awaiting_callback_time:
+            # The answer to "when is a good time?" may be just "Friday at 4".
+            callback_at = parse_callback_time(text, now=now, timezone=self.context.zone)
+        if callback_at is not None:
+            return self._schedule(callback_at, now)
+        if self._awaiting_callback_time:
+            # Asked once already; whatever else the answer is, only a refusal cancels the
+            # callback. No usable time: the campaign's retry delay decides.
+            if intent is Intent.REFUSAL:
+                return self._close(EndReason.REFUSED)
+            return self._schedule(None, now)
+        if intent is Intent.CALLBACK:
+            self._awaiting_callback_time = True
+            self._objections_in_a_row = 0
+            return phrases.ask_callback_time
+
+        # A named objection beats a "yes": "sure, but it's too expensive" is an objection.
+        match = self._matcher.match(text)
+        if match is not None:
+            conversation.emit(EventKind.OBJECTION_MATCHED, trigger=match.trigger, score=match.score)
+            self._objections_in_a_row += 1
+            if match.index in self._used_triggers:
+                return self._close(EndReason.OBJECTION_REPEATED)
+            if self._objections_in_a_row >= MAX_OBJECTIONS_IN_A_ROW:
+                return self._close(EndReason.TOO_MANY_OBJECTIONS)
+            self._used_triggers.add(match.index)
+            return self._responses[match.index]
+        self._objections_in_a_row = 0
+
+        if intent is Intent.AGREEMENT:
+            conversation.end(EndReason.AGREED, Outcome.INTERESTED)
+            return self._closing
+        if intent is Intent.REFUSAL:
+            return self._close(EndReason.REFUSED)
+        if intent is Intent.ASKS_IF_AI:
+            return f"{phrases.ai_disclosure} {phrases.steer}"
+        if intent is Intent.REPEAT_REQUEST:
+            return self._last_line
+        return phrases.steer
+
+    def _schedule(self, at: datetime | None, now: datetime) -> str:
+        conversation = self._conversation
+        conversation.schedule_callback(at)
+        conversation.end(EndReason.CALLBACK_SCHEDULED, Outcome.CALLBACK_REQUESTED)
+        phrases = self.context.phrases
+        if at is None:
+            return phrases.callback_unspecified
+        return phrases.callback_confirmation.format(when=describe_time(at, now=now))
+
+    def _close(self, reason: EndReason) -> str:
+        self._conversation.end(reason, Outcome.NOT_INTERESTED)
+        return self.context.phrases.polite_close

@@ -1,0 +1,212 @@
+"""Plain data shared by both agents: the script, the call's context, outcomes, events, actions.
+
+Everything here is JSON-friendly (`EngineEvent.as_dict`, `AgentAction.as_dict`) so a session can
+persist it without knowing the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from scripts.engine.placeholders import PlaceholderError, render, validate_placeholders
+
+
+class Outcome(StrEnum):
+    INTERESTED = "interested"
+    NOT_INTERESTED = "not_interested"
+    CALLBACK_REQUESTED = "callback_requested"
+    DO_NOT_CALL = "do_not_call"
+    NO_CONVERSATION = "no_conversation"
+
+
+class EventKind(StrEnum):
+    SAID = "said"  # {text}
+    HEARD = "heard"  # {text}
+    SILENCE = "silence"  # {count}: consecutive silent turns so far
+    INTENT = "intent"  # {intent}: scripted agent only
+    OBJECTION_MATCHED = "objection_matched"  # {trigger, score}
+    CALLBACK_REQUESTED = "callback_requested"  # {at}: ISO-8601 with offset, or None
+    OPTED_OUT = "opted_out"  # {}
+    TOOL_CALLED = "tool_called"  # {name, arguments}: LLM agent only
+    ERROR = "error"  # {code, message, status}: LLM agent only
+    ENDED = "ended"  # {reason, outcome}
+
+
+class EndReason(StrEnum):
+    AGREED = "agreed"
+    REFUSED = "refused"
+    OPTED_OUT = "opted_out"
+    CALLBACK_SCHEDULED = "callback_scheduled"
+    OBJECTION_REPEATED = "objection_repeated"
+    TOO_MANY_OBJECTIONS = "too_many_objections"
+    SILENCE = "silence"
+    MAX_TURNS = "max_turns"
+    AGENT_ERROR = "agent_error"
+    # The LLM's own end_call; its free-text reason goes into the event next to this.
+    MODEL_ENDED = "model_ended"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineEvent:
+    seq: int  # strictly increasing per call: the storage order
+    turn: int  # 0 = opening; then one per caller utterance (silence included)
+    kind: EventKind
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "turn": self.turn, "kind": self.kind.value, **self.data}
+
+
+@dataclass(frozen=True, slots=True)
+class EndCall:
+    reason: str
+    outcome: Outcome
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"action": "end_call", "reason": self.reason, "outcome": self.outcome.value}
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleCallback:
+    # None: the caller wants a callback but named no usable time; the campaign's retry delay
+    # decides.
+    at: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"action": "schedule_callback", "at": self.at.isoformat() if self.at else None}
+
+
+@dataclass(frozen=True, slots=True)
+class MarkDoNotCall:
+    def as_dict(self) -> dict[str, Any]:
+        return {"action": "mark_do_not_call"}
+
+
+AgentAction = EndCall | ScheduleCallback | MarkDoNotCall
+
+
+class ObjectionResponse(NamedTuple):
+    trigger: str
+    response: str
+
+
+def _objections(items: Iterable[Any]) -> tuple[ObjectionResponse, ...]:
+    result: list[ObjectionResponse] = []
+    for item in items:
+        if isinstance(item, Mapping):
+            result.append(ObjectionResponse(str(item["trigger"]), str(item["response"])))
+        else:
+            trigger, response = item
+            result.append(ObjectionResponse(str(trigger), str(response)))
+    return tuple(result)
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptSpec:
+    """A script as the engine needs it. Lines may hold `placeholders`."""
+
+    opening_line: str
+    closing_line: str
+    system_prompt: str = ""
+    # Ordered: on a tie the earlier trigger wins. Pairs or {"trigger", "response"} mappings.
+    objection_responses: tuple[ObjectionResponse, ...] = ()
+    voicemail_message: str | None = None
+    language: str = "en"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "objection_responses", _objections(self.objection_responses))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ScriptSpec:
+        return cls(
+            opening_line=data["opening_line"],
+            closing_line=data["closing_line"],
+            system_prompt=data.get("system_prompt", ""),
+            objection_responses=data.get("objection_responses", ()),
+            voicemail_message=data.get("voicemail_message") or None,
+            language=data.get("language", "en"),
+        )
+
+    def lines(self) -> dict[str, str]:
+        """Every text a manager writes, keyed by a field path for error reporting."""
+        lines = {
+            "opening_line": self.opening_line,
+            "closing_line": self.closing_line,
+            "system_prompt": self.system_prompt,
+        }
+        if self.voicemail_message:
+            lines["voicemail_message"] = self.voicemail_message
+        for index, objection in enumerate(self.objection_responses):
+            lines[f"objection_responses[{index}].trigger"] = objection.trigger
+            lines[f"objection_responses[{index}].response"] = objection.response
+        return lines
+
+    def placeholder_errors(
+        self, allowed_names: Iterable[str] | None = None
+    ) -> dict[str, list[PlaceholderError]]:
+        """Placeholder problems per field; empty when the script renders for any contact."""
+        allowed = set(allowed_names) if allowed_names is not None else None
+        errors = {name: validate_placeholders(text, allowed) for name, text in self.lines().items()}
+        return {name: found for name, found in errors.items() if found}
+
+    def voicemail_text(self, variables: Mapping[str, object]) -> str | None:
+        return render(self.voicemail_message, variables) if self.voicemail_message else None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPhrases:
+    """The agent's own lines. English defaults; a non-English script passes its own."""
+
+    still_there: str = "Are you still there?"
+    silence_goodbye: str = "It seems I've lost you. I'll let you go. Goodbye."
+    ask_callback_time: str = "Of course. When is a good time to call you back?"
+    callback_confirmation: str = "No problem, I'll call you back {when}. Goodbye."
+    callback_unspecified: str = "No problem, we'll try you another time. Goodbye."
+    opt_out_confirmation: str = "Understood, we won't call you again. Goodbye."
+    polite_close: str = "I understand. Thank you for your time, and have a great day. Goodbye."
+    max_turns_close: str = "I don't want to take up more of your time. Thank you, goodbye."
+    steer: str = "I understand. Would you like to go ahead?"
+    ai_disclosure: str = "Yes, I'm an automated assistant calling on behalf of the team."
+    trouble: str = "Sorry, I'm having trouble. I'll call you another time."
+
+
+ENGLISH_PHRASES = AgentPhrases()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallContext:
+    """Per-call inputs: who we are calling and the limits of the conversation."""
+
+    variables: Mapping[str, object] = field(default_factory=dict)
+    timezone: str = "UTC"  # the contact's IANA zone
+    now: Callable[[], datetime] = _utc_now  # injected so tests freeze the clock
+    max_turns: int = 12
+    max_silences: int = 2
+    phrases: AgentPhrases = ENGLISH_PHRASES
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"Unknown time zone {self.timezone!r}") from error
+        if self.max_turns < 1 or self.max_silences < 1:
+            raise ValueError("max_turns and max_silences must be at least 1")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def local_now(self) -> datetime:
+        now = self.now()
+        if now.tzinfo is None:
+            raise ValueError("CallContext.now must return an aware datetime")
+        return now.astimezone(self.zone)
