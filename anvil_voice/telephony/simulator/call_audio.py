@@ -60,7 +60,12 @@ class Ears:
             self._utterance_frames += 1
             return
         self.silence_run += 1
-        if self.silence_run == TURN_SILENCE_FRAMES and self._utterance_start is not None:
+        if self.silence_run == TURN_SILENCE_FRAMES:
+            self.finish()
+
+    def finish(self) -> None:
+        """Log the utterance in progress, if any (also when the call ends mid-utterance)."""
+        if self._utterance_start is not None:
             self._log.add(
                 "agent_utterance",
                 start_t=self._utterance_start,
@@ -91,6 +96,7 @@ class CallAudio:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         # Nothing will play any more: release everybody waiting on audio or on a condition.
+        self.ears.finish()
         self.clear_playback()
         for _, future in self._speech_done:
             _resolve(future)

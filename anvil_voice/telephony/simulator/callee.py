@@ -30,8 +30,10 @@ class LineCallee:
     async def say(self, text: str) -> None:
         ulaw = await self._voice.synthesize(text)
         self._turn_mark = self._audio.ears.speech_frames
-        self._call.log.add("persona_said", text=text, duration_ms=len(ulaw) // 8)
+        entry = self._call.log.add("persona_said", text=text, duration_ms=len(ulaw) // 8)
         await self._audio.speak(ulaw)
+        # When the last frame went out: lets a test wait for the whole line to be heard.
+        entry["done_t"] = self._call.log.now()
         self.first_line_done.set()
 
     async def pause(self, seconds: float) -> None:

@@ -15,8 +15,10 @@ Every entry is a flat JSON-able dict: `t` (seconds since the call was created, m
 - `stream_media`: written when a stream ends: frames/bytes sent and received, frames played.
 - `mark_echoed`: a mark was echoed (`name`, `cleared`: echoed early because of a `clear`).
 - `clear`: a `clear` arrived (`dropped_bytes`, `marks_echoed`).
-- `agent_utterance`: the callee heard one stretch of agent speech (`start_t`, `duration_ms`).
-- `persona_said`: the callee spoke (`text`, `duration_ms`); `persona` for other persona acts
+- `agent_utterance`: the callee heard one stretch of agent speech (`start_t`, `duration_ms`),
+  logged after 600 ms of silence or when the call ends.
+- `persona_said`: the callee started a line (`text`, `duration_ms`; `done_t` is added once its
+  last frame was sent); `persona` for other persona acts
   (`action`: `hung_up`, `barged_in`, `beep`, `voicemail`...).
 - `error`: something Twilio would report in its debugger (`code`, `message`).
 """

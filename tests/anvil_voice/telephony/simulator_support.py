@@ -35,9 +35,17 @@ def fast_speak(text: str) -> bytes:
     return audio.babble("x" * 6)
 
 
-def sdk_client(sim: TwilioSimulator, *, timeout: float | None = None) -> Client:
+def speech_frames(ulaw: bytes) -> int:
+    """How many 20 ms frames of `ulaw` count as speech."""
+    frames = range(0, len(ulaw) - audio.FRAME_BYTES + 1, audio.FRAME_BYTES)
+    return sum(audio.is_speech(ulaw[i : i + audio.FRAME_BYTES]) for i in frames)
+
+
+def sdk_client(
+    sim: TwilioSimulator, *, timeout: float | None = None, token: str = AUTH_TOKEN
+) -> Client:
     """The real SDK, pointed at the simulator the way our adapter will do it."""
-    client = Client(ACCOUNT_SID, AUTH_TOKEN, http_client=TwilioHttpClient(timeout=timeout))
+    client = Client(ACCOUNT_SID, token, http_client=TwilioHttpClient(timeout=timeout))
     client.api.base_url = sim.base_url
     return client
 
@@ -140,8 +148,7 @@ class StreamConnection:
         return events[count - 1]
 
     def inbound_speech_frames(self) -> int:
-        frames = range(0, len(self.inbound) - audio.FRAME_BYTES + 1, audio.FRAME_BYTES)
-        return sum(audio.is_speech(bytes(self.inbound[i : i + audio.FRAME_BYTES])) for i in frames)
+        return speech_frames(bytes(self.inbound))
 
     def inbound_silence_run(self) -> int:
         """Trailing frames of silence in what the callee sent us."""

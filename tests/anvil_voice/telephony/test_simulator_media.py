@@ -1,0 +1,295 @@
+"""The Media Stream: signed handshake, Twilio's messages, playback, marks, clear, personas."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+
+import pytest
+from simulator_support import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    CALLER,
+    TIME_SCALE,
+    FakeAgentServer,
+    StreamConnection,
+    fast_speak,
+    sdk,
+    sdk_client,
+    speech_frames,
+    wait_until,
+)
+
+from anvil_voice.telephony.simulator import TwilioSimulator, audio
+
+SILENT = "+15550110"
+UTTERANCE = audio.tone(0.4, frequency=300.0)
+
+
+def simulator(agent: FakeAgentServer, **overrides) -> TwilioSimulator:
+    options = {"speak": fast_speak, "time_scale": TIME_SCALE, "url_rewrites": [agent.rewrite]}
+    return TwilioSimulator(ACCOUNT_SID, overrides.pop("token", AUTH_TOKEN), **options | overrides)
+
+
+async def place(sim: TwilioSimulator, agent: FakeAgentServer, to: str, **parameters: str) -> str:
+    twiml = agent.twiml("/stream/call-7/", **parameters)
+    call = await sdk(sdk_client(sim).calls.create, to=to, from_=CALLER, twiml=twiml)
+    return call.sid
+
+
+async def hang_up(sim: TwilioSimulator, sid: str) -> None:
+    await sdk(sdk_client(sim).calls(sid).update, status="completed")
+    await sim.wait_for_end(sid)
+
+
+def said(sim: TwilioSimulator, sid: str) -> list[str]:
+    return [entry["text"] for entry in sim.get_call(sid).log.of_kind("persona_said")]
+
+
+def finished_lines(sim: TwilioSimulator, sid: str) -> int:
+    """Persona lines whose last frame has gone out on the stream."""
+    return sum("done_t" in entry for entry in sim.get_call(sid).log.of_kind("persona_said"))
+
+
+async def test_it_signs_the_handshake_and_speaks_twilios_protocol():
+    async with FakeAgentServer() as agent, simulator(agent) as sim:
+        sid = await place(sim, agent, SILENT, campaign="c-1", contact="42")
+        connection = await agent.connection()
+        await connection.wait_for_event("media", count=5)
+        await hang_up(sim, sid)
+        await connection.wait_for_event("stop")
+
+    assert agent.refused == []
+    assert connection.path == "/stream/call-7/"
+    connected, start, first_media = connection.events[:3]
+    stream_sid = start["streamSid"]
+    assert connected == {"event": "connected", "protocol": "Call", "version": "1.0.0"}
+    assert start == {
+        "event": "start",
+        "sequenceNumber": "1",
+        "streamSid": stream_sid,
+        "start": {
+            "accountSid": ACCOUNT_SID,
+            "callSid": sid,
+            "streamSid": stream_sid,
+            "tracks": ["inbound"],
+            "customParameters": {"campaign": "c-1", "contact": "42"},
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+        },
+    }
+    assert stream_sid.startswith("MZ")
+    assert len(stream_sid) == 34
+    assert first_media["sequenceNumber"] == "2"
+    assert first_media["media"]["track"] == "inbound"
+    assert (first_media["media"]["chunk"], first_media["media"]["timestamp"]) == ("1", "0")
+    assert base64.b64decode(first_media["media"]["payload"]) == audio.SILENCE_FRAME
+    assert connection.events[-1] == {
+        "event": "stop",
+        "sequenceNumber": connection.events[-1]["sequenceNumber"],
+        "streamSid": stream_sid,
+        "stop": {"accountSid": ACCOUNT_SID, "callSid": sid},
+    }
+    numbers = [int(event["sequenceNumber"]) for event in connection.events[1:]]
+    assert numbers == list(range(1, len(numbers) + 1))
+
+
+async def test_our_server_refuses_a_handshake_signed_with_another_token():
+    async with FakeAgentServer() as agent, simulator(agent, token="a-different-token") as sim:
+        created = await sdk(
+            sdk_client(sim, token="a-different-token").calls.create,
+            to=SILENT,
+            from_=CALLER,
+            twiml=agent.twiml("/stream/x/"),
+        )
+        call = await sim.wait_for_end(created.sid)
+
+    assert agent.refused == ["wss://agent.example/stream/x/"]
+    assert agent.connections == []
+    assert call.log.of_kind("error")[0]["code"] == 31920
+    # The TwiML ran out after the failed <Connect>, so the call simply completed.
+    assert call.status == "completed"
+
+
+async def test_it_echoes_a_mark_only_after_the_audio_before_it_has_played():
+    async with FakeAgentServer() as agent, simulator(agent) as sim:
+        sid = await place(sim, agent, SILENT)
+        connection = await agent.connection()
+        await connection.send_mark("nothing-queued")
+        await connection.wait_for_event("mark")
+        await connection.send_audio(UTTERANCE)
+        await connection.send_mark("greeting-done")
+        inbound_at_send = len(connection.of_event("media"))
+        echo = await connection.wait_for_event("mark", count=2)
+        inbound_at_echo = len(connection.of_event("media"))
+        await hang_up(sim, sid)
+
+    assert echo["mark"] == {"name": "greeting-done"}
+    # 400 ms of audio is 20 frames of stream time; the echo cannot come sooner.
+    assert inbound_at_echo - inbound_at_send >= 18
+    log = sim.get_call(sid).log
+    assert [(e["name"], e["cleared"]) for e in log.of_kind("mark_echoed")] == [
+        ("nothing-queued", False),
+        ("greeting-done", False),
+    ]
+    [utterance] = log.of_kind("agent_utterance")
+    assert utterance["duration_ms"] == 400
+    [media] = log.of_kind("stream_media")
+    assert media["media_received_bytes"] == len(UTTERANCE)
+
+
+async def test_clear_drops_buffered_audio_and_echoes_pending_marks_at_once():
+    async with FakeAgentServer() as agent, simulator(agent) as sim:
+        sid = await place(sim, agent, SILENT)
+        connection = await agent.connection()
+        await connection.send_audio(audio.tone(3.0, frequency=300.0))
+        await connection.send_mark("long-speech")
+        inbound_before = len(connection.of_event("media"))
+        # Let ~300 ms of it play (stream time), then interrupt.
+        await connection.wait_for(lambda: len(connection.of_event("media")) >= inbound_before + 15)
+        await connection.send_clear()
+        echo = await connection.wait_for_event("mark")
+        await hang_up(sim, sid)
+
+    assert echo["mark"] == {"name": "long-speech"}
+    log = sim.get_call(sid).log
+    [clear] = log.of_kind("clear")
+    assert clear["marks_echoed"] == 1
+    assert 8000 < clear["dropped_bytes"] < 3 * 8000
+    assert log.of_kind("mark_echoed")[0]["cleared"] is True
+    assert log.of_kind("agent_utterance")[0]["duration_ms"] < 2000
+
+
+async def test_it_rejects_binary_frames_and_forwards_dtmf():
+    async with FakeAgentServer() as agent, simulator(agent) as sim:
+        sid = await place(sim, agent, SILENT)
+        connection = await agent.connection()
+        await connection.ws.send_bytes(b"\xff" * 160)
+        await connection.send({"event": "dance", "streamSid": connection.stream_sid})
+        assert sim.send_dtmf(sid, "5")
+        dtmf = await connection.wait_for_event("dtmf")
+        log = sim.get_call(sid).log
+        await wait_until(lambda: len(log.of_kind("error")) == 2)
+        await hang_up(sim, sid)
+
+    assert dtmf["dtmf"] == {"track": "inbound_track", "digit": "5"}
+    assert [entry["code"] for entry in log.of_kind("error")] == [31950, 31951]
+
+
+async def _two_turns(connection: StreamConnection) -> None:
+    """An agent that answers each callee turn with a short utterance, twice."""
+    await connection.wait_for_callee_turn(0)
+    for turn in range(2):
+        heard = connection.inbound_speech_frames()
+        await connection.send_audio(UTTERANCE)
+        await connection.send_mark(f"turn-{turn}")
+        await connection.wait_for_callee_turn(heard)
+
+
+async def test_a_persona_takes_turns_by_listening_with_real_audio():
+    async with FakeAgentServer(_two_turns) as agent, simulator(agent) as sim:
+        sid = await place(sim, agent, "+15550105")
+        connection = await agent.connection()
+        await wait_until(lambda: finished_lines(sim, sid) == 3)
+        await hang_up(sim, sid)
+
+    assert said(sim, sid) == [
+        "Hello?",
+        "We already have a provider.",
+        "Okay, that makes sense. Yes, let's do it.",
+    ]
+    log = sim.get_call(sid).log
+    utterances = log.of_kind("agent_utterance")
+    replies = log.of_kind("persona_said")[1:]
+    assert len(utterances) == 2
+    for utterance, reply in zip(utterances, replies, strict=True):
+        utterance_end = utterance["start_t"] + utterance["duration_ms"] / 1000
+        # The persona waited for 600 ms of silence after the agent stopped, not longer than ~1 s.
+        assert utterance_end + 0.55 <= reply["t"] <= utterance_end + 1.0
+    # What the persona said reached us as real, non-silent mu-law.
+    line = fast_speak("any")
+    assert bytes(connection.inbound).count(line) == 3
+    assert connection.inbound_speech_frames() >= 3 * speech_frames(line)
+
+
+async def _pitch_interrupted_by_barge_in(connection: StreamConnection) -> None:
+    await connection.wait_for_callee_turn(0)
+    heard = connection.inbound_speech_frames()
+    await connection.send_audio(UTTERANCE)
+    await connection.wait_for_callee_turn(heard)
+    heard = connection.inbound_speech_frames()
+    await connection.send_audio(audio.tone(4.0, frequency=300.0))
+    await connection.send_mark("pitch")
+    # Barge-in detection, as our server does it: the callee speaks while we talk.
+    await connection.wait_for(lambda: connection.inbound_speech_frames() > heard)
+    await connection.send_clear()
+    await connection.wait_for_event("mark")
+    heard = connection.inbound_speech_frames()
+    await connection.wait_for_callee_turn(heard - 1)
+    await connection.send_audio(UTTERANCE)
+    await connection.wait_for_callee_turn(heard)
+
+
+async def test_the_barge_in_persona_talks_over_the_second_utterance():
+    async with FakeAgentServer(_pitch_interrupted_by_barge_in) as agent, simulator(agent) as sim:
+        sid = await place(sim, agent, "+15550111")
+        await wait_until(lambda: finished_lines(sim, sid) == 4)
+        await hang_up(sim, sid)
+
+    assert said(sim, sid) == [
+        "Hello?",
+        "Yes, speaking.",
+        "Sorry to interrupt, how much does it cost?",
+        "Okay, sign me up.",
+    ]
+    log = sim.get_call(sid).log
+    pitch = log.of_kind("agent_utterance")[1]
+    [barge_in] = [entry for entry in log.of_kind("persona") if entry["action"] == "barged_in"]
+    assert 0.95 <= barge_in["t"] - pitch["start_t"] <= 1.5
+    # The clear cut the 4 s pitch short and released its mark early.
+    assert pitch["duration_ms"] < 2500
+    assert log.of_kind("clear")[0]["dropped_bytes"] > 8000
+    assert log.of_kind("mark_echoed")[0] == {
+        "t": log.of_kind("mark_echoed")[0]["t"],
+        "kind": "mark_echoed",
+        "name": "pitch",
+        "cleared": True,
+    }
+
+
+async def _keeps_talking(connection: StreamConnection) -> None:
+    await connection.wait_for_callee_turn(0)
+    heard = connection.inbound_speech_frames()
+    await connection.send_audio(UTTERANCE)
+    await connection.wait_for_callee_turn(heard)
+    await connection.send_audio(audio.tone(3.0, frequency=300.0))
+
+
+async def test_the_hang_up_persona_ends_the_call_mid_utterance():
+    async with FakeAgentServer(_keeps_talking) as agent, simulator(agent) as sim:
+        sid = await place(sim, agent, "+15550109")
+        connection = await agent.connection()
+        call = await sim.wait_for_end(sid)
+
+    assert said(sim, sid) == ["Hello?", "Sorry, who is this?"]
+    assert [entry["action"] for entry in call.log.of_kind("persona")] == ["hung_up"]
+    assert call.status == "completed"
+    assert connection.events[-1]["event"] == "stop"
+    # It hung up about 1 s into the 3 s utterance.
+    assert 900 <= call.log.of_kind("agent_utterance")[-1]["duration_ms"] <= 1500
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("piper") is None, reason="the local Piper voice is not installed"
+)
+async def test_personas_speak_with_the_local_piper_voice():
+    async with FakeAgentServer(_two_turns) as agent, simulator(agent, speak=None) as sim:
+        sid = await place(sim, agent, "+15550104")
+        connection = await agent.connection()
+        await wait_until(lambda: finished_lines(sim, sid) == 2, timeout=60)
+        await hang_up(sim, sid)
+
+    lines = sim.get_call(sid).log.of_kind("persona_said")
+    assert [entry["text"] for entry in lines] == ["Hello?", "Yes, that sounds great, sign me up."]
+    # Real synthesised speech: a sentence lasts well over a second, and it is not silence.
+    assert lines[1]["duration_ms"] > 1200
+    assert connection.inbound_speech_frames() > 50
