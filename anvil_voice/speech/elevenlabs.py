@@ -195,18 +195,28 @@ class ElevenLabsVoiceProvider:
         return response
 
 
+# ElevenLabs has answered an unknown voice id with 404 and with 400, under either status string.
+_VOICE_MISSING = {"voice_not_found", "voice_does_not_exist"}
+
+
 def _raise_for_status(response: httpx.Response) -> NoReturn:
     status = response.status_code
     detail = _detail_message(response)
-    logger.warning("speech.provider_error provider=%s status=%s", PROVIDER_NAME, status)
+    detail_status = _detail_status(response)
+    logger.warning(
+        "speech.provider_error provider=%s status=%s detail_status=%s",
+        PROVIDER_NAME,
+        status,
+        detail_status or "-",
+    )
+    if status in (400, 404) and (status == 404 or detail_status in _VOICE_MISSING):
+        raise ProviderError("voice_not_found", detail or "ElevenLabs does not know this voice.")
     if status in (401, 403):
         raise ProviderError(
             "provider_auth",
             f"ElevenLabs refused our credentials ({status}): "
             f"{detail or 'check ELEVENLABS_API_KEY'}.",
         )
-    if status == 404:
-        raise ProviderError("voice_not_found", detail or "ElevenLabs does not know this voice.")
     if status in (400, 422):
         raise ProviderError(
             "provider_rejected", detail or f"ElevenLabs rejected the request ({status})."
@@ -237,6 +247,12 @@ def _detail_message(response: httpx.Response) -> str:
     if isinstance(detail, str):
         return detail
     return ""
+
+
+def _detail_status(response: httpx.Response) -> str:
+    body = _json(response)
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return str(detail.get("status") or "") if isinstance(detail, dict) else ""
 
 
 def _json(response: httpx.Response) -> Any:

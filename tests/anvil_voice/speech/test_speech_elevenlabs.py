@@ -35,6 +35,8 @@ def mulaw_wav(payload: bytes) -> bytes:
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
+# aiohttp's own multipart reader (the fake's side) uses an API it has deprecated.
+@pytest.mark.filterwarnings("ignore:unread_data:DeprecationWarning")
 def test_it_uploads_an_instant_clone_as_elevenlabs_expects(provider, fake, speech, encode):
     samples, rate = speech
     wav, flac = encode(samples, rate, "wav"), encode(samples, rate, "flac")
@@ -105,13 +107,49 @@ def test_it_deletes_a_voice_and_treats_already_gone_as_done(provider, fake):
         json={"detail": {"status": "voice_not_found", "message": "Voice not found"}},
     )
 
+    # ElevenLabs has also answered 400 with this older status for an unknown id.
+    fake.reply(
+        "DELETE",
+        "/v1/voices/old",
+        status=400,
+        json={"detail": {"status": "voice_does_not_exist", "message": "No such voice."}},
+    )
+
     provider.delete_voice(provider_voice_id="v0ice123")
     provider.delete_voice(provider_voice_id="gone")
+    provider.delete_voice(provider_voice_id="old")
 
     assert [(r.method, r.raw_path) for r in fake.requests] == [
         ("DELETE", "/v1/voices/v0ice123"),
         ("DELETE", "/v1/voices/gone"),
+        ("DELETE", "/v1/voices/old"),
     ]
+
+
+def test_it_reports_an_unknown_voice_when_synthesising(provider, fake):
+    fake.reply(
+        "POST",
+        "/v1/text-to-speech/nope",
+        status=400,
+        json={
+            "detail": {"status": "voice_not_found", "message": "A voice for nope was not found."}
+        },
+    )
+
+    with pytest.raises(ProviderError) as caught:
+        provider.synthesize(provider_voice_id="nope", text="Hi.", output_format="ulaw_8000")
+
+    assert (caught.value.code, caught.value.retryable) == ("voice_not_found", False)
+    assert caught.value.message == "A voice for nope was not found."
+
+
+def test_it_still_fails_a_delete_the_provider_refuses(provider, fake):
+    fake.reply("DELETE", "/v1/voices/v1", status=401, json={"detail": {"message": "Bad key"}})
+
+    with pytest.raises(ProviderError) as caught:
+        provider.delete_voice(provider_voice_id="v1")
+
+    assert caught.value.code == "provider_auth"
 
 
 def test_it_asks_for_mp3_previews_with_the_flash_model(provider, fake):
