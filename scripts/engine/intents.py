@@ -144,7 +144,6 @@ _NEUTRAL = _any(
     r"\bno (?:problem|worries|doubt)\b",
     r"\bnot sure\b",
     r"\bno one\b",
-    r"\bnot sure\b",
     r"\bi do not know\b",
 )
 _ASKS_IF_AI = _any(

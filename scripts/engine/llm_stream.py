@@ -193,14 +193,17 @@ async def stream_chat(
         tool_calls = ToolCallAccumulator()
         got_first = False
         while True:
+            remaining = total_deadline - loop.time()
             if got_first:
-                limit = min(timeouts.read, total_deadline - loop.time())
+                limit = min(timeouts.read, remaining)
                 kind = (
                     AgentErrorKind.READ_TIMEOUT
-                    if timeouts.read < total_deadline - loop.time()
+                    if timeouts.read <= remaining
                     else AgentErrorKind.TOTAL_TIMEOUT
                 )
             else:
+                # Capped by the total deadline when that is shorter; still reported as the
+                # first token never arriving, which is what the operator needs to know.
                 limit, kind = first_deadline - loop.time(), AgentErrorKind.FIRST_TOKEN_TIMEOUT
             try:
                 async with asyncio.timeout(max(limit, 0.0)):

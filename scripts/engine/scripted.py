@@ -14,8 +14,9 @@ callback with time     "I'll call you back tomorrow at 3:00 PM"                c
 callback, no time      asks once "When is a good time?"; any answer but a      callback_requested
                        refusal or opt-out then schedules (at=None if no time)  (at may be None)
 objection (trigger)    its response; a trigger used before, or a third         not_interested on
-                       objection in a row → polite close (beats agreement:     close
-                       "sure, but it's too expensive")
+                       objection in a row → polite close. Beats agreement      close
+                       and refusal: "sure, but it's too expensive" and "no,
+                       it's too expensive" both get the rebuttal once
 agreement              the script's closing line                               interested
 refusal                polite close                                            not_interested
 "are you a robot?"     honest disclosure + steer back                          —
@@ -161,7 +162,7 @@ class ScriptedAgent:
             self._objections_in_a_row = 0
             return phrases.ask_callback_time
 
-        # A named objection beats a "yes": "sure, but it's too expensive" is an objection.
+        # A named objection beats a "yes" or a "no": the script's rebuttal gets one chance.
         match = self._matcher.match(text)
         if match is not None:
             conversation.emit(EventKind.OBJECTION_MATCHED, trigger=match.trigger, score=match.score)

@@ -162,6 +162,12 @@ CONVERSATIONS: list[dict[str, Any]] = [
         "outcome": None,
     },
     {
+        "id": "objection beats a refusal once",
+        "turns": [("no, it's too expensive", "pay nothing upfront"), ("no thanks", CLOSE)],
+        "outcome": Outcome.NOT_INTERESTED,
+        "reason": "refused",
+    },
+    {
         "id": "repeated objection closes",
         "turns": [("too expensive", "nothing upfront"), ("it's way too pricey, i said", CLOSE)],
         "outcome": Outcome.NOT_INTERESTED,
