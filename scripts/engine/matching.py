@@ -59,8 +59,18 @@ class TriggerMatch:
 
 @lru_cache(maxsize=4096)
 def phrase(text: str) -> Phrase:
-    normalized = normalize(text)
-    tokens = [token for token in normalized.split() if token not in {",", "."}]
+    raw_tokens = normalize(text).split()
+    # A "no" standing alone ("no, it's too expensive") answers the question and is dropped;
+    # only a "no" that governs a word ("no budget") negates the phrase.
+    tokens = [
+        token
+        for index, token in enumerate(raw_tokens)
+        if token not in {",", "."}
+        and not (
+            token == "no" and (index + 1 == len(raw_tokens) or not raw_tokens[index + 1].isalnum())
+        )
+    ]
+    negated = any(token in NEGATIONS for token in tokens)
     canonical: set[str] = set()
     for token in tokens:
         if token == "?" or token in STOPWORDS:
@@ -72,7 +82,7 @@ def phrase(text: str) -> Phrase:
         canonical.add(SYNONYMS.get(stemmed, SYNONYMS.get(token, stemmed)))
     return Phrase(
         words=frozenset(canonical),
-        negated=any(token in NEGATIONS for token in tokens),
+        negated=negated,
         question=(
             "?" in tokens
             or any(token in QUESTION_WORDS for token in tokens)

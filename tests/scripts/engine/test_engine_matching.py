@@ -55,6 +55,11 @@ def test_it_penalises_opposite_polarity():
     assert similarity("it costs too much", "how much does it cost") < 0.65
 
 
+def test_it_reads_a_standalone_no_as_an_answer_not_a_negation():
+    assert similarity("too expensive", "no, it's too expensive") == 1.0
+    assert similarity("we have the budget", "we have no budget") < 0.65
+
+
 def test_it_prefers_the_earlier_trigger_on_a_tie():
     match = best_match("too expensive", ["too expensive", "it's too expensive"])
 
