@@ -96,8 +96,12 @@ class MediaStreamSession:
             self._audio.clear_playback()
             log.add("stream_media", stream_sid=self.stream_sid, **self._counts)
 
-    def send_dtmf(self, digit: str) -> None:
+    def send_dtmf(self, digit: str) -> bool:
+        """Send a key press; False while the socket is not (or no longer) open."""
+        if not self._open:
+            return False
         self._send(self._sequenced("dtmf", dtmf={"track": "inbound_track", "digit": digit}))
+        return True
 
     # --- outgoing --------------------------------------------------------------------------
     def _identity(self) -> dict[str, str]:

@@ -66,10 +66,7 @@ class CallRunner:
 
     def send_dtmf(self, digit: str) -> bool:
         stream = self.executor.stream if self.executor else None
-        if stream is None:
-            return False
-        stream.send_dtmf(digit)
-        return True
+        return stream.send_dtmf(digit) if stream is not None else False
 
     async def run(self) -> None:
         try:

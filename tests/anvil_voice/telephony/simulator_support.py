@@ -224,7 +224,14 @@ class FakeAgentServer:
         return f'<Response><Connect><Stream url="{url}">{params}</Stream></Connect></Response>'
 
     async def connection(self, index: int = 0) -> StreamConnection:
-        return await wait_until(lambda: len(self.connections) > index and self.connections[index])
+        """The `index`-th stream, once its `start` message has arrived."""
+        return await wait_until(
+            lambda: (
+                len(self.connections) > index
+                and self.connections[index].stream_sid
+                and self.connections[index]
+            )
+        )
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         signature = request.headers.get("X-Twilio-Signature", "")
