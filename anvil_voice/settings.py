@@ -246,6 +246,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "anvil_voice.api.exceptions.envelope_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "NON_FIELD_ERRORS_KEY": "nonFieldErrors",
 }
 
 SPECTACULAR_SETTINGS = {

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from anvil_voice.api.errors import ApiError, ErrorCode, error_body
+from anvil_voice.api.serializers import to_camel
 
 logger = logging.getLogger("anvil_voice.api")
 
@@ -57,8 +58,11 @@ def envelope_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
             status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
     elif isinstance(exc, DjangoValidationError):
+        # Services speak model field names; the API speaks camelCase.
         exc = exceptions.ValidationError(
-            exc.message_dict if hasattr(exc, "error_dict") else {"nonFieldErrors": exc.messages}
+            {to_camel(key): value for key, value in exc.message_dict.items()}
+            if hasattr(exc, "error_dict")
+            else {"nonFieldErrors": exc.messages}
         )
 
     headers: dict[str, str] = {}

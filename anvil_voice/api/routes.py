@@ -5,6 +5,8 @@ from typing import Any
 from rest_framework.routers import SimpleRouter
 
 from anvil_voice.accounts.api import ApiKeyViewSet
+from scripts.api.views import ScriptViewSet
+from voices.api.views import VoiceViewSet
 
 
 class ApiRouter(SimpleRouter):
@@ -16,5 +18,7 @@ class ApiRouter(SimpleRouter):
 
 router = ApiRouter()
 router.register("api-keys", ApiKeyViewSet, basename="api-key")
+router.register("voices", VoiceViewSet, basename="voice")
+router.register("scripts", ScriptViewSet, basename="script")
 
 urlpatterns = router.urls

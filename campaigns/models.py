@@ -1,0 +1,305 @@
+"""Contacts, caller IDs, the do-not-call list, campaigns and the per-contact dialling state."""
+
+from __future__ import annotations
+
+from datetime import time
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from anvil_voice.accounts.models import ApiKey, Organization
+
+# E.164: "+" then up to 15 digits; phonenumbers validates, the column just holds the result.
+PHONE_MAX_LENGTH = 16
+
+
+class ContactList(models.Model):
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="contact_lists"
+    )
+    name = models.CharField(max_length=200)
+    # Custom variable names seen on import: scripts may use them as placeholders without a
+    # scan over every contact.
+    variable_names = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    contact_list = models.ForeignKey(ContactList, on_delete=models.CASCADE, related_name="contacts")
+    phone_number = models.CharField(max_length=PHONE_MAX_LENGTH)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    company = models.CharField(max_length=200, blank=True)
+    email = models.CharField(max_length=254, blank=True)
+    # IANA zone; explicit on import or inferred from the number (most restrictive of several).
+    time_zone = models.CharField(max_length=64)
+    variables = models.JSONField(default=dict, blank=True)
+    consent_source = models.CharField(max_length=200, blank=True)
+    consent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contact_list", "phone_number"], name="contact_unique_per_list"
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "phone_number"])]
+
+    def __str__(self) -> str:
+        return f"{self.full_name or 'Contact'} ({self.phone_number[:-4]}····)"
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+    def template_variables(self) -> dict[str, str]:
+        """What script placeholders see: custom variables, then the contact's own fields."""
+        values = {str(key): str(value) for key, value in (self.variables or {}).items()}
+        values.update(
+            {
+                "first_name": self.first_name,
+                "last_name": self.last_name,
+                "full_name": self.full_name,
+                "company": self.company,
+                "email": self.email,
+                "phone_number": self.phone_number,
+            }
+        )
+        return values
+
+
+class DoNotCallEntry(models.Model):
+    class Source(models.TextChoices):
+        MANUAL = "manual", "Added by a person"
+        IMPORT = "import", "Imported"
+        OPT_OUT = "opt_out", "Callee opted out on a call"
+        DTMF = "dtmf", "Callee pressed the opt-out key"
+        API = "api", "Added through the API"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="do_not_call_entries"
+    )
+    phone_number = models.CharField(max_length=PHONE_MAX_LENGTH)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
+    reason = models.CharField(max_length=300, blank=True)
+    session_id_ref = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = "do-not-call entry"
+        verbose_name_plural = "do-not-call list"
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "phone_number"], name="dnc_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phone_number[:-4]}···· ({self.source})"
+
+
+class DoNotCallRemoval(models.Model):
+    """Audit row: removal from the list is privileged and never silent."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    phone_number = models.CharField(max_length=PHONE_MAX_LENGTH)
+    reason = models.CharField(max_length=300)
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    removed_by_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    original_source = models.CharField(max_length=16)
+    original_created_at = models.DateTimeField()
+    removed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.phone_number[:-4]}···· removed {self.removed_at:%Y-%m-%d}"
+
+
+class CallerId(models.Model):
+    """A number the organization may call from (compliance rule 4)."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="caller_ids"
+    )
+    phone_number = models.CharField(max_length=PHONE_MAX_LENGTH)
+    label = models.CharField(max_length=100, blank=True)
+    carrier_sid = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "phone_number"], name="caller_id_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.phone_number
+
+
+class CampaignStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SCHEDULED = "scheduled", "Scheduled"
+    RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused"
+    STOPPED = "stopped", "Stopped"
+    COMPLETED = "completed", "Completed"
+
+
+class VoicemailBehaviour(models.TextChoices):
+    HANG_UP = "hang_up", "Hang up"
+    LEAVE_MESSAGE = "leave_message", "Leave the script's voicemail message"
+
+
+def default_days() -> list[int]:
+    return [0, 1, 2, 3, 4, 5, 6]  # Monday = 0, as datetime.weekday()
+
+
+class Campaign(models.Model):
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="campaigns"
+    )
+    name = models.CharField(max_length=200)
+    # PROTECT: a script, voice or list in use cannot disappear under a campaign.
+    script = models.ForeignKey("scripts.Script", on_delete=models.PROTECT, related_name="campaigns")
+    voice = models.ForeignKey("voices.Voice", on_delete=models.PROTECT, related_name="campaigns")
+    contact_list = models.ForeignKey(
+        ContactList, on_delete=models.PROTECT, related_name="campaigns"
+    )
+    caller_id = models.ForeignKey(CallerId, on_delete=models.PROTECT, related_name="campaigns")
+    status = models.CharField(
+        max_length=16, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT
+    )
+    # Schedule: narrows (never widens) the legal calling window in the contact's local time.
+    start_at = models.DateTimeField(null=True, blank=True)
+    end_at = models.DateTimeField(null=True, blank=True)
+    days_of_week = models.JSONField(default=default_days)
+    window_start = models.TimeField(default=time(8, 0))
+    window_end = models.TimeField(default=time(21, 0))
+    # Pacing.
+    max_concurrent_calls = models.PositiveIntegerField(
+        default=5, validators=[MinValueValidator(1), MaxValueValidator(500)]
+    )
+    calls_per_second = models.DecimalField(
+        max_digits=6,
+        decimal_places=2,
+        default=Decimal("1.00"),
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("100"))],
+    )
+    # Attempts.
+    max_attempts = models.PositiveIntegerField(
+        default=3, validators=[MinValueValidator(1), MaxValueValidator(10)]
+    )
+    retry_no_answer_minutes = models.PositiveIntegerField(default=60)
+    retry_busy_minutes = models.PositiveIntegerField(default=15)
+    retry_voicemail_minutes = models.PositiveIntegerField(default=240)
+    voicemail_behaviour = models.CharField(
+        max_length=16, choices=VoicemailBehaviour.choices, default=VoicemailBehaviour.HANG_UP
+    )
+    record_calls = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status"], name="campaign_status_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(window_start__lt=models.F("window_end")),
+                name="campaign_window_order",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CampaignTransition(models.Model):
+    """Audit row for every status change: who, when, from, to."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="transitions")
+    from_status = models.CharField(max_length=16, choices=CampaignStatus.choices)
+    to_status = models.CharField(max_length=16, choices=CampaignStatus.choices)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    actor_api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_system = models.CharField(max_length=64, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status} → {self.to_status}"
+
+
+class CampaignContactState(models.TextChoices):
+    PENDING = "pending", "Pending"  # waiting for its next attempt (next_attempt_at)
+    IN_PROGRESS = "in_progress", "In progress"  # claimed: a session exists for the attempt
+    COMPLETED = "completed", "Completed"  # a conversation happened; no more attempts
+    FAILED = "failed", "Failed"  # invalid number or permanent carrier failure
+    DO_NOT_CALL = "do_not_call", "Do not call"
+    EXHAUSTED = "exhausted", "Attempts exhausted"
+
+
+FINISHED_CONTACT_STATES = frozenset(
+    {
+        CampaignContactState.COMPLETED,
+        CampaignContactState.FAILED,
+        CampaignContactState.DO_NOT_CALL,
+        CampaignContactState.EXHAUSTED,
+    }
+)
+
+
+class CampaignContact(models.Model):
+    """One contact's progress through one campaign: the dialler's unit of work."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="targets")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="targets")
+    state = models.CharField(
+        max_length=16, choices=CampaignContactState.choices, default=CampaignContactState.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_outcome = models.CharField(max_length=32, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "contact"], name="campaign_contact_unique")
+        ]
+        indexes = [
+            # The dispatcher's query: due pending contacts of one campaign, oldest due first.
+            models.Index(
+                fields=["campaign", "state", "next_attempt_at"], name="campaign_contact_due_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact} in {self.campaign_id} ({self.state})"

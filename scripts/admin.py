@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.forms import BaseInlineFormSet, ModelForm
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+
+from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin
+from scripts import selectors, services
+from scripts.api.views import SAMPLE_CONTACT
+from scripts.models import ObjectionResponse, Script, ScriptVersion
+from scripts.validation import line_errors, objection_errors
+
+
+class ScriptAdminForm(forms.ModelForm):
+    class Meta:
+        model = Script
+        fields = [
+            "organization",
+            "name",
+            "language",
+            "opening_line",
+            "closing_line",
+            "voicemail_message",
+            "system_prompt",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        organization = cleaned.get("organization")
+        if organization is not None:
+            known = selectors.script_known_variables(organization=organization)
+            for field, messages in line_errors(cleaned, known).items():
+                for message in messages:
+                    self.add_error(field, message)
+        return cleaned
+
+
+class ObjectionFormSet(BaseInlineFormSet):
+    def clean(self) -> None:
+        super().clean()
+        items = [
+            form.cleaned_data
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+        if problems := objection_errors(items):
+            raise forms.ValidationError(problems)
+
+
+class ObjectionResponseInline(admin.TabularInline):
+    model = ObjectionResponse
+    formset = ObjectionFormSet
+    extra = 1
+    fields = ["position", "trigger", "response"]
+    ordering = ["position", "id"]
+    verbose_name = "objection response"
+    verbose_name_plural = "objection responses (edit the position numbers to reorder)"
+
+
+class ScriptVersionInline(admin.TabularInline):
+    model = ScriptVersion
+    extra = 0
+    fields = ["number", "created_at"]
+    readonly_fields = ["number", "created_at"]
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Script)
+class ScriptAdmin(OrganizationScopedAdmin):
+    form = ScriptAdminForm
+    list_display = ["name", "organization", "version", "updated_at"]
+    search_fields = ["name", "opening_line"]
+    list_filter = ["language"]
+    readonly_fields = ["version", "rendered_opening_line", "warnings", "usage", "updated_at"]
+    fields = [
+        "organization",
+        "name",
+        "language",
+        "opening_line",
+        "rendered_opening_line",
+        "warnings",
+        "closing_line",
+        "voicemail_message",
+        "system_prompt",
+        "version",
+        "usage",
+        "updated_at",
+    ]
+    inlines = [ObjectionResponseInline, ScriptVersionInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Script]:
+        return super().get_queryset(request).select_related("organization")
+
+    @admin.display(description="Opening line for a sample contact")
+    def rendered_opening_line(self, script: Script) -> str:
+        if not script.pk:
+            return "—"
+        return services.script_render(script=script, variables=SAMPLE_CONTACT)["opening_line"]
+
+    @admin.display(description="Compliance warnings")
+    def warnings(self, script: Script) -> str:
+        if not script.pk:
+            return "—"
+        items = services.script_warnings(script=script)
+        if not items:
+            return "None"
+        return format_html(
+            "<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((w,) for w in items))
+        )
+
+    @admin.display(description="Used by campaigns")
+    def usage(self, script: Script) -> str:
+        if not script.pk:
+            return "—"
+        return ", ".join(selectors.script_campaign_names(script=script)) or "Not used"
+
+    def save_related(
+        self, request: HttpRequest, form: ModelForm, formsets: list[BaseInlineFormSet], change: bool
+    ) -> None:
+        super().save_related(request, form, formsets, change)
+        # The admin wrote the row and its objections; record the version calls will use.
+        services.script_record_admin_edit(script=form.instance)

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from anvil_voice.api.views import OrganizationScopedViewSet
+from scripts import services
+from scripts.api.serializers import (
+    ScriptRenderedSerializer,
+    ScriptRenderSerializer,
+    ScriptSerializer,
+    ScriptVersionSerializer,
+)
+from scripts.filters import ScriptFilter
+from scripts.models import Script, ScriptVersion
+
+SAMPLE_CONTACT = {
+    "first_name": "Jordan",
+    "last_name": "Lee",
+    "full_name": "Jordan Lee",
+    "company": "Example Co",
+    "agent_name": "Alex",
+}
+
+
+def _split(validated: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
+    objections = validated.pop("objection_responses", None)
+    return validated, objections
+
+
+class ScriptViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    OrganizationScopedViewSet,
+):
+    serializer_class = ScriptSerializer
+    filterset_class = ScriptFilter
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_base_queryset(self) -> QuerySet[Script]:
+        return Script.objects.select_related("organization").prefetch_related("objections")
+
+    def _script(self) -> Script:
+        script = self.get_object()
+        assert isinstance(script, Script)
+        return script
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = ScriptSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields, objections = _split(dict(serializer.validated_data))
+        script = services.script_create(
+            organization=self.organization, fields=fields, objection_responses=objections or []
+        )
+        return Response(ScriptSerializer(script).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        script = self._script()
+        serializer = ScriptSerializer(script, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        fields, objections = _split(dict(serializer.validated_data))
+        script = services.script_update(
+            script=script, fields=fields, objection_responses=objections
+        )
+        return Response(ScriptSerializer(script).data)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        script = self._script()
+        data = {"id": script.pk, "name": script.name, "deleted": True}
+        services.script_delete(script=script)
+        return Response(data)
+
+    @extend_schema(request=ScriptRenderSerializer, responses={200: ScriptRenderedSerializer})
+    @action(detail=True, methods=["post"])
+    def render(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        script = self._script()
+        serializer = ScriptRenderSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        variables: dict[str, Any] = dict(SAMPLE_CONTACT)
+        if contact_id := serializer.validated_data.get("contact_id"):
+            from campaigns.models import Contact
+
+            contact = Contact.objects.filter(organization=self.organization, pk=contact_id).first()
+            if contact is None:
+                raise NotFound("No such contact.")
+            variables = contact.template_variables()
+        variables.update(serializer.validated_data["variables"])
+        rendered = services.script_render(script=script, variables=variables)
+        return Response(ScriptRenderedSerializer({**rendered, "variables": variables}).data)
+
+    @extend_schema(responses={200: ScriptVersionSerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def versions(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        script = self._script()
+        queryset = ScriptVersion.objects.filter(script=script)
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(ScriptVersionSerializer(page, many=True).data)

@@ -1,0 +1,71 @@
+"""Call scripts: what the agent says, how it answers pushback, and immutable versions of both."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.utils import timezone
+
+from anvil_voice.accounts.models import Organization
+
+MAX_LINE_LENGTH = 1000
+MAX_PROMPT_LENGTH = 8000
+
+
+class Script(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="scripts")
+    name = models.CharField(max_length=200)
+    opening_line = models.TextField(max_length=MAX_LINE_LENGTH)
+    closing_line = models.TextField(max_length=MAX_LINE_LENGTH)
+    system_prompt = models.TextField(max_length=MAX_PROMPT_LENGTH, blank=True)
+    voicemail_message = models.TextField(max_length=MAX_LINE_LENGTH, blank=True)
+    language = models.CharField(max_length=16, default="en-US")
+    # The number of the newest ScriptVersion; bumped whenever what the agent says changes.
+    version = models.PositiveIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["organization", "-updated_at"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ObjectionResponse(models.Model):
+    script = models.ForeignKey(Script, on_delete=models.CASCADE, related_name="objections")
+    position = models.PositiveIntegerField(default=0)
+    trigger = models.CharField(max_length=300)
+    response = models.TextField(max_length=MAX_LINE_LENGTH)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.trigger
+
+
+class ScriptVersion(models.Model):
+    """An immutable snapshot: calls record the version they used, so later edits never change
+    what an already placed call said or how its transcript reads."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    script = models.ForeignKey(Script, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    snapshot = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["script", "number"], name="script_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.script} v{self.number}"
+
+    @property
+    def objection_responses(self) -> list[dict[str, Any]]:
+        return list(self.snapshot.get("objection_responses", []))

@@ -1,0 +1,37 @@
+"""Reads for scripts."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from anvil_voice.accounts.models import Organization
+from scripts.models import Script, ScriptVersion
+from scripts.validation import BUILT_IN_VARIABLES
+
+
+def script_list(*, organization: Organization) -> QuerySet[Script]:
+    return Script.objects.filter(organization=organization).prefetch_related("objections")
+
+
+def script_known_variables(*, organization: Organization) -> set[str]:
+    """Placeholders a script may use: built-ins plus every imported custom variable name."""
+    from campaigns.models import ContactList
+
+    known = set(BUILT_IN_VARIABLES)
+    for names in ContactList.objects.filter(organization=organization).values_list(
+        "variable_names", flat=True
+    ):
+        known.update(str(name) for name in names or [])
+    return known
+
+
+def script_campaign_names(*, script: Script) -> list[str]:
+    from campaigns.models import Campaign
+
+    return list(
+        Campaign.objects.filter(script=script).order_by("name").values_list("name", flat=True)
+    )
+
+
+def script_latest_version(*, script: Script) -> ScriptVersion:
+    return ScriptVersion.objects.get(script=script, number=script.version)

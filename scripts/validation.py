@@ -1,0 +1,86 @@
+"""Rules for what a script may say: placeholders, objection lists, compliance warnings.
+
+Errors block a save and name what is wrong; warnings (compliance rule 3: the opening line names
+the business and, when the organization requires it, discloses the AI) are shown, not enforced.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from scripts.engine.normalize import normalize
+from scripts.engine.placeholders import validate_placeholders
+
+MAX_OBJECTIONS = 50
+MAX_TRIGGER_LENGTH = 300
+
+# Placeholders every contact can fill, besides its custom variables.
+CONTACT_FIELDS = frozenset(
+    {"first_name", "last_name", "full_name", "company", "email", "phone_number"}
+)
+# Filled from the organization and the call, not the contact.
+CALL_FIELDS = frozenset({"business_name", "agent_name"})
+BUILT_IN_VARIABLES = CONTACT_FIELDS | CALL_FIELDS
+
+LINE_FIELDS = ("opening_line", "closing_line", "voicemail_message", "system_prompt")
+
+_AI_DISCLOSURE = re.compile(
+    r"\b(ai|a\.i\.|artificial intelligence|automated|virtual (assistant|agent)|"
+    r"digital assistant|robot|bot)\b",
+    re.IGNORECASE,
+)
+_HAS_WORD = re.compile(r"\w")
+
+
+def line_errors(lines: Mapping[str, str], known_variables: Collection[str]) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for field in LINE_FIELDS:
+        text = lines.get(field)
+        if not text:
+            continue
+        problems = validate_placeholders(text, known_variables)
+        if problems:
+            errors[field] = [problem.message for problem in problems]
+    return errors
+
+
+def objection_errors(objections: Sequence[Mapping[str, Any]]) -> list[str]:
+    errors: list[str] = []
+    if len(objections) > MAX_OBJECTIONS:
+        return [f"At most {MAX_OBJECTIONS} objection responses; got {len(objections)}."]
+    seen: dict[str, int] = {}
+    for index, item in enumerate(objections, start=1):
+        trigger = str(item.get("trigger", "")).strip()
+        if not _HAS_WORD.search(trigger):
+            errors.append(f"Objection {index}: the trigger must contain words.")
+            continue
+        key = normalize(trigger)
+        if key in seen:
+            errors.append(
+                f"Objection {index}: the trigger {trigger!r} repeats objection {seen[key]}."
+            )
+        else:
+            seen[key] = index
+    return errors
+
+
+def compliance_warnings(
+    *, opening_line: str, business_name: str, ai_disclosure_required: bool
+) -> list[str]:
+    warnings: list[str] = []
+    names_business = "{{business_name" in opening_line.replace(" ", "") or (
+        business_name and business_name.lower() in opening_line.lower()
+    )
+    if not names_business:
+        warnings.append(
+            f"The opening line does not name the business ({business_name!r} or "
+            "{{business_name}})."
+        )
+    if ai_disclosure_required and not _AI_DISCLOSURE.search(opening_line):
+        warnings.append(
+            "Your organization requires an AI disclosure: the opening line should say the "
+            "caller is an AI or automated assistant."
+        )
+    return warnings

@@ -1,0 +1,228 @@
+"""Call sessions: one per placed call, with its status history, transcript and outcome."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from django.db import models
+from django.utils import timezone
+
+from anvil_voice.accounts.models import Organization
+
+# Twilio opens the media stream seconds after answering; a ring can last a minute or two, so the
+# token outlives the longest call we place (time_limit) with room to spare.
+SESSION_TOKEN_TTL = timedelta(hours=6)
+
+
+def new_session_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def token_expiry() -> object:
+    return timezone.now() + SESSION_TOKEN_TTL
+
+
+class CallStatus(models.TextChoices):
+    """Twilio's call statuses (ours use underscores); ordered by how far a call got."""
+
+    QUEUED = "queued", "Queued"
+    INITIATED = "initiated", "Initiated"
+    RINGING = "ringing", "Ringing"
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+    BUSY = "busy", "Busy"
+    NO_ANSWER = "no_answer", "No answer"
+    CANCELED = "canceled", "Canceled"
+    FAILED = "failed", "Failed"
+
+
+TERMINAL_CALL_STATUSES = frozenset(
+    {
+        CallStatus.COMPLETED,
+        CallStatus.BUSY,
+        CallStatus.NO_ANSWER,
+        CallStatus.CANCELED,
+        CallStatus.FAILED,
+    }
+)
+# A call never moves backwards: a status applies only if its rank is above the current one.
+CALL_STATUS_RANK = {
+    CallStatus.QUEUED: 0,
+    CallStatus.INITIATED: 1,
+    CallStatus.RINGING: 2,
+    CallStatus.IN_PROGRESS: 3,
+    CallStatus.COMPLETED: 4,
+    CallStatus.BUSY: 4,
+    CallStatus.NO_ANSWER: 4,
+    CallStatus.CANCELED: 4,
+    CallStatus.FAILED: 4,
+}
+
+
+class AnsweredBy(models.TextChoices):
+    UNKNOWN = "", "Unknown"
+    HUMAN = "human", "Human"
+    MACHINE = "machine", "Machine"
+    FAX = "fax", "Fax"
+
+
+class Outcome(models.TextChoices):
+    INTERESTED = "interested", "Interested"
+    NOT_INTERESTED = "not_interested", "Not interested"
+    CALLBACK_REQUESTED = "callback_requested", "Callback requested"
+    DO_NOT_CALL = "do_not_call", "Do not call"
+    NO_CONVERSATION = "no_conversation", "No conversation"
+    VOICEMAIL = "voicemail", "Voicemail"
+    NO_ANSWER = "no_answer", "No answer"
+    BUSY = "busy", "Busy"
+    FAILED = "failed", "Failed"
+    COMPLETED = "completed", "Completed"
+
+
+class SessionKind(models.TextChoices):
+    CAMPAIGN = "campaign", "Campaign call"
+    CALLBACK = "callback", "Scheduled callback"
+    TEST = "test", "Test call"
+
+
+class CallSession(models.Model):
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="call_sessions"
+    )
+    kind = models.CharField(
+        max_length=16, choices=SessionKind.choices, default=SessionKind.CAMPAIGN
+    )
+    campaign = models.ForeignKey(
+        "campaigns.Campaign",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="sessions",
+    )
+    target = models.ForeignKey(
+        "campaigns.CampaignContact",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="sessions",
+    )
+    contact = models.ForeignKey(
+        "campaigns.Contact",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="sessions",
+    )
+    # Which attempt of the target this call is; with `target` it is unique, so a redelivered
+    # task or a second dispatcher can never create a second call for the same attempt.
+    attempt_number = models.PositiveIntegerField(default=1)
+    script_version = models.ForeignKey(
+        "scripts.ScriptVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    voice = models.ForeignKey(
+        "voices.Voice", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    to_number = models.CharField(max_length=16)
+    from_number = models.CharField(max_length=16)
+    variables = models.JSONField(default=dict, blank=True)
+
+    # Carrier.
+    token = models.CharField(max_length=64, unique=True, default=new_session_token, editable=False)
+    token_expires_at = models.DateTimeField(default=token_expiry)
+    carrier = models.CharField(max_length=32, default="twilio")
+    carrier_call_sid = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    status = models.CharField(max_length=16, choices=CallStatus.choices, default=CallStatus.QUEUED)
+    last_sequence_number = models.IntegerField(default=-1)
+    answered_by = models.CharField(
+        max_length=16, choices=AnsweredBy.choices, default=AnsweredBy.UNKNOWN, blank=True
+    )
+    stream_sid = models.CharField(max_length=64, blank=True)
+
+    # Timeline.
+    queued_at = models.DateTimeField(default=timezone.now)
+    placed_at = models.DateTimeField(null=True, blank=True)
+    ringing_at = models.DateTimeField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.PositiveIntegerField(null=True, blank=True)
+
+    # Result.
+    end_reason = models.CharField(max_length=64, blank=True)
+    outcome = models.CharField(max_length=32, choices=Outcome.choices, blank=True)
+    summary = models.TextField(blank=True)
+    extracted = models.JSONField(default=dict, blank=True)
+    compliance = models.JSONField(default=dict, blank=True)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+    recording = models.FileField(upload_to="recordings/%Y/%m/", blank=True)
+    recording_sid = models.CharField(max_length=64, blank=True)
+    recording_duration_seconds = models.PositiveIntegerField(null=True, blank=True)
+    cost = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+    cost_currency = models.CharField(max_length=3, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["target", "attempt_number"],
+                condition=models.Q(target__isnull=False),
+                name="session_unique_attempt",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["organization", "-id"], name="session_org_recent_idx"),
+            models.Index(fields=["campaign", "status"], name="session_campaign_status_idx"),
+            models.Index(fields=["organization", "outcome"], name="session_org_outcome_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Session {self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in TERMINAL_CALL_STATUSES
+
+
+class Speaker(models.TextChoices):
+    AGENT = "agent", "Agent"
+    CONTACT = "contact", "Contact"
+
+
+class TranscriptTurn(models.Model):
+    session = models.ForeignKey(CallSession, on_delete=models.CASCADE, related_name="turns")
+    index = models.PositiveIntegerField()
+    speaker = models.CharField(max_length=16, choices=Speaker.choices)
+    text = models.TextField()
+    start_ms = models.PositiveIntegerField(default=0)
+    end_ms = models.PositiveIntegerField(default=0)
+    interrupted = models.BooleanField(default=False)
+    # Per-turn timings (end of speech → STT final → first token → first audio → first frame).
+    latency = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["session", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "index"], name="turn_unique_index")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.speaker}: {self.text[:40]}"
+
+
+class CallEvent(models.Model):
+    """Append-only log of what happened to a call: carrier callbacks, engine events, errors."""
+
+    session = models.ForeignKey(CallSession, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=48)
+    data = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["session", "kind"], name="call_event_kind_idx")]
+
+    def __str__(self) -> str:
+        return self.kind

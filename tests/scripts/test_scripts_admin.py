@@ -1,0 +1,97 @@
+"""The scripts admin: inline objections, rendered preview, warnings, versions on save."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Permission
+
+from scripts.factories import ScriptFactory
+from scripts.models import Script, ScriptVersion
+
+
+def staff(persona):
+    user = persona.membership.user
+    user.is_staff = True
+    user.save()
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="scripts"))
+    return user
+
+
+def form_data(script: Script, **changes: object) -> dict[str, object]:
+    objections = list(script.objections.all())
+    data: dict[str, object] = {
+        "organization": script.organization_id,
+        "name": script.name,
+        "language": script.language,
+        "opening_line": script.opening_line,
+        "closing_line": script.closing_line,
+        "voicemail_message": script.voicemail_message,
+        "system_prompt": script.system_prompt,
+        "objections-TOTAL_FORMS": str(len(objections) + 1),
+        "objections-INITIAL_FORMS": str(len(objections)),
+        "objections-MIN_NUM_FORMS": "0",
+        "objections-MAX_NUM_FORMS": "1000",
+        "versions-TOTAL_FORMS": "0",
+        "versions-INITIAL_FORMS": "0",
+        "versions-MIN_NUM_FORMS": "0",
+        "versions-MAX_NUM_FORMS": "1000",
+    }
+    for index, objection in enumerate(objections):
+        data[f"objections-{index}-id"] = objection.pk
+        data[f"objections-{index}-script"] = script.pk
+        data[f"objections-{index}-position"] = objection.position
+        data[f"objections-{index}-trigger"] = objection.trigger
+        data[f"objections-{index}-response"] = objection.response
+    data.update(changes)
+    return data
+
+
+def test_it_shows_the_rendered_opening_line_and_usage(client, owner):
+    script = ScriptFactory(
+        organization=owner.organization,
+        objection_responses=[{"trigger": "too expensive", "response": "It pays for itself."}],
+    )
+    client.force_login(staff(owner))
+
+    content = client.get(f"/admin/scripts/script/{script.pk}/change/").content.decode()
+
+    assert "Hi Jordan, this is Alex, an AI assistant calling from Acme." in content
+    assert "Not used" in content
+    assert "too expensive" in content
+
+
+def test_it_records_a_version_when_objections_change_in_the_admin(client, owner):
+    script = ScriptFactory(organization=owner.organization)
+    client.force_login(staff(owner))
+    data = form_data(
+        script,
+        **{
+            "objections-0-position": "0",
+            "objections-0-trigger": "not interested",
+            "objections-0-response": "Can I ask what would change your mind?",
+        },
+    )
+
+    response = client.post(f"/admin/scripts/script/{script.pk}/change/", data)
+
+    assert response.status_code == 302
+    latest = ScriptVersion.objects.filter(script=script).order_by("-number").first()
+    assert latest is not None
+    assert latest.number == 2
+    assert latest.snapshot["objection_responses"] == [
+        {"trigger": "not interested", "response": "Can I ask what would change your mind?"}
+    ]
+
+
+def test_it_refuses_an_unknown_placeholder_in_the_admin(client, owner):
+    script = ScriptFactory(organization=owner.organization)
+    client.force_login(staff(owner))
+
+    response = client.post(
+        f"/admin/scripts/script/{script.pk}/change/",
+        form_data(script, opening_line="Hi {{nickname}}!"),
+    )
+
+    assert response.status_code == 200
+    assert "Unknown placeholder" in response.content.decode()
+    script.refresh_from_db()
+    assert script.version == 1

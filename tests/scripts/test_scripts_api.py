@@ -1,0 +1,254 @@
+"""`/api/v1/voice/scripts`: list, create, PATCH, delete, render, versions."""
+
+from __future__ import annotations
+
+import pytest
+
+from scripts.factories import ScriptFactory
+from scripts.models import Script, ScriptVersion
+
+SCRIPTS = "/api/v1/voice/scripts"
+
+VALID = {
+    "name": "Solar outreach",
+    "openingLine": "Hi {{first_name|there}}, this is Alex, an AI assistant from Acme.",
+    "closingLine": "Wonderful, I'll email you the details. Goodbye!",
+    "systemPrompt": "You are a friendly solar sales agent.",
+    "objectionResponses": [
+        {"trigger": "too expensive", "response": "Most customers save from month one."},
+        {"trigger": "already have a provider", "response": "We can beat your current rate."},
+    ],
+}
+
+
+def script_payload(script: Script) -> dict[str, object]:
+    script.refresh_from_db()
+    return {
+        "id": script.pk,
+        "name": script.name,
+        "openingLine": script.opening_line,
+        "closingLine": script.closing_line,
+        "systemPrompt": script.system_prompt,
+        "voicemailMessage": script.voicemail_message,
+        "language": script.language,
+        "objectionResponses": [
+            {"trigger": o.trigger, "response": o.response} for o in script.objections.all()
+        ],
+        "version": script.version,
+        "warnings": [],
+        "createdAt": script.created_at.isoformat().replace("+00:00", "Z"),
+        "updatedAt": script.updated_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def test_it_creates_a_script_with_ordered_objections(owner):
+    response = owner.client.post(SCRIPTS, VALID, format="json")
+
+    assert response.status_code == 201
+    script = Script.objects.get()
+    assert response.json() == {"success": True, "data": script_payload(script)}
+    assert response.json()["data"]["objectionResponses"] == VALID["objectionResponses"]
+    assert script.version == 1
+    assert ScriptVersion.objects.get(script=script).snapshot["objection_responses"] == [
+        {"trigger": "too expensive", "response": "Most customers save from month one."},
+        {"trigger": "already have a provider", "response": "We can beat your current rate."},
+    ]
+
+
+def test_it_lists_scripts_with_search_and_updated_range(owner, outsider):
+    ScriptFactory(organization=owner.organization, name="Solar")
+    ScriptFactory(organization=owner.organization, name="Insurance")
+    ScriptFactory(organization=outsider.organization, name="Solar elsewhere")
+
+    everything = owner.client.get(SCRIPTS).json()
+    searched = owner.client.get(SCRIPTS, {"search": "sol"}).json()
+    future = owner.client.get(SCRIPTS, {"updatedAfter": "2999-01-01T00:00:00Z"}).json()
+
+    assert [row["name"] for row in everything["data"]] == ["Insurance", "Solar"]
+    assert [row["name"] for row in searched["data"]] == ["Solar"]
+    assert future["data"] == []
+    assert future["meta"] == {"total": 0, "cursor": None, "hasMore": False}
+
+
+def test_it_refuses_a_malformed_filter_value(owner):
+    response = owner.client.get(SCRIPTS, {"updatedAfter": "last tuesday"})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {"updatedAfter": ["Enter a valid date/time."]}
+
+
+def test_it_patches_and_records_a_new_version(owner):
+    script = ScriptFactory(organization=owner.organization)
+
+    response = owner.client.patch(
+        f"{SCRIPTS}/{script.pk}",
+        {
+            "closingLine": "Thanks, talk soon!",
+            "objectionResponses": [VALID["objectionResponses"][1]],
+        },
+        format="json",
+    )
+
+    assert response.status_code == 200
+    assert response.json()["data"] == script_payload(script)
+    assert response.json()["data"]["version"] == 2
+    first, second = ScriptVersion.objects.filter(script=script).order_by("number")
+    assert first.snapshot["closing_line"] == "Great, I'll send the details by email. Goodbye!"
+    assert second.snapshot["closing_line"] == "Thanks, talk soon!"
+    assert second.snapshot["objection_responses"] == [VALID["objectionResponses"][1]]
+
+
+def test_it_keeps_the_version_when_only_the_name_changes(owner):
+    script = ScriptFactory(organization=owner.organization)
+
+    response = owner.client.patch(f"{SCRIPTS}/{script.pk}", {"name": "Renamed"}, format="json")
+
+    assert response.json()["data"]["version"] == 1
+    assert ScriptVersion.objects.filter(script=script).count() == 1
+
+
+def test_it_renders_lines_for_a_sample_contact_and_given_variables(owner):
+    script = ScriptFactory(organization=owner.organization)
+
+    sample = owner.client.post(f"{SCRIPTS}/{script.pk}/render", {}, format="json").json()
+    custom = owner.client.post(
+        f"{SCRIPTS}/{script.pk}/render", {"variables": {"first_name": ""}}, format="json"
+    ).json()
+
+    assert sample["data"]["openingLine"] == (
+        "Hi Jordan, this is Alex, an AI assistant calling from Acme."
+    )
+    assert custom["data"]["openingLine"] == (
+        "Hi there, this is Alex, an AI assistant calling from Acme."
+    )
+
+
+def test_it_warns_without_blocking_when_disclosure_or_business_is_missing(owner):
+    response = owner.client.post(
+        SCRIPTS, {**VALID, "openingLine": "Hi {{first_name|there}}, got a minute?"}, format="json"
+    )
+
+    assert response.status_code == 201
+    assert response.json()["data"]["warnings"] == [
+        "The opening line does not name the business ('Acme' or {{business_name}}).",
+        "Your organization requires an AI disclosure: the opening line should say the caller "
+        "is an AI or automated assistant.",
+    ]
+
+
+def test_it_deletes_an_unused_script(owner):
+    script = ScriptFactory(organization=owner.organization)
+
+    response = owner.client.delete(f"{SCRIPTS}/{script.pk}")
+
+    assert response.json() == {
+        "success": True,
+        "data": {"id": script.pk, "name": script.name, "deleted": True},
+    }
+    assert not Script.objects.exists()
+
+
+def test_it_hides_another_organizations_script(owner, outsider):
+    script = ScriptFactory(organization=owner.organization)
+
+    for method, suffix in [("get", ""), ("patch", ""), ("delete", ""), ("post", "/render")]:
+        response = getattr(outsider.client, method)(
+            f"{SCRIPTS}/{script.pk}{suffix}", {}, format="json"
+        )
+        assert response.status_code == 404, (method, suffix)
+    assert Script.objects.filter(pk=script.pk).exists()
+
+
+def test_it_forbids_viewers_from_writing(viewer):
+    response = viewer.client.post(SCRIPTS, VALID, format="json")
+
+    assert response.status_code == 403
+    assert not Script.objects.exists()
+
+
+def test_it_lists_versions(owner):
+    script = ScriptFactory(organization=owner.organization)
+    owner.client.patch(
+        f"{SCRIPTS}/{script.pk}", {"openingLine": "Hello from Acme, I'm an AI."}, format="json"
+    )
+
+    body = owner.client.get(f"{SCRIPTS}/{script.pk}/versions").json()
+
+    assert [row["number"] for row in body["data"]] == [2, 1]
+    assert body["data"][0]["snapshot"]["opening_line"] == "Hello from Acme, I'm an AI."
+
+
+@pytest.mark.parametrize(
+    ("change", "details"),
+    [
+        ({"openingLine": ""}, {"openingLine": ["This field may not be blank."]}),
+        ({"closingLine": "   "}, {"closingLine": ["This field may not be blank."]}),
+        (
+            {"systemPrompt": "x" * 10_000},
+            {"systemPrompt": ["Ensure this field has no more than 8000 characters."]},
+        ),
+        (
+            {"openingLine": "Hi {{first name}}!"},
+            {
+                "openingLine": [
+                    "Placeholder '{{first name}}' is malformed: names use lowercase letters, "
+                    "digits and underscores, e.g. {{first_name}}."
+                ]
+            },
+        ),
+        (
+            {"openingLine": "Hi {{frist_name}}!"},
+            {"openingLine": ["Unknown placeholder '{{frist_name}}'. Did you mean {{first_name}}?"]},
+        ),
+        (
+            {
+                "objectionResponses": [
+                    {"trigger": "price", "response": "a"},
+                    {"trigger": "Price!", "response": "b"},
+                ]
+            },
+            {"objectionResponses": ["Objection 2: the trigger 'Price!' repeats objection 1."]},
+        ),
+        (
+            {"objectionResponses": [{"trigger": "?!", "response": "a"}]},
+            {"objectionResponses": ["Objection 1: the trigger must contain words."]},
+        ),
+        (
+            {"objectionResponses": [{"trigger": "", "response": "a"}]},
+            {"objectionResponses": {"0": {"trigger": ["This field may not be blank."]}}},
+        ),
+        (
+            {"objectionResponses": {"trigger": "price", "response": "a"}},
+            {
+                "objectionResponses": {
+                    "nonFieldErrors": ['Expected a list of items but got type "dict".']
+                }
+            },
+        ),
+        ({"version": 7}, {"version": ["This field is read-only."]}),
+        ({"organization": 2}, {"organization": ["Unknown field."]}),
+    ],
+)
+def test_it_refuses_bad_input_and_writes_nothing(owner, change, details):
+    response = owner.client.post(SCRIPTS, {**VALID, **change}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert response.json()["error"]["details"] == details
+    assert not Script.objects.exists()
+    assert not ScriptVersion.objects.exists()
+
+
+def test_it_refuses_a_bad_patch_and_keeps_the_script(owner):
+    script = ScriptFactory(organization=owner.organization)
+
+    response = owner.client.patch(
+        f"{SCRIPTS}/{script.pk}",
+        {"closingLine": "Bye", "objectionResponses": [{"trigger": "...", "response": "x"}]},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    script.refresh_from_db()
+    assert script.closing_line == "Great, I'll send the details by email. Goodbye!"
+    assert script.version == 1
