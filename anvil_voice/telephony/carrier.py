@@ -80,3 +80,13 @@ class Carrier(Protocol):
 
     def build_twiml(self, session: CallSession) -> str:
         """The call instructions: connect the call to our media-stream websocket."""
+
+
+def get_carrier() -> Carrier:
+    """The configured carrier (`settings.CARRIER_BACKEND`, a dotted path to a class)."""
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    backend = getattr(settings, "CARRIER_BACKEND", "anvil_voice.telephony.twilio.TwilioCarrier")
+    carrier: Carrier = import_string(backend)()
+    return carrier
