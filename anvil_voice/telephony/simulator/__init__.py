@@ -5,11 +5,12 @@ at it with `client.api.base_url = sim.base_url`), dials a callee persona chosen 
 sends signed status/AMD/recording callbacks, executes our TwiML (`<Connect><Stream>`, `<Say>`,
 `<Play>`, `<Pause>`, `<Hangup/>`) and runs the signed, bidirectional Media Stream in real time.
 
-Module map: `server` (lifecycle, registry, `/_sim` endpoints), `rest` (Calls API), `dispatch`
-(CPS queue), `runner` (one call's life), `twiml` / `executor` (TwiML), `media_stream`
-(websocket client), `call_audio` (20 ms clock, playback, marks), `personas` / `callee`
-(who answers and how they talk; the persona table is in `personas` and PERSONAS.md),
-`amd`, `callbacks` (signed webhooks), `log` (the per-call log format), `faults` (test knobs).
+Module map: `server` (lifecycle, registry, `/_sim` endpoints), `rest` / `rest_params`
+(Calls API and its validation), `dispatch` (CPS queue), `runner` (one call's life), `twiml` /
+`executor` (TwiML), `media_stream` (websocket client), `call_audio` (20 ms clock, playback,
+marks), `personas` / `callee` (who answers and how they talk; the persona table is in
+`personas` and PERSONAS.md), `voice` (TTS), `amd`, `callbacks` (signed webhooks), `log` (the
+per-call log format), `faults` (test knobs), `cli` (`python -m` and the management command).
 """
 
 from .calls import SimulatedCall

@@ -7,28 +7,28 @@ import base64
 import binascii
 import contextlib
 import hmac
-import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from aiohttp import web
-from multidict import MultiMapping
 
 from . import audio, errors
-from .calls import API_VERSION, CANCELED, COMPLETED, QUEUED, RINGING, CallRequest
+from .calls import API_VERSION, CANCELED, COMPLETED, QUEUED, RINGING
 from .errors import TwilioError
-from .twiml import TWIML_MAX_CHARS, TwimlError, Verb, parse_twiml
+from .rest_params import (
+    as_loggable,
+    int_param,
+    parse_create,
+    parse_redirect,
+    parse_time,
+    text_param,
+    time_matches,
+)
 
 if TYPE_CHECKING:
     from .server import TwilioSimulator
 
-E164 = re.compile(r"^\+[1-9]\d{1,14}$")
-STATUS_CALLBACK_EVENTS = frozenset({"initiated", "ringing", "answered", "completed"})
-MACHINE_DETECTION_MODES = frozenset({"Enable", "DetectMessageEnd"})
-MAX_TIMEOUT_SECONDS = 600
-MAX_TIME_LIMIT_SECONDS = 86400
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 # Twilio's list filters, to the attribute they compare and how.
@@ -81,7 +81,7 @@ class RestApi:
             entry: dict[str, Any] = {
                 "method": request.method,
                 "path": request.path,
-                "params": _as_loggable(params),
+                "params": as_loggable(params),
             }
             self._sim.requests.append(entry)
             try:
@@ -126,7 +126,7 @@ class RestApi:
             "rest",
             method="POST",
             path=request.path,
-            params=_as_loggable(params),
+            params=as_loggable(params),
             status=201,
         )
         body = call.to_json()
@@ -145,18 +145,18 @@ class RestApi:
     async def update_call(self, request: web.Request) -> web.Response:
         call = self._call_or_404(request)
         params = await request.post()
-        entry = call.log.add("rest", method="POST", path=request.path, params=_as_loggable(params))
+        entry = call.log.add("rest", method="POST", path=request.path, params=as_loggable(params))
         if call.is_final:
             entry["status"] = 404
             # Twilio answers 404 for updates to a call that already ended.
             raise errors.not_found(request.path)
-        status = _text(params, "Status") or None
+        status = text_param(params, "Status") or None
         if status is not None and status not in (COMPLETED, CANCELED):
             entry["status"] = 400
             raise TwilioError(
                 400, errors.INVALID_PARAMETER, f"Status must be completed or canceled, not {status}"
             )
-        redirect = _parse_redirect(params)
+        redirect = parse_redirect(params)
         if status == CANCELED and call.status in (QUEUED, RINGING, "initiated"):
             call.request_end(CANCELED)
         elif status == COMPLETED:
@@ -185,14 +185,14 @@ class RestApi:
             calls = [c for c in calls if c.status == query["Status"]]
         for name, (attribute, relation) in _TIME_FILTERS.items():
             if name in query:
-                bound, is_date = _parse_time(name, query[name])
+                bound, is_date = parse_time(name, query[name])
                 calls = [
                     c
                     for c in calls
-                    if _time_matches(getattr(c, attribute), bound, is_date, relation)
+                    if time_matches(getattr(c, attribute), bound, is_date, relation)
                 ]
-        page_size = _int_param(query, "PageSize", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
-        page = _int_param(query, "Page", 0, 0, 10**6)
+        page_size = int_param(query, "PageSize", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+        page = int_param(query, "Page", 0, 0, 10**6)
         start = page * page_size
         records = calls[start : start + page_size]
         path = request.path
@@ -224,161 +224,3 @@ class RestApi:
                     body=audio.ulaw_to_wav(bytes(call.recording)), content_type="audio/x-wav"
                 )
         return error_response(errors.not_found(request.path))
-
-
-# --- parameter parsing ---------------------------------------------------------------------
-def parse_create(params: MultiMapping[Any]) -> CallRequest:
-    """Validate `Calls.json` parameters the way Twilio does, in Twilio's error codes."""
-    to = _text(params, "To")
-    from_ = _text(params, "From")
-    if not to:
-        raise TwilioError(400, errors.TO_MISSING, "A 'To' phone number is required.")
-    if not from_:
-        raise TwilioError(400, errors.FROM_MISSING, "A 'From' phone number is required.")
-    if not E164.match(to):
-        raise TwilioError(400, errors.TO_INVALID, f"Invalid 'To' Phone Number: {to}")
-    if not E164.match(from_):
-        raise TwilioError(400, errors.FROM_INVALID, f"Invalid 'From' Phone Number: {from_}")
-    twiml_text, url = _text(params, "Twiml"), _text(params, "Url")
-    twiml: list[Verb] | None = None
-    if twiml_text:
-        twiml = _parse_twiml_param(twiml_text)
-    elif url:
-        _require_url(url, "Url", errors.URL_INVALID)
-    else:
-        raise TwilioError(400, errors.URL_INVALID, "Either Url or Twiml is required.")
-    events: set[str] = set()
-    for value in params.getall("StatusCallbackEvent", []):
-        # The SDK repeats the parameter; a space-separated list is accepted too.
-        events.update(str(value).split())
-    if not events <= STATUS_CALLBACK_EVENTS:
-        unknown = ", ".join(sorted(events - STATUS_CALLBACK_EVENTS))
-        raise TwilioError(400, errors.INVALID_PARAMETER, f"Invalid StatusCallbackEvent: {unknown}")
-    status_callback = _text(params, "StatusCallback") or None
-    if status_callback:
-        _require_url(status_callback, "StatusCallback", errors.INVALID_PARAMETER)
-    machine_detection = _text(params, "MachineDetection") or None
-    if machine_detection and machine_detection not in MACHINE_DETECTION_MODES:
-        raise TwilioError(
-            400, errors.INVALID_PARAMETER, f"Invalid MachineDetection: {machine_detection}"
-        )
-    amd_callback = _text(params, "AsyncAmdStatusCallback") or None
-    recording_callback = _text(params, "RecordingStatusCallback") or None
-    for name, value in (
-        ("AsyncAmdStatusCallback", amd_callback),
-        ("RecordingStatusCallback", recording_callback),
-    ):
-        if value:
-            _require_url(value, name, errors.INVALID_PARAMETER)
-    return CallRequest(
-        to=to,
-        from_=from_,
-        twiml=twiml,
-        url=url or None,
-        method=_method(params, "Method"),
-        status_callback=status_callback,
-        status_callback_events=frozenset(events | {"completed"}),
-        status_callback_method=_method(params, "StatusCallbackMethod"),
-        machine_detection=machine_detection,
-        machine_detection_timeout=_int_param(params, "MachineDetectionTimeout", 30, 3, 59),
-        async_amd=_bool(params, "AsyncAmd"),
-        async_amd_status_callback=amd_callback,
-        record=_bool(params, "Record"),
-        recording_status_callback=recording_callback,
-        # Twilio silently caps the ring timeout at 600 s.
-        timeout=min(_int_param(params, "Timeout", 60, 1, 10**6), MAX_TIMEOUT_SECONDS),
-        time_limit=_int_param(params, "TimeLimit", 14400, 1, MAX_TIME_LIMIT_SECONDS),
-    )
-
-
-def _parse_redirect(params: MultiMapping[Any]) -> list[Verb] | str | None:
-    twiml_text, url = _text(params, "Twiml"), _text(params, "Url")
-    if twiml_text:
-        return _parse_twiml_param(twiml_text)
-    if url:
-        _require_url(url, "Url", errors.URL_INVALID)
-        return url
-    return None
-
-
-def _parse_twiml_param(text: str) -> list[Verb]:
-    if len(text) > TWIML_MAX_CHARS:
-        raise TwilioError(
-            400,
-            errors.INVALID_PARAMETER,
-            f"Twiml must be at most {TWIML_MAX_CHARS} characters, got {len(text)}",
-        )
-    try:
-        return parse_twiml(text)
-    except TwimlError as error:
-        raise TwilioError(400, errors.TWIML_PARSE_FAILURE, f"Invalid Twiml: {error}") from error
-
-
-def _text(params: MultiMapping[Any], name: str) -> str:
-    value = params.get(name)
-    return str(value).strip() if value is not None else ""
-
-
-def _require_url(value: str, name: str, code: int) -> None:
-    if not value.startswith(("http://", "https://")):
-        raise TwilioError(400, code, f"{name} is not a valid URL: {value}")
-
-
-def _method(params: MultiMapping[Any], name: str) -> str:
-    method = _text(params, name).upper() or "POST"
-    if method not in {"GET", "POST"}:
-        raise TwilioError(400, errors.INVALID_PARAMETER, f"{name} must be GET or POST")
-    return method
-
-
-def _bool(params: MultiMapping[Any], name: str) -> bool:
-    return _text(params, name).lower() == "true"
-
-
-def _int_param(
-    params: MultiMapping[Any], name: str, default: int, minimum: int, maximum: int
-) -> int:
-    raw = _text(params, name)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise TwilioError(400, errors.INVALID_PARAMETER, f"{name} must be an integer") from None
-    if not minimum <= value <= maximum:
-        raise TwilioError(
-            400, errors.INVALID_PARAMETER, f"{name} must be between {minimum} and {maximum}"
-        )
-    return value
-
-
-def _parse_time(name: str, raw: str) -> tuple[datetime, bool]:
-    """A list filter's bound: `YYYY-MM-DD` (a whole UTC day) or the SDK's `...THH:MM:SSZ`."""
-    for pattern, is_date in (("%Y-%m-%d", True), ("%Y-%m-%dT%H:%M:%SZ", False)):
-        try:
-            return datetime.strptime(raw, pattern).replace(tzinfo=UTC), is_date
-        except ValueError:
-            continue
-    raise TwilioError(400, errors.INVALID_PARAMETER, f"{name} must be a date or date-time")
-
-
-def _time_matches(value: datetime | None, bound: datetime, is_date: bool, relation: str) -> bool:
-    # Queued calls have no start_time yet and match no StartTime filter, as at Twilio.
-    if value is None:
-        return False
-    if relation == "on":
-        return value.date() == bound.date() if is_date else value == bound
-    if relation == "after":
-        return value.date() >= bound.date() if is_date else value >= bound
-    return value.date() <= bound.date() if is_date else value <= bound
-
-
-def _as_loggable(params: MultiMapping[Any]) -> dict[str, Any]:
-    """Parameters for the log; repeated ones (StatusCallbackEvent) become lists."""
-    result: dict[str, Any] = {}
-    for key in params:
-        if key in result:
-            continue
-        values = [str(value) for value in params.getall(key)]
-        result[key] = values if len(values) > 1 else values[0]
-    return result
