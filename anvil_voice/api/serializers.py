@@ -44,8 +44,12 @@ class CamelCaseMixin:
         renamed: dict[str, serializers.Field] = {}
         for name, field in fields.items():
             camel = to_camel(name)
-            if camel != name and field.source is None:
-                field.source = name
+            if camel != name:
+                if isinstance(field, serializers.SerializerMethodField):
+                    # Its method is named after the declared (snake_case) attribute.
+                    field.method_name = field.method_name or f"get_{name}"
+                elif field.source is None:
+                    field.source = name
             renamed[camel] = field
         return renamed
 

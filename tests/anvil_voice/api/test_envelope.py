@@ -210,3 +210,18 @@ def test_it_renders_the_browsable_api_with_the_envelope(owner, client):
     content = response.content.decode()
     assert "&quot;success&quot;: true" in content
     assert "&quot;hasMore&quot;: false" in content
+
+
+def test_it_renames_method_fields_without_losing_their_method():
+    from rest_framework import serializers
+
+    from anvil_voice.api.serializers import CamelCaseSerializer
+
+    class Example(CamelCaseSerializer):
+        talk_time = serializers.SerializerMethodField()
+        first_name = serializers.CharField()
+
+        def get_talk_time(self, obj: dict[str, object]) -> int:
+            return 42
+
+    assert Example({"first_name": "Ada"}).data == {"talkTime": 42, "firstName": "Ada"}
