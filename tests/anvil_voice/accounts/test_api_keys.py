@@ -79,3 +79,5 @@ def test_seed_demo_is_idempotent(db, django_user_model):
     assert admin.check_password("anvil-demo")
     assert organization.memberships.get(user=admin).role == "owner"
     assert Organization.objects.filter(slug="demo").count() == 1
+    assert organization.scripts.count() == 1
+    assert organization.scripts.get().version == 1

@@ -48,4 +48,9 @@ class Command(BaseCommand):
         self.stdout.write(f"Admin login: {DEMO_USERNAME} / {options['password']}")
 
     def _seed_resources(self, organization: Organization) -> None:
-        """Resource apps add their demo rows here as they arrive (idempotently)."""
+        """Each resource app seeds its own demo rows, idempotently."""
+        from scripts.demo import script_seed_demo
+        from voices.services import voice_seed_demo
+
+        voice_seed_demo(organization)
+        script_seed_demo(organization)
