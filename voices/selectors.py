@@ -1,0 +1,87 @@
+"""Reads for voices. Tenant scoping is the caller's (the base viewset, the admin helper)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import Count, Prefetch, QuerySet, Sum
+
+from anvil_voice.accounts.models import Organization
+from voices.models import Voice, VoicePreview, VoiceSample
+
+# Who a script preview is addressed to (a contact has these fields; see scripts.validation).
+PREVIEW_CONTACT = {
+    "first_name": "Jordan",
+    "last_name": "Lee",
+    "full_name": "Jordan Lee",
+    "company": "Example Co",
+    "agent_name": "Alex",
+}
+
+# Campaign statuses in which a voice is (or is about to be) on the phone again.
+ACTIVE_CAMPAIGN_STATUSES = ("running", "paused")
+
+
+def voice_list() -> QuerySet[Voice]:
+    """Voices with their sample count and total sample seconds (one query for a page)."""
+    return Voice.objects.annotate(
+        sample_count=Count("samples"), sample_seconds=Sum("samples__duration_seconds")
+    )
+
+
+def voice_detail() -> QuerySet[Voice]:
+    return voice_list().prefetch_related(
+        Prefetch("samples", queryset=VoiceSample.objects.order_by("id"))
+    )
+
+
+def voice_in_active_use(*, voice: Voice) -> bool:
+    """True if a running or paused campaign speaks with this voice.
+
+    The campaigns app is built after this one: until `campaigns.Campaign` exists with a `voice`
+    foreign key and a `status`, no campaign can use a voice and this answers False. Once it
+    exists the check starts working without a change here.
+    """
+    try:
+        campaign_model = apps.get_model("campaigns", "Campaign")
+    except LookupError:
+        return False
+    try:
+        campaign_model._meta.get_field("voice")
+        campaign_model._meta.get_field("status")
+    except FieldDoesNotExist:
+        return False
+    return bool(
+        campaign_model._default_manager.filter(
+            voice=voice, status__in=ACTIVE_CAMPAIGN_STATUSES
+        ).exists()
+    )
+
+
+def preview_text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def preview_find(*, voice: Voice, text: str) -> VoicePreview | None:
+    return VoicePreview.objects.filter(voice=voice, text_sha256=preview_text_sha256(text)).first()
+
+
+def voice_stored_names(*, voice: Voice) -> list[str]:
+    """Every object key the voice owns in storage (samples and previews)."""
+    samples = VoiceSample.objects.filter(voice=voice).values_list("file", flat=True)
+    previews = VoicePreview.objects.filter(voice=voice).values_list("file", flat=True)
+    return [*samples, *previews]
+
+
+def script_opening_line_for_preview(*, organization: Organization, script_id: int) -> str | None:
+    """The script's opening line as a sample contact would hear it; None if the organization
+    has no such script."""
+    from scripts.models import Script
+    from scripts.services import script_render
+
+    script = Script.objects.filter(organization=organization, pk=script_id).first()
+    if script is None:
+        return None
+    return script_render(script=script, variables=PREVIEW_CONTACT)["opening_line"]
