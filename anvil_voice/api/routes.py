@@ -6,6 +6,7 @@ from rest_framework.routers import SimpleRouter
 
 from anvil_voice.accounts.api import ApiKeyViewSet
 from scripts.api.views import ScriptViewSet
+from sessions.api.views import CallsViewSet, SessionViewSet
 from voices.api.views import VoiceViewSet
 
 
@@ -20,5 +21,7 @@ router = ApiRouter()
 router.register("api-keys", ApiKeyViewSet, basename="api-key")
 router.register("voices", VoiceViewSet, basename="voice")
 router.register("scripts", ScriptViewSet, basename="script")
+router.register("sessions", SessionViewSet, basename="session")
+router.register("calls", CallsViewSet, basename="call")
 
 urlpatterns = router.urls

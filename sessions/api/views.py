@@ -1,0 +1,177 @@
+"""`/sessions` (list, detail, transcript) and `/calls/test`.
+
+Everything answers in the envelope except `/sessions/:id/transcript?format=txt|vtt`, which
+answers the bare document (text/plain or text/vtt) so it can be saved or fed to a player as is;
+its errors are still JSON envelopes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db.models import F, IntegerField, QuerySet, Value
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest
+from django_ratelimit.core import get_usage
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, renderers, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import Throttled, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from anvil_voice.api.renderers import EnvelopeJSONRenderer
+from anvil_voice.api.views import OrganizationScopedViewSet
+from sessions import selectors, services
+from sessions.api.pagination import SessionCursorPagination
+from sessions.api.serializers import (
+    SessionDetailSerializer,
+    SessionSerializer,
+    TestCallSerializer,
+    TranscriptTurnSerializer,
+)
+from sessions.filters import SessionFilter, reject_unknown_params, session_ordering
+from sessions.models import CallSession
+from sessions.transcripts import transcript_txt, transcript_vtt
+
+TEST_CALL_GROUP = "test-calls"
+TEST_CALL_RATE = "10/h"
+TRANSCRIPT_FORMATS = ("json", "txt", "vtt")
+
+
+class PlainTextRenderer(renderers.BaseRenderer):
+    media_type = "text/plain"
+    format = "txt"
+    charset = "utf-8"
+
+    def render(
+        self, data: Any, accepted_media_type: Any = None, renderer_context: Any = None
+    ) -> Any:
+        return data.encode(self.charset) if isinstance(data, str) else data
+
+
+class WebVttRenderer(PlainTextRenderer):
+    media_type = "text/vtt"
+    format = "vtt"
+
+
+class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganizationScopedViewSet):
+    serializer_class = SessionSerializer
+    filterset_class = SessionFilter
+    pagination_class = SessionCursorPagination
+    http_method_names = ["get", "head", "options"]
+    ordering = ["-id"]
+
+    def get_base_queryset(self) -> QuerySet[CallSession]:
+        if self.action == "list":
+            # Unfinished calls have no duration yet; they sort as 0 s so the key is never null.
+            return selectors.session_list().annotate(
+                duration_key=Coalesce(F("duration_seconds"), Value(0), output_field=IntegerField())
+            )
+        return selectors.session_detail_queryset()
+
+    def get_serializer_class(self) -> type[SessionSerializer]:
+        return SessionDetailSerializer if self.action == "retrieve" else SessionSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "ordering", str, enum=["-startedAt", "startedAt", "-duration", "duration"]
+            )
+        ]
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        reject_unknown_params(request.query_params)
+        # The view instance lives for one request, so the pagination reads this request's order.
+        self.ordering = session_ordering(request.query_params)
+        return super().list(request, *args, **kwargs)
+
+    # --- transcript -------------------------------------------------------------------------
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        if self.action == "transcript" and not force:
+            requested = request.query_params.get("format", "json")
+            if requested not in TRANSCRIPT_FORMATS:
+                raise ValidationError(
+                    {"format": [f"Must be one of: {', '.join(TRANSCRIPT_FORMATS)}."]}
+                )
+        return super().perform_content_negotiation(request, force)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        # Errors are JSON envelopes even when a text format was asked for.
+        self.request.accepted_renderer = EnvelopeJSONRenderer()
+        self.request.accepted_media_type = EnvelopeJSONRenderer.media_type
+        return super().handle_exception(exc)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=[*TRANSCRIPT_FORMATS])],
+        responses={
+            200: TranscriptTurnSerializer(many=True),
+            (200, "text/plain"): OpenApiTypes.STR,
+            (200, "text/vtt"): OpenApiTypes.STR,
+        },
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        renderer_classes=[EnvelopeJSONRenderer, PlainTextRenderer, WebVttRenderer],
+    )
+    def transcript(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        session = self.get_object()
+        assert isinstance(session, CallSession)
+        turns = selectors.session_turns(session=session)
+        chosen = getattr(request.accepted_renderer, "format", "json")
+        if chosen == "txt":
+            return Response(
+                transcript_txt(session=session, turns=turns),
+                content_type="text/plain; charset=utf-8",
+            )
+        if chosen == "vtt":
+            return Response(transcript_vtt(turns=turns), content_type="text/vtt; charset=utf-8")
+        return Response(TranscriptTurnSerializer(turns, many=True).data)
+
+
+def _organization_key(group: str, request: HttpRequest) -> str:
+    return f"org:{request.anvil_test_call_org}"  # type: ignore[attr-defined]
+
+
+class CallsViewSet(OrganizationScopedViewSet):
+    """`POST /calls/test`: one call at once, outside any campaign."""
+
+    serializer_class = TestCallSerializer
+    pagination_class = None
+
+    def get_base_queryset(self) -> QuerySet[CallSession]:
+        return selectors.session_list()
+
+    def _check_test_call_budget(self, request: Request) -> None:
+        django_request = request._request
+        django_request.anvil_test_call_org = self.organization.pk  # type: ignore[attr-defined]
+        usage = get_usage(
+            django_request,
+            group=TEST_CALL_GROUP,
+            key=_organization_key,
+            rate=getattr(settings, "TEST_CALL_RATE_LIMIT", TEST_CALL_RATE),
+            increment=True,
+        )
+        if usage is not None and usage["should_limit"]:
+            raise Throttled(wait=max(1, usage["time_left"]))
+
+    @extend_schema(request=TestCallSerializer, responses={201: SessionDetailSerializer})
+    @action(detail=False, methods=["post"], url_path="test")
+    def test(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = TestCallSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        # Counted only for well-formed requests, before the checks that touch the database.
+        self._check_test_call_budget(request)
+        session = services.session_test_call_create(
+            organization=self.organization,
+            to=data["to"],
+            script_id=data["script"],
+            voice_id=data["voice"],
+            variables=dict(data["variables"]),
+            caller=data.get("from"),
+        )
+        return Response(SessionDetailSerializer(session).data, status=status.HTTP_201_CREATED)

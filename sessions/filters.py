@@ -1,0 +1,96 @@
+"""Query parameters of the session list: filters (django-filter) and the keyset ordering.
+
+Every value is validated: an unknown choice, a malformed date or number is a 400, never an
+empty page. "Started" means `queued_at` (when the session was created), which every session
+has; the default ordering (newest first by id) follows the same clock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django import forms
+from django.core.validators import RegexValidator
+from django.db.models import QuerySet
+from rest_framework.exceptions import ValidationError
+
+from sessions import selectors
+from sessions.models import AnsweredBy, CallSession, CallStatus, Outcome, SessionKind
+
+E164 = RegexValidator(r"^\+[1-9][0-9]{1,14}$", "Enter a phone number in E.164 form (+14155550100).")
+BOOLEAN_CHOICES = [("true", "true"), ("false", "false")]
+
+# API ordering value -> keyset ordering (ends in the primary key; every field non-null).
+ORDERINGS: dict[str, list[str]] = {
+    "-startedAt": ["-id"],
+    "startedAt": ["id"],
+    "-duration": ["-duration_key", "-id"],
+    "duration": ["duration_key", "id"],
+}
+DEFAULT_ORDERING = "-startedAt"
+
+
+class IntegerFilter(django_filters.NumberFilter):
+    field_class = forms.IntegerField
+
+
+class SessionFilter(django_filters.FilterSet):
+    campaign = IntegerFilter(field_name="campaign_id")
+    contact = IntegerFilter(field_name="contact_id")
+    phoneNumber = django_filters.CharFilter(field_name="to_number", validators=[E164])
+    kind = django_filters.MultipleChoiceFilter(field_name="kind", choices=SessionKind.choices)
+    status = django_filters.MultipleChoiceFilter(field_name="status", choices=CallStatus.choices)
+    outcome = django_filters.MultipleChoiceFilter(field_name="outcome", choices=Outcome.choices)
+    answeredBy = django_filters.MultipleChoiceFilter(
+        field_name="answered_by",
+        choices=[choice for choice in AnsweredBy.choices if choice[0]],
+    )
+    startedAfter = django_filters.IsoDateTimeFilter(field_name="queued_at", lookup_expr="gte")
+    startedBefore = django_filters.IsoDateTimeFilter(field_name="queued_at", lookup_expr="lt")
+    minDuration = IntegerFilter(field_name="duration_seconds", lookup_expr="gte", min_value=0)
+    maxDuration = IntegerFilter(field_name="duration_seconds", lookup_expr="lte", min_value=0)
+    hasRecording = django_filters.ChoiceFilter(choices=BOOLEAN_CHOICES, method="filter_recording")
+    callbackScheduled = django_filters.ChoiceFilter(
+        choices=BOOLEAN_CHOICES, method="filter_callback"
+    )
+    search = django_filters.CharFilter(method="filter_search", max_length=200)
+
+    class Meta:
+        model = CallSession
+        fields: list[str] = []
+
+    def filter_recording(
+        self, queryset: QuerySet[CallSession], name: str, value: str
+    ) -> QuerySet[CallSession]:
+        if value == "true":
+            return queryset.exclude(recording="")
+        return queryset.filter(recording="")
+
+    def filter_callback(
+        self, queryset: QuerySet[CallSession], name: str, value: str
+    ) -> QuerySet[CallSession]:
+        return selectors.session_callback_scheduled(queryset, value == "true")
+
+    def filter_search(
+        self, queryset: QuerySet[CallSession], name: str, value: str
+    ) -> QuerySet[CallSession]:
+        value = value.strip()
+        return selectors.session_transcript_search(queryset, value) if value else queryset
+
+
+LIST_PARAMS = frozenset(SessionFilter.base_filters) | {"ordering", "cursor", "limit"}
+
+
+def session_ordering(params: Any) -> list[str]:
+    """The keyset ordering for `?ordering=`; unknown values are a 400."""
+    value = params.get("ordering") or DEFAULT_ORDERING
+    if value not in ORDERINGS:
+        raise ValidationError({"ordering": [f"Must be one of: {', '.join(ORDERINGS)}."]})
+    return ORDERINGS[value]
+
+
+def reject_unknown_params(params: Any) -> None:
+    unknown = sorted(set(params) - LIST_PARAMS)
+    if unknown:
+        raise ValidationError({name: ["Unknown query parameter."] for name in unknown})

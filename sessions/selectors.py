@@ -1,0 +1,59 @@
+"""Reads for call sessions: the scoped list every listing starts from, transcripts, events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
+
+from anvil_voice.accounts.models import Organization
+from sessions.models import CallEvent, CallSession, TranscriptTurn
+
+
+def session_list(*, organization: Organization | None = None) -> QuerySet[CallSession]:
+    """Sessions with what a list row needs; scoped when an organization is given.
+
+    The API's base viewset adds the organization filter itself, so views pass none.
+    """
+    queryset = CallSession.objects.all()
+    if organization is not None:
+        queryset = queryset.filter(organization=organization)
+    return queryset
+
+
+def session_detail_queryset() -> QuerySet[CallSession]:
+    return CallSession.objects.select_related("script_version", "script_version__script")
+
+
+def session_transcript_search(queryset: QuerySet[CallSession], text: str) -> QuerySet[CallSession]:
+    """Sessions with a turn containing `text`: EXISTS, so a session matching twice is one row."""
+    turns = TranscriptTurn.objects.filter(session=OuterRef("pk"), text__icontains=text)
+    return queryset.filter(Exists(turns))
+
+
+def session_callback_scheduled(
+    queryset: QuerySet[CallSession], scheduled: bool
+) -> QuerySet[CallSession]:
+    """The engine records a requested callback time as `extracted["callback_at"]`."""
+    has_callback = Q(extracted__has_key="callback_at") & ~Q(extracted__callback_at=None)
+    return queryset.filter(has_callback) if scheduled else queryset.exclude(has_callback)
+
+
+def session_turns(*, session: CallSession) -> list[TranscriptTurn]:
+    return list(TranscriptTurn.objects.filter(session=session).order_by("index"))
+
+
+def session_events_summary(*, session: CallSession) -> dict[str, Any]:
+    """How many events of each kind, and when the first and last happened."""
+    events = CallEvent.objects.filter(session=session)
+    by_kind = {
+        row["kind"]: row["count"]
+        for row in events.values("kind").annotate(count=Count("id")).order_by("kind")
+    }
+    bounds = events.aggregate(first_at=Min("at"), last_at=Max("at"))
+    return {
+        "total": sum(by_kind.values()),
+        "byKind": by_kind,
+        "firstAt": bounds["first_at"],
+        "lastAt": bounds["last_at"],
+    }
