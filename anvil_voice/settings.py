@@ -8,6 +8,8 @@ simulator and local speech. Production switches each piece with an environment v
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -64,6 +66,7 @@ INSTALLED_APPS = [
     "scripts",
     "campaigns",
     "sessions.apps.SessionsConfig",
+    "anvil_voice.webhooks",
 ]
 
 MIDDLEWARE = [
@@ -263,7 +266,15 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "anvil_voice.api.schema.envelope_postprocessing_hook",
     ],
-    "ENUM_NAME_OVERRIDES": {},
+    # Several resources have a "status"; name each choice set after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "VoiceStatusEnum": "voices.models.VoiceStatus",
+        "CampaignStatusEnum": "campaigns.models.CampaignStatus",
+        "CampaignContactStateEnum": "campaigns.models.CampaignContactState",
+        "CallStatusEnum": "sessions.models.CallStatus",
+        "OutcomeEnum": "sessions.models.Outcome",
+        "RoleEnum": "anvil_voice.accounts.models.Role",
+    },
 }
 
 # --- Telephony ----------------------------------------------------------------------------
@@ -277,6 +288,65 @@ TWILIO_API_BASE_URL = env.get_url(
     schemes=("http", "https"),
 )
 TWILIO_SIMULATOR_PORT = env.get_int("TWILIO_SIMULATOR_PORT", 8010, minimum=1)
+
+# --- Telephony: carrier adapter, webhooks, call placement (issue 5) ------------------------
+CARRIER_BACKEND = env.get_str("CARRIER_BACKEND", "anvil_voice.telephony.twilio.TwilioCarrier")
+# Ring time before Twilio gives up with no-answer; Twilio recommends at least 15 s.
+TWILIO_CALL_TIMEOUT_SECONDS = env.get_int("TWILIO_CALL_TIMEOUT_SECONDS", 30, minimum=15)
+# Hard cap on a call's length, enforced by Twilio even if our side misbehaves.
+TWILIO_TIME_LIMIT_SECONDS = env.get_int("TWILIO_TIME_LIMIT_SECONDS", 900, minimum=1)
+# Async answering-machine detection (DetectMessageEnd when the campaign leaves a message).
+TWILIO_MACHINE_DETECTION = env.get_bool("TWILIO_MACHINE_DETECTION", True)
+# REST timeout. A create that times out is reconciled (looked up), never blindly retried.
+TWILIO_HTTP_TIMEOUT_SECONDS: float = float(
+    env.get_int("TWILIO_HTTP_TIMEOUT_SECONDS", 10, minimum=1)
+)
+# Clock skew allowed between us and Twilio when matching a call during reconciliation.
+TWILIO_RECONCILE_SKEW_SECONDS = env.get_int("TWILIO_RECONCILE_SKEW_SECONDS", 10, minimum=0)
+# A placed session without a call id this old is reconciled by the sweep (worker died mid-way).
+CALL_PLACEMENT_STUCK_SECONDS = env.get_int("CALL_PLACEMENT_STUCK_SECONDS", 120, minimum=30)
+CELERY_BEAT_SCHEDULE["sessions-reconcile-stuck"] = {
+    "task": "sessions.tasks.session_reconcile_stuck_task",
+    "schedule": 60.0,
+}
+# Webhook and Media Stream tests run the ASGI app in a server thread and race placements on
+# purpose: they need a test database that several connections share with real locking.
+# SQLite's default in-memory test database (shared cache) fails with "database table is
+# locked" instead of waiting, so tests use a per-process file (deleted when the run ends).
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault(
+        "TEST",
+        {"NAME": str(Path(tempfile.gettempdir()) / f"anvil-voice-test-{os.getpid()}.sqlite3")},
+    )
+
+# --- Campaigns and the dialler (campaigns app) --------------------------------------------
+# Numbers without a country code are read in this region; E.164 is what gets stored.
+CAMPAIGNS_DEFAULT_REGION = env.get_str("CAMPAIGNS_DEFAULT_REGION", "US")
+# The zone of a contact whose number maps to no zone and whose row names none.
+CAMPAIGNS_DEFAULT_TIME_ZONE = env.get_str("CAMPAIGNS_DEFAULT_TIME_ZONE", "America/New_York")
+# The carrier account's calls-per-second cap, shared by every campaign and dispatcher
+# (Twilio's default is 1 CPS per account; raise it to what the account is provisioned for).
+# A campaign's own CPS may not exceed it.
+CAMPAIGNS_ACCOUNT_CALLS_PER_SECOND = env.get_int(
+    "CAMPAIGNS_ACCOUNT_CALLS_PER_SECOND", 10, minimum=1
+)
+CAMPAIGNS_MAX_CONCURRENT_CALLS = env.get_int("CAMPAIGNS_MAX_CONCURRENT_CALLS", 500, minimum=1)
+# "simulator": any +1 NXX 555 01xx number may be a caller ID (the simulator's fictional range);
+# "twilio": the number must be one of the Twilio account's incoming numbers.
+CAMPAIGNS_CALLER_ID_CHECK = env.get_str(
+    "CAMPAIGNS_CALLER_ID_CHECK",
+    "twilio" if not TWILIO_API_BASE_URL and TWILIO_ACCOUNT_SID != "AC" + "0" * 32 else "simulator",
+)
+if CAMPAIGNS_CALLER_ID_CHECK not in {"simulator", "twilio"}:
+    raise ImproperlyConfigured("CAMPAIGNS_CALLER_ID_CHECK must be 'simulator' or 'twilio'.")
+# The dispatcher runs every second (Celery beat); a tick that waited longer than that in the
+# queue is dropped rather than run late, since the next one is already due.
+CELERY_BEAT_SCHEDULE["campaigns-dispatch"] = {
+    "task": "campaigns.tasks.dispatch_campaigns",
+    "schedule": 1.0,
+    "options": {"expires": 1.0},
+}
+# --- end of the campaigns block -----------------------------------------------------------
 
 # --- Speech -------------------------------------------------------------------------------
 SPEECH_PROVIDER = env.get_str("SPEECH_PROVIDER", "local")

@@ -59,6 +59,11 @@ def _eager_celery() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
     settings.MEDIA_ROOT = tmp_path / "media"
+    # Tests never run collectstatic, so the manifest storage production uses has no manifest.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 @pytest.fixture
