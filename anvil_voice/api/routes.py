@@ -5,6 +5,7 @@ from typing import Any
 from rest_framework.routers import SimpleRouter
 
 from anvil_voice.accounts.api import ApiKeyViewSet
+from anvil_voice.webhooks.api.views import WebhookEndpointViewSet
 from scripts.api.views import ScriptViewSet
 from sessions.api.views import CallsViewSet, SessionViewSet
 from voices.api.views import VoiceViewSet
@@ -23,5 +24,6 @@ router.register("voices", VoiceViewSet, basename="voice")
 router.register("scripts", ScriptViewSet, basename="script")
 router.register("sessions", SessionViewSet, basename="session")
 router.register("calls", CallsViewSet, basename="call")
+router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
 
 urlpatterns = router.urls
