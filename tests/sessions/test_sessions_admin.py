@@ -1,0 +1,104 @@
+"""The call-session admin: scoped list with filters and search, the read-only session page."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.core.files.base import ContentFile
+
+from sessions.factories import CallSessionFactory, TranscriptTurnFactory
+from sessions.models import CallStatus, Outcome, Speaker
+
+CHANGELIST = "/admin/call_sessions/callsession/"
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def staff(persona):
+    user = persona.membership.user
+    user.is_staff = True
+    user.save()
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="call_sessions"))
+    return user
+
+
+def test_it_lists_only_the_organizations_sessions_with_filters_and_search(client, owner, outsider):
+    ours = CallSessionFactory(
+        organization=owner.organization, to_number="+12025550111", outcome=Outcome.INTERESTED
+    )
+    other = CallSessionFactory(
+        organization=owner.organization,
+        to_number="+12025550122",
+        status=CallStatus.BUSY,
+        outcome=Outcome.BUSY,
+    )
+    theirs = CallSessionFactory(organization=outsider.organization, to_number="+12025550133")
+    client.force_login(staff(owner))
+
+    everything = client.get(CHANGELIST)
+    busy = client.get(CHANGELIST, {"status__exact": "busy"})
+    interested = client.get(CHANGELIST, {"outcome__exact": "interested"})
+    searched = client.get(CHANGELIST, {"q": "0111"})
+
+    assert everything.status_code == 200
+    assert list(everything.context["cl"].result_list) == [other, ours]
+    assert theirs.to_number not in everything.content.decode()
+    assert list(busy.context["cl"].result_list) == [other]
+    assert list(interested.context["cl"].result_list) == [ours]
+    assert list(searched.context["cl"].result_list) == [ours]
+
+
+def test_it_shows_the_session_page_with_chat_recording_and_result(client, owner):
+    session = CallSessionFactory(
+        organization=owner.organization,
+        outcome=Outcome.CALLBACK_REQUESTED,
+        summary="Call back on Friday.",
+        extracted={"callback_at": "2026-11-27T15:00:00+00:00"},
+        duration_seconds=95,
+    )
+    session.recording.save("call.mp3", ContentFile(b"ID3fake"), save=True)
+    TranscriptTurnFactory(
+        session=session, index=0, speaker=Speaker.AGENT, text="Hi <Jordan>", start_ms=0
+    )
+    TranscriptTurnFactory(
+        session=session,
+        index=1,
+        speaker=Speaker.CONTACT,
+        text="Call me Friday",
+        start_ms=65000,
+        end_ms=67000,
+        interrupted=True,
+    )
+    client.force_login(staff(owner))
+
+    response = client.get(f"{CHANGELIST}{session.pk}/change/")
+    html = response.content.decode()
+
+    assert response.status_code == 200
+    assert f'src="/media/{session.recording.name}"' in html
+    assert "<audio" in html
+    assert "session-turn--agent" in html
+    assert "Hi &lt;Jordan&gt;" in html
+    assert "session-turn--contact session-turn--interrupted" in html
+    assert "01:05&ndash;01:07" in html
+    assert "interrupted</span>" in html
+    assert "Call back on Friday." in html
+    assert "&quot;callback_at&quot;: &quot;2026-11-27T15:00:00+00:00&quot;" in html
+    assert "95 s" in html
+    assert "sessions/admin.css" in html
+    # Read-only: no save button, and adding by hand is not offered.
+    assert 'name="_save"' not in html
+    assert client.get(f"{CHANGELIST}add/").status_code == 403
+
+
+def test_it_hides_another_organizations_session_page(client, owner, outsider):
+    theirs = CallSessionFactory(organization=outsider.organization)
+    client.force_login(staff(owner))
+
+    response = client.get(f"{CHANGELIST}{theirs.pk}/change/")
+
+    # The admin redirects to the index for an object outside the queryset.
+    assert response.status_code == 302
