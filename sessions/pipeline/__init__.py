@@ -1,0 +1,76 @@
+"""The per-call speech pipeline: Twilio Media Stream frames in, agent audio frames out.
+
+Independent of Django requests and of the websocket transport: the consumer owns the socket
+and the database and wires them in through two callables and a sink::
+
+    pipeline = CallPipeline(
+        agent=ScriptedAgent(script, context),
+        voice=get_voice_provider(), voice_id=voice.provider_voice_id,
+        recognizer=BatchRecognizer(get_stt()),        # or DeepgramRecognizer(DeepgramStream(...))
+        send=self.send_json,                          # async (message: dict) -> None
+        hang_up=hang_up_through_carrier,              # async () -> None
+        sink=DatabaseSink(session),                   # on_turn / on_event / on_end
+    )
+    pipeline.start(stream_sid)        # on "start"
+    pipeline.feed_media(payload)      # on "media" (base64 str as received)
+    pipeline.on_mark(name)            # on "mark"
+    pipeline.on_dtmf(digit)           # on "dtmf"
+    pipeline.on_stop()                # on "stop"
+    await pipeline.close()            # on disconnect, always
+
+Modules: `vad` (energy endpointer), `recognizers` (batch Whisper / Deepgram streaming),
+`tts_stream` (provider → 20 ms frames), `pacer` (real-time pacing, marks, what was heard),
+`turns` (data shapes and the sink protocol), `config`, `clock`, `pipeline` (`CallPipeline`),
+`bench` (`python -m sessions.pipeline.bench`).
+"""
+
+from sessions.pipeline.clock import Clock, LoopClock, ManualClock
+from sessions.pipeline.config import PipelineConfig
+from sessions.pipeline.pipeline import CallPipeline, HangUp, Send
+from sessions.pipeline.recognizers import (
+    BatchRecognizer,
+    DeepgramRecognizer,
+    Final,
+    Interim,
+    RecognizerFailure,
+    StreamingRecognizer,
+)
+from sessions.pipeline.turns import (
+    EndReason,
+    MemorySink,
+    PipelineEvent,
+    PipelineEventKind,
+    PipelineResult,
+    PipelineSink,
+    PipelineStats,
+    Speaker,
+    Turn,
+)
+from sessions.pipeline.vad import Endpointer, VadConfig
+
+__all__ = [
+    "BatchRecognizer",
+    "CallPipeline",
+    "Clock",
+    "DeepgramRecognizer",
+    "EndReason",
+    "Endpointer",
+    "Final",
+    "HangUp",
+    "Interim",
+    "LoopClock",
+    "ManualClock",
+    "MemorySink",
+    "PipelineConfig",
+    "PipelineEvent",
+    "PipelineEventKind",
+    "PipelineResult",
+    "PipelineSink",
+    "PipelineStats",
+    "RecognizerFailure",
+    "Send",
+    "Speaker",
+    "StreamingRecognizer",
+    "Turn",
+    "VadConfig",
+]

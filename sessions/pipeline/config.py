@@ -1,0 +1,39 @@
+"""Every knob of the per-call pipeline, with the defaults a live call uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from scripts.engine.types import ENGLISH_PHRASES, AgentPhrases
+from sessions.pipeline.vad import VadConfig
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PipelineConfig:
+    vad: VadConfig = field(default_factory=VadConfig)
+    # People answer with "Hello?": the opening waits for it to end, or this long for it to
+    # start. 0 speaks at once.
+    greeting_timeout_ms: int = 1500
+    # No caller speech this long after the agent stopped talking → agent.reply(None).
+    silence_timeout_ms: int = 6000
+    # Stream time after which the agent says `phrases.max_turns_close` and hangs up.
+    max_call_ms: int = 600_000
+    # A key press that means "stop calling me"; None disables it.
+    opt_out_digit: str | None = "9"
+    # Caller speech over agent audio stops the agent (VAD start, or a recogniser interim).
+    barge_in: bool = True
+    # Audio kept queued at Twilio: refill up to `lead` once under `low_water`.
+    playback_lead_ms: int = 200
+    playback_low_water_ms: int = 100
+    tts_first_audio_timeout: float = 5.0  # seconds (wall clock) for a sentence's first audio
+    tts_stall_timeout: float = 3.0  # seconds between chunks once audio flows
+    # After the last audio should have played, how long to wait for Twilio's mark echo.
+    mark_grace_ms: int = 3000
+    # Non-fatal recognition failures in a row before the agent gives up politely.
+    max_stt_failures: int = 2
+    phrases: AgentPhrases = ENGLISH_PHRASES
+    stt_retry_line: str = "Sorry, I didn't catch that. Could you say that again?"
+    # Estimating how much of a cut-off sentence was heard when its audio was not all made.
+    partial_ms_per_char: float = 65.0
+    # On close, how long the sink gets to store what is left.
+    sink_drain_timeout: float = 5.0

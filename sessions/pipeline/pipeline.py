@@ -1,0 +1,940 @@
+"""`CallPipeline`: one live call, from Twilio's inbound frames to the agent's outbound frames.
+
+Inbound (the consumer calls these; none blocks, none raises on bad input)::
+
+    start(stream_sid)  feed_media(payload)  on_mark(name)  on_dtmf(digit)  on_stop()
+    await close()      # the websocket went away (always call it); returns the result
+
+Inside, per call: endpointer (VAD) → recogniser → agent → sentence chunks → TTS → paced
+frames + marks → ``send``. Barge-in cuts the agent off (``clear``). Turns, events and the
+result go to the `PipelineSink` from one task, in order. No ORM, no Django: the consumer adapts.
+
+Timers (greeting wait, silence, max duration, the mark grace) run on stream time and are
+checked on every inbound frame: Twilio sends a frame every 20 ms for the whole call, silence
+included, so they need no task of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import logging
+import re
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from enum import Enum, auto
+from typing import Any
+
+from anvil_voice.speech.codec import ULAW_FRAME_BYTES
+from anvil_voice.speech.protocols import VoiceProvider
+from scripts.engine.agent import Agent, speakable_chunks
+from scripts.engine.types import AgentAction, EndCall, MarkDoNotCall, Outcome
+from sessions.pipeline.clock import Clock, LoopClock
+from sessions.pipeline.config import PipelineConfig
+from sessions.pipeline.pacer import AgentSpeech, Pacer, SpokenChunk
+from sessions.pipeline.recognizers import (
+    Final,
+    Interim,
+    RecognizerEvent,
+    RecognizerFailure,
+    StreamingRecognizer,
+)
+from sessions.pipeline.tts_stream import SynthesisFailure, synthesize_frames
+from sessions.pipeline.turns import (
+    EndReason,
+    PipelineEvent,
+    PipelineEventKind,
+    PipelineResult,
+    PipelineSink,
+    PipelineStats,
+    Speaker,
+    Turn,
+)
+from sessions.pipeline.vad import FRAME_MS, Endpointer, SpeechEnded, SpeechStarted
+
+logger = logging.getLogger(__name__)
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+HangUp = Callable[[], Awaitable[None]]
+Kind = PipelineEventKind
+_SENTENCE_END = re.compile(r"[.!?…][\"')\]]*$")
+_SENTENCE_START = re.compile(r"[A-Z\"'(\[]")
+
+
+class _Phase(Enum):
+    WAITING = auto()  # before `start`
+    GREETING = auto()  # listening for "Hello?" before the opening
+    TALKING = auto()
+    ENDING = auto()  # the last words are playing / hanging up
+    ENDED = auto()
+
+
+class _TurnResult(Enum):
+    DONE = auto()
+    INTERRUPTED = auto()
+    TTS_FAILED = auto()
+    AGENT_FAILED = auto()
+
+
+@dataclass(slots=True)
+class _Heard:
+    text: str
+    speech_end_at: float  # clock time of the caller's last speech frame
+    endpoint_at: float | None  # clock time our endpointer closed the utterance
+    final_at: float  # clock time the recogniser's final arrived
+
+
+class _Trigger(Enum):
+    SILENCE = auto()
+    OPT_OUT = auto()
+    MAX_DURATION = auto()
+    STT_RETRY = auto()
+    STT_FATAL = auto()
+
+
+@dataclass(slots=True)
+class _Timing:
+    """Clock times of one agent turn's milestones (latency is derived at the end)."""
+
+    since: str
+    base: float
+    stt_final_at: float | None = None
+    endpoint_at: float | None = None
+    first_token_at: float | None = None
+    first_audio_at: float | None = None
+    first_frame_at: float | None = None
+
+    def latency(self) -> dict[str, Any]:
+        latency: dict[str, Any] = {"since": self.since}
+        for key, value in (
+            ("endpoint_ms", self.endpoint_at),
+            ("stt_final_ms", self.stt_final_at),
+            ("agent_first_token_ms", self.first_token_at),
+            ("tts_first_audio_ms", self.first_audio_at),
+            ("first_frame_ms", self.first_frame_at),
+        ):
+            if value is not None:
+                latency[key] = round((value - self.base) * 1000, 1)
+        return latency
+
+
+@dataclass(slots=True)
+class _Outgoing:
+    message: dict[str, Any]
+    chunk: SpokenChunk | None = None  # media/mark of an agent turn: dropped on barge-in
+    on_sent: Callable[[], None] | None = None
+
+
+@dataclass(slots=True)
+class _ChunkAudio:
+    chunk: SpokenChunk
+    frames: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class CallPipeline:
+    def __init__(
+        self,
+        *,
+        agent: Agent,
+        voice: VoiceProvider,
+        voice_id: str,
+        recognizer: StreamingRecognizer,
+        send: Send,
+        hang_up: HangUp,
+        sink: PipelineSink,
+        config: PipelineConfig | None = None,
+        clock: Clock | None = None,
+        fallback_voice: VoiceProvider | None = None,
+        fallback_voice_id: str | None = None,
+    ) -> None:
+        self.config = config or PipelineConfig()
+        self._agent = agent
+        self._voice = voice
+        self._voice_id = voice_id
+        self._fallback_voice = fallback_voice
+        self._fallback_voice_id = fallback_voice_id or voice_id
+        self._recognizer = recognizer
+        self._send = send
+        self._hang_up = hang_up
+        self._sink = sink
+        self.clock: Clock = clock or LoopClock()
+        c = self.config
+        self._vad = Endpointer(c.vad)
+        self._pacer = Pacer(
+            self.clock, lead=c.playback_lead_ms / 1000, low_water=c.playback_low_water_ms / 1000
+        )
+        self.stats = PipelineStats()
+        self.stream_sid = ""
+        self._phase = _Phase.WAITING
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._outbox: deque[_Outgoing] = deque()
+        self._outbox_ready = asyncio.Event()
+        self._sink_queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self._turns: list[Turn] = []
+        self._events: list[PipelineEvent] = []
+        # Conversation inputs: caller utterances in order; triggers jump the queue.
+        self._heard: deque[_Heard] = deque()
+        self._triggers: deque[_Trigger] = deque()
+        self._wakeup = asyncio.Event()
+        self._greeting_done = asyncio.Event()
+        self._greeting_end_at: float | None = None
+        self._opening_start_ms: int | None = None
+        self._first_frame_at: float | None = None
+        self._turn_index = 0
+        self._speech: AgentSpeech | None = None
+        self._turn_task: asyncio.Task[None] | None = None
+        self._turn_result = _TurnResult.DONE
+        self._interruptible = True
+        self._mark_event = asyncio.Event()
+        self._mark_deadline: float | None = None
+        self._last_activity_ms = 0
+        self._silence_fired = False
+        self._max_fired = False
+        self._stt_failures = 0
+        self._caller_spoke = False
+        self._last_speech_at: float | None = None
+        self._utterance_ends: deque[tuple[int, float, float]] = deque(maxlen=16)
+        self._opted_out = False
+        self._end_reason: EndReason | None = None
+        self._extra_actions: list[AgentAction] = []
+        self._hung_up = False
+        self._stopped = False
+        self._shutdown: asyncio.Task[PipelineResult] | None = None
+        self._ended = asyncio.Event()
+        self._result: PipelineResult | None = None
+
+    # -- inbound ------------------------------------------------------------------------------
+
+    def start(self, stream_sid: str) -> None:
+        """Twilio's ``start``: the stream (and stream time) begins."""
+        if self._phase is not _Phase.WAITING:
+            return
+        self.stream_sid = stream_sid
+        self._phase = _Phase.GREETING if self.config.greeting_timeout_ms > 0 else _Phase.TALKING
+        if self._phase is _Phase.TALKING:
+            self._greeting_done.set()
+        self._emit_event(Kind.STARTED, stream_sid=stream_sid)
+        self._spawn(self._write(), "pipeline-writer")
+        self._spawn(self._drain_sink(), "pipeline-sink")
+        self._spawn(self._recognizer.start(self._on_recognizer), "pipeline-stt-start")
+        self._spawn(self._converse(), "pipeline-conversation")
+
+    def feed_media(self, payload: str | bytes) -> None:
+        """One inbound ``media`` payload: base64 text as Twilio sends it, or decoded bytes."""
+        if self._phase is _Phase.WAITING:
+            self.stats.messages_before_start += 1
+            return
+        if self._phase is _Phase.ENDED:
+            return
+        frame = _decode(payload)
+        if frame is None:
+            self.stats.malformed_frames += 1
+            return
+        self.stats.frames_in += 1
+        try:
+            self._recognizer.feed(frame)
+        except Exception:
+            logger.exception("pipeline.recognizer_feed_failed")
+        event = self._vad.process(frame)
+        if self._vad.last_frame_speech:
+            self._last_speech_at = self.clock.now()
+        if isinstance(event, SpeechStarted):
+            self._on_speech_started(event)
+        elif isinstance(event, SpeechEnded):
+            self._on_speech_ended(event)
+        self._check_timers()
+
+    def on_mark(self, name: str) -> None:
+        if self._phase is _Phase.WAITING:
+            self.stats.messages_before_start += 1
+            return
+        speech = self._speech
+        if speech is not None and not speech.interrupted and speech.mark_echoed(name):
+            self.stats.marks_echoed += 1
+            self._last_activity_ms = self._now_ms()
+            self._mark_event.set()
+        # Otherwise: an echo after `clear` (flushed, not played) or of an older turn.
+
+    def on_dtmf(self, digit: str) -> None:
+        if self._phase is _Phase.WAITING:
+            self.stats.messages_before_start += 1
+            return
+        if self._phase is _Phase.ENDED:
+            return
+        self.stats.dtmf_digits += digit
+        self._emit_event(Kind.DTMF, digit=digit)
+        if digit != self.config.opt_out_digit or self._opted_out:
+            return
+        # Compliance first: the opt-out is recorded now, whatever happens to the call next.
+        self._opted_out = True
+        self._emit_event(Kind.OPT_OUT, digit=digit)
+        if self._phase is _Phase.ENDING or self._agent.finished:
+            return  # the goodbye is already playing; the result carries the opt-out
+        self._barge_in("dtmf")
+        self._push(_Trigger.OPT_OUT)
+
+    def on_stop(self) -> None:
+        """Twilio's ``stop``: the call is over (hung up by either side)."""
+        self._stopped = True
+        self._begin_shutdown(EndReason.STREAM_STOPPED)
+
+    async def close(self) -> PipelineResult:
+        """The websocket closed (or the consumer gives up): cancel everything, report once."""
+        return await self._begin_shutdown(EndReason.DISCONNECTED)
+
+    async def wait(self) -> PipelineResult:
+        """Until the call has ended (after our hang-up, `stop` or `close`)."""
+        await self._ended.wait()
+        assert self._shutdown is not None
+        return await asyncio.shield(self._shutdown)
+
+    @property
+    def result(self) -> PipelineResult | None:
+        return self._result
+
+    @property
+    def turns(self) -> list[Turn]:
+        return list(self._turns)
+
+    # -- caller speech ------------------------------------------------------------------------
+
+    def _on_speech_started(self, event: SpeechStarted) -> None:
+        self._silence_fired = False
+        self._last_activity_ms = self._now_ms()
+        self._emit_event(Kind.SPEECH_STARTED, start_ms=event.start_ms)
+        self._barge_in("vad")
+
+    def _on_speech_ended(self, event: SpeechEnded) -> None:
+        now = self.clock.now()
+        speech_end_at = self._last_speech_at if self._last_speech_at is not None else now
+        self._utterance_ends.append((event.end_ms, speech_end_at, now))
+        self._last_activity_ms = self._now_ms()
+        self._caller_spoke = True
+        self._emit_event(
+            Kind.SPEECH_ENDED, start_ms=event.start_ms, end_ms=event.end_ms, reason=event.reason
+        )
+        try:
+            self._recognizer.end_of_utterance(event)
+        except Exception:
+            logger.exception("pipeline.recognizer_utterance_failed")
+        if self._phase is _Phase.GREETING:
+            self._greeting_end_at = speech_end_at
+            self._greeting_done.set()
+
+    def _on_recognizer(self, event: RecognizerEvent) -> None:
+        if self._phase in (_Phase.WAITING, _Phase.ENDED):
+            return
+        if isinstance(event, Interim):
+            self._barge_in("interim")
+        elif isinstance(event, Final):
+            self._on_final(event)
+        else:
+            self._on_recognizer_failure(event)
+
+    def _on_final(self, final: Final) -> None:
+        now = self.clock.now()
+        self._last_activity_ms = self._now_ms()
+        if not final.text:
+            self._emit_event(Kind.TRANSCRIPT_EMPTY)
+            return
+        self._stt_failures = 0
+        self._caller_spoke = True
+        speech_end_at, endpoint_at = self._speech_end_for(final.end_ms, now)
+        end_ms = final.end_ms if final.end_ms is not None else self._now_ms()
+        start_ms = final.start_ms if final.start_ms is not None else end_ms
+        self._emit_turn(
+            Speaker.CONTACT,
+            final.text,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            latency={
+                "since": "speech_end",
+                "stt_final_ms": round((now - speech_end_at) * 1000, 1),
+            },
+        )
+        # "Hello?" said before the opening began is a greeting, not an answer to it.
+        greeting = self._phase is _Phase.GREETING or (
+            self._opening_start_ms is not None and end_ms <= self._opening_start_ms
+        )
+        if greeting or self._phase is not _Phase.TALKING:
+            return
+        self._heard.append(_Heard(final.text, speech_end_at, endpoint_at, now))
+        self._wakeup.set()
+
+    def _on_recognizer_failure(self, failure: RecognizerFailure) -> None:
+        self._emit_event(
+            Kind.STT_ERROR, code=failure.code, message=failure.message, fatal=failure.fatal
+        )
+        self._stt_failures += 1
+        fatal = failure.fatal or self._stt_failures >= self.config.max_stt_failures
+        self._push(_Trigger.STT_FATAL if fatal else _Trigger.STT_RETRY)
+
+    def _speech_end_for(self, end_ms: int | None, now: float) -> tuple[float, float | None]:
+        """When the caller stopped talking (clock), and when our endpointer noticed."""
+        if end_ms is not None:
+            for ended_ms, speech_end_at, endpoint_at in reversed(self._utterance_ends):
+                if abs(ended_ms - end_ms) <= 400:
+                    return speech_end_at, endpoint_at
+        # A streaming recogniser can finalise before our endpointer: the last speech frame.
+        return (self._last_speech_at if self._last_speech_at is not None else now), None
+
+    # -- barge-in -----------------------------------------------------------------------------
+
+    def _barge_in(self, source: str) -> None:
+        speech, task = self._speech, self._turn_task
+        if speech is None or task is None or task.done() or speech.interrupted:
+            return
+        if source == "dtmf":
+            if speech.frames_sent == 0:
+                task.cancel()  # an opt-out pre-empts a turn that has not spoken yet
+                return
+        elif not (self.config.barge_in and self._interruptible) or speech.frames_sent == 0:
+            return  # not allowed, or nothing audible yet: the caller is not talking over us
+        self._cut(speech)
+        # Audio not yet handed to the socket is simply not sent; Twilio drops what it holds.
+        self._outbox = deque(item for item in self._outbox if item.chunk is None)
+        self._queue({"event": "clear", "streamSid": self.stream_sid})
+        self._pacer.reset()
+        self.stats.barge_ins += 1
+        self._emit_event(Kind.BARGE_IN, source=source, turn=speech.index)
+        task.cancel()
+
+    def _cut(self, speech: AgentSpeech) -> None:
+        """The agent stops here: remember how much of the turn had not played yet."""
+        speech.interrupted = True
+        speech.cut_ms = self._now_ms()
+        speech.unplayed_frames_at_cut = round(self._pacer.queued_ahead() / (FRAME_MS / 1000))
+
+    # -- timers -------------------------------------------------------------------------------
+
+    def _check_timers(self) -> None:
+        now_ms = self._now_ms()
+        c = self.config
+        if self._phase is _Phase.GREETING:
+            if not self._vad.in_speech and now_ms >= c.greeting_timeout_ms:
+                self._greeting_done.set()
+            return
+        if self._mark_deadline is not None and self.clock.now() >= self._mark_deadline:
+            self._mark_event.set()
+        if self._phase is not _Phase.TALKING:
+            return
+        if now_ms >= c.max_call_ms and not self._max_fired:
+            self._max_fired = True
+            self._emit_event(Kind.MAX_DURATION, limit_ms=c.max_call_ms)
+            self._push(_Trigger.MAX_DURATION)
+        idle = (
+            (self._turn_task is None or self._turn_task.done())
+            and not self._heard
+            and not self._triggers
+            and not self._vad.in_speech
+        )
+        if idle and not self._silence_fired:
+            silent_ms = now_ms - self._last_activity_ms
+            if silent_ms >= c.silence_timeout_ms:
+                self._silence_fired = True
+                self._emit_event(Kind.SILENCE_TIMEOUT, silent_ms=silent_ms)
+                self._push(_Trigger.SILENCE)
+
+    # -- the conversation ---------------------------------------------------------------------
+
+    async def _converse(self) -> None:
+        await self._greeting_done.wait()
+        if self._phase is _Phase.GREETING:
+            self._phase = _Phase.TALKING
+        self._opening_start_ms = self._now_ms()
+        if self._greeting_end_at is not None:
+            since, base = "greeting_end", self._greeting_end_at
+        else:
+            since, base = "start", self.clock.now()
+        if not self._triggers:
+            result = await self._speak(self._agent.opening(), _Timing(since, base))
+            if await self._after_failure(result):
+                return
+        while True:
+            if self._agent.finished:
+                await self._finish(EndReason.AGENT_ENDED)
+                return
+            item = await self._next_input()
+            if isinstance(item, _Heard):
+                timing = _Timing(
+                    "speech_end",
+                    item.speech_end_at,
+                    stt_final_at=item.final_at,
+                    endpoint_at=item.endpoint_at,
+                )
+                result = await self._speak(self._agent.reply(item.text), timing)
+            elif item is _Trigger.SILENCE:
+                result = await self._speak(self._agent.reply(None), self._trigger_timing())
+            elif item is _Trigger.STT_RETRY:
+                result = await self._speak(_say(self.config.stt_retry_line), self._trigger_timing())
+            else:
+                await self._end_on(item)
+                return
+            if await self._after_failure(result):
+                return
+
+    async def _next_input(self) -> _Heard | _Trigger:
+        while True:
+            if self._triggers:
+                return self._triggers.popleft()
+            if self._heard:
+                # Several utterances while the agent was busy are one answer.
+                first = self._heard.popleft()
+                while self._heard:
+                    first.text = f"{first.text} {self._heard.popleft().text}"
+                return first
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+    async def _end_on(self, trigger: _Trigger) -> None:
+        phrases = self.config.phrases
+        if trigger is _Trigger.OPT_OUT:
+            line, reason = phrases.opt_out_confirmation, EndReason.OPTED_OUT_DTMF
+        elif trigger is _Trigger.MAX_DURATION:
+            line, reason = phrases.max_turns_close, EndReason.MAX_DURATION
+        else:
+            line, reason = phrases.trouble, EndReason.STT_FAILED
+        result = await self._speak(_say(line), self._trigger_timing(), interruptible=False)
+        if result is _TurnResult.TTS_FAILED:
+            await self._fallback_goodbye()
+        await self._finish(reason)
+
+    async def _after_failure(self, result: _TurnResult) -> bool:
+        """Handle a turn that failed; True when the call is over."""
+        if result is _TurnResult.TTS_FAILED:
+            await self._fallback_goodbye()
+            await self._finish(EndReason.TTS_FAILED)
+            return True
+        if result is _TurnResult.AGENT_FAILED:
+            line = self.config.phrases.trouble
+            outcome = await self._speak(_say(line), self._trigger_timing(), interruptible=False)
+            if outcome is _TurnResult.TTS_FAILED:
+                await self._fallback_goodbye()
+            await self._finish(EndReason.AGENT_ERROR)
+            return True
+        return False
+
+    async def _fallback_goodbye(self) -> None:
+        """The voice failed: say goodbye with the fallback voice, if there is one."""
+        if self._fallback_voice is None:
+            return
+        await self._speak(
+            _say(self.config.phrases.trouble),
+            self._trigger_timing(),
+            interruptible=False,
+            voice=self._fallback_voice,
+            voice_id=self._fallback_voice_id,
+        )
+
+    async def _finish(self, reason: EndReason) -> None:
+        """Everything has been said and heard: hang up and report."""
+        self._phase = _Phase.ENDING
+        self._end_reason = self._end_reason or reason
+        self._emit_event(Kind.HANG_UP, reason=self._end_reason.value)
+        try:
+            await self._hang_up()
+            self._hung_up = True
+        except Exception as error:
+            logger.exception("pipeline.hang_up_failed")
+            self._emit_event(Kind.HANG_UP_FAILED, message=repr(error))
+        self._begin_shutdown(self._end_reason)
+
+    def _trigger_timing(self) -> _Timing:
+        return _Timing("trigger", self.clock.now())
+
+    def _push(self, trigger: _Trigger) -> None:
+        self._triggers.append(trigger)
+        self._greeting_done.set()  # a key press or a limit during "Hello?" ends the wait
+        self._wakeup.set()
+
+    # -- one agent turn -----------------------------------------------------------------------
+
+    async def _speak(
+        self,
+        source: AsyncIterator[str],
+        timing: _Timing,
+        *,
+        interruptible: bool = True,
+        voice: VoiceProvider | None = None,
+        voice_id: str | None = None,
+    ) -> _TurnResult:
+        self._turn_index += 1
+        speech = AgentSpeech(index=self._turn_index)
+        self._speech = speech
+        self._interruptible = interruptible
+        self._turn_result = _TurnResult.DONE
+        task = asyncio.create_task(
+            self._run_turn(
+                speech, source, timing, voice or self._voice, voice_id or self._voice_id
+            ),
+            name=f"pipeline-turn-{speech.index}",
+        )
+        self._turn_task = task
+        try:
+            # A barge-in cancels the turn task, not this one: wait without propagating it.
+            await asyncio.wait([task])
+        finally:
+            if not task.done():  # we were cancelled ourselves (shutdown)
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._last_activity_ms = self._now_ms()
+        self._silence_fired = False
+        if speech.interrupted:
+            return _TurnResult.INTERRUPTED
+        return self._turn_result
+
+    async def _run_turn(
+        self,
+        speech: AgentSpeech,
+        source: AsyncIterator[str],
+        timing: _Timing,
+        voice: VoiceProvider,
+        voice_id: str,
+    ) -> None:
+        chunks: asyncio.Queue[_ChunkAudio | None] = asyncio.Queue()
+        producer = asyncio.create_task(
+            self._produce(speech, source, timing, chunks, voice, voice_id),
+            name=f"pipeline-tts-{speech.index}",
+        )
+        try:
+            while (audio := await chunks.get()) is not None:
+                audio.started.set()
+                chunk = audio.chunk
+                while (frame := await audio.frames.get()) is not None:
+                    await self._pacer.wait_for_room()
+                    self._send_frame(frame, chunk, timing, speech)
+                if not chunk.synthesized:
+                    break  # the voice failed mid-sentence: that sentence is not counted
+                self.stats.marks_sent += 1
+                self._queue(
+                    {"event": "mark", "streamSid": self.stream_sid, "mark": {"name": chunk.mark}},
+                    chunk=chunk,
+                )
+            await self._wait_heard(speech)
+        finally:
+            producer.cancel()
+            await asyncio.gather(producer, return_exceptions=True)
+            self._mark_deadline = None
+            self._emit_agent_turn(speech, timing)
+
+    async def _produce(
+        self,
+        speech: AgentSpeech,
+        source: AsyncIterator[str],
+        timing: _Timing,
+        chunks: asyncio.Queue[_ChunkAudio | None],
+        voice: VoiceProvider,
+        voice_id: str,
+    ) -> None:
+        """Agent text → sentences → audio, one sentence ahead of what is playing."""
+        timed = self._timed(source, timing)
+        pieces = speakable_chunks(timed)
+        audio: _ChunkAudio | None = None
+        c = self.config
+        try:
+            async for text in pieces:
+                if self._agent.finished:
+                    # The goodbye (or an opt-out confirmation) is heard whole.
+                    self._interruptible = False
+                if audio is not None:
+                    await audio.started.wait()
+                chunk = SpokenChunk(text=text, mark=f"turn{speech.index}-{len(speech.chunks) + 1}")
+                speech.chunks.append(chunk)
+                audio = _ChunkAudio(chunk)
+                chunks.put_nowait(audio)
+                async for frame in synthesize_frames(
+                    voice,
+                    voice_id=voice_id,
+                    text=text,
+                    first_audio_timeout=c.tts_first_audio_timeout,
+                    stall_timeout=c.tts_stall_timeout,
+                ):
+                    if timing.first_audio_at is None:
+                        timing.first_audio_at = self.clock.now()
+                    chunk.frames_produced += 1
+                    audio.frames.put_nowait(frame)
+                chunk.synthesized = True
+                audio.frames.put_nowait(None)
+        except SynthesisFailure as failure:
+            self._turn_result = _TurnResult.TTS_FAILED
+            self._emit_event(
+                Kind.TTS_ERROR,
+                code=failure.code,
+                message=failure.message,
+                provider=failure.provider,
+                turn=speech.index,
+            )
+        except Exception as error:
+            # Agents promise not to raise for provider failures; a bug still must not leave
+            # the caller in dead air.
+            logger.exception("pipeline.agent_failed")
+            self._turn_result = _TurnResult.AGENT_FAILED
+            self._emit_event(Kind.AGENT_ERROR, code="agent_error", message=repr(error))
+        finally:
+            if audio is not None:
+                audio.frames.put_nowait(None)
+            chunks.put_nowait(None)
+            for generator in (pieces, timed, source):
+                close = getattr(generator, "aclose", None)
+                if close is not None:
+                    with contextlib.suppress(Exception):
+                        await close()
+
+    async def _timed(self, source: AsyncIterator[str], timing: _Timing) -> AsyncIterator[str]:
+        previous = ""
+        async for text in source:
+            if timing.first_token_at is None:
+                timing.first_token_at = self.clock.now()
+            # The scripted agent yields whole sentences with no whitespace between them;
+            # `speakable_chunks` needs "end. Next" to see a boundary, not "end.Next".
+            if _SENTENCE_END.search(previous) and _SENTENCE_START.match(text):
+                text = " " + text
+            previous = text
+            yield text
+
+    def _send_frame(
+        self, frame: bytes, chunk: SpokenChunk, timing: _Timing, speech: AgentSpeech
+    ) -> None:
+        self._pacer.sent_frame()
+        chunk.frames_sent += 1
+        on_sent = None
+        if speech.first_frame_ms is None:
+            speech.first_frame_ms = self._now_ms()
+
+            def on_sent() -> None:
+                timing.first_frame_at = self.clock.now()
+                if self._first_frame_at is None:
+                    self._first_frame_at = timing.first_frame_at
+
+        payload = base64.b64encode(frame).decode("ascii")
+        self._queue(
+            {"event": "media", "streamSid": self.stream_sid, "media": {"payload": payload}},
+            chunk=chunk,
+            on_sent=on_sent,
+        )
+
+    async def _wait_heard(self, speech: AgentSpeech) -> None:
+        """Until Twilio echoed the turn's last mark (or it clearly never will)."""
+        if not speech.chunks:
+            return
+        self._mark_deadline = self._pacer.play_cursor + self.config.mark_grace_ms / 1000
+        while not speech.all_heard:
+            if self.clock.now() >= self._mark_deadline:
+                self._emit_event(Kind.MARK_TIMEOUT, mark=speech.chunks[-1].mark)
+                return
+            self._mark_event.clear()
+            await self._mark_event.wait()
+
+    def _emit_agent_turn(self, speech: AgentSpeech, timing: _Timing) -> None:
+        if speech.first_frame_ms is None:
+            return  # nothing was said
+        if speech.interrupted:
+            text = speech.heard_text(ms_per_char=self.config.partial_ms_per_char)
+            end_ms = speech.cut_ms if speech.cut_ms is not None else self._now_ms()
+        else:
+            text = " ".join(chunk.text for chunk in speech.chunks if chunk.synthesized)
+            end_ms = self._now_ms()
+        self._emit_turn(
+            Speaker.AGENT,
+            text,
+            start_ms=speech.first_frame_ms,
+            end_ms=end_ms,
+            interrupted=speech.interrupted,
+            latency=timing.latency(),
+        )
+
+    # -- output -------------------------------------------------------------------------------
+
+    def _queue(
+        self,
+        message: dict[str, Any],
+        *,
+        chunk: SpokenChunk | None = None,
+        on_sent: Callable[[], None] | None = None,
+    ) -> None:
+        self._outbox.append(_Outgoing(message, chunk, on_sent))
+        self._outbox_ready.set()
+
+    async def _write(self) -> None:
+        """The only caller of ``send``: messages leave in order, one at a time."""
+        while True:
+            while not self._outbox:
+                self._outbox_ready.clear()
+                await self._outbox_ready.wait()
+            item = self._outbox.popleft()
+            try:
+                await self._send(item.message)
+            except Exception:
+                # The socket is going away; `close()` follows from the consumer.
+                logger.warning("pipeline.send_failed event=%s", item.message.get("event"))
+                continue
+            if item.message["event"] == "media":
+                self.stats.frames_out += 1
+            if item.on_sent is not None:
+                item.on_sent()
+
+    def _emit_turn(
+        self,
+        speaker: Speaker,
+        text: str,
+        *,
+        start_ms: int,
+        end_ms: int,
+        interrupted: bool = False,
+        latency: dict[str, Any],
+    ) -> None:
+        turn = Turn(
+            index=len(self._turns),
+            speaker=speaker,
+            text=text,
+            start_ms=start_ms,
+            end_ms=max(start_ms, end_ms),
+            interrupted=interrupted,
+            latency=latency,
+        )
+        self._turns.append(turn)
+        self._sink_queue.put_nowait(("turn", turn))
+
+    def _emit_event(self, kind: PipelineEventKind, **data: Any) -> None:
+        event = PipelineEvent(kind=kind, at_ms=self._now_ms(), data=data)
+        self._events.append(event)
+        self._sink_queue.put_nowait(("event", event))
+
+    async def _drain_sink(self) -> None:
+        while True:
+            kind, item = await self._sink_queue.get()
+            try:
+                if kind == "turn":
+                    await self._sink.on_turn(item)
+                elif kind == "event":
+                    await self._sink.on_event(item)
+                else:
+                    await self._sink.on_end(item)
+            except Exception:
+                logger.exception("pipeline.sink_failed kind=%s", kind)
+            finally:
+                self._sink_queue.task_done()
+
+    # -- shutdown -----------------------------------------------------------------------------
+
+    def _begin_shutdown(self, reason: EndReason) -> asyncio.Task[PipelineResult]:
+        if self._shutdown is None:
+            self._end_reason = self._end_reason or reason
+            self._shutdown = asyncio.create_task(self._shut_down(), name="pipeline-shutdown")
+            self._ended.set()
+        return self._shutdown
+
+    async def _shut_down(self) -> PipelineResult:
+        was_waiting = self._phase is _Phase.WAITING
+        self._phase = _Phase.ENDED
+        current = asyncio.current_task()
+        sink_task = next((t for t in self._tasks if t.get_name() == "pipeline-sink"), None)
+        others = [t for t in self._tasks if t is not current and t is not sink_task]
+        if self._turn_task is not None and not self._turn_task.done():
+            speech = self._speech
+            if speech is not None and speech.frames_sent and not speech.all_heard:
+                self._cut(speech)  # the line went dead while the agent was talking
+            others.append(self._turn_task)
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self._recognizer.aclose()
+        reason = self._end_reason or EndReason.DISCONNECTED
+        self._emit_event(Kind.STOPPED, reason=reason.value)
+        result = self._build_result(reason)
+        self._result = result
+        self._sink_queue.put_nowait(("end", result))
+        if sink_task is None or was_waiting:
+            # Never started: nobody drains the queue, so report directly.
+            with contextlib.suppress(Exception):
+                await self._sink.on_end(result)
+        else:
+            try:
+                await asyncio.wait_for(self._sink_queue.join(), self.config.sink_drain_timeout)
+            except TimeoutError:
+                logger.warning("pipeline.sink_drain_timeout")
+            sink_task.cancel()
+            await asyncio.gather(sink_task, return_exceptions=True)
+        return result
+
+    def _build_result(self, reason: EndReason) -> PipelineResult:
+        agent = self._agent
+        outcome = agent.outcome
+        actions = list(agent.actions)
+        agent_end = next((a for a in actions if isinstance(a, EndCall)), None)
+        if self._opted_out:
+            outcome = Outcome.DO_NOT_CALL
+            if not any(isinstance(a, MarkDoNotCall) for a in actions):
+                # Before the EndCall: it stays last, as the engine's contract says.
+                at = actions.index(agent_end) if agent_end else len(actions)
+                actions.insert(at, MarkDoNotCall())
+        elif outcome is None and reason is EndReason.MAX_DURATION:
+            outcome = Outcome.NOT_INTERESTED if self._caller_spoke else Outcome.NO_CONVERSATION
+        elif outcome is None and reason in (
+            EndReason.STT_FAILED,
+            EndReason.TTS_FAILED,
+            EndReason.AGENT_ERROR,
+        ):
+            outcome = Outcome.NO_CONVERSATION  # failed on our side: let the retry policy decide
+        if agent_end is None and outcome is not None and self._hung_up:
+            actions.append(EndCall(reason=reason.value, outcome=outcome))
+        first_speech_end = self._greeting_end_at
+        abandonment = None
+        if first_speech_end is not None and self._first_frame_at is not None:
+            abandonment = round((self._first_frame_at - first_speech_end) * 1000, 1)
+        return PipelineResult(
+            end_reason=reason,
+            outcome=outcome,
+            agent_end_reason=agent_end.reason if agent_end else None,
+            actions=actions,
+            turns=list(self._turns),
+            events=list(self._events),
+            engine_events=list(agent.events),
+            hung_up=self._hung_up,
+            abandonment_ms=abandonment,
+            duration_ms=self._now_ms(),
+            stats=self.stats,
+        )
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _now_ms(self) -> int:
+        return self.stats.frames_in * FRAME_MS
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> None:
+        task = asyncio.create_task(coroutine, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            error = task.exception()
+            logger.error("pipeline.task_failed task=%s error=%r", task.get_name(), error)
+            if task.get_name() == "pipeline-conversation" and self._shutdown is None:
+                self._emit_event(Kind.AGENT_ERROR, code="pipeline_error", message=repr(error))
+                self._begin_shutdown(EndReason.AGENT_ERROR)
+
+
+def _decode(payload: str | bytes) -> bytes | None:
+    """A 160-byte frame from a Twilio payload, or None when it is not one."""
+    if isinstance(payload, str):
+        try:
+            frame = base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+    elif isinstance(payload, bytes | bytearray | memoryview):
+        frame = bytes(payload)
+    else:
+        return None
+    return frame if len(frame) == ULAW_FRAME_BYTES else None
+
+
+async def _say(text: str) -> AsyncIterator[str]:
+    """A fixed line as an agent-like text stream."""
+    yield text

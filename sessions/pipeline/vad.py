@@ -1,0 +1,163 @@
+"""Voice activity detection and endpointing on 8 kHz mu-law, 20 ms at a time.
+
+Energy-based with an adaptive noise floor: a frame is speech when its level is `margin_db`
+above the line's recent noise floor (and above an absolute minimum, so digital silence does
+not make every click "speech"). No dependency beyond numpy: webrtcvad (wheels exist on PyPI as
+`webrtcvad-wheels`) classifies better in babble noise, but phone audio from Twilio is
+band-limited and gated, and an energy detector with a floor is what the endpointing needs
+here — the STT decides what was said.
+
+Endpointing: speech starts after `start_ms` of speech inside a short window (a click or a
+breath is not a turn); an utterance ends after `end_silence_ms` of non-speech, or is cut at
+`max_utterance_ms`. All positions are stream milliseconds (frames seen x 20).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from anvil_voice.speech.codec import ULAW_FRAME_BYTES
+
+FRAME_MS = 20
+_SILENCE_DB = -100.0
+
+
+def _ulaw_squares() -> np.ndarray:
+    # G.711 mu-law decode of all 256 codes, squared: mean(square) of a frame is its power.
+    codes = ~np.arange(256, dtype=np.int32) & 0xFF
+    magnitude = (((codes & 0x0F) << 3) + 0x84) << ((codes & 0x70) >> 4)
+    linear = np.where(codes & 0x80, 0x84 - magnitude, magnitude - 0x84).astype(np.float64)
+    return linear * linear
+
+
+_SQUARES = _ulaw_squares()
+_FULL_SCALE_POWER = 32768.0 * 32768.0
+
+
+def frame_level_db(frame: bytes) -> float:
+    """The frame's RMS level in dBFS (-100 for digital silence)."""
+    power = float(_SQUARES[np.frombuffer(frame, dtype=np.uint8)].mean())
+    if power <= 0.0:
+        return _SILENCE_DB
+    return max(_SILENCE_DB, 10.0 * math.log10(power / _FULL_SCALE_POWER))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VadConfig:
+    start_ms: int = 100  # speech needed inside the start window to open an utterance
+    end_silence_ms: int = 600  # trailing non-speech that closes it (Piper's word gaps < 350 ms)
+    max_utterance_ms: int = 15_000
+    margin_db: float = 12.0  # above the noise floor
+    min_threshold_db: float = -45.0  # never lower: mu-law hiss and clicks stay out
+    pre_roll_ms: int = 200  # audio kept before the detected start (the onset is soft)
+    tail_ms: int = 200  # trailing silence kept for the recogniser
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    start_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechEnded:
+    start_ms: int
+    end_ms: int  # just after the last speech frame
+    audio: bytes  # mu-law: pre-roll + the utterance + a short tail
+    reason: Literal["silence", "max_length"]
+
+
+VadEvent = SpeechStarted | SpeechEnded
+
+
+class Endpointer:
+    """Feed every inbound frame to `process`; it reports utterance starts and ends."""
+
+    def __init__(self, config: VadConfig | None = None) -> None:
+        self.config = config or VadConfig()
+        c = self.config
+        self._start_frames = max(1, c.start_ms // FRAME_MS)
+        self._end_frames = max(1, c.end_silence_ms // FRAME_MS)
+        self._max_frames = max(self._start_frames, c.max_utterance_ms // FRAME_MS)
+        self._tail_frames = c.tail_ms // FRAME_MS
+        # A couple of frames of slack: "100 ms of speech within 140 ms" tolerates a dip.
+        self._window: deque[bool] = deque(maxlen=self._start_frames + 2)
+        self._pre_roll: deque[bytes] = deque(maxlen=max(1, c.pre_roll_ms // FRAME_MS))
+        self._utterance = bytearray()
+        self.noise_floor_db = -60.0
+        self.frames = 0
+        self.in_speech = False
+        self.last_frame_speech = False
+        self._start_frame = 0
+        self._last_speech_frame = 0
+        self._silence_run = 0
+
+    @property
+    def threshold_db(self) -> float:
+        return max(self.config.min_threshold_db, self.noise_floor_db + self.config.margin_db)
+
+    def process(self, frame: bytes) -> VadEvent | None:
+        if len(frame) != ULAW_FRAME_BYTES:
+            raise ValueError("the endpointer takes 160-byte (20 ms) mu-law frames")
+        self.frames += 1
+        level = frame_level_db(frame)
+        speech = level > self.threshold_db
+        self.last_frame_speech = speech
+        if not speech:
+            self._adapt_floor(level)
+        if self.in_speech:
+            return self._continue(frame, speech)
+        self._window.append(speech)
+        self._pre_roll.append(frame)
+        if speech and sum(self._window) >= self._start_frames:
+            self.in_speech = True
+            # The utterance began at the first speech frame still in the window.
+            lead = list(self._window).index(True)
+            self._start_frame = self.frames - len(self._window) + lead + 1
+            self._last_speech_frame = self.frames
+            self._silence_run = 0
+            self._utterance = bytearray(b"".join(self._pre_roll))
+            self._pre_roll.clear()
+            self._window.clear()
+            return SpeechStarted(start_ms=(self._start_frame - 1) * FRAME_MS)
+        return None
+
+    def _continue(self, frame: bytes, speech: bool) -> SpeechEnded | None:
+        self._utterance += frame
+        if speech:
+            self._last_speech_frame = self.frames
+            self._silence_run = 0
+        else:
+            self._silence_run += 1
+        if self._silence_run >= self._end_frames:
+            return self._end("silence")
+        if self.frames - self._start_frame + 1 >= self._max_frames:
+            return self._end("max_length")
+        return None
+
+    def _end(self, reason: Literal["silence", "max_length"]) -> SpeechEnded:
+        # Keep only a short tail of the trailing silence: it costs the recogniser time.
+        trailing = self.frames - self._last_speech_frame
+        cut = max(0, trailing - self._tail_frames) * ULAW_FRAME_BYTES
+        audio = bytes(self._utterance[: len(self._utterance) - cut])
+        event = SpeechEnded(
+            start_ms=(self._start_frame - 1) * FRAME_MS,
+            end_ms=self._last_speech_frame * FRAME_MS,
+            audio=audio,
+            reason=reason,
+        )
+        self.in_speech = False
+        self._utterance = bytearray()
+        self._silence_run = 0
+        return event
+
+    def _adapt_floor(self, level: float) -> None:
+        # Falls fast (a quiet line is believed at once), rises slowly (speech that slipped
+        # under the threshold must not drag the floor up to meet it).
+        rate = 0.2 if level < self.noise_floor_db else 0.02
+        self.noise_floor_db += rate * (level - self.noise_floor_db)
+        self.noise_floor_db = min(max(self.noise_floor_db, -90.0), -25.0)
