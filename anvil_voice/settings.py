@@ -214,6 +214,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 LOGIN_URL = "/admin/login/"
+CSRF_FAILURE_VIEW = "anvil_voice.api.middleware.csrf_failure"
 
 # --- API ----------------------------------------------------------------------------------
 API_RATE_LIMIT = env.get_str("API_RATE_LIMIT", "200/m")

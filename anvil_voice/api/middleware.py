@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.csrf import csrf_failure as django_csrf_failure
+from django.views.decorators.csrf import csrf_exempt
 
 from anvil_voice.api.errors import ErrorCode, error_body
 
@@ -65,8 +67,18 @@ class ApiEnvelopeMiddleware:
         return envelope_json_response(ErrorCode.INTERNAL_ERROR, "An internal error occurred.", 500)
 
 
+@csrf_exempt
 def api_not_found(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
     """Any unknown path under the API prefix: a 404 envelope, never Django's HTML page."""
     return envelope_json_response(
         ErrorCode.NOT_FOUND, f"No API endpoint at {json.dumps(request.path)}.", 404
     )
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF refusals under the API answer in the envelope; elsewhere Django's page."""
+    if request.path.startswith(API_PREFIX):
+        return envelope_json_response(
+            ErrorCode.PERMISSION_DENIED, f"CSRF check failed: {reason}", 403
+        )
+    return django_csrf_failure(request, reason)
