@@ -22,6 +22,10 @@ from voices.models import Voice, VoiceStatus
 
 logger = logging.getLogger("anvil_voice.sessions")
 
+E164_MESSAGE = "Enter a valid phone number in E.164 form (+14155550100)."
+# A caller ID given by id: anything longer cannot be a primary key (and would overflow SQLite).
+MAX_ID_DIGITS = 18
+
 
 def _invalid(field: str, message: str) -> ApiError:
     return ApiError("The request is not valid; see error.details.", details={field: [message]})
@@ -47,7 +51,7 @@ def _caller_id(*, organization: Organization, value: str | None) -> CallerId:
         if caller_id is None:
             raise _invalid("from", "The organization has no registered caller ID.")
         return caller_id
-    if value.isdigit():
+    if value.isdigit() and len(value) <= MAX_ID_DIGITS:
         caller_id = caller_ids.filter(pk=int(value)).first()
     else:
         caller_id = caller_ids.filter(phone_number=normalize_e164(value) or value).first()
@@ -75,7 +79,7 @@ def session_test_call_create(
     """Validate, create a queued test session and hand it to the carrier after commit."""
     to_number = normalize_e164(to.strip())
     if to_number is None:
-        raise _invalid("to", "Enter a valid phone number in E.164 form (+14155550100).")
+        raise _invalid("to", E164_MESSAGE)
     script = Script.objects.filter(organization=organization, pk=script_id).first()
     if script is None:
         raise _invalid("script", "No such script in your organization.")

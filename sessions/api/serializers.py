@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from anvil_voice.api.serializers import CamelCaseModelSerializer, CamelCaseSerializer
 from sessions import selectors
 from sessions.models import CallSession, TranscriptTurn
+from sessions.services import E164_MESSAGE
+
+# The shape only (documented as the schema's pattern); the service checks the number is real.
+E164_FORMAT = RegexValidator(r"^\+[1-9][0-9]{1,14}$", E164_MESSAGE)
 
 
 class TranscriptTurnSerializer(CamelCaseModelSerializer):
@@ -128,7 +133,7 @@ class SessionDetailSerializer(SessionSerializer):
 class TestCallSerializer(CamelCaseSerializer):
     """`from` is a Python keyword: the field is declared as `caller` and published as `from`."""
 
-    to = serializers.CharField(max_length=32)
+    to = serializers.CharField(max_length=16, validators=[E164_FORMAT])
     script = serializers.IntegerField(min_value=1)
     voice = serializers.IntegerField(min_value=1)
     variables = serializers.DictField(

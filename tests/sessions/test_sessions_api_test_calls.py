@@ -103,6 +103,11 @@ def test_it_calls_from_a_chosen_caller_id(owner, setup, placed, caller):
         ({"to": "+1202555"}, {"to": ["Enter a valid phone number in E.164 form (+14155550100)."]}),
         ({"to": "call me"}, {"to": ["Enter a valid phone number in E.164 form (+14155550100)."]}),
         ({"to": None}, {"to": ["This field is required."]}),
+        (
+            {"to": "+10000000000"},
+            {"to": ["Enter a valid phone number in E.164 form (+14155550100)."]},
+        ),
+        ({"from": "0" * 30}, {"from": ["This caller ID is not registered to your organization."]}),
         ({"script": "abc"}, {"script": ["A valid integer is required."]}),
         ({"script": 999999}, {"script": ["No such script in your organization."]}),
         ({"voice": 999999}, {"voice": ["No such voice in your organization."]}),
