@@ -53,7 +53,7 @@ def two_servers() -> Iterator[list[str]]:
     }
     ports = [free_port(), free_port()]
     processes = [
-        subprocess.Popen(  # noqa: S603 - fixed argv
+        subprocess.Popen(
             [
                 sys.executable, "-m", "uvicorn", "anvil_voice.asgi:application",
                 "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
