@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, IntegerField, Max, Min, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
 
 from anvil_voice.accounts.models import Organization
 from sessions.models import CallEvent, CallSession, TranscriptTurn
@@ -19,6 +20,13 @@ def session_list(*, organization: Organization | None = None) -> QuerySet[CallSe
     if organization is not None:
         queryset = queryset.filter(organization=organization)
     return queryset
+
+
+def session_with_duration_key(queryset: QuerySet[CallSession]) -> QuerySet[CallSession]:
+    """Adds `duration_key`, the keyset-friendly duration: unfinished calls sort as 0 s."""
+    return queryset.annotate(
+        duration_key=Coalesce(F("duration_seconds"), Value(0), output_field=IntegerField())
+    )
 
 
 def session_detail_queryset() -> QuerySet[CallSession]:

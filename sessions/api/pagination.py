@@ -8,11 +8,22 @@ from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from rest_framework.exceptions import ValidationError
+from rest_framework.views import APIView
 
 from anvil_voice.api.pagination import KeysetCursorPagination
 
 
 class SessionCursorPagination(KeysetCursorPagination):
+    def __init__(self, ordering: list[str] | None = None) -> None:
+        super().__init__()
+        self.ordering = ordering
+
+    def get_ordering(self, view: APIView | None) -> list[str]:  # type: ignore[override]
+        # An explicit ordering (from `?ordering=`) wins over the view's attribute.
+        if self.ordering:
+            return list(self.ordering)
+        return KeysetCursorPagination.get_ordering(view)
+
     @staticmethod
     def _coerce(queryset: QuerySet[Any], ordering: list[str], values: list[Any]) -> list[Any]:
         coerced = []

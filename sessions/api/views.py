@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F, IntegerField, QuerySet, Value
-from django.db.models.functions import Coalesce
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django_filters.utils import translate_validation
 from django_ratelimit.core import get_usage
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -21,6 +21,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from anvil_voice.api.renderers import EnvelopeJSONRenderer
 from anvil_voice.api.views import OrganizationScopedViewSet
@@ -39,6 +40,26 @@ from sessions.transcripts import transcript_txt, transcript_vtt
 TEST_CALL_GROUP = "test-calls"
 TEST_CALL_RATE = "10/h"
 TRANSCRIPT_FORMATS = ("json", "txt", "vtt")
+
+
+def session_page(*, request: Request, queryset: QuerySet[CallSession], view: APIView) -> Response:
+    """One page of sessions from `queryset` (already scoped) with the list's query parameters.
+
+    Shared by `/sessions` and `/campaigns/:id/sessions` so both accept the same filters,
+    orderings and cursors and answer the same rows.
+    """
+    reject_unknown_params(request.query_params)
+    ordering = session_ordering(request.query_params)
+    filterset = SessionFilter(
+        request.query_params,
+        queryset=selectors.session_with_duration_key(queryset),
+        request=request,
+    )
+    if not filterset.is_valid():
+        raise translate_validation(filterset.errors)
+    paginator = SessionCursorPagination(ordering=ordering)
+    page = paginator.paginate_queryset(filterset.qs, request, view)
+    return paginator.get_paginated_response(SessionSerializer(page, many=True).data)
 
 
 class PlainTextRenderer(renderers.BaseRenderer):
@@ -62,14 +83,10 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizat
     filterset_class = SessionFilter
     pagination_class = SessionCursorPagination
     http_method_names = ["get", "head", "options"]
-    ordering = ["-id"]
 
     def get_base_queryset(self) -> QuerySet[CallSession]:
         if self.action == "list":
-            # Unfinished calls have no duration yet; they sort as 0 s so the key is never null.
-            return selectors.session_list().annotate(
-                duration_key=Coalesce(F("duration_seconds"), Value(0), output_field=IntegerField())
-            )
+            return selectors.session_list()
         return selectors.session_detail_queryset()
 
     def get_serializer_class(self) -> type[SessionSerializer]:
@@ -83,10 +100,7 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizat
         ]
     )
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        reject_unknown_params(request.query_params)
-        # The view instance lives for one request, so the pagination reads this request's order.
-        self.ordering = session_ordering(request.query_params)
-        return super().list(request, *args, **kwargs)
+        return session_page(request=request, queryset=self.get_queryset(), view=self)
 
     # --- transcript -------------------------------------------------------------------------
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
