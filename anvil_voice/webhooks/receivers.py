@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from anvil_voice.webhooks.models import WebhookEvent
 from anvil_voice.webhooks.services import webhook_emit
+
+logger = logging.getLogger("anvil_voice.webhooks")
 
 
 def session_completed_payload(session: Any) -> dict[str, Any]:
@@ -19,8 +22,12 @@ def session_completed_payload(session: Any) -> dict[str, Any]:
 
 
 def on_session_finished(sender: Any, session: Any, **kwargs: Any) -> None:
-    webhook_emit(
-        organization=session.organization,
-        event=WebhookEvent.SESSION_COMPLETED,
-        payload=session_completed_payload(session),
-    )
+    # A customer's webhook must never break whoever finished the call (the telephony side).
+    try:
+        webhook_emit(
+            organization=session.organization,
+            event=WebhookEvent.SESSION_COMPLETED,
+            payload=session_completed_payload(session),
+        )
+    except Exception:
+        logger.exception("webhook_emit_failed event=session.completed session=%s", session.pk)

@@ -302,3 +302,15 @@ def test_it_skips_inactive_endpoints_and_unknown_events(owner):
     )
     with pytest.raises(ValueError, match="unknown webhook event"):
         services.webhook_emit(organization=owner.organization, event="session.started", payload={})
+
+
+def test_it_never_lets_a_webhook_failure_break_the_finished_call(owner, monkeypatch, caplog):
+    def broken(**kwargs):
+        raise RuntimeError("database is down")
+
+    monkeypatch.setattr("anvil_voice.webhooks.receivers.webhook_emit", broken)
+    session = CallSessionFactory(organization=owner.organization)
+
+    session_finished.send(sender=type(session), session=session)
+
+    assert "webhook_emit_failed event=session.completed" in caplog.text
