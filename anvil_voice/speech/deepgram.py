@@ -186,8 +186,12 @@ class DeepgramStream:
             raise ProviderError("deepgram_closed", f"Deepgram closed the stream ({ws.close_code}).")
 
     async def finish(self) -> None:
-        """Ask Deepgram to flush what it has and close (results() then ends)."""
+        """Send what is queued, then CloseStream: Deepgram flushes its last results and closes
+        (results() then ends). Waits for the send, not for Deepgram's answer."""
         self._audio.put_nowait(None)
+        if self._writer is not None and not self._writer.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._writer), self._close_timeout)
 
     async def aclose(self) -> None:
         if self._writer is not None:

@@ -356,9 +356,10 @@ class CallPipeline:
                 "stt_final_ms": round((now - speech_end_at) * 1000, 1),
             },
         )
-        # "Hello?" said before the opening began is a greeting, not an answer to it.
+        # Speech that began before the opening did ("Hello?") is a greeting, not an answer to
+        # it, even when a streaming recogniser finalises it after the opening has started.
         greeting = self._phase is _Phase.GREETING or (
-            self._opening_start_ms is not None and end_ms <= self._opening_start_ms
+            self._opening_start_ms is not None and start_ms < self._opening_start_ms
         )
         if greeting or self._phase is not _Phase.TALKING:
             return
@@ -738,6 +739,8 @@ class CallPipeline:
         else:
             text = " ".join(chunk.text for chunk in speech.chunks if chunk.synthesized)
             end_ms = self._now_ms()
+        if not text:
+            return  # cut off before a word was heard: the barge-in event tells the story
         self._emit_turn(
             Speaker.AGENT,
             text,

@@ -1,11 +1,14 @@
 """Voice activity detection and endpointing on 8 kHz mu-law, 20 ms at a time.
 
 Energy-based with an adaptive noise floor: a frame is speech when its level is `margin_db`
-above the line's recent noise floor (and above an absolute minimum, so digital silence does
-not make every click "speech"). No dependency beyond numpy: webrtcvad (wheels exist on PyPI as
-`webrtcvad-wheels`) classifies better in babble noise, but phone audio from Twilio is
-band-limited and gated, and an energy detector with a floor is what the endpointing needs
-here — the STT decides what was said.
+above the line's noise floor (and above an absolute minimum, so digital silence does not make
+every click "speech"). The floor is the quietest frame of the last few seconds ("minimum
+statistics"): talk always has gaps between words that dip to the line's noise, while steady
+noise never dips below itself, so the floor follows hiss and hum but not a voice.
+
+No dependency beyond numpy: webrtcvad (wheels exist on PyPI as `webrtcvad-wheels`) classifies
+better in babble noise, but phone audio from Twilio is band-limited and gated, and an energy
+detector with a floor is what the endpointing needs here — the STT decides what was said.
 
 Endpointing: speech starts after `start_ms` of speech inside a short window (a click or a
 breath is not a turn); an utterance ends after `end_silence_ms` of non-speech, or is cut at
@@ -56,6 +59,11 @@ class VadConfig:
     min_threshold_db: float = -45.0  # never lower: mu-law hiss and clicks stay out
     pre_roll_ms: int = 200  # audio kept before the detected start (the onset is soft)
     tail_ms: int = 200  # trailing silence kept for the recogniser
+    floor_window_ms: int = 3000  # the floor is the quietest frame within this window
+    # Until this much audio was seen the floor is assumed at `floor_prior_db`: a call may
+    # start mid-word, and the first frame must not be mistaken for the line's noise.
+    floor_prior_ms: int = 500
+    floor_prior_db: float = -60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +96,11 @@ class Endpointer:
         self._window: deque[bool] = deque(maxlen=self._start_frames + 2)
         self._pre_roll: deque[bytes] = deque(maxlen=max(1, c.pre_roll_ms // FRAME_MS))
         self._utterance = bytearray()
-        self.noise_floor_db = -60.0
+        self._floor_window = max(1, c.floor_window_ms // FRAME_MS)
+        self._floor_prior_frames = c.floor_prior_ms // FRAME_MS
+        # Sliding-window minimum: (frame number, level), levels increasing front to back.
+        self._minima: deque[tuple[int, float]] = deque()
+        self.noise_floor_db = c.floor_prior_db
         self.frames = 0
         self.in_speech = False
         self.last_frame_speech = False
@@ -105,10 +117,9 @@ class Endpointer:
             raise ValueError("the endpointer takes 160-byte (20 ms) mu-law frames")
         self.frames += 1
         level = frame_level_db(frame)
+        self._adapt_floor(level)
         speech = level > self.threshold_db
         self.last_frame_speech = speech
-        if not speech:
-            self._adapt_floor(level)
         if self.in_speech:
             return self._continue(frame, speech)
         self._window.append(speech)
@@ -156,8 +167,13 @@ class Endpointer:
         return event
 
     def _adapt_floor(self, level: float) -> None:
-        # Falls fast (a quiet line is believed at once), rises slowly (speech that slipped
-        # under the threshold must not drag the floor up to meet it).
-        rate = 0.2 if level < self.noise_floor_db else 0.02
-        self.noise_floor_db += rate * (level - self.noise_floor_db)
-        self.noise_floor_db = min(max(self.noise_floor_db, -90.0), -25.0)
+        minima = self._minima
+        while minima and minima[-1][1] >= level:
+            minima.pop()
+        minima.append((self.frames, level))
+        while minima[0][0] <= self.frames - self._floor_window:
+            minima.popleft()
+        floor = minima[0][1]
+        if self.frames <= self._floor_prior_frames:
+            floor = min(floor, self.config.floor_prior_db)
+        self.noise_floor_db = min(max(floor, -90.0), -20.0)
