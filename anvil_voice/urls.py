@@ -1,7 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from sessions.monitor_views import live_monitor
+
 urlpatterns = [
+    path("admin/live/", live_monitor, name="live-monitor"),
     path("admin/", admin.site.urls),
     path("api/v1/voice/", include(("anvil_voice.api.urls", "api"), namespace="api")),
+    path("telephony/", include("anvil_voice.telephony.urls")),
 ]

@@ -225,3 +225,22 @@ def test_it_renames_method_fields_without_losing_their_method():
             return 42
 
     assert Example({"first_name": "Ada"}).data == {"talkTime": 42, "firstName": "Ada"}
+
+
+def test_it_answers_404_envelope_for_an_id_with_a_newline(owner):
+    response = owner.client.delete(f"{KEYS}/1%0A2")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "NOT_FOUND"
+
+
+def test_it_needs_no_csrf_token_to_learn_a_path_is_unknown(owner):
+    from django.test import Client
+
+    csrf_client = Client(enforce_csrf_checks=True)
+    csrf_client.force_login(owner.membership.user)
+
+    response = csrf_client.post("/api/v1/voice/no-such-thing", {})
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "NOT_FOUND"

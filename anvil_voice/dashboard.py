@@ -1,0 +1,88 @@
+"""What the admin's landing page shows a campaign manager: campaigns, today's calls, outcomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Count, Q
+from django.http import HttpRequest
+from django.utils import timezone
+
+from anvil_voice.accounts.admin_scoping import scope_queryset_for_user
+from campaigns.models import Campaign, CampaignStatus
+from campaigns.selectors import campaign_stats_payload
+from sessions.models import TERMINAL_CALL_STATUSES, CallSession, CallStatus, Outcome
+
+ACTIVE_STATUSES = (CampaignStatus.RUNNING, CampaignStatus.PAUSED, CampaignStatus.SCHEDULED)
+
+
+@dataclass(frozen=True)
+class CampaignRow:
+    campaign: Campaign
+    progress_percent: float
+    contacts_total: int
+    answer_rate_percent: float
+
+
+@dataclass(frozen=True)
+class OutcomeBar:
+    label: str
+    count: int
+    percent: float
+
+
+def dashboard_context(*, request: HttpRequest) -> dict[str, Any]:
+    campaigns = scope_queryset_for_user(
+        Campaign.objects.filter(status__in=ACTIVE_STATUSES).select_related("stats"),
+        request=request,
+    ).order_by("-id")[:20]
+    rows = []
+    for campaign in campaigns:
+        stats = campaign_stats_payload(getattr(campaign, "stats", None))
+        rows.append(
+            CampaignRow(
+                campaign=campaign,
+                progress_percent=stats["progressPercent"],
+                contacts_total=stats["contacts"]["total"],
+                answer_rate_percent=round(100 * stats["answerRate"], 1),
+            )
+        )
+
+    sessions = scope_queryset_for_user(CallSession.objects.all(), request=request)
+    since = timezone.now() - timedelta(hours=24)
+    today = sessions.filter(queued_at__gte=since).aggregate(
+        placed=Count("id", filter=~Q(placed_at=None)),
+        finished=Count("id", filter=Q(status__in=TERMINAL_CALL_STATUSES)),
+        answered=Count("id", filter=~Q(answered_at=None)),
+    )
+    live = sessions.filter(
+        status__in=[CallStatus.INITIATED, CallStatus.RINGING, CallStatus.IN_PROGRESS]
+    ).count()
+    by_outcome = dict(
+        sessions.filter(queued_at__gte=since)
+        .exclude(outcome="")
+        .values_list("outcome")
+        .annotate(n=Count("id"))
+        .values_list("outcome", "n")
+    )
+    total = sum(by_outcome.values())
+    bars = [
+        OutcomeBar(
+            label=str(Outcome(value).label),
+            count=by_outcome.get(value, 0),
+            percent=round(100 * by_outcome.get(value, 0) / total, 1) if total else 0.0,
+        )
+        for value in Outcome.values
+        if by_outcome.get(value)
+    ]
+    return {
+        "campaign_rows": rows,
+        "calls_today": today["placed"],
+        "answer_rate_percent": (
+            round(100 * today["answered"] / today["finished"], 1) if today["finished"] else 0.0
+        ),
+        "live_calls": live,
+        "outcome_bars": bars,
+    }
