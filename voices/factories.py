@@ -33,6 +33,8 @@ class VoiceFactory(factory.django.DjangoModelFactory):
     status = VoiceStatus.READY
     is_clone = False
     provider_note = "local provider: speaks with the built-in voice 'joe'; not a clone"
+    # Short, so previews in tests cost little synthesis.
+    sample_sentence = "Hello, this is a test voice."
 
 
 class VoiceSampleFactory(factory.django.DjangoModelFactory):

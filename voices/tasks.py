@@ -14,14 +14,21 @@ def _backoff_seconds(retries: int) -> int:
     return 10 * 2**retries  # 10 s, 20 s, 40 s
 
 
+def _is_final_attempt(task: Task) -> bool:
+    if task.request.retries >= MAX_RETRIES:
+        return True
+    # Run eagerly with propagation on (the test suite), Celery hands `Retry` to the caller
+    # instead of re-running the task, and there is no broker to schedule a retry through: the
+    # first failure has to be recorded as the outcome.
+    return bool(task.request.is_eager and task.app.conf.task_eager_propagates)
+
+
 @shared_task(bind=True, max_retries=MAX_RETRIES, acks_late=True)
 def voice_clone_task(self: Task, voice_id: int) -> None:
     # Redelivery and duplicates are harmless: the service only acts on a `processing` voice
     # and records the outcome with a conditional update.
     try:
-        services.voice_clone_run(
-            voice_id=voice_id, final_attempt=self.request.retries >= MAX_RETRIES
-        )
+        services.voice_clone_run(voice_id=voice_id, final_attempt=_is_final_attempt(self))
     except ProviderError as error:  # only retryable errors get here
         raise self.retry(exc=error, countdown=_backoff_seconds(self.request.retries)) from error
 
@@ -34,6 +41,6 @@ def voice_provider_forget_task(self: Task, provider_name: str, provider_voice_id
             provider_name=provider_name, provider_voice_id=provider_voice_id
         )
     except ProviderError as error:
-        if not error.retryable or self.request.retries >= MAX_RETRIES:
+        if not error.retryable or _is_final_attempt(self):
             raise
         raise self.retry(exc=error, countdown=_backoff_seconds(self.request.retries)) from error
