@@ -24,7 +24,7 @@ from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin, user_can
 from anvil_voice.accounts.models import WRITE_ROLES, Organization
 from anvil_voice.accounts.selectors import organizations_for_user
 from anvil_voice.api.errors import ApiError
-from voices import selectors, services, storage
+from voices import selectors, services, speech, storage
 from voices.forms import VoiceChangeForm, VoiceCloneForm
 from voices.models import Voice, VoicePreview, VoiceSample, VoiceStatus
 
@@ -200,7 +200,7 @@ class VoiceAdmin(OrganizationScopedAdmin):
             if not user_can_write(request, voice.organization):
                 continue
             try:
-                result = services.voice_preview(voice=voice)
+                result = speech.voice_preview(voice=voice)
             except ApiError as error:
                 self.message_user(request, f"{voice.name}: {error.message}", messages.ERROR)
                 continue

@@ -21,7 +21,7 @@ from rest_framework.response import Response
 
 from anvil_voice.api.renderers import EnvelopeJSONRenderer
 from anvil_voice.api.views import OrganizationScopedViewSet
-from voices import selectors, services, storage
+from voices import selectors, services, speech, storage
 from voices.api.serializers import (
     VoiceCloneSerializer,
     VoiceDetailSerializer,
@@ -108,7 +108,7 @@ class VoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizatio
         voice = self._voice()
         serializer = VoicePreviewRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        result = services.voice_preview(
+        result = speech.voice_preview(
             voice=voice,
             text=serializer.validated_data.get("text"),
             script_id=serializer.validated_data.get("script_id"),
