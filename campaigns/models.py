@@ -17,6 +17,14 @@ from anvil_voice.accounts.models import ApiKey, Organization
 PHONE_MAX_LENGTH = 16
 
 
+class TimeZoneSource(models.TextChoices):
+    EXPLICIT = "explicit", "Given with the contact"
+    # Inferred from the number: the compliance gate re-derives every zone the number may be in
+    # and requires the calling window in all of them (the stored zone is the west-most).
+    NUMBER = "number", "Inferred from the number"
+    DEFAULT = "default", "The configured default (the number gave no zone)"
+
+
 class ContactList(models.Model):
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="contact_lists"
@@ -25,6 +33,8 @@ class ContactList(models.Model):
     # Custom variable names seen on import: scripts may use them as placeholders without a
     # scan over every contact.
     variable_names = models.JSONField(default=list, blank=True)
+    # Kept by the contact services (import, add) so lists never COUNT(*) a million rows.
+    contact_count = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -44,6 +54,11 @@ class Contact(models.Model):
     email = models.CharField(max_length=254, blank=True)
     # IANA zone; explicit on import or inferred from the number (most restrictive of several).
     time_zone = models.CharField(max_length=64)
+    time_zone_source = models.CharField(
+        max_length=8, choices=TimeZoneSource.choices, default=TimeZoneSource.EXPLICIT
+    )
+    # US state / region code ("NY") for state calling rules: explicit or inferred from the number.
+    region = models.CharField(max_length=8, blank=True)
     variables = models.JSONField(default=dict, blank=True)
     consent_source = models.CharField(max_length=200, blank=True)
     consent_at = models.DateTimeField(null=True, blank=True)
@@ -220,6 +235,11 @@ class Campaign(models.Model):
     updated_at = models.DateTimeField(default=timezone.now, editable=False)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Materialisation of CampaignContact rows, in batches by contact id: the list's contacts up
+    # to `materialize_until_id` (its newest contact when the campaign started) take part;
+    # `materialized_through_id` is how far the batches got (advanced with a conditional update).
+    materialize_until_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    materialized_through_id = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["-id"]
@@ -285,8 +305,14 @@ class CampaignContact(models.Model):
     state = models.CharField(
         max_length=16, choices=CampaignContactState.choices, default=CampaignContactState.PENDING
     )
+    # Claims so far; the claim's CallSession carries it as attempt_number (unique per target).
     attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Claims that never reached the carrier (cancelled before dialling by the pre-dial gate, a
+    # pause or a stop): they keep their attempt number but do not count against max_attempts.
+    skipped_attempts = models.PositiveIntegerField(default=0)
+    # Never null: the dispatcher's range scan `next_attempt_at <= now` walks the due index in
+    # order and stops at its LIMIT, which an `OR next_attempt_at IS NULL` would defeat.
+    next_attempt_at = models.DateTimeField(default=timezone.now)
     last_outcome = models.CharField(max_length=32, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -303,3 +329,66 @@ class CampaignContact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contact} in {self.campaign_id} ({self.state})"
+
+    @property
+    def counted_attempts(self) -> int:
+        return self.attempts - self.skipped_attempts
+
+
+class CampaignStats(models.Model):
+    """Counters behind `GET /campaigns/:id`, updated with F() expressions in the same transaction
+    as the change they count (materialisation, claim, outcome), so reading stats is one row
+    at any campaign size. `campaign_stats_rebuild` recomputes them from the rows."""
+
+    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="stats")
+    contacts_total = models.PositiveIntegerField(default=0)
+    contacts_materialized = models.PositiveIntegerField(default=0)
+    pending = models.IntegerField(default=0)
+    in_progress = models.IntegerField(default=0)
+    completed = models.IntegerField(default=0)
+    failed = models.IntegerField(default=0)
+    do_not_call = models.IntegerField(default=0)
+    exhausted = models.IntegerField(default=0)
+    # Calls: sessions created by claims, those that never reached the carrier, and results.
+    sessions_created = models.IntegerField(default=0)
+    sessions_skipped = models.IntegerField(default=0)
+    calls_finished = models.IntegerField(default=0)
+    calls_answered = models.IntegerField(default=0)
+    answered_human = models.IntegerField(default=0)
+    answered_machine = models.IntegerField(default=0)
+    calls_busy = models.IntegerField(default=0)
+    calls_no_answer = models.IntegerField(default=0)
+    calls_failed = models.IntegerField(default=0)
+    talk_seconds = models.BigIntegerField(default=0)
+    cost_total = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal("0"))
+    cost_calls = models.IntegerField(default=0)
+    cost_currency = models.CharField(max_length=3, blank=True)
+    # One column per Outcome value (F() cannot update a JSON key).
+    outcome_interested = models.IntegerField(default=0)
+    outcome_not_interested = models.IntegerField(default=0)
+    outcome_callback_requested = models.IntegerField(default=0)
+    outcome_do_not_call = models.IntegerField(default=0)
+    outcome_no_conversation = models.IntegerField(default=0)
+    outcome_voicemail = models.IntegerField(default=0)
+    outcome_no_answer = models.IntegerField(default=0)
+    outcome_busy = models.IntegerField(default=0)
+    outcome_failed = models.IntegerField(default=0)
+    outcome_completed = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "campaign stats"
+
+    def __str__(self) -> str:
+        return f"Stats of campaign {self.campaign_id}"
+
+
+class PacingBucket(models.Model):
+    """A token bucket in the database: calls-per-second budgets shared by every dispatcher
+    process (a lock on the row serialises takers; nothing lives in process memory)."""
+
+    key = models.CharField(max_length=64, unique=True)
+    tokens = models.FloatField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.tokens:.2f}"
