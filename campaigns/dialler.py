@@ -1,0 +1,251 @@
+"""The dialler: every second, claim due contacts of running campaigns and queue their calls.
+
+One claim transaction per campaign:
+1. lock the campaign row (FOR NO KEY UPDATE): dispatchers take turns per campaign, and a
+   pause or stop waits for the claim in flight, then no new claim sees `running`;
+2. free concurrency = max_concurrent_calls - the campaign's sessions still queued, initiated,
+   ringing or in progress (counted under that lock, so two dispatchers cannot both fill it);
+3. lock due pending contacts (`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite
+   serialises writers instead) and run the compliance gate on each: DNC → `do_not_call`,
+   attempts used up → `exhausted`, outside the calling window → rescheduled to the next allowed
+   local moment, no window at all → `failed`;
+4. take tokens for the allowed ones from the campaign's and the account's CPS buckets;
+5. for each granted contact: state → in_progress, attempts += 1, and a queued `CallSession`
+   with attempt_number = attempts. The unique (target, attempt_number) constraint makes a
+   second session for the same attempt impossible, whatever the queue redelivers;
+6. after commit, enqueue `session_place_call_task` for each new session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from anvil_voice.api.errors import InvalidState
+from campaigns import pacing
+from campaigns.compliance import GateReason, Schedule, evaluate
+from campaigns.models import (
+    Campaign,
+    CampaignContact,
+    CampaignContactState,
+    CampaignStats,
+    CampaignStatus,
+    DoNotCallEntry,
+)
+from campaigns.services import lifecycle
+from scripts.models import ScriptVersion
+from sessions.models import CallSession, CallStatus, SessionKind
+
+logger = logging.getLogger("campaigns.dialler")
+
+ACTIVE_CALL_STATUSES = (
+    CallStatus.QUEUED,
+    CallStatus.INITIATED,
+    CallStatus.RINGING,
+    CallStatus.IN_PROGRESS,
+)
+# Contacts looked at per claim beyond the free slots: some will be out of their window.
+SCAN_FACTOR = 4
+SCAN_MIN = 20
+SCAN_MAX = 1000
+_UPDATED_FIELDS = ["state", "attempts", "next_attempt_at", "last_outcome", "updated_at"]
+
+
+@dataclass
+class ClaimResult:
+    session_ids: list[int] = field(default_factory=list)
+    rescheduled: int = 0
+    do_not_call: int = 0
+    exhausted: int = 0
+    failed: int = 0
+
+
+def _enqueue_placement(session_ids: list[int]) -> None:
+    # Imported here: the placement task lives in the sessions app, which must not be needed
+    # to import (or test) the dialler.
+    from sessions.tasks import session_place_call_task
+
+    for session_id in session_ids:
+        session_place_call_task.delay(session_id)
+
+
+def claim_due_contacts(*, campaign_id: int, now: datetime) -> ClaimResult:
+    result = ClaimResult()
+    with transaction.atomic():
+        campaign = (
+            Campaign.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("caller_id", "script")
+            .filter(pk=campaign_id)
+            .first()
+        )
+        if campaign is None or campaign.status != CampaignStatus.RUNNING:
+            return result
+        active = CallSession.objects.filter(
+            campaign_id=campaign.pk, status__in=ACTIVE_CALL_STATUSES
+        ).count()
+        free = campaign.max_concurrent_calls - active
+        if free <= 0:
+            return result
+        scan = min(max(free * SCAN_FACTOR, SCAN_MIN), SCAN_MAX)
+        candidates = list(
+            CampaignContact.objects.filter(
+                campaign_id=campaign.pk,
+                state=CampaignContactState.PENDING,
+                next_attempt_at__lte=now,
+            )
+            .select_related("contact")
+            .order_by("next_attempt_at", "id")
+            .select_for_update(skip_locked=True, of=("self",))[:scan]
+        )
+        if not candidates:
+            return result
+        listed = set(
+            DoNotCallEntry.objects.filter(
+                organization_id=campaign.organization_id,
+                phone_number__in=[target.contact.phone_number for target in candidates],
+            ).values_list("phone_number", flat=True)
+        )
+        schedule = Schedule.of(campaign)
+        allowed: list[tuple[CampaignContact, dict[str, Any]]] = []
+        changed: list[CampaignContact] = []
+        for target in candidates:
+            decision = evaluate(
+                contact=target.contact,
+                schedule=schedule,
+                now=now,
+                on_do_not_call_list=target.contact.phone_number in listed,
+                counted_attempts=target.counted_attempts,
+                max_attempts=campaign.max_attempts,
+                callback_requested=target.last_outcome == "callback_requested",
+            )
+            if decision.allowed:
+                allowed.append((target, decision.evidence))
+                continue
+            target.updated_at = now
+            if decision.reason == GateReason.DO_NOT_CALL:
+                target.state = CampaignContactState.DO_NOT_CALL
+                target.last_outcome = "do_not_call"
+                result.do_not_call += 1
+            elif decision.reason == GateReason.ATTEMPTS_EXHAUSTED:
+                target.state = CampaignContactState.EXHAUSTED
+                result.exhausted += 1
+            elif decision.reason == GateReason.NO_CALLING_WINDOW:
+                target.state = CampaignContactState.FAILED
+                target.last_outcome = "no_calling_window"
+                result.failed += 1
+            elif decision.reason == GateReason.CAMPAIGN_ENDED:
+                continue  # the dispatcher stops the campaign; the contact stays pending
+            else:
+                assert decision.next_allowed_at is not None
+                target.next_attempt_at = decision.next_allowed_at
+                result.rescheduled += 1
+            changed.append(target)
+
+        wanted = min(len(allowed), free)
+        granted = pacing.take_tokens(
+            want=wanted,
+            buckets=[
+                (pacing.campaign_bucket(campaign.pk), float(campaign.calls_per_second)),
+                (pacing.ACCOUNT_BUCKET, float(settings.CAMPAIGNS_ACCOUNT_CALLS_PER_SECOND)),
+            ],
+            now=now,
+        )
+        claimed = allowed[:granted]
+        sessions: list[CallSession] = []
+        if claimed:
+            script_version = ScriptVersion.objects.get(
+                script_id=campaign.script_id, number=campaign.script.version
+            )
+            for target, evidence in claimed:
+                target.state = CampaignContactState.IN_PROGRESS
+                target.attempts += 1
+                target.updated_at = now
+                changed.append(target)
+                evidence["rules"].append(
+                    {
+                        "rule": "caller-id",
+                        "result": f"{campaign.caller_id.phone_number} is registered to the "
+                        "organization",
+                    }
+                )
+                sessions.append(
+                    CallSession(
+                        organization_id=campaign.organization_id,
+                        kind=SessionKind.CAMPAIGN,
+                        campaign_id=campaign.pk,
+                        target=target,
+                        contact=target.contact,
+                        attempt_number=target.attempts,
+                        script_version=script_version,
+                        voice_id=campaign.voice_id,
+                        to_number=target.contact.phone_number,
+                        from_number=campaign.caller_id.phone_number,
+                        variables=target.contact.template_variables(),
+                        compliance=evidence,
+                        queued_at=now,
+                        created_at=now,
+                    )
+                )
+        if changed:
+            CampaignContact.objects.bulk_update(changed, _UPDATED_FIELDS, batch_size=500)
+        created = CallSession.objects.bulk_create(sessions) if sessions else []
+        result.session_ids = [session.pk for session in created]
+        left_pending = len(result.session_ids) + result.do_not_call + result.exhausted
+        left_pending += result.failed
+        if left_pending:
+            CampaignStats.objects.filter(campaign_id=campaign.pk).update(
+                pending=F("pending") - left_pending,
+                in_progress=F("in_progress") + len(result.session_ids),
+                do_not_call=F("do_not_call") + result.do_not_call,
+                exhausted=F("exhausted") + result.exhausted,
+                failed=F("failed") + result.failed,
+                sessions_created=F("sessions_created") + len(result.session_ids),
+            )
+        if result.session_ids:
+            session_ids = list(result.session_ids)
+            transaction.on_commit(lambda: _enqueue_placement(session_ids))
+    if result.session_ids or result.rescheduled:
+        logger.info(
+            "dialler.claimed campaign=%s sessions=%d rescheduled=%d",
+            campaign_id,
+            len(result.session_ids),
+            result.rescheduled,
+        )
+    return result
+
+
+def dispatch_due(*, now: datetime | None = None) -> int:
+    """One dispatcher tick over every running campaign; returns how many calls it queued."""
+    moment = now or timezone.now()
+    lifecycle.campaign_start_due(now=moment)
+    claimed = 0
+    running = Campaign.objects.filter(status=CampaignStatus.RUNNING).values_list("pk", "end_at")
+    for campaign_id, end_at in list(running):
+        try:
+            if end_at is not None and moment >= end_at:
+                _stop_at_end(campaign_id)
+                continue
+            lifecycle.campaign_materialize_batch(campaign_id=campaign_id, now=moment)
+            claimed += len(claim_due_contacts(campaign_id=campaign_id, now=moment).session_ids)
+            lifecycle.campaign_complete_if_finished(campaign_id=campaign_id, now=moment)
+        except Exception:
+            # One campaign's failure (a lock timeout, bad data) must not starve the others.
+            logger.exception("dialler.campaign_failed campaign=%s", campaign_id)
+    return claimed
+
+
+def _stop_at_end(campaign_id: int) -> None:
+    campaign = Campaign.objects.get(pk=campaign_id)
+    # Paused or stopped meanwhile: nothing to do.
+    with contextlib.suppress(InvalidState):
+        lifecycle.campaign_stop(
+            campaign=campaign, actor=lifecycle.Actor.named("dispatcher: end time reached")
+        )

@@ -1,0 +1,402 @@
+"""CSV import of contacts: streamed, batched, all-or-nothing for the file, a report per row.
+
+The upload is read line by line through a text wrapper (`utf-8-sig`, so a BOM is dropped) and
+rows are written with `bulk_create` in batches of `BATCH_SIZE`; what stays in memory is one
+batch, the set of numbers already seen in the file (for duplicates) and the first
+`MAX_REPORTED_REJECTIONS` rejections. The delimiter is the most frequent of `, ; TAB |` in the
+header line. The whole import runs in one transaction with the list row locked: a file-level
+error (not UTF-8, no phone column, a broken quote) rolls back every batch, and two imports into
+the same list take turns.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from campaigns.contact_fields import (
+    ContactValues,
+    Rejection,
+    RejectReason,
+    is_variable_name,
+    normalize_contact,
+)
+from campaigns.models import Contact, ContactList, DoNotCallEntry
+
+BATCH_SIZE = 1000
+PREVIEW_ROWS = 5
+MAX_REPORTED_REJECTIONS = 1000
+DELIMITERS = (",", ";", "\t", "|")
+
+# API name → model field, for the `mapping` parameter and the report.
+IMPORT_FIELDS = {
+    "phoneNumber": "phone_number",
+    "firstName": "first_name",
+    "lastName": "last_name",
+    "company": "company",
+    "email": "email",
+    "timeZone": "time_zone",
+    "region": "region",
+    "consentSource": "consent_source",
+    "consentAt": "consent_at",
+}
+# Header spellings recognised without a mapping (compared lowercase, letters and digits only).
+HEADER_SYNONYMS = {
+    "phone_number": {
+        "phone", "phonenumber", "phoneno", "mobile", "mobilephone", "mobilenumber", "cell",
+        "cellphone", "telephone", "tel", "number", "msisdn",
+    },
+    "first_name": {"firstname", "first", "givenname", "forename", "fname"},
+    "last_name": {"lastname", "last", "surname", "familyname", "lname"},
+    "company": {"company", "companyname", "organization", "organisation", "business", "employer"},
+    "email": {"email", "emailaddress", "mail"},
+    "time_zone": {"timezone", "tz", "zone"},
+    "region": {"state", "region", "province"},
+    "consent_source": {"consentsource", "consent"},
+    "consent_at": {"consentat", "consentdate", "consenttime", "consentedat", "optinat"},
+}  # fmt: skip
+
+
+@dataclass
+class ImportReport:
+    dry_run: bool
+    delimiter: str = ","
+    columns: dict[str, str] = field(default_factory=dict)
+    variables: dict[str, str] = field(default_factory=dict)
+    rows_read: int = 0
+    imported: int = 0
+    rejected: int = 0
+    rejected_by_reason: Counter[str] = field(default_factory=Counter)
+    rejections: list[dict[str, Any]] = field(default_factory=list)
+    preview: list[dict[str, Any]] = field(default_factory=list)
+
+    def reject(self, row: int, rejection: Rejection) -> None:
+        self.rejected += 1
+        self.rejected_by_reason[rejection.reason.value] += 1
+        if len(self.rejections) < MAX_REPORTED_REJECTIONS:
+            self.rejections.append(
+                {
+                    "row": row,
+                    "reason": rejection.reason.value,
+                    "field": rejection.field,
+                    "message": rejection.message,
+                }
+            )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The wire shape (camelCase; `columns` maps API field names to CSV headers)."""
+        api_names = {model: api for api, model in IMPORT_FIELDS.items()}
+        return {
+            "dryRun": self.dry_run,
+            "delimiter": self.delimiter,
+            "columns": {api_names[name]: header for name, header in self.columns.items()},
+            "variables": dict(self.variables),
+            "rowsRead": self.rows_read,
+            "imported": self.imported,
+            "rejected": self.rejected,
+            "rejectedByReason": dict(sorted(self.rejected_by_reason.items())),
+            "rejections": self.rejections,
+            "rejectionsTruncated": self.rejected > len(self.rejections),
+            "preview": self.preview,
+        }
+
+
+def _file_error(message: str) -> ValidationError:
+    return ValidationError({"file": [message]})
+
+
+def _squash(header: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", header.lower())
+
+
+def _variable_name(header: str) -> str:
+    name = re.sub(r"[^a-z0-9]+", "_", header.strip().lower()).strip("_")
+    if name and not name[0].isalpha():
+        name = f"v_{name}"
+    return name[:64]
+
+
+def parse_mapping(raw: str | Mapping[str, Any] | None) -> dict[str, str]:
+    """The `mapping` parameter: {"phoneNumber": "Mobile", ...} as JSON text or a mapping."""
+    if raw in (None, ""):
+        return {}
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValidationError({"mapping": ["Not valid JSON."]}) from exc
+    if not isinstance(raw, Mapping):
+        raise ValidationError(
+            {"mapping": ['Expected an object such as {"phoneNumber": "Mobile"}.']}
+        )
+    mapping: dict[str, str] = {}
+    errors = []
+    for key, value in raw.items():
+        if key not in IMPORT_FIELDS:
+            errors.append(f"Unknown field '{key}'; use one of {', '.join(IMPORT_FIELDS)}.")
+        elif not isinstance(value, str) or not value.strip():
+            errors.append(f"'{key}' must name a column of the file.")
+        else:
+            mapping[IMPORT_FIELDS[key]] = value.strip()
+    if errors:
+        raise ValidationError({"mapping": errors})
+    return mapping
+
+
+def _sniff_delimiter(header_line: str) -> str:
+    counts = {delimiter: header_line.count(delimiter) for delimiter in DELIMITERS}
+    best = max(DELIMITERS, key=lambda delimiter: counts[delimiter])
+    return best if counts[best] else ","
+
+
+def _resolve_columns(
+    header: list[str], mapping: Mapping[str, str]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """(model field → column index, variable name → column index)."""
+    positions = {name: index for index, name in enumerate(header)}
+    if len(positions) != len(header):
+        repeated = sorted({name for name in header if header.count(name) > 1})
+        raise _file_error(f"The header repeats column(s): {', '.join(repeated)}.")
+    columns: dict[str, int] = {}
+    for model_field, column in mapping.items():
+        if column not in positions:
+            raise ValidationError(
+                {"mapping": [f"The file has no column '{column}' (columns: {', '.join(header)})."]}
+            )
+        columns[model_field] = positions[column]
+    used = set(columns.values())
+    for model_field, synonyms in HEADER_SYNONYMS.items():
+        if model_field in columns:
+            continue
+        for index, name in enumerate(header):
+            if index not in used and _squash(name) in synonyms:
+                columns[model_field] = index
+                used.add(index)
+                break
+    if "phone_number" not in columns:
+        raise _file_error(
+            'No phone number column: name one in mapping (e.g. {"phoneNumber": "Mobile"}) '
+            "or use a header such as 'phone'."
+        )
+    variables: dict[str, int] = {}
+    for index, name in enumerate(header):
+        if index in used:
+            continue
+        variable = _variable_name(name)
+        if not variable or not is_variable_name(variable):
+            continue
+        while variable in variables:
+            variable = f"{variable}_{index}"
+        variables[variable] = index
+    return columns, variables
+
+
+def _rows(text: IO[str], delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """(line number of the row's first line in the file, cells); the header is line 1."""
+    reader = csv.reader(text, delimiter=delimiter, strict=True)
+    start = 2
+    try:
+        for cells in reader:
+            yield start, cells
+            start = reader.line_num + 2
+    except csv.Error as exc:
+        raise _file_error(f"Line {start}: {exc}.") from exc
+    except UnicodeDecodeError as exc:
+        raise _file_error("The file is not UTF-8 text.") from exc
+
+
+@dataclass
+class _Pending:
+    row: int
+    values: ContactValues
+
+
+class _Importer:
+    def __init__(self, contact_list: ContactList, report: ImportReport) -> None:
+        self.contact_list = contact_list
+        self.report = report
+        self.batch: list[_Pending] = []
+        self.seen: set[str] = set()
+
+    def add(self, row: int, values: ContactValues) -> None:
+        if values.phone_number in self.seen:
+            self.report.reject(
+                row,
+                Rejection(
+                    RejectReason.DUPLICATE,
+                    "phone_number",
+                    "The number appears earlier in the file.",
+                ),
+            )
+            return
+        self.seen.add(values.phone_number)
+        self.batch.append(_Pending(row, values))
+        if len(self.batch) >= BATCH_SIZE:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.batch:
+            return
+        numbers = [pending.values.phone_number for pending in self.batch]
+        existing = set(
+            Contact.objects.filter(
+                contact_list=self.contact_list, phone_number__in=numbers
+            ).values_list("phone_number", flat=True)
+        )
+        listed = set(
+            DoNotCallEntry.objects.filter(
+                organization_id=self.contact_list.organization_id, phone_number__in=numbers
+            ).values_list("phone_number", flat=True)
+        )
+        accepted: list[_Pending] = []
+        for pending in self.batch:
+            number = pending.values.phone_number
+            if number in existing:
+                self.report.reject(
+                    pending.row,
+                    Rejection(
+                        RejectReason.DUPLICATE, "phone_number", "The number is already in the list."
+                    ),
+                )
+            elif number in listed:
+                self.report.reject(
+                    pending.row,
+                    Rejection(
+                        RejectReason.DO_NOT_CALL,
+                        "phone_number",
+                        "The number is on the do-not-call list.",
+                    ),
+                )
+            else:
+                accepted.append(pending)
+        for pending in accepted[: max(0, PREVIEW_ROWS - len(self.report.preview))]:
+            self.report.preview.append(_preview(pending))
+        if not self.report.dry_run:
+            Contact.objects.bulk_create(
+                [self._contact(pending.values) for pending in accepted], batch_size=BATCH_SIZE
+            )
+        self.report.imported += len(accepted)
+        self.batch = []
+
+    def _contact(self, values: ContactValues) -> Contact:
+        return Contact(
+            organization_id=self.contact_list.organization_id,
+            contact_list=self.contact_list,
+            phone_number=values.phone_number,
+            first_name=values.first_name,
+            last_name=values.last_name,
+            company=values.company,
+            email=values.email,
+            time_zone=values.time_zone,
+            time_zone_source=values.time_zone_source,
+            region=values.region,
+            variables=values.variables,
+            consent_source=values.consent_source,
+            consent_at=values.consent_at,
+        )
+
+
+def _preview(pending: _Pending) -> dict[str, Any]:
+    values = pending.values
+    return {
+        "row": pending.row,
+        "phoneNumber": values.phone_number,
+        "firstName": values.first_name,
+        "lastName": values.last_name,
+        "company": values.company,
+        "email": values.email,
+        "timeZone": values.time_zone,
+        "timeZoneSource": values.time_zone_source,
+        "region": values.region,
+        "consentSource": values.consent_source,
+        "consentAt": values.consent_at.isoformat() if values.consent_at else None,
+        "variables": values.variables,
+    }
+
+
+def contacts_import(
+    *,
+    contact_list: ContactList,
+    upload: IO[bytes],
+    mapping: Mapping[str, str] | None = None,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> ImportReport:
+    """Import a CSV (bytes) into `contact_list`; with `dry_run` validate and report only."""
+    moment = now or timezone.now()
+    report = ImportReport(dry_run=dry_run)
+    text = io.TextIOWrapper(upload, encoding="utf-8-sig", newline="")
+    try:
+        with transaction.atomic():
+            locked = ContactList.objects.select_for_update().get(pk=contact_list.pk)
+            _import_rows(locked, text, mapping or {}, report, moment)
+    finally:
+        # Leave the upload open for its owner (Django closes uploaded files itself).
+        text.detach()
+    return report
+
+
+def _import_rows(
+    contact_list: ContactList,
+    text: IO[str],
+    mapping: Mapping[str, str],
+    report: ImportReport,
+    now: datetime,
+) -> None:
+    try:
+        header_line = text.readline()
+    except UnicodeDecodeError as exc:
+        raise _file_error("The file is not UTF-8 text.") from exc
+    if not header_line.strip():
+        raise _file_error("The file is empty: the first line must name the columns.")
+    report.delimiter = _sniff_delimiter(header_line)
+    header = [cell.strip() for cell in next(csv.reader([header_line], delimiter=report.delimiter))]
+    columns, variables = _resolve_columns(header, mapping)
+    report.columns = {name: header[index] for name, index in columns.items()}
+    report.variables = {name: header[index] for name, index in variables.items()}
+    importer = _Importer(contact_list, report)
+
+    for line, cells in _rows(text, report.delimiter):
+        if not any(cell.strip() for cell in cells):
+            continue  # blank lines (a trailing newline, a spacer row) are not rows
+        report.rows_read += 1
+        if len(cells) > len(header):
+            report.reject(
+                line,
+                Rejection(
+                    RejectReason.MALFORMED_ROW,
+                    "",
+                    f"The row has {len(cells)} cells; the header has {len(header)}.",
+                ),
+            )
+            continue
+        cells = cells + [""] * (len(header) - len(cells))
+        result = normalize_contact(
+            {name: cells[index] for name, index in columns.items()},
+            {name: cells[index] for name, index in variables.items() if cells[index].strip()},
+            now=now,
+        )
+        if isinstance(result, Rejection):
+            report.reject(line, result)
+        else:
+            importer.add(line, result)
+    importer.flush()
+
+    if not report.dry_run and report.imported:
+        known = set(contact_list.variable_names or [])
+        names = sorted(known | set(variables))
+        ContactList.objects.filter(pk=contact_list.pk).update(
+            contact_count=F("contact_count") + report.imported, variable_names=names
+        )

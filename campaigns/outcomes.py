@@ -1,0 +1,283 @@
+"""What a finished call means for its contact and campaign (receiver of `session_finished`).
+
+In one transaction: the contact's state and next attempt, the campaign's counters, a
+do-not-call entry on opt-out, and the campaign's completion when nothing is left. Handling is
+idempotent: a session counts only while its contact is `in_progress` on that very attempt, so a
+redelivered signal (or a stale session) changes nothing.
+
+| how the call ended                                   | contact becomes                     |
+|------------------------------------------------------|-------------------------------------|
+| interested / not_interested / completed              | completed                           |
+| no_conversation with a human on the line             | completed (no retry after a human)  |
+| no_conversation otherwise, no_answer, busy, voicemail| pending after the retry delay, in   |
+| failed (not an invalid number), cancelled after dial | the window; exhausted at the cap    |
+| failed because the number is invalid                 | failed                              |
+| do_not_call                                          | do_not_call + organization DNC entry|
+| callback_requested                                   | pending at the requested time       |
+| cancelled before dialling (pause, stop, gate)        | pending, attempt not counted        |
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from campaigns import compliance
+from campaigns.models import (
+    Campaign,
+    CampaignContact,
+    CampaignContactState,
+    CampaignStats,
+    CampaignStatus,
+    DoNotCallEntry,
+)
+from campaigns.services import lifecycle
+from sessions.models import AnsweredBy, CallSession, CallStatus, Outcome, SessionKind
+
+logger = logging.getLogger("campaigns.outcomes")
+
+# Twilio error codes that mean "this number cannot be called".
+INVALID_NUMBER_CODES = frozenset({"13223", "13224", "21211", "21214", "21217", "21401", "21407"})
+INVALID_NUMBER_REASONS = frozenset({"invalid_number", "invalid-number"})
+
+_STATE_COUNTER = {
+    CampaignContactState.PENDING: "pending",
+    CampaignContactState.IN_PROGRESS: "in_progress",
+    CampaignContactState.COMPLETED: "completed",
+    CampaignContactState.FAILED: "failed",
+    CampaignContactState.DO_NOT_CALL: "do_not_call",
+    CampaignContactState.EXHAUSTED: "exhausted",
+}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    state: str
+    outcome: str
+    next_attempt_at: datetime | None = None
+    counted: bool = True  # False: the call never reached the carrier
+
+
+# End reasons the placement service writes when it refuses to dial (nothing reached the carrier).
+PRE_DIAL_DO_NOT_CALL = frozenset({"do_not_call", "compliance:do_not_call"})
+
+
+def was_dialled(session: CallSession) -> bool:
+    """Did this session (possibly) reach the carrier? Only those count as attempts."""
+    if session.carrier_call_sid:
+        return True
+    if session.status == CallStatus.CANCELED:
+        return False  # cancelled before the carrier gave it a call id
+    if session.end_reason in PRE_DIAL_DO_NOT_CALL or session.end_reason.startswith("compliance:"):
+        return False
+    # Claimed for placement: the create may have gone through even if its answer was lost.
+    return session.placed_at is not None
+
+
+def effective_outcome(session: CallSession) -> str:
+    """The session's outcome, or one derived from how the call ended when none was set."""
+    if session.outcome:
+        return str(session.outcome)
+    if session.status == CallStatus.BUSY:
+        return Outcome.BUSY
+    if session.status in (CallStatus.NO_ANSWER, CallStatus.CANCELED):
+        return Outcome.NO_ANSWER
+    if session.status == CallStatus.FAILED:
+        return Outcome.FAILED
+    if session.answered_by == AnsweredBy.MACHINE:
+        return Outcome.VOICEMAIL
+    if session.answered_by == AnsweredBy.HUMAN:
+        return Outcome.COMPLETED
+    return Outcome.NO_CONVERSATION
+
+
+def _is_invalid_number(session: CallSession) -> bool:
+    return (
+        session.error_code in INVALID_NUMBER_CODES or session.end_reason in INVALID_NUMBER_REASONS
+    )
+
+
+def _callback_time(session: CallSession, contact_zone: str, now: datetime) -> datetime | None:
+    raw: Any = (session.extracted or {}).get("callback_at")
+    value = raw if isinstance(raw, datetime) else parse_datetime(str(raw)) if raw else None
+    if value is None:
+        return None
+    if timezone.is_naive(value):
+        # A wall-clock time the callee said: in their zone.
+        value = value.replace(tzinfo=ZoneInfo(contact_zone))
+    return max(value, now)
+
+
+def decide(
+    *, session: CallSession, target: CampaignContact, campaign: Campaign, now: datetime
+) -> Verdict:
+    outcome = effective_outcome(session)
+    if not was_dialled(session):
+        if session.end_reason in PRE_DIAL_DO_NOT_CALL:
+            return Verdict(CampaignContactState.DO_NOT_CALL, Outcome.DO_NOT_CALL, counted=False)
+        if session.status == CallStatus.CANCELED or session.end_reason.startswith("compliance:"):
+            # Paused, stopped or held back by the pre-dial gate: try again, uncounted.
+            return Verdict(
+                CampaignContactState.PENDING,
+                target.last_outcome,
+                next_attempt_at=now,
+                counted=False,
+            )
+    if outcome in (Outcome.INTERESTED, Outcome.NOT_INTERESTED, Outcome.COMPLETED):
+        return Verdict(CampaignContactState.COMPLETED, outcome)
+    if outcome == Outcome.DO_NOT_CALL:
+        return Verdict(CampaignContactState.DO_NOT_CALL, outcome)
+    if outcome == Outcome.NO_CONVERSATION and session.answered_by == AnsweredBy.HUMAN:
+        return Verdict(CampaignContactState.COMPLETED, outcome)
+    if outcome == Outcome.FAILED and _is_invalid_number(session):
+        return Verdict(CampaignContactState.FAILED, outcome)
+    if outcome == Outcome.CALLBACK_REQUESTED:
+        at = _callback_time(session, target.contact.time_zone, now)
+        if at is None:
+            at = now + timedelta(minutes=campaign.retry_no_answer_minutes)
+        planned = compliance.next_window_after(contact=target.contact, campaign=campaign, at=at)
+        return Verdict(CampaignContactState.PENDING, outcome, next_attempt_at=planned or at)
+    # Retryable: no answer, busy, voicemail, no conversation, other failures.
+    if target.counted_attempts >= campaign.max_attempts:
+        return Verdict(CampaignContactState.EXHAUSTED, outcome)
+    delays: dict[str, int] = {
+        Outcome.BUSY.value: campaign.retry_busy_minutes,
+        Outcome.VOICEMAIL.value: campaign.retry_voicemail_minutes,
+    }
+    delay = delays.get(outcome, campaign.retry_no_answer_minutes)
+    at = now + timedelta(minutes=delay)
+    planned = compliance.next_window_after(contact=target.contact, campaign=campaign, at=at)
+    return Verdict(CampaignContactState.PENDING, outcome, next_attempt_at=planned or at)
+
+
+def _call_counters(session: CallSession, outcome: str) -> dict[str, Any]:
+    counters: dict[str, Any] = {"calls_finished": F("calls_finished") + 1}
+    answered = session.answered_at is not None or session.answered_by in (
+        AnsweredBy.HUMAN,
+        AnsweredBy.MACHINE,
+    )
+    if answered:
+        counters["calls_answered"] = F("calls_answered") + 1
+        counters["talk_seconds"] = F("talk_seconds") + int(session.duration_seconds or 0)
+    if session.answered_by == AnsweredBy.HUMAN:
+        counters["answered_human"] = F("answered_human") + 1
+    elif session.answered_by == AnsweredBy.MACHINE:
+        counters["answered_machine"] = F("answered_machine") + 1
+    if session.status == CallStatus.BUSY:
+        counters["calls_busy"] = F("calls_busy") + 1
+    elif session.status == CallStatus.NO_ANSWER:
+        counters["calls_no_answer"] = F("calls_no_answer") + 1
+    elif session.status == CallStatus.FAILED:
+        counters["calls_failed"] = F("calls_failed") + 1
+    if outcome in Outcome.values:
+        name = f"outcome_{outcome}"
+        counters[name] = F(name) + 1
+    if session.cost is not None:
+        counters["cost_total"] = F("cost_total") + session.cost
+        counters["cost_calls"] = F("cost_calls") + 1
+    return counters
+
+
+def record_outcome(*, session_id: int, now: datetime | None = None) -> bool:
+    """Apply a finished campaign session to its contact and campaign; False if it already was
+    (or is not a campaign call)."""
+    moment = now or timezone.now()
+    session = CallSession.objects.filter(pk=session_id).first()
+    if session is None or session.kind != SessionKind.CAMPAIGN or session.target_id is None:
+        return False
+    campaign_id = (
+        CampaignContact.objects.filter(pk=session.target_id)
+        .values_list("campaign_id", flat=True)
+        .first()
+    )
+    if campaign_id is None:
+        return False
+    completed = False
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update(no_key=True).get(pk=campaign_id)
+        target = (
+            CampaignContact.objects.select_for_update(of=("self",))
+            .select_related("contact")
+            .get(pk=session.target_id)
+        )
+        if (
+            target.state != CampaignContactState.IN_PROGRESS
+            or target.attempts != session.attempt_number
+        ):
+            return False  # already handled, or a stale attempt
+        verdict = decide(session=session, target=target, campaign=campaign, now=moment)
+        target.state = verdict.state
+        target.last_outcome = verdict.outcome
+        if not verdict.counted:
+            target.skipped_attempts += 1
+        if verdict.next_attempt_at is not None:
+            target.next_attempt_at = verdict.next_attempt_at
+        target.updated_at = moment
+        target.save(
+            update_fields=[
+                "state",
+                "last_outcome",
+                "skipped_attempts",
+                "next_attempt_at",
+                "updated_at",
+            ]
+        )
+        counters: dict[str, Any] = {"in_progress": F("in_progress") - 1}
+        column = _STATE_COUNTER[CampaignContactState(verdict.state)]
+        counters[column] = F(column) + 1
+        if verdict.counted:
+            counters.update(_call_counters(session, effective_outcome(session)))
+            if session.cost is not None and session.cost_currency:
+                counters["cost_currency"] = session.cost_currency
+        else:
+            counters["sessions_skipped"] = F("sessions_skipped") + 1
+        CampaignStats.objects.filter(campaign_id=campaign.pk).update(**counters)
+        if verdict.outcome == Outcome.DO_NOT_CALL and verdict.counted:
+            source = (
+                DoNotCallEntry.Source.DTMF
+                if (session.extracted or {}).get("opt_out_via") == "dtmf"
+                else DoNotCallEntry.Source.OPT_OUT
+            )
+            DoNotCallEntry.objects.get_or_create(
+                organization_id=session.organization_id,
+                phone_number=target.contact.phone_number,
+                defaults={
+                    "source": source,
+                    "reason": f"Asked to be removed during call session {session.pk}.",
+                    "session_id_ref": session.pk,
+                },
+            )
+        if campaign.status == CampaignStatus.RUNNING:
+            stats = CampaignStats.objects.get(campaign_id=campaign.pk)
+            if lifecycle.campaign_is_finished(campaign, stats):
+                lifecycle.campaign_transition(
+                    campaign=campaign,
+                    to=CampaignStatus.COMPLETED,
+                    actor=lifecycle.Actor.named("dialler"),
+                    now=moment,
+                )
+                completed = True
+    logger.info(
+        "campaign.outcome campaign=%s session=%s outcome=%s state=%s completed=%s",
+        campaign_id,
+        session.pk,
+        verdict.outcome,
+        verdict.state,
+        completed,
+    )
+    return True
+
+
+def handle_session_finished(sender: Any, *, session: CallSession, **kwargs: Any) -> None:
+    """`session_finished` receiver (connected in CampaignsConfig.ready)."""
+    if session.kind != SessionKind.CAMPAIGN or session.target_id is None:
+        return
+    record_outcome(session_id=session.pk)

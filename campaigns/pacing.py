@@ -1,0 +1,59 @@
+"""Calls-per-second budgets shared by every dispatcher process: token buckets in the database.
+
+Each bucket is a `PacingBucket` row refilled lazily from its `updated_at`: `rate` tokens a
+second up to a burst of `max(1, rate)` (one tick's worth, since the dispatcher runs every
+second). Takers lock the rows (`select_for_update`; on SQLite writes serialize anyway), so two
+dispatchers can never spend the same token, and nothing lives in process memory. A claim takes
+from the campaign's bucket and the carrier account's bucket in one go, so the grant respects
+both and no token is taken from one and lost in the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+
+from campaigns.models import PacingBucket
+
+ACCOUNT_BUCKET = "account"
+# A float epsilon so 0.1 + ... + 0.1 ten times grants a whole token.
+_EPSILON = 1e-6
+
+
+def campaign_bucket(campaign_id: int) -> str:
+    return f"campaign:{campaign_id}"
+
+
+def _locked_bucket(key: str, rate: float, now: datetime) -> PacingBucket:
+    try:
+        return PacingBucket.objects.select_for_update().get(key=key)
+    except PacingBucket.DoesNotExist:
+        pass
+    try:
+        with transaction.atomic():
+            # A new bucket starts full: the first tick may use its whole second.
+            return PacingBucket.objects.create(key=key, tokens=max(1.0, rate), updated_at=now)
+    except IntegrityError:
+        # Another dispatcher created it between our read and our insert.
+        return PacingBucket.objects.select_for_update().get(key=key)
+
+
+def take_tokens(*, want: int, buckets: Sequence[tuple[str, float]], now: datetime) -> int:
+    """Take up to `want` tokens from every bucket in `buckets` ((key, rate per second))."""
+    if want <= 0 or not buckets:
+        return 0
+    with transaction.atomic():
+        # Always lock in key order so two takers never wait on each other crosswise.
+        rows = [(_locked_bucket(key, rate, now), rate) for key, rate in sorted(buckets)]
+        granted = want
+        for row, rate in rows:
+            elapsed = max(0.0, (now - row.updated_at).total_seconds())
+            row.tokens = min(max(1.0, rate), row.tokens + elapsed * rate)
+            row.updated_at = max(row.updated_at, now)
+            granted = min(granted, int(row.tokens + _EPSILON))
+        for row, _rate in rows:
+            row.tokens -= granted
+            row.save(update_fields=["tokens", "updated_at"])
+        return max(0, granted)

@@ -1,0 +1,99 @@
+"""Reads for the campaigns app. Tenant scoping is the caller's (the base viewset, the admin)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import QuerySet
+
+from campaigns.models import CallerId, Campaign, CampaignStats, Contact, ContactList
+from sessions.models import CallSession, Outcome
+
+
+def campaign_list() -> QuerySet[Campaign]:
+    # Stats are one row per campaign: joined, never aggregated over contacts.
+    return Campaign.objects.select_related("caller_id", "stats")
+
+
+def campaign_sessions(*, campaign: Campaign) -> QuerySet[CallSession]:
+    return CallSession.objects.filter(campaign=campaign)
+
+
+def contact_list_contacts(*, contact_list: ContactList) -> QuerySet[Contact]:
+    return Contact.objects.filter(contact_list=contact_list)
+
+
+def contact_list_campaign_names(*, contact_list: ContactList) -> list[str]:
+    return list(
+        Campaign.objects.filter(contact_list=contact_list)
+        .order_by("name")
+        .values_list("name", flat=True)
+    )
+
+
+def caller_id_campaign_names(*, caller_id: CallerId) -> list[str]:
+    return list(
+        Campaign.objects.filter(caller_id=caller_id).order_by("name").values_list("name", flat=True)
+    )
+
+
+def _ratio(part: int, whole: int, digits: int) -> float:
+    return round(part / whole, digits) if whole > 0 else 0.0
+
+
+def campaign_stats_payload(stats: CampaignStats | None) -> dict[str, Any]:
+    """The `stats` object of a campaign, from its counters (O(1) at any size)."""
+    stats = stats or CampaignStats()
+    # Contacts not materialised yet are waiting, like pending ones.
+    unmaterialized = max(0, stats.contacts_total - stats.contacts_materialized)
+    pending = max(0, stats.pending) + unmaterialized
+    finished = stats.completed + stats.failed + stats.do_not_call + stats.exhausted
+    placed = stats.sessions_created - stats.sessions_skipped
+    return {
+        "contacts": {
+            "total": stats.contacts_total,
+            "pending": pending,
+            "inProgress": max(0, stats.in_progress),
+            "completed": stats.completed,
+            "failed": stats.failed,
+            "doNotCall": stats.do_not_call,
+            "exhausted": stats.exhausted,
+        },
+        "calls": {
+            "placed": placed,
+            "finished": stats.calls_finished,
+            "answered": stats.calls_answered,
+            "human": stats.answered_human,
+            "machine": stats.answered_machine,
+            "busy": stats.calls_busy,
+            "noAnswer": stats.calls_no_answer,
+            "failed": stats.calls_failed,
+        },
+        "outcomes": {
+            _camel(outcome): getattr(stats, f"outcome_{outcome}") for outcome in Outcome.values
+        },
+        "talkTime": {
+            "totalSeconds": stats.talk_seconds,
+            "averageSeconds": round(stats.talk_seconds / stats.calls_answered, 1)
+            if stats.calls_answered
+            else 0.0,
+        },
+        # Of the calls that reached the carrier and ended, how many were picked up.
+        "answerRate": _ratio(stats.calls_answered, stats.calls_finished, 4),
+        "progressPercent": round(100 * _ratio(finished, stats.contacts_total, 6), 1),
+        "cost": (
+            {
+                "total": str(Decimal(stats.cost_total).quantize(Decimal("0.0001"))),
+                "currency": stats.cost_currency or None,
+                "calls": stats.cost_calls,
+            }
+            if stats.cost_calls
+            else None
+        ),
+    }
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)

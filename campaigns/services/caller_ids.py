@@ -1,0 +1,101 @@
+"""Caller IDs: the numbers an organization may call from (compliance rule 4).
+
+Registration checks the number with the carrier account, behind `verify_caller_id`:
+- "simulator" (embedded default, tests): any number in the NANP fictional range
+  +1 NXX 555 01xx is accepted, as the Twilio simulator answers for those;
+- "twilio": the number must be one of the account's incoming phone numbers
+  (`client.incoming_phone_numbers.list(phone_number=...)`); its SID is stored.
+`CAMPAIGNS_CALLER_ID_CHECK` picks the mode (see settings).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
+
+from anvil_voice.accounts.models import Organization
+from anvil_voice.api.errors import ApiError, Conflict, ErrorCode
+from campaigns import phones, selectors
+from campaigns.models import CallerId
+
+logger = logging.getLogger("campaigns.caller_ids")
+
+
+class CallerIdRejected(Exception):
+    pass
+
+
+def _verify_with_simulator(phone_number: str) -> str:
+    if not phones.FICTIONAL_NANP.match(phone_number):
+        raise CallerIdRejected(
+            "With the Twilio simulator, caller IDs must be in the fictional range "
+            "+1 NXX 555 01xx (e.g. +15555550100)."
+        )
+    return ""
+
+
+def _verify_with_twilio(phone_number: str) -> str:
+    from twilio.base.exceptions import TwilioException
+    from twilio.rest import Client
+
+    client = Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN)
+    try:
+        numbers = client.incoming_phone_numbers.list(phone_number=phone_number, limit=1)
+    except TwilioException as exc:
+        logger.warning("caller_id.verify_failed error=%s", type(exc).__name__)
+        raise ApiError(
+            "Twilio could not be asked about this number; try again.",
+            code=ErrorCode.SERVICE_UNAVAILABLE,
+            status_code=503,
+        ) from exc
+    if not numbers:
+        raise CallerIdRejected("This number is not one of the Twilio account's phone numbers.")
+    return str(numbers[0].sid)
+
+
+def verify_caller_id(phone_number: str) -> str:
+    """The carrier's id for `phone_number` ("" for the simulator), or CallerIdRejected."""
+    if settings.CAMPAIGNS_CALLER_ID_CHECK == "twilio":
+        return _verify_with_twilio(phone_number)
+    return _verify_with_simulator(phone_number)
+
+
+def caller_id_register(
+    *, organization: Organization, phone_number: str, label: str = ""
+) -> CallerId:
+    try:
+        number = phones.normalize_phone_number(phone_number)
+    except phones.InvalidPhoneNumber as exc:
+        raise ValidationError({"phone_number": [str(exc)]}) from exc
+    if CallerId.objects.filter(organization=organization, phone_number=number).exists():
+        raise Conflict("This number is already registered.")
+    try:
+        carrier_sid = verify_caller_id(number)
+    except CallerIdRejected as exc:
+        raise ValidationError({"phone_number": [str(exc)]}) from exc
+    try:
+        with transaction.atomic():
+            return CallerId.objects.create(
+                organization=organization,
+                phone_number=number,
+                label=label.strip(),
+                carrier_sid=carrier_sid,
+            )
+    except IntegrityError as exc:
+        raise Conflict("This number is already registered.") from exc
+
+
+def caller_id_remove(*, caller_id: CallerId) -> None:
+    try:
+        with transaction.atomic():
+            caller_id.delete()
+    except ProtectedError as exc:
+        names = selectors.caller_id_campaign_names(caller_id=caller_id)
+        raise Conflict(
+            "This number is used by campaigns and cannot be removed: " + ", ".join(names) + ".",
+            details={"campaigns": names},
+        ) from exc

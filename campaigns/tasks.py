@@ -1,0 +1,21 @@
+"""Celery entry points for the dialler: thin wrappers around services, safe to run twice."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="campaigns.tasks.dispatch_campaigns", ignore_result=True)
+def dispatch_campaigns() -> int:
+    """The beat tick (every second): claim due contacts of every running campaign."""
+    from campaigns.dialler import dispatch_due
+
+    return dispatch_due()
+
+
+@shared_task(name="campaigns.tasks.cancel_campaign_calls", ignore_result=True)
+def cancel_campaign_calls(campaign_id: int) -> int:
+    """After a stop: cancel the campaign's queued and ringing calls at the carrier."""
+    from campaigns.services import campaign_cancel_calls
+
+    return campaign_cancel_calls(campaign_id=campaign_id)
