@@ -6,6 +6,12 @@ from rest_framework.routers import SimpleRouter
 
 from anvil_voice.accounts.api import ApiKeyViewSet
 from anvil_voice.webhooks.api.views import WebhookEndpointViewSet
+from campaigns.api.views import (
+    CampaignViewSet,
+    ContactListViewSet,
+    DoNotCallViewSet,
+    PhoneNumberViewSet,
+)
 from scripts.api.views import ScriptViewSet
 from sessions.api.views import CallsViewSet, SessionViewSet
 from voices.api.views import VoiceViewSet
@@ -25,5 +31,9 @@ router.register("scripts", ScriptViewSet, basename="script")
 router.register("sessions", SessionViewSet, basename="session")
 router.register("calls", CallsViewSet, basename="call")
 router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
+router.register("campaigns", CampaignViewSet, basename="campaign")
+router.register("contact-lists", ContactListViewSet, basename="contact-list")
+router.register("do-not-call", DoNotCallViewSet, basename="do-not-call")
+router.register("phone-numbers", PhoneNumberViewSet, basename="phone-number")
 
 urlpatterns = router.urls

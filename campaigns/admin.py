@@ -1,0 +1,151 @@
+"""Campaigns in the admin: create and edit drafts, start/pause/stop through the services, stats.
+
+Contact lists (CSV import), the do-not-call list and caller IDs are in `admin_contacts`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import Model, QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin
+from anvil_voice.api.errors import ApiError
+from campaigns import admin_contacts, selectors, services
+from campaigns.models import Campaign, CampaignStats, CampaignStatus, CampaignTransition
+
+__all__ = ["CampaignAdmin", "admin_contacts"]
+
+CONFIG_FIELDS = [
+    "organization", "name", "script", "voice", "contact_list", "caller_id", "start_at", "end_at",
+    "days_of_week", "window_start", "window_end", "max_concurrent_calls", "calls_per_second",
+    "max_attempts", "retry_no_answer_minutes", "retry_busy_minutes", "retry_voicemail_minutes",
+    "voicemail_behaviour", "record_calls",
+]  # fmt: skip
+
+
+class CampaignAdminForm(forms.ModelForm):
+    class Meta:
+        model = Campaign
+        fields = CONFIG_FIELDS
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        values = {name: cleaned[name] for name in CONFIG_FIELDS if cleaned.get(name) is not None}
+        for field, problems in services.lifecycle.campaign_settings_errors(values).items():
+            for problem in problems:
+                self.add_error(field if field in self.fields else None, problem)
+        organization = cleaned.get("organization")
+        for name in ("script", "voice", "contact_list", "caller_id"):
+            related = cleaned.get(name)
+            if (
+                organization is not None
+                and related is not None
+                and related.organization_id != organization.pk
+            ):
+                self.add_error(name, "Must belong to the campaign's organization.")
+        return cleaned
+
+
+class CampaignTransitionInline(admin.TabularInline):
+    model = CampaignTransition
+    fields = ["at", "from_status", "to_status", "actor_user", "actor_api_key", "actor_system"]
+    readonly_fields = ["at", "from_status", "to_status", "actor_user", "actor_api_key"]
+    readonly_fields += ["actor_system"]
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Campaign)
+class CampaignAdmin(OrganizationScopedAdmin):
+    form = CampaignAdminForm
+    list_display = ["name", "organization", "status", "progress", "started_at", "completed_at"]
+    list_filter = ["status"]
+    search_fields = ["name"]
+    list_select_related = ["stats", "organization"]
+    inlines = [CampaignTransitionInline]
+    actions = ["start_campaigns", "pause_campaigns", "stop_campaigns"]
+
+    def get_fields(self, request: HttpRequest, obj: Model | None = None) -> list[Any]:
+        if obj is None:
+            return list(CONFIG_FIELDS)
+        return ["status", "stats_table", *CONFIG_FIELDS, "started_at", "completed_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
+        readonly = ["status", "stats_table", "started_at", "completed_at"]
+        if isinstance(obj, Campaign) and obj.status != CampaignStatus.DRAFT:
+            # Once started, what a campaign dials with stays as it was started.
+            readonly += CONFIG_FIELDS
+        return readonly
+
+    def save_model(
+        self, request: HttpRequest, obj: Campaign, form: ModelForm, change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        CampaignStats.objects.get_or_create(campaign=obj)
+
+    @admin.display(description="Progress")
+    def progress(self, campaign: Campaign) -> str:
+        stats = selectors.campaign_stats_payload(getattr(campaign, "stats", None))
+        contacts = stats["contacts"]
+        return f"{stats['progressPercent']}% of {contacts['total']}"
+
+    @admin.display(description="Stats")
+    def stats_table(self, campaign: Campaign) -> SafeString:
+        try:
+            stats: CampaignStats | None = campaign.stats
+        except CampaignStats.DoesNotExist:
+            stats = None
+        payload = selectors.campaign_stats_payload(stats)
+        rows: list[tuple[str, Any]] = []
+        for section in ("contacts", "calls", "outcomes", "talkTime"):
+            rows.extend((f"{section} · {key}", value) for key, value in payload[section].items())
+        rows += [
+            ("answer rate", f"{payload['answerRate']:.1%}"),
+            ("progress", f"{payload['progressPercent']}%"),
+            ("cost", payload["cost"] or "unknown"),
+        ]
+        return format_html(
+            "<table>{}</table>",
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
+        )
+
+    def _apply(self, request: HttpRequest, queryset: QuerySet[Campaign], verb: str) -> None:
+        actor = services.Actor(user=request.user if request.user.is_authenticated else None)
+        function = {
+            "start": services.campaign_start,
+            "pause": services.campaign_pause,
+            "stop": services.campaign_stop,
+        }[verb]
+        for campaign in queryset:
+            try:
+                function(campaign=campaign, actor=actor)
+            except ValidationError as error:
+                problems = "; ".join(admin_contacts._messages_of(error))
+                self.message_user(request, f"{campaign}: {problems}", messages.ERROR)
+            except ApiError as error:
+                self.message_user(request, f"{campaign}: {error.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{campaign}: {verb} done.", messages.SUCCESS)
+
+    @admin.action(description="Start (or resume) selected campaigns", permissions=["change"])
+    def start_campaigns(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
+        self._apply(request, queryset, "start")
+
+    @admin.action(description="Pause selected campaigns", permissions=["change"])
+    def pause_campaigns(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
+        self._apply(request, queryset, "pause")
+
+    @admin.action(description="Stop selected campaigns (final)", permissions=["change"])
+    def stop_campaigns(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
+        self._apply(request, queryset, "stop")

@@ -1,0 +1,323 @@
+"""Admin for contact lists (with the CSV import page), the do-not-call list and caller IDs.
+
+Every write goes through `campaigns.services`, as in the API: the import page calls
+`contact_list_import`, removing a do-not-call entry calls `dnc_remove` (owners only, with a
+reason, audited), and adding a caller ID calls `caller_id_register` (checked with the carrier).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Model, QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin
+from anvil_voice.accounts.models import Membership, Organization, Role
+from anvil_voice.api.errors import ApiError
+from campaigns import phones, services
+from campaigns.importing import parse_mapping
+from campaigns.models import CallerId, Contact, ContactList, DoNotCallEntry, DoNotCallRemoval
+from campaigns.services.caller_ids import CallerIdRejected
+
+
+def is_owner(request: HttpRequest, organization: Organization) -> bool:
+    if request.user.is_superuser:
+        return True
+    return Membership.objects.filter(
+        user_id=request.user.pk or 0, organization=organization, role=Role.OWNER
+    ).exists()
+
+
+def _messages_of(error: ValidationError) -> list[str]:
+    if hasattr(error, "error_dict"):
+        return [
+            f"{field}: {message}"
+            for field, items in error.message_dict.items()
+            for message in items
+        ]
+    return list(error.messages)
+
+
+# --- Contact lists and the import page -------------------------------------------------------
+
+
+class ContactImportForm(forms.Form):
+    file = forms.FileField(help_text="CSV in UTF-8 (a BOM is fine), separated by , ; TAB or |.")
+    mapping = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text='Optional JSON, e.g. {"phoneNumber": "Mobile", "firstName": "Given name"}. '
+        "Columns named phone, first name, last name, company, email, time zone or state are "
+        "recognised; other columns become script variables.",
+    )
+    dry_run = forms.BooleanField(required=False, initial=True, label="Preview only (write nothing)")
+
+    def clean_mapping(self) -> dict[str, str]:
+        try:
+            return parse_mapping(self.cleaned_data.get("mapping") or "")
+        except ValidationError as exc:
+            raise forms.ValidationError(_messages_of(exc)) from exc
+
+
+class ContactInline(admin.TabularInline):
+    model = Contact
+    fields = ["phone_number", "first_name", "last_name", "company", "time_zone", "region"]
+    readonly_fields = ["phone_number", "first_name", "last_name", "company", "time_zone", "region"]
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = False
+    verbose_name_plural = "contacts (the 20 newest; import from the list's import page)"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Contact]:
+        # A list can hold a million contacts: the inline shows only the newest few.
+        queryset = super().get_queryset(request)
+        newest = list(queryset.order_by("-id").values_list("id", flat=True)[:20])
+        return queryset.filter(id__in=newest)
+
+
+@admin.register(ContactList)
+class ContactListAdmin(OrganizationScopedAdmin):
+    list_display = ["name", "organization", "contact_count", "created_at", "import_link"]
+    search_fields = ["name"]
+    fields = ["organization", "name", "contact_count", "variable_names", "import_link"]
+    readonly_fields = ["contact_count", "variable_names", "import_link"]
+    inlines = [ContactInline]
+
+    @admin.display(description="Import")
+    def import_link(self, contact_list: ContactList) -> SafeString | str:
+        if not contact_list.pk:
+            return "Save the list first."
+        url = reverse("admin:campaigns_contactlist_import", args=[contact_list.pk])
+        return format_html('<a href="{}">Import contacts from CSV...</a>', url)
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "<int:object_id>/import/",
+                self.admin_site.admin_view(self.import_view),
+                name="campaigns_contactlist_import",
+            ),
+            *super().get_urls(),
+        ]
+
+    def delete_model(self, request: HttpRequest, obj: ContactList) -> None:
+        services.contact_list_delete(contact_list=obj)
+
+    def import_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        contact_list = get_object_or_404(self.get_queryset(request), pk=object_id)
+        if not self.has_change_permission(request, contact_list):
+            raise PermissionDenied
+        form = ContactImportForm(
+            request.POST if request.method == "POST" else None,
+            request.FILES if request.method == "POST" else None,
+        )
+        report = None
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                result = services.contact_list_import(
+                    contact_list=contact_list,
+                    upload=upload.file,
+                    mapping=form.cleaned_data["mapping"],
+                    dry_run=form.cleaned_data["dry_run"],
+                )
+            except ValidationError as exc:
+                for message in _messages_of(exc):
+                    form.add_error(None, message)
+            else:
+                report = result.as_dict()
+                if not result.dry_run:
+                    self.message_user(
+                        request,
+                        f"Imported {result.imported} contact(s); rejected {result.rejected}.",
+                        messages.SUCCESS if result.imported else messages.WARNING,
+                    )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Import contacts into “{contact_list.name}”",
+            "opts": self.model._meta,
+            "original": contact_list,
+            "form": form,
+            "report": report,
+            "preview_columns": [
+                "row",
+                "phoneNumber",
+                "firstName",
+                "lastName",
+                "company",
+                "email",
+                "timeZone",
+                "region",
+            ],
+        }
+        return TemplateResponse(request, "campaigns/admin/contact_list_import.html", context)
+
+
+@admin.register(Contact)
+class ContactAdmin(OrganizationScopedAdmin):
+    list_display = ["__str__", "contact_list", "time_zone", "region", "created_at"]
+    search_fields = ["phone_number", "first_name", "last_name", "company"]
+    list_select_related = ["contact_list"]
+    readonly_fields = ["time_zone_source", "created_at"]
+    show_full_result_count = False  # no COUNT(*) over a million rows per page
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False  # contacts arrive through the list's import page or the API
+
+
+# --- Do-not-call ------------------------------------------------------------------------------
+
+
+class DoNotCallAddForm(forms.ModelForm):
+    class Meta:
+        model = DoNotCallEntry
+        fields = ["organization", "phone_number", "reason"]
+
+    def clean_phone_number(self) -> str:
+        try:
+            return phones.normalize_phone_number(self.cleaned_data["phone_number"])
+        except phones.InvalidPhoneNumber as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
+class DoNotCallRemoveForm(forms.Form):
+    reason = forms.CharField(max_length=300, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+@admin.register(DoNotCallEntry)
+class DoNotCallEntryAdmin(OrganizationScopedAdmin):
+    form = DoNotCallAddForm
+    list_display = ["phone_number", "organization", "source", "reason", "created_at"]
+    list_filter = ["source"]
+    search_fields = ["phone_number"]
+    actions = ["remove_entries"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
+        if obj is not None:
+            return ["organization", "phone_number", "source", "reason", "session_id_ref"]
+        return []
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False  # removal is the audited action below, never a plain delete
+
+    def save_model(
+        self, request: HttpRequest, obj: DoNotCallEntry, form: ModelForm, change: bool
+    ) -> None:
+        if change:
+            return  # entries are immutable
+        entry, _created = services.dnc_add(
+            organization=obj.organization,
+            phone_number=obj.phone_number,
+            source=DoNotCallEntry.Source.MANUAL,
+            reason=obj.reason,
+        )
+        obj.pk = entry.pk
+
+    @admin.action(description="Remove from the do-not-call list (owners; reason required)")
+    def remove_entries(
+        self, request: HttpRequest, queryset: QuerySet[DoNotCallEntry]
+    ) -> HttpResponse | None:
+        entries = list(queryset.select_related("organization"))
+        if not all(is_owner(request, entry.organization) for entry in entries):
+            self.message_user(
+                request,
+                "Only an owner of the organization can remove numbers from the list.",
+                messages.ERROR,
+            )
+            return None
+        form = DoNotCallRemoveForm(request.POST if "confirm" in request.POST else None)
+        if form.is_valid():
+            for entry in entries:
+                services.dnc_remove(
+                    entry=entry,
+                    reason=form.cleaned_data["reason"],
+                    role=Role.OWNER,
+                    user=request.user if request.user.is_authenticated else None,
+                )
+            self.message_user(request, f"Removed {len(entries)} number(s).", messages.SUCCESS)
+            return HttpResponseRedirect(request.get_full_path())
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Remove numbers from the do-not-call list",
+            "opts": self.model._meta,
+            "entries": entries,
+            "form": form,
+            "action": "remove_entries",
+        }
+        return TemplateResponse(request, "campaigns/admin/do_not_call_remove.html", context)
+
+
+@admin.register(DoNotCallRemoval)
+class DoNotCallRemovalAdmin(OrganizationScopedAdmin):
+    list_display = ["phone_number", "organization", "reason", "removed_by", "removed_at"]
+    search_fields = ["phone_number"]
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False  # the audit trail is append-only
+
+
+# --- Caller IDs -------------------------------------------------------------------------------
+
+
+class CallerIdForm(forms.ModelForm):
+    class Meta:
+        model = CallerId
+        fields = ["organization", "phone_number", "label"]
+
+    def clean_phone_number(self) -> str:
+        if self.instance.pk:
+            return str(self.instance.phone_number)
+        try:
+            number = phones.normalize_phone_number(self.cleaned_data["phone_number"])
+            # Checked with the carrier before anything is saved.
+            services.verify_caller_id(number)
+        except (phones.InvalidPhoneNumber, CallerIdRejected) as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        except ApiError as exc:
+            raise forms.ValidationError(exc.message) from exc
+        return number
+
+
+@admin.register(CallerId)
+class CallerIdAdmin(OrganizationScopedAdmin):
+    form = CallerIdForm
+    list_display = ["phone_number", "organization", "label", "carrier_sid", "created_at"]
+    search_fields = ["phone_number", "label"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
+        return ["organization", "phone_number", "carrier_sid"] if obj is not None else []
+
+    def save_model(
+        self, request: HttpRequest, obj: CallerId, form: ModelForm, change: bool
+    ) -> None:
+        if change:
+            obj.save(update_fields=["label"])
+            return
+        registered = services.caller_id_register(
+            organization=obj.organization, phone_number=obj.phone_number, label=obj.label
+        )
+        obj.pk, obj.carrier_sid, obj.created_at = (
+            registered.pk,
+            registered.carrier_sid,
+            registered.created_at,
+        )
+
+    def delete_model(self, request: HttpRequest, obj: CallerId) -> None:
+        services.caller_id_remove(caller_id=obj)

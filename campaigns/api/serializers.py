@@ -1,0 +1,286 @@
+"""Wire shapes for campaigns, contact lists, contacts, the do-not-call list and caller IDs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from anvil_voice.api.serializers import CamelCaseModelSerializer, CamelCaseSerializer
+from campaigns import selectors
+from campaigns.contact_fields import TEXT_LIMITS, VARIABLE_VALUE_MAX
+from campaigns.models import (
+    CallerId,
+    Campaign,
+    CampaignStats,
+    Contact,
+    ContactList,
+    DoNotCallEntry,
+    VoicemailBehaviour,
+)
+from sessions.models import CallSession
+
+TIME_FORMAT = "%H:%M"
+TIME_INPUT_FORMATS = ["%H:%M", "%H:%M:%S"]
+
+
+# --- Contact lists and contacts ------------------------------------------------------------
+
+
+class ContactListSerializer(CamelCaseModelSerializer):
+    class Meta:
+        model = ContactList
+        fields = ["id", "name", "contact_count", "variable_names", "created_at"]
+        read_only_fields = ["id", "contact_count", "variable_names", "created_at"]
+
+
+class ContactSerializer(CamelCaseModelSerializer):
+    class Meta:
+        model = Contact
+        fields = [
+            "id",
+            "phone_number",
+            "first_name",
+            "last_name",
+            "company",
+            "email",
+            "time_zone",
+            "time_zone_source",
+            "region",
+            "variables",
+            "consent_source",
+            "consent_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ContactCreateSerializer(CamelCaseSerializer):
+    phone_number = serializers.CharField(max_length=40)
+    first_name = serializers.CharField(
+        max_length=TEXT_LIMITS["first_name"], required=False, allow_blank=True
+    )
+    last_name = serializers.CharField(
+        max_length=TEXT_LIMITS["last_name"], required=False, allow_blank=True
+    )
+    company = serializers.CharField(
+        max_length=TEXT_LIMITS["company"], required=False, allow_blank=True
+    )
+    email = serializers.CharField(max_length=TEXT_LIMITS["email"], required=False, allow_blank=True)
+    time_zone = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="IANA zone; inferred from the number when omitted.",
+    )
+    region = serializers.CharField(
+        max_length=40, required=False, allow_blank=True, help_text="US state code or name."
+    )
+    variables = serializers.DictField(
+        child=serializers.CharField(max_length=VARIABLE_VALUE_MAX, allow_blank=True),
+        required=False,
+        default=dict,
+    )
+    consent_source = serializers.CharField(
+        max_length=TEXT_LIMITS["consent_source"], required=False, allow_blank=True
+    )
+    consent_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class JsonTextField(serializers.JSONField):
+    """A JSON value sent as a multipart form field (text) or as JSON."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, str):
+            self.binary = True
+            data = data.encode()
+        return super().to_internal_value(data)
+
+
+class ContactImportSerializer(CamelCaseSerializer):
+    file = serializers.FileField(help_text="CSV, UTF-8 (a BOM is fine); , ; TAB or | separated.")
+    mapping = JsonTextField(
+        required=False,
+        help_text='Optional {"phoneNumber": "Mobile", "firstName": "Given name", ...}; unmapped '
+        "fields are detected from the header; other columns become variables.",
+    )
+    dry_run = serializers.BooleanField(
+        required=False, default=False, help_text="Validate and report; write nothing."
+    )
+
+
+class ImportRejectionSerializer(CamelCaseSerializer):
+    row = serializers.IntegerField()
+    reason = serializers.CharField()
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ImportReportSerializer(CamelCaseSerializer):
+    """Documentation of the import report (the service builds the dict)."""
+
+    dry_run = serializers.BooleanField()
+    delimiter = serializers.CharField()
+    columns = serializers.DictField(child=serializers.CharField())
+    variables = serializers.DictField(child=serializers.CharField())
+    rows_read = serializers.IntegerField()
+    imported = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    rejected_by_reason = serializers.DictField(child=serializers.IntegerField())
+    rejections = ImportRejectionSerializer(many=True)
+    rejections_truncated = serializers.BooleanField()
+    preview = serializers.ListField(child=serializers.DictField())
+
+
+# --- Do-not-call and caller IDs --------------------------------------------------------------
+
+
+class DoNotCallSerializer(CamelCaseModelSerializer):
+    phone_number = serializers.CharField(max_length=40)
+    reason = serializers.CharField(max_length=300, required=False, allow_blank=True)
+
+    class Meta:
+        model = DoNotCallEntry
+        fields = ["id", "phone_number", "source", "reason", "created_at"]
+        read_only_fields = ["id", "source", "created_at"]
+
+
+class DoNotCallRemovalSerializer(CamelCaseSerializer):
+    reason = serializers.CharField(max_length=300)
+
+
+class CallerIdSerializer(CamelCaseModelSerializer):
+    phone_number = serializers.CharField(max_length=40)
+    # The metaclass moves declared fields off the class, so this never shadows Field.label.
+    label = serializers.CharField(  # type: ignore[assignment]
+        max_length=100, required=False, allow_blank=True
+    )
+
+    class Meta:
+        model = CallerId
+        fields = ["id", "phone_number", "label", "carrier_sid", "created_at"]
+        read_only_fields = ["id", "carrier_sid", "created_at"]
+
+
+# --- Campaigns ----------------------------------------------------------------------------
+
+
+class CampaignWriteSerializer(CamelCaseSerializer):
+    name = serializers.CharField(max_length=200)
+    script_id = serializers.IntegerField()
+    voice_id = serializers.IntegerField()
+    contact_list_id = serializers.IntegerField()
+    caller_id = serializers.IntegerField(help_text="The id of a registered phone number.")
+    start_at = serializers.DateTimeField(required=False, allow_null=True)
+    end_at = serializers.DateTimeField(required=False, allow_null=True)
+    days_of_week = serializers.ListField(
+        child=serializers.IntegerField(), required=False, help_text="0 = Monday ... 6 = Sunday."
+    )
+    window_start = serializers.TimeField(
+        required=False, format=TIME_FORMAT, input_formats=TIME_INPUT_FORMATS
+    )
+    window_end = serializers.TimeField(
+        required=False, format=TIME_FORMAT, input_formats=TIME_INPUT_FORMATS
+    )
+    max_concurrent_calls = serializers.IntegerField(required=False)
+    calls_per_second = serializers.DecimalField(max_digits=6, decimal_places=2, required=False)
+    max_attempts = serializers.IntegerField(required=False)
+    retry_no_answer_minutes = serializers.IntegerField(required=False)
+    retry_busy_minutes = serializers.IntegerField(required=False)
+    retry_voicemail_minutes = serializers.IntegerField(required=False)
+    voicemail_behaviour = serializers.ChoiceField(
+        choices=VoicemailBehaviour.choices, required=False
+    )
+    record_calls = serializers.BooleanField(required=False)
+
+
+class CampaignSerializer(CamelCaseModelSerializer):
+    script_id = serializers.IntegerField(read_only=True)
+    voice_id = serializers.IntegerField(read_only=True)
+    contact_list_id = serializers.IntegerField(read_only=True)
+    caller_id = serializers.IntegerField(source="caller_id_id", read_only=True)
+    caller_id_number = serializers.CharField(source="caller_id.phone_number", read_only=True)
+    window_start = serializers.TimeField(format=TIME_FORMAT, read_only=True)
+    window_end = serializers.TimeField(format=TIME_FORMAT, read_only=True)
+    calls_per_second = serializers.DecimalField(
+        max_digits=6, decimal_places=2, coerce_to_string=False, read_only=True
+    )
+    stats = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id",
+            "name",
+            "status",
+            "script_id",
+            "voice_id",
+            "contact_list_id",
+            "caller_id",
+            "caller_id_number",
+            "start_at",
+            "end_at",
+            "days_of_week",
+            "window_start",
+            "window_end",
+            "max_concurrent_calls",
+            "calls_per_second",
+            "max_attempts",
+            "retry_no_answer_minutes",
+            "retry_busy_minutes",
+            "retry_voicemail_minutes",
+            "voicemail_behaviour",
+            "record_calls",
+            "created_at",
+            "updated_at",
+            "started_at",
+            "completed_at",
+            "stats",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_stats(self, campaign: Campaign) -> dict[str, Any]:
+        try:
+            stats: CampaignStats | None = campaign.stats
+        except CampaignStats.DoesNotExist:
+            stats = None
+        return selectors.campaign_stats_payload(stats)
+
+
+class CampaignSessionSerializer(CamelCaseModelSerializer):
+    """A campaign's call session (the sessions resource has the full transcript)."""
+
+    contact_id = serializers.IntegerField(read_only=True)
+    callback_at = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CallSession
+        fields = [
+            "id",
+            "kind",
+            "contact_id",
+            "attempt_number",
+            "to_number",
+            "from_number",
+            "status",
+            "answered_by",
+            "outcome",
+            "queued_at",
+            "placed_at",
+            "answered_at",
+            "ended_at",
+            "duration_seconds",
+            "end_reason",
+            "callback_at",
+            "cost",
+            "cost_currency",
+            "compliance",
+        ]
+        read_only_fields = fields
+
+    def get_callback_at(self, session: CallSession) -> str | None:
+        value = (session.extracted or {}).get("callback_at")
+        return str(value) if value else None

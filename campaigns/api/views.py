@@ -1,0 +1,295 @@
+"""`/campaigns`, `/contact-lists`, `/do-not-call`, `/phone-numbers`: thin views over services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.db.models import Model, QuerySet
+from django_filters.utils import translate_validation
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from anvil_voice.api.views import OrganizationScopedViewSet
+from campaigns import selectors, services
+from campaigns.api.serializers import (
+    CallerIdSerializer,
+    CampaignSerializer,
+    CampaignSessionSerializer,
+    CampaignWriteSerializer,
+    ContactCreateSerializer,
+    ContactImportSerializer,
+    ContactListSerializer,
+    ContactSerializer,
+    DoNotCallRemovalSerializer,
+    DoNotCallSerializer,
+    ImportReportSerializer,
+)
+from campaigns.filters import (
+    CampaignFilter,
+    CampaignSessionFilter,
+    ContactFilter,
+    DoNotCallFilter,
+)
+from campaigns.importing import parse_mapping
+from campaigns.models import CallerId, Campaign, ContactList, DoNotCallEntry
+
+
+def _filtered(
+    filterset_class: type[django_filters.FilterSet], request: Request, queryset: QuerySet[Any]
+) -> QuerySet[Any]:
+    filterset = filterset_class(request.query_params, queryset=queryset, request=request)
+    if not filterset.is_valid():
+        raise translate_validation(filterset.errors)
+    result: QuerySet[Any] = filterset.qs
+    return result
+
+
+class _ObjectMixin:
+    def _object[M: Model](self, model: type[M]) -> M:
+        obj = self.get_object()  # type: ignore[attr-defined]
+        assert isinstance(obj, model)
+        return obj
+
+
+# --- Contact lists -------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List contact lists"),
+    retrieve=extend_schema(summary="Get a contact list"),
+)
+class ContactListViewSet(
+    _ObjectMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganizationScopedViewSet
+):
+    serializer_class = ContactListSerializer
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def get_base_queryset(self) -> QuerySet[ContactList]:
+        return ContactList.objects.all()
+
+    @extend_schema(summary="Create a contact list")
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = ContactListSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        contact_list = services.contact_list_create(
+            organization=self.organization, name=serializer.validated_data["name"]
+        )
+        return Response(ContactListSerializer(contact_list).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Delete a contact list (409 while a campaign uses it)")
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        contact_list = self._object(ContactList)
+        data = {"id": contact_list.pk, "name": contact_list.name, "deleted": True}
+        services.contact_list_delete(contact_list=contact_list)
+        return Response(data)
+
+    @extend_schema(
+        methods=["GET"],
+        summary="List the list's contacts",
+        responses={200: ContactSerializer(many=True)},
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Add one contact",
+        request=ContactCreateSerializer,
+        responses={201: ContactSerializer},
+    )
+    @action(detail=True, methods=["get", "post"])
+    def contacts(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        contact_list = self._object(ContactList)
+        if request.method == "POST":
+            serializer = ContactCreateSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            contact = services.contact_add(
+                contact_list=contact_list, data=serializer.validated_data
+            )
+            return Response(ContactSerializer(contact).data, status=status.HTTP_201_CREATED)
+        queryset = _filtered(
+            ContactFilter,
+            request,
+            selectors.contact_list_contacts(contact_list=contact_list),
+        )
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(ContactSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Import contacts from CSV (multipart)",
+        request={"multipart/form-data": ContactImportSerializer},
+        responses={200: ImportReportSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="import",
+        parser_classes=[MultiPartParser, FormParser, JSONParser],
+    )
+    def import_contacts(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        contact_list = self._object(ContactList)
+        serializer = ContactImportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        upload = serializer.validated_data["file"]
+        report = services.contact_list_import(
+            contact_list=contact_list,
+            upload=upload.file,
+            mapping=parse_mapping(serializer.validated_data.get("mapping")),
+            dry_run=serializer.validated_data["dry_run"],
+        )
+        return Response(report.as_dict())
+
+
+# --- Do-not-call ----------------------------------------------------------------------------
+
+
+@extend_schema_view(list=extend_schema(summary="List the do-not-call list"))
+class DoNotCallViewSet(_ObjectMixin, mixins.ListModelMixin, OrganizationScopedViewSet):
+    serializer_class = DoNotCallSerializer
+    filterset_class = DoNotCallFilter
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def get_base_queryset(self) -> QuerySet[DoNotCallEntry]:
+        return DoNotCallEntry.objects.all()
+
+    @extend_schema(summary="Add a number (idempotent: 200 when already listed)")
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = DoNotCallSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        entry, created = services.dnc_add(
+            organization=self.organization,
+            phone_number=serializer.validated_data["phone_number"],
+            source=DoNotCallEntry.Source.API,
+            reason=serializer.validated_data.get("reason", ""),
+        )
+        return Response(
+            DoNotCallSerializer(entry).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(
+        summary="Remove a number (owners only; a reason is required and audited)",
+        request=DoNotCallRemovalSerializer,
+    )
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        entry = self._object(DoNotCallEntry)
+        body = request.data or {
+            key: value for key, value in request.query_params.items() if key == "reason"
+        }
+        serializer = DoNotCallRemovalSerializer(data=body)
+        serializer.is_valid(raise_exception=True)
+        services.dnc_remove(
+            entry=entry,
+            reason=serializer.validated_data["reason"],
+            role=self.principal.role,
+            user=self.principal.user,
+            api_key=self.principal.api_key,
+        )
+        return Response({"id": entry.pk, "phoneNumber": entry.phone_number, "removed": True})
+
+
+# --- Caller IDs -------------------------------------------------------------------------------
+
+
+@extend_schema_view(list=extend_schema(summary="List registered caller IDs"))
+class PhoneNumberViewSet(_ObjectMixin, mixins.ListModelMixin, OrganizationScopedViewSet):
+    serializer_class = CallerIdSerializer
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def get_base_queryset(self) -> QuerySet[CallerId]:
+        return CallerId.objects.all()
+
+    @extend_schema(summary="Register a caller ID (checked with the carrier account)")
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = CallerIdSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        caller_id = services.caller_id_register(
+            organization=self.organization,
+            phone_number=serializer.validated_data["phone_number"],
+            label=serializer.validated_data.get("label", ""),
+        )
+        return Response(CallerIdSerializer(caller_id).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Remove a caller ID (409 while a campaign uses it)")
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        caller_id = self._object(CallerId)
+        data = {"id": caller_id.pk, "phoneNumber": caller_id.phone_number, "deleted": True}
+        services.caller_id_remove(caller_id=caller_id)
+        return Response(data)
+
+
+# --- Campaigns --------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List campaigns"),
+    retrieve=extend_schema(summary="Get a campaign with stats"),
+)
+class CampaignViewSet(
+    _ObjectMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganizationScopedViewSet
+):
+    serializer_class = CampaignSerializer
+    filterset_class = CampaignFilter
+    http_method_names = ["get", "post", "head", "options"]
+
+    def get_base_queryset(self) -> QuerySet[Campaign]:
+        return selectors.campaign_list()
+
+    def _campaign(self) -> Campaign:
+        return self._object(Campaign)
+
+    def _render(self, campaign: Campaign, code: int = status.HTTP_200_OK) -> Response:
+        fresh = selectors.campaign_list().get(pk=campaign.pk)
+        return Response(CampaignSerializer(fresh).data, status=code)
+
+    @extend_schema(
+        summary="Create a campaign (binds script + voice + contact list + caller ID)",
+        request=CampaignWriteSerializer,
+        responses={201: CampaignSerializer},
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = CampaignWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        campaign = services.campaign_create(
+            organization=self.organization, data=serializer.validated_data
+        )
+        return self._render(campaign, status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: CampaignSerializer}, summary="Start dialling")
+    @action(detail=True, methods=["post"])
+    def start(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        campaign = services.campaign_start(
+            campaign=self._campaign(), actor=services.Actor.of(self.principal)
+        )
+        return self._render(campaign)
+
+    @extend_schema(request=None, responses={200: CampaignSerializer}, summary="Pause")
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        campaign = services.campaign_pause(
+            campaign=self._campaign(), actor=services.Actor.of(self.principal)
+        )
+        return self._render(campaign)
+
+    @extend_schema(request=None, responses={200: CampaignSerializer}, summary="Stop (final)")
+    @action(detail=True, methods=["post"])
+    def stop(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        campaign = services.campaign_stop(
+            campaign=self._campaign(), actor=services.Actor.of(self.principal)
+        )
+        return self._render(campaign)
+
+    @extend_schema(
+        summary="The campaign's call sessions",
+        responses={200: CampaignSessionSerializer(many=True)},
+    )
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def sessions(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        campaign = self._campaign()
+        queryset = _filtered(
+            CampaignSessionFilter, request, selectors.campaign_sessions(campaign=campaign)
+        )
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(CampaignSessionSerializer(page, many=True).data)

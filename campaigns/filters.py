@@ -1,0 +1,72 @@
+"""Query filters (camelCase parameters, validated: a bad value is a 400, not an empty page)."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import QuerySet
+
+from campaigns.models import Campaign, CampaignStatus, Contact, DoNotCallEntry
+from sessions.models import AnsweredBy, CallSession, CallStatus, Outcome
+
+
+class CampaignFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=CampaignStatus.choices)
+    search = django_filters.CharFilter(
+        field_name="name", lookup_expr="icontains", max_length=100, help_text="Part of the name."
+    )
+
+    class Meta:
+        model = Campaign
+        fields = ["status", "search"]
+
+
+class ContactFilter(django_filters.FilterSet):
+    search = django_filters.CharFilter(
+        method="filter_search", max_length=100, help_text="Part of a name, company or number."
+    )
+    phoneNumber = django_filters.CharFilter(field_name="phone_number", max_length=20)
+
+    class Meta:
+        model = Contact
+        fields = ["search", "phoneNumber"]
+
+    def filter_search(
+        self, queryset: QuerySet[Contact], name: str, value: str
+    ) -> QuerySet[Contact]:
+        from django.db.models import Q
+
+        text = value.strip()
+        if not text:
+            return queryset
+        return queryset.filter(
+            Q(first_name__icontains=text)
+            | Q(last_name__icontains=text)
+            | Q(company__icontains=text)
+            | Q(phone_number__contains=text)
+        )
+
+
+class DoNotCallFilter(django_filters.FilterSet):
+    phoneNumber = django_filters.CharFilter(
+        field_name="phone_number", lookup_expr="contains", max_length=20
+    )
+    source = django_filters.MultipleChoiceFilter(choices=DoNotCallEntry.Source.choices)
+
+    class Meta:
+        model = DoNotCallEntry
+        fields = ["phoneNumber", "source"]
+
+
+class CampaignSessionFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=CallStatus.choices)
+    outcome = django_filters.MultipleChoiceFilter(choices=Outcome.choices)
+    answeredBy = django_filters.MultipleChoiceFilter(
+        field_name="answered_by", choices=[choice for choice in AnsweredBy.choices if choice[0]]
+    )
+    contact = django_filters.NumberFilter(field_name="contact_id")
+    startedAfter = django_filters.IsoDateTimeFilter(field_name="queued_at", lookup_expr="gte")
+    startedBefore = django_filters.IsoDateTimeFilter(field_name="queued_at", lookup_expr="lt")
+
+    class Meta:
+        model = CallSession
+        fields = ["status", "outcome", "answeredBy", "contact", "startedAfter", "startedBefore"]
