@@ -1,0 +1,197 @@
+"""The campaigns admin: CSV import page, start/pause/stop actions, DNC removal, caller IDs."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Permission
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from campaigns.factories import (
+    CallerIdFactory,
+    CampaignFactory,
+    ContactListFactory,
+    DoNotCallEntryFactory,
+)
+from campaigns.models import (
+    CallerId,
+    CampaignStatus,
+    Contact,
+    DoNotCallEntry,
+    DoNotCallRemoval,
+)
+
+
+def staff(client, persona):
+    user = persona.membership.user
+    user.is_staff = True
+    user.save()
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="campaigns"))
+    client.force_login(user)
+    return user
+
+
+def csv_file(text: str) -> SimpleUploadedFile:
+    return SimpleUploadedFile("contacts.csv", text.encode(), content_type="text/csv")
+
+
+def test_it_previews_then_imports_a_csv_on_the_lists_import_page(client, owner):
+    staff(client, owner)
+    contact_list = ContactListFactory(organization=owner.organization, name="Spring")
+    url = reverse("admin:campaigns_contactlist_import", args=[contact_list.pk])
+    text = "phone;first name;plan\n+12125550104;Ivy;gold\nnope;Bad;x\n"
+
+    page = client.get(url)
+    preview = client.post(url, {"file": csv_file(text), "dry_run": "on"})
+    imported = client.post(url, {"file": csv_file(text)})
+
+    assert page.status_code == 200
+    assert "Import contacts into “Spring”" in page.content.decode()
+    assert "Preview (nothing written)" in preview.content.decode()
+    assert "+12125550104" in preview.content.decode()
+    assert "invalid_number" in preview.content.decode()
+    assert "Import report" in imported.content.decode()
+    assert list(Contact.objects.values_list("phone_number", "first_name", "variables")) == [
+        ("+12125550104", "Ivy", {"plan": "gold"})
+    ]
+
+
+def test_it_shows_a_file_error_on_the_import_page(client, owner):
+    staff(client, owner)
+    contact_list = ContactListFactory(organization=owner.organization)
+    url = reverse("admin:campaigns_contactlist_import", args=[contact_list.pk])
+
+    response = client.post(url, {"file": csv_file("name\nIvy\n")})
+
+    assert response.status_code == 200
+    assert "No phone number column" in response.content.decode()
+    assert not Contact.objects.exists()
+
+
+def test_it_hides_another_organizations_import_page(client, owner, outsider):
+    staff(client, owner)
+    foreign = ContactListFactory(organization=outsider.organization)
+
+    response = client.get(reverse("admin:campaigns_contactlist_import", args=[foreign.pk]))
+
+    assert response.status_code == 404
+
+
+def test_it_starts_pauses_and_stops_campaigns_from_the_changelist(client, owner, make_campaign):
+    staff(client, owner)
+    campaign = make_campaign(owner.organization)
+    not_ready = CampaignFactory(organization=owner.organization, name="Empty")
+    url = reverse("admin:campaigns_campaign_changelist")
+
+    def act(action: str, *campaigns) -> None:
+        client.post(
+            url,
+            {"action": action, "_selected_action": [c.pk for c in campaigns]},
+            follow=True,
+        )
+
+    act("start_campaigns", campaign, not_ready)
+    campaign.refresh_from_db()
+    not_ready.refresh_from_db()
+    assert (campaign.status, not_ready.status) == (CampaignStatus.RUNNING, CampaignStatus.DRAFT)
+    act("pause_campaigns", campaign)
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.PAUSED
+    act("stop_campaigns", campaign)
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.STOPPED
+    assert campaign.transitions.last().actor_user_id == owner.membership.user_id
+
+    change = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+    assert "contacts · total" in change.content.decode()
+
+
+def test_it_refuses_campaign_settings_past_the_legal_window_in_the_admin(client, owner):
+    staff(client, owner)
+    template = CampaignFactory(organization=owner.organization)
+
+    response = client.post(
+        reverse("admin:campaigns_campaign_add"),
+        {
+            "organization": owner.organization.pk,
+            "name": "Late",
+            "script": template.script_id,
+            "voice": template.voice_id,
+            "contact_list": template.contact_list_id,
+            "caller_id": template.caller_id_id,
+            "days_of_week": "[0, 1, 2]",
+            "window_start": "08:00",
+            "window_end": "22:00",
+            "max_concurrent_calls": 5,
+            "calls_per_second": "1",
+            "max_attempts": 3,
+            "retry_no_answer_minutes": 60,
+            "retry_busy_minutes": 15,
+            "retry_voicemail_minutes": 240,
+            "voicemail_behaviour": "hang_up",
+            "transitions-TOTAL_FORMS": "0",
+            "transitions-INITIAL_FORMS": "0",
+        },
+    )
+
+    assert response.status_code == 200
+    assert "Calls may not go past 21:00 local time." in response.content.decode()
+
+
+def test_only_owners_remove_do_not_call_entries_and_every_removal_is_audited(client, owner, member):
+    entry = DoNotCallEntryFactory(organization=owner.organization, phone_number="+12125550108")
+    url = reverse("admin:campaigns_donotcallentry_changelist")
+    staff(client, member)
+
+    client.post(url, {"action": "remove_entries", "_selected_action": [entry.pk]}, follow=True)
+    assert DoNotCallEntry.objects.filter(pk=entry.pk).exists()
+
+    staff(client, owner)
+    confirm = client.post(url, {"action": "remove_entries", "_selected_action": [entry.pk]})
+    without_reason = client.post(
+        url, {"action": "remove_entries", "_selected_action": [entry.pk], "confirm": "1"}
+    )
+    client.post(
+        url,
+        {
+            "action": "remove_entries",
+            "_selected_action": [entry.pk],
+            "confirm": "1",
+            "reason": "Entered by mistake",
+        },
+    )
+
+    assert "Remove numbers from the do-not-call list" in confirm.content.decode()
+    assert "This field is required" in without_reason.content.decode()
+    assert not DoNotCallEntry.objects.exists()
+    removal = DoNotCallRemoval.objects.get()
+    assert (removal.phone_number, removal.reason, removal.removed_by_id) == (
+        "+12125550108",
+        "Entered by mistake",
+        owner.membership.user_id,
+    )
+
+
+def test_it_registers_caller_ids_in_the_admin_through_the_carrier_check(client, owner):
+    staff(client, owner)
+    url = reverse("admin:campaigns_callerid_add")
+
+    refused = client.post(
+        url, {"organization": owner.organization.pk, "phone_number": "+14155552671"}
+    )
+    accepted = client.post(
+        url, {"organization": owner.organization.pk, "phone_number": "555-555-0123", "label": "x"}
+    )
+
+    assert "fictional range" in refused.content.decode()
+    assert accepted.status_code == 302
+    assert list(CallerId.objects.values_list("phone_number", flat=True)) == ["+15555550123"]
+
+
+def test_it_keeps_caller_ids_in_use(client, owner):
+    staff(client, owner)
+    used = CampaignFactory(organization=owner.organization).caller_id
+    spare = CallerIdFactory(organization=owner.organization, phone_number="+15555550177")
+
+    client.post(reverse("admin:campaigns_callerid_delete", args=[spare.pk]), {"post": "yes"})
+
+    assert list(CallerId.objects.values_list("pk", flat=True)) == [used.pk]

@@ -1,0 +1,331 @@
+"""Finished calls (`session_finished`) → contact state, retries, counters, DNC, completion."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+
+from campaigns import services
+from campaigns.dialler import dispatch_due
+from campaigns.models import (
+    CampaignContact,
+    CampaignContactState,
+    CampaignStats,
+    CampaignStatus,
+    DoNotCallEntry,
+)
+from sessions.models import AnsweredBy, CallSession, CallStatus, Outcome
+from sessions.signals import session_finished
+from tests.campaigns.conftest import TUESDAY_MORNING_NY as NOW
+
+SYSTEM = services.Actor.named("test")
+STAT_FIELDS = [
+    field.name
+    for field in CampaignStats._meta.get_fields()
+    if field.name not in {"id", "campaign", "cost_currency"}
+]
+
+
+@pytest.fixture
+def frozen():
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+def claimed_campaign(make_campaign, organization, contacts: int = 1, **fields):
+    campaign = make_campaign(
+        organization,
+        contacts=contacts,
+        max_attempts=fields.pop("max_attempts", 3),
+        retry_no_answer_minutes=60,
+        retry_busy_minutes=15,
+        retry_voicemail_minutes=240,
+        **fields,
+    )
+    services.campaign_start(campaign=campaign, actor=SYSTEM, now=NOW)
+    dispatch_due(now=NOW)
+    return campaign
+
+
+def finish(session: CallSession, **fields: object) -> CallSession:
+    fields.setdefault("ended_at", NOW)
+    CallSession.objects.filter(pk=session.pk).update(**fields)
+    session.refresh_from_db()
+    session_finished.send(sender=CallSession, session=session)
+    return session
+
+
+def counters(campaign) -> dict[str, object]:
+    stats = CampaignStats.objects.get(campaign=campaign)
+    return {name: getattr(stats, name) for name in STAT_FIELDS}
+
+
+def assert_counters_match_rows(campaign) -> None:
+    rebuilt = services.campaign_stats_rebuild(campaign=campaign, save=False)
+    assert counters(campaign) == {name: getattr(rebuilt, name) for name in STAT_FIELDS}
+
+
+HUMAN = {
+    "carrier_call_sid": "CA-human",
+    "answered_by": AnsweredBy.HUMAN,
+    "answered_at": NOW,
+    "duration_seconds": 75,
+}
+
+
+@pytest.mark.parametrize(
+    ("fields", "state", "last_outcome", "retry_minutes"),
+    [
+        (
+            {**HUMAN, "status": CallStatus.COMPLETED, "outcome": Outcome.INTERESTED},
+            "completed",
+            "interested",
+            None,
+        ),
+        (
+            {**HUMAN, "status": CallStatus.COMPLETED, "outcome": Outcome.NOT_INTERESTED},
+            "completed",
+            "not_interested",
+            None,
+        ),
+        (
+            {**HUMAN, "status": CallStatus.COMPLETED, "outcome": Outcome.NO_CONVERSATION},
+            "completed",
+            "no_conversation",
+            None,
+        ),
+        (
+            {"carrier_call_sid": "CA1", "status": CallStatus.NO_ANSWER},
+            "pending",
+            "no_answer",
+            60,
+        ),
+        ({"carrier_call_sid": "CA1", "status": CallStatus.BUSY}, "pending", "busy", 15),
+        (
+            {
+                "carrier_call_sid": "CA1",
+                "status": CallStatus.COMPLETED,
+                "answered_by": AnsweredBy.MACHINE,
+                "answered_at": NOW,
+                "duration_seconds": 20,
+                "outcome": Outcome.VOICEMAIL,
+            },
+            "pending",
+            "voicemail",
+            240,
+        ),
+        (
+            {
+                "carrier_call_sid": "CA1",
+                "status": CallStatus.COMPLETED,
+                "outcome": Outcome.NO_CONVERSATION,
+            },
+            "pending",
+            "no_conversation",
+            60,
+        ),
+        (
+            {
+                "placed_at": NOW,
+                "status": CallStatus.FAILED,
+                "outcome": Outcome.FAILED,
+                "end_reason": "invalid_number",
+                "error_code": "21211",
+            },
+            "failed",
+            "failed",
+            None,
+        ),
+        (
+            {
+                "carrier_call_sid": "CA1",
+                "status": CallStatus.FAILED,
+                "outcome": Outcome.FAILED,
+                "error_code": "31005",
+            },
+            "pending",
+            "failed",
+            60,
+        ),
+    ],
+)
+def test_it_moves_the_contact_on_by_how_the_call_ended(
+    owner, make_campaign, frozen, fields, state, last_outcome, retry_minutes
+):
+    campaign = claimed_campaign(make_campaign, owner.organization)
+    session = CallSession.objects.get()
+
+    finish(session, **fields)
+
+    target = CampaignContact.objects.get()
+    assert (target.state, target.last_outcome, target.attempts) == (state, last_outcome, 1)
+    if retry_minutes is not None:
+        assert target.next_attempt_at == NOW + timedelta(minutes=retry_minutes)
+    assert_counters_match_rows(campaign)
+
+
+def test_an_opt_out_adds_the_number_to_the_organizations_do_not_call_list(
+    owner, make_campaign, frozen
+):
+    campaign = claimed_campaign(make_campaign, owner.organization)
+    session = CallSession.objects.get()
+
+    finish(session, **HUMAN, status=CallStatus.COMPLETED, outcome=Outcome.DO_NOT_CALL)
+
+    target = CampaignContact.objects.get()
+    entry = DoNotCallEntry.objects.get()
+    assert target.state == CampaignContactState.DO_NOT_CALL
+    assert (entry.organization_id, entry.phone_number, entry.source, entry.session_id_ref) == (
+        owner.organization.pk,
+        session.to_number,
+        "opt_out",
+        session.pk,
+    )
+    assert counters(campaign)["outcome_do_not_call"] == 1
+
+
+def test_a_callback_request_is_scheduled_at_the_time_the_callee_asked_for(
+    owner, make_campaign, frozen
+):
+    claimed_campaign(make_campaign, owner.organization)
+    session = CallSession.objects.get()
+    tomorrow_at_three = datetime(2026, 3, 4, 20, 0, tzinfo=UTC)  # 15:00 EST
+
+    finish(
+        session,
+        **HUMAN,
+        status=CallStatus.COMPLETED,
+        outcome=Outcome.CALLBACK_REQUESTED,
+        extracted={"callback_at": tomorrow_at_three.isoformat()},
+    )
+
+    target = CampaignContact.objects.get()
+    assert (target.state, target.next_attempt_at) == ("pending", tomorrow_at_three)
+    assert dispatch_due(now=tomorrow_at_three - timedelta(minutes=1)) == 0
+    assert dispatch_due(now=tomorrow_at_three) == 1
+
+
+def test_a_retry_stays_inside_the_calling_window(owner, make_campaign):
+    evening = datetime(2026, 3, 4, 1, 30, tzinfo=UTC)  # 20:30 EST
+    with time_machine.travel(evening, tick=False):
+        campaign = make_campaign(owner.organization, contacts=1, retry_no_answer_minutes=60)
+        services.campaign_start(campaign=campaign, actor=SYSTEM, now=evening)
+        dispatch_due(now=evening)
+        finish(CallSession.objects.get(), carrier_call_sid="CA1", status=CallStatus.NO_ANSWER)
+
+    # 21:30 would be too late: the next allowed moment is 08:00 the next morning.
+    assert CampaignContact.objects.get().next_attempt_at == datetime(2026, 3, 4, 13, 0, tzinfo=UTC)
+
+
+def test_it_exhausts_a_contact_at_the_attempt_cap(owner, make_campaign, frozen):
+    campaign = claimed_campaign(make_campaign, owner.organization, max_attempts=2)
+
+    finish(CallSession.objects.get(), carrier_call_sid="CA1", status=CallStatus.BUSY)
+    dispatch_due(now=NOW + timedelta(minutes=15))
+    second = CallSession.objects.get(attempt_number=2)
+    finish(second, carrier_call_sid="CA2", status=CallStatus.BUSY)
+
+    target = CampaignContact.objects.get()
+    campaign.refresh_from_db()
+    assert (target.state, target.attempts) == (CampaignContactState.EXHAUSTED, 2)
+    assert campaign.status == CampaignStatus.COMPLETED
+    assert_counters_match_rows(campaign)
+
+
+def test_a_call_cancelled_before_dialling_goes_back_uncounted(owner, make_campaign, frozen):
+    campaign = claimed_campaign(make_campaign, owner.organization, max_attempts=1)
+    services.campaign_pause(campaign=campaign, actor=SYSTEM)
+
+    finish(
+        CallSession.objects.get(),
+        status=CallStatus.CANCELED,
+        end_reason="compliance:campaign_not_running",
+    )
+    services.campaign_start(campaign=campaign, actor=SYSTEM, now=NOW)
+    redialled = dispatch_due(now=NOW + timedelta(seconds=1))
+
+    target = CampaignContact.objects.get()
+    assert redialled == 1
+    assert (target.attempts, target.skipped_attempts, target.state) == (2, 1, "in_progress")
+    assert counters(campaign)["sessions_skipped"] == 1
+    assert counters(campaign)["calls_finished"] == 0
+    assert_counters_match_rows(campaign)
+
+
+def test_a_number_refused_by_the_placement_dnc_check_is_not_a_call(owner, make_campaign, frozen):
+    campaign = claimed_campaign(make_campaign, owner.organization)
+
+    finish(
+        CallSession.objects.get(),
+        placed_at=NOW,
+        status=CallStatus.FAILED,
+        outcome=Outcome.DO_NOT_CALL,
+        end_reason="do_not_call",
+    )
+
+    assert CampaignContact.objects.get().state == CampaignContactState.DO_NOT_CALL
+    assert counters(campaign)["calls_finished"] == 0
+    assert counters(campaign)["sessions_skipped"] == 1
+
+
+def test_handling_the_same_session_twice_changes_nothing(owner, make_campaign, frozen):
+    campaign = claimed_campaign(make_campaign, owner.organization, contacts=2)
+    first = CallSession.objects.order_by("id").first()
+    finish(first, carrier_call_sid="CA1", status=CallStatus.NO_ANSWER)
+    before = (counters(campaign), list(CampaignContact.objects.values()))
+
+    session_finished.send(sender=CallSession, session=first)
+    finish(first, carrier_call_sid="CA1", status=CallStatus.NO_ANSWER)
+
+    assert (counters(campaign), list(CampaignContact.objects.values())) == before
+    assert DoNotCallEntry.objects.count() == 0
+
+
+def test_the_last_outcome_completes_the_campaign(owner, make_campaign, frozen):
+    campaign = claimed_campaign(make_campaign, owner.organization, contacts=2)
+    first, second = CallSession.objects.order_by("id")
+
+    finish(first, **HUMAN, status=CallStatus.COMPLETED, outcome=Outcome.INTERESTED)
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.RUNNING
+    finish(
+        second,
+        **{**HUMAN, "carrier_call_sid": "CA-second"},
+        status=CallStatus.COMPLETED,
+        outcome=Outcome.NOT_INTERESTED,
+    )
+
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.COMPLETED
+    assert campaign.transitions.last().actor_system == "dialler"
+    assert_counters_match_rows(campaign)
+
+
+def test_outcomes_of_a_stopped_campaign_are_still_recorded(owner, make_campaign, frozen):
+    campaign = claimed_campaign(make_campaign, owner.organization)
+    services.campaign_stop(campaign=campaign, actor=SYSTEM)
+
+    finish(CallSession.objects.get(), **HUMAN, status=CallStatus.COMPLETED, outcome="interested")
+
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.STOPPED
+    assert CampaignContact.objects.get().state == CampaignContactState.COMPLETED
+
+
+def test_sessions_outside_campaigns_are_ignored(owner, make_campaign, frozen):
+    from sessions.models import SessionKind
+
+    campaign = claimed_campaign(make_campaign, owner.organization)
+    test_call = CallSession.objects.create(
+        organization=owner.organization,
+        kind=SessionKind.TEST,
+        to_number="+12125550104",
+        from_number="+15555550100",
+        status=CallStatus.COMPLETED,
+    )
+
+    session_finished.send(sender=CallSession, session=test_call)
+
+    assert counters(campaign)["calls_finished"] == 0
