@@ -81,3 +81,5 @@ def test_seed_demo_is_idempotent(db, django_user_model):
     assert Organization.objects.filter(slug="demo").count() == 1
     assert organization.scripts.count() == 1
     assert organization.scripts.get().version == 1
+    assert organization.caller_ids.count() == 1
+    assert organization.contact_lists.get().contacts.count() == 10

@@ -49,8 +49,10 @@ class Command(BaseCommand):
 
     def _seed_resources(self, organization: Organization) -> None:
         """Each resource app seeds its own demo rows, idempotently."""
+        from campaigns.services.demo import campaign_seed_demo
         from scripts.demo import script_seed_demo
         from voices.services import voice_seed_demo
 
         voice_seed_demo(organization)
         script_seed_demo(organization)
+        campaign_seed_demo(organization)
