@@ -1,0 +1,536 @@
+"""Applying what the carrier reports about a call: status callbacks, AMD verdicts, recordings.
+
+Twilio posts each callback as a separate request with no ordering guarantee and may repeat one,
+so every write here is idempotent and order-safe:
+
+- A status applies only when its `SequenceNumber` is above the session's
+  `last_sequence_number` AND its rank (`CALL_STATUS_RANK`) does not go backwards; a terminal
+  session never changes status again. A `completed` that overtakes `ringing` ends the session;
+  the late `ringing` is kept as an event and otherwise ignored.
+- Every callback leaves one `CallEvent`; a repeat of the same (session, kind, sequence) leaves
+  none (the session row is locked while we look, so two copies racing each other agree).
+- Reaching a terminal status goes through `session_finish`, a conditional update from "not
+  terminal" to terminal: only the request that wins it sends `session_finished` (after commit).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from anvil_voice.telephony.carrier import Carrier, get_carrier
+from sessions.models import (
+    CALL_STATUS_RANK,
+    TERMINAL_CALL_STATUSES,
+    AnsweredBy,
+    CallEvent,
+    CallSession,
+    CallStatus,
+    Outcome,
+)
+from sessions.signals import session_finished
+
+logger = logging.getLogger(__name__)
+
+
+class EventKind(StrEnum):
+    """`CallEvent.kind` values written by the telephony side of a session."""
+
+    PLACEMENT_CLAIMED = "placement_claimed"
+    PLACEMENT_RELEASED = "placement_released"
+    PLACEMENT_UNKNOWN = "placement_unknown"
+    PLACEMENT_UNCONFIRMED = "placement_unconfirmed"
+    CALL_CREATED = "call_created"
+    CALL_CONFLICT = "call_conflict"
+    CARRIER_STATUS = "carrier_status"
+    CARRIER_AMD = "carrier_amd"
+    CARRIER_RECORDING = "carrier_recording"
+    RECORDING_STORED = "recording_stored"
+    HANG_UP_REQUESTED = "hang_up_requested"
+    STREAM_STARTED = "stream_started"
+    STREAM_STOPPED = "stream_stopped"
+    STREAM_DISCONNECTED = "stream_disconnected"
+    FINISHED = "finished"
+
+
+# Twilio's `CallStatus` values (hyphenated) to ours.
+TWILIO_CALL_STATUSES: dict[str, CallStatus] = {
+    "queued": CallStatus.QUEUED,
+    "initiated": CallStatus.INITIATED,
+    "ringing": CallStatus.RINGING,
+    "in-progress": CallStatus.IN_PROGRESS,
+    "completed": CallStatus.COMPLETED,
+    "busy": CallStatus.BUSY,
+    "no-answer": CallStatus.NO_ANSWER,
+    "canceled": CallStatus.CANCELED,
+    "failed": CallStatus.FAILED,
+}
+# Twilio's `AnsweredBy` values to ours; every machine_* verdict is a machine.
+TWILIO_ANSWERED_BY: dict[str, AnsweredBy] = {
+    "human": AnsweredBy.HUMAN,
+    "machine_start": AnsweredBy.MACHINE,
+    "machine_end_beep": AnsweredBy.MACHINE,
+    "machine_end_silence": AnsweredBy.MACHINE,
+    "machine_end_other": AnsweredBy.MACHINE,
+    "fax": AnsweredBy.FAX,
+    "unknown": AnsweredBy.UNKNOWN,
+}
+# `campaigns.VoicemailBehaviour.HANG_UP`: sessions never import campaigns (one direction only).
+HANG_UP_ON_MACHINES = "hang_up"
+
+
+class InvalidCallback(ValueError):
+    """A signed callback we cannot read (garbage status, missing CallSid): answered 400."""
+
+
+class ApplyResult(StrEnum):
+    APPLIED = "applied"
+    STALE = "stale"  # recorded, but it would move the session backwards
+    DUPLICATE = "duplicate"  # seen before: nothing written
+    UNKNOWN_CALL = "unknown_call"  # no session holds this CallSid: nothing written
+
+
+@dataclass(frozen=True)
+class StatusCallback:
+    call_sid: str
+    status: CallStatus
+    twilio_status: str
+    sequence_number: int | None
+    timestamp: datetime | None
+    duration_seconds: int | None
+    answered_by: AnsweredBy | None
+    twilio_answered_by: str
+
+
+@dataclass(frozen=True)
+class AmdCallback:
+    call_sid: str
+    answered_by: AnsweredBy
+    twilio_answered_by: str
+    detection_ms: int | None
+
+
+@dataclass(frozen=True)
+class RecordingCallback:
+    call_sid: str
+    recording_sid: str
+    recording_url: str
+    recording_status: str
+    duration_seconds: int | None
+
+
+# --- parsing ------------------------------------------------------------------------------
+def _required(params: Mapping[str, Any], name: str) -> str:
+    value = str(params.get(name, "") or "").strip()
+    if not value:
+        raise InvalidCallback(f"{name} is required")
+    return value
+
+
+def _optional_int(params: Mapping[str, Any], name: str, *, strict: bool) -> int | None:
+    raw = str(params.get(name, "") or "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        if strict:
+            raise InvalidCallback(f"{name} must be an integer") from None
+        return None
+    if value < 0:
+        if strict:
+            raise InvalidCallback(f"{name} must not be negative")
+        return None
+    return value
+
+
+def _timestamp(params: Mapping[str, Any]) -> datetime | None:
+    raw = str(params.get("Timestamp", "") or "").strip()
+    if not raw:
+        return None
+    try:
+        return parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+
+
+def _answered_by(params: Mapping[str, Any]) -> tuple[AnsweredBy | None, str]:
+    raw = str(params.get("AnsweredBy", "") or "").strip()
+    if not raw:
+        return None, ""
+    if raw not in TWILIO_ANSWERED_BY:
+        raise InvalidCallback(f"unknown AnsweredBy {raw[:32]!r}")
+    return TWILIO_ANSWERED_BY[raw], raw
+
+
+def parse_status_callback(params: Mapping[str, Any]) -> StatusCallback:
+    call_sid = _required(params, "CallSid")
+    twilio_status = _required(params, "CallStatus")
+    if twilio_status not in TWILIO_CALL_STATUSES:
+        raise InvalidCallback(f"unknown CallStatus {twilio_status[:32]!r}")
+    answered_by, raw_answered_by = _answered_by(params)
+    return StatusCallback(
+        call_sid=call_sid,
+        status=TWILIO_CALL_STATUSES[twilio_status],
+        twilio_status=twilio_status,
+        sequence_number=_optional_int(params, "SequenceNumber", strict=True),
+        timestamp=_timestamp(params),
+        duration_seconds=_optional_int(params, "CallDuration", strict=False),
+        answered_by=answered_by,
+        twilio_answered_by=raw_answered_by,
+    )
+
+
+def parse_amd_callback(params: Mapping[str, Any]) -> AmdCallback:
+    call_sid = _required(params, "CallSid")
+    answered_by, raw = _answered_by(params)
+    if answered_by is None:
+        raise InvalidCallback("AnsweredBy is required")
+    return AmdCallback(
+        call_sid=call_sid,
+        answered_by=answered_by,
+        twilio_answered_by=raw,
+        detection_ms=_optional_int(params, "MachineDetectionDuration", strict=False),
+    )
+
+
+def parse_recording_callback(params: Mapping[str, Any]) -> RecordingCallback:
+    return RecordingCallback(
+        call_sid=_required(params, "CallSid"),
+        recording_sid=_required(params, "RecordingSid"),
+        recording_url=str(params.get("RecordingUrl", "") or "").strip(),
+        recording_status=str(params.get("RecordingStatus", "") or "completed").strip(),
+        duration_seconds=_optional_int(params, "RecordingDuration", strict=False),
+    )
+
+
+# --- finishing ----------------------------------------------------------------------------
+def preliminary_outcome(status: str, answered_by: str) -> str:
+    """The outcome the carrier alone can tell; the conversation pipeline may know better."""
+    if status == CallStatus.COMPLETED:
+        if answered_by == AnsweredBy.MACHINE:
+            return Outcome.VOICEMAIL
+        if answered_by == AnsweredBy.FAX:
+            return Outcome.NO_CONVERSATION
+        return Outcome.COMPLETED
+    return {
+        CallStatus.BUSY: Outcome.BUSY,
+        CallStatus.NO_ANSWER: Outcome.NO_ANSWER,
+        CallStatus.FAILED: Outcome.FAILED,
+        # Outcome has no "canceled": we hung up before anyone answered.
+        CallStatus.CANCELED: Outcome.NO_CONVERSATION,
+    }.get(CallStatus(status), Outcome.FAILED)
+
+
+def _record_event(session_id: int, kind: str, data: dict[str, Any]) -> CallEvent:
+    return CallEvent.objects.create(session_id=session_id, kind=kind, data=data)
+
+
+def _send_finished(session_id: int) -> None:
+    session = CallSession.objects.filter(pk=session_id).first()
+    if session is not None:
+        session_finished.send(sender=CallSession, session=session)
+
+
+def session_finish(
+    *,
+    session_id: int,
+    status: str,
+    outcome: str = "",
+    end_reason: str = "",
+    error_code: str = "",
+    error_message: str = "",
+    ended_at: datetime | None = None,
+    require_no_call: bool = False,
+    expected_status: str | None = None,
+    **fields: Any,
+) -> bool:
+    """Move a session to terminal `status` once; True for the one caller that did it.
+
+    `outcome` defaults to the preliminary one unless the session already has an outcome (the
+    pipeline may have classified the conversation first). `require_no_call` makes it a no-op
+    when a call id was bound meanwhile (placement failures race the stream's `start`);
+    `expected_status` when the session moved on meanwhile.
+    """
+    assert status in TERMINAL_CALL_STATUSES, status
+    with transaction.atomic():
+        session = CallSession.objects.select_for_update().filter(pk=session_id).first()
+        if session is None or session.is_finished:
+            return False
+        answered_by = str(fields.get("answered_by") or session.answered_by)
+        updates: dict[str, Any] = {
+            "status": status,
+            "ended_at": ended_at or timezone.now(),
+            **fields,
+        }
+        if not session.outcome:
+            updates["outcome"] = outcome or preliminary_outcome(status, answered_by)
+        if end_reason and not session.end_reason:
+            updates["end_reason"] = end_reason
+        if error_code:
+            updates["error_code"] = error_code[:32]
+            updates["error_message"] = error_message[:500]
+        candidates = CallSession.objects.filter(pk=session_id).exclude(
+            status__in=TERMINAL_CALL_STATUSES
+        )
+        if require_no_call:
+            candidates = candidates.filter(carrier_call_sid__isnull=True)
+        if expected_status is not None:
+            candidates = candidates.filter(status=expected_status)
+        # The conditional update is the once-only guard, even where the row lock is a no-op.
+        if candidates.update(**updates) != 1:
+            return False
+        _record_event(
+            session_id,
+            EventKind.FINISHED,
+            {"status": status, "outcome": updates.get("outcome", session.outcome)},
+        )
+        transaction.on_commit(lambda: _send_finished(session_id))
+    logger.info("event=session_finished session=%s status=%s", session_id, status)
+    return True
+
+
+# --- status callbacks ---------------------------------------------------------------------
+def _moves_forward(session: CallSession, status: str, sequence_number: int | None) -> bool:
+    if session.is_finished:
+        return False
+    if sequence_number is not None and sequence_number <= session.last_sequence_number:
+        return False
+    rank = CALL_STATUS_RANK[CallStatus(status)]
+    current = CALL_STATUS_RANK[CallStatus(session.status)]
+    # Without a sequence number only a strictly later status can be trusted to be new.
+    return rank > current if sequence_number is None else rank >= current
+
+
+def _status_fields(session: CallSession, status: str, at: datetime) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if status == CallStatus.RINGING and session.ringing_at is None:
+        fields["ringing_at"] = at
+    if status == CallStatus.IN_PROGRESS and session.answered_at is None:
+        fields["answered_at"] = at
+    return fields
+
+
+def session_apply_status_callback(*, callback: StatusCallback) -> ApplyResult:
+    with transaction.atomic():
+        session = (
+            CallSession.objects.select_for_update()
+            .filter(carrier_call_sid=callback.call_sid)
+            .first()
+        )
+        if session is None:
+            # Twilio must not retry (answer 200), and there is nothing to write it against.
+            logger.warning(
+                "event=status_callback_unknown_call call_sid=%s status=%s",
+                callback.call_sid,
+                callback.twilio_status,
+            )
+            return ApplyResult.UNKNOWN_CALL
+        seen = CallEvent.objects.filter(session=session, kind=EventKind.CARRIER_STATUS)
+        if callback.sequence_number is not None:
+            seen = seen.filter(data__sequence_number=callback.sequence_number)
+        else:
+            seen = seen.filter(data__sequence_number=None, data__status=callback.twilio_status)
+        if seen.exists():
+            return ApplyResult.DUPLICATE
+        applies = _moves_forward(session, callback.status, callback.sequence_number)
+        _record_event(
+            session.pk,
+            EventKind.CARRIER_STATUS,
+            {
+                "status": callback.twilio_status,
+                "sequence_number": callback.sequence_number,
+                "timestamp": callback.timestamp.isoformat() if callback.timestamp else None,
+                "duration": callback.duration_seconds,
+                "answered_by": callback.twilio_answered_by or None,
+                "applied": applies,
+            },
+        )
+        if not applies:
+            logger.info(
+                "event=status_callback_stale session=%s status=%s sequence=%s current=%s",
+                session.pk,
+                callback.twilio_status,
+                callback.sequence_number,
+                session.status,
+            )
+            return ApplyResult.STALE
+        at = callback.timestamp or timezone.now()
+        fields = _status_fields(session, callback.status, at)
+        if callback.sequence_number is not None:
+            fields["last_sequence_number"] = callback.sequence_number
+        if callback.answered_by is not None and not session.answered_by:
+            fields["answered_by"] = callback.answered_by
+        if callback.status in TERMINAL_CALL_STATUSES:
+            if callback.duration_seconds is not None:
+                fields["duration_seconds"] = callback.duration_seconds
+            session_finish(
+                session_id=session.pk,
+                status=callback.status,
+                end_reason=callback.twilio_status,
+                ended_at=at,
+                **fields,
+            )
+        else:
+            CallSession.objects.filter(pk=session.pk).update(status=callback.status, **fields)
+    return ApplyResult.APPLIED
+
+
+def session_apply_carrier_status(*, session_id: int, twilio_status: str) -> bool:
+    """A status learnt by looking the call up (reconciliation): no sequence number, so it
+    applies only if it is strictly further along than what we have."""
+    status = TWILIO_CALL_STATUSES.get(twilio_status)
+    if status is None:
+        return False
+    with transaction.atomic():
+        session = CallSession.objects.select_for_update().filter(pk=session_id).first()
+        if session is None or not _moves_forward(session, status, None):
+            return False
+        now = timezone.now()
+        if status in TERMINAL_CALL_STATUSES:
+            return session_finish(session_id=session_id, status=status, end_reason=twilio_status)
+        fields = _status_fields(session, status, now)
+        CallSession.objects.filter(pk=session_id).exclude(status__in=TERMINAL_CALL_STATUSES).update(
+            status=status, **fields
+        )
+    return True
+
+
+# --- answering-machine detection ----------------------------------------------------------
+def session_apply_amd_result(*, callback: AmdCallback) -> ApplyResult:
+    with transaction.atomic():
+        session = (
+            CallSession.objects.select_for_update()
+            .select_related("campaign")
+            .filter(carrier_call_sid=callback.call_sid)
+            .first()
+        )
+        if session is None:
+            logger.warning("event=amd_callback_unknown_call call_sid=%s", callback.call_sid)
+            return ApplyResult.UNKNOWN_CALL
+        # Twilio sends one verdict per call: any earlier AMD event makes this a repeat.
+        if CallEvent.objects.filter(session=session, kind=EventKind.CARRIER_AMD).exists():
+            return ApplyResult.DUPLICATE
+        _record_event(
+            session.pk,
+            EventKind.CARRIER_AMD,
+            {"answered_by": callback.twilio_answered_by, "detection_ms": callback.detection_ms},
+        )
+        if callback.answered_by != AnsweredBy.UNKNOWN:
+            CallSession.objects.filter(pk=session.pk, answered_by="").update(
+                answered_by=callback.answered_by
+            )
+        hang_up = (
+            callback.answered_by == AnsweredBy.MACHINE
+            and not session.is_finished
+            and session.campaign is not None
+            and session.campaign.voicemail_behaviour == HANG_UP_ON_MACHINES
+        )
+        if hang_up:
+            session_id = session.pk
+            _record_event(session_id, EventKind.HANG_UP_REQUESTED, {"reason": "machine"})
+            transaction.on_commit(lambda: _enqueue_hang_up(session_id))
+    return ApplyResult.APPLIED
+
+
+def _enqueue_hang_up(session_id: int) -> None:
+    from sessions.tasks import session_hang_up_task
+
+    session_hang_up_task.delay(session_id)
+
+
+def session_hang_up(*, session_id: int, carrier: Carrier | None = None) -> bool:
+    session = CallSession.objects.filter(pk=session_id).first()
+    if session is None or session.is_finished or not session.carrier_call_sid:
+        return False
+    (carrier or get_carrier()).hang_up(session)
+    return True
+
+
+# --- recordings ---------------------------------------------------------------------------
+@runtime_checkable
+class RecordingDownloader(Protocol):
+    def download_recording(self, url: str) -> bytes: ...
+
+
+def session_apply_recording_callback(*, callback: RecordingCallback) -> ApplyResult:
+    with transaction.atomic():
+        session = (
+            CallSession.objects.select_for_update()
+            .filter(carrier_call_sid=callback.call_sid)
+            .first()
+        )
+        if session is None:
+            logger.warning("event=recording_callback_unknown_call call_sid=%s", callback.call_sid)
+            return ApplyResult.UNKNOWN_CALL
+        seen = CallEvent.objects.filter(
+            session=session,
+            kind=EventKind.CARRIER_RECORDING,
+            data__recording_sid=callback.recording_sid,
+            data__status=callback.recording_status,
+        )
+        if seen.exists():
+            return ApplyResult.DUPLICATE
+        _record_event(
+            session.pk,
+            EventKind.CARRIER_RECORDING,
+            {
+                "recording_sid": callback.recording_sid,
+                "status": callback.recording_status,
+                "duration": callback.duration_seconds,
+            },
+        )
+        if callback.recording_status != "completed" or not callback.recording_url:
+            return ApplyResult.APPLIED
+        claimed = CallSession.objects.filter(pk=session.pk, recording_sid="").update(
+            recording_sid=callback.recording_sid,
+            recording_duration_seconds=callback.duration_seconds,
+        )
+        if claimed:
+            session_id, url = session.pk, callback.recording_url
+            # Downloading can take longer than Twilio's 15 s webhook timeout: a task does it.
+            transaction.on_commit(lambda: _enqueue_recording_download(session_id, url))
+    return ApplyResult.APPLIED
+
+
+def _enqueue_recording_download(session_id: int, url: str) -> None:
+    from sessions.tasks import session_store_recording_task
+
+    session_store_recording_task.delay(session_id, url)
+
+
+def session_store_recording(*, session_id: int, url: str, carrier: Carrier | None = None) -> bool:
+    """Download the call's recording and keep it on `session.recording` (once)."""
+    session = CallSession.objects.filter(pk=session_id).first()
+    if session is None or session.recording:
+        return False
+    carrier = carrier or get_carrier()
+    if not isinstance(carrier, RecordingDownloader):
+        logger.warning("event=recording_not_downloadable carrier=%s", carrier.name)
+        return False
+    try:
+        content = carrier.download_recording(url)
+    except ValueError as error:
+        # Not a URL we trust with our credentials: nothing a retry would change.
+        logger.warning("event=recording_url_refused session=%s reason=%s", session_id, error)
+        return False
+    name = f"{session.pk}-{session.recording_sid or 'recording'}.wav"
+    session.recording.save(name, ContentFile(content), save=False)
+    stored_name = str(session.recording.name)
+    # Two deliveries of the task may download at once: the first to write the field wins.
+    if not CallSession.objects.filter(pk=session_id, recording="").update(recording=stored_name):
+        session.recording.storage.delete(stored_name)
+        return False
+    _record_event(
+        session_id, EventKind.RECORDING_STORED, {"name": stored_name, "bytes": len(content)}
+    )
+    return True
