@@ -2,4 +2,6 @@
 
 from typing import Any
 
-websocket_urlpatterns: list[Any] = []
+from sessions.routing import websocket_urlpatterns as session_websocket_urlpatterns
+
+websocket_urlpatterns: list[Any] = [*session_websocket_urlpatterns]

@@ -1,0 +1,266 @@
+"""Placing a session's call exactly once: the never-twice rule.
+
+Creating a call at Twilio is not idempotent, and tasks are redelivered (acks_late, a worker
+killed mid-way, two dispatchers). The database, not the queue, decides:
+
+1. Claim: one conditional update moves a `queued` session with no `placed_at` and no call id
+   to `initiated` with `placed_at=now`. It commits before the carrier is contacted, so every
+   other worker sees it; whoever changes 0 rows does nothing.
+2. Re-check the organization's do-not-call list right before dialling (never dial a number
+   added since the dialler's check).
+3. Dial. On success store the call id (conditional: only if none is stored yet).
+4. On errors, by kind:
+   - RETRY (Twilio 20429, never processed) and BACK_PRESSURE (10004/22005): give the claim
+     back (same conditional shape: only our claim, only without a call id) and raise
+     `PlacementDeferred`; the task retries with exponential backoff, longer for back-pressure.
+   - INVALID_NUMBER / PERMANENT: the session fails with the carrier's code.
+   - UNKNOWN (timeout, 5xx, dropped connection: the call may exist): look the call up
+     (`find_call`) before anything else. Found → store its id. Not found → the session stays
+     claimed (`initiated`, no call id) and is looked up once more later
+     (`session_reconcile(final=True)`); still not found then → failed. We never redial in the
+     same session: a retry is a new attempt, decided by the campaign.
+5. A worker killed between the create and storing the id leaves `placed_at` set and no call
+   id: `session_reconcile_stuck` finds such sessions and reconciles them instead of redialling.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from anvil_voice.telephony.carrier import (
+    Carrier,
+    CarrierCall,
+    PlaceCallError,
+    PlaceCallErrorKind,
+    get_carrier,
+)
+from sessions.models import TERMINAL_CALL_STATUSES, CallEvent, CallSession, CallStatus, Outcome
+from sessions.status import EventKind, session_apply_carrier_status, session_finish
+
+logger = logging.getLogger(__name__)
+
+# Backoff for a deferred placement: seconds = base * 2**retries, capped, with jitter.
+RETRY_BACKOFF = {
+    PlaceCallErrorKind.RETRY: (1.0, 60.0),
+    PlaceCallErrorKind.BACK_PRESSURE: (15.0, 600.0),
+}
+# After a lost create answer and a lookup that found nothing, look once more this much later
+# (Twilio's list can lag behind a create that is still in flight).
+RECONCILE_AGAIN_AFTER_SECONDS = 30
+
+
+class PlacementOutcome(StrEnum):
+    PLACED = "placed"
+    RECONCILED = "reconciled"  # the create answer was lost; the lookup found the call
+    UNCONFIRMED = "unconfirmed"  # the create answer was lost; look again later
+    NOT_CLAIMED = "not_claimed"  # already placed or being placed elsewhere: nothing done
+    DO_NOT_CALL = "do_not_call"
+    FAILED = "failed"
+
+
+class PlacementDeferred(Exception):
+    """Nothing was dialled and the claim was given back: try again after a backoff."""
+
+    def __init__(self, kind: PlaceCallErrorKind, message: str, *, carrier_code: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.carrier_code = carrier_code
+
+
+def retry_countdown(kind: PlaceCallErrorKind, retries: int) -> float:
+    base, cap = RETRY_BACKOFF.get(kind, RETRY_BACKOFF[PlaceCallErrorKind.RETRY])
+    # Jitter spreads the retries of many sessions deferred by the same burst; not security.
+    return min(cap, base * 2**retries) * random.uniform(0.5, 1.0)  # noqa: S311
+
+
+def _event(session_id: int, kind: str, **data: object) -> None:
+    CallEvent.objects.create(session_id=session_id, kind=kind, data=data)
+
+
+def session_place_call(*, session_id: int, carrier: Carrier | None = None) -> PlacementOutcome:
+    placed_at = timezone.now()
+    # Step 1. Autocommit on purpose: the claim must be visible before we talk to the carrier.
+    claimed = CallSession.objects.filter(
+        pk=session_id,
+        status=CallStatus.QUEUED,
+        placed_at__isnull=True,
+        carrier_call_sid__isnull=True,
+    ).update(status=CallStatus.INITIATED, placed_at=placed_at)
+    if not claimed:
+        logger.info("event=placement_not_claimed session=%s", session_id)
+        return PlacementOutcome.NOT_CLAIMED
+    session = CallSession.objects.select_related("campaign", "organization").get(pk=session_id)
+    _event(session_id, EventKind.PLACEMENT_CLAIMED, placed_at=placed_at.isoformat())
+
+    if session.organization.do_not_call_entries.filter(phone_number=session.to_number).exists():
+        session_finish(
+            session_id=session_id,
+            status=CallStatus.FAILED,
+            outcome=Outcome.DO_NOT_CALL,
+            end_reason="do_not_call",
+            error_code="do_not_call",
+            error_message="The number is on the organization's do-not-call list.",
+            require_no_call=True,
+        )
+        logger.info("event=placement_do_not_call session=%s", session_id)
+        return PlacementOutcome.DO_NOT_CALL
+
+    carrier = carrier or get_carrier()
+    try:
+        call_sid = carrier.place_call(session)
+    except PlaceCallError as error:
+        return _after_error(session, carrier, error, placed_at)
+    _bind_call(session_id, call_sid, how="created")
+    return PlacementOutcome.PLACED
+
+
+def _after_error(
+    session: CallSession, carrier: Carrier, error: PlaceCallError, placed_at: datetime
+) -> PlacementOutcome:
+    kind = error.kind
+    logger.warning(
+        "event=placement_error session=%s kind=%s code=%s", session.pk, kind, error.carrier_code
+    )
+    if kind in (PlaceCallErrorKind.RETRY, PlaceCallErrorKind.BACK_PRESSURE):
+        _release_claim(session.pk, placed_at, reason=str(kind), code=error.carrier_code)
+        raise PlacementDeferred(kind, error.message, carrier_code=error.carrier_code) from error
+    if kind == PlaceCallErrorKind.UNKNOWN:
+        _event(
+            session.pk, EventKind.PLACEMENT_UNKNOWN, code=error.carrier_code, message=error.message
+        )
+        return session_reconcile(session_id=session.pk, final=False, carrier=carrier)
+    session_finish(
+        session_id=session.pk,
+        status=CallStatus.FAILED,
+        outcome=Outcome.FAILED,
+        # The campaign marks the contact invalid on "invalid_number"; "permanent" is ours.
+        end_reason=str(kind),
+        error_code=error.carrier_code or str(kind),
+        error_message=error.message,
+        require_no_call=True,
+    )
+    return PlacementOutcome.FAILED
+
+
+def _release_claim(session_id: int, placed_at: datetime, *, reason: str, code: str) -> None:
+    # Only our own claim, and only while no call id exists: a released session can be claimed
+    # again by the retry, and nothing that might have dialled is ever released.
+    released = CallSession.objects.filter(
+        pk=session_id,
+        status=CallStatus.INITIATED,
+        placed_at=placed_at,
+        carrier_call_sid__isnull=True,
+    ).update(status=CallStatus.QUEUED, placed_at=None)
+    if released:
+        _event(session_id, EventKind.PLACEMENT_RELEASED, reason=reason, code=code)
+
+
+def _bind_call(session_id: int, call_sid: str, *, how: str) -> bool:
+    """Store the call id unless one is stored already (the stream's `start` may be first)."""
+    try:
+        with transaction.atomic():
+            bound = CallSession.objects.filter(pk=session_id, carrier_call_sid__isnull=True).update(
+                carrier_call_sid=call_sid
+            )
+    except IntegrityError:
+        # Another session holds this call id: a reconciliation matched the wrong call.
+        logger.error(
+            "event=placement_call_held_elsewhere session=%s call_sid=%s", session_id, call_sid
+        )
+        _event(session_id, EventKind.CALL_CONFLICT, call_sid=call_sid, reason="held_elsewhere")
+        return False
+    if bound:
+        _event(session_id, EventKind.CALL_CREATED, call_sid=call_sid, how=how)
+        logger.info(
+            "event=placement_bound session=%s call_sid=%s how=%s", session_id, call_sid, how
+        )
+        return True
+    current = CallSession.objects.values_list("carrier_call_sid", flat=True).get(pk=session_id)
+    if current != call_sid:
+        # Two calls for one session would break the rule we exist for: shout.
+        logger.error(
+            "event=placement_second_call session=%s call_sid=%s held=%s",
+            session_id,
+            call_sid,
+            current,
+        )
+        _event(session_id, EventKind.CALL_CONFLICT, call_sid=call_sid, held=current)
+    return False
+
+
+def session_reconcile(
+    *, session_id: int, final: bool, carrier: Carrier | None = None
+) -> PlacementOutcome:
+    """Find the call a claimed session created when we never learnt its id."""
+    session = CallSession.objects.filter(pk=session_id).first()
+    if session is None:
+        return PlacementOutcome.NOT_CLAIMED
+    if session.carrier_call_sid:
+        return PlacementOutcome.RECONCILED
+    if session.is_finished or session.placed_at is None:
+        return PlacementOutcome.NOT_CLAIMED
+    carrier = carrier or get_carrier()
+    try:
+        found: CarrierCall | None = carrier.find_call(session)
+    except PlaceCallError as error:
+        # Cannot look now: leave the claim as it is; the sweep comes back to it.
+        logger.warning(
+            "event=reconcile_lookup_failed session=%s code=%s", session_id, error.carrier_code
+        )
+        return PlacementOutcome.UNCONFIRMED
+    if found is not None:
+        _bind_call(session_id, found.call_sid, how="reconciled")
+        # Callbacks that arrived before we knew the id were dropped: catch up on the status.
+        session_apply_carrier_status(session_id=session_id, twilio_status=found.status)
+        return PlacementOutcome.RECONCILED
+    if not final:
+        _event(session_id, EventKind.PLACEMENT_UNCONFIRMED)
+        return PlacementOutcome.UNCONFIRMED
+    finished = session_finish(
+        session_id=session_id,
+        status=CallStatus.FAILED,
+        outcome=Outcome.FAILED,
+        end_reason="placement_unconfirmed",
+        error_code="placement_unconfirmed",
+        error_message="The carrier never confirmed the call and has no record of it.",
+        require_no_call=True,
+    )
+    return PlacementOutcome.FAILED if finished else PlacementOutcome.RECONCILED
+
+
+def session_placement_give_up(*, session_id: int, error: PlacementDeferred) -> bool:
+    """Retries exhausted: a session that was never dialled fails (the campaign decides next)."""
+    return session_finish(
+        session_id=session_id,
+        status=CallStatus.FAILED,
+        outcome=Outcome.FAILED,
+        end_reason=str(error.kind),
+        error_code=error.carrier_code or str(error.kind),
+        error_message=str(error),
+        require_no_call=True,
+        # Only while nobody has claimed it again: a claimed session may be dialling right now.
+        expected_status=CallStatus.QUEUED,
+    )
+
+
+def session_reconcile_stuck(
+    *, older_than: timedelta, carrier: Carrier | None = None, limit: int = 100
+) -> int:
+    """Reconcile sessions claimed long ago that never got a call id (a worker died mid-way)."""
+    cutoff = timezone.now() - older_than
+    stuck = list(
+        CallSession.objects.filter(placed_at__lt=cutoff, carrier_call_sid__isnull=True)
+        .exclude(status__in=[*TERMINAL_CALL_STATUSES, CallStatus.QUEUED])
+        .order_by("placed_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    carrier = carrier or (get_carrier() if stuck else None)
+    for session_id in stuck:
+        session_reconcile(session_id=session_id, final=True, carrier=carrier)
+    return len(stuck)

@@ -1,0 +1,72 @@
+"""Celery entry points for call sessions: thin, idempotent wrappers around one service each.
+
+Every task may run twice (acks_late, redelivery after a lost worker); the services make the
+second run a no-op: the database, not the queue, decides whether anything happens.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+from celery import Task, shared_task
+from celery.exceptions import Retry
+from django.conf import settings
+
+from sessions import placement, status
+
+# Deferred placements (20429, back-pressure) are retried this often before the session fails.
+PLACEMENT_MAX_RETRIES = 8
+
+
+@shared_task(bind=True, acks_late=True, max_retries=PLACEMENT_MAX_RETRIES)
+def session_place_call_task(self: Task, session_id: int) -> str | Retry:
+    """Place the session's call (enqueued by the dialler with `transaction.on_commit`)."""
+    try:
+        outcome = placement.session_place_call(session_id=session_id)
+    except placement.PlacementDeferred as deferred:
+        retries = int(self.request.retries or 0)
+        if retries >= PLACEMENT_MAX_RETRIES:
+            placement.session_placement_give_up(session_id=session_id, error=deferred)
+            return placement.PlacementOutcome.FAILED
+        countdown = placement.retry_countdown(deferred.kind, retries)
+        retry = self.retry(exc=deferred, countdown=countdown, throw=False)
+        if self.request.is_eager:
+            # Eager runs (tests): apply() runs a returned Retry at once, a raised one would
+            # propagate to the caller under task_eager_propagates.
+            return retry
+        raise retry from deferred
+    if outcome == placement.PlacementOutcome.UNCONFIRMED:
+        session_reconcile_task.apply_async(
+            (session_id,), countdown=placement.RECONCILE_AGAIN_AFTER_SECONDS
+        )
+    return str(outcome)
+
+
+@shared_task(acks_late=True)
+def session_reconcile_task(session_id: int) -> str:
+    """The second (final) lookup of a call whose create answer was lost."""
+    return str(placement.session_reconcile(session_id=session_id, final=True))
+
+
+@shared_task(acks_late=True)
+def session_reconcile_stuck_task() -> int:
+    """Periodic sweep (beat): sessions claimed long ago that never got a call id."""
+    older_than = timedelta(seconds=int(settings.CALL_PLACEMENT_STUCK_SECONDS))
+    return placement.session_reconcile_stuck(older_than=older_than)
+
+
+@shared_task(acks_late=True)
+def session_hang_up_task(session_id: int) -> bool:
+    return status.session_hang_up(session_id=session_id)
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(httpx.HTTPError,),
+    retry_backoff=5,
+    retry_backoff_max=300,
+    max_retries=6,
+)
+def session_store_recording_task(session_id: int, url: str) -> bool:
+    return status.session_store_recording(session_id=session_id, url=url)
