@@ -536,10 +536,12 @@ class CallPipeline:
         self._phase = _Phase.ENDING
         self._end_reason = self._end_reason or reason
         self._emit_event(Kind.HANG_UP, reason=self._end_reason.value)
+        # Set first: the carrier may end the stream (`stop` → shutdown) before this returns.
+        self._hung_up = True
         try:
             await self._hang_up()
-            self._hung_up = True
         except Exception as error:
+            self._hung_up = False
             logger.exception("pipeline.hang_up_failed")
             self._emit_event(Kind.HANG_UP_FAILED, message=repr(error))
         self._begin_shutdown(self._end_reason)

@@ -123,14 +123,16 @@ class BatchRecognizer:
                 logger.exception("pipeline.stt_failed provider=%s", self.name)
                 emit(RecognizerFailure("stt_error", repr(error)))
                 continue
-            emit(
-                Final(
-                    text=transcript.text.strip(),
-                    start_ms=utterance.start_ms,
-                    end_ms=utterance.end_ms,
-                    confidence=transcript.confidence,
-                )
+            final = Final(
+                text=transcript.text.strip(),
+                start_ms=utterance.start_ms,
+                end_ms=utterance.end_ms,
+                confidence=transcript.confidence,
             )
+            try:
+                emit(final)
+            except Exception:  # the listener's bug must not stop recognition for the call
+                logger.exception("pipeline.stt_listener_failed")
 
 
 class DeepgramRecognizer:

@@ -157,6 +157,8 @@ class Line:
     pipeline: CallPipeline | None = None
     played: bytearray = field(default_factory=bytearray)  # what the caller heard
     max_buffered_frames: int = 0
+    # Sleep 20 ms of real time per frame: for real providers that think in real time.
+    realtime: bool = False
     _buffer: deque[bytes | str] = field(default_factory=deque)
 
     async def send(self, message: dict[str, Any]) -> None:
@@ -213,7 +215,10 @@ class Line:
         self.pipeline.feed_media(base64.b64encode(frame).decode())
         self.tick()
         self.clock.advance(0.02)
-        await settle()
+        if self.realtime:
+            await asyncio.sleep(0.02)
+        else:
+            await settle()
 
     async def until(self, condition: Callable[[], Any], *, seconds: float = 30.0) -> None:
         """Feed silence until `condition()` holds (bounded in stream time)."""
