@@ -21,16 +21,15 @@ import base64
 import binascii
 import contextlib
 import logging
-import re
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum, auto
 from typing import Any
 
 from anvil_voice.speech.codec import ULAW_FRAME_BYTES
 from anvil_voice.speech.protocols import VoiceProvider
-from scripts.engine.agent import Agent, speakable_chunks
+from scripts.engine.agent import Agent
 from scripts.engine.types import AgentAction, EndCall, MarkDoNotCall, Outcome
 from sessions.pipeline.clock import Clock, LoopClock
 from sessions.pipeline.config import PipelineConfig
@@ -42,7 +41,7 @@ from sessions.pipeline.recognizers import (
     RecognizerFailure,
     StreamingRecognizer,
 )
-from sessions.pipeline.tts_stream import SynthesisFailure, synthesize_frames
+from sessions.pipeline.speaking import AgentTurn, Outlet, TurnResult, TurnTiming, say
 from sessions.pipeline.turns import (
     EndReason,
     PipelineEvent,
@@ -60,8 +59,6 @@ logger = logging.getLogger(__name__)
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 HangUp = Callable[[], Awaitable[None]]
 Kind = PipelineEventKind
-_SENTENCE_END = re.compile(r"[.!?…][\"')\]]*$")
-_SENTENCE_START = re.compile(r"[A-Z\"'(\[]")
 
 
 class _Phase(Enum):
@@ -70,13 +67,6 @@ class _Phase(Enum):
     TALKING = auto()
     ENDING = auto()  # the last words are playing / hanging up
     ENDED = auto()
-
-
-class _TurnResult(Enum):
-    DONE = auto()
-    INTERRUPTED = auto()
-    TTS_FAILED = auto()
-    AGENT_FAILED = auto()
 
 
 @dataclass(slots=True)
@@ -96,43 +86,10 @@ class _Trigger(Enum):
 
 
 @dataclass(slots=True)
-class _Timing:
-    """Clock times of one agent turn's milestones (latency is derived at the end)."""
-
-    since: str
-    base: float
-    stt_final_at: float | None = None
-    endpoint_at: float | None = None
-    first_token_at: float | None = None
-    first_audio_at: float | None = None
-    first_frame_at: float | None = None
-
-    def latency(self) -> dict[str, Any]:
-        latency: dict[str, Any] = {"since": self.since}
-        for key, value in (
-            ("endpoint_ms", self.endpoint_at),
-            ("stt_final_ms", self.stt_final_at),
-            ("agent_first_token_ms", self.first_token_at),
-            ("tts_first_audio_ms", self.first_audio_at),
-            ("first_frame_ms", self.first_frame_at),
-        ):
-            if value is not None:
-                latency[key] = round((value - self.base) * 1000, 1)
-        return latency
-
-
-@dataclass(slots=True)
 class _Outgoing:
     message: dict[str, Any]
     chunk: SpokenChunk | None = None  # media/mark of an agent turn: dropped on barge-in
     on_sent: Callable[[], None] | None = None
-
-
-@dataclass(slots=True)
-class _ChunkAudio:
-    chunk: SpokenChunk
-    frames: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
-    started: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class CallPipeline:
@@ -185,12 +142,8 @@ class CallPipeline:
         self._opening_start_ms: int | None = None
         self._first_frame_at: float | None = None
         self._turn_index = 0
-        self._speech: AgentSpeech | None = None
+        self._turn: AgentTurn | None = None
         self._turn_task: asyncio.Task[None] | None = None
-        self._turn_result = _TurnResult.DONE
-        self._interruptible = True
-        self._mark_event = asyncio.Event()
-        self._mark_deadline: float | None = None
         self._last_activity_ms = 0
         self._silence_fired = False
         self._max_fired = False
@@ -214,6 +167,13 @@ class CallPipeline:
         if self._phase is not _Phase.WAITING:
             return
         self.stream_sid = stream_sid
+        self._outlet = Outlet(
+            stream_sid=stream_sid,
+            queue=self._queue,
+            emit_event=self._emit_event,
+            now_ms=self._now_ms,
+            agent_finished=lambda: self._agent.finished,
+        )
         self._phase = _Phase.GREETING if self.config.greeting_timeout_ms > 0 else _Phase.TALKING
         if self._phase is _Phase.TALKING:
             self._greeting_done.set()
@@ -252,11 +212,9 @@ class CallPipeline:
         if self._phase is _Phase.WAITING:
             self.stats.messages_before_start += 1
             return
-        speech = self._speech
-        if speech is not None and not speech.interrupted and speech.mark_echoed(name):
+        if self._turn is not None and self._turn.on_mark(name):
             self.stats.marks_echoed += 1
             self._last_activity_ms = self._now_ms()
-            self._mark_event.set()
         # Otherwise: an echo after `clear` (flushed, not played) or of an older turn.
 
     def on_dtmf(self, digit: str) -> None:
@@ -386,14 +344,15 @@ class CallPipeline:
     # -- barge-in -----------------------------------------------------------------------------
 
     def _barge_in(self, source: str) -> None:
-        speech, task = self._speech, self._turn_task
-        if speech is None or task is None or task.done() or speech.interrupted:
+        turn, task = self._turn, self._turn_task
+        if turn is None or task is None or task.done() or turn.speech.interrupted:
             return
+        speech = turn.speech
         if source == "dtmf":
             if speech.frames_sent == 0:
                 task.cancel()  # an opt-out pre-empts a turn that has not spoken yet
                 return
-        elif not (self.config.barge_in and self._interruptible) or speech.frames_sent == 0:
+        elif not (self.config.barge_in and turn.interruptible) or speech.frames_sent == 0:
             return  # not allowed, or nothing audible yet: the caller is not talking over us
         self._cut(speech)
         # Audio not yet handed to the socket is simply not sent; Twilio drops what it holds.
@@ -419,8 +378,10 @@ class CallPipeline:
             if not self._vad.in_speech and now_ms >= c.greeting_timeout_ms:
                 self._greeting_done.set()
             return
-        if self._mark_deadline is not None and self.clock.now() >= self._mark_deadline:
-            self._mark_event.set()
+        turn = self._turn
+        deadline = turn.mark_deadline if turn is not None else None
+        if turn is not None and deadline is not None and self.clock.now() >= deadline:
+            turn.mark_event.set()
         if self._phase is not _Phase.TALKING:
             return
         if now_ms >= c.max_call_ms and not self._max_fired:
@@ -452,7 +413,7 @@ class CallPipeline:
         else:
             since, base = "start", self.clock.now()
         if not self._triggers:
-            result = await self._speak(self._agent.opening(), _Timing(since, base))
+            result = await self._speak(self._agent.opening(), TurnTiming(since, base))
             if await self._after_failure(result):
                 return
         while True:
@@ -461,7 +422,7 @@ class CallPipeline:
                 return
             item = await self._next_input()
             if isinstance(item, _Heard):
-                timing = _Timing(
+                timing = TurnTiming(
                     "speech_end",
                     item.speech_end_at,
                     stt_final_at=item.final_at,
@@ -471,7 +432,7 @@ class CallPipeline:
             elif item is _Trigger.SILENCE:
                 result = await self._speak(self._agent.reply(None), self._trigger_timing())
             elif item is _Trigger.STT_RETRY:
-                result = await self._speak(_say(self.config.stt_retry_line), self._trigger_timing())
+                result = await self._speak(say(self.config.stt_retry_line), self._trigger_timing())
             else:
                 await self._end_on(item)
                 return
@@ -499,21 +460,21 @@ class CallPipeline:
             line, reason = phrases.max_turns_close, EndReason.MAX_DURATION
         else:
             line, reason = phrases.trouble, EndReason.STT_FAILED
-        result = await self._speak(_say(line), self._trigger_timing(), interruptible=False)
-        if result is _TurnResult.TTS_FAILED:
+        result = await self._speak(say(line), self._trigger_timing(), interruptible=False)
+        if result is TurnResult.TTS_FAILED:
             await self._fallback_goodbye()
         await self._finish(reason)
 
-    async def _after_failure(self, result: _TurnResult) -> bool:
+    async def _after_failure(self, result: TurnResult) -> bool:
         """Handle a turn that failed; True when the call is over."""
-        if result is _TurnResult.TTS_FAILED:
+        if result is TurnResult.TTS_FAILED:
             await self._fallback_goodbye()
             await self._finish(EndReason.TTS_FAILED)
             return True
-        if result is _TurnResult.AGENT_FAILED:
+        if result is TurnResult.AGENT_FAILED:
             line = self.config.phrases.trouble
-            outcome = await self._speak(_say(line), self._trigger_timing(), interruptible=False)
-            if outcome is _TurnResult.TTS_FAILED:
+            outcome = await self._speak(say(line), self._trigger_timing(), interruptible=False)
+            if outcome is TurnResult.TTS_FAILED:
                 await self._fallback_goodbye()
             await self._finish(EndReason.AGENT_ERROR)
             return True
@@ -524,7 +485,7 @@ class CallPipeline:
         if self._fallback_voice is None:
             return
         await self._speak(
-            _say(self.config.phrases.trouble),
+            say(self.config.phrases.trouble),
             self._trigger_timing(),
             interruptible=False,
             voice=self._fallback_voice,
@@ -546,8 +507,8 @@ class CallPipeline:
             self._emit_event(Kind.HANG_UP_FAILED, message=repr(error))
         self._begin_shutdown(self._end_reason)
 
-    def _trigger_timing(self) -> _Timing:
-        return _Timing("trigger", self.clock.now())
+    def _trigger_timing(self) -> TurnTiming:
+        return TurnTiming("trigger", self.clock.now())
 
     def _push(self, trigger: _Trigger) -> None:
         self._triggers.append(trigger)
@@ -559,23 +520,27 @@ class CallPipeline:
     async def _speak(
         self,
         source: AsyncIterator[str],
-        timing: _Timing,
+        timing: TurnTiming,
         *,
         interruptible: bool = True,
         voice: VoiceProvider | None = None,
         voice_id: str | None = None,
-    ) -> _TurnResult:
+    ) -> TurnResult:
         self._turn_index += 1
-        speech = AgentSpeech(index=self._turn_index)
-        self._speech = speech
-        self._interruptible = interruptible
-        self._turn_result = _TurnResult.DONE
-        task = asyncio.create_task(
-            self._run_turn(
-                speech, source, timing, voice or self._voice, voice_id or self._voice_id
-            ),
-            name=f"pipeline-turn-{speech.index}",
+        turn = AgentTurn(
+            index=self._turn_index,
+            source=source,
+            timing=timing,
+            voice=voice or self._voice,
+            voice_id=voice_id or self._voice_id,
+            config=self.config,
+            clock=self.clock,
+            pacer=self._pacer,
+            outlet=self._outlet,
+            interruptible=interruptible,
         )
+        self._turn = turn
+        task = asyncio.create_task(turn.run(), name=f"pipeline-turn-{turn.speech.index}")
         self._turn_task = task
         try:
             # A barge-in cancels the turn task, not this one: wait without propagating it.
@@ -584,172 +549,29 @@ class CallPipeline:
             if not task.done():  # we were cancelled ourselves (shutdown)
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+            self._end_agent_turn(turn)
         self._last_activity_ms = self._now_ms()
         self._silence_fired = False
-        if speech.interrupted:
-            return _TurnResult.INTERRUPTED
-        return self._turn_result
+        if turn.speech.interrupted:
+            return TurnResult.INTERRUPTED
+        return turn.result
 
-    async def _run_turn(
-        self,
-        speech: AgentSpeech,
-        source: AsyncIterator[str],
-        timing: _Timing,
-        voice: VoiceProvider,
-        voice_id: str,
-    ) -> None:
-        chunks: asyncio.Queue[_ChunkAudio | None] = asyncio.Queue()
-        producer = asyncio.create_task(
-            self._produce(speech, source, timing, chunks, voice, voice_id),
-            name=f"pipeline-tts-{speech.index}",
-        )
-        try:
-            while (audio := await chunks.get()) is not None:
-                audio.started.set()
-                chunk = audio.chunk
-                while (frame := await audio.frames.get()) is not None:
-                    await self._pacer.wait_for_room()
-                    self._send_frame(frame, chunk, timing, speech)
-                if not chunk.synthesized:
-                    break  # the voice failed mid-sentence: that sentence is not counted
-                self.stats.marks_sent += 1
-                self._queue(
-                    {"event": "mark", "streamSid": self.stream_sid, "mark": {"name": chunk.mark}},
-                    chunk=chunk,
-                )
-            await self._wait_heard(speech)
-        finally:
-            producer.cancel()
-            await asyncio.gather(producer, return_exceptions=True)
-            self._mark_deadline = None
-            self._emit_agent_turn(speech, timing)
-
-    async def _produce(
-        self,
-        speech: AgentSpeech,
-        source: AsyncIterator[str],
-        timing: _Timing,
-        chunks: asyncio.Queue[_ChunkAudio | None],
-        voice: VoiceProvider,
-        voice_id: str,
-    ) -> None:
-        """Agent text → sentences → audio, one sentence ahead of what is playing."""
-        timed = self._timed(source, timing)
-        pieces = speakable_chunks(timed)
-        audio: _ChunkAudio | None = None
-        c = self.config
-        try:
-            async for text in pieces:
-                if self._agent.finished:
-                    # The goodbye (or an opt-out confirmation) is heard whole.
-                    self._interruptible = False
-                if audio is not None:
-                    await audio.started.wait()
-                chunk = SpokenChunk(text=text, mark=f"turn{speech.index}-{len(speech.chunks) + 1}")
-                speech.chunks.append(chunk)
-                audio = _ChunkAudio(chunk)
-                chunks.put_nowait(audio)
-                async for frame in synthesize_frames(
-                    voice,
-                    voice_id=voice_id,
-                    text=text,
-                    first_audio_timeout=c.tts_first_audio_timeout,
-                    stall_timeout=c.tts_stall_timeout,
-                ):
-                    if timing.first_audio_at is None:
-                        timing.first_audio_at = self.clock.now()
-                    chunk.frames_produced += 1
-                    audio.frames.put_nowait(frame)
-                chunk.synthesized = True
-                audio.frames.put_nowait(None)
-        except SynthesisFailure as failure:
-            self._turn_result = _TurnResult.TTS_FAILED
-            self._emit_event(
-                Kind.TTS_ERROR,
-                code=failure.code,
-                message=failure.message,
-                provider=failure.provider,
-                turn=speech.index,
-            )
-        except Exception as error:
-            # Agents promise not to raise for provider failures; a bug still must not leave
-            # the caller in dead air.
-            logger.exception("pipeline.agent_failed")
-            self._turn_result = _TurnResult.AGENT_FAILED
-            self._emit_event(Kind.AGENT_ERROR, code="agent_error", message=repr(error))
-        finally:
-            if audio is not None:
-                audio.frames.put_nowait(None)
-            chunks.put_nowait(None)
-            for generator in (pieces, timed, source):
-                close = getattr(generator, "aclose", None)
-                if close is not None:
-                    with contextlib.suppress(Exception):
-                        await close()
-
-    async def _timed(self, source: AsyncIterator[str], timing: _Timing) -> AsyncIterator[str]:
-        previous = ""
-        async for text in source:
-            if timing.first_token_at is None:
-                timing.first_token_at = self.clock.now()
-            # The scripted agent yields whole sentences with no whitespace between them;
-            # `speakable_chunks` needs "end. Next" to see a boundary, not "end.Next".
-            if _SENTENCE_END.search(previous) and _SENTENCE_START.match(text):
-                text = " " + text
-            previous = text
-            yield text
-
-    def _send_frame(
-        self, frame: bytes, chunk: SpokenChunk, timing: _Timing, speech: AgentSpeech
-    ) -> None:
-        self._pacer.sent_frame()
-        chunk.frames_sent += 1
-        on_sent = None
-        if speech.first_frame_ms is None:
-            speech.first_frame_ms = self._now_ms()
-
-            def on_sent() -> None:
-                timing.first_frame_at = self.clock.now()
-                if self._first_frame_at is None:
-                    self._first_frame_at = timing.first_frame_at
-
-        payload = base64.b64encode(frame).decode("ascii")
-        self._queue(
-            {"event": "media", "streamSid": self.stream_sid, "media": {"payload": payload}},
-            chunk=chunk,
-            on_sent=on_sent,
-        )
-
-    async def _wait_heard(self, speech: AgentSpeech) -> None:
-        """Until Twilio echoed the turn's last mark (or it clearly never will)."""
-        if not speech.chunks:
-            return
-        self._mark_deadline = self._pacer.play_cursor + self.config.mark_grace_ms / 1000
-        while not speech.all_heard:
-            if self.clock.now() >= self._mark_deadline:
-                self._emit_event(Kind.MARK_TIMEOUT, mark=speech.chunks[-1].mark)
-                return
-            self._mark_event.clear()
-            await self._mark_event.wait()
-
-    def _emit_agent_turn(self, speech: AgentSpeech, timing: _Timing) -> None:
-        if speech.first_frame_ms is None:
-            return  # nothing was said
-        if speech.interrupted:
-            text = speech.heard_text(ms_per_char=self.config.partial_ms_per_char)
-            end_ms = speech.cut_ms if speech.cut_ms is not None else self._now_ms()
-        else:
-            text = " ".join(chunk.text for chunk in speech.chunks if chunk.synthesized)
-            end_ms = self._now_ms()
-        if not text:
+    def _end_agent_turn(self, turn: AgentTurn) -> None:
+        self.stats.marks_sent += turn.marks_sent
+        if self._first_frame_at is None:
+            self._first_frame_at = turn.timing.first_frame_at
+        heard = turn.transcript()
+        if heard is None:
             return  # cut off before a word was heard: the barge-in event tells the story
+        text, end_ms = heard
+        start_ms = turn.speech.first_frame_ms or end_ms
         self._emit_turn(
             Speaker.AGENT,
             text,
-            start_ms=speech.first_frame_ms,
+            start_ms=start_ms,
             end_ms=end_ms,
-            interrupted=speech.interrupted,
-            latency=timing.latency(),
+            interrupted=turn.speech.interrupted,
+            latency=turn.timing.latency(),
         )
 
     # -- output -------------------------------------------------------------------------------
@@ -840,7 +662,7 @@ class CallPipeline:
         sink_task = next((t for t in self._tasks if t.get_name() == "pipeline-sink"), None)
         others = [t for t in self._tasks if t is not current and t is not sink_task]
         if self._turn_task is not None and not self._turn_task.done():
-            speech = self._speech
+            speech = self._turn.speech if self._turn is not None else None
             if speech is not None and speech.frames_sent and not speech.all_heard:
                 self._cut(speech)  # the line went dead while the agent was talking
             others.append(self._turn_task)
@@ -938,8 +760,3 @@ def _decode(payload: str | bytes) -> bytes | None:
     else:
         return None
     return frame if len(frame) == ULAW_FRAME_BYTES else None
-
-
-async def _say(text: str) -> AsyncIterator[str]:
-    """A fixed line as an agent-like text stream."""
-    yield text
