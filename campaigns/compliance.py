@@ -20,11 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-import phonenumbers
 
 from campaigns import phones
 from campaigns.calling_rules import LEGAL_WINDOW, CallingRule, DayWindow, rules_for
@@ -104,18 +101,10 @@ class Callee:
         if contact.time_zone_source == TimeZoneSource.NUMBER:
             # Several zones (a split area code, Alaska, toll-free): allowed in all of them.
             zones = phones.zones_for_number(contact.phone_number) or zones
-        country = country_of(contact.phone_number)
+        country = phones.country_of(contact.phone_number)
         return cls(
             zones, country, contact.region, rules_for(country=country, region=contact.region)
         )
-
-
-@lru_cache(maxsize=65536)
-def country_of(e164: str) -> str:
-    try:
-        return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None)) or ""
-    except phonenumbers.NumberParseException:
-        return ""
 
 
 def _next_in_zone(

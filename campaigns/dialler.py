@@ -6,10 +6,11 @@ One claim transaction per campaign:
 2. free concurrency = max_concurrent_calls - the campaign's sessions still queued, initiated,
    ringing or in progress (counted under that lock, so two dispatchers cannot both fill it);
 3. lock due pending contacts (`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite
-   serialises writers instead) and run the compliance gate on each: DNC → `do_not_call`,
+   serialises writers instead);
+4. take tokens for up to that many calls from the campaign's and the account's CPS buckets,
+   then run the compliance gate on contacts until the tokens are used: DNC → `do_not_call`,
    attempts used up → `exhausted`, outside the calling window → rescheduled to the next allowed
-   local moment, no window at all → `failed`;
-4. take tokens for the allowed ones from the campaign's and the account's CPS buckets;
+   local moment, no window at all → `failed`; unused tokens go back;
 5. for each granted contact: state → in_progress, attempts += 1, and a queued `CallSession`
    with attempt_number = attempts. The unique (target, attempt_number) constraint makes a
    second session for the same attempt impossible, whatever the queue redelivers;
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -56,7 +58,6 @@ ACTIVE_CALL_STATUSES = (
 SCAN_FACTOR = 4
 SCAN_MIN = 20
 SCAN_MAX = 1000
-_UPDATED_FIELDS = ["state", "attempts", "next_attempt_at", "last_outcome", "updated_at"]
 
 
 @dataclass
@@ -113,10 +114,22 @@ def claim_due_contacts(*, campaign_id: int, now: datetime) -> ClaimResult:
                 phone_number__in=[target.contact.phone_number for target in candidates],
             ).values_list("phone_number", flat=True)
         )
+        buckets = [
+            (pacing.campaign_bucket(campaign.pk), float(campaign.calls_per_second)),
+            (pacing.ACCOUNT_BUCKET, float(settings.CAMPAIGNS_ACCOUNT_CALLS_PER_SECOND)),
+        ]
+        # Tokens first, so the gate runs only for as many contacts as may be dialled now;
+        # what the gate turns away is given back below (the bucket rows stay locked by us).
+        budget = pacing.take_tokens(want=min(free, len(candidates)), buckets=buckets, now=now)
+        if budget <= 0:
+            return result
         schedule = Schedule.of(campaign)
         allowed: list[tuple[CampaignContact, dict[str, Any]]] = []
-        changed: list[CampaignContact] = []
+        # Rows moved on without a call, grouped by what they become: one UPDATE per group.
+        moved: dict[tuple[str, str, datetime | None], list[int]] = defaultdict(list)
         for target in candidates:
+            if len(allowed) >= budget:
+                break  # the rest stay as they are for the next tick
             decision = evaluate(
                 contact=target.contact,
                 schedule=schedule,
@@ -129,46 +142,32 @@ def claim_due_contacts(*, campaign_id: int, now: datetime) -> ClaimResult:
             if decision.allowed:
                 allowed.append((target, decision.evidence))
                 continue
-            target.updated_at = now
             if decision.reason == GateReason.DO_NOT_CALL:
-                target.state = CampaignContactState.DO_NOT_CALL
-                target.last_outcome = "do_not_call"
+                moved[(CampaignContactState.DO_NOT_CALL, "do_not_call", None)].append(target.pk)
                 result.do_not_call += 1
             elif decision.reason == GateReason.ATTEMPTS_EXHAUSTED:
-                target.state = CampaignContactState.EXHAUSTED
+                moved[(CampaignContactState.EXHAUSTED, target.last_outcome, None)].append(target.pk)
                 result.exhausted += 1
             elif decision.reason == GateReason.NO_CALLING_WINDOW:
-                target.state = CampaignContactState.FAILED
-                target.last_outcome = "no_calling_window"
+                moved[(CampaignContactState.FAILED, "no_calling_window", None)].append(target.pk)
                 result.failed += 1
-            elif decision.reason == GateReason.CAMPAIGN_ENDED:
-                continue  # the dispatcher stops the campaign; the contact stays pending
-            else:
-                assert decision.next_allowed_at is not None
-                target.next_attempt_at = decision.next_allowed_at
+            elif decision.reason == GateReason.OUTSIDE_CALLING_WINDOW:
+                # Contacts in one zone share their next opening: few distinct values.
+                key = (CampaignContactState.PENDING, target.last_outcome, decision.next_allowed_at)
+                moved[key].append(target.pk)
                 result.rescheduled += 1
-            changed.append(target)
+            # CAMPAIGN_ENDED: the dispatcher stops the campaign; the contact stays pending.
 
-        wanted = min(len(allowed), free)
-        granted = pacing.take_tokens(
-            want=wanted,
-            buckets=[
-                (pacing.campaign_bucket(campaign.pk), float(campaign.calls_per_second)),
-                (pacing.ACCOUNT_BUCKET, float(settings.CAMPAIGNS_ACCOUNT_CALLS_PER_SECOND)),
-            ],
-            now=now,
-        )
-        claimed = allowed[:granted]
+        pacing.return_tokens(count=budget - len(allowed), buckets=buckets)
+        claimed = allowed
         sessions: list[CallSession] = []
         if claimed:
             script_version = ScriptVersion.objects.get(
                 script_id=campaign.script_id, number=campaign.script.version
             )
             for target, evidence in claimed:
-                target.state = CampaignContactState.IN_PROGRESS
+                # The row is locked by us: attempts + 1 is what the UPDATE below will store.
                 target.attempts += 1
-                target.updated_at = now
-                changed.append(target)
                 evidence["rules"].append(
                     {
                         "rule": "caller-id",
@@ -194,8 +193,15 @@ def claim_due_contacts(*, campaign_id: int, now: datetime) -> ClaimResult:
                         created_at=now,
                     )
                 )
-        if changed:
-            CampaignContact.objects.bulk_update(changed, _UPDATED_FIELDS, batch_size=500)
+        for (state, last_outcome, next_attempt_at), ids in moved.items():
+            changes: dict[str, Any] = {"state": state, "last_outcome": last_outcome}
+            if next_attempt_at is not None:
+                changes["next_attempt_at"] = next_attempt_at
+            CampaignContact.objects.filter(pk__in=ids).update(updated_at=now, **changes)
+        if claimed:
+            CampaignContact.objects.filter(pk__in=[target.pk for target, _ in claimed]).update(
+                state=CampaignContactState.IN_PROGRESS, attempts=F("attempts") + 1, updated_at=now
+            )
         created = CallSession.objects.bulk_create(sessions) if sessions else []
         result.session_ids = [session.pk for session in created]
         left_pending = len(result.session_ids) + result.do_not_call + result.exhausted

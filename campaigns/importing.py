@@ -1,7 +1,9 @@
 """CSV import of contacts: streamed, batched, all-or-nothing for the file, a report per row.
 
 The upload is read line by line through a text wrapper (`utf-8-sig`, so a BOM is dropped) and
-rows are written with `bulk_create` in batches of `BATCH_SIZE`; what stays in memory is one
+rows are written in batches of `BATCH_SIZE` (one `executemany` INSERT each: the ORM's
+`bulk_create` spent more time compiling SQL than the database spent storing rows); what
+stays in memory is one
 batch, the set of numbers already seen in the file (for duplicates) and the first
 `MAX_REPORTED_REJECTIONS` rejections. The delimiter is the most frequent of `, ; TAB |` in the
 header line. The whole import runs in one transaction with the list row locked: a file-level
@@ -22,7 +24,7 @@ from datetime import datetime
 from typing import IO, Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -224,9 +226,10 @@ class _Pending:
 
 
 class _Importer:
-    def __init__(self, contact_list: ContactList, report: ImportReport) -> None:
+    def __init__(self, contact_list: ContactList, report: ImportReport, now: datetime) -> None:
         self.contact_list = contact_list
         self.report = report
+        self.writer = _ContactWriter(contact_list, now)
         self.batch: list[_Pending] = []
         self.seen: set[str] = set()
 
@@ -284,28 +287,48 @@ class _Importer:
         for pending in accepted[: max(0, PREVIEW_ROWS - len(self.report.preview))]:
             self.report.preview.append(_preview(pending))
         if not self.report.dry_run:
-            Contact.objects.bulk_create(
-                [self._contact(pending.values) for pending in accepted], batch_size=BATCH_SIZE
-            )
+            self.writer.insert([pending.values for pending in accepted])
         self.report.imported += len(accepted)
         self.batch = []
 
-    def _contact(self, values: ContactValues) -> Contact:
-        return Contact(
-            organization_id=self.contact_list.organization_id,
-            contact_list=self.contact_list,
-            phone_number=values.phone_number,
-            first_name=values.first_name,
-            last_name=values.last_name,
-            company=values.company,
-            email=values.email,
-            time_zone=values.time_zone,
-            time_zone_source=values.time_zone_source,
-            region=values.region,
-            variables=values.variables,
-            consent_source=values.consent_source,
-            consent_at=values.consent_at,
+
+class _ContactWriter:
+    """Plain INSERTs of contact rows, values prepared by the model's own fields (so every
+    backend gets what the ORM would send), without building a model instance per row."""
+
+    def __init__(self, contact_list: ContactList, now: datetime) -> None:
+        self.contact_list = contact_list
+        self.now = now
+        self.fields = [f for f in Contact._meta.concrete_fields if not f.primary_key]
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(str(field.column)) for field in self.fields)
+        placeholders = ", ".join(["%s"] * len(self.fields))
+        # Table and column names come from the model (quoted); every value is a parameter.
+        self.sql = (
+            f"INSERT INTO {quote(Contact._meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
         )
+
+    def insert(self, rows: list[ContactValues]) -> None:
+        if not rows:
+            return
+        constant = {
+            "organization": self.contact_list.organization_id,
+            "contact_list": self.contact_list.pk,
+            "created_at": self.now,
+        }
+        params = []
+        for values in rows:
+            row = []
+            for model_field in self.fields:
+                value = (
+                    constant[model_field.name]
+                    if model_field.name in constant
+                    else getattr(values, model_field.name)
+                )
+                row.append(model_field.get_db_prep_save(value, connection))
+            params.append(row)
+        with connection.cursor() as cursor:
+            cursor.executemany(self.sql, params)
 
 
 def _preview(pending: _Pending) -> dict[str, Any]:
@@ -366,7 +389,7 @@ def _import_rows(
     columns, variables = _resolve_columns(header, mapping)
     report.columns = {name: header[index] for name, index in columns.items()}
     report.variables = {name: header[index] for name, index in variables.items()}
-    importer = _Importer(contact_list, report)
+    importer = _Importer(contact_list, report, now)
 
     for line, cells in _rows(text, report.delimiter):
         if not any(cell.strip() for cell in cells):

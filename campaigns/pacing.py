@@ -57,3 +57,14 @@ def take_tokens(*, want: int, buckets: Sequence[tuple[str, float]], now: datetim
             row.tokens -= granted
             row.save(update_fields=["tokens", "updated_at"])
         return max(0, granted)
+
+
+def return_tokens(*, count: int, buckets: Sequence[tuple[str, float]]) -> None:
+    """Give back tokens taken in this transaction but not spent (never above the burst)."""
+    if count <= 0:
+        return
+    with transaction.atomic():
+        for key, rate in sorted(buckets):
+            row = PacingBucket.objects.select_for_update().get(key=key)
+            row.tokens = min(max(1.0, rate), row.tokens + count)
+            row.save(update_fields=["tokens"])

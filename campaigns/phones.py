@@ -18,6 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 from phonenumbers import geocoder
 from phonenumbers import timezone as number_timezones
+from phonenumbers.tzdata import TIMEZONE_LONGEST_PREFIX
 
 from campaigns.models import TimeZoneSource
 
@@ -66,19 +67,37 @@ def normalize_phone_number(raw: str, *, region: str | None = None) -> str:
     raise InvalidPhoneNumber(f"'{text[:40]}' is not a valid phone number.")
 
 
-@lru_cache(maxsize=65536)
 def zones_for_number(e164: str) -> tuple[str, ...]:
     """Every IANA zone the number may be in (empty when the plan does not say)."""
-    try:
-        parsed = phonenumbers.parse(e164, None)
-    except phonenumbers.NumberParseException:
-        return ()
-    zones = tuple(
-        zone
-        for zone in number_timezones.time_zones_for_number(parsed)
-        if zone != UNKNOWN_ZONE and zone in _known_zones()
-    )
+    # phonenumbers maps zones by prefixes of at most TIMEZONE_LONGEST_PREFIX digits, so the
+    # first that many digits decide: cache on them (an import of 100 000 numbers from a few
+    # area codes then parses a handful of prefixes, not every number again).
+    prefix = e164[: 1 + TIMEZONE_LONGEST_PREFIX]
+    zones = _ZONES_BY_PREFIX.get(prefix)
+    if zones is None:
+        try:
+            parsed = phonenumbers.parse(e164, None)
+        except phonenumbers.NumberParseException:
+            return ()
+        zones = tuple(
+            zone
+            for zone in number_timezones.time_zones_for_number(parsed)
+            if zone != UNKNOWN_ZONE and zone in _known_zones()
+        )
+        _remember(_ZONES_BY_PREFIX, prefix, zones)
     return zones
+
+
+# Per-process memo tables keyed by number prefixes (bounded: cleared when they grow too big).
+_ZONES_BY_PREFIX: dict[str, tuple[str, ...]] = {}
+_REGION_BY_AREA_CODE: dict[str, str] = {}
+_MEMO_LIMIT = 100_000
+
+
+def _remember[V](table: dict[str, V], key: str, value: V) -> None:
+    if len(table) >= _MEMO_LIMIT:
+        table.clear()
+    table[key] = value
 
 
 @lru_cache(maxsize=1)
@@ -96,6 +115,8 @@ def west_most_zone(zones: tuple[str, ...], *, at: datetime | None = None) -> str
     Used as the stored zone of a number that maps to several: its 08:00 comes last, so it is
     the one that never calls too early. The gate still checks every zone of such a number.
     """
+    if len(zones) == 1:
+        return zones[0]
     moment = at or timezone.now()
     return min(zones, key=lambda name: (moment.astimezone(ZoneInfo(name)).utcoffset(), name))
 
@@ -113,13 +134,24 @@ def infer_time_zone(e164: str, *, at: datetime | None = None) -> InferredZone:
     return InferredZone(west_most_zone(zones, at=at), TimeZoneSource.NUMBER)
 
 
-@lru_cache(maxsize=65536)
 def infer_region(e164: str) -> str:
     """The US state a number's area code belongs to ("NY"), or "" when it is not a US number.
 
     An area code says where the number was issued, not where the person lives; an explicit
-    region on the contact wins over this.
+    region on the contact wins over this. NANP geographic area codes never span two states, so
+    the answer is cached per "+1NPA".
     """
+    if not e164.startswith("+1"):
+        return ""
+    area_code = e164[:5]
+    region = _REGION_BY_AREA_CODE.get(area_code)
+    if region is None:
+        region = _region_of(e164)
+        _remember(_REGION_BY_AREA_CODE, area_code, region)
+    return region
+
+
+def _region_of(e164: str) -> str:
     try:
         parsed = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
@@ -132,6 +164,28 @@ def infer_region(e164: str) -> str:
         code = description.rsplit(", ", 1)[1].strip()
         return code if code in US_STATE_CODES else ""
     return US_STATES.get(description.strip(), "")
+
+
+_COUNTRY_BY_AREA_CODE: dict[str, str] = {}
+
+
+def country_of(e164: str) -> str:
+    """ISO country of a number ("US", "CA"); NANP numbers are memoised per area code."""
+    if e164.startswith("+1"):
+        country = _COUNTRY_BY_AREA_CODE.get(e164[:5])
+        if country is None:
+            country = _country_of(e164)
+            _remember(_COUNTRY_BY_AREA_CODE, e164[:5], country)
+        return country
+    return _country_of(e164)
+
+
+@lru_cache(maxsize=65536)
+def _country_of(e164: str) -> str:
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None)) or ""
+    except phonenumbers.NumberParseException:
+        return ""
 
 
 def normalize_region(raw: str) -> str | None:

@@ -17,6 +17,7 @@ from campaigns.models import (
     CampaignStats,
     CampaignStatus,
     CampaignTransition,
+    PacingBucket,
 )
 from campaigns.selectors import campaign_stats_payload
 from sessions.models import CallSession, CallStatus, SessionKind
@@ -138,6 +139,22 @@ def test_it_keeps_to_the_campaigns_calls_per_second(owner, make_campaign, frozen
 
     # A full bucket holds one second's worth (2); it refills at 2 a second, never above 2.
     assert ticks == [2, 0, 1, 1, 2]
+
+
+def test_contacts_the_gate_turns_away_do_not_use_up_the_calls_per_second(
+    owner, make_campaign, frozen
+):
+    campaign = make_campaign(owner.organization, contacts=0, calls_per_second=2)
+    for _ in range(3):  # 06:00 in Los Angeles: outside the window, rescheduled
+        ContactFactory(contact_list=campaign.contact_list, time_zone="America/Los_Angeles")
+    ContactFactory(contact_list=campaign.contact_list)
+    services.campaign_start(campaign=campaign, actor=SYSTEM, now=NOW)
+
+    claimed = dispatch_due(now=NOW)
+
+    assert claimed == 1
+    assert PacingBucket.objects.get(key=f"campaign:{campaign.pk}").tokens == 1.0
+    assert CampaignContact.objects.filter(state=CampaignContactState.PENDING).count() == 3
 
 
 def test_it_shares_the_accounts_calls_per_second_between_campaigns(
