@@ -1,0 +1,183 @@
+"""Benchmarks for the campaigns app: `uv run python -m campaigns.bench [--rows N] [--calls N]`.
+
+1. CSV import: N generated contacts (default 100 000, ~1 % bad rows) through the real import
+   service; rows/s without tracing, then peak Python memory with tracemalloc (a second run).
+2. Dispatcher overhead per claimed call: a running campaign over M contacts (default 5 000),
+   `dispatch_due` ticks until every contact is claimed; placement is replaced by a no-op
+   (sessions are marked ended between ticks, outside the timing), so the number is the claim
+   itself: compliance gate, locks, CPS bucket, session insert, counters.
+
+Runs against a throw-away test database (SQLite in memory by default; PostgreSQL when
+DATABASE_URL points at one, as `test_<name>`), never the development database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tempfile
+import time
+import tracemalloc
+import types
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+AREA_CODES = ["212", "415", "312", "617", "713", "305", "206", "303", "404", "503"]
+# 100 central-office codes per area code, skipping N11 service codes.
+EXCHANGES = [code for code in range(230, 400) if code % 100 != 11][:100]
+NOW = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)  # a Tuesday, 10:00 in New York
+
+
+def _setup_django() -> Any:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "anvil_voice.settings")
+    os.environ.setdefault("ANVIL_VAR_DIR", tempfile.mkdtemp(prefix="campaigns-bench-"))
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test.utils import setup_test_environment
+
+    setup_test_environment()
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    return connection
+
+
+def generate_csv(rows: int) -> bytes:
+    out = io.StringIO()
+    out.write("phone,first_name,last_name,company,email,plan,notes\n")
+    for n in range(rows):
+        area = AREA_CODES[n % len(AREA_CODES)]
+        k = n // len(AREA_CODES)
+        exchange = EXCHANGES[k // 100 % len(EXCHANGES)]
+        line = k % 100 + 100 * (k // (100 * len(EXCHANGES)))
+        phone = f"+1{area}{exchange}{line:04d}"
+        if n % 100 == 37:
+            phone = "not-a-number"  # ~1 % rejected rows
+        out.write(
+            f"{phone},First{n},Last{n},Company {n % 500},p{n}@example.com,plan{n % 7},note {n}\n"
+        )
+    return out.getvalue().encode()
+
+
+def bench_import(rows: int) -> dict[str, float]:
+    from anvil_voice.accounts.models import Organization
+    from campaigns.importing import contacts_import
+    from campaigns.models import Contact, ContactList
+
+    data = generate_csv(rows)
+    organization, _ = Organization.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
+    results: dict[str, float] = {"rows": rows, "csv_mb": len(data) / 1e6}
+
+    with tempfile.TemporaryFile() as upload:
+        upload.write(data)
+        contact_list = ContactList.objects.create(organization=organization, name="timing")
+        upload.seek(0)
+        started = time.perf_counter()
+        report = contacts_import(contact_list=contact_list, upload=upload)
+        elapsed = time.perf_counter() - started
+        results.update(
+            seconds=elapsed,
+            rows_per_second=rows / elapsed,
+            imported=report.imported,
+            rejected=report.rejected,
+        )
+        assert Contact.objects.filter(contact_list=contact_list).count() == report.imported
+
+        traced = ContactList.objects.create(organization=organization, name="memory")
+        upload.seek(0)
+        tracemalloc.start()
+        contacts_import(contact_list=traced, upload=upload)
+        _current, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        results["peak_mib"] = peak / 2**20
+    return results
+
+
+def bench_dispatch(contacts: int) -> dict[str, float]:
+    from django.conf import settings
+
+    from anvil_voice.accounts.models import Organization
+    from campaigns import services
+    from campaigns.dialler import dispatch_due
+    from campaigns.factories import CampaignFactory
+    from campaigns.models import Campaign, Contact, ContactList, TimeZoneSource
+    from sessions.models import CallSession, CallStatus
+
+    # No-op placement: the benchmark measures the claim, not the carrier.
+    stub = types.ModuleType("sessions.tasks")
+    stub.session_place_call_task = types.SimpleNamespace(delay=lambda _pk: None)  # type: ignore[attr-defined]
+    sys.modules["sessions.tasks"] = stub
+    settings.CAMPAIGNS_ACCOUNT_CALLS_PER_SECOND = 1000
+
+    organization, _ = Organization.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
+    contact_list = ContactList.objects.create(organization=organization, name="dispatch")
+    Contact.objects.bulk_create(
+        (
+            Contact(
+                organization=organization,
+                contact_list=contact_list,
+                phone_number=f"+1212{200 + n // 10000:03d}{n % 10000:04d}",
+                time_zone="America/New_York",
+                time_zone_source=TimeZoneSource.EXPLICIT,
+                region="NY",
+            )
+            for n in range(contacts)
+        ),
+        batch_size=1000,
+    )
+    campaign: Campaign = CampaignFactory.create(
+        organization=organization,
+        contact_list=contact_list,
+        max_concurrent_calls=500,
+        calls_per_second=100,
+    )
+    services.campaign_start(campaign=campaign, actor=services.Actor.named("bench"), now=NOW)
+
+    claimed = ticks = 0
+    dispatch_seconds = 0.0
+    moment = NOW
+    while claimed < contacts and ticks < 10 * contacts:
+        started = time.perf_counter()
+        claimed += dispatch_due(now=moment)
+        dispatch_seconds += time.perf_counter() - started
+        ticks += 1
+        # The calls "end" instantly (outside the timing) so concurrency never blocks.
+        CallSession.objects.filter(campaign=campaign, status=CallStatus.QUEUED).update(
+            status=CallStatus.COMPLETED
+        )
+        moment += timedelta(seconds=1)
+    return {
+        "contacts": contacts,
+        "claimed": claimed,
+        "ticks": ticks,
+        "seconds": dispatch_seconds,
+        "ms_per_call": 1000 * dispatch_seconds / max(claimed, 1),
+        "calls_per_second_capacity": claimed / dispatch_seconds if dispatch_seconds else 0.0,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--calls", type=int, default=5_000)
+    args = parser.parse_args(argv)
+    connection = _setup_django()
+    print(f"database: {connection.vendor}")
+    imported = bench_import(args.rows)
+    print(
+        "csv import: {rows:.0f} rows ({csv_mb:.1f} MB) in {seconds:.1f} s = "
+        "{rows_per_second:,.0f} rows/s; imported {imported:.0f}, rejected {rejected:.0f}; "
+        "peak Python memory {peak_mib:.1f} MiB (tracemalloc run)".format(**imported)
+    )
+    dispatched = bench_dispatch(args.calls)
+    print(
+        "dispatcher: {claimed:.0f} calls claimed in {ticks:.0f} ticks, {seconds:.2f} s inside "
+        "dispatch_due = {ms_per_call:.2f} ms per claimed call "
+        "(~{calls_per_second_capacity:,.0f} claims/s per dispatcher)".format(**dispatched)
+    )
+
+
+if __name__ == "__main__":
+    main()
