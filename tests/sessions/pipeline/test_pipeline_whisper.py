@@ -36,8 +36,12 @@ async def test_whisper_hears_the_caller_and_the_agent_answers_with_timings():
     await call.line.until(lambda: call.line.hung_up, seconds=15)
     result = await asyncio.wait_for(call.pipeline.wait(), 5)
 
-    contact = [t.text.lower() for t in result.turns if t.speaker == "contact"]
-    assert contact == ["hello.", "yes, sign me up."]
+    contact = [
+        "".join(c for c in t.text.lower() if c.isalpha() or c == " ")
+        for t in result.turns
+        if t.speaker == "contact"
+    ]
+    assert contact == ["hello", "yes sign me up"]
     assert result.turns[-1].text == SCRIPT.closing_line
     assert result.outcome is Outcome.INTERESTED
     reply = result.turns[-1]
