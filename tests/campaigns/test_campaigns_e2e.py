@@ -1,0 +1,148 @@
+"""End to end on the Twilio simulator: a campaign over persona numbers runs to `completed`.
+
+The dispatcher claims contacts and (after commit) the real placement task dials through the
+real Twilio SDK at the simulator; the simulator posts signed status callbacks to our ASGI app
+(uvicorn in a thread), whose webhooks end the sessions and send `session_finished`, which the
+campaign's outcome handler applies. Retries are reached by moving the (frozen, ticking) clock
+past the retry delays, never by sleeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+import time_machine
+
+from campaigns import services
+from campaigns.dialler import dispatch_due
+from campaigns.factories import CallerIdFactory, CampaignFactory, ContactListFactory
+from campaigns.models import CampaignContact, CampaignStats, CampaignStatus, Contact
+from campaigns.selectors import campaign_stats_payload
+from sessions.models import CallSession
+from tests.anvil_voice.telephony.test_carrier_harness import (
+    CALLER,
+    AsgiServer,
+    SimulatorThread,
+    number,
+    point_settings_at,
+    wait_for,
+)
+from tests.campaigns.conftest import TUESDAY_MORNING_NY
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+WAIT = 20.0
+# persona digits → (first name, contact state at the end, outcomes of its calls)
+PERSONAS = {
+    "00": ("Nora", "exhausted", ["no_answer", "no_answer"]),
+    "01": ("Bianca", "exhausted", ["busy", "busy"]),
+    "02": ("Fred", "exhausted", ["failed", "failed"]),
+    "03": ("Val", "exhausted", ["voicemail", "voicemail"]),
+    "04": ("Ivy", "completed", ["completed"]),
+}
+
+
+@pytest.fixture(scope="module")
+def asgi_server() -> Iterator[AsgiServer]:
+    with AsgiServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def simulator(asgi_server: AsgiServer) -> Iterator[SimulatorThread]:
+    with SimulatorThread(url_rewrites=[asgi_server.stream_rewrite]) as simulator:
+        yield simulator
+
+
+def settle(campaign) -> None:
+    """Wait (bounded) until every claimed call has ended and been applied to its contact."""
+    wait_for(
+        lambda: not CampaignContact.objects.filter(campaign=campaign, state="in_progress").exists(),
+        WAIT,
+        "every call of the round to end",
+    )
+
+
+def test_a_campaign_over_the_personas_runs_to_completed(settings, simulator, asgi_server, acme):
+    point_settings_at(settings, simulator, asgi_server.url)
+    # Scaled by the simulator to 2.5 s: long enough for AMD to recognise the voicemail.
+    settings.TWILIO_TIME_LIMIT_SECONDS = 250
+    contact_list = ContactListFactory(organization=acme, name="Personas")
+    for digits, (first_name, _state, _outcomes) in PERSONAS.items():
+        Contact.objects.create(
+            organization=acme,
+            contact_list=contact_list,
+            phone_number=number(digits, "212"),
+            first_name=first_name,
+            time_zone="America/New_York",
+            region="NY",
+        )
+    campaign = CampaignFactory(
+        organization=acme,
+        contact_list=contact_list,
+        caller_id=CallerIdFactory(organization=acme, phone_number=CALLER),
+        max_concurrent_calls=10,
+        calls_per_second=10,
+        max_attempts=2,
+        retry_no_answer_minutes=1,
+        retry_busy_minutes=1,
+        retry_voicemail_minutes=1,
+    )
+
+    with time_machine.travel(TUESDAY_MORNING_NY, tick=True) as clock:
+        services.campaign_start(campaign=campaign, actor=services.Actor.named("test"))
+        first_round = dispatch_due()
+        settle(campaign)
+        clock.shift(timedelta(minutes=2))
+        second_round = dispatch_due()
+        settle(campaign)
+        clock.shift(timedelta(minutes=2))
+        dispatch_due()
+
+    campaign.refresh_from_db()
+    assert (first_round, second_round) == (5, 4)
+    assert campaign.status == CampaignStatus.COMPLETED
+    outcomes = {
+        digits: list(
+            CallSession.objects.filter(to_number=number(digits, "212"))
+            .order_by("attempt_number")
+            .values_list("outcome", flat=True)
+        )
+        for digits in PERSONAS
+    }
+    states = {
+        digits: CampaignContact.objects.get(
+            campaign=campaign, contact__phone_number=number(digits, "212")
+        ).state
+        for digits in PERSONAS
+    }
+    assert outcomes == {digits: expected[2] for digits, expected in PERSONAS.items()}
+    assert states == {digits: expected[1] for digits, expected in PERSONAS.items()}
+    stats = campaign_stats_payload(CampaignStats.objects.get(campaign=campaign))
+    assert stats["contacts"] == {
+        "total": 5,
+        "pending": 0,
+        "inProgress": 0,
+        "completed": 1,
+        "failed": 0,
+        "doNotCall": 0,
+        "exhausted": 4,
+    }
+    assert stats["calls"]["placed"] == stats["calls"]["finished"] == 9
+    assert (stats["calls"]["busy"], stats["calls"]["noAnswer"], stats["calls"]["failed"]) == (
+        2,
+        2,
+        2,
+    )
+    assert {name: count for name, count in stats["outcomes"].items() if count} == {
+        "completed": 1,
+        "noAnswer": 2,
+        "busy": 2,
+        "failed": 2,
+        "voicemail": 2,
+    }
+    assert stats["progressPercent"] == 100.0
+    rebuilt = services.campaign_stats_rebuild(campaign=campaign, save=False)
+    assert (rebuilt.calls_finished, rebuilt.completed, rebuilt.exhausted) == (9, 1, 4)
