@@ -240,11 +240,12 @@ def is_on_do_not_call_list(*, organization_id: int, phone_number: str) -> bool:
 def check_before_dial(session: CallSession, *, now: datetime | None = None) -> tuple[bool, str]:
     """Re-check the gate right before the carrier is asked to dial `session`.
 
-    The placement service calls this after loading the queued session and before
-    `Carrier.place_call`. When it answers `(False, reason)` the call must not be placed: end
-    the session as `canceled` with `end_reason = "compliance:<reason>"` and send
-    `session_finished`; the campaign's outcome handler then puts the contact back (rescheduled,
-    or do-not-call) without counting the attempt.
+    The placement service should call this after claiming the queued session and before
+    `Carrier.place_call` (through a `session_before_dial` signal, see `before_dial_receiver`,
+    since sessions must not import campaigns). When it answers `(False, reason)` the call must
+    not be placed: end the session as `canceled` with `end_reason = "compliance:<reason>"` and
+    send `session_finished`; the campaign's outcome handler then puts the contact back
+    (rescheduled, or do-not-call) without counting the attempt.
     """
     from django.utils import timezone
 
@@ -274,3 +275,10 @@ def check_before_dial(session: CallSession, *, now: datetime | None = None) -> t
     if allowed_at > moment:
         return False, GateReason.OUTSIDE_CALLING_WINDOW.value
     return True, GateReason.ALLOWED.value
+
+
+def before_dial_receiver(sender: Any, *, session: CallSession, **kwargs: Any) -> tuple[bool, str]:
+    """`check_before_dial` shaped as a signal receiver, for a `session_before_dial` signal the
+    sessions app can send from placement without importing campaigns (connected in
+    CampaignsConfig.ready when that signal exists)."""
+    return check_before_dial(session)
