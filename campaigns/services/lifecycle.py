@@ -231,9 +231,13 @@ def campaign_create(*, organization: Organization, data: Mapping[str, Any]) -> C
 # --- Start, pause, stop --------------------------------------------------------------------
 
 
-def campaign_readiness_errors(campaign: Campaign) -> dict[str, list[str]]:
+def campaign_readiness_errors(
+    campaign: Campaign, *, now: datetime | None = None
+) -> dict[str, list[str]]:
     """Why `campaign` cannot dial yet (API field names in model form); empty when ready."""
     errors: dict[str, list[str]] = {}
+    if campaign.end_at is not None and campaign.end_at <= (now or timezone.now()):
+        errors["end_at"] = ["The campaign's end time has passed."]
     organization_id = campaign.organization_id
     script = Script.objects.filter(pk=campaign.script_id).first()
     if script is None or script.organization_id != organization_id:
@@ -274,7 +278,7 @@ def campaign_start(*, campaign: Campaign, actor: Actor, now: datetime | None = N
                 f"A {locked.status} campaign cannot be started.",
                 details={"status": locked.status, "requested": CampaignStatus.RUNNING},
             )
-        if errors := campaign_readiness_errors(locked):
+        if errors := campaign_readiness_errors(locked, now=moment):
             raise ValidationError(errors)
         target = CampaignStatus.RUNNING
         if (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -416,10 +416,15 @@ def test_it_refuses_bad_campaign_settings_and_creates_nothing(owner, graph, chan
         ),
         ("voice_failed", {"voiceId": ["The voice is failed; only a ready voice can call."]}),
         ("empty_list", {"contactListId": ["The contact list is empty."]}),
+        ("ended", {"endAt": ["The campaign's end time has passed."]}),
     ],
 )
 def test_it_refuses_to_start_a_campaign_that_is_not_ready(owner, make_campaign, problem, details):
-    campaign = make_campaign(owner.organization, contacts=0 if problem == "empty_list" else 2)
+    campaign = make_campaign(
+        owner.organization,
+        contacts=0 if problem == "empty_list" else 2,
+        end_at=datetime(2020, 1, 1, tzinfo=UTC) if problem == "ended" else None,
+    )
     if problem == "voice_processing":
         campaign.voice.status = VoiceStatus.PROCESSING
         campaign.voice.save()
