@@ -177,13 +177,22 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     connection = _setup_django()
     print(f"database: {connection.vendor}")
-    imported = bench_import(args.rows)
+    try:
+        _run(args.rows, args.calls)
+    finally:
+        connection.creation.destroy_test_db(
+            connection.settings_dict["NAME"], verbosity=0, keepdb=False
+        )
+
+
+def _run(rows: int, calls: int) -> None:
+    imported = bench_import(rows)
     print(
         "csv import: {rows:.0f} rows ({csv_mb:.1f} MB) in {seconds:.1f} s = "
         "{rows_per_second:,.0f} rows/s; imported {imported:.0f}, rejected {rejected:.0f}; "
         "peak Python memory {peak_mib:.1f} MiB (tracemalloc run)".format(**imported)
     )
-    dispatched = bench_dispatch(args.calls)
+    dispatched = bench_dispatch(calls)
     print(
         "dispatcher: {claimed:.0f} calls claimed in {ticks:.0f} ticks, {seconds:.2f} s inside "
         "dispatch_due = {ms_per_call:.2f} ms per claimed call "
