@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo, available_timezones
 import phonenumbers
 from django.conf import settings
 from django.utils import timezone
-from phonenumbers import geocoder
 from phonenumbers import timezone as number_timezones
 from phonenumbers.tzdata import TIMEZONE_LONGEST_PREFIX
 
@@ -158,6 +157,10 @@ def _region_of(e164: str) -> str:
         return ""
     if phonenumbers.region_code_for_number(parsed) != "US":
         return ""
+    # Imported here: the geocoder loads ~10 s of data tables, which every process (web,
+    # worker, test run) would otherwise pay at start-up even if it never infers a region.
+    from phonenumbers import geocoder
+
     description = geocoder.description_for_number(parsed, "en")
     # "New York, NY" or "Florida".
     if ", " in description:

@@ -59,6 +59,8 @@ def _eager_celery() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
     settings.MEDIA_ROOT = tmp_path / "media"
+    # Personas get passwords; the production hasher's deliberate slowness only costs test time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Tests never run collectstatic, so the manifest storage production uses has no manifest.
     settings.STORAGES = {
         **settings.STORAGES,
