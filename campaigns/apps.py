@@ -14,8 +14,8 @@ class CampaignsConfig(AppConfig):
         signals.session_finished.connect(
             handle_session_finished, dispatch_uid="campaigns.handle_session_finished"
         )
-        # The pre-dial gate, if the sessions app offers a hook for it (see
-        # campaigns.compliance.check_before_dial): sessions must not import campaigns.
-        before_dial = getattr(signals, "session_before_dial", None)
-        if before_dial is not None:
-            before_dial.connect(before_dial_receiver, dispatch_uid="campaigns.before_dial")
+        # The pre-dial gate (campaigns.compliance.check_before_dial), run by placement right
+        # before the carrier dials; a signal because sessions must not import campaigns.
+        signals.session_before_dial.connect(
+            before_dial_receiver, dispatch_uid="campaigns.before_dial"
+        )

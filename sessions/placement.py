@@ -41,6 +41,7 @@ from anvil_voice.telephony.carrier import (
     get_carrier,
 )
 from sessions.models import TERMINAL_CALL_STATUSES, CallEvent, CallSession, CallStatus, Outcome
+from sessions.signals import session_before_dial
 from sessions.status import EventKind, session_apply_carrier_status, session_finish
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class PlacementOutcome(StrEnum):
     UNCONFIRMED = "unconfirmed"  # the create answer was lost; look again later
     NOT_CLAIMED = "not_claimed"  # already placed or being placed elsewhere: nothing done
     DO_NOT_CALL = "do_not_call"
+    REFUSED = "refused"  # a pre-dial check (calling window, campaign paused/stopped) said no
     FAILED = "failed"
 
 
@@ -81,6 +83,14 @@ def retry_countdown(kind: PlaceCallErrorKind, retries: int) -> float:
 
 def _event(session_id: int, kind: str, **data: object) -> None:
     CallEvent.objects.create(session_id=session_id, kind=kind, data=data)
+
+
+def _pre_dial_refusal(session: CallSession) -> str | None:
+    """The first reason a `session_before_dial` receiver gives not to dial, if any."""
+    for _, answer in session_before_dial.send(sender=CallSession, session=session):
+        if isinstance(answer, tuple) and len(answer) == 2 and not answer[0]:
+            return str(answer[1])
+    return None
 
 
 def session_place_call(*, session_id: int, carrier: Carrier | None = None) -> PlacementOutcome:
@@ -110,6 +120,19 @@ def session_place_call(*, session_id: int, carrier: Carrier | None = None) -> Pl
         )
         logger.info("event=placement_do_not_call session=%s", session_id)
         return PlacementOutcome.DO_NOT_CALL
+
+    refusal = _pre_dial_refusal(session)
+    if refusal is not None:
+        session_finish(
+            session_id=session_id,
+            status=CallStatus.CANCELED,
+            end_reason=f"compliance:{refusal}",
+            error_code="compliance",
+            error_message=f"Not dialled: {refusal}.",
+            require_no_call=True,
+        )
+        logger.info("event=placement_refused session=%s reason=%s", session_id, refusal)
+        return PlacementOutcome.REFUSED
 
     carrier = carrier or get_carrier()
     try:
