@@ -40,8 +40,12 @@ check-deploy: install
 	  TWILIO_AUTH_TOKEN=dummy SPEECH_PROVIDER=cloud ELEVENLABS_API_KEY=dummy DEEPGRAM_API_KEY=dummy \
 	  $(VENV_PY) manage.py check --deploy --fail-level WARNING
 
+# Each benchmark also runs alone; commands and results are in docs/benchmarks.md.
 bench: install
 	@$(VENV_PY) -m anvil_voice.speech.bench_preview
+	@$(VENV_PY) -m voices.bench
+	@$(VENV_PY) -m campaigns.bench
+	@$(VENV_PY) -m sessions.pipeline.bench --quick
 
 clean:
 	rm -rf var/ staticfiles/ .pytest_cache .mypy_cache .ruff_cache
