@@ -13,6 +13,7 @@ install:
 	@$(UV) sync --frozen --quiet
 
 run: install
+	@mkdir -p var
 	@$(VENV_PY) manage.py migrate --noinput
 	@$(VENV_PY) manage.py seed_demo
 	@PORT=$(PORT) $(VENV_PY) -m anvil_voice.run_embedded
