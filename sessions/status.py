@@ -409,7 +409,8 @@ def session_apply_carrier_status(*, session_id: int, twilio_status: str) -> bool
 def session_apply_amd_result(*, callback: AmdCallback) -> ApplyResult:
     with transaction.atomic():
         session = (
-            CallSession.objects.select_for_update()
+            # of=self: PostgreSQL cannot lock the nullable side of the campaign outer join.
+            CallSession.objects.select_for_update(of=("self",))
             .select_related("campaign")
             .filter(carrier_call_sid=callback.call_sid)
             .first()
