@@ -9,35 +9,9 @@ from __future__ import annotations
 import factory
 
 from anvil_voice.accounts.factories import OrganizationFactory
-from campaigns.models import CallerId, DoNotCallEntry
+from campaigns.factories import CallerIdFactory, DoNotCallEntryFactory
 from sessions.models import CallEvent, CallSession, CallStatus, SessionKind, Speaker, TranscriptTurn
-from voices.models import Voice, VoiceStatus
-
-
-class VoiceFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Voice
-
-    organization = factory.SubFactory(OrganizationFactory)
-    name = factory.Sequence(lambda n: f"Voice {n}")
-    provider = "local"
-    status = VoiceStatus.READY
-
-
-class CallerIdFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = CallerId
-
-    organization = factory.SubFactory(OrganizationFactory)
-    phone_number = factory.Sequence(lambda n: f"+1415555{n % 10000:04d}")
-
-
-class DoNotCallEntryFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = DoNotCallEntry
-
-    organization = factory.SubFactory(OrganizationFactory)
-    phone_number = "+14155550199"
+from voices.factories import VoiceFactory
 
 
 class CallSessionFactory(factory.django.DjangoModelFactory):
@@ -69,3 +43,15 @@ class CallEventFactory(factory.django.DjangoModelFactory):
 
     session = factory.SubFactory(CallSessionFactory)
     kind = "status.completed"
+
+
+# The voice, caller-ID and do-not-call factories live with their own apps; re-exported here so
+# session tests can build a whole call graph from one module.
+__all__ = [
+    "CallEventFactory",
+    "CallSessionFactory",
+    "CallerIdFactory",
+    "DoNotCallEntryFactory",
+    "TranscriptTurnFactory",
+    "VoiceFactory",
+]
