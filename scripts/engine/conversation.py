@@ -97,3 +97,26 @@ class Conversation:
         outcome = Outcome.NOT_INTERESTED if self.caller_spoke else Outcome.NO_CONVERSATION
         self.end("max_turns", outcome)
         return self.context.phrases.max_turns_close
+
+
+class ConversationView:
+    """The read side of the Agent protocol, shared by both agents: they differ in how they
+    decide, not in how a call's state is kept."""
+
+    _conversation: Conversation
+
+    @property
+    def finished(self) -> bool:
+        return self._conversation.finished
+
+    @property
+    def outcome(self) -> Outcome | None:
+        return self._conversation.outcome
+
+    @property
+    def events(self) -> list[EngineEvent]:
+        return self._conversation.events
+
+    @property
+    def actions(self) -> list[AgentAction]:
+        return self._conversation.actions

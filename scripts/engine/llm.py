@@ -32,7 +32,7 @@ from typing import Any
 
 import httpx
 
-from scripts.engine.conversation import Conversation
+from scripts.engine.conversation import Conversation, ConversationView
 from scripts.engine.intents import Intent, detect_intent
 from scripts.engine.llm_prompt import (
     END_CALL,
@@ -52,10 +52,8 @@ from scripts.engine.llm_stream import (
 from scripts.engine.placeholders import render
 from scripts.engine.timeparse import describe_time, parse_callback_time
 from scripts.engine.types import (
-    AgentAction,
     CallContext,
     EndReason,
-    EngineEvent,
     EventKind,
     Outcome,
     ScriptSpec,
@@ -80,7 +78,7 @@ class LLMConfig:
         return f"{base}/chat/completions" if base.endswith("/v1") else f"{base}/v1/chat/completions"
 
 
-class LLMAgent:
+class LLMAgent(ConversationView):
     def __init__(
         self,
         script: ScriptSpec,
@@ -104,22 +102,6 @@ class LLMAgent:
         self._history: list[dict[str, Any]] = []
 
     # -- Agent protocol -----------------------------------------------------------------------
-
-    @property
-    def finished(self) -> bool:
-        return self._conversation.finished
-
-    @property
-    def outcome(self) -> Outcome | None:
-        return self._conversation.outcome
-
-    @property
-    def events(self) -> list[EngineEvent]:
-        return self._conversation.events
-
-    @property
-    def actions(self) -> list[AgentAction]:
-        return self._conversation.actions
 
     @property
     def messages(self) -> list[dict[str, Any]]:

@@ -34,16 +34,14 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 from scripts.engine.agent import split_speakable
-from scripts.engine.conversation import Conversation
+from scripts.engine.conversation import Conversation, ConversationView
 from scripts.engine.intents import Intent, detect_intent
 from scripts.engine.matching import DEFAULT_THRESHOLD, TriggerMatcher
 from scripts.engine.placeholders import render
 from scripts.engine.timeparse import describe_time, parse_callback_time
 from scripts.engine.types import (
-    AgentAction,
     CallContext,
     EndReason,
-    EngineEvent,
     EventKind,
     Outcome,
     ScriptSpec,
@@ -52,7 +50,7 @@ from scripts.engine.types import (
 MAX_OBJECTIONS_IN_A_ROW = 3
 
 
-class ScriptedAgent:
+class ScriptedAgent(ConversationView):
     def __init__(
         self,
         script: ScriptSpec,
@@ -78,22 +76,6 @@ class ScriptedAgent:
         self._last_line = self._opening
 
     # -- Agent protocol -----------------------------------------------------------------------
-
-    @property
-    def finished(self) -> bool:
-        return self._conversation.finished
-
-    @property
-    def outcome(self) -> Outcome | None:
-        return self._conversation.outcome
-
-    @property
-    def events(self) -> list[EngineEvent]:
-        return self._conversation.events
-
-    @property
-    def actions(self) -> list[AgentAction]:
-        return self._conversation.actions
 
     async def opening(self) -> AsyncIterator[str]:
         for piece in split_speakable(self.start()):
