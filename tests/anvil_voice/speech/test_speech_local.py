@@ -29,6 +29,24 @@ def words(text: str) -> list[str]:
     return re.findall(r"[a-z']+", text.lower())
 
 
+def word_error_rate(reference: list[str], heard: list[str]) -> float:
+    """(substitutions + insertions + deletions) / reference words: word-level edit distance."""
+    previous = list(range(len(heard) + 1))
+    for i, ref in enumerate(reference, start=1):
+        current = [i]
+        for j, word in enumerate(heard, start=1):
+            current.append(
+                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref != word))
+            )
+        previous = current
+    return previous[-1] / len(reference)
+
+
+def test_the_word_error_rate_counts_edits():
+    assert word_error_rate(["new", "solar", "panels"], ["new", "solar", "panels"]) == 0.0
+    assert word_error_rate(["new", "solar", "panels"], ["nisolar", "panels"]) == 2 / 3
+
+
 def test_it_loads_each_model_once_per_process(tts, stt):
     seen = []
     threads = [threading.Thread(target=lambda: seen.append(get_local_tts())) for _ in range(4)]
@@ -69,7 +87,9 @@ def test_it_gets_the_words_back_through_the_phone_codec(tts, stt):
 
     transcript = stt.transcribe(audio=ulaw, encoding="ulaw", sample_rate=8000)
 
-    assert words(transcript.text) == words(SENTENCE)
+    # Piper samples its voice with noise, so the audio (and, rarely, one word of Whisper's
+    # reading: "nisolar" for "new solar") differs run to run; a word error rate is what holds.
+    assert word_error_rate(words(SENTENCE), words(transcript.text)) <= 0.15
     assert transcript.confidence is not None
     assert 0.0 < transcript.confidence <= 1.0
 
