@@ -48,16 +48,27 @@ class LocalTTS:
     def sample_rate(self) -> int:
         return int(self.voice.config.sample_rate)
 
-    def synthesize_pcm(self, text: str) -> tuple[bytes, int]:
-        """Speak `text`: mono 16-bit PCM at the voice's own rate (22.05 kHz for joe)."""
+    def synthesize_pcm(self, text: str, *, exact: bool = False) -> tuple[bytes, int]:
+        """Speak `text`: mono 16-bit PCM at the voice's own rate (22.05 kHz for joe).
+
+        Piper samples noise into each utterance so repeated lines sound natural; `exact`
+        turns that noise off so the same text always gives the same audio (test callers,
+        whose words a recogniser must get back every time).
+        """
         # Piper yields one chunk per sentence; ONNX Runtime sessions are safe to run from
         # several threads, and Piper guards its espeak phonemizer with its own lock.
-        pcm = b"".join(chunk.audio_int16_bytes for chunk in self.voice.synthesize(text))
+        config = None
+        if exact:
+            from piper import SynthesisConfig  # imported with the voice, never at start-up
+
+            config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+        chunks = self.voice.synthesize(text, syn_config=config)
+        pcm = b"".join(chunk.audio_int16_bytes for chunk in chunks)
         return pcm, self.sample_rate
 
-    def synthesize_ulaw8k(self, text: str) -> bytes:
+    def synthesize_ulaw8k(self, text: str, *, exact: bool = False) -> bytes:
         """Speak `text` as raw 8 kHz mu-law (no header): what a Twilio Media Stream carries."""
-        pcm, rate = self.synthesize_pcm(text)
+        pcm, rate = self.synthesize_pcm(text, exact=exact)
         return pcm16_to_ulaw(resample_pcm16(pcm, rate, PHONE_SAMPLE_RATE))
 
     def iter_ulaw8k(self, text: str) -> Iterator[bytes]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 
@@ -24,7 +25,9 @@ def local_speak() -> Speak:
     except ImportError:
         logger.warning("event=simulator_tts_unavailable fallback=babble")
         return audio.babble
-    return get_local_tts().synthesize_ulaw8k
+    # Noise off: a persona says the same words the same way on every call, so what the
+    # agent's recogniser hears is reproducible across runs.
+    return functools.partial(get_local_tts().synthesize_ulaw8k, exact=True)
 
 
 class Voice:

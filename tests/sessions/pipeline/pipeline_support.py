@@ -41,10 +41,10 @@ SCRIPT = ScriptSpec(
 
 @functools.cache
 def piper(text: str) -> bytes:
-    """Real speech for the caller's side: Piper at 8 kHz mu-law (cached per text)."""
+    """Real speech for the caller's side: Piper at 8 kHz mu-law, noise off (same text, same audio)."""
     from anvil_voice.speech.local import get_local_tts
 
-    return get_local_tts().synthesize_ulaw8k(text)
+    return get_local_tts().synthesize_ulaw8k(text, exact=True)
 
 
 def babble(text: str) -> bytes:
