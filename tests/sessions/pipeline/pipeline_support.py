@@ -41,7 +41,7 @@ SCRIPT = ScriptSpec(
 
 @functools.cache
 def piper(text: str) -> bytes:
-    """Real speech for the caller's side: Piper at 8 kHz mu-law, noise off (same text, same audio)."""
+    """Real speech for the caller: Piper at 8 kHz mu-law, noise off (same text, same audio)."""
     from anvil_voice.speech.local import get_local_tts
 
     return get_local_tts().synthesize_ulaw8k(text, exact=True)
