@@ -1,5 +1,10 @@
 """Campaigns in the admin: create and edit drafts, start/pause/stop through the services, stats.
 
+The change page (`templates/campaigns/admin/campaign_change_form.html`) adds a panel above the
+form: start/pause/stop buttons (POSTing to `<id>/lifecycle/<verb>/`, the same services as the
+API and the list actions), the progress bar, the outcome and hourly-calls charts, and links to
+the campaign's sessions and to its contact list's CSV import page.
+
 Contact lists (CSV import), the do-not-call list and caller IDs are in `admin_contacts`.
 """
 
@@ -9,17 +14,22 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Model, QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.views.decorators.http import require_POST
 
 from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin
 from anvil_voice.api.errors import ApiError
+from anvil_voice.charts import OUTCOME_COLOURS, Chart, ChartItem, column_chart, horizontal_bar_chart
 from campaigns import admin_contacts, selectors, services
 from campaigns.models import Campaign, CampaignStats, CampaignStatus, CampaignTransition
+from campaigns.services.lifecycle import ALLOWED_TRANSITIONS
 
 __all__ = ["CampaignAdmin", "admin_contacts"]
 
@@ -29,6 +39,59 @@ CONFIG_FIELDS = [
     "max_attempts", "retry_no_answer_minutes", "retry_busy_minutes", "retry_voicemail_minutes",
     "voicemail_behaviour", "record_calls",
 ]  # fmt: skip
+
+
+# Which lifecycle buttons a campaign in each status offers (the services decide for real).
+LIFECYCLE_VERBS = {
+    "start": (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED),
+    "pause": (CampaignStatus.RUNNING,),
+    "stop": tuple(
+        status
+        for status, targets in ALLOWED_TRANSITIONS.items()
+        if CampaignStatus.STOPPED in targets
+    ),
+}
+
+
+def campaign_outcome_chart(campaign: Campaign) -> Chart:
+    items = [
+        ChartItem(
+            key=item.outcome,
+            label=item.label,
+            value=item.count,
+            colour=OUTCOME_COLOURS.get(item.outcome, "#417690"),
+        )
+        for item in selectors.campaign_outcome_breakdown(campaign=campaign)
+    ]
+    return horizontal_bar_chart(
+        items,
+        chart_id="campaign-outcome-chart",
+        title="Outcomes",
+        caption="(finished calls, whole campaign)",
+        empty_text="No finished calls yet.",
+    )
+
+
+def campaign_hourly_chart(campaign: Campaign, *, now: Any = None) -> Chart:
+    hours = selectors.campaign_hourly_calls(campaign=campaign, now=now)
+    zone = timezone.get_current_timezone_name()
+    items = [
+        ChartItem(
+            key=hour.start.isoformat(),
+            label=f"{hour.start:%Y-%m-%d %H:00} {zone}",
+            value=hour.count,
+            # Every third hour gets a tick so 24 columns stay readable.
+            tick=f"{hour.start:%H}" if hour.start.hour % 3 == 0 else "",
+        )
+        for hour in hours
+    ]
+    return column_chart(
+        items,
+        chart_id="campaign-hourly-chart",
+        title="Calls placed per hour",
+        caption=f"(last {len(items)} hours, {zone})",
+        empty_text=f"No calls placed in the last {len(items)} hours.",
+    )
 
 
 class CampaignAdminForm(forms.ModelForm):
@@ -75,6 +138,69 @@ class CampaignAdmin(OrganizationScopedAdmin):
     list_select_related = ["stats", "organization"]
     inlines = [CampaignTransitionInline]
     actions = ["start_campaigns", "pause_campaigns", "stop_campaigns"]
+    change_form_template = "campaigns/admin/campaign_change_form.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "<path:object_id>/lifecycle/<str:verb>/",
+                self.admin_site.admin_view(require_POST(self.lifecycle_view)),
+                name="campaigns_campaign_lifecycle",
+            ),
+            *super().get_urls(),
+        ]
+
+    def lifecycle_view(self, request: HttpRequest, object_id: str, verb: str) -> HttpResponse:
+        """The change page's start/pause/stop buttons: one campaign, then back to its page."""
+        if verb not in LIFECYCLE_VERBS:
+            raise Http404("Unknown action.")
+        campaign = self.get_object(request, object_id)
+        if campaign is None:
+            raise Http404("No such campaign.")
+        if not self.has_change_permission(request, campaign):
+            raise PermissionDenied
+        self._apply(request, Campaign.objects.filter(pk=campaign.pk), verb)
+        return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        extra_context = dict(extra_context or {})
+        campaign = self.get_object(request, object_id)
+        if campaign is not None:
+            extra_context["campaign_panel"] = self._panel(request, campaign)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _panel(self, request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
+        stats = selectors.campaign_stats_payload(getattr(campaign, "stats", None))
+        can_change = self.has_change_permission(request, campaign)
+        return {
+            "campaign": campaign,
+            "stats": stats,
+            "progress_percent": stats["progressPercent"],
+            "answer_rate_percent": round(100 * stats["answerRate"], 1),
+            "buttons": [
+                {
+                    "verb": verb,
+                    "label": verb.title(),
+                    "enabled": can_change and campaign.status in statuses,
+                    "url": reverse("admin:campaigns_campaign_lifecycle", args=[campaign.pk, verb]),
+                }
+                for verb, statuses in LIFECYCLE_VERBS.items()
+            ],
+            "sessions_url": reverse("admin:call_sessions_callsession_changelist")
+            + f"?campaign__id__exact={campaign.pk}",
+            "import_url": reverse(
+                "admin:campaigns_contactlist_import", args=[campaign.contact_list_id]
+            ),
+            "contact_list": campaign.contact_list,
+            "outcome_chart": campaign_outcome_chart(campaign),
+            "hourly_chart": campaign_hourly_chart(campaign),
+        }
 
     def get_fields(self, request: HttpRequest, obj: Model | None = None) -> list[Any]:
         if obj is None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
+from django.db.models.functions import TruncHour
+from django.utils import timezone
 
 from campaigns.models import CallerId, Campaign, CampaignStats, Contact, ContactList
 from sessions.models import CallSession, Outcome
@@ -97,3 +101,75 @@ def campaign_stats_payload(stats: CampaignStats | None) -> dict[str, Any]:
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
+
+
+# --- Charts on the campaign page ------------------------------------------------------------
+
+HOURLY_CHART_HOURS = 24
+
+
+@dataclass(frozen=True)
+class OutcomeCount:
+    outcome: str
+    label: str
+    count: int
+
+
+@dataclass(frozen=True)
+class HourCount:
+    start: datetime  # aware, in the time zone the buckets were cut in
+    count: int
+
+
+def campaign_outcome_breakdown(*, campaign: Campaign) -> list[OutcomeCount]:
+    """Finished calls by outcome, from the campaign's counters (O(1), the same numbers as the
+    API's `stats.outcomes`), in the order of `Outcome`; outcomes never seen are left out."""
+    try:
+        stats: CampaignStats | None = campaign.stats
+    except CampaignStats.DoesNotExist:
+        stats = None
+    if stats is None:
+        return []
+    counts = [
+        OutcomeCount(outcome=value, label=str(label), count=getattr(stats, f"outcome_{value}"))
+        for value, label in Outcome.choices
+    ]
+    return [item for item in counts if item.count > 0]
+
+
+def campaign_hourly_calls(
+    *,
+    campaign: Campaign,
+    now: datetime | None = None,
+    hours: int = HOURLY_CHART_HOURS,
+    tz: tzinfo | None = None,
+) -> list[HourCount]:
+    """Calls placed (handed to the carrier) per clock hour over the last `hours` hours, oldest
+    first, every hour present (zeros included). The current, partial hour is the last bucket.
+
+    Buckets are cut in `tz` (default: the admin's active time zone, settings.TIME_ZONE): a
+    campaign calls contacts in many time zones, so there is no single "campaign time zone",
+    and the admin shows every other timestamp in the active one too. One grouped query over
+    the campaign's sessions placed in the window.
+    """
+    zone = tz or timezone.get_current_timezone()
+    moment = (now or timezone.now()).astimezone(zone)
+    last = moment.replace(minute=0, second=0, microsecond=0)
+    # Whole hours in `zone`; stepping in UTC keeps DST days at their true length.
+    starts = [
+        (last.astimezone(UTC) - timedelta(hours=offset)).astimezone(zone)
+        for offset in range(hours - 1, -1, -1)
+    ]
+    counted = dict(
+        CallSession.objects.filter(
+            campaign=campaign, placed_at__gte=starts[0], placed_at__lte=moment
+        )
+        .annotate(hour=TruncHour("placed_at", tzinfo=zone))
+        .values_list("hour")
+        .annotate(n=Count("id"))
+        .values_list("hour", "n")
+    )
+    by_instant = {hour.astimezone(UTC): n for hour, n in counted.items()}
+    return [
+        HourCount(start=start, count=by_instant.get(start.astimezone(UTC), 0)) for start in starts
+    ]
