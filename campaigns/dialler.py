@@ -15,11 +15,16 @@ One claim transaction per campaign:
    with attempt_number = attempts. The unique (target, attempt_number) constraint makes a
    second session for the same attempt impossible, whatever the queue redelivers;
 6. after commit, enqueue `session_place_call_task` for each new session.
+
+Scheduled callbacks (`claim_due_callbacks`, same tick): due pending callbacks of campaigns in
+any status but paused (a completed campaign's callbacks still happen; a stopped campaign's are
+skipped), re-checked for do-not-call and the calling window, become `callback` sessions.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -44,7 +49,14 @@ from campaigns.models import (
 )
 from campaigns.services import lifecycle
 from scripts.models import ScriptVersion
-from sessions.models import CallSession, CallStatus, SessionKind
+from sessions.models import (
+    CallbackStatus,
+    CallEvent,
+    CallSession,
+    CallStatus,
+    ScheduledCallback,
+    SessionKind,
+)
 
 logger = logging.getLogger("campaigns.dialler")
 
@@ -228,6 +240,160 @@ def claim_due_contacts(*, campaign_id: int, now: datetime) -> ClaimResult:
     return result
 
 
+# Due callbacks looked at per tick (they are few; the rest wait for the next second).
+CALLBACK_BATCH = 100
+
+
+def _callback_gate(callback: ScheduledCallback, *, now: datetime, listed: bool) -> Any:
+    """The campaign gate for a callback: do-not-call and the calling window, without the
+    attempt cap (a callback is not one of the campaign's attempts) or the campaign's end."""
+    schedule = dataclasses.replace(Schedule.of(callback.campaign), end_at=None)
+    decision = evaluate(
+        contact=callback.contact,
+        schedule=schedule,
+        now=now,
+        on_do_not_call_list=listed,
+        counted_attempts=0,
+        max_attempts=1,
+    )
+    if decision.allowed:
+        rules = decision.evidence["rules"]
+        rules[:] = [rule for rule in rules if rule["rule"] != "attempt-cap"]
+        rules.append(
+            {
+                "rule": "scheduled-callback",
+                "result": f"callback {callback.pk} from session {callback.source_session_id}, "
+                "outside the campaign's attempt cap",
+            }
+        )
+        rules.append(
+            {
+                "rule": "caller-id",
+                "result": f"{callback.campaign.caller_id.phone_number} is registered to the "
+                "organization",
+            }
+        )
+    return decision
+
+
+def claim_due_callbacks(*, now: datetime) -> ClaimResult:
+    """Turn due pending callbacks into queued `callback` sessions, each at most once.
+
+    Rows are locked with SKIP LOCKED on PostgreSQL; on every backend the pending → placed move
+    is a conditional UPDATE done before the session is created, in the same transaction, so a
+    second dispatcher (or SQLite's unlocked read) finds nothing left to place.
+    """
+    result = ClaimResult()
+    with transaction.atomic():
+        due = list(
+            ScheduledCallback.objects.filter(status=CallbackStatus.PENDING, at__lte=now)
+            # Paused: held until the campaign runs again (or completes); the rest go ahead.
+            .exclude(campaign__status=CampaignStatus.PAUSED)
+            .select_related("campaign", "campaign__caller_id", "campaign__script", "contact")
+            .order_by("at", "id")
+            .select_for_update(skip_locked=True, of=("self",))[:CALLBACK_BATCH]
+        )
+        if not due:
+            return result
+        listed = set(
+            DoNotCallEntry.objects.filter(
+                organization_id__in={callback.organization_id for callback in due},
+                phone_number__in={callback.contact.phone_number for callback in due},
+            ).values_list("organization_id", "phone_number")
+        )
+        # A contact on a call right now (a campaign attempt, say) is called back next tick.
+        on_a_call = set(
+            CallSession.objects.filter(
+                contact_id__in={callback.contact_id for callback in due},
+                status__in=ACTIVE_CALL_STATUSES,
+            ).values_list("contact_id", flat=True)
+        )
+        allowed: list[tuple[ScheduledCallback, dict[str, Any]]] = []
+        for callback in due:
+            if callback.campaign.status == CampaignStatus.STOPPED:
+                _skip_callback(callback, reason="campaign_stopped", now=now)
+                result.failed += 1
+                continue
+            key = (callback.organization_id, callback.contact.phone_number)
+            decision = _callback_gate(callback, now=now, listed=key in listed)
+            if decision.reason == GateReason.DO_NOT_CALL:
+                _skip_callback(callback, reason="do_not_call", now=now)
+                result.do_not_call += 1
+            elif decision.reason == GateReason.NO_CALLING_WINDOW:
+                _skip_callback(callback, reason="no_calling_window", now=now)
+                result.failed += 1
+            elif decision.reason == GateReason.OUTSIDE_CALLING_WINDOW:
+                # The rules or the contact changed since it was scheduled: the next opening.
+                ScheduledCallback.objects.filter(pk=callback.pk).update(
+                    at=decision.next_allowed_at, updated_at=now
+                )
+                result.rescheduled += 1
+            elif decision.allowed and callback.contact_id not in on_a_call:
+                allowed.append((callback, decision.evidence))
+        account = [(pacing.ACCOUNT_BUCKET, float(settings.CAMPAIGNS_ACCOUNT_CALLS_PER_SECOND))]
+        budget = pacing.take_tokens(want=len(allowed), buckets=account, now=now)
+        versions: dict[int, ScriptVersion] = {}
+        for callback, evidence in allowed[:budget]:
+            placed = ScheduledCallback.objects.filter(
+                pk=callback.pk, status=CallbackStatus.PENDING
+            ).update(status=CallbackStatus.PLACED, updated_at=now)
+            if not placed:
+                continue  # placed or cancelled by someone else meanwhile
+            campaign = callback.campaign
+            if campaign.pk not in versions:
+                versions[campaign.pk] = ScriptVersion.objects.get(
+                    script_id=campaign.script_id, number=campaign.script.version
+                )
+            session = CallSession.objects.create(
+                organization_id=callback.organization_id,
+                kind=SessionKind.CALLBACK,
+                campaign_id=campaign.pk,
+                # No target: the contact's campaign attempts (and their unique numbers) are the
+                # campaign's; a callback is outside them.
+                contact=callback.contact,
+                script_version=versions[campaign.pk],
+                voice_id=campaign.voice_id,
+                to_number=callback.contact.phone_number,
+                from_number=campaign.caller_id.phone_number,
+                variables=callback.contact.template_variables(),
+                compliance=evidence,
+                queued_at=now,
+                created_at=now,
+            )
+            ScheduledCallback.objects.filter(pk=callback.pk).update(placed_session=session)
+            CallEvent.objects.create(
+                session=session,
+                kind="callback.placed",
+                data={
+                    "callback": callback.pk,
+                    "sourceSession": callback.source_session_id,
+                    "scheduledAt": callback.at.isoformat(),
+                    "note": callback.note,
+                },
+                at=now,
+            )
+            result.session_ids.append(session.pk)
+        pacing.return_tokens(count=budget - len(result.session_ids), buckets=account)
+        if result.session_ids:
+            session_ids = list(result.session_ids)
+            transaction.on_commit(lambda: _enqueue_placement(session_ids))
+    if result.session_ids or result.rescheduled or result.do_not_call or result.failed:
+        logger.info(
+            "dialler.callbacks sessions=%d rescheduled=%d do_not_call=%d skipped=%d",
+            len(result.session_ids),
+            result.rescheduled,
+            result.do_not_call,
+            result.failed,
+        )
+    return result
+
+
+def _skip_callback(callback: ScheduledCallback, *, reason: str, now: datetime) -> None:
+    ScheduledCallback.objects.filter(pk=callback.pk, status=CallbackStatus.PENDING).update(
+        status=CallbackStatus.SKIPPED, skip_reason=reason, updated_at=now
+    )
+
+
 def dispatch_due(*, now: datetime | None = None) -> int:
     """One dispatcher tick over every running campaign; returns how many calls it queued."""
     moment = now or timezone.now()
@@ -245,6 +411,10 @@ def dispatch_due(*, now: datetime | None = None) -> int:
         except Exception:
             # One campaign's failure (a lock timeout, bad data) must not starve the others.
             logger.exception("dialler.campaign_failed campaign=%s", campaign_id)
+    try:
+        claimed += len(claim_due_callbacks(now=moment).session_ids)
+    except Exception:
+        logger.exception("dialler.callbacks_failed")
     return claimed
 
 

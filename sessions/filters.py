@@ -16,6 +16,7 @@ from django.db.models import QuerySet
 from rest_framework.exceptions import ValidationError
 
 from sessions import selectors
+from sessions.callbacks import sessions_with_callback_scheduled
 from sessions.models import AnsweredBy, CallSession, CallStatus, Outcome, SessionKind
 
 E164 = RegexValidator(r"^\+[1-9][0-9]{1,14}$", "Enter a phone number in E.164 form (+14155550100).")
@@ -70,7 +71,7 @@ class SessionFilter(django_filters.FilterSet):
     def filter_callback(
         self, queryset: QuerySet[CallSession], name: str, value: str
     ) -> QuerySet[CallSession]:
-        return selectors.session_callback_scheduled(queryset, value == "true")
+        return sessions_with_callback_scheduled(queryset, value == "true")
 
     def filter_search(
         self, queryset: QuerySet[CallSession], name: str, value: str

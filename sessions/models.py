@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -226,3 +227,81 @@ class CallEvent(models.Model):
 
     def __str__(self) -> str:
         return self.kind
+
+
+class CallbackStatus(models.TextChoices):
+    PENDING = "pending", "Pending"  # waiting for its time
+    PLACED = "placed", "Placed"  # the dialler created its call session
+    CANCELLED = "cancelled", "Cancelled"  # cancelled by a person before it was placed
+    SKIPPED = "skipped", "Skipped"  # due, but compliance forbade the call (see skip_reason)
+
+
+class ScheduledCallback(models.Model):
+    """A call back to a session's contact at a chosen time, in the session's campaign.
+
+    The dialler places it when due whatever the campaign's status (a completed campaign's
+    callbacks still happen), re-checking do-not-call and the calling window first. At most one
+    pending callback per contact and campaign (a partial unique constraint); `placed_session`
+    is unique, and the pending → placed move happens in the transaction that creates the
+    session, so a callback is placed at most once.
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="scheduled_callbacks"
+    )
+    source_session = models.ForeignKey(
+        CallSession, on_delete=models.CASCADE, related_name="scheduled_callbacks"
+    )
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", on_delete=models.CASCADE, related_name="scheduled_callbacks"
+    )
+    contact = models.ForeignKey(
+        "campaigns.Contact", on_delete=models.CASCADE, related_name="scheduled_callbacks"
+    )
+    target = models.ForeignKey(
+        "campaigns.CampaignContact",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="scheduled_callbacks",
+    )
+    # When to call (inside the calling window), and what was asked when `adjust` moved it.
+    at = models.DateTimeField()
+    requested_at = models.DateTimeField()
+    note = models.CharField(max_length=500, blank=True)
+    status = models.CharField(
+        max_length=16, choices=CallbackStatus.choices, default=CallbackStatus.PENDING
+    )
+    skip_reason = models.CharField(max_length=64, blank=True)
+    placed_session = models.OneToOneField(
+        CallSession,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="callback_origin",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "contact"],
+                condition=models.Q(status="pending"),
+                name="callback_one_pending_per_contact",
+            )
+        ]
+        indexes = [
+            # The dispatcher's query: pending callbacks due now, oldest first.
+            models.Index(fields=["status", "at"], name="callback_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Callback {self.pk} at {self.at:%Y-%m-%d %H:%M} ({self.status})"

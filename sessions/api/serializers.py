@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.validators import RegexValidator
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from anvil_voice.api.serializers import CamelCaseModelSerializer, CamelCaseSerializer
 from sessions import selectors
-from sessions.models import CallSession, TranscriptTurn
+from sessions.callbacks import MAX_AHEAD, callback_latest_for
+from sessions.models import CallSession, ScheduledCallback, TranscriptTurn
 from sessions.services import E164_MESSAGE
 
 # The shape only (documented as the schema's pattern); the service checks the number is real.
@@ -23,12 +26,76 @@ class TranscriptTurnSerializer(CamelCaseModelSerializer):
         read_only_fields = fields
 
 
+class CallbackSerializer(CamelCaseModelSerializer):
+    """A scheduled callback: when (and what was asked, if `adjust` moved it), its state, and the
+    session the dialler placed for it."""
+
+    session = serializers.IntegerField(source="source_session_id", read_only=True)
+    adjusted = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ScheduledCallback
+        fields = [
+            "id",
+            "session",
+            "campaign",
+            "contact",
+            "status",
+            "at",
+            "requested_at",
+            "adjusted",
+            "note",
+            "skip_reason",
+            "placed_session",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_adjusted(self, callback: ScheduledCallback) -> bool:
+        return callback.at != callback.requested_at
+
+
+class OffsetDateTimeField(serializers.DateTimeField):
+    """ISO-8601 with a UTC offset: a naive time is refused, not guessed in the server's zone."""
+
+    def to_internal_value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:
+                parsed = None
+            if parsed is not None and parsed.tzinfo is None:
+                self.fail("naive")
+        return super().to_internal_value(value)
+
+    default_error_messages = {
+        **serializers.DateTimeField.default_error_messages,
+        "naive": "Include a UTC offset (for example 2026-03-03T15:00:00-05:00 or ...Z).",
+    }
+
+
+class CallbackRequestSerializer(CamelCaseSerializer):
+    at = OffsetDateTimeField(
+        help_text=(
+            "When to call, ISO-8601 with a UTC offset; in the future, at most "
+            f"{MAX_AHEAD.days} days ahead, inside the contact's calling window."
+        )
+    )
+    note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    adjust = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Outside the calling window: move to the next allowed time instead of a 400.",
+    )
+
+
 class SessionSerializer(CamelCaseModelSerializer):
     """A list row: who was called, how far the call got and how it ended."""
 
     started_at = serializers.DateTimeField(source="queued_at", read_only=True)
     has_recording = serializers.SerializerMethodField()
     callback_at = serializers.SerializerMethodField()
+    callback = serializers.SerializerMethodField()
 
     class Meta:
         model = CallSession
@@ -48,6 +115,7 @@ class SessionSerializer(CamelCaseModelSerializer):
             "duration_seconds",
             "has_recording",
             "callback_at",
+            "callback",
         ]
         read_only_fields = fields
 
@@ -57,6 +125,17 @@ class SessionSerializer(CamelCaseModelSerializer):
     def get_callback_at(self, session: CallSession) -> str | None:
         value = (session.extracted or {}).get("callback_at")
         return str(value) if value else None
+
+    @extend_schema_field(CallbackSerializer(allow_null=True))
+    def get_callback(self, session: CallSession) -> dict[str, Any] | None:
+        """The newest callback scheduled from this session (pending, placed, cancelled or
+        skipped); lists prefetch it as `callbacks_newest_first`."""
+        prefetched = getattr(session, "callbacks_newest_first", None)
+        if prefetched is not None:
+            latest = prefetched[0] if prefetched else None
+        else:
+            latest = callback_latest_for(session=session)
+        return dict(CallbackSerializer(latest).data) if latest is not None else None
 
 
 class SessionDetailSerializer(SessionSerializer):

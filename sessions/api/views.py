@@ -1,4 +1,4 @@
-"""`/sessions` (list, detail, transcript) and `/calls/test`.
+"""`/sessions` (list, detail, transcript, callback) and `/calls/test`.
 
 Everything answers in the envelope except `/sessions/:id/transcript?format=txt|vtt`, which
 answers the bare document (text/plain or text/vtt) so it can be saved or fed to a player as is;
@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest
 from django_filters.utils import translate_validation
 from django_ratelimit.core import get_usage
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, renderers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import Throttled, ValidationError
@@ -25,21 +25,41 @@ from rest_framework.views import APIView
 
 from anvil_voice.api.renderers import EnvelopeJSONRenderer
 from anvil_voice.api.views import OrganizationScopedViewSet
-from sessions import selectors, services
+from sessions import callbacks, selectors, services
 from sessions.api.pagination import SessionCursorPagination
 from sessions.api.serializers import (
+    CallbackRequestSerializer,
+    CallbackSerializer,
     SessionDetailSerializer,
     SessionSerializer,
     TestCallSerializer,
     TranscriptTurnSerializer,
 )
 from sessions.filters import SessionFilter, reject_unknown_params, session_ordering
-from sessions.models import CallSession
+from sessions.models import CallSession, ScheduledCallback
 from sessions.transcripts import transcript_txt, transcript_vtt
 
 TEST_CALL_GROUP = "test-calls"
 TEST_CALL_RATE = "10/h"
 TRANSCRIPT_FORMATS = ("json", "txt", "vtt")
+CALLBACK_CONFLICT = OpenApiResponse(
+    response=OpenApiTypes.OBJECT,
+    description=(
+        "CONFLICT: a callback is already pending for the contact, or the number is on the "
+        "do-not-call list; INVALID_STATE: not a campaign call, or the campaign was stopped."
+    ),
+)
+
+
+def with_latest_callback(queryset: QuerySet[CallSession]) -> QuerySet[CallSession]:
+    """Each session's callbacks newest first, in one query per page (the `callback` field)."""
+    return queryset.prefetch_related(
+        Prefetch(
+            "scheduled_callbacks",
+            queryset=ScheduledCallback.objects.order_by("-id"),
+            to_attr="callbacks_newest_first",
+        )
+    )
 
 
 def session_page(*, request: Request, queryset: QuerySet[CallSession], view: APIView) -> Response:
@@ -52,7 +72,7 @@ def session_page(*, request: Request, queryset: QuerySet[CallSession], view: API
     ordering = session_ordering(request.query_params)
     filterset = SessionFilter(
         request.query_params,
-        queryset=selectors.session_with_duration_key(queryset),
+        queryset=with_latest_callback(selectors.session_with_duration_key(queryset)),
         request=request,
     )
     if not filterset.is_valid():
@@ -82,7 +102,8 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizat
     serializer_class = SessionSerializer
     filterset_class = SessionFilter
     pagination_class = SessionCursorPagination
-    http_method_names = ["get", "head", "options"]
+    # POST and DELETE only exist on `/sessions/:id/callback`; the router maps nothing else.
+    http_method_names = ["get", "post", "delete", "head", "options"]
 
     def get_base_queryset(self) -> QuerySet[CallSession]:
         if self.action == "list":
@@ -144,6 +165,39 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizat
         if chosen == "vtt":
             return Response(transcript_vtt(turns=turns), content_type="text/vtt; charset=utf-8")
         return Response(TranscriptTurnSerializer(turns, many=True).data)
+
+    # --- callback ---------------------------------------------------------------------------
+    @extend_schema(
+        methods=["POST"],
+        summary="Schedule a callback to the session's contact, in the session's campaign",
+        request=CallbackRequestSerializer,
+        responses={201: CallbackSerializer, 409: CALLBACK_CONFLICT},
+    )
+    @extend_schema(
+        methods=["DELETE"],
+        summary="Cancel the session's pending callback (404 when there is none)",
+        request=None,
+        responses={200: CallbackSerializer},
+    )
+    @action(detail=True, methods=["post", "delete"])
+    def callback(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        session = self.get_object()
+        assert isinstance(session, CallSession)
+        if request.method == "DELETE":
+            cancelled = callbacks.callback_cancel(session=session)
+            return Response(CallbackSerializer(cancelled).data)
+        serializer = CallbackRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = callbacks.callback_schedule(
+            session=session,
+            at=data["at"],
+            note=data["note"],
+            adjust=data["adjust"],
+            user=self.principal.user,
+            api_key=self.principal.api_key,
+        )
+        return Response(CallbackSerializer(result.callback).data, status=status.HTTP_201_CREATED)
 
 
 def _organization_key(group: str, request: HttpRequest) -> str:

@@ -1,0 +1,215 @@
+"""Scheduled callbacks: a person asks for a session's contact to be called back at a set time.
+
+Writes (`callback_schedule`, `callback_cancel`) and reads (`callback_pending_for`,
+`callback_latest_for`) used by the API and the admin; the dialler places due callbacks
+(`campaigns.dialler.claim_due_callbacks`).
+
+Rules when scheduling (each broken rule is a 4xx envelope):
+- the session belongs to a campaign and still knows its contact (test calls have none: 409
+  INVALID_STATE), and that campaign was not stopped (a stop is final: 409 INVALID_STATE);
+- `at` carries a UTC offset (a naive time is ambiguous: whose 15:00?), lies in the future and
+  at most `MAX_AHEAD` ahead;
+- the contact's number is not on the organization's do-not-call list (409 CONFLICT);
+- `at` is inside the contact's calling window (the campaign's days and hours within the legal
+  rules, in every zone the contact may be in). With `adjust` it moves to the next allowed
+  moment and the answer says so; without it the request is refused and names that moment;
+- no other callback is pending for the same contact in the same campaign (409 CONFLICT;
+  cancel it first). A partial unique constraint makes this hold under concurrent requests.
+
+The campaign's `end_at` does not bound callbacks: they happen even after the campaign ended.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from anvil_voice.accounts.models import ApiKey
+from anvil_voice.api.errors import ApiError, Conflict, ErrorCode, InvalidState
+from campaigns.compliance import Callee, Schedule, next_allowed_moment
+from campaigns.models import Campaign, CampaignContact, CampaignStatus, Contact, DoNotCallEntry
+from sessions.models import CallbackStatus, CallSession, ScheduledCallback
+
+logger = logging.getLogger("anvil_voice.sessions.callbacks")
+
+# Far enough for "call me after my holiday", near enough that the rules and the contact are
+# still what they were when it was asked.
+MAX_AHEAD = timedelta(days=90)
+
+
+def _invalid(field: str, message: str) -> ApiError:
+    return ApiError("The request is not valid; see error.details.", details={field: [message]})
+
+
+@dataclass(frozen=True)
+class ScheduledResult:
+    callback: ScheduledCallback
+    adjusted: bool
+
+
+def callback_allowed_moment(
+    *, contact: Contact, campaign: Campaign, at: datetime
+) -> datetime | None:
+    """The earliest moment at or after `at` inside the contact's calling window.
+
+    The campaign's days and hours narrow the legal window as for its own calls, but its end
+    time does not apply: a callback is a promise to the callee and outlives the campaign.
+    """
+    schedule = dataclasses.replace(Schedule.of(campaign), end_at=None)
+    return next_allowed_moment(callee=Callee.of(contact), schedule=schedule, at=at)
+
+
+def _on_do_not_call_list(*, organization_id: int, phone_number: str) -> bool:
+    return DoNotCallEntry.objects.filter(
+        organization_id=organization_id, phone_number=phone_number
+    ).exists()
+
+
+def callback_schedule(
+    *,
+    session: CallSession,
+    at: datetime,
+    note: str = "",
+    adjust: bool = False,
+    user: User | None = None,
+    api_key: ApiKey | None = None,
+    now: datetime | None = None,
+) -> ScheduledResult:
+    """Schedule a callback to `session`'s contact in `session`'s campaign (rules above)."""
+    moment = now or timezone.now()
+    if timezone.is_naive(at):
+        raise _invalid("at", "Include a UTC offset (for example 2026-03-03T15:00:00-05:00).")
+    if session.campaign_id is None or session.contact_id is None:
+        raise InvalidState(
+            "Only a campaign call with a known contact can be called back; "
+            "place a test call instead.",
+            details={"session": ["This session has no campaign or no contact."]},
+        )
+    campaign = Campaign.objects.get(pk=session.campaign_id)
+    contact = Contact.objects.get(pk=session.contact_id)
+    if campaign.status == CampaignStatus.STOPPED:
+        raise InvalidState(
+            "The session's campaign was stopped; a stopped campaign places no more calls.",
+            details={"campaign": [f"Campaign {campaign.pk} is stopped."]},
+        )
+    if at <= moment:
+        raise _invalid("at", "Must be in the future.")
+    if at > moment + MAX_AHEAD:
+        raise _invalid("at", f"Must be at most {MAX_AHEAD.days} days ahead.")
+    if _on_do_not_call_list(
+        organization_id=session.organization_id, phone_number=contact.phone_number
+    ):
+        raise Conflict(
+            "This contact's number is on your organization's do-not-call list.",
+            details={"contact": ["This number is on the do-not-call list."]},
+        )
+    allowed = callback_allowed_moment(contact=contact, campaign=campaign, at=at)
+    if allowed is None:
+        raise _invalid(
+            "at", "The contact has no calling window in the week after this time; pick another."
+        )
+    adjusted = allowed != at
+    if adjusted and not adjust:
+        raise _invalid(
+            "at",
+            "Outside the contact's calling window; the next allowed time is "
+            f"{allowed.isoformat()} (send adjust: true to use it).",
+        )
+    target = CampaignContact.objects.filter(campaign_id=campaign.pk, contact_id=contact.pk).first()
+    try:
+        with transaction.atomic():
+            callback = ScheduledCallback.objects.create(
+                organization_id=session.organization_id,
+                source_session=session,
+                campaign=campaign,
+                contact=contact,
+                target=target,
+                at=allowed,
+                requested_at=at,
+                note=note,
+                created_by=user if user is not None and user.pk else None,
+                created_by_key=api_key,
+                created_at=moment,
+                updated_at=moment,
+            )
+    except IntegrityError as exc:
+        # The partial unique constraint: one pending callback per contact and campaign.
+        pending = callback_pending_for_contact(campaign_id=campaign.pk, contact_id=contact.pk)
+        where = f" (from session {pending.source_session_id})" if pending is not None else ""
+        raise Conflict(
+            f"A callback is already pending for this contact in this campaign{where}; "
+            "cancel it first.",
+            details={"at": ["A callback is already pending for this contact."]},
+        ) from exc
+    logger.info(
+        "callback.scheduled callback=%s session=%s campaign=%s at=%s adjusted=%s",
+        callback.pk,
+        session.pk,
+        campaign.pk,
+        callback.at.isoformat(),
+        adjusted,
+    )
+    return ScheduledResult(callback=callback, adjusted=adjusted)
+
+
+def callback_cancel(*, session: CallSession, now: datetime | None = None) -> ScheduledCallback:
+    """Cancel the session's pending callback; 404 when it has none. Never placed afterwards:
+    the dialler only claims rows that are still pending under its lock."""
+    moment = now or timezone.now()
+    with transaction.atomic():
+        callback = (
+            ScheduledCallback.objects.select_for_update()
+            .filter(source_session=session, status=CallbackStatus.PENDING)
+            .first()
+        )
+        if callback is None:
+            raise ApiError(
+                "This session has no pending callback.",
+                code=ErrorCode.NOT_FOUND,
+                status_code=404,
+            )
+        callback.status = CallbackStatus.CANCELLED
+        callback.updated_at = moment
+        callback.save(update_fields=["status", "updated_at"])
+    logger.info("callback.cancelled callback=%s session=%s", callback.pk, session.pk)
+    return callback
+
+
+# --- Reads ---------------------------------------------------------------------------------
+
+
+def callback_pending_for_contact(*, campaign_id: int, contact_id: int) -> ScheduledCallback | None:
+    return ScheduledCallback.objects.filter(
+        campaign_id=campaign_id, contact_id=contact_id, status=CallbackStatus.PENDING
+    ).first()
+
+
+def callback_latest_for(*, session: CallSession) -> ScheduledCallback | None:
+    """The newest callback scheduled from `session` (any status), or None."""
+    return ScheduledCallback.objects.filter(source_session=session).order_by("-id").first()
+
+
+def callbacks_pending() -> QuerySet[ScheduledCallback]:
+    return ScheduledCallback.objects.filter(status=CallbackStatus.PENDING)
+
+
+def sessions_with_callback_scheduled(
+    queryset: QuerySet[CallSession], scheduled: bool
+) -> QuerySet[CallSession]:
+    """`?callbackScheduled=`: a callback is planned from the session, either scheduled by a
+    person (a pending `ScheduledCallback` from it) or asked for by the callee on the call (the
+    engine's `extracted["callback_at"]`, which the campaign turns into the contact's next
+    attempt)."""
+    pending = ScheduledCallback.objects.filter(
+        source_session=OuterRef("pk"), status=CallbackStatus.PENDING
+    )
+    requested = Q(extracted__has_key="callback_at") & ~Q(extracted__callback_at=None)
+    planned = Q(Exists(pending)) | requested
+    return queryset.filter(planned) if scheduled else queryset.exclude(planned)
