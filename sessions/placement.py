@@ -21,6 +21,12 @@ killed mid-way, two dispatchers). The database, not the queue, decides:
      same session: a retry is a new attempt, decided by the campaign.
 5. A worker killed between the create and storing the id leaves `placed_at` set and no call
    id: `session_reconcile_stuck` finds such sessions and reconciles them instead of redialling.
+6. A session whose placement task never ran (a dispatcher killed between its commit and the
+   enqueue, a broker restarted without persistence) stays `queued`: `session_requeue_unplaced`
+   lists such sessions for a new task (step 1 makes a second task for one session a no-op).
+7. A call whose final status callback was lost (our webhook down, the database restarting)
+   never ends our session: `session_sync_stale_calls` looks calls that must have ended by now
+   up at the carrier and applies their status.
 """
 
 from __future__ import annotations
@@ -30,7 +36,9 @@ import random
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from anvil_voice.telephony.carrier import (
@@ -287,3 +295,77 @@ def session_reconcile_stuck(
     for session_id in stuck:
         session_reconcile(session_id=session_id, final=True, carrier=carrier)
     return len(stuck)
+
+
+def session_requeue_unplaced(
+    *, older_than: timedelta, limit: int = 500, now: datetime | None = None
+) -> list[int]:
+    """Queued sessions that nobody claimed for `older_than`: their placement task was lost.
+
+    The caller enqueues a placement task for each. A session whose claim was given back
+    (20429, back-pressure) waits for its own delayed retry, so it is left alone while such a
+    retry may still be pending (the longest backoff).
+    """
+    moment = now or timezone.now()
+    longest_backoff = max(cap for _, cap in RETRY_BACKOFF.values())
+    released_recently = CallEvent.objects.filter(
+        session=OuterRef("pk"),
+        kind=EventKind.PLACEMENT_RELEASED,
+        at__gte=moment - timedelta(seconds=longest_backoff),
+    )
+    return list(
+        CallSession.objects.filter(
+            status=CallStatus.QUEUED,
+            placed_at__isnull=True,
+            carrier_call_sid__isnull=True,
+            queued_at__lt=moment - older_than,
+        )
+        .filter(~Exists(released_recently))
+        .order_by("queued_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def call_lifetime_bound() -> timedelta:
+    """No call outlives this at the carrier: ringing gives up, then Twilio's time limit."""
+    return timedelta(
+        seconds=int(settings.TWILIO_CALL_TIMEOUT_SECONDS) + int(settings.TWILIO_TIME_LIMIT_SECONDS)
+    )
+
+
+def session_sync_stale_calls(
+    *, older_than: timedelta, carrier: Carrier | None = None, limit: int = 100
+) -> int:
+    """Sessions with a call placed longer ago than `older_than` and still not finished.
+
+    Their final callback was lost; the carrier's record of the call decides (forward only,
+    like any lookup). Returns how many sessions changed.
+    """
+    cutoff = timezone.now() - older_than
+    stale = list(
+        CallSession.objects.filter(placed_at__lt=cutoff, carrier_call_sid__isnull=False)
+        .exclude(status__in=TERMINAL_CALL_STATUSES)
+        .order_by("placed_at")[:limit]
+    )
+    carrier = carrier or (get_carrier() if stale else None)
+    changed = 0
+    for session in stale:
+        assert carrier is not None
+        try:
+            found = carrier.find_call(session)
+        except PlaceCallError as error:
+            logger.warning(
+                "event=sync_lookup_failed session=%s code=%s", session.pk, error.carrier_code
+            )
+            continue
+        if found is None or found.call_sid != session.carrier_call_sid:
+            continue
+        if session_apply_carrier_status(session_id=session.pk, twilio_status=found.status):
+            logger.info(
+                "event=call_status_synced session=%s call_sid=%s status=%s",
+                session.pk,
+                found.call_sid,
+                found.status,
+            )
+            changed += 1
+    return changed

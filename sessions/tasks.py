@@ -50,10 +50,28 @@ def session_reconcile_task(session_id: int) -> str:
 
 
 @shared_task(acks_late=True)
-def session_reconcile_stuck_task() -> int:
-    """Periodic sweep (beat): sessions claimed long ago that never got a call id."""
-    older_than = timedelta(seconds=int(settings.CALL_PLACEMENT_STUCK_SECONDS))
-    return placement.session_reconcile_stuck(older_than=older_than)
+def session_reconcile_stuck_task(
+    older_than_seconds: float | None = None, calls_older_than_seconds: float | None = None
+) -> int:
+    """Periodic sweep (beat) for what a dead worker, a lost task or a lost callback left:
+    sessions claimed long ago without a call id (looked up), queued sessions nobody claimed
+    (a new placement task), calls that must have ended by now (their status looked up).
+
+    The ages default to the settings; tests and operators may pass shorter ones.
+    """
+    if older_than_seconds is None:
+        older_than_seconds = float(settings.CALL_PLACEMENT_STUCK_SECONDS)
+    older_than = timedelta(seconds=older_than_seconds)
+    calls_older_than = (
+        timedelta(seconds=calls_older_than_seconds)
+        if calls_older_than_seconds is not None
+        else placement.call_lifetime_bound() + older_than
+    )
+    handled = placement.session_reconcile_stuck(older_than=older_than)
+    for session_id in placement.session_requeue_unplaced(older_than=older_than):
+        session_place_call_task.delay(session_id)
+        handled += 1
+    return handled + placement.session_sync_stale_calls(older_than=calls_older_than)
 
 
 @shared_task(acks_late=True)
