@@ -202,3 +202,44 @@ def column_chart(
         axis_y=_TOP_PADDING + 4,
         caption=caption,
     )
+
+
+def stacked_bar(items: Sequence[ChartItem], *, width: int = 200, height: int = 12) -> Chart:
+    """One bar split into segments by share (e.g. the outcomes of the calls where an objection
+    fired). Zero items are dropped; the segments fill the whole width."""
+    shown = [item for item in items if item.value > 0]
+    total = sum(item.value for item in shown)
+    bars = []
+    left = 0.0
+    for item in shown:
+        share = width * item.value / total
+        bars.append(
+            Bar(
+                key=item.key,
+                label=item.label,
+                value=item.value,
+                colour=item.colour,
+                x=round(left, 1),
+                y=0,
+                width=round(share, 1),
+                height=height,
+                label_x=0,
+                label_y=0,
+                label_text="",
+                label_anchor="start",
+                value_x=0,
+                value_y=0,
+                value_text=f"{item.label}: {item.value} ({_percent(item.value, total)})",
+            )
+        )
+        left += share
+    return Chart(
+        chart_id="",
+        title="",
+        width=width,
+        height=height,
+        bars=tuple(bars),
+        total=total,
+        maximum=max((item.value for item in shown), default=0),
+        empty_text="",
+    )

@@ -7,13 +7,25 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
+from django.template.loader import render_to_string
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin
+from anvil_voice.charts import DEFAULT_COLOUR, OUTCOME_COLOURS, ChartItem, stacked_bar
 from scripts import selectors, services
 from scripts.api.views import SAMPLE_CONTACT
 from scripts.models import ObjectionResponse, Script, ScriptVersion
 from scripts.validation import line_errors, objection_errors
+from sessions.models import Outcome
+
+# Calls where an objection fired but that have no outcome yet (still live, or never closed).
+NO_OUTCOME_LABEL = "No outcome yet"
+_OUTCOME_LABELS = dict(Outcome.choices)
+
+
+def _outcome_label(outcome: str) -> str:
+    return str(_OUTCOME_LABELS.get(outcome, outcome)) if outcome else NO_OUTCOME_LABEL
 
 
 class ScriptAdminForm(forms.ModelForm):
@@ -80,21 +92,41 @@ class ScriptAdmin(OrganizationScopedAdmin):
     list_display = ["name", "organization", "version", "updated_at"]
     search_fields = ["name", "opening_line"]
     list_filter = ["language"]
-    readonly_fields = ["version", "rendered_opening_line", "warnings", "usage", "updated_at"]
-    fields = [
-        "organization",
-        "name",
-        "language",
-        "opening_line",
+    readonly_fields = [
+        "version",
         "rendered_opening_line",
         "warnings",
-        "closing_line",
-        "voicemail_message",
-        "system_prompt",
-        "version",
         "usage",
         "updated_at",
+        "objection_analytics",
     ]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "organization",
+                    "name",
+                    "language",
+                    "opening_line",
+                    "rendered_opening_line",
+                    "warnings",
+                    "closing_line",
+                    "voicemail_message",
+                    "system_prompt",
+                    "version",
+                    "usage",
+                    "updated_at",
+                ]
+            },
+        ),
+        ("Objection analytics", {"fields": ["objection_analytics"]}),
+    ]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        # A new script has no calls yet: no analytics section on the add page.
+        return self.fieldsets if obj is not None else self.fieldsets[:1]
+
     inlines = [ObjectionResponseInline, ScriptVersionInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Script]:
@@ -115,6 +147,35 @@ class ScriptAdmin(OrganizationScopedAdmin):
             return "None"
         return format_html(
             "<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((w,) for w in items))
+        )
+
+    @admin.display(description="How often each trigger fired, and the outcome after it")
+    def objection_analytics(self, script: Script) -> SafeString | str:
+        if not script.pk:
+            return "—"
+        analytics = selectors.script_objection_analytics(script=script)
+        rows = [
+            {
+                "stat": stat,
+                "chart": stacked_bar(
+                    [
+                        ChartItem(
+                            key=outcome or "none",
+                            label=_outcome_label(outcome),
+                            value=count,
+                            colour=OUTCOME_COLOURS.get(outcome, DEFAULT_COLOUR),
+                        )
+                        for outcome, count in stat.outcomes
+                    ]
+                ),
+            }
+            for stat in analytics.rows
+        ]
+        return SafeString(
+            render_to_string(
+                "scripts/admin/objection_analytics.html",
+                {"analytics": analytics, "rows": rows},
+            )
         )
 
     @admin.display(description="Used by campaigns")
