@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from anvil_voice.accounts.admin_scoping import scope_queryset_for_user
+from anvil_voice.charts import DEFAULT_COLOUR, OUTCOME_COLOURS, ChartItem, horizontal_bar_chart
 from campaigns.models import Campaign, CampaignStatus
 from campaigns.selectors import campaign_stats_payload
 from sessions.models import TERMINAL_CALL_STATUSES, CallSession, CallStatus, Outcome
@@ -24,13 +25,6 @@ class CampaignRow:
     progress_percent: float
     contacts_total: int
     answer_rate_percent: float
-
-
-@dataclass(frozen=True)
-class OutcomeBar:
-    label: str
-    count: int
-    percent: float
 
 
 def dashboard_context(*, request: HttpRequest) -> dict[str, Any]:
@@ -67,16 +61,22 @@ def dashboard_context(*, request: HttpRequest) -> dict[str, Any]:
         .annotate(n=Count("id"))
         .values_list("outcome", "n")
     )
-    total = sum(by_outcome.values())
-    bars = [
-        OutcomeBar(
-            label=str(Outcome(value).label),
-            count=by_outcome.get(value, 0),
-            percent=round(100 * by_outcome.get(value, 0) / total, 1) if total else 0.0,
-        )
-        for value in Outcome.values
-        if by_outcome.get(value)
-    ]
+    outcome_chart = horizontal_bar_chart(
+        [
+            ChartItem(
+                key=value,
+                label=str(label),
+                value=by_outcome[value],
+                colour=OUTCOME_COLOURS.get(value, DEFAULT_COLOUR),
+            )
+            for value, label in Outcome.choices
+            if by_outcome.get(value)
+        ],
+        chart_id="outcome-chart",
+        title="Outcomes (24 h)",
+        caption="(calls queued in the last 24 hours that have an outcome)",
+        empty_text="No finished calls in the last 24 hours.",
+    )
     return {
         "campaign_rows": rows,
         "calls_today": today["placed"],
@@ -84,5 +84,5 @@ def dashboard_context(*, request: HttpRequest) -> dict[str, Any]:
             round(100 * today["answered"] / today["finished"], 1) if today["finished"] else 0.0
         ),
         "live_calls": live,
-        "outcome_bars": bars,
+        "outcome_chart": outcome_chart,
     }
