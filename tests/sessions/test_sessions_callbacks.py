@@ -556,3 +556,83 @@ def test_several_dispatchers_place_each_callback_once(settings, placement_tasks)
     assert placed.values("contact_id").distinct().count() == 40
     assert ScheduledCallback.objects.filter(status=CallbackStatus.PLACED).count() == 40
     assert not ScheduledCallback.objects.filter(placed_session__isnull=True).exists()
+
+
+# --- The admin's "schedule callback" page ----------------------------------------------------
+
+
+def staff(persona):
+    from django.contrib.auth.models import Permission
+
+    user = persona.membership.user
+    user.is_staff = True
+    user.save()
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="call_sessions"))
+    return user
+
+
+def admin_url(session: CallSession) -> str:
+    return f"/admin/call_sessions/callsession/{session.pk}/callback/"
+
+
+def test_the_session_page_links_to_the_callback_form_which_schedules_one(
+    client, owner, call, frozen
+):
+    client.force_login(staff(owner))
+
+    page = client.get(f"/admin/call_sessions/callsession/{call.pk}/change/")
+    form = client.get(admin_url(call))
+    response = client.post(admin_url(call), {"at": LATE_EVENING, "note": "Evening", "adjust": "on"})
+
+    assert admin_url(call) in page.content.decode()
+    assert form.status_code == 200
+    assert response.status_code == 302
+    callback = ScheduledCallback.objects.get()
+    assert (callback.at, callback.note, callback.created_by) == (
+        NEXT_MORNING_UTC,
+        "Evening",
+        owner.membership.user,
+    )
+    after = client.get(f"/admin/call_sessions/callsession/{call.pk}/change/").content.decode()
+    assert "Pending at 2026-03-04T13:00:00+00:00 (Evening)" in after
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"at": "2026-03-03T11:00:00"}, "Include a UTC offset"),
+        ({"at": "soon"}, "ISO-8601"),
+        ({"at": "2026-03-03T09:00:00-05:00"}, "Must be in the future."),
+        ({"at": LATE_EVENING}, "Outside the contact&#x27;s calling window"),
+    ],
+)
+def test_the_admin_form_refuses_what_the_api_refuses(client, owner, call, frozen, fields, message):
+    client.force_login(staff(owner))
+
+    response = client.post(admin_url(call), fields)
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not ScheduledCallback.objects.exists()
+
+
+def test_the_admin_page_cancels_a_pending_callback(client, owner, call, frozen):
+    callback_schedule(session=call, at=IN_WINDOW_UTC)
+    client.force_login(staff(owner))
+
+    response = client.post(admin_url(call), {"cancel": "Cancel it"})
+
+    assert response.status_code == 302
+    assert ScheduledCallback.objects.get().status == CallbackStatus.CANCELLED
+
+
+def test_the_admin_page_is_for_writers_of_the_sessions_organization(
+    client, viewer, outsider, call, frozen
+):
+    client.force_login(staff(viewer))
+    as_viewer = client.post(admin_url(call), {"at": IN_WINDOW})
+    client.force_login(staff(outsider))
+    as_outsider = client.post(admin_url(call), {"at": IN_WINDOW})
+
+    assert (as_viewer.status_code, as_outsider.status_code) == (403, 404)
+    assert not ScheduledCallback.objects.exists()
