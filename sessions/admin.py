@@ -159,7 +159,7 @@ class CallSessionAdmin(OrganizationScopedAdmin):
                     at=form.cleaned_data["at"],
                     note=form.cleaned_data["note"],
                     adjust=form.cleaned_data["adjust"],
-                    user=request.user if request.user.is_authenticated else None,  # type: ignore[arg-type]
+                    user=request.user if request.user.is_authenticated else None,
                 )
             except ApiError as exc:
                 form.add_error(None, exc.message)
