@@ -20,6 +20,13 @@ from campaigns.models import PacingBucket
 ACCOUNT_BUCKET = "account"
 # A float epsilon so 0.1 + ... + 0.1 ten times grants a whole token.
 _EPSILON = 1e-6
+# Beat ticks are about a second apart, not exactly: one a few ms early finds 4.99 tokens of 5.
+# Without slack it grants 4, and the next tick's refill is clipped at the burst, so that token
+# is lost for good (measured: -7 % of a 5 CPS cap). A tick may borrow this much of a second's
+# refill (at most half a token); the debt stays in the bucket and the next refill repays it,
+# so the rate over time is exact and no tick grants more than the burst.
+TICK_JITTER_SECONDS = 0.1
+_MAX_SLACK_TOKENS = 0.5
 
 
 def campaign_bucket(campaign_id: int) -> str:
@@ -52,7 +59,9 @@ def take_tokens(*, want: int, buckets: Sequence[tuple[str, float]], now: datetim
             elapsed = max(0.0, (now - row.updated_at).total_seconds())
             row.tokens = min(max(1.0, rate), row.tokens + elapsed * rate)
             row.updated_at = max(row.updated_at, now)
-            granted = min(granted, int(row.tokens + _EPSILON))
+            slack = min(_MAX_SLACK_TOKENS, rate * TICK_JITTER_SECONDS)
+            burst = int(max(1.0, rate) + _EPSILON)
+            granted = min(granted, burst, int(row.tokens + slack + _EPSILON))
         for row, _rate in rows:
             row.tokens -= granted
             row.save(update_fields=["tokens", "updated_at"])
