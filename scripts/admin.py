@@ -21,6 +21,7 @@ from sessions.models import Outcome
 
 # Calls where an objection fired but that have no outcome yet (still live, or never closed).
 NO_OUTCOME_LABEL = "No outcome yet"
+NO_OUTCOME_COLOUR = "#cfd8dc"
 _OUTCOME_LABELS = dict(Outcome.choices)
 
 
@@ -163,7 +164,9 @@ class ScriptAdmin(OrganizationScopedAdmin):
                             key=outcome or "none",
                             label=_outcome_label(outcome),
                             value=count,
-                            colour=OUTCOME_COLOURS.get(outcome, DEFAULT_COLOUR),
+                            colour=OUTCOME_COLOURS.get(outcome, DEFAULT_COLOUR)
+                            if outcome
+                            else NO_OUTCOME_COLOUR,
                         )
                         for outcome, count in stat.outcomes
                     ]
