@@ -25,23 +25,34 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from anvil_voice.accounts.models import ApiKey
 from anvil_voice.api.errors import ApiError, Conflict, ErrorCode, InvalidState
 from campaigns.compliance import Callee, Schedule, next_allowed_moment
 from campaigns.models import Campaign, CampaignContact, CampaignStatus, Contact, DoNotCallEntry
-from sessions.models import CallbackStatus, CallSession, ScheduledCallback
+from sessions.models import (
+    CallbackStatus,
+    CallSession,
+    Outcome,
+    ScheduledCallback,
+    SessionKind,
+)
 
 logger = logging.getLogger("anvil_voice.sessions.callbacks")
 
 # Far enough for "call me after my holiday", near enough that the rules and the contact are
 # still what they were when it was asked.
 MAX_AHEAD = timedelta(days=90)
+# A callee on a callback call who asks again without saying when: try again this much later.
+CALLBACK_AGAIN_AFTER = timedelta(hours=2)
 
 
 def _invalid(field: str, message: str) -> ApiError:
@@ -213,3 +224,55 @@ def sessions_with_callback_scheduled(
     requested = Q(extracted__has_key="callback_at") & ~Q(extracted__callback_at=None)
     planned = Q(Exists(pending)) | requested
     return queryset.filter(planned) if scheduled else queryset.exclude(planned)
+
+
+# --- When a callback call ends ------------------------------------------------------------
+
+
+def _requested_time(session: CallSession, zone: str) -> datetime | None:
+    raw = (session.extracted or {}).get("callback_at")
+    value = raw if isinstance(raw, datetime) else parse_datetime(str(raw)) if raw else None
+    if value is not None and timezone.is_naive(value):
+        # A wall-clock time the callee said: in their zone (as campaigns.outcomes reads it).
+        value = value.replace(tzinfo=ZoneInfo(zone))
+    return value
+
+
+def callback_session_finished(*, session: CallSession, now: datetime | None = None) -> None:
+    """What a finished `callback` call means; the campaign's outcome handler ignores these
+    sessions (they are not one of its attempts), so the two rules that must not be lost live
+    here: an opt-out adds the number to the do-not-call list, and a callee who asks to be
+    called back again gets a new scheduled callback (moved into the window if needed)."""
+    if session.kind != SessionKind.CALLBACK or session.contact_id is None:
+        return
+    moment = now or timezone.now()
+    contact = Contact.objects.get(pk=session.contact_id)
+    if session.outcome == Outcome.DO_NOT_CALL:
+        DoNotCallEntry.objects.get_or_create(
+            organization_id=session.organization_id,
+            phone_number=contact.phone_number,
+            defaults={
+                "source": DoNotCallEntry.Source.DTMF
+                if (session.extracted or {}).get("opt_out_via") == "dtmf"
+                else DoNotCallEntry.Source.OPT_OUT,
+                "reason": f"Asked to be removed during call session {session.pk}.",
+                "session_id_ref": session.pk,
+            },
+        )
+        return
+    if session.outcome != Outcome.CALLBACK_REQUESTED:
+        return
+    at = _requested_time(session, contact.time_zone) or moment + CALLBACK_AGAIN_AFTER
+    try:
+        callback_schedule(
+            session=session, at=max(at, moment + timedelta(minutes=1)), adjust=True, now=moment
+        )
+    except ApiError as exc:
+        # Do-not-call, a pending callback already, a stopped campaign: nothing to schedule.
+        logger.info("callback.not_rescheduled session=%s reason=%s", session.pk, exc.message)
+
+
+def handle_session_finished(sender: Any, *, session: CallSession, **kwargs: Any) -> None:
+    """`session_finished` receiver (connected in SessionsConfig.ready)."""
+    if session.kind == SessionKind.CALLBACK:
+        callback_session_finished(session=session)

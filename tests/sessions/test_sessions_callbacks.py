@@ -636,3 +636,54 @@ def test_the_admin_page_is_for_writers_of_the_sessions_organization(
 
     assert (as_viewer.status_code, as_outsider.status_code) == (403, 404)
     assert not ScheduledCallback.objects.exists()
+
+
+# --- When the callback call ends ------------------------------------------------------------
+
+
+def placed_callback(owner, call, **fields) -> CallSession:
+    callback_schedule(session=call, at=IN_WINDOW_UTC)
+    claim_due_callbacks(now=IN_WINDOW_UTC)
+    session = CallSession.objects.get(kind=SessionKind.CALLBACK)
+    CallSession.objects.filter(pk=session.pk).update(status=CallStatus.COMPLETED, **fields)
+    session.refresh_from_db()
+    return session
+
+
+def test_an_opt_out_on_a_callback_call_reaches_the_do_not_call_list(
+    owner, call, frozen, placement_tasks
+):
+    from campaigns.models import DoNotCallEntry
+    from sessions.signals import session_finished
+
+    session = placed_callback(owner, call, outcome="do_not_call", carrier_call_sid="CA1")
+
+    session_finished.send(sender=CallSession, session=session)
+
+    entry = DoNotCallEntry.objects.get(organization=owner.organization)
+    assert (entry.phone_number, entry.source, entry.session_id_ref) == (
+        call.contact.phone_number,
+        DoNotCallEntry.Source.OPT_OUT,
+        session.pk,
+    )
+
+
+def test_a_callee_who_asks_again_on_a_callback_call_gets_a_new_callback(
+    owner, call, frozen, placement_tasks
+):
+    from sessions.signals import session_finished
+
+    # 22:00 New York on Wednesday: outside the window, so Thursday 08:00 (13:00 UTC).
+    session = placed_callback(
+        owner,
+        call,
+        outcome="callback_requested",
+        extracted={"callback_at": "2026-03-04T22:00:00"},
+    )
+
+    session_finished.send(sender=CallSession, session=session)
+
+    again = ScheduledCallback.objects.get(status=CallbackStatus.PENDING)
+    assert again.source_session_id == session.pk
+    assert again.requested_at == datetime(2026, 3, 5, 3, 0, tzinfo=UTC)
+    assert again.at == datetime(2026, 3, 5, 13, 0, tzinfo=UTC)
