@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -57,6 +58,12 @@ def envelope_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
             code=ErrorCode.PAYLOAD_TOO_LARGE,
             status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
+    elif isinstance(exc, TooManyFilesSent | TooManyFieldsSent):
+        # Django's form parser refuses these before DRF sees a field; without this mapping they
+        # fall through to the 500 branch below.
+        what = "files" if isinstance(exc, TooManyFilesSent) else "fields"
+        limit = getattr(settings, f"DATA_UPLOAD_MAX_NUMBER_{what.upper()}", None)
+        exc = exceptions.ParseError(f"The form has more than {limit} {what}.")
     elif isinstance(exc, DjangoValidationError):
         # Services speak model field names; the API speaks camelCase.
         exc = exceptions.ValidationError(
