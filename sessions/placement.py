@@ -313,7 +313,7 @@ def session_requeue_unplaced(
         kind=EventKind.PLACEMENT_RELEASED,
         at__gte=moment - timedelta(seconds=longest_backoff),
     )
-    return list(
+    lost = list(
         CallSession.objects.filter(
             status=CallStatus.QUEUED,
             placed_at__isnull=True,
@@ -324,6 +324,9 @@ def session_requeue_unplaced(
         .order_by("queued_at", "pk")
         .values_list("pk", flat=True)[:limit]
     )
+    for session_id in lost:
+        logger.warning("event=placement_requeued session=%s", session_id)
+    return lost
 
 
 def call_lifetime_bound() -> timedelta:
