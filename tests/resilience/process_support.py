@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -139,27 +140,32 @@ class PrivatePostgres:
     initdb refuses to run as root: then the cluster belongs to the `postgres` OS user.
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self) -> None:
         self.bin = postgres_bin_dir()
-        self.folder = folder
-        self.data = folder / "data"
+        # Not under pytest's tmp_path: that is private to root, and the server may run as
+        # `postgres`.
+        self.folder = Path(tempfile.mkdtemp(prefix="anvil-private-pg-"))
+        self.data = self.folder / "data"
         self.port = free_port()
-        self.log = folder / "postgres.log"
+        self.log = self.folder / "postgres.log"
 
     def _run(self, *command: str, timeout: float = 60) -> None:
         assert self.bin is not None
         prefix: list[str] = []
         if os.geteuid() == 0:
             prefix = ["runuser", "-u", "postgres", "--"]
-        subprocess.run(
+        done = subprocess.run(
             [*prefix, str(self.bin / command[0]), *command[1:]],
-            check=True,
             capture_output=True,
             timeout=timeout,
+            check=False,
         )
+        if done.returncode:
+            raise AssertionError(
+                f"{command[0]} failed ({done.returncode}): {done.stdout!r} {done.stderr!r}"
+            )
 
     def init(self) -> PrivatePostgres:
-        self.folder.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(self.folder, "postgres", "postgres")
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
@@ -173,8 +179,10 @@ class PrivatePostgres:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def stop_quietly(self) -> None:
-        with contextlib.suppress(subprocess.SubprocessError, OSError):
+        """Stop (if running) and delete the cluster."""
+        with contextlib.suppress(AssertionError, subprocess.SubprocessError, OSError):
             self.stop("immediate")
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def url(self, name: str) -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
