@@ -114,6 +114,8 @@ def script_objection_analytics(
     calls: Counter[str] = Counter()
     outcomes: dict[str, Counter[str]] = defaultdict(Counter)
     written: dict[str, str] = {}
+    # The same (version, trigger, index) recurs in call after call: resolve it once.
+    resolved: dict[tuple[int, str, Any], str] = {}
     read = 0
     truncated = False
     rows = (
@@ -124,23 +126,27 @@ def script_objection_analytics(
             extracted__has_key="objections",
         )
         .order_by("-id")
-        .values_list("script_version_id", "extracted", "outcome")[: limit + 1]
+        # Only the list is read and decoded, not the rest of `extracted`.
+        .values_list("script_version_id", "extracted__objections", "outcome")[: limit + 1]
     )
-    for version_id, extracted, outcome in rows.iterator(chunk_size=_CHUNK):
+    for version_id, entries, outcome in rows.iterator(chunk_size=_CHUNK):
         if read == limit:
             truncated = True
             break
         read += 1
-        entries = (extracted or {}).get("objections")
         if not isinstance(entries, list):
             continue
         seen: set[str] = set()
         for entry in entries:
             if not isinstance(entry, Mapping) or not entry.get("trigger"):
                 continue
-            text = _template_trigger(entry, version_triggers.get(version_id, []))
-            key = _normalized(text)
-            written.setdefault(key, text)
+            index = entry.get("index")
+            memo = (version_id, str(entry["trigger"]), index if type(index) is int else None)
+            key = resolved.get(memo)
+            if key is None:
+                text = _template_trigger(entry, version_triggers.get(version_id, []))
+                key = resolved[memo] = _normalized(text)
+                written.setdefault(key, text)
             fired[key] += 1
             seen.add(key)
         for key in seen:
