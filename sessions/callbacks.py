@@ -1,8 +1,9 @@
 """Scheduled callbacks: a person asks for a session's contact to be called back at a set time.
 
-Writes (`callback_schedule`, `callback_cancel`) and reads (`callback_pending_for`,
-`callback_latest_for`) used by the API and the admin; the dialler places due callbacks
-(`campaigns.dialler.claim_due_callbacks`).
+Writes (`callback_schedule`, `callback_cancel`) and reads (`callback_pending_for_contact`,
+`callback_latest_for`, `sessions_with_callback_scheduled`) used by the API, the list filter and
+the admin; the dialler places due callbacks (`campaigns.dialler.claim_due_callbacks`); a finished
+callback call is handled by `callback_session_finished`.
 
 Rules when scheduling (each broken rule is a 4xx envelope):
 - the session belongs to a campaign and still knows its contact (test calls have none: 409
