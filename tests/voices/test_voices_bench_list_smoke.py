@@ -1,0 +1,57 @@
+"""The `GET /voices` throughput benchmark still drives a real server (uvicorn in a thread)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+
+from voices import bench_list
+
+
+@pytest.fixture
+def server_url(transactional_db: None, settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    from anvil_voice.asgi import application
+
+    settings.API_RATE_LIMIT = "100000/m"
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    port = int(listener.getsockname()[1])
+    server = uvicorn.Server(
+        uvicorn.Config(application, lifespan="off", log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+    listener.close()
+
+
+def test_the_voice_list_benchmark_reports_throughput_against_the_health_baseline(
+    server_url: str,
+) -> None:
+    api_key = bench_list.seed(voices=6)
+    lines: list[str] = []
+
+    results = bench_list.run(
+        base_url=server_url, api_key=api_key, levels=[1, 2], seconds=0.3, report=lines.append
+    )
+
+    assert [row["clients"] for row in results] == [1, 2]
+    assert len(lines) == 2
+    for row in results:
+        for endpoint in ("voices", "health"):
+            figures = row[endpoint]
+            assert figures["requests"] > 0
+            assert figures["errors"] == 0
+            assert figures["rps"] > 0
+            assert figures["p99"] >= figures["p50"] > 0
+        assert row["ratio"] > 0

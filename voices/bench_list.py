@@ -1,0 +1,213 @@
+"""Benchmark: `GET /api/v1/voice/voices` throughput with N concurrent clients.
+
+`uv run python -m voices.bench_list [--quick] [--clients 1,4,16,64] [--seconds S]
+[--voices N] [--server uvicorn|daphne]`
+
+Seeds an organization with 50 voices (a few with samples) and an API key, serves the real ASGI
+app (`anvil_voice.asgi:application`, one process) under uvicorn or Daphne in a subprocess, and
+drives it over HTTP with N concurrent keep-alive clients (httpx, one event loop in this
+process) for a fixed time per level. Reports requests/s and p50/p99 latency for the voice list
+and, as the baseline in the same run and the same server, for `/api/v1/voice/health` (no
+authentication; one database, cache, channel-layer and broker round trip), and the ratio.
+
+The API's rate limit (200/min per key) is raised for the server through `API_RATE_LIMIT`, so
+the limiter still counts every request but never refuses one. The embedded default (SQLite,
+in-memory cache) is used unless DATABASE_URL points at PostgreSQL, in which case a throw-away
+`bench_voices` database is created there and dropped at the end. The server runs with DEBUG
+off, as in production. The load generator shares the 2-core box with the server, so the
+figures are a floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from sessions.bench import (
+    api_key_for,
+    percentile,
+    setup_bench_environment,
+    teardown_bench_environment,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VOICES = "/api/v1/voice/voices"
+HEALTH = "/api/v1/voice/health"
+
+
+def seed(*, voices: int) -> str:
+    """An organization with `voices` voices (every fifth with two samples); returns an API key."""
+    from anvil_voice.accounts.factories import OrganizationFactory
+    from voices.factories import VoiceFactory, VoiceSampleFactory
+
+    organization = OrganizationFactory.create(slug="bench-voices", name="Bench voices")
+    other = OrganizationFactory.create(slug="bench-voices-other", name="Other")
+    for n in range(voices):
+        voice = VoiceFactory.create(organization=organization)
+        if n % 5 == 0:
+            VoiceSampleFactory.create_batch(2, voice=voice)
+    VoiceFactory.create_batch(voices // 5, organization=other)
+    return api_key_for(organization)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_server(*, server: str, port: int) -> subprocess.Popen[bytes]:
+    """The ASGI app in a subprocess with this process's environment (database, settings)."""
+    bin_dir = Path(sys.executable).parent
+    if server == "daphne":
+        command = [str(bin_dir / "daphne"), "-b", "127.0.0.1", "-p", str(port), "-v", "0"]
+    else:
+        command = [
+            sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
+            "--log-level", "warning", "--no-access-log", "--lifespan", "off",
+        ]  # fmt: skip
+    command.append("anvil_voice.asgi:application")
+    return subprocess.Popen(command, cwd=BASE_DIR, env=dict(os.environ))  # noqa: S603
+
+
+def wait_ready(base_url: str, process: subprocess.Popen[bytes], timeout: float = 90) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}")
+        try:
+            if httpx.get(base_url + HEALTH, timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError("the server did not become healthy")
+
+
+async def drive(
+    *, base_url: str, path: str, headers: dict[str, str], clients: int, seconds: float
+) -> dict[str, float]:
+    """`clients` concurrent loops of GET `path` for `seconds`; throughput and latency."""
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
+        for _ in range(2):  # open the connections, warm the server's code paths
+            await asyncio.gather(*(client.get(path, headers=headers) for _ in range(clients)))
+        deadline = time.perf_counter() + seconds
+
+        async def loop() -> None:
+            nonlocal errors
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                response = await client.get(path, headers=headers)
+                latencies.append((time.perf_counter() - started) * 1000)
+                if response.status_code != 200:
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(loop() for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+    return {
+        "clients": clients,
+        "requests": len(latencies),
+        "errors": errors,
+        "rps": len(latencies) / elapsed,
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
+    }
+
+
+def run(
+    *,
+    base_url: str,
+    api_key: str,
+    levels: list[int],
+    seconds: float,
+    report: Any = print,
+) -> list[dict[str, Any]]:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {api_key}"}
+    body = httpx.get(base_url + VOICES, headers=headers, timeout=30).json()
+    if not body.get("data"):
+        raise RuntimeError(f"GET /voices answered no voices: {body}")
+    results = []
+    for clients in levels:
+        voices = asyncio.run(
+            drive(base_url=base_url, path=VOICES, headers=headers, clients=clients, seconds=seconds)
+        )
+        health = asyncio.run(
+            drive(base_url=base_url, path=HEALTH, headers={}, clients=clients, seconds=seconds)
+        )
+        row = {
+            "clients": clients,
+            "voices": voices,
+            "health": health,
+            "ratio": health["rps"] / voices["rps"] if voices["rps"] else float("inf"),
+        }
+        results.append(row)
+        report(
+            f"{clients:>3} clients: GET /voices {voices['rps']:7.1f} req/s "
+            f"p50 {voices['p50']:7.1f} ms p99 {voices['p99']:7.1f} ms ({voices['errors']:.0f} "
+            f"errors) | health {health['rps']:7.1f} req/s p50 {health['p50']:7.1f} ms "
+            f"p99 {health['p99']:7.1f} ms | health/voices throughput {row['ratio']:.2f}"
+        )
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--clients", default=None, help="levels, comma-separated (1,4,16,64)")
+    parser.add_argument("--seconds", type=float, default=None, help="per level and endpoint (8)")
+    parser.add_argument("--voices", type=int, default=50)
+    parser.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn")
+    parser.add_argument("--quick", action="store_true", help="1,4,16 clients, 2 s each")
+    parser.add_argument("--database", default="bench_voices")
+    args = parser.parse_args(argv)
+    levels = [
+        int(n) for n in (args.clients or ("1,4,16" if args.quick else "1,4,16,64")).split(",")
+    ]
+    seconds = args.seconds or (2.0 if args.quick else 8.0)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per request
+    # Production-like server: DEBUG off (no query log), even on the embedded default.
+    os.environ.setdefault("DEBUG", "0")
+    admin_url, _ = setup_bench_environment(database=args.database, reuse=False)
+    from django.db import connection
+
+    server = None
+    try:
+        api_key = seed(voices=args.voices)
+        vendor = connection.vendor
+        connection.close()
+        port = _free_port()
+        server = start_server(server=args.server, port=port)
+        base_url = f"http://127.0.0.1:{port}"
+        wait_ready(base_url, server)
+        print(f"{args.server}, one process, database {vendor}; {args.voices} voices; {seconds} s")
+        run(base_url=base_url, api_key=api_key, levels=levels, seconds=seconds)
+    finally:
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        teardown_bench_environment(admin_url=admin_url, database=args.database, keep=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
