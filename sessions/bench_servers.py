@@ -1,0 +1,430 @@
+"""Media streams on Daphne vs Uvicorn: ``uv run python -m sessions.bench_servers [--quick]``.
+
+The project's ASGI app (`anvil_voice.asgi.application`) is served by Daphne and by Uvicorn,
+each in its own process with the same settings and the same throw-away database (SQLite file
+by default; PostgreSQL as `test_<name>` when DATABASE_URL is set). K simulated Twilio calls
+open signed Media Streams (`X-Twilio-Signature` over the `wss://` URL, a fresh in-progress
+session's token each) and send a 160-byte mu-law frame every 20 ms for a fixed time; K ramps
+until the p99 frame handling time passes 20 ms. A bare `websockets` server in its own process,
+doing the same frame work, is the baseline of the same run (ratio of calls held).
+
+What the server does with a frame (`BENCH_STREAM_MODE`, default and only mode: `plain`): the
+stream path without the speech pipeline (`CALL_PIPELINE=0`: the route's consumer parses the
+message, decodes the payload and records start/stop in the database, MediaStreamConsumer's
+semantics), plus a bench probe that echoes each frame back (payload re-encoded, with its
+timestamp), which the bare server does too. Frame handling = echo received by the client -
+the moment the frame was due (`t0` + its timestamp), so a late sender counts as well.
+
+The clients share this process (one event loop), the servers have their own: on a box with
+few cores the clients can be the ceiling, which the bare server's figure shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import contextlib
+import itertools
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+FRAME = 0.02
+PUBLIC = "https://voice.example.com"
+AUTH_TOKEN = "bench-servers-token"
+CALL_NUMBERS = itertools.count(1)
+P99_LIMIT_MS = 20.0
+
+
+# --- the servers (child processes) ------------------------------------------------------------
+def _install_probe() -> Callable[[], None]:
+    """Echo every media frame back from the stream consumer (after its own work).
+
+    Returns the undo (for the smoke test; the server processes keep the probe)."""
+    from sessions import consumers
+
+    installed: Callable[[], None] | None = getattr(consumers, "_bench_probe", None)
+    if installed is not None:
+        return installed  # servers may look the app up more than once: wrap only once
+    classes: list[Any] = [consumers.MediaStreamConsumer]
+    with contextlib.suppress(ImportError):
+        from sessions.live_call import LiveCallConsumer
+
+        classes.append(LiveCallConsumer)
+    originals: list[tuple[Any, Any]] = []
+    for cls in classes:
+        original = cls.__dict__.get("on_media")
+        if original is None:
+            continue
+        originals.append((cls, original))
+
+        def make(original: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+            async def on_media(self: Any, payload: bytes, media: dict[str, Any]) -> None:
+                await original(self, payload, media)
+                body = {
+                    "timestamp": media.get("timestamp"),
+                    "payload": base64.b64encode(payload).decode("ascii"),
+                }
+                await self._send_event("media", media=body)
+
+            return on_media
+
+        cls.on_media = make(original)
+
+    def undo() -> None:
+        for cls, original in originals:
+            cls.on_media = original
+        consumers._bench_probe = None  # type: ignore[attr-defined]
+
+    consumers._bench_probe = undo  # type: ignore[attr-defined]
+    return undo
+
+
+def __getattr__(name: str) -> Any:
+    """`sessions.bench_servers:application` for daphne/uvicorn: the project's app + the probe."""
+    if name == "application":
+        from anvil_voice.asgi import application
+
+        _install_probe()
+        return application
+    raise AttributeError(name)
+
+
+def serve_bare(port: int) -> None:
+    """A bare `websockets` server doing the consumer's frame work, then the same echo."""
+    from websockets.asyncio.server import ServerConnection, serve
+    from websockets.exceptions import ConnectionClosed
+
+    async def handler(ws: ServerConnection) -> None:
+        stream_sid = ""
+        with contextlib.suppress(ConnectionClosed):
+            async for raw in ws:
+                message = json.loads(raw)
+                if not isinstance(message, dict):
+                    continue
+                event = message.get("event")
+                if event == "start":
+                    stream_sid = str(message["streamSid"])
+                elif event == "media":
+                    media = message["media"]
+                    try:
+                        payload = base64.b64decode(media["payload"], validate=True)
+                    except binascii.Error:
+                        continue
+                    body = {
+                        "timestamp": media.get("timestamp"),
+                        "payload": base64.b64encode(payload).decode("ascii"),
+                    }
+                    await ws.send(
+                        json.dumps({"event": "media", "streamSid": stream_sid, "media": body})
+                    )
+
+    async def main() -> None:
+        async with serve(handler, "127.0.0.1", port, compression=None):
+            await asyncio.Future()
+
+    asyncio.run(main())
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class ServerProcess:
+    def __init__(self, kind: str, env: dict[str, str]) -> None:
+        self.kind = kind
+        self.port = free_port()
+        app = "sessions.bench_servers:application"
+        port = str(self.port)
+        python = [sys.executable, "-m"]
+        commands = {
+            "daphne": [*python, "daphne", "-b", "127.0.0.1", "-p", port, "-v", "0", app],
+            "uvicorn": [
+                *python,
+                *("uvicorn", "--host", "127.0.0.1", "--port", port, "--ws", "websockets-sansio"),
+                *("--lifespan", "off", "--log-level", "warning", "--no-access-log", app),
+            ],
+            "bare": [*python, "sessions.bench_servers", "--serve-bare", port],
+        }
+        self.command = commands[kind]
+        self.env = env
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> ServerProcess:
+        self.process = subprocess.Popen(self.command, env=self.env)  # noqa: S603 (our interpreter)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
+                return self
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        self.__exit__()
+        raise RuntimeError(f"{self.kind} did not start")
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+# --- the database -------------------------------------------------------------------------------
+def _setup_django() -> Any:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "anvil_voice.settings")
+    os.environ.setdefault("ANVIL_VAR_DIR", tempfile.mkdtemp(prefix="bench-servers-"))
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test.utils import setup_test_environment
+
+    setup_test_environment()
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    return connection
+
+
+def database_url(connection: Any) -> str:
+    """DATABASE_URL naming the throw-away database this process created, for the servers."""
+    data = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{Path(data['NAME']).resolve()}"
+    user = data.get("USER") or ""
+    password = f":{data['PASSWORD']}" if data.get("PASSWORD") else ""
+    at = "@" if user else ""
+    port = f":{data['PORT']}" if data.get("PORT") else ""
+    return f"postgres://{user}{password}{at}{data.get('HOST') or '127.0.0.1'}{port}/{data['NAME']}"
+
+
+def make_sessions(count: int) -> list[str]:
+    """`count` in-progress sessions whose stream has not opened yet: their tokens."""
+    from anvil_voice.accounts.models import Organization
+    from sessions.models import CallSession, CallStatus, SessionKind
+
+    organization, _ = Organization.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
+    created = CallSession.objects.bulk_create(
+        CallSession(
+            organization=organization,
+            kind=SessionKind.TEST,
+            to_number=f"+1202555{n % 10000:04d}",
+            from_number="+14155550100",
+            status=CallStatus.IN_PROGRESS,
+        )
+        for n in range(count)
+    )
+    return [session.token for session in created]
+
+
+# --- the clients --------------------------------------------------------------------------------
+class Recorder:
+    def __init__(self) -> None:
+        self.echoes: list[tuple[float, float]] = []  # (due, received) of every echoed frame
+        self.window = (0.0, 0.0)  # frames due in this interval are the measured ones
+        self.refused = 0
+
+    def measured(self) -> list[float]:
+        """Handling time (ms) of the frames due in the window."""
+        start, end = self.window
+        return [1000 * (got - due) for due, got in self.echoes if start <= due < end]
+
+
+def percentile(values: list[float], share: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+async def twilio_stream(
+    port: int, token: str, index: int, stop: asyncio.Event, recorder: Recorder
+) -> None:
+    """One call's Media Stream: signed handshake, connected, start, media every 20 ms, stop."""
+    from twilio.request_validator import RequestValidator
+    from websockets.asyncio.client import connect
+
+    path = f"/ws/twilio/media/{token}/"
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(
+        f"wss://{PUBLIC.split('://', 1)[1]}{path}", {}
+    )
+    loop = asyncio.get_running_loop()
+    stream_sid = f"MZ{index:032x}"
+    payload = base64.b64encode(bytes([0xFF, 0x7F] * 80)).decode("ascii")
+    try:
+        ws = await connect(
+            f"ws://127.0.0.1:{port}{path}",
+            additional_headers={"X-Twilio-Signature": signature},
+            compression=None,
+            open_timeout=30,
+        )
+    except Exception:
+        recorder.refused += 1
+        return
+    async with ws:
+        t0 = loop.time()
+
+        async def read() -> None:
+            with contextlib.suppress(Exception):
+                async for raw in ws:
+                    message = json.loads(raw)
+                    if message.get("event") == "media":
+                        due = t0 + int(message["media"]["timestamp"]) / 1000
+                        recorder.echoes.append((due, loop.time()))
+
+        reader = asyncio.create_task(read())
+        await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+        start = {
+            "accountSid": "AC" + "b" * 32,
+            "streamSid": stream_sid,
+            "callSid": f"CA{next(CALL_NUMBERS):032x}",  # unique: it binds to the session
+            "tracks": ["inbound"],
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+            "customParameters": {"session": token},
+        }
+        await ws.send(json.dumps({"event": "start", "streamSid": stream_sid, "start": start}))
+        chunk = 0
+        try:
+            while not stop.is_set():
+                delay = t0 + chunk * FRAME - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                media = {"track": "inbound", "chunk": str(chunk), "timestamp": str(chunk * 20)}
+                media["payload"] = payload
+                await ws.send(
+                    json.dumps({"event": "media", "streamSid": stream_sid, "media": media})
+                )
+                chunk += 1
+            await ws.send(json.dumps({"event": "stop", "streamSid": stream_sid, "stop": {}}))
+            await asyncio.sleep(0.2)
+        except Exception:
+            recorder.refused += 1
+        finally:
+            reader.cancel()
+
+
+async def level(port: int, tokens: list[str], seconds: float) -> tuple[float, float, Recorder]:
+    recorder = Recorder()
+    stop = asyncio.Event()
+    tasks = []
+    for index, token in enumerate(tokens):
+        tasks.append(asyncio.create_task(twilio_stream(port, token, index, stop, recorder)))
+        await asyncio.sleep(min(0.005, 1.0 / len(tokens)))  # calls do not start in lockstep
+    await asyncio.sleep(1.0)  # warm up
+    loop = asyncio.get_running_loop()
+    recorder.window = (loop.time(), loop.time() + seconds)
+    await asyncio.sleep(seconds + 0.5)  # frames due at the end of the window get half a second
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    ms = recorder.measured()
+    return percentile(ms, 0.5), percentile(ms, 0.99), recorder
+
+
+def ramp(kind: str, env: dict[str, str], levels: list[int], seconds: float) -> dict[int, float]:
+    """p99 (ms) per level on one server process; stops once the server has clearly collapsed
+    (p99 over ten times the limit, or frames not echoed) so a busy box still yields a curve."""
+    rows: dict[int, float] = {}
+    with ServerProcess(kind, env) as server:
+        for calls in levels:
+            # The bare server checks no token; the ASGI app needs a fresh session per stream.
+            tokens = [f"bare{n:020d}" for n in range(calls)] if kind == "bare" else []
+            tokens = tokens or make_sessions(calls)
+            p50, p99, recorder = asyncio.run(level(server.port, tokens, seconds))
+            echoed = len(recorder.measured()) / (calls * seconds / FRAME)
+            print(
+                f"    {calls:4d} calls: p50 {p50:6.1f} ms, p99 {p99:7.1f} ms; "
+                f"{echoed:4.0%} of frames echoed; refused {recorder.refused}",
+                flush=True,
+            )
+            ok = echoed >= 0.95 and not recorder.refused
+            rows[calls] = p99 if ok else math.inf
+            if not ok or p99 > 10 * P99_LIMIT_MS:
+                break
+    return rows
+
+
+def held(rows: dict[int, float]) -> int:
+    """Most calls before the first level whose p99 reached the limit."""
+    best = 0
+    for calls, p99 in sorted(rows.items()):
+        if not p99 < P99_LIMIT_MS:
+            break
+        best = calls
+    return best
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="fewer levels, shorter runs")
+    parser.add_argument("--levels", help="concurrent calls to try, comma-separated")
+    parser.add_argument("--seconds", type=float, help="measured seconds per level")
+    parser.add_argument("--servers", default="bare,daphne,uvicorn")
+    parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve_bare:
+        serve_bare(args.serve_bare)
+        return
+    mode = os.environ.get("BENCH_STREAM_MODE", "plain")
+    if mode != "plain":
+        raise SystemExit("BENCH_STREAM_MODE: only 'plain' is implemented")
+    default = [10, 25, 50] if args.quick else [10, 25, 50, 75, 100, 150, 200, 300, 400]
+    levels = [int(n) for n in args.levels.split(",")] if args.levels else default
+    seconds = args.seconds or (2.0 if args.quick else 5.0)
+
+    connection = _setup_django()
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=database_url(connection),
+        CALL_PIPELINE="0",
+        PUBLIC_BASE_URL=PUBLIC,
+        TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+        TWILIO_AUTH_TOKEN_SECONDARY="",
+        CARRIER_BACKEND="anvil_voice.telephony.twilio.TwilioCarrier",
+        HTTPS_ONLY="0",
+        SECRET_KEY=os.environ.get("SECRET_KEY") or "bench-servers-secret-key-" + "x" * 40,
+        BENCH_STREAM_MODE=mode,
+        LOG_LEVEL="WARNING",
+    )
+    print(
+        f"database: {connection.vendor}; mode: {mode} (CALL_PIPELINE=0, echo probe); "
+        f"{seconds:g} s per level; p99 limit {P99_LIMIT_MS:g} ms",
+        flush=True,
+    )
+    curves: dict[str, dict[int, float]] = {}
+    try:
+        for kind in [name for name in args.servers.split(",") if name]:
+            print(f"  {kind}:", flush=True)
+            curves[kind] = ramp(kind, env, levels, seconds)
+    finally:
+        connection.close()
+        connection.creation.destroy_test_db(
+            connection.settings_dict["NAME"], verbosity=0, keepdb=False
+        )
+    counts = {kind: held(rows) for kind, rows in curves.items()}
+    bare = counts.get("bare", 0)
+    summary = ", ".join(
+        f"{kind} {count}" + (f" ({count / bare:.2f} of bare)" if bare and kind != "bare" else "")
+        for kind, count in counts.items()
+    )
+    print(f"calls held with p99 < {P99_LIMIT_MS:g} ms: {summary}", flush=True)
+    for calls in levels:
+        cells = [f"{kind} {curves[kind][calls]:.1f}" for kind in curves if calls in curves[kind]]
+        if cells:
+            print(f"  p99 ms at {calls} calls: " + ", ".join(cells), flush=True)
+
+
+if __name__ == "__main__":
+    main()

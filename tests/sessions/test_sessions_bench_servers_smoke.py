@@ -1,0 +1,66 @@
+"""Smoke test of `sessions.bench_servers`: its echo probe still fits the stream consumer."""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Iterator
+
+import pytest
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from twilio.request_validator import RequestValidator
+
+from sessions import bench_servers
+from sessions.routing import websocket_urlpatterns
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def probe(settings) -> Iterator[None]:
+    settings.PUBLIC_BASE_URL = bench_servers.PUBLIC
+    settings.TWILIO_AUTH_TOKEN = bench_servers.AUTH_TOKEN
+    settings.TWILIO_AUTH_TOKEN_SECONDARY = ""
+    settings.CARRIER_BACKEND = "anvil_voice.telephony.twilio.TwilioCarrier"
+    settings.CALL_PIPELINE = False
+    undo = bench_servers._install_probe()
+    yield
+    undo()
+
+
+async def test_the_consumer_echoes_a_frame_with_its_timestamp_under_the_probe(probe):
+    from channels.db import database_sync_to_async
+
+    (token,) = await database_sync_to_async(bench_servers.make_sessions)(1)
+    path = f"/ws/twilio/media/{token}/"
+    signature = RequestValidator(bench_servers.AUTH_TOKEN).compute_signature(
+        f"wss://voice.example.com{path}", {}
+    )
+    ws = WebsocketCommunicator(
+        URLRouter(websocket_urlpatterns),
+        path,
+        headers=[(b"x-twilio-signature", signature.encode())],
+    )
+    assert (await ws.connect())[0]
+    start = {
+        "streamSid": "MZ" + "e" * 32,
+        "callSid": "CA" + "e" * 32,
+        "customParameters": {"session": token},
+    }
+    await ws.send_json_to({"event": "start", "streamSid": "MZ" + "e" * 32, "start": start})
+    frame = bytes(range(160))
+    media = {"timestamp": "40", "payload": base64.b64encode(frame).decode()}
+    await ws.send_json_to({"event": "media", "streamSid": "MZ" + "e" * 32, "media": media})
+
+    echo = await ws.receive_json_from(timeout=5)
+
+    assert echo["event"] == "media"
+    assert echo["media"]["timestamp"] == "40"
+    assert base64.b64decode(echo["media"]["payload"]) == frame
+    await ws.disconnect()
+
+
+def test_calls_held_stop_at_the_first_level_over_the_limit():
+    assert bench_servers.held({10: 3.0, 25: 12.0, 50: 25.0, 75: 15.0}) == 25
+    assert bench_servers.held({10: math.inf}) == 0
