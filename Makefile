@@ -47,6 +47,8 @@ bench: install
 	@$(VENV_PY) -m voices.bench
 	@$(VENV_PY) -m campaigns.bench
 	@$(VENV_PY) -m sessions.pipeline.bench --quick
+	@$(VENV_PY) -m campaigns.bench_dialler --quick
+	@$(VENV_PY) -m sessions.bench_servers --quick
 
 clean:
 	rm -rf var/ staticfiles/ .pytest_cache .mypy_cache .ruff_cache
