@@ -49,6 +49,7 @@ def row(session: CallSession) -> dict[str, object]:
         "durationSeconds": session.duration_seconds,
         "hasRecording": bool(session.recording),
         "callbackAt": callback,
+        "callback": None,
     }
 
 
