@@ -7,6 +7,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from anvil_voice.accounts.models import Organization
@@ -174,8 +176,25 @@ class CallSession(models.Model):
         ]
         indexes = [
             models.Index(fields=["organization", "-id"], name="session_org_recent_idx"),
-            models.Index(fields=["campaign", "status"], name="session_campaign_status_idx"),
+            # Organization last: the scoped `?campaign=&status=` count reads the index alone
+            # (without it PostgreSQL visited ~150 000 heap rows per count at 1M sessions).
+            models.Index(
+                fields=["campaign", "status", "organization"], name="session_campaign_status_idx"
+            ),
             models.Index(fields=["organization", "outcome"], name="session_org_outcome_idx"),
+            # The list's filters and orderings at a million sessions (sessions.bench): exact
+            # `meta.total` counts for "started between" and "minimum duration" read these
+            # instead of the table, and `ordering=-duration` walks the null-free duration key.
+            models.Index(fields=["organization", "queued_at"], name="session_org_started_idx"),
+            models.Index(
+                fields=["organization", "duration_seconds"], name="session_org_duration_idx"
+            ),
+            models.Index(
+                F("organization"),
+                Coalesce(F("duration_seconds"), Value(0)).desc(),
+                F("id").desc(),
+                name="session_org_duration_key_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import uvicorn
@@ -14,7 +15,7 @@ from voices import bench_list
 
 
 @pytest.fixture
-def server_url(transactional_db: None, settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def server_url(transactional_db: None, settings: Any) -> Iterator[str]:
     from anvil_voice.asgi import application
 
     settings.API_RATE_LIMIT = "100000/m"
