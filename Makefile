@@ -49,6 +49,9 @@ bench: install
 	@$(VENV_PY) -m sessions.pipeline.bench --quick
 	@$(VENV_PY) -m campaigns.bench_dialler --quick
 	@$(VENV_PY) -m sessions.bench_servers --quick
+	@$(VENV_PY) -m sessions.bench --quick
+	@$(VENV_PY) -m campaigns.bench_stats --quick
+	@$(VENV_PY) -m voices.bench_list --quick
 
 clean:
 	rm -rf var/ staticfiles/ .pytest_cache .mypy_cache .ruff_cache
