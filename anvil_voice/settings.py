@@ -131,7 +131,14 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env.get_str("CHANNEL_PREFIX", "anvil")},
+            "CONFIG": {
+                # redis-py 8 reads with a 5 s socket timeout by default, shorter than the
+                # blocking pop every consumer waits on: each idle websocket (the live monitor,
+                # a Media Stream between messages) would crash after 5 s
+                # (django/channels_redis#422). The pop has its own server-side timeout.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                "prefix": env.get_str("CHANNEL_PREFIX", "anvil"),
+            },
         }
     }
 else:
