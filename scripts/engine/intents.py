@@ -145,6 +145,9 @@ _NEUTRAL = _any(
     r"\bnot sure\b",
     r"\bno one\b",
     r"\bi do not know\b",
+    # "Yes, speaking." answers "is this Sam?": it confirms who they are, not that they agree.
+    r"\b(?:(?:yes|yeah|yep) (?:, )?)?(?:(?:this|it) is (?:he|she|him|her|me) )?speaking\b",
+    r"\b(?:(?:yes|yeah) (?:, )?)?(?:this|it) is (?:he|she|him|her|me)\b",
 )
 _ASKS_IF_AI = _any(
     r"\b(?:are|is) (?:you|this|it) (?:a |an )?(?:real |actual |live )?"

@@ -72,6 +72,10 @@ def test_it_generalises_to_held_out_intents():
         ("sorry, what?", Intent.REPEAT_REQUEST),
         ("can you say that again", Intent.REPEAT_REQUEST),
         ("good morning", Intent.OTHER),
+        # Confirming who they are is not agreeing to anything.
+        ("Yes, speaking.", Intent.OTHER),
+        ("yeah, this is she", Intent.OTHER),
+        ("yes speaking, go ahead", Intent.AGREEMENT),
         ("i'm in a meeting", Intent.OTHER),
         ("", Intent.OTHER),
     ],
