@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +174,12 @@ class ServerProcess:
             time.sleep(0.1)
         self.__exit__()
         raise RuntimeError(f"{self.kind} did not start")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used (Linux /proc)."""
+        assert self.process is not None
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def __exit__(self, *exc_info: object) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -316,7 +323,10 @@ async def twilio_stream(
             reader.cancel()
 
 
-async def level(port: int, tokens: list[str], seconds: float) -> tuple[float, float, Recorder]:
+async def level(
+    port: int, tokens: list[str], seconds: float, cpu: Callable[[], float]
+) -> tuple[float, float, float, Recorder]:
+    """p50 and p99 frame handling (ms), and the server's CPU seconds over the window."""
     recorder = Recorder()
     stop = asyncio.Event()
     tasks = []
@@ -326,41 +336,55 @@ async def level(port: int, tokens: list[str], seconds: float) -> tuple[float, fl
     await asyncio.sleep(1.0)  # warm up
     loop = asyncio.get_running_loop()
     recorder.window = (loop.time(), loop.time() + seconds)
-    await asyncio.sleep(seconds + 0.5)  # frames due at the end of the window get half a second
+    cpu_before = cpu()
+    await asyncio.sleep(seconds)
+    cpu_used = cpu() - cpu_before
+    await asyncio.sleep(0.5)  # frames due at the end of the window get half a second
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
     ms = recorder.measured()
-    return percentile(ms, 0.5), percentile(ms, 0.99), recorder
+    return percentile(ms, 0.5), percentile(ms, 0.99), cpu_used, recorder
 
 
-def ramp(kind: str, env: dict[str, str], levels: list[int], seconds: float) -> dict[int, float]:
-    """p99 (ms) per level on one server process; stops once the server has clearly collapsed
-    (p99 over ten times the limit, or frames not echoed) so a busy box still yields a curve."""
-    rows: dict[int, float] = {}
+@dataclass
+class Row:
+    p99_ms: float
+    cpu_us_per_frame: float
+
+
+def ramp(kind: str, env: dict[str, str], levels: list[int], seconds: float) -> dict[int, Row]:
+    """p99 and server CPU per frame for each level on one server process; stops once the
+    server has clearly collapsed (p99 over ten times the limit, or frames not echoed)."""
+    rows: dict[int, Row] = {}
     with ServerProcess(kind, env) as server:
         for calls in levels:
             # The bare server checks no token; the ASGI app needs a fresh session per stream.
             tokens = [f"bare{n:020d}" for n in range(calls)] if kind == "bare" else []
             tokens = tokens or make_sessions(calls)
-            p50, p99, recorder = asyncio.run(level(server.port, tokens, seconds))
-            echoed = len(recorder.measured()) / (calls * seconds / FRAME)
+            p50, p99, cpu, recorder = asyncio.run(
+                level(server.port, tokens, seconds, server.cpu_seconds)
+            )
+            frames = calls * seconds / FRAME
+            echoed = len(recorder.measured()) / frames
+            per_frame = 1e6 * cpu / frames
             print(
                 f"    {calls:4d} calls: p50 {p50:6.1f} ms, p99 {p99:7.1f} ms; "
-                f"{echoed:4.0%} of frames echoed; refused {recorder.refused}",
+                f"{echoed:4.0%} of frames echoed; refused {recorder.refused}; server CPU "
+                f"{cpu / seconds:4.0%} of a core = {per_frame:4.0f} us per frame",
                 flush=True,
             )
             ok = echoed >= 0.95 and not recorder.refused
-            rows[calls] = p99 if ok else math.inf
+            rows[calls] = Row(p99 if ok else math.inf, per_frame)
             if not ok or p99 > 10 * P99_LIMIT_MS:
                 break
     return rows
 
 
-def held(rows: dict[int, float]) -> int:
+def held(rows: dict[int, Row]) -> int:
     """Most calls before the first level whose p99 reached the limit."""
     best = 0
-    for calls, p99 in sorted(rows.items()):
-        if not p99 < P99_LIMIT_MS:
+    for calls, row in sorted(rows.items()):
+        if not row.p99_ms < P99_LIMIT_MS:
             break
         best = calls
     return best
@@ -380,7 +404,7 @@ def main(argv: list[str] | None = None) -> None:
     mode = os.environ.get("BENCH_STREAM_MODE", "plain")
     if mode != "plain":
         raise SystemExit("BENCH_STREAM_MODE: only 'plain' is implemented")
-    default = [10, 25, 50] if args.quick else [10, 25, 50, 75, 100, 150, 200, 300, 400]
+    default = [5, 10, 25] if args.quick else [5, 10, 25, 50, 75, 100, 150, 200, 300]
     levels = [int(n) for n in args.levels.split(",")] if args.levels else default
     seconds = args.seconds or (2.0 if args.quick else 5.0)
 
@@ -403,7 +427,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{seconds:g} s per level; p99 limit {P99_LIMIT_MS:g} ms",
         flush=True,
     )
-    curves: dict[str, dict[int, float]] = {}
+    curves: dict[str, dict[int, Row]] = {}
     try:
         for kind in [name for name in args.servers.split(",") if name]:
             print(f"  {kind}:", flush=True)
@@ -421,7 +445,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(f"calls held with p99 < {P99_LIMIT_MS:g} ms: {summary}", flush=True)
     for calls in levels:
-        cells = [f"{kind} {curves[kind][calls]:.1f}" for kind in curves if calls in curves[kind]]
+        cells = [f"{k} {rows[calls].p99_ms:.1f}" for k, rows in curves.items() if calls in rows]
         if cells:
             print(f"  p99 ms at {calls} calls: " + ", ".join(cells), flush=True)
 

@@ -62,5 +62,8 @@ async def test_the_consumer_echoes_a_frame_with_its_timestamp_under_the_probe(pr
 
 
 def test_calls_held_stop_at_the_first_level_over_the_limit():
-    assert bench_servers.held({10: 3.0, 25: 12.0, 50: 25.0, 75: 15.0}) == 25
-    assert bench_servers.held({10: math.inf}) == 0
+    def rows(**p99: float) -> dict[int, bench_servers.Row]:
+        return {int(calls[1:]): bench_servers.Row(ms, 100.0) for calls, ms in p99.items()}
+
+    assert bench_servers.held(rows(k10=3.0, k25=12.0, k50=25.0, k75=15.0)) == 25
+    assert bench_servers.held(rows(k10=math.inf)) == 0
