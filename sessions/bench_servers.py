@@ -448,6 +448,18 @@ def main(argv: list[str] | None = None) -> None:
         cells = [f"{k} {rows[calls].p99_ms:.1f}" for k, rows in curves.items() if calls in rows]
         if cells:
             print(f"  p99 ms at {calls} calls: " + ", ".join(cells), flush=True)
+    # CPU per frame hardly depends on how busy the box is (p99 does): the servers' own cost at
+    # the same number of calls, against the bare server's (it falls as calls grow: idle work
+    # and wake-ups are shared by more frames, so compare within a level).
+    for calls in levels:
+        costs = {k: rows[calls].cpu_us_per_frame for k, rows in curves.items() if calls in rows}
+        base = costs.get("bare")
+        cells = [
+            f"{k} {us:.0f}" + (f" ({us / base:.1f}x bare)" if base and k != "bare" else "")
+            for k, us in costs.items()
+        ]
+        if cells:
+            print(f"  server CPU us per frame at {calls} calls: " + ", ".join(cells), flush=True)
 
 
 if __name__ == "__main__":
