@@ -68,7 +68,7 @@ def lying_wav_sizes() -> bytes:
 
 
 def wav_claiming_hours() -> bytes:
-    # A header for 4 GB of 8 kHz PCM (74 hours) with one second of real samples behind it.
+    # A header for 4 GB of 16 kHz PCM (37 hours) with one second of real samples behind it.
     header = bytearray(pcm16_to_wav(voice_like(1.0, 200.0).tobytes(), RATE))
     header[4:8] = struct.pack("<I", 0xFFFFFFFF)
     data_at = header.index(b"data")
