@@ -21,6 +21,9 @@ killed mid-way, two dispatchers). The database, not the queue, decides:
      same session: a retry is a new attempt, decided by the campaign.
 5. A worker killed between the create and storing the id leaves `placed_at` set and no call
    id: `session_reconcile_stuck` finds such sessions and reconciles them instead of redialling.
+   Right before dialling, the claim is marked (the `placement_claimed` event, under the row
+   lock): a claim the lookup cannot match and that was never marked never reached the
+   carrier, so it is given back (`queued`) and placed again, without using up an attempt.
 6. A session whose placement task never ran (a dispatcher killed between its commit and the
    enqueue, a broker restarted without persistence) stays `queued`: `session_requeue_unplaced`
    lists such sessions for a new task (step 1 makes a second task for one session a no-op).
@@ -62,12 +65,15 @@ RETRY_BACKOFF = {
 # After a lost create answer and a lookup that found nothing, look once more this much later
 # (Twilio's list can lag behind a create that is still in flight).
 RECONCILE_AGAIN_AFTER_SECONDS = 30
+# Why a claim given back without dialling is released (not a carrier answer to back off from).
+NOT_DIALLED = "not_dialled"
 
 
 class PlacementOutcome(StrEnum):
     PLACED = "placed"
     RECONCILED = "reconciled"  # the create answer was lost; the lookup found the call
     UNCONFIRMED = "unconfirmed"  # the create answer was lost; look again later
+    RELEASED = "released"  # claimed, never dialled (the worker died first): queued again
     NOT_CLAIMED = "not_claimed"  # already placed or being placed elsewhere: nothing done
     DO_NOT_CALL = "do_not_call"
     REFUSED = "refused"  # a pre-dial check (calling window, campaign paused/stopped) said no
@@ -114,7 +120,6 @@ def session_place_call(*, session_id: int, carrier: Carrier | None = None) -> Pl
         logger.info("event=placement_not_claimed session=%s", session_id)
         return PlacementOutcome.NOT_CLAIMED
     session = CallSession.objects.select_related("campaign", "organization").get(pk=session_id)
-    _event(session_id, EventKind.PLACEMENT_CLAIMED, placed_at=placed_at.isoformat())
 
     if session.organization.do_not_call_entries.filter(phone_number=session.to_number).exists():
         session_finish(
@@ -142,6 +147,9 @@ def session_place_call(*, session_id: int, carrier: Carrier | None = None) -> Pl
         logger.info("event=placement_refused session=%s reason=%s", session_id, refusal)
         return PlacementOutcome.REFUSED
 
+    if not _mark_dialling(session_id, placed_at):
+        logger.info("event=placement_claim_lost session=%s", session_id)
+        return PlacementOutcome.NOT_CLAIMED
     carrier = carrier or get_carrier()
     try:
         call_sid = carrier.place_call(session)
@@ -149,6 +157,52 @@ def session_place_call(*, session_id: int, carrier: Carrier | None = None) -> Pl
         return _after_error(session, carrier, error, placed_at)
     _bind_call(session_id, call_sid, how="created")
     return PlacementOutcome.PLACED
+
+
+def _mark_dialling(session_id: int, placed_at: datetime) -> bool:
+    """Record that this claim is about to dial (the `placement_claimed` event), if it still
+    holds: a claim without the mark never reached the carrier, so the sweep may give it back
+    (`_release_undialled_claim`). Both take the row lock, so they cannot cross."""
+    with transaction.atomic():
+        held = list(
+            CallSession.objects.select_for_update()
+            .filter(
+                pk=session_id,
+                status=CallStatus.INITIATED,
+                placed_at=placed_at,
+                carrier_call_sid__isnull=True,
+            )
+            .values_list("pk", flat=True)
+        )
+        if held:
+            _event(session_id, EventKind.PLACEMENT_CLAIMED, placed_at=placed_at.isoformat())
+    return bool(held)
+
+
+def _release_undialled_claim(session: CallSession) -> bool:
+    """A claim whose worker died before dialling (no mark): queued again, not an attempt."""
+    if session.placed_at is None:
+        return False
+    with transaction.atomic():
+        held = list(
+            CallSession.objects.select_for_update()
+            .filter(
+                pk=session.pk,
+                status=CallStatus.INITIATED,
+                placed_at=session.placed_at,
+                carrier_call_sid__isnull=True,
+            )
+            .values_list("pk", flat=True)
+        )
+        marked = CallEvent.objects.filter(
+            session_id=session.pk, kind=EventKind.PLACEMENT_CLAIMED, at__gte=session.placed_at
+        ).exists()
+        if not held or marked:
+            return False
+        CallSession.objects.filter(pk=session.pk).update(status=CallStatus.QUEUED, placed_at=None)
+        _event(session.pk, EventKind.PLACEMENT_RELEASED, reason=NOT_DIALLED, code="")
+    logger.warning("event=placement_released_not_dialled session=%s", session.pk)
+    return True
 
 
 def _after_error(
@@ -250,6 +304,8 @@ def session_reconcile(
         # Callbacks that arrived before we knew the id were dropped: catch up on the status.
         session_apply_carrier_status(session_id=session_id, twilio_status=found.status)
         return PlacementOutcome.RECONCILED
+    if _release_undialled_claim(session):
+        return PlacementOutcome.RELEASED
     if not final:
         _event(session_id, EventKind.PLACEMENT_UNCONFIRMED)
         return PlacementOutcome.UNCONFIRMED
@@ -312,7 +368,7 @@ def session_requeue_unplaced(
         session=OuterRef("pk"),
         kind=EventKind.PLACEMENT_RELEASED,
         at__gte=moment - timedelta(seconds=longest_backoff),
-    )
+    ).exclude(data__reason=NOT_DIALLED)
     lost = list(
         CallSession.objects.filter(
             status=CallStatus.QUEUED,

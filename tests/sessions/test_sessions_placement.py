@@ -253,6 +253,8 @@ def test_the_sweep_finds_the_call_of_a_worker_that_died_before_storing_it(
     sid = TwilioCarrier().place_call(session)
     abandoned = make_session(acme, number("04", "412"))
     CallSession.objects.filter(pk=abandoned.pk).update(status="initiated", placed_at=timezone.now())
+    # It had marked its claim (it was about to dial): no call found means failed, not retried.
+    CallEvent.objects.create(session=abandoned, kind="placement_claimed")
 
     assert placement.session_reconcile_stuck(older_than=timedelta(seconds=-5)) == 2
 

@@ -49,11 +49,16 @@ def test_queued_sessions_nobody_claimed_are_listed_for_a_new_task(acme):
     CallSession.objects.filter(pk=claimed.pk).update(status="initiated", placed_at=timezone.now())
     deferred = queued_since(make_session(acme, number("04", "504")), 300)
     # Given back after a 20429: its own delayed retry is pending.
-    CallEvent.objects.create(session=deferred, kind=EventKind.PLACEMENT_RELEASED)
+    CallEvent.objects.create(
+        session=deferred,
+        kind=EventKind.PLACEMENT_RELEASED,
+        data={"reason": "retry", "code": "20429"},
+    )
     deferred_long_ago = queued_since(make_session(acme, number("04", "505")), 3600)
     CallEvent.objects.create(
         session=deferred_long_ago,
         kind=EventKind.PLACEMENT_RELEASED,
+        data={"reason": "back_pressure", "code": "22005"},
         at=timezone.now() - timedelta(hours=1),
     )
 
@@ -100,3 +105,35 @@ def test_the_default_sweep_waits_for_every_call_to_have_ended(settings):
     settings.TWILIO_TIME_LIMIT_SECONDS = 900
 
     assert placement.call_lifetime_bound() == timedelta(seconds=930)
+
+
+def test_a_claim_that_never_dialled_is_given_back_and_placed_once(simulator, twilio_settings, acme):
+    to = number("04", "541")
+    session = queued_since(make_session(acme, to), 300)
+    # What a worker that died between its claim and the dial leaves: claimed, never marked.
+    CallSession.objects.filter(pk=session.pk).update(
+        status="initiated", placed_at=timezone.now() - timedelta(seconds=300)
+    )
+
+    session_reconcile_stuck_task.delay(older_than_seconds=120).get()
+
+    session.refresh_from_db()
+    [call] = simulator.calls_to(to)
+    assert len(simulator.creates_to(to)) == 1
+    assert session.carrier_call_sid == call.sid
+    assert session.attempt_number == 1
+    released = CallEvent.objects.get(session=session, kind="placement_released")
+    assert released.data == {"reason": "not_dialled", "code": ""}
+
+
+def test_a_claim_marked_for_dialling_is_never_given_back(acme):
+    session = make_session(acme, number("04", "542"))
+    placed_at = timezone.now() - timedelta(seconds=300)
+    CallSession.objects.filter(pk=session.pk).update(status="initiated", placed_at=placed_at)
+    CallEvent.objects.create(session=session, kind=EventKind.PLACEMENT_CLAIMED)
+    session.refresh_from_db()
+
+    assert placement._release_undialled_claim(session) is False
+
+    session.refresh_from_db()
+    assert (session.status, session.placed_at) == ("initiated", placed_at)
