@@ -29,7 +29,6 @@ from browser_support import (
 from django.contrib.auth.models import Permission
 from playwright.sync_api import Browser, FilePayload, Locator, Page, expect, sync_playwright
 
-from anvil_voice.accounts.models import Role
 from campaigns.dialler import dispatch_due
 from campaigns.factories import CallerIdFactory
 from campaigns.models import Campaign, CampaignStatus
@@ -42,7 +41,6 @@ from tests.anvil_voice.telephony.test_carrier_harness import (
     wait_for,
 )
 from tests.campaigns.conftest import TUESDAY_MORNING_NY
-from tests.conftest import make_persona
 from voices.models import Voice
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -104,10 +102,9 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
 
 
 @pytest.fixture
-def manager(acme: Any) -> Any:
-    """A staff member who manages Acme's campaigns, with the admin permissions to do so."""
-    persona = make_persona(acme, Role.MANAGER, "mario")
-    user = persona.membership.user
+def manager(member: Any) -> Any:
+    """`member` (Acme's campaign manager) as staff, with a password and the admin permissions."""
+    user = member.membership.user
     user.is_staff = True
     user.set_password(PASSWORD)
     user.save()
