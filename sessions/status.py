@@ -427,9 +427,12 @@ def session_apply_amd_result(*, callback: AmdCallback) -> ApplyResult:
             {"answered_by": callback.twilio_answered_by, "detection_ms": callback.detection_ms},
         )
         if callback.answered_by != AnsweredBy.UNKNOWN:
-            CallSession.objects.filter(pk=session.pk, answered_by="").update(
-                answered_by=callback.answered_by
-            )
+            # Not once the session has ended: its campaign counted the call with what the row
+            # said then, and a verdict arriving after the final callback must not contradict
+            # the outcome (a "machine" whose outcome is "completed") or the counters.
+            CallSession.objects.filter(pk=session.pk, answered_by="").exclude(
+                status__in=TERMINAL_CALL_STATUSES
+            ).update(answered_by=callback.answered_by)
         hang_up = (
             callback.answered_by == AnsweredBy.MACHINE
             and not session.is_finished
