@@ -237,12 +237,16 @@ class PlacementPool:
     def close(self) -> None:
         from django.db import connections
 
+        workers = self.executor._max_workers
+        barrier = threading.Barrier(workers)
+
         def close_connections() -> None:
+            barrier.wait(30)  # one task per worker thread: none can take two
             connections.close_all()
 
         # Each worker thread holds its own connection: close them on the threads themselves.
-        for _ in range(self.executor._max_workers):
-            self.executor.submit(close_connections)
+        for future in [self.executor.submit(close_connections) for _ in range(workers)]:
+            future.result()
         self.executor.shutdown(wait=True)
 
 
@@ -252,6 +256,7 @@ class Run:
     ticks: int = 0
     claimed: int = 0
     dispatch_seconds: float = 0.0
+    dispatch_cpu_seconds: float = 0.0  # the dispatcher thread's own CPU (no lock or GIL waits)
     wall_seconds: float = 0.0
     tick_claims: list[int] = field(default_factory=list)
     outcomes: dict[str, int] = field(default_factory=dict)
@@ -271,9 +276,10 @@ def run_dialler(campaigns: list[Any], contacts: int, pool: PlacementPool, limit:
         delay = due - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        tick_started = time.perf_counter()
+        tick_started, cpu_started = time.perf_counter(), time.thread_time()
         claimed = dispatch_due()
         run.dispatch_seconds += time.perf_counter() - tick_started
+        run.dispatch_cpu_seconds += time.thread_time() - cpu_started
         run.ticks += 1
         run.claimed += claimed
         run.tick_claims.append(claimed)
@@ -284,6 +290,10 @@ def run_dialler(campaigns: list[Any], contacts: int, pool: PlacementPool, limit:
         ).update(status=CallStatus.BUSY)
     pool.wait()
     run.wall_seconds = time.monotonic() - started
+    # Whatever is left must not be claimed by the next scenario's ticks.
+    from campaigns.models import Campaign, CampaignStatus
+
+    Campaign.objects.filter(pk__in=ids).update(status=CampaignStatus.STOPPED)
     run.outcomes = dict(pool.outcomes)
     return run
 
@@ -344,7 +354,7 @@ def scenario(
         for k in range(campaigns)
     ]
     expected = contacts / (cps * campaigns)
-    run = run_dialler(made, contacts, pool, limit=max(30.0, 3 * expected + 10))
+    run = run_dialler(made, contacts, pool, limit=max(60.0, 3 * expected + 60))
     wanted = set(numbers)
     stamps = [entry["at"] for entry in sim.creates() if entry["params"].get("To") in wanted]
     return run, pacing_of(stamps)
@@ -419,6 +429,7 @@ def _outcomes(run: Run) -> str:
 
 def report_lifted(run: Run, pacing: Pacing, campaigns: int) -> None:
     per_call = 1000 * run.dispatch_seconds / max(run.claimed, 1)
+    cpu_per_call = 1000 * run.dispatch_cpu_seconds / max(run.claimed, 1)
     print(
         f"(a) cap lifted ({campaigns} campaign(s) at 100 CPS, simulator 10 000 CPS): "
         f"{run.claimed}/{run.contacts} claimed in {run.ticks} ticks; placements: {_outcomes(run)}",
@@ -432,7 +443,9 @@ def report_lifted(run: Run, pacing: Pacing, campaigns: int) -> None:
     )
     print(
         f"    dispatch_due: {run.dispatch_seconds:.2f} s for {run.claimed} claims = "
-        f"{per_call:.2f} ms per claimed call (claims per tick: max {max(run.tick_claims)})",
+        f"{per_call:.2f} ms per claimed call, of which the dispatcher thread's own CPU "
+        f"{cpu_per_call:.2f} ms (the rest: waits for locks and for the placement threads "
+        f"sharing the interpreter); claims per tick: max {max(run.tick_claims)}",
         flush=True,
     )
 
