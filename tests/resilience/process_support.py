@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -254,6 +254,35 @@ class ManagedProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+RECOVERY_MARKERS = {
+    "tasks failed": "raised unexpected",
+    "broker connection lost": "Connection to broker lost",
+    "claims already taken": "event=placement_not_claimed",
+    "sessions re-enqueued": "event=placement_requeued",
+    "claims given back, never dialled": "event=placement_released_not_dialled",
+    "calls looked up after a lost create answer": "how=reconciled",
+    "statuses synced after a lost callback": "event=call_status_synced",
+}
+
+
+def recovery_summary(*processes: ManagedProcess) -> dict[str, int]:
+    """How often each recovery path shows in the processes' logs (printed by the tests)."""
+    output = "\n".join(process.all_output() for process in processes)
+    return {name: output.count(marker) for name, marker in RECOVERY_MARKERS.items()}
+
+
+@contextlib.contextmanager
+def logs_on_failure(*processes: ManagedProcess) -> Iterator[None]:
+    """A failing assertion carries the tail of each process's log (tmp dirs do not last)."""
+    try:
+        yield
+    except AssertionError as error:
+        tails = "\n".join(
+            f"--- {process.name} ---\n{process.all_output()[-4000:]}" for process in processes
+        )
+        raise AssertionError(f"{error}\n{tails}") from error
 
 
 def celery_process(kind: str, env: dict[str, str], folder: Path) -> ManagedProcess:

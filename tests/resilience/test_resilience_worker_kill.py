@@ -36,6 +36,7 @@ from process_support import (
     base_env,
     celery_process,
     dial_ledger,
+    recovery_summary,
     redis_server_binary,
     seed_running_campaign,
     send_task,
@@ -119,6 +120,9 @@ def worker(
         yield process.start()
     finally:
         process.kill()
+        # Shown by pytest for a failing test (and with -s): tmp folders do not last.
+        print(f"recoveries: {recovery_summary(process)}")
+        print(process.all_output()[-6000:])
 
 
 def finished(campaign: Campaign) -> bool:
