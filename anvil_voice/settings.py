@@ -317,6 +317,19 @@ CELERY_BEAT_SCHEDULE["sessions-reconcile-stuck"] = {
     "task": "sessions.tasks.session_reconcile_stuck_task",
     "schedule": 60.0,
 }
+# The live speech pipeline on every answered call's Media Stream (sessions.live_call). Off, the
+# stream is only recorded (start/stop) and the carrier alone decides the outcome.
+CALL_PIPELINE = env.get_bool("CALL_PIPELINE", True)
+# The agent says goodbye and hangs up after this long (Twilio's time limit is the hard stop).
+CALL_MAX_DURATION_SECONDS = env.get_int("CALL_MAX_DURATION_SECONDS", 600, minimum=30)
+# A voice that sends no audio for a sentence this long, or a recogniser that takes this long
+# for an utterance, fails the turn (the agent apologises or says goodbye).
+CALL_TTS_TIMEOUT_SECONDS = env.get_int("CALL_TTS_TIMEOUT_SECONDS", 5, minimum=1)
+CALL_STT_TIMEOUT_SECONDS = env.get_int("CALL_STT_TIMEOUT_SECONDS", 8, minimum=1)
+CELERY_BEAT_SCHEDULE["sessions-close-abandoned-conversations"] = {
+    "task": "sessions.tasks.session_close_abandoned_conversations_task",
+    "schedule": 60.0,
+}
 # Webhook and Media Stream tests run the ASGI app in a server thread and race placements on
 # purpose: they need a test database that several connections share with real locking.
 # SQLite's default in-memory test database (shared cache) fails with "database table is

@@ -59,6 +59,9 @@ class EventKind(StrEnum):
     STREAM_STARTED = "stream_started"
     STREAM_STOPPED = "stream_stopped"
     STREAM_DISCONNECTED = "stream_disconnected"
+    # The live pipeline ran on the stream (sessions.conversation); `finished` waits for ENDED.
+    CONVERSATION_STARTED = "conversation_started"
+    CONVERSATION_ENDED = "conversation_ended"
     FINISHED = "finished"
 
 
@@ -241,6 +244,21 @@ def _send_finished(session_id: int) -> None:
         session_finished.send(sender=CallSession, session=session)
 
 
+def send_finished_on_commit(session_id: int) -> None:
+    transaction.on_commit(lambda: _send_finished(session_id))
+
+
+def _conversation_open(session_id: int) -> bool:
+    """A live conversation runs on this session and has not stored its result yet."""
+    kinds = set(
+        CallEvent.objects.filter(
+            session_id=session_id,
+            kind__in=[EventKind.CONVERSATION_STARTED, EventKind.CONVERSATION_ENDED],
+        ).values_list("kind", flat=True)
+    )
+    return kinds == {EventKind.CONVERSATION_STARTED}
+
+
 def session_finish(
     *,
     session_id: int,
@@ -289,12 +307,19 @@ def session_finish(
         # The conditional update is the once-only guard, even where the row lock is a no-op.
         if candidates.update(**updates) != 1:
             return False
+        deferred = _conversation_open(session_id)
         _record_event(
             session_id,
             EventKind.FINISHED,
-            {"status": status, "outcome": updates.get("outcome", session.outcome)},
+            {
+                "status": status,
+                "outcome": updates.get("outcome", session.outcome),
+                "signal_deferred": deferred,
+            },
         )
-        transaction.on_commit(lambda: _send_finished(session_id))
+        if not deferred:
+            # Otherwise the conversation's close sends it, with the agent's outcome.
+            send_finished_on_commit(session_id)
     logger.info("event=session_finished session=%s status=%s", session_id, status)
     return True
 

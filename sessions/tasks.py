@@ -88,3 +88,11 @@ def session_hang_up_task(session_id: int) -> bool:
 )
 def session_store_recording_task(session_id: int, url: str) -> bool:
     return status.session_store_recording(session_id=session_id, url=url)
+
+
+@shared_task(acks_late=True)
+def session_close_abandoned_conversations_task() -> int:
+    """Periodic sweep (beat): conversations whose consumer died never close themselves."""
+    from sessions.conversation import session_close_abandoned_conversations
+
+    return session_close_abandoned_conversations()

@@ -130,6 +130,7 @@ class CallPipeline:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._outbox: deque[_Outgoing] = deque()
         self._outbox_ready = asyncio.Event()
+        self._send_broken = False
         self._sink_queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._turns: list[Turn] = []
         self._events: list[PipelineEvent] = []
@@ -249,6 +250,10 @@ class CallPipeline:
         await self._ended.wait()
         assert self._shutdown is not None
         return await asyncio.shield(self._shutdown)
+
+    def snapshot(self) -> PipelineResult:
+        """The result as it stands now (the call goes on): what to store before hanging up."""
+        return self._build_result(self._end_reason or EndReason.AGENT_ENDED)
 
     @property
     def result(self) -> PipelineResult | None:
@@ -593,11 +598,14 @@ class CallPipeline:
                 self._outbox_ready.clear()
                 await self._outbox_ready.wait()
             item = self._outbox.popleft()
+            if self._send_broken:
+                continue  # the socket is gone: drop the rest quietly until `close()`
             try:
                 await self._send(item.message)
             except Exception:
                 # The socket is going away; `close()` follows from the consumer.
                 logger.warning("pipeline.send_failed event=%s", item.message.get("event"))
+                self._send_broken = True
                 continue
             if item.message["event"] == "media":
                 self.stats.frames_out += 1

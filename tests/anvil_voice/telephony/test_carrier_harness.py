@@ -62,13 +62,20 @@ def wait_for[T](condition: Callable[[], T], timeout: float = WAIT, message: str 
 
 
 class SimulatorThread:
-    def __init__(self, *, url_rewrites: list[tuple[str, str]] | None = None, cps: float = 100.0):
+    def __init__(
+        self,
+        *,
+        url_rewrites: list[tuple[str, str]] | None = None,
+        cps: float = 100.0,
+        speak: Callable[[str], bytes] | None = fast_speak,
+    ):
+        """`speak=None`: personas talk with the local Piper voice (for tests that listen)."""
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="twilio-sim", daemon=True)
         self.sim = TwilioSimulator(
             ACCOUNT_SID,
             AUTH_TOKEN,
-            speak=fast_speak,
+            speak=speak,
             time_scale=TIME_SCALE,
             cps=cps,
             url_rewrites=url_rewrites or [],

@@ -1,0 +1,204 @@
+"""The conversation side of a session: what the live pipeline needs, and what it leaves behind.
+
+The Media Stream consumer (`sessions.live_call`) calls these through `database_sync_to_async`:
+
+- `session_conversation_open` when Twilio's `start` arrives: loads everything the agent and the
+  voice need (script snapshot, variables, the contact's zone, the voice) in one go, and records
+  that a conversation is running.
+- `session_conversation_note` right before our own hang-up: the agent has decided by then, so
+  its outcome is on the row before Twilio's `completed` callback can finish the session.
+- `session_conversation_close` once, when the pipeline has stopped: the final outcome,
+  summary and extracted data, one `conversation_ended` event, and (when the carrier already
+  ended the call) the deferred `session_finished` signal.
+
+Why the signal waits: Twilio's `completed` callback and the stream's `stop` race. The carrier
+alone would finish a talking call as `completed`, and campaigns would act on that before the
+pipeline could say "interested" or "do not call". So `session_finish` holds the signal back
+while a conversation is open, and whichever of the two comes last sends it, exactly once (both
+run under the session's row lock and check the other's event).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from sessions.models import (
+    TERMINAL_CALL_STATUSES,
+    AnsweredBy,
+    CallEvent,
+    CallSession,
+    Outcome,
+    TranscriptTurn,
+)
+from sessions.status import EventKind, send_finished_on_commit
+
+logger = logging.getLogger(__name__)
+
+# A conversation whose consumer vanished (process killed) never closes itself; past this the
+# sweeper closes it so the session's campaign contact is not stuck in progress.
+ABANDONED_AFTER = timedelta(minutes=2)
+
+
+@dataclass(frozen=True, slots=True)
+class CallSetup:
+    """Everything a live call needs from the database, read once at `start`."""
+
+    session_id: int
+    organization_id: int
+    campaign_id: int | None
+    script: dict[str, Any]  # the ScriptVersion snapshot (ScriptSpec.from_dict reads it)
+    variables: dict[str, Any] = field(default_factory=dict)
+    time_zone: str = "UTC"
+    voice_provider: str = "local"
+    voice_id: str = ""
+    voicemail_behaviour: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConversationResult:
+    """The pipeline's result, reduced to what the session stores (no pipeline types here)."""
+
+    outcome: str | None  # None: the agent never decided
+    end_reason: str
+    contact_spoke: bool
+    hung_up_by_us: bool
+    extracted: dict[str, Any]
+    summary: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+    # Every turn of the call (`Turn.as_dict()`): the sink stores them live; the close stores
+    # any the sink could not (it is given a few seconds at the end, then cancelled).
+    turns: list[dict[str, Any]] = field(default_factory=list)
+
+
+def session_conversation_open(*, session_id: int) -> CallSetup | None:
+    """Load the call's setup and mark the conversation open; None when there is nothing to say
+    (no script version: the session was made by hand) so the consumer only records the stream."""
+    session = (
+        CallSession.objects.select_related("script_version", "voice", "contact", "campaign")
+        .filter(pk=session_id)
+        .first()
+    )
+    if session is None or session.script_version is None:
+        return None
+    voice = session.voice
+    contact = session.contact
+    campaign = session.campaign
+    CallEvent.objects.create(session_id=session_id, kind=EventKind.CONVERSATION_STARTED, data={})
+    return CallSetup(
+        session_id=session.pk,
+        organization_id=session.organization_id,
+        campaign_id=session.campaign_id,
+        script=dict(session.script_version.snapshot),
+        variables=dict(session.variables or {}),
+        time_zone=(contact.time_zone if contact is not None else "") or "UTC",
+        voice_provider=voice.provider if voice is not None else "local",
+        voice_id=voice.provider_voice_id if voice is not None else "",
+        voicemail_behaviour=campaign.voicemail_behaviour if campaign is not None else "",
+    )
+
+
+def _final_outcome(session: CallSession, result: ConversationResult) -> str | None:
+    """The outcome to store: the agent's, unless a machine answered or nobody decided."""
+    if session.answered_by == AnsweredBy.MACHINE:
+        return Outcome.VOICEMAIL  # whatever the agent made of a greeting
+    if result.outcome:
+        return result.outcome
+    if result.contact_spoke and not result.hung_up_by_us:
+        # They talked, then hung up before the agent could close: count it as a no, so the
+        # campaign does not ring them again (documented in docs/decisions.md).
+        return Outcome.NOT_INTERESTED
+    return None  # the carrier's preliminary outcome stands (completed / no_conversation)
+
+
+def session_conversation_note(*, session_id: int, result: ConversationResult) -> None:
+    """Store the agent's decision before we hang up (the carrier's callback follows fast)."""
+    with transaction.atomic():
+        session = CallSession.objects.select_for_update().filter(pk=session_id).first()
+        if session is None:
+            return
+        updates: dict[str, Any] = {
+            "extracted": {**(session.extracted or {}), **result.extracted},
+            "summary": result.summary,
+        }
+        outcome = _final_outcome(session, result)
+        if outcome:
+            updates["outcome"] = outcome
+        if not session.end_reason:
+            updates["end_reason"] = result.end_reason[:64]
+        CallSession.objects.filter(pk=session_id).update(**updates)
+
+
+def session_conversation_close(*, session_id: int, result: ConversationResult) -> bool:
+    """The pipeline stopped: store its result once; send the deferred signal if it is due."""
+    with transaction.atomic():
+        session = CallSession.objects.select_for_update().filter(pk=session_id).first()
+        if session is None:
+            return False
+        ended = CallEvent.objects.filter(session_id=session_id, kind=EventKind.CONVERSATION_ENDED)
+        if ended.exists():
+            return False
+        updates: dict[str, Any] = {
+            "extracted": {**(session.extracted or {}), **result.extracted},
+            "summary": result.summary,
+        }
+        outcome = _final_outcome(session, result)
+        if outcome:
+            updates["outcome"] = outcome
+        if not session.end_reason or session.end_reason == "completed":
+            # "completed" is the carrier's word; ours says why the conversation ended.
+            updates["end_reason"] = result.end_reason[:64]
+        CallSession.objects.filter(pk=session_id).update(**updates)
+        if result.turns:
+            TranscriptTurn.objects.bulk_create(
+                [TranscriptTurn(session_id=session_id, **turn) for turn in result.turns],
+                ignore_conflicts=True,  # (session, index) is unique: the sink's rows stay
+            )
+        if result.events:
+            CallEvent.objects.bulk_create(
+                CallEvent(session_id=session_id, kind=str(event["kind"])[:48], data=event)
+                for event in result.events
+            )
+        CallEvent.objects.create(
+            session_id=session_id,
+            kind=EventKind.CONVERSATION_ENDED,
+            data={"outcome": updates.get("outcome", session.outcome), "reason": result.end_reason},
+        )
+        if session.status in TERMINAL_CALL_STATUSES:
+            # The carrier finished the session first and held the signal back for us.
+            send_finished_on_commit(session_id)
+    logger.info(
+        "event=conversation_closed session=%s outcome=%s reason=%s",
+        session_id,
+        updates.get("outcome", session.outcome),
+        result.end_reason,
+    )
+    return True
+
+
+def session_close_abandoned_conversations(*, now: Any = None) -> int:
+    """Close conversations whose consumer died (the carrier ended the call long ago)."""
+    moment = now or timezone.now()
+    stale = CallSession.objects.filter(
+        status__in=TERMINAL_CALL_STATUSES,
+        ended_at__lt=moment - ABANDONED_AFTER,
+        events__kind=EventKind.CONVERSATION_STARTED,
+    ).exclude(events__kind=EventKind.CONVERSATION_ENDED)
+    closed = 0
+    for session_id in stale.values_list("pk", flat=True).distinct()[:500]:
+        # No verdict is invented for a conversation nobody saw end: the carrier's stands.
+        result = ConversationResult(
+            outcome=None,
+            end_reason="conversation_lost",
+            contact_spoke=False,
+            hung_up_by_us=False,
+            extracted={},
+            summary="The live call ended without its conversation being closed.",
+        )
+        closed += session_conversation_close(session_id=session_id, result=result)
+    return closed

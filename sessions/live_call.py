@@ -1,0 +1,332 @@
+"""The live call: `MediaStreamConsumer` plus the speech pipeline, the database and the monitor.
+
+`LiveCallConsumer` is what the `/ws/twilio/media/<token>/` route serves. On Twilio's `start`
+it loads the session's setup (script snapshot, variables, voice), builds a `CallPipeline`
+(agent, recogniser, voice) and feeds it every frame; `DatabaseSink` stores each transcript turn
+as it happens and broadcasts it to the session's, campaign's and organization's groups.
+
+With `settings.CALL_PIPELINE` off (or a session without a script version) the consumer only
+records the stream's start and stop, as the telephony layer alone does.
+
+Ordering that matters (see `sessions.conversation`): the agent's outcome is written before we
+ask the carrier to hang up, and `session_finished` waits for the conversation's close.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from anvil_voice.speech.protocols import VoiceProvider
+from anvil_voice.speech.registry import get_stt, get_voice_provider
+from scripts.engine import (
+    Agent,
+    CallContext,
+    EngineEvent,
+    EventKind,
+    LLMAgent,
+    LLMConfig,
+    Outcome,
+    ScheduleCallback,
+    ScriptedAgent,
+    ScriptSpec,
+)
+from sessions import live
+from sessions.consumers import MediaStreamConsumer
+from sessions.conversation import (
+    CallSetup,
+    ConversationResult,
+    session_conversation_close,
+    session_conversation_note,
+    session_conversation_open,
+)
+from sessions.models import TranscriptTurn
+from sessions.pipeline import (
+    BatchRecognizer,
+    CallPipeline,
+    DeepgramRecognizer,
+    EndReason,
+    PipelineConfig,
+    PipelineEvent,
+    PipelineEventKind,
+    PipelineResult,
+    StreamingRecognizer,
+    Turn,
+)
+from sessions.status import session_hang_up
+from sessions.tokens import StreamStart
+
+logger = logging.getLogger(__name__)
+
+# Pipeline events worth a row in the session's event log (speech starts/ends are not).
+_LOGGED_EVENTS = frozenset(
+    {
+        PipelineEventKind.BARGE_IN,
+        PipelineEventKind.DTMF,
+        PipelineEventKind.OPT_OUT,
+        PipelineEventKind.SILENCE_TIMEOUT,
+        PipelineEventKind.MAX_DURATION,
+        PipelineEventKind.STT_ERROR,
+        PipelineEventKind.TTS_ERROR,
+        PipelineEventKind.AGENT_ERROR,
+        PipelineEventKind.MARK_TIMEOUT,
+        PipelineEventKind.HANG_UP,
+        PipelineEventKind.HANG_UP_FAILED,
+    }
+)
+
+
+# --- building the call ------------------------------------------------------------------------
+def build_agent(setup: CallSetup) -> Agent:
+    script = ScriptSpec.from_dict(setup.script)
+    context = CallContext(variables=setup.variables, timezone=setup.time_zone)
+    if settings.AGENT_PROVIDER == "llm" and settings.LLM_API_KEY:
+        config = LLMConfig(
+            base_url=settings.LLM_BASE_URL, api_key=settings.LLM_API_KEY, model=settings.LLM_MODEL
+        )
+        return LLMAgent(script, context, config)
+    return ScriptedAgent(script, context)
+
+
+def build_recognizer() -> StreamingRecognizer:
+    if settings.SPEECH_PROVIDER == "cloud" and settings.DEEPGRAM_API_KEY:
+        from anvil_voice.speech.deepgram import DeepgramStream
+
+        stream = DeepgramStream(api_key=settings.DEEPGRAM_API_KEY, url=settings.DEEPGRAM_URL)
+        return DeepgramRecognizer(stream)
+    return BatchRecognizer(get_stt(), timeout=float(settings.CALL_STT_TIMEOUT_SECONDS))
+
+
+def build_voice(setup: CallSetup) -> tuple[VoiceProvider, VoiceProvider | None]:
+    """The campaign voice, and the local voice to say goodbye with if it fails mid-call."""
+    local = get_voice_provider("local")
+    if setup.voice_provider == local.name:
+        return local, None
+    try:
+        return get_voice_provider(setup.voice_provider), local
+    except Exception:
+        logger.exception("event=voice_provider_unavailable session=%s", setup.session_id)
+        return local, None
+
+
+def pipeline_config() -> PipelineConfig:
+    return PipelineConfig(
+        max_call_ms=int(settings.CALL_MAX_DURATION_SECONDS) * 1000,
+        tts_first_audio_timeout=float(settings.CALL_TTS_TIMEOUT_SECONDS),
+    )
+
+
+# --- what the call leaves behind --------------------------------------------------------------
+def _objections(events: list[EngineEvent]) -> list[dict[str, Any]]:
+    return [
+        {"trigger": str(e.data.get("trigger", "")), "score": e.data.get("score"), "turn": e.turn}
+        for e in events
+        if e.kind is EventKind.OBJECTION_MATCHED
+    ]
+
+
+def summarize(result: PipelineResult) -> str:
+    """One plain sentence for the session page and the API: what happened, from the events."""
+    outcome = result.outcome.value.replace("_", " ") if result.outcome else "no decision"
+    spoke = sum(1 for turn in result.turns if turn.speaker == "contact")
+    parts = [f"{outcome.capitalize()} after {spoke} contact turn{'s' if spoke != 1 else ''}"]
+    objections = [item["trigger"] for item in _objections(result.engine_events)]
+    if objections:
+        parts.append("objections: " + ", ".join(dict.fromkeys(objections)))
+    callback = next((a for a in result.actions if isinstance(a, ScheduleCallback)), None)
+    if callback is not None:
+        parts.append(f"callback at {callback.at.isoformat() if callback.at else 'an open time'}")
+    if result.stats.barge_ins:
+        parts.append(f"{result.stats.barge_ins} interruption(s)")
+    return "; ".join(parts) + f" (ended: {result.end_reason.value.replace('_', ' ')})."
+
+
+def conversation_result(result: PipelineResult) -> ConversationResult:
+    extracted: dict[str, Any] = {
+        "objections": _objections(result.engine_events),
+        "agent_end_reason": result.agent_end_reason,
+        "pipeline_end_reason": result.end_reason.value,
+        "abandonment_ms": result.abandonment_ms,
+        "stream_ms": result.duration_ms,
+        "stats": result.as_dict()["stats"],
+    }
+    callback = next((a for a in result.actions if isinstance(a, ScheduleCallback)), None)
+    if callback is not None:
+        extracted["callback_at"] = callback.at.isoformat() if callback.at else None
+    if result.outcome is Outcome.DO_NOT_CALL:
+        dtmf = result.end_reason is EndReason.OPTED_OUT_DTMF
+        extracted["opt_out_via"] = "dtmf" if dtmf else "speech"
+    if result.errors:
+        extracted["errors"] = [event.as_dict() for event in result.errors]
+    end_reason = result.agent_end_reason or result.end_reason.value
+    if not result.hung_up and result.end_reason is EndReason.STREAM_STOPPED:
+        end_reason = "contact_hung_up"  # Twilio's `stop` without our hang-up
+    elif not result.hung_up and result.end_reason is EndReason.DISCONNECTED:
+        end_reason = "stream_disconnected"  # no `stop`: a hang-up or a network failure
+    return ConversationResult(
+        outcome=result.outcome.value if result.outcome else None,
+        end_reason=end_reason,
+        contact_spoke=any(turn.speaker == "contact" for turn in result.turns),
+        hung_up_by_us=result.hung_up,
+        extracted=extracted,
+        summary=summarize(result),
+        events=[
+            {**event.as_dict(), "kind": f"engine.{event.kind.value}"}
+            for event in result.engine_events
+        ],
+        turns=[turn.as_dict() for turn in result.turns],
+    )
+
+
+def turn_message(turn: Turn) -> dict[str, Any]:
+    return {
+        "type": "turn",
+        "index": turn.index,
+        "speaker": turn.speaker.value,
+        "text": turn.text,
+        "startMs": turn.start_ms,
+        "endMs": turn.end_ms,
+        "interrupted": turn.interrupted,
+        "latency": turn.latency,
+    }
+
+
+class DatabaseSink:
+    """Stores turns and notable events as they happen and tells the monitors."""
+
+    def __init__(self, setup: CallSetup) -> None:
+        self.setup = setup
+
+    async def _broadcast(self, event: dict[str, Any]) -> None:
+        try:
+            await live.abroadcast(
+                organization_id=self.setup.organization_id,
+                session_id=self.setup.session_id,
+                campaign_id=self.setup.campaign_id,
+                event=event,
+            )
+        except Exception:
+            # The monitor is a nicety; a full channel layer must not cost us the transcript.
+            logger.exception("event=live_broadcast_failed session=%s", self.setup.session_id)
+
+    async def on_turn(self, turn: Turn) -> None:
+        await TranscriptTurn.objects.acreate(session_id=self.setup.session_id, **turn.as_dict())
+        await self._broadcast(turn_message(turn))
+
+    async def on_event(self, event: PipelineEvent) -> None:
+        if event.kind in _LOGGED_EVENTS:
+            await database_sync_to_async(_log_event)(self.setup.session_id, event)
+        if event.kind is PipelineEventKind.BARGE_IN:
+            await self._broadcast({"type": "barge_in", "atMs": event.at_ms})
+
+    async def on_end(self, result: PipelineResult) -> None:
+        await close_conversation(self.setup, result)
+
+
+async def close_conversation(setup: CallSetup, result: PipelineResult) -> None:
+    """Store the call's result once (the sink's `on_end`, or the consumer if the sink ran out
+    of time) and tell the monitors."""
+    summary = conversation_result(result)
+    closed = await database_sync_to_async(session_conversation_close)(
+        session_id=setup.session_id, result=summary
+    )
+    if closed:
+        await DatabaseSink(setup)._broadcast(
+            {"type": "status", "status": "ended", "outcome": summary.outcome or ""}
+        )
+
+
+def _log_event(session_id: int, event: PipelineEvent) -> None:
+    from sessions.models import CallEvent
+
+    CallEvent.objects.create(
+        session_id=session_id, kind=f"pipeline.{event.kind.value}", data=event.as_dict()
+    )
+
+
+# --- the consumer -----------------------------------------------------------------------------
+class LiveCallConsumer(MediaStreamConsumer):
+    pipeline: CallPipeline | None = None
+    setup: CallSetup | None = None
+
+    async def on_start(self, start: StreamStart) -> None:
+        if not settings.CALL_PIPELINE:
+            return
+        assert self.session_id is not None
+        setup = await database_sync_to_async(session_conversation_open)(session_id=self.session_id)
+        if setup is None:
+            return
+        self.setup = setup
+        try:
+            agent = build_agent(setup)
+            voice, fallback = build_voice(setup)
+            pipeline = CallPipeline(
+                agent=agent,
+                voice=voice,
+                voice_id=setup.voice_id,
+                fallback_voice=fallback,
+                recognizer=build_recognizer(),
+                send=self._send_message,
+                hang_up=self._hang_up,
+                sink=DatabaseSink(setup),
+                config=pipeline_config(),
+            )
+        except Exception:
+            # A script that no longer renders, a provider that cannot be built: the call goes
+            # on silent and the carrier ends it; the close records why.
+            logger.exception("event=pipeline_build_failed session=%s", self.session_id)
+            await database_sync_to_async(session_conversation_close)(
+                session_id=self.session_id,
+                result=ConversationResult(
+                    outcome=Outcome.NO_CONVERSATION.value,
+                    end_reason="pipeline_build_failed",
+                    contact_spoke=False,
+                    hung_up_by_us=False,
+                    extracted={},
+                    summary="The agent could not be prepared for this call.",
+                ),
+            )
+            await database_sync_to_async(session_hang_up)(session_id=self.session_id)
+            return
+        self.pipeline = pipeline
+        pipeline.start(start.stream_sid)
+        await DatabaseSink(setup)._broadcast({"type": "status", "status": "in_progress"})
+
+    async def on_media(self, payload: bytes, media: dict[str, Any]) -> None:
+        if self.pipeline is not None:
+            self.pipeline.feed_media(payload)
+
+    async def on_mark(self, name: str) -> None:
+        if self.pipeline is not None:
+            self.pipeline.on_mark(name)
+
+    async def on_dtmf(self, digit: str) -> None:
+        if self.pipeline is not None:
+            self.pipeline.on_dtmf(digit)
+
+    async def on_stop(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.on_stop()
+
+    async def on_disconnect(self, code: int) -> None:
+        # Always: cancels the pipeline's tasks and stores its result (no leaked tasks).
+        if self.pipeline is not None and self.setup is not None:
+            result = await self.pipeline.close()
+            await close_conversation(self.setup, result)
+
+    async def _send_message(self, message: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(message))
+
+    async def _hang_up(self) -> None:
+        assert self.session_id is not None
+        assert self.pipeline is not None
+        # The agent has decided: put it on the row before the carrier's `completed` arrives.
+        snapshot = conversation_result(self.pipeline.snapshot())
+        await database_sync_to_async(session_conversation_note)(
+            session_id=self.session_id, result=snapshot
+        )
+        await database_sync_to_async(session_hang_up)(session_id=self.session_id)

@@ -1,0 +1,89 @@
+"""Shared by the live-call end-to-end tests: the script, the settings, a monitor client.
+
+Imported as `tests.sessions.live_call_support` (test folders are not packages; see
+tests/anvil_voice/telephony/test_carrier_harness.py).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from websockets.sync.client import connect
+
+from anvil_voice.speech.local import get_local_stt, get_local_tts
+from tests.anvil_voice.telephony.test_carrier_harness import (
+    AsgiServer,
+    SimulatorThread,
+    point_settings_at,
+)
+
+# One sentence per line: on two busy cores Piper may take longer to make a second sentence than
+# the first takes to play, and a persona hearing 600 ms of silence takes its turn.
+SCRIPT = {
+    "name": "Solar plan",
+    "opening_line": "Hi {{first_name}}, it's Sam from Anvil Solar, want to hear about our plan?",
+    "closing_line": "Great, we will be in touch, goodbye!",
+    "system_prompt": "You sell solar plans politely.",
+}
+OBJECTIONS = [
+    {
+        "trigger": "We already have a provider",
+        "response": "Many people switch from their old provider and save, shall I tell you more?",
+    },
+    {
+        "trigger": "How much does it cost",
+        "response": "It costs nothing to start, would you like to sign up?",
+    },
+]
+
+
+def words(text: str) -> str:
+    return " ".join("".join(c for c in text.lower() if c.isalnum() or c in " '").split())
+
+
+def warm_local_speech() -> None:
+    """Load Piper and Whisper once, before any call, so first turns run at conversation speed."""
+    get_local_tts().synthesize_ulaw8k("Hello.")
+    get_local_stt().transcribe(audio=b"\xff" * 1600, encoding="ulaw", sample_rate=8000)
+
+
+class MonitorClient:
+    """A staff member's live-monitor websocket, read in a thread (the server runs in another)."""
+
+    def __init__(self, url: str, cookie: str) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._url = url
+        self._headers = {"Origin": "http://127.0.0.1", "Cookie": cookie}
+        self._socket: Any = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+        assert self._ready.wait(10), "the monitor websocket did not open"
+
+    def _read(self) -> None:
+        with connect(self._url, additional_headers=self._headers, open_timeout=10) as socket:
+            self._socket = socket
+            self._ready.set()
+            try:
+                for message in socket:
+                    self.events.append(json.loads(message))
+            except Exception:
+                return
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+        self._thread.join(5)
+
+
+def live_settings(settings: Any, simulator: SimulatorThread, server: AsgiServer) -> None:
+    point_settings_at(settings, simulator, server.url)
+    settings.CALL_PIPELINE = True
+    # Scaled by the simulator's time_scale to 90 s: the agent ends every call well before.
+    settings.TWILIO_TIME_LIMIT_SECONDS = 9000
+    # Correctness, not speed, is under test here, on a shared two-core box where Piper and
+    # Whisper serve several calls in this one process: the production timeouts are too tight.
+    settings.CALL_TTS_TIMEOUT_SECONDS = 20
+    settings.CALL_STT_TIMEOUT_SECONDS = 30

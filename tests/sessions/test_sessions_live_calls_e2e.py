@@ -1,0 +1,221 @@
+"""Live calls end to end: the simulator's talking personas against our whole stack.
+
+The real dispatcher claims the contacts, the real placement dials through the `twilio` SDK at
+the simulator, which rings the personas; each persona speaks with the local Piper voice into a
+Media Stream served by our ASGI app (uvicorn in a thread), where `LiveCallConsumer` runs the
+pipeline with local Whisper and Piper and the scripted agent. Status, AMD and recording
+callbacks come back signed. A staff member's browser-side subscription (the live monitor's
+websocket, authenticated by a Django session cookie) receives the transcript as it happens.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import wave
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from datetime import time as dt_time
+from io import BytesIO
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.test import Client
+
+from campaigns import services
+from campaigns.dialler import dispatch_due
+from campaigns.factories import CallerIdFactory, CampaignFactory, ContactListFactory
+from campaigns.models import CampaignContact, Contact, DoNotCallEntry
+from scripts.factories import ScriptFactory
+from sessions.models import CallEvent, CallSession
+from tests.anvil_voice.telephony.test_carrier_harness import (
+    CALLER,
+    AsgiServer,
+    SimulatorThread,
+    number,
+    wait_for,
+)
+from tests.campaigns.conftest import TUESDAY_MORNING_NY
+from tests.sessions.live_call_support import (
+    OBJECTIONS,
+    SCRIPT,
+    MonitorClient,
+    live_settings,
+    warm_local_speech,
+    words,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# digits → (first name, outcome, words the persona says that the transcript must hold)
+TALKERS = {
+    "04": ("Ivy", "interested", ["sign me up"]),
+    "05": ("Olga", "interested", ["provider", "makes sense"]),
+    "06": ("Nick", "not_interested", ["not interested"]),
+    "07": ("Cal", "callback_requested", ["call me back", "tomorrow"]),
+    "08": ("Rita", "do_not_call", ["take me off", "stop calling"]),
+    "09": ("Hugo", "not_interested", ["sorry", "this"]),
+    "11": ("Bart", "interested", ["speaking"]),
+}
+CALL_WAIT = 180.0
+CONCURRENT_CALLS = 3
+
+
+@pytest.fixture(scope="module")
+def asgi_server() -> Iterator[AsgiServer]:
+    with AsgiServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def simulator(asgi_server: AsgiServer) -> Iterator[SimulatorThread]:
+    warm_local_speech()
+    with SimulatorThread(url_rewrites=[asgi_server.stream_rewrite], speak=None) as simulator:
+        yield simulator
+
+
+def test_every_talking_persona_gets_a_transcript_an_outcome_and_a_recording(
+    settings, simulator, asgi_server, acme, owner
+):
+    live_settings(settings, simulator, asgi_server)
+    user = owner.membership.user
+    user.is_staff = True
+    user.save()
+    browser = Client()
+    browser.force_login(user)
+    cookie = f"{settings.SESSION_COOKIE_NAME}={browser.cookies[settings.SESSION_COOKIE_NAME].value}"
+    monitor = MonitorClient(f"ws://127.0.0.1:{asgi_server.port}/ws/monitor/", cookie)
+
+    contact_list = ContactListFactory(organization=acme, name="Talkers")
+    for digits, (first_name, _outcome, _words) in TALKERS.items():
+        Contact.objects.create(
+            organization=acme,
+            contact_list=contact_list,
+            phone_number=number(digits, "212"),
+            first_name=first_name,
+            time_zone="America/New_York",
+            region="NY",
+        )
+    campaign = CampaignFactory(
+        organization=acme,
+        contact_list=contact_list,
+        script=ScriptFactory(organization=acme, objection_responses=OBJECTIONS, **SCRIPT),
+        caller_id=CallerIdFactory(organization=acme, phone_number=CALLER),
+        # Three at a time keeps local speech near real time on two cores.
+        max_concurrent_calls=CONCURRENT_CALLS,
+        calls_per_second=10,
+        max_attempts=1,
+        record_calls=True,
+    )
+
+    try:
+        with time_machine.travel(TUESDAY_MORNING_NY, tick=True):
+            services.campaign_start(campaign=campaign, actor=services.Actor.named("test"))
+            targets = CampaignContact.objects.filter(campaign=campaign)
+
+            def all_called() -> bool:
+                # The dispatcher runs every second in production (beat); here, on each poll.
+                time.sleep(0.3)
+                dispatch_due()
+                return (
+                    not targets.filter(attempts=0).exists()
+                    and not targets.filter(state="in_progress").exists()
+                )
+
+            wait_for(all_called, CALL_WAIT, "every live call to end and be applied")
+            wait_for(
+                lambda: (
+                    CallSession.objects.filter(campaign=campaign).exclude(recording="").count()
+                    == len(TALKERS)
+                ),
+                30,
+                "every recording to be stored",
+            )
+    finally:
+        monitor.close()
+
+    sessions = {
+        s.to_number[-2:]: s
+        for s in CallSession.objects.filter(campaign=campaign).prefetch_related("turns")
+    }
+    report = {
+        digits: (
+            session.outcome,
+            [(turn.speaker, turn.text) for turn in session.turns.all()],
+        )
+        for digits, session in sessions.items()
+    }
+    # Outcomes first, in one assertion, so a failure shows every call's transcript.
+    assert {d: s.outcome for d, s in sessions.items()} == {
+        d: expected[1] for d, expected in TALKERS.items()
+    }, json.dumps(report, indent=1)
+
+    heard = {
+        digits: words(" ".join(t.text for t in s.turns.all() if t.speaker == "contact"))
+        for digits, s in sessions.items()
+    }
+    missed = {
+        digits: [phrase for phrase in said if phrase not in heard[digits]]
+        for digits, (_name, _outcome, said) in TALKERS.items()
+    }
+    assert not any(missed.values()), (missed, heard)
+
+    for digits, (first_name, _outcome, _said) in TALKERS.items():
+        session = sessions[digits]
+        turns = list(session.turns.all())
+        opening = turns[0] if turns[0].speaker == "agent" else turns[1]
+        assert opening.text == SCRIPT["opening_line"].replace("{{first_name}}", first_name)
+        # Turns are in order on the stream's clock, and every agent reply carries its timings.
+        assert [t.index for t in turns] == sorted(t.index for t in turns)
+        assert all(t.end_ms >= t.start_ms for t in turns)
+        replies = [t for t in turns if t.speaker == "agent" and t.latency.get("since")]
+        assert replies, digits
+        for reply in replies:
+            if reply.latency["since"] == "speech_end":
+                assert reply.latency["first_frame_ms"] >= reply.latency["stt_final_ms"] > 0
+        # A playable recording: a WAV of the call's audio, stored through the storage API.
+        with session.recording.open("rb") as handle, wave.open(BytesIO(handle.read())) as wav:
+            assert wav.getframerate() == 8000
+            assert wav.getnframes() / 8000 > 2.0
+        assert session.summary
+        assert CallEvent.objects.filter(session=session, kind="conversation_ended").count() == 1
+
+    objection = sessions["05"].extracted["objections"]
+    assert [item["trigger"] for item in objection] == ["We already have a provider"]
+
+    callback = sessions["07"]
+    at = datetime.fromisoformat(callback.extracted["callback_at"])
+    new_york = ZoneInfo("America/New_York")
+    tomorrow = TUESDAY_MORNING_NY.astimezone(new_york).date() + timedelta(days=1)
+    # "Tomorrow at 3" in the contact's zone.
+    assert at.astimezone(new_york).replace(tzinfo=None) == datetime.combine(tomorrow, dt_time(15))
+    target = CampaignContact.objects.get(
+        campaign=campaign, contact__phone_number=number("07", "212")
+    )
+    assert (target.state, target.next_attempt_at) == ("pending", at)
+
+    assert DoNotCallEntry.objects.filter(
+        organization=acme, phone_number=number("08", "212")
+    ).exists()
+    # The persona hung up on us. Twilio sends `stop` first; on a loaded box the socket can
+    # close before it arrives, which the session tells apart (and counts the same).
+    assert sessions["09"].end_reason in {"contact_hung_up", "stream_disconnected"}
+
+    # Barge-in: the persona talked over the agent; we sent `clear` and kept only what played.
+    barged = sessions["11"]
+    [sim_call] = simulator.calls_to(number("11", "212"))
+    assert [e["action"] for e in sim_call.log.of_kind("persona")].count("barged_in") == 1
+    assert sim_call.log.of_kind("clear"), "the agent never sent clear"
+    interrupted = [t for t in barged.turns.all() if t.interrupted]
+    assert len(interrupted) == 1
+    assert interrupted[0].speaker == "agent"
+    assert CallEvent.objects.filter(session=barged, kind="pipeline.barge_in").exists()
+
+    # The live monitor saw each call's transcript as it happened, and nothing else.
+    turns_seen = [e for e in monitor.events if e.get("type") == "turn"]
+    ids = {s.pk for s in sessions.values()}
+    assert {e["sessionId"] for e in turns_seen} == ids
+    for session in sessions.values():
+        live_lines = [e["text"] for e in turns_seen if e["sessionId"] == session.pk]
+        assert live_lines == [t.text for t in session.turns.all()]
