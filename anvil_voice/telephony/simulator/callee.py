@@ -19,8 +19,10 @@ class LineCallee:
         self._call = call
         self._audio = call_audio
         self._voice = voice
-        # Agent speech frames heard when the persona last started talking: a turn ends only
-        # after agent speech that came after that point.
+        # Agent speech frames heard when the persona last finished talking: a turn ends only
+        # after agent speech that came after that point. (From the end, not the start: after
+        # talking over the agent, a person waits for the answer, not for the tail of the
+        # sentence they cut off.)
         self._turn_mark = 0
         self.first_line_done = asyncio.Event()
         self.beep_done = asyncio.Event()
@@ -29,9 +31,9 @@ class LineCallee:
 
     async def say(self, text: str) -> None:
         ulaw = await self._voice.synthesize(text)
-        self._turn_mark = self._audio.ears.speech_frames
         entry = self._call.log.add("persona_said", text=text, duration_ms=len(ulaw) // 8)
         await self._audio.speak(ulaw)
+        self._turn_mark = self._audio.ears.speech_frames
         # When the last frame went out: lets a test wait for the whole line to be heard.
         entry["done_t"] = self._call.log.now()
         self.first_line_done.set()

@@ -31,7 +31,7 @@ Answering personas pick up ~4 s after ringing starts (all ring, AMD and callback
 multiplied by the simulator's `time_scale`; audio always runs in real time).
 
 Turn-taking is by listening, not by timers: after its opening "Hello?", a persona says its next
-line only once it has heard agent audio (non-silent frames played to it) since it last started
+line only once it has heard agent audio (non-silent frames played to it) since it last finished
 talking, followed by 600 ms of silence (stream time).
 """
 
