@@ -1,0 +1,182 @@
+"""`sessions.conversation`: the pipeline's verdict and the carrier's end meet exactly once.
+
+Twilio's `completed` callback and the stream's close race. Whichever comes last sends
+`session_finished`, once, and the campaign always sees the agent's outcome.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from scripts.factories import ScriptFactory
+from sessions.conversation import (
+    ConversationResult,
+    session_close_abandoned_conversations,
+    session_conversation_close,
+    session_conversation_note,
+    session_conversation_open,
+)
+from sessions.factories import CallSessionFactory
+from sessions.models import AnsweredBy, CallEvent, CallSession, CallStatus, TranscriptTurn
+from sessions.signals import session_finished
+from sessions.status import EventKind, session_finish
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def finished() -> Any:
+    sent: list[tuple[int, str]] = []
+
+    def receiver(sender: Any, session: CallSession, **kwargs: Any) -> None:
+        sent.append((session.pk, session.outcome))
+
+    session_finished.connect(receiver, dispatch_uid="test-conversation-finished")
+    yield sent
+    session_finished.disconnect(dispatch_uid="test-conversation-finished")
+
+
+def live_session(**fields: Any) -> CallSession:
+    script = ScriptFactory(opening_line="Hi {{first_name|there}}, want to hear more?")
+    fields.setdefault("status", CallStatus.IN_PROGRESS)
+    fields.setdefault("answered_by", AnsweredBy.HUMAN)
+    return CallSessionFactory(
+        organization=script.organization,
+        script_version=script.versions.get(),
+        variables={"first_name": "Ivy"},
+        **fields,
+    )
+
+
+def result(outcome: str | None = "interested", **fields: Any) -> ConversationResult:
+    values: dict[str, Any] = {
+        "outcome": outcome,
+        "end_reason": "agreed",
+        "contact_spoke": True,
+        "hung_up_by_us": True,
+        "extracted": {"objections": [{"trigger": "Too expensive", "turn": 1}]},
+        "summary": "Interested after 1 contact turn.",
+        "turns": [
+            {"index": 0, "speaker": "agent", "text": "Hi Ivy", "start_ms": 0, "end_ms": 900},
+            {"index": 1, "speaker": "contact", "text": "Sure", "start_ms": 1200, "end_ms": 1600},
+        ],
+    }
+    values.update(fields)
+    return ConversationResult(**values)
+
+
+def test_opening_loads_the_setup_and_marks_the_conversation_open():
+    session = live_session()
+
+    setup = session_conversation_open(session_id=session.pk)
+
+    assert setup is not None
+    assert setup.script["opening_line"].startswith("Hi {{first_name|there}}")
+    assert setup.variables == {"first_name": "Ivy"}
+    assert setup.time_zone == "UTC"
+    assert CallEvent.objects.filter(session=session, kind=EventKind.CONVERSATION_STARTED).exists()
+
+
+def test_a_session_without_a_script_has_no_conversation():
+    session = CallSessionFactory(status=CallStatus.IN_PROGRESS)
+
+    assert session_conversation_open(session_id=session.pk) is None
+    assert not CallEvent.objects.filter(session=session).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_carrier_ending_first_waits_for_the_conversation(finished):
+    session = live_session()
+    session_conversation_open(session_id=session.pk)
+
+    assert session_finish(session_id=session.pk, status=CallStatus.COMPLETED)
+    assert finished == []  # held back: the agent has not reported yet
+
+    assert session_conversation_close(session_id=session.pk, result=result())
+    assert finished == [(session.pk, "interested")]
+    session.refresh_from_db()
+    assert session.end_reason == "agreed"
+    assert session.extracted["objections"][0]["trigger"] == "Too expensive"
+    assert list(session.turns.values_list("text", flat=True)) == ["Hi Ivy", "Sure"]
+    # A second close (the sink and the consumer both try) changes nothing.
+    assert not session_conversation_close(session_id=session.pk, result=result("busy"))
+    assert finished == [(session.pk, "interested")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_conversation_ending_first_lets_the_carrier_send_the_signal(finished):
+    session = live_session()
+    session_conversation_open(session_id=session.pk)
+
+    session_conversation_close(session_id=session.pk, result=result("not_interested"))
+    assert finished == []  # the call is still up at the carrier
+
+    session_finish(session_id=session.pk, status=CallStatus.COMPLETED)
+    assert finished == [(session.pk, "not_interested")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_note_before_our_hang_up_wins_over_the_preliminary_outcome(finished):
+    session = live_session()
+    session_conversation_open(session_id=session.pk)
+
+    session_conversation_note(session_id=session.pk, result=result("do_not_call"))
+    session_finish(session_id=session.pk, status=CallStatus.COMPLETED)
+    session.refresh_from_db()
+
+    assert session.outcome == "do_not_call"  # not the carrier's "completed"
+    assert finished == []
+
+
+def test_turns_the_sink_already_stored_are_kept():
+    session = live_session()
+    TranscriptTurn.objects.create(session=session, index=0, speaker="agent", text="Hi Ivy (live)")
+
+    session_conversation_close(session_id=session.pk, result=result())
+
+    assert list(session.turns.values_list("text", flat=True)) == ["Hi Ivy (live)", "Sure"]
+
+
+@pytest.mark.parametrize(
+    ("answered_by", "outcome", "spoke", "hung_up_by_us", "stored"),
+    [
+        # A machine answered: whatever the agent made of the greeting, it is a voicemail.
+        (AnsweredBy.MACHINE, "interested", True, True, "voicemail"),
+        # They talked, then hung up on us before a decision: a no, not a retry.
+        (AnsweredBy.HUMAN, None, True, False, "not_interested"),
+        # Nobody spoke: the carrier's preliminary outcome stands.
+        (AnsweredBy.HUMAN, None, False, False, ""),
+        (AnsweredBy.HUMAN, "callback_requested", True, True, "callback_requested"),
+    ],
+)
+def test_the_stored_outcome(answered_by, outcome, spoke, hung_up_by_us, stored):
+    session = live_session(answered_by=answered_by)
+
+    session_conversation_close(
+        session_id=session.pk,
+        result=result(outcome, contact_spoke=spoke, hung_up_by_us=hung_up_by_us),
+    )
+    session.refresh_from_db()
+
+    assert session.outcome == stored
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sweeper_closes_conversations_whose_consumer_died(finished):
+    session = live_session()
+    session_conversation_open(session_id=session.pk)
+    ended = timezone.now() - timedelta(minutes=5)
+    session_finish(session_id=session.pk, status=CallStatus.COMPLETED, ended_at=ended)
+    recent = live_session()
+    session_conversation_open(session_id=recent.pk)
+    session_finish(session_id=recent.pk, status=CallStatus.COMPLETED)
+
+    assert session_close_abandoned_conversations() == 1
+    assert finished == [(session.pk, "completed")]  # the carrier's outcome: nothing invented
+    session.refresh_from_db()
+    assert session.end_reason == "conversation_lost"
+    assert session_close_abandoned_conversations() == 0
