@@ -25,6 +25,18 @@ def organization_group(organization_id: int) -> str:
     return f"call-organization.{organization_id}"
 
 
+def control_group(session_id: int) -> str:
+    """Where the call's own consumer listens for instructions (not monitor events)."""
+    return f"call-control.{session_id}"
+
+
+def send_control(*, session_id: int, message: dict[str, Any]) -> None:
+    """Tell the consumer holding `session_id`'s Media Stream something (from sync code)."""
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(control_group(session_id), message)
+
+
 def groups_for(*, organization_id: int, session_id: int, campaign_id: int | None) -> list[str]:
     groups = [session_group(session_id), organization_group(organization_id)]
     if campaign_id is not None:

@@ -293,6 +293,7 @@ class LiveCallConsumer(MediaStreamConsumer):
             await database_sync_to_async(session_hang_up)(session_id=self.session_id)
             return
         self.pipeline = pipeline
+        await self.channel_layer.group_add(live.control_group(setup.session_id), self.channel_name)
         pipeline.start(start.stream_sid)
         await DatabaseSink(setup)._broadcast({"type": "status", "status": "in_progress"})
 
@@ -315,8 +316,22 @@ class LiveCallConsumer(MediaStreamConsumer):
     async def on_disconnect(self, code: int) -> None:
         # Always: cancels the pipeline's tasks and stores its result (no leaked tasks).
         if self.pipeline is not None and self.setup is not None:
+            await self.channel_layer.group_discard(
+                live.control_group(self.setup.session_id), self.channel_name
+            )
             result = await self.pipeline.close()
             await close_conversation(self.setup, result)
+
+    async def call_machine(self, message: dict[str, Any]) -> None:
+        """AMD says a machine answered and the campaign leaves a message (after the beep)."""
+        if self.pipeline is None or self.setup is None:
+            return
+        text = ScriptSpec.from_dict(self.setup.script).voicemail_text(self.setup.variables)
+        if text:
+            self.pipeline.leave_voicemail(text)
+        else:
+            # The script has no voicemail message: nothing to leave, so do not linger.
+            await database_sync_to_async(session_hang_up)(session_id=self.setup.session_id)
 
     async def _send_message(self, message: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(message))

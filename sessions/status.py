@@ -89,6 +89,7 @@ TWILIO_ANSWERED_BY: dict[str, AnsweredBy] = {
 }
 # `campaigns.VoicemailBehaviour.HANG_UP`: sessions never import campaigns (one direction only).
 HANG_UP_ON_MACHINES = "hang_up"
+LEAVE_MESSAGE_ON_MACHINES = "leave_message"
 
 
 class InvalidCallback(ValueError):
@@ -468,7 +469,27 @@ def session_apply_amd_result(*, callback: AmdCallback) -> ApplyResult:
             session_id = session.pk
             _record_event(session_id, EventKind.HANG_UP_REQUESTED, {"reason": "machine"})
             transaction.on_commit(lambda: _enqueue_hang_up(session_id))
+        leave_message = (
+            callback.answered_by == AnsweredBy.MACHINE
+            and not session.is_finished
+            and session.campaign is not None
+            and session.campaign.voicemail_behaviour == LEAVE_MESSAGE_ON_MACHINES
+        )
+        if leave_message:
+            # The live call's consumer says the script's message (or hangs up without one).
+            session_id = session.pk
+            transaction.on_commit(lambda: _tell_consumer_machine(session_id))
     return ApplyResult.APPLIED
+
+
+def _tell_consumer_machine(session_id: int) -> None:
+    from sessions.live import send_control
+
+    try:
+        send_control(session_id=session_id, message={"type": "call.machine"})
+    except Exception:
+        # No consumer to tell (or no channel layer): the call ends at Twilio's time limit.
+        logger.exception("event=voicemail_signal_failed session=%s", session_id)
 
 
 def _enqueue_hang_up(session_id: int) -> None:

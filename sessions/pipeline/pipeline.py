@@ -78,6 +78,7 @@ class _Heard:
 
 
 class _Trigger(Enum):
+    VOICEMAIL = auto()
     SILENCE = auto()
     OPT_OUT = auto()
     MAX_DURATION = auto()
@@ -153,6 +154,7 @@ class CallPipeline:
         self._last_speech_at: float | None = None
         self._utterance_ends: deque[tuple[int, float, float]] = deque(maxlen=16)
         self._opted_out = False
+        self._voicemail: str | None = None
         self._end_reason: EndReason | None = None
         self._extra_actions: list[AgentAction] = []
         self._hung_up = False
@@ -235,6 +237,18 @@ class CallPipeline:
             return  # the goodbye is already playing; the result carries the opt-out
         self._barge_in("dtmf")
         self._push(_Trigger.OPT_OUT)
+
+    def leave_voicemail(self, text: str) -> None:
+        """A machine answered and the campaign leaves a message: stop whatever the agent is
+        saying, say `text` whole and hang up. Carriers report the machine after its beep
+        (DetectMessageEnd), so the message lands on the recording."""
+        if self._phase in (_Phase.WAITING, _Phase.ENDING, _Phase.ENDED):
+            return
+        if self._voicemail is not None:
+            return
+        self._voicemail = text
+        self._barge_in("machine")
+        self._push(_Trigger.VOICEMAIL)
 
     def on_stop(self) -> None:
         """Twilio's ``stop``: the call is over (hung up by either side)."""
@@ -353,9 +367,10 @@ class CallPipeline:
         if turn is None or task is None or task.done() or turn.speech.interrupted:
             return
         speech = turn.speech
-        if source == "dtmf":
+        if source in ("dtmf", "machine"):
             if speech.frames_sent == 0:
-                task.cancel()  # an opt-out pre-empts a turn that has not spoken yet
+                # An opt-out or a voicemail pre-empts a turn that has not spoken yet.
+                task.cancel()
                 return
         elif not (self.config.barge_in and turn.interruptible) or speech.frames_sent == 0:
             return  # not allowed, or nothing audible yet: the caller is not talking over us
@@ -364,7 +379,8 @@ class CallPipeline:
         self._outbox = deque(item for item in self._outbox if item.chunk is None)
         self._queue({"event": "clear", "streamSid": self.stream_sid})
         self._pacer.reset()
-        self.stats.barge_ins += 1
+        if source != "machine":  # a voicemail is not the caller talking over us
+            self.stats.barge_ins += 1
         self._emit_event(Kind.BARGE_IN, source=source, turn=speech.index)
         task.cancel()
 
@@ -459,7 +475,9 @@ class CallPipeline:
 
     async def _end_on(self, trigger: _Trigger) -> None:
         phrases = self.config.phrases
-        if trigger is _Trigger.OPT_OUT:
+        if trigger is _Trigger.VOICEMAIL:
+            line, reason = self._voicemail or "", EndReason.VOICEMAIL_LEFT
+        elif trigger is _Trigger.OPT_OUT:
             line, reason = phrases.opt_out_confirmation, EndReason.OPTED_OUT_DTMF
         elif trigger is _Trigger.MAX_DURATION:
             line, reason = phrases.max_turns_close, EndReason.MAX_DURATION

@@ -57,7 +57,7 @@ class PipelineEventKind(StrEnum):
     SPEECH_STARTED = "speech_started"  # {}
     SPEECH_ENDED = "speech_ended"  # {start_ms, end_ms, reason}
     TRANSCRIPT_EMPTY = "transcript_empty"  # {}: the recogniser heard no words
-    BARGE_IN = "barge_in"  # {source: vad|interim|dtmf, turn}
+    BARGE_IN = "barge_in"  # {source: vad|interim|dtmf|machine, turn}
     DTMF = "dtmf"  # {digit}
     OPT_OUT = "opt_out"  # {digit}
     SILENCE_TIMEOUT = "silence_timeout"  # {silent_ms}
@@ -94,6 +94,7 @@ class PipelineEvent:
 class EndReason(StrEnum):
     AGENT_ENDED = "agent_ended"  # the agent said goodbye (its own reason: agent_end_reason)
     OPTED_OUT_DTMF = "opted_out_dtmf"
+    VOICEMAIL_LEFT = "voicemail_left"  # a machine answered; we left the script's message
     MAX_DURATION = "max_duration"
     STT_FAILED = "stt_failed"
     TTS_FAILED = "tts_failed"

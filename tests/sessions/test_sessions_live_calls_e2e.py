@@ -219,3 +219,53 @@ def test_every_talking_persona_gets_a_transcript_an_outcome_and_a_recording(
     for session in sessions.values():
         live_lines = [e["text"] for e in turns_seen if e["sessionId"] == session.pk]
         assert live_lines == [t.text for t in session.turns.all()]
+
+
+def test_a_machine_gets_the_scripts_voicemail_message_after_the_beep(
+    settings, simulator, asgi_server, acme
+):
+    live_settings(settings, simulator, asgi_server)
+    message = "Hi {{first_name}}, it's Sam from Anvil Solar, please call us back."
+    contact_list = ContactListFactory(organization=acme, name="Machines")
+    Contact.objects.create(
+        organization=acme,
+        contact_list=contact_list,
+        phone_number=number("03", "212"),
+        first_name="Val",
+        time_zone="America/New_York",
+        region="NY",
+    )
+    campaign = CampaignFactory(
+        organization=acme,
+        contact_list=contact_list,
+        script=ScriptFactory(
+            organization=acme, objection_responses=OBJECTIONS, voicemail_message=message, **SCRIPT
+        ),
+        caller_id=CallerIdFactory(organization=acme, phone_number=CALLER),
+        max_attempts=1,
+        voicemail_behaviour="leave_message",
+    )
+
+    with time_machine.travel(TUESDAY_MORNING_NY, tick=True):
+        services.campaign_start(campaign=campaign, actor=services.Actor.named("test"))
+        assert dispatch_due() == 1
+        wait_for(
+            lambda: (
+                CallEvent.objects.filter(
+                    session__campaign=campaign, kind="conversation_ended"
+                ).exists()
+                and CallSession.objects.filter(campaign=campaign, status="completed").exists()
+            ),
+            CALL_WAIT,
+            "the voicemail call to end",
+        )
+
+    session = CallSession.objects.get(campaign=campaign)
+    assert (session.answered_by, session.outcome) == ("machine", "voicemail")
+    assert session.end_reason == "voicemail_left"
+    spoken = message.replace("{{first_name}}", "Val")
+    assert session.turns.filter(speaker="agent", text=spoken, interrupted=False).exists()
+    [sim_call] = simulator.calls_to(number("03", "212"))
+    [left] = [e for e in sim_call.log.of_kind("persona") if e["action"] == "voicemail"]
+    # What the agent played after the beep is the message: most of its ~4 s were heard.
+    assert left["message_ms"] >= 2000
