@@ -16,6 +16,7 @@ attempts and sessions in our database with the calls the simulator made.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import sys
 import time
@@ -71,6 +72,9 @@ WAIT = 45.0
 def asgi_server() -> Iterator[AsgiServer]:
     with AsgiServer() as server:
         yield server
+    # Each request ran in a thread of its own whose database connection outlives it until
+    # collected; left open, it keeps pytest-django from dropping the test database.
+    gc.collect()
 
 
 @pytest.fixture(scope="module")
