@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from django.db import connections
 
 from voices import bench_list
 
@@ -19,6 +20,11 @@ def server_url(transactional_db: None, settings: Any) -> Iterator[str]:
     from anvil_voice.asgi import application
 
     settings.API_RATE_LIMIT = "100000/m"
+    # Under ASGI every request context opens its own connection; persistent ones would outlive
+    # the test and keep PostgreSQL from dropping the test database (Django: off under ASGI).
+    database = connections.settings["default"]
+    conn_max_age = database["CONN_MAX_AGE"]
+    database["CONN_MAX_AGE"] = 0
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     port = int(listener.getsockname()[1])
@@ -34,6 +40,7 @@ def server_url(transactional_db: None, settings: Any) -> Iterator[str]:
     server.should_exit = True
     thread.join(10)
     listener.close()
+    database["CONN_MAX_AGE"] = conn_max_age
 
 
 def test_the_voice_list_benchmark_reports_throughput_against_the_health_baseline(
