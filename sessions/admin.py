@@ -12,6 +12,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import URLPattern, path, reverse
@@ -23,6 +24,7 @@ from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin, user_can
 from anvil_voice.api.errors import ApiError
 from sessions import callbacks, selectors
 from sessions.models import CallbackStatus, CallSession
+from voices.storage import audio_response
 
 TIMING_FIELDS = [
     ("Queued", "queued_at"),
@@ -132,8 +134,22 @@ class CallSessionAdmin(OrganizationScopedAdmin):
                 self.admin_site.admin_view(self.schedule_callback_view),
                 name="call_sessions_callsession_callback",
             ),
+            path(
+                "<int:object_id>/recording/",
+                self.admin_site.admin_view(self.recording_view),
+                name="call_sessions_callsession_recording",
+            ),
             *super().get_urls(),
         ]
+
+    def recording_view(self, request: HttpRequest, object_id: int) -> HttpResponseBase:
+        """The recording for the player: private files are streamed, S3 ones presigned."""
+        session = self.get_queryset(request).filter(pk=object_id).first()
+        if session is None or not session.recording:
+            raise Http404("No such recording.")
+        if not self.has_view_permission(request, session):
+            raise PermissionDenied
+        return audio_response(name=str(session.recording.name), audio_format="wav")
 
     def schedule_callback_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         """Schedule (or cancel) a callback with the same service and rules as the API."""
@@ -200,7 +216,7 @@ class CallSessionAdmin(OrganizationScopedAdmin):
             return "No recording"
         return format_html(
             '<audio class="session-recording" controls preload="none" src="{}"></audio>',
-            session.recording.url,
+            reverse("admin:call_sessions_callsession_recording", args=[session.pk]),
         )
 
     @admin.display(description="Transcript")

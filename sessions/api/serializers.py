@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.validators import RegexValidator
+from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -14,6 +15,7 @@ from sessions import selectors
 from sessions.callbacks import MAX_AHEAD, callback_latest_for
 from sessions.models import CallSession, ScheduledCallback, TranscriptTurn
 from sessions.services import E164_MESSAGE
+from voices.storage import signed_url
 
 # The shape only (documented as the schema's pattern); the service checks the number is real.
 E164_FORMAT = RegexValidator(r"^\+[1-9][0-9]{1,14}$", E164_MESSAGE)
@@ -190,7 +192,15 @@ class SessionDetailSerializer(SessionSerializer):
         }
 
     def get_recording_url(self, session: CallSession) -> str | None:
-        return session.recording.url if session.recording else None
+        """A presigned URL on S3; else our own route, which streams the private file."""
+        if not session.recording:
+            return None
+        signed = signed_url(str(session.recording.name))
+        if signed is not None:
+            return signed.url
+        route = reverse("api:session-recording", kwargs={"pk": session.pk})
+        request = self.context.get("request")
+        return request.build_absolute_uri(route) if request is not None else route
 
     def get_error(self, session: CallSession) -> dict[str, str] | None:
         if not (session.error_code or session.error_message):

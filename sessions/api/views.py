@@ -12,17 +12,19 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django_filters.utils import translate_validation
 from django_ratelimit.core import get_usage
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, renderers, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import Throttled, ValidationError
+from rest_framework.exceptions import NotFound, Throttled, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from anvil_voice.api.negotiation import AudioNegotiation
 from anvil_voice.api.renderers import EnvelopeJSONRenderer
 from anvil_voice.api.views import OrganizationScopedViewSet
 from sessions import callbacks, selectors, services
@@ -38,6 +40,7 @@ from sessions.api.serializers import (
 from sessions.filters import SessionFilter, reject_unknown_params, session_ordering
 from sessions.models import CallSession, ScheduledCallback
 from sessions.transcripts import transcript_txt, transcript_vtt
+from voices.storage import audio_response
 
 TEST_CALL_GROUP = "test-calls"
 TEST_CALL_RATE = "10/h"
@@ -165,6 +168,29 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizat
         if chosen == "vtt":
             return Response(transcript_vtt(turns=turns), content_type="text/vtt; charset=utf-8")
         return Response(TranscriptTurnSerializer(turns, many=True).data)
+
+    # --- recording --------------------------------------------------------------------------
+    @extend_schema(
+        summary="Play the call's recording (WAV)",
+        request=None,
+        responses={
+            (200, "audio/wav"): OpenApiTypes.BINARY,
+            302: OpenApiResponse(description="Redirect to a presigned S3 URL."),
+        },
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        renderer_classes=[EnvelopeJSONRenderer],
+        content_negotiation_class=AudioNegotiation,
+        filter_backends=[],
+    )
+    def recording(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        session = self.get_object()
+        assert isinstance(session, CallSession)
+        if not session.recording:
+            raise NotFound("This session has no recording.")
+        return audio_response(name=str(session.recording.name), audio_format="wav")
 
     # --- callback ---------------------------------------------------------------------------
     @extend_schema(

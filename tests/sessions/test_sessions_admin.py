@@ -78,7 +78,7 @@ def test_it_shows_the_session_page_with_chat_recording_and_result(client, owner)
     html = response.content.decode()
 
     assert response.status_code == 200
-    assert f'src="/media/{session.recording.name}"' in html
+    assert f'src="{CHANGELIST}{session.pk}/recording/"' in html
     assert "<audio" in html
     assert "session-turn--agent" in html
     assert "Hi &lt;Jordan&gt;" in html

@@ -140,7 +140,8 @@ def test_it_shows_the_full_session(owner, finished):
                 "durationSeconds": 120,
                 "recordingDurationSeconds": None,
             },
-            "recordingUrl": f"/media/{finished.recording.name}",
+            # Local files are private: our route streams them (S3 would presign).
+            "recordingUrl": f"http://testserver/api/v1/voice/sessions/{finished.pk}/recording",
             "error": None,
             "transcript": [
                 {

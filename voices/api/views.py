@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import QuerySet
@@ -13,12 +12,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import BaseParser, MultiPartParser
-from rest_framework.renderers import BaseRenderer
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from anvil_voice.api.negotiation import AudioNegotiation
 from anvil_voice.api.renderers import EnvelopeJSONRenderer
 from anvil_voice.api.views import OrganizationScopedViewSet
 from voices import selectors, services, speech, storage
@@ -31,20 +29,6 @@ from voices.api.serializers import (
 )
 from voices.filters import VoiceFilter
 from voices.models import Voice, VoicePreview
-
-
-class _AudioNegotiation(BaseContentNegotiation):
-    """The audio route answers audio whatever `Accept` says (an `<audio>` element asks for
-    `*/*` or `audio/*`); its errors still come back as the JSON envelope."""
-
-    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
-        return next(iter(parsers), None)
-
-    def select_renderer(
-        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
-    ) -> tuple[BaseRenderer, str]:
-        renderer = next(iter(renderers))
-        return renderer, str(renderer.media_type)
 
 
 @extend_schema_view(
@@ -152,7 +136,7 @@ class VoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizatio
         url_path=r"previews/(?P<preview_id>[0-9]+)/audio",
         url_name="preview-audio",
         renderer_classes=[EnvelopeJSONRenderer],
-        content_negotiation_class=_AudioNegotiation,
+        content_negotiation_class=AudioNegotiation,
         filter_backends=[],
     )
     def preview_audio(
