@@ -102,7 +102,11 @@ TEMPLATES = [
 
 # --- Database -----------------------------------------------------------------------------
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    # Health checks: a worker's kept connection that a database restart killed is replaced
+    # before use instead of failing one task per process.
+    DATABASES = {
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+    }
 else:
     DATABASES = {
         "default": {
@@ -366,6 +370,12 @@ CELERY_BEAT_SCHEDULE["campaigns-dispatch"] = {
     "task": "campaigns.tasks.dispatch_campaigns",
     "schedule": 1.0,
     "options": {"expires": 1.0},
+}
+# A session finished but its outcome never reached the contact (the process died between the
+# two commits): applied late by this sweep instead of leaving the contact in progress.
+CELERY_BEAT_SCHEDULE["campaigns-apply-missed-outcomes"] = {
+    "task": "campaigns.tasks.apply_missed_outcomes",
+    "schedule": 60.0,
 }
 # --- end of the campaigns block -----------------------------------------------------------
 

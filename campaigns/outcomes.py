@@ -26,7 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -40,7 +40,15 @@ from campaigns.models import (
     DoNotCallEntry,
 )
 from campaigns.services import lifecycle
-from sessions.models import AnsweredBy, CallSession, CallStatus, Outcome, SessionKind
+from sessions.models import (
+    TERMINAL_CALL_STATUSES,
+    AnsweredBy,
+    CallEvent,
+    CallSession,
+    CallStatus,
+    Outcome,
+    SessionKind,
+)
 
 logger = logging.getLogger("campaigns.outcomes")
 
@@ -274,6 +282,41 @@ def record_outcome(*, session_id: int, now: datetime | None = None) -> bool:
         completed,
     )
     return True
+
+
+# How long after a session ended its outcome may still be on its way (the signal runs on
+# commit; a held-back conversation closes within seconds).
+MISSED_AFTER = timedelta(minutes=5)
+
+
+def apply_missed_outcomes(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Apply finished campaign calls whose contact still waits on them.
+
+    `session_finished` runs after the session's commit, in its own transaction: a process that
+    dies in between leaves the contact in progress forever. `record_outcome` is idempotent (it
+    checks the contact's state and attempt), so applying late, or twice, is safe.
+    """
+    moment = now or timezone.now()
+    started = CallEvent.objects.filter(session=OuterRef("pk"), kind="conversation_started")
+    ended = CallEvent.objects.filter(session=OuterRef("pk"), kind="conversation_ended")
+    stale = (
+        CallSession.objects.filter(
+            kind=SessionKind.CAMPAIGN,
+            status__in=TERMINAL_CALL_STATUSES,
+            ended_at__lt=moment - MISSED_AFTER,
+            target__state=CampaignContactState.IN_PROGRESS,
+            target__attempts=F("attempt_number"),
+        )
+        # A conversation still open holds the signal back on purpose (sessions.conversation).
+        .filter(~Exists(started) | Exists(ended))
+        .values_list("pk", flat=True)[:limit]
+    )
+    applied = 0
+    for session_id in list(stale):
+        applied += record_outcome(session_id=session_id, now=moment)
+    if applied:
+        logger.warning("campaign.missed_outcomes_applied count=%s", applied)
+    return applied
 
 
 def handle_session_finished(sender: Any, *, session: CallSession, **kwargs: Any) -> None:

@@ -19,3 +19,11 @@ def cancel_campaign_calls(campaign_id: int) -> int:
     from campaigns.services import campaign_cancel_calls
 
     return campaign_cancel_calls(campaign_id=campaign_id)
+
+
+@shared_task(name="campaigns.tasks.apply_missed_outcomes", ignore_result=True)
+def apply_missed_outcomes() -> int:
+    """Beat sweep (every minute): finished campaign calls whose outcome was never applied."""
+    from campaigns.outcomes import apply_missed_outcomes as sweep
+
+    return sweep()

@@ -214,7 +214,9 @@ class DatabaseSink:
             logger.exception("event=live_broadcast_failed session=%s", self.setup.session_id)
 
     async def on_turn(self, turn: Turn) -> None:
-        await TranscriptTurn.objects.acreate(session_id=self.setup.session_id, **turn.as_dict())
+        # database_sync_to_async, not the async ORM: it closes stale connections around the
+        # call, so a long call survives a database restart and leaves no connection behind.
+        await database_sync_to_async(_store_turn)(self.setup.session_id, turn)
         await self._broadcast(turn_message(turn))
 
     async def on_event(self, event: PipelineEvent) -> None:
@@ -238,6 +240,10 @@ async def close_conversation(setup: CallSetup, result: PipelineResult) -> None:
         await DatabaseSink(setup)._broadcast(
             {"type": "status", "status": "ended", "outcome": summary.outcome or ""}
         )
+
+
+def _store_turn(session_id: int, turn: Turn) -> None:
+    TranscriptTurn.objects.create(session_id=session_id, **turn.as_dict())
 
 
 def _log_event(session_id: int, event: PipelineEvent) -> None:

@@ -16,7 +16,8 @@ from campaigns.models import (
     CampaignStatus,
     DoNotCallEntry,
 )
-from sessions.models import AnsweredBy, CallSession, CallStatus, Outcome
+from campaigns.outcomes import apply_missed_outcomes
+from sessions.models import AnsweredBy, CallEvent, CallSession, CallStatus, Outcome
 from sessions.signals import session_finished
 from tests.campaigns.conftest import TUESDAY_MORNING_NY as NOW
 
@@ -329,3 +330,34 @@ def test_sessions_outside_campaigns_are_ignored(owner, make_campaign, frozen):
     session_finished.send(sender=CallSession, session=test_call)
 
     assert counters(campaign)["calls_finished"] == 0
+
+
+def test_the_sweep_applies_an_outcome_whose_signal_was_lost(owner, make_campaign, frozen):
+    campaign = claimed_campaign(make_campaign, owner.organization, contacts=3)
+    lost, talking, recent = CallSession.objects.order_by("id")
+    # Finished, but the process died before `session_finished` ran: no signal sent.
+    CallSession.objects.filter(pk=lost.pk).update(
+        **{**HUMAN, "carrier_call_sid": "CA-lost"},
+        status=CallStatus.COMPLETED,
+        outcome=Outcome.INTERESTED,
+        ended_at=NOW,
+    )
+    # Still talking on our side: the conversation's close sends the signal, not the sweep.
+    CallSession.objects.filter(pk=talking.pk).update(
+        **{**HUMAN, "carrier_call_sid": "CA-talking"}, status=CallStatus.COMPLETED, ended_at=NOW
+    )
+    CallEvent.objects.create(session=talking, kind="conversation_started")
+    CallSession.objects.filter(pk=recent.pk).update(
+        **{**HUMAN, "carrier_call_sid": "CA-recent"},
+        status=CallStatus.COMPLETED,
+        ended_at=NOW + timedelta(minutes=4),
+    )
+
+    later = NOW + timedelta(minutes=6)
+    assert apply_missed_outcomes(now=later) == 1
+    assert apply_missed_outcomes(now=later) == 0
+
+    states = dict(CampaignContact.objects.values_list("sessions__pk", "state"))
+    assert states == {lost.pk: "completed", talking.pk: "in_progress", recent.pk: "in_progress"}
+    # Counted once, as the signal would have: the other two are still on their way.
+    assert (counters(campaign)["calls_finished"], counters(campaign)["in_progress"]) == (1, 2)
