@@ -35,6 +35,31 @@ TIMING_FIELDS = [
 ]
 
 
+# Per-turn timings, in pipeline order (see sessions.pipeline.turns.Turn.latency).
+_LATENCY_STEPS = [
+    ("endpoint_ms", "endpoint"),
+    ("stt_final_ms", "STT final"),
+    ("agent_first_token_ms", "first token"),
+    ("tts_first_audio_ms", "first audio"),
+    ("first_frame_ms", "first frame"),
+]
+
+
+def _latency(figures: dict[str, Any] | None) -> str:
+    """`since speech end: endpoint 601 ms · STT final 930 ms · …` for the chat view."""
+    if not figures:
+        return ""
+    steps = [
+        f"{label} {round(float(figures[key]))} ms"
+        for key, label in _LATENCY_STEPS
+        if isinstance(figures.get(key), int | float)
+    ]
+    if not steps:
+        return ""
+    since = str(figures.get("since", "")).replace("_", " ")
+    return f"since {since}: " + " · ".join(steps) if since else " · ".join(steps)
+
+
 class ScheduleCallbackForm(forms.Form):
     at = forms.CharField(
         label="Call at",
@@ -229,6 +254,7 @@ class CallSessionAdmin(OrganizationScopedAdmin):
                 "start": _clock(turn.start_ms),
                 "end": _clock(turn.end_ms),
                 "interrupted": turn.interrupted,
+                "latency": _latency(turn.latency),
             }
             for turn in selectors.session_turns(session=session)
         ]

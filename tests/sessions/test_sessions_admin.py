@@ -61,7 +61,12 @@ def test_it_shows_the_session_page_with_chat_recording_and_result(client, owner)
     )
     session.recording.save("call.mp3", ContentFile(b"ID3fake"), save=True)
     TranscriptTurnFactory(
-        session=session, index=0, speaker=Speaker.AGENT, text="Hi <Jordan>", start_ms=0
+        session=session,
+        index=0,
+        speaker=Speaker.AGENT,
+        text="Hi <Jordan>",
+        start_ms=0,
+        latency={"since": "speech_end", "stt_final_ms": 930.4, "first_frame_ms": 1210},
     )
     TranscriptTurnFactory(
         session=session,
@@ -82,6 +87,7 @@ def test_it_shows_the_session_page_with_chat_recording_and_result(client, owner)
     assert "<audio" in html
     assert "session-turn--agent" in html
     assert "Hi &lt;Jordan&gt;" in html
+    assert "since speech end: STT final 930 ms · first frame 1210 ms" in html
     assert "session-turn--contact session-turn--interrupted" in html
     assert "01:05&ndash;01:07" in html
     assert "interrupted</span>" in html
