@@ -239,27 +239,35 @@ def _requested_time(session: CallSession, zone: str) -> datetime | None:
     return value
 
 
+def _add_to_do_not_call(session: CallSession, phone_number: str) -> None:
+    DoNotCallEntry.objects.get_or_create(
+        organization_id=session.organization_id,
+        phone_number=phone_number,
+        defaults={
+            "source": DoNotCallEntry.Source.DTMF
+            if (session.extracted or {}).get("opt_out_via") == "dtmf"
+            else DoNotCallEntry.Source.OPT_OUT,
+            "reason": f"Asked to be removed during call session {session.pk}.",
+            "session_id_ref": session.pk,
+        },
+    )
+
+
 def callback_session_finished(*, session: CallSession, now: datetime | None = None) -> None:
     """What a finished `callback` call means; the campaign's outcome handler ignores these
     sessions (they are not one of its attempts), so the two rules that must not be lost live
     here: an opt-out adds the number to the do-not-call list, and a callee who asks to be
     called back again gets a new scheduled callback (moved into the window if needed)."""
+    if session.kind == SessionKind.TEST and session.outcome == Outcome.DO_NOT_CALL:
+        # "Stop calling me" on a test call binds the organization too (no contact, no campaign).
+        _add_to_do_not_call(session, session.to_number)
+        return
     if session.kind != SessionKind.CALLBACK or session.contact_id is None:
         return
     moment = now or timezone.now()
     contact = Contact.objects.get(pk=session.contact_id)
     if session.outcome == Outcome.DO_NOT_CALL:
-        DoNotCallEntry.objects.get_or_create(
-            organization_id=session.organization_id,
-            phone_number=contact.phone_number,
-            defaults={
-                "source": DoNotCallEntry.Source.DTMF
-                if (session.extracted or {}).get("opt_out_via") == "dtmf"
-                else DoNotCallEntry.Source.OPT_OUT,
-                "reason": f"Asked to be removed during call session {session.pk}.",
-                "session_id_ref": session.pk,
-            },
-        )
+        _add_to_do_not_call(session, contact.phone_number)
         return
     if session.outcome != Outcome.CALLBACK_REQUESTED:
         return
@@ -275,5 +283,5 @@ def callback_session_finished(*, session: CallSession, now: datetime | None = No
 
 def handle_session_finished(sender: Any, *, session: CallSession, **kwargs: Any) -> None:
     """`session_finished` receiver (connected in SessionsConfig.ready)."""
-    if session.kind == SessionKind.CALLBACK:
+    if session.kind in (SessionKind.CALLBACK, SessionKind.TEST):
         callback_session_finished(session=session)

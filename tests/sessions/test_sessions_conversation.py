@@ -180,3 +180,21 @@ def test_the_sweeper_closes_conversations_whose_consumer_died(finished):
     session.refresh_from_db()
     assert session.end_reason == "conversation_lost"
     assert session_close_abandoned_conversations() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_opt_out_on_a_test_call_reaches_the_do_not_call_list():
+    from campaigns.models import DoNotCallEntry
+    from sessions.models import SessionKind
+
+    session = live_session(kind=SessionKind.TEST, to_number="+12025550177")
+    session_conversation_open(session_id=session.pk)
+    session_conversation_close(
+        session_id=session.pk,
+        result=result("do_not_call", extracted={"opt_out_via": "dtmf"}),
+    )
+
+    session_finish(session_id=session.pk, status=CallStatus.COMPLETED)
+
+    entry = DoNotCallEntry.objects.get(organization=session.organization)
+    assert (entry.phone_number, entry.source) == ("+12025550177", DoNotCallEntry.Source.DTMF)
