@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -166,7 +167,10 @@ def setup_bench_environment(*, database: str, reuse: bool) -> tuple[str | None, 
     Called before `django.setup()`: the settings read DATABASE_URL when they are imported.
     """
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "anvil_voice.settings")
-    os.environ.setdefault("ANVIL_VAR_DIR", tempfile.mkdtemp(prefix="anvil-bench-"))
+    if "ANVIL_VAR_DIR" not in os.environ:  # SQLite file and media: removed by the teardown
+        os.environ["ANVIL_VAR_DIR"] = os.environ["ANVIL_BENCH_VAR_DIR"] = tempfile.mkdtemp(
+            prefix="anvil-bench-"
+        )
     # DEBUG follows the embedded default (off with a DATABASE_URL): it needs a key, and the
     # test client speaks plain HTTP.
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
@@ -201,6 +205,9 @@ def teardown_bench_environment(*, admin_url: str | None, database: str, keep: bo
     connections.close_all()
     if admin_url and not keep:
         pg_admin(admin_url, [f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'])
+    var_dir = os.environ.get("ANVIL_BENCH_VAR_DIR")
+    if var_dir and not keep:
+        shutil.rmtree(var_dir, ignore_errors=True)
 
 
 def api_key_for(organization: Any) -> str:

@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -66,7 +67,7 @@ def _free_port() -> int:
 
 
 def start_server(
-    *, server: str, port: int, conn_max_age: int | None = None
+    *, server: str, port: int, conn_max_age: int | None = None, settings_dir: Path | None = None
 ) -> subprocess.Popen[bytes]:
     """The ASGI app in a subprocess with this process's environment (database, settings).
 
@@ -78,7 +79,7 @@ def start_server(
     bin_dir = Path(sys.executable).parent
     env = dict(os.environ)
     if conn_max_age is not None:
-        wrapper = Path(tempfile.mkdtemp(prefix="bench-settings-"))
+        wrapper = settings_dir or Path(tempfile.mkdtemp(prefix="bench-settings-"))
         (wrapper / "bench_server_settings.py").write_text(
             "from anvil_voice.settings import *  # noqa: F403\n"
             f'DATABASES["default"]["CONN_MAX_AGE"] = {conn_max_age}  # noqa: F405\n'
@@ -223,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.db import connection
 
     server = None
+    settings_dir = None
     try:
         api_key = seed(voices=args.voices)
         vendor = connection.vendor
@@ -235,7 +237,11 @@ def main(argv: list[str] | None = None) -> int:
             if skipped:
                 print(f"PostgreSQL: skipping {skipped} clients (--pg-max-clients)")
         port = _free_port()
-        server = start_server(server=args.server, port=port, conn_max_age=conn_max_age)
+        if conn_max_age is not None:
+            settings_dir = Path(tempfile.mkdtemp(prefix="bench-settings-"))
+        server = start_server(
+            server=args.server, port=port, conn_max_age=conn_max_age, settings_dir=settings_dir
+        )
         base_url = f"http://127.0.0.1:{port}"
         wait_ready(base_url, server)
         setting = "" if conn_max_age is None else f" (CONN_MAX_AGE={conn_max_age})"
@@ -251,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
                 server.wait(10)
             except subprocess.TimeoutExpired:
                 server.kill()
+                server.wait(10)
+        if settings_dir is not None:
+            shutil.rmtree(settings_dir, ignore_errors=True)
         teardown_bench_environment(admin_url=admin_url, database=args.database, keep=False)
     return 0
 
