@@ -102,10 +102,11 @@ TEMPLATES = [
 
 # --- Database -----------------------------------------------------------------------------
 if DATABASE_URL:
-    # Health checks: a worker's kept connection that a database restart killed is replaced
-    # before use instead of failing one task per process.
+    # No persistent connections: under ASGI every request may run in a new thread, and kept
+    # connections pile up until PostgreSQL refuses clients (Django's advice for ASGI). Health
+    # checks still guard a connection reused within one request or task.
     DATABASES = {
-        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)
     }
 else:
     DATABASES = {
