@@ -16,10 +16,12 @@ Checked when the dispatcher claims a contact and again right before the call is 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
+from time import sleep as _sleep
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -37,6 +39,8 @@ from campaigns.models import (
 
 if TYPE_CHECKING:
     from sessions.models import CallSession
+
+logger = logging.getLogger(__name__)
 
 # How many calls past max_attempts a callee's own callback requests may cause.
 CALLBACK_EXTRA_ATTEMPTS = 2
@@ -281,4 +285,41 @@ def before_dial_receiver(sender: Any, *, session: CallSession, **kwargs: Any) ->
     """`check_before_dial` shaped as a signal receiver, for a `session_before_dial` signal the
     sessions app can send from placement without importing campaigns (connected in
     CampaignsConfig.ready when that signal exists)."""
-    return check_before_dial(session)
+    allowed, reason = check_before_dial(session)
+    if allowed:
+        wait_for_dial_slot(session)
+    return allowed, reason
+
+
+# A slot further away than this means a backlog (redelivered tasks, a sweep): dial after this
+# wait rather than hold a worker for long; the dispatcher's buckets keep the average rate.
+MAX_DIAL_WAIT_SECONDS = 3.0
+
+
+def wait_for_dial_slot(
+    session: CallSession, *, sleep: Callable[[float], None] = _sleep
+) -> float:
+    """Space this create from the campaign's and the account's previous ones (1/CPS apart).
+
+    Runs in the placement worker outside any transaction, right before the carrier is asked.
+    """
+    from django.conf import settings
+    from django.utils import timezone
+
+    from campaigns import pacing
+
+    buckets = [(pacing.ACCOUNT_BUCKET, float(settings.CAMPAIGNS_ACCOUNT_CALLS_PER_SECOND))]
+    if session.campaign_id is not None:
+        cps = Campaign.objects.filter(pk=session.campaign_id).values_list(
+            "calls_per_second", flat=True
+        )
+        rate = cps.first()
+        if rate:
+            buckets.append((pacing.campaign_bucket(session.campaign_id), float(rate)))
+    delay = pacing.reserve_dial_slot(buckets=buckets, now=timezone.now())
+    if delay > MAX_DIAL_WAIT_SECONDS:
+        logger.warning("dialler.dial_slot_backlog session=%s wait=%.2f", session.pk, delay)
+    wait = min(delay, MAX_DIAL_WAIT_SECONDS)
+    if wait > 0:
+        sleep(wait)
+    return wait

@@ -11,7 +11,7 @@ both and no token is taken from one and lost in the other.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 
@@ -77,3 +77,42 @@ def return_tokens(*, count: int, buckets: Sequence[tuple[str, float]]) -> None:
             row = PacingBucket.objects.select_for_update().get(key=key)
             row.tokens = min(max(1.0, rate), row.tokens + count)
             row.save(update_fields=["tokens"])
+
+
+# --- spacing the creates themselves ---------------------------------------------------------
+# The buckets above bound how many calls a tick *claims*; the carrier sees the creates after a
+# placement delay (queue, worker, database) that varies by up to a second, so a late burst and
+# the next one could land in the same second and exceed the cap there (measured: 10 creates in
+# one second at 5 CPS). Placement therefore also reserves a moment for each create, spaced
+# 1/rate apart per bucket, and waits for it: the carrier-side rate never exceeds the cap.
+DIAL_SLOT_PREFIX = "dial-slot:"
+
+
+def reserve_dial_slot(*, buckets: Sequence[tuple[str, float]], now: datetime) -> float:
+    """Reserve the next moment a create may reach the carrier; the seconds to wait for it.
+
+    One row per bucket keeps the next free moment in `updated_at` (`tokens` unused); the rows
+    are locked, so two workers never get the same moment.
+    """
+    spaced = sorted((key, rate) for key, rate in buckets if rate > 0)
+    if not spaced:
+        return 0.0
+    with transaction.atomic():
+        rows = [(_locked_slot(DIAL_SLOT_PREFIX + key, now), rate) for key, rate in spaced]
+        slot = max([now, *(row.updated_at for row, _ in rows)])
+        for row, rate in rows:
+            row.updated_at = slot + timedelta(seconds=1.0 / rate)
+            row.save(update_fields=["updated_at"])
+    return (slot - now).total_seconds()
+
+
+def _locked_slot(key: str, now: datetime) -> PacingBucket:
+    try:
+        return PacingBucket.objects.select_for_update().get(key=key)
+    except PacingBucket.DoesNotExist:
+        pass
+    try:
+        with transaction.atomic():
+            return PacingBucket.objects.create(key=key, tokens=0.0, updated_at=now)
+    except IntegrityError:
+        return PacingBucket.objects.select_for_update().get(key=key)
