@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,9 +21,10 @@ START = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
 def test_a_burst_of_claims_is_spread_over_the_second():
     buckets = [("campaign:1", 5.0), ("account", 100.0)]
 
-    waits = [reserve_dial_slot(buckets=buckets, now=START) for _ in range(5)]
+    waits = [reserve_dial_slot(buckets=buckets, now=START) for _ in range(7)]
 
-    assert waits == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8])
+    # Five in the first 0.8 s of the second, then on into the next one.
+    assert waits == pytest.approx([0.0, 0.16, 0.32, 0.48, 0.64, 1.0, 1.16])
 
 
 def test_a_late_burst_cannot_land_on_top_of_the_next_one():
@@ -32,9 +34,10 @@ def test_a_late_burst_cannot_land_on_top_of_the_next_one():
     on_time = [reserve_dial_slot(buckets=buckets, now=START + timedelta(seconds=1)) for _ in "12"]
     moments = [0.9 + w for w in late] + [1.0 + w for w in on_time]
 
-    # Every create is 0.2 s after the previous one: at most 5 in any one second.
-    gaps = [round(b - a, 6) for a, b in itertools.pairwise(moments)]
-    assert gaps == [0.2] * 6
+    # Never more than five in one wall-clock second, however the claims were bunched.
+    per_second = Counter(int(moment) for moment in moments)
+    assert max(per_second.values()) <= 5
+    assert min(round(b - a, 6) for a, b in itertools.pairwise(moments)) >= 0.16
 
 
 def test_the_slowest_bucket_sets_the_pace():
@@ -42,7 +45,7 @@ def test_the_slowest_bucket_sets_the_pace():
 
     waits = [reserve_dial_slot(buckets=buckets, now=START) for _ in range(3)]
 
-    assert waits == pytest.approx([0.0, 0.5, 1.0])
+    assert waits == pytest.approx([0.0, 0.4, 1.0])
 
 
 def test_an_idle_bucket_dials_at_once():
@@ -73,7 +76,8 @@ def test_concurrent_workers_never_share_a_moment():
     for thread in threads:
         thread.join(30)
 
-    assert sorted(round(w, 6) for w in waits) == [round(n * 0.1, 6) for n in range(20)]
+    expected = [round(second + n * 0.08, 6) for second in (0, 1) for n in range(10)]
+    assert sorted(round(w, 6) for w in waits) == expected
 
 
 def test_placement_waits_for_its_slot_but_never_too_long(owner, make_campaign):
@@ -88,5 +92,5 @@ def test_placement_waits_for_its_slot_but_never_too_long(owner, make_campaign):
 
     assert waits[0] == 0  # nothing to wait for: no sleep at all
     assert slept == waits[1:]
-    assert waits[1] == pytest.approx(1.0, abs=0.05)
+    assert 0 < waits[1] <= 1.0  # one a second: at the start of the next wall-clock second
     assert waits[-1] == MAX_DIAL_WAIT_SECONDS  # a backlog: capped, logged
