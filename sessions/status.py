@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from anvil_voice.telephony.carrier import Carrier, get_carrier
@@ -113,6 +113,9 @@ class StatusCallback:
     duration_seconds: int | None
     answered_by: AnsweredBy | None
     twilio_answered_by: str
+    # Our session token from the callback URL's query (signed with it): finds the session when
+    # the callback beats our own `calls.create` answer.
+    session_token: str = ""
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ class AmdCallback:
     answered_by: AnsweredBy
     twilio_answered_by: str
     detection_ms: int | None
+    session_token: str = ""
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,7 @@ def _answered_by(params: Mapping[str, Any]) -> tuple[AnsweredBy | None, str]:
     return TWILIO_ANSWERED_BY[raw], raw
 
 
-def parse_status_callback(params: Mapping[str, Any]) -> StatusCallback:
+def parse_status_callback(params: Mapping[str, Any], *, session_token: str = "") -> StatusCallback:
     call_sid = _required(params, "CallSid")
     twilio_status = _required(params, "CallStatus")
     if twilio_status not in TWILIO_CALL_STATUSES:
@@ -191,10 +195,11 @@ def parse_status_callback(params: Mapping[str, Any]) -> StatusCallback:
         duration_seconds=_optional_int(params, "CallDuration", strict=False),
         answered_by=answered_by,
         twilio_answered_by=raw_answered_by,
+        session_token=session_token[:64],
     )
 
 
-def parse_amd_callback(params: Mapping[str, Any]) -> AmdCallback:
+def parse_amd_callback(params: Mapping[str, Any], *, session_token: str = "") -> AmdCallback:
     call_sid = _required(params, "CallSid")
     answered_by, raw = _answered_by(params)
     if answered_by is None:
@@ -204,6 +209,7 @@ def parse_amd_callback(params: Mapping[str, Any]) -> AmdCallback:
         answered_by=answered_by,
         twilio_answered_by=raw,
         detection_ms=_optional_int(params, "MachineDetectionDuration", strict=False),
+        session_token=session_token[:64],
     )
 
 
@@ -346,7 +352,32 @@ def _status_fields(session: CallSession, status: str, at: datetime) -> dict[str,
     return fields
 
 
+def bind_call_from_callback(*, call_sid: str, session_token: str) -> bool:
+    """A call that fails within milliseconds can have its callbacks arrive before our worker
+    has stored the id `calls.create` answered. The callback URL carries the session token (and
+    Twilio signed the URL with it), so the call id is bound here instead of the callback being
+    dropped as an unknown call. Same rule as the stream's `start`: only onto a session with no
+    call id yet."""
+    if not session_token or not call_sid:
+        return False
+    if CallSession.objects.filter(carrier_call_sid=call_sid).exists():
+        return False
+    try:
+        with transaction.atomic():
+            bound = CallSession.objects.filter(
+                token=session_token, carrier_call_sid__isnull=True, placed_at__isnull=False
+            ).update(carrier_call_sid=call_sid)
+    except IntegrityError:
+        return False
+    if bound:
+        session_id = CallSession.objects.values_list("pk", flat=True).get(token=session_token)
+        _record_event(session_id, EventKind.CALL_CREATED, {"call_sid": call_sid, "how": "callback"})
+        logger.info("event=call_bound_by_callback session=%s call_sid=%s", session_id, call_sid)
+    return bool(bound)
+
+
 def session_apply_status_callback(*, callback: StatusCallback) -> ApplyResult:
+    bind_call_from_callback(call_sid=callback.call_sid, session_token=callback.session_token)
     with transaction.atomic():
         session = (
             CallSession.objects.select_for_update()
@@ -433,6 +464,7 @@ def session_apply_carrier_status(*, session_id: int, twilio_status: str) -> bool
 
 # --- answering-machine detection ----------------------------------------------------------
 def session_apply_amd_result(*, callback: AmdCallback) -> ApplyResult:
+    bind_call_from_callback(call_sid=callback.call_sid, session_token=callback.session_token)
     with transaction.atomic():
         session = (
             # of=self: PostgreSQL cannot lock the nullable side of the campaign outer join.

@@ -123,7 +123,7 @@ class TwilioCarrier:
             "to": session.to_number,
             "from_": session.from_number,
             "twiml": self.build_twiml(session),
-            "status_callback": twiml.public_url(STATUS_CALLBACK_PATH),
+            "status_callback": twiml.public_url(STATUS_CALLBACK_PATH, session_token=session.token),
             "status_callback_event": STATUS_CALLBACK_EVENTS,
             "status_callback_method": "POST",
             "timeout": max(MIN_RING_TIMEOUT_SECONDS, int(settings.TWILIO_CALL_TIMEOUT_SECONDS)),
@@ -137,7 +137,9 @@ class TwilioCarrier:
             params["machine_detection"] = "DetectMessageEnd" if leaves_message else "Enable"
             # Async: the TwiML (our stream) starts at once; the verdict arrives on its own.
             params["async_amd"] = "true"
-            params["async_amd_status_callback"] = twiml.public_url(AMD_CALLBACK_PATH)
+            params["async_amd_status_callback"] = twiml.public_url(
+                AMD_CALLBACK_PATH, session_token=session.token
+            )
         if campaign is not None and campaign.record_calls:
             params["record"] = True
             params["recording_status_callback"] = twiml.public_url(RECORDING_CALLBACK_PATH)

@@ -8,7 +8,7 @@ the URL as written, which is what `validate_stream_handshake` checks.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from twilio.twiml.voice_response import Connect, VoiceResponse
@@ -18,6 +18,8 @@ TWIML_MAX_CHARS = 4000
 MEDIA_STREAM_PATH = "/ws/twilio/media/{token}/"
 # The `<Parameter>` carrying the session token (arrives as `start.customParameters.session`).
 SESSION_PARAMETER = "session"
+# The same token in the query of our status/AMD callback URLs (signed as part of the URL).
+SESSION_QUERY = "session"
 
 
 class TwimlTooLong(ValueError):
@@ -28,9 +30,10 @@ def public_base_url() -> str:
     return str(settings.PUBLIC_BASE_URL).rstrip("/")
 
 
-def public_url(path: str) -> str:
+def public_url(path: str, *, session_token: str = "") -> str:
     """An absolute URL Twilio can reach (callbacks); signatures are checked against it."""
-    return public_base_url() + path
+    query = f"?{urlencode({SESSION_QUERY: session_token})}" if session_token else ""
+    return public_base_url() + path + query
 
 
 def stream_base_url() -> str:

@@ -22,19 +22,20 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from anvil_voice.telephony.carrier import get_carrier
-from anvil_voice.telephony.twiml import EMPTY_TWIML
+from anvil_voice.telephony.twiml import EMPTY_TWIML, SESSION_QUERY
 from sessions import status
 
 logger = logging.getLogger(__name__)
 
-Apply = Callable[[Mapping[str, Any]], status.ApplyResult]
+# (form fields, our session token from the callback URL's query or "")
+Apply = Callable[[Mapping[str, Any], str], status.ApplyResult]
 
 
 def _handle(request: HttpRequest, name: str, apply: Apply) -> HttpResponse:
     if not get_carrier().validate_webhook(request):
         return HttpResponse("Invalid signature", status=403, content_type="text/plain")
     try:
-        result = apply(request.POST)
+        result = apply(request.POST, str(request.GET.get(SESSION_QUERY, "")))
     except status.InvalidCallback as error:
         logger.warning("event=twilio_webhook_unreadable webhook=%s reason=%s", name, error)
         return HttpResponse(str(error), status=400, content_type="text/plain")
@@ -42,16 +43,17 @@ def _handle(request: HttpRequest, name: str, apply: Apply) -> HttpResponse:
     return HttpResponse(EMPTY_TWIML, content_type="text/xml")
 
 
-def _apply_status(params: Mapping[str, Any]) -> status.ApplyResult:
-    callback = status.parse_status_callback(params)
+def _apply_status(params: Mapping[str, Any], token: str) -> status.ApplyResult:
+    callback = status.parse_status_callback(params, session_token=token)
     return status.session_apply_status_callback(callback=callback)
 
 
-def _apply_amd(params: Mapping[str, Any]) -> status.ApplyResult:
-    return status.session_apply_amd_result(callback=status.parse_amd_callback(params))
+def _apply_amd(params: Mapping[str, Any], token: str) -> status.ApplyResult:
+    callback = status.parse_amd_callback(params, session_token=token)
+    return status.session_apply_amd_result(callback=callback)
 
 
-def _apply_recording(params: Mapping[str, Any]) -> status.ApplyResult:
+def _apply_recording(params: Mapping[str, Any], token: str) -> status.ApplyResult:
     callback = status.parse_recording_callback(params)
     return status.session_apply_recording_callback(callback=callback)
 

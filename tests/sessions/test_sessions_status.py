@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.db import close_old_connections, connection
+from django.utils import timezone
 
 from sessions import status
 from sessions.factories import CallSessionFactory
@@ -210,3 +211,32 @@ def test_the_same_callback_delivered_twice_at_once_is_applied_once(finished):
 )
 def test_the_preliminary_outcome(call_status, answered_by, outcome):
     assert status.preliminary_outcome(call_status, answered_by) == outcome
+
+
+@pytest.mark.django_db
+def test_a_callback_that_beats_our_create_answer_binds_the_call_by_token(
+    django_capture_on_commit_callbacks, finished
+):
+    # Claimed and dialled, but the worker has not stored the id `calls.create` answered.
+    session = CallSessionFactory(status="initiated", placed_at=timezone.now())
+    stranger = status.parse_status_callback(
+        {"CallSid": CALL_SID, "CallStatus": "failed", "SequenceNumber": "1"},
+        session_token="not-our-token",
+    )
+    ours = status.parse_status_callback(
+        {"CallSid": CALL_SID, "CallStatus": "failed", "SequenceNumber": "1"},
+        session_token=session.token,
+    )
+
+    assert (
+        status.session_apply_status_callback(callback=stranger) == status.ApplyResult.UNKNOWN_CALL
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert status.session_apply_status_callback(callback=ours) == status.ApplyResult.APPLIED
+
+    session.refresh_from_db()
+    assert (session.carrier_call_sid, session.status) == (CALL_SID, "failed")
+    assert finished == [session.pk]
+    # A session that was never dialled (no placed_at) is not bound by a callback.
+    queued = CallSessionFactory(status="queued")
+    assert not status.bind_call_from_callback(call_sid="CA" + "d" * 32, session_token=queued.token)

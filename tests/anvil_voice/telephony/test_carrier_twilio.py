@@ -65,12 +65,14 @@ def test_it_places_a_call_with_our_twiml_callbacks_and_amd(simulator, twilio_set
             f'<Response><Connect><Stream url="{stream_url}">'
             f'<Parameter name="session" value="{session.token}" /></Stream></Connect></Response>'
         ),
-        "StatusCallback": f"{NOWHERE}/telephony/twilio/status/",
+        # The session token rides in the callbacks' query (signed as part of the URL): a call
+        # that fails in milliseconds may call back before we store its id.
+        "StatusCallback": f"{NOWHERE}/telephony/twilio/status/?session={session.token}",
         "StatusCallbackEvent": ["initiated", "ringing", "answered", "completed"],
         "StatusCallbackMethod": "POST",
         "MachineDetection": "Enable",
         "AsyncAmd": "true",
-        "AsyncAmdStatusCallback": f"{NOWHERE}/telephony/twilio/amd/",
+        "AsyncAmdStatusCallback": f"{NOWHERE}/telephony/twilio/amd/?session={session.token}",
         "Timeout": "30",
         "TimeLimit": "100",
     }
