@@ -38,7 +38,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 ACCOUNT_SID = "AC" + "8" * 32
@@ -387,7 +387,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"database: {connection.vendor}; placement workers: {args.workers}", flush=True)
     pool = PlacementPool(args.workers)
     try:
-        with SimulatorProcess() as sim, time_machine.travel(NOW, tick=True):
+        # The travelled clock keeps the real clock's fraction of a second: placement allots
+        # dial moments per (our) wall-clock second, and the simulator counts per real second.
+        aligned = NOW + timedelta(seconds=time.time() % 1)
+        with SimulatorProcess() as sim, time_machine.travel(aligned, tick=True):
             _point_settings_at(sim.base_url)
             pool.install()
             settings.CAMPAIGNS_ACCOUNT_CALLS_PER_SECOND = 100 * args.campaigns
