@@ -7,8 +7,10 @@ and due), so a redelivered task or the retry sweep can never send the same attem
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import socket
 import time
 from datetime import timedelta
 from functools import partial
@@ -53,9 +55,40 @@ def _allow_http_localhost() -> bool:
     return bool(getattr(settings, "WEBHOOKS_ALLOW_HTTP_LOCALHOST", settings.DEBUG))
 
 
+def _internal(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
+    return not ip.is_global or ip.is_multicast
+
+
+def webhook_target_refusal(host: str) -> str | None:
+    """Why we will not send to `host`: it is, or resolves to, an internal address.
+
+    A customer's URL must never make our servers reach our own network (metadata service,
+    databases, the admin): server-side request forgery. Checked when the URL is registered and
+    again right before every delivery, since DNS answers change. A name that does not resolve
+    now is not refused here (the delivery fails and retries).
+    """
+    if host in LOCAL_HOSTS and _allow_http_localhost():
+        return None  # development: deliveries to a local receiver
+    try:
+        addresses = [str(ipaddress.ip_address(host.strip("[]")))]
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, 443, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError):
+            return None
+        addresses = [str(info[4][0]) for info in infos]
+    for address in addresses:
+        if _internal(address):
+            return f"{host} is an internal address ({address})."
+    return None
+
+
 def webhook_url_errors(url: str) -> list[str]:
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
+        if webhook_target_refusal(parts.hostname):
+            return ["Must not point to a private, loopback or link-local address."]
         return []
     if parts.scheme == "http" and parts.hostname in LOCAL_HOSTS and _allow_http_localhost():
         return []
@@ -149,8 +182,11 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
     code: int | None = None
     error = ""
     started = time.monotonic()
+    refusal = webhook_target_refusal(urlsplit(endpoint.url).hostname or "")
     if not endpoint.active:
         error = "The endpoint is disabled."
+    elif refusal is not None:
+        error = f"Not sent: {refusal}"[:500]
     else:
         try:
             response = httpx.post(

@@ -314,3 +314,49 @@ def test_it_never_lets_a_webhook_failure_break_the_finished_call(owner, monkeypa
     session_finished.send(sender=type(session), session=session)
 
     assert "webhook_emit_failed event=session.completed" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1/hook",
+        "https://10.0.0.5/hook",
+        "https://192.168.1.20:8443/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]/hook",
+        "https://[fd00::1]/hook",
+        "https://localhost/hook",
+        "https://0.0.0.0/hook",
+    ],
+)
+def test_it_refuses_endpoints_on_internal_addresses(owner, settings, url):
+    settings.WEBHOOKS_ALLOW_HTTP_LOCALHOST = False
+    response = owner.client.post(
+        WEBHOOKS, {"url": url, "events": ["session.completed"]}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {
+        "url": ["Must not point to a private, loopback or link-local address."]
+    }
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_a_delivery_to_an_address_that_turned_internal_is_not_sent(owner, settings):
+    # Registered before the check existed, or a name whose DNS answer changed since.
+    settings.WEBHOOKS_ALLOW_HTTP_LOCALHOST = False
+    WebhookEndpoint.objects.create(
+        organization=owner.organization,
+        url="https://169.254.169.254/latest",
+        events=["session.completed"],
+    )
+    [delivery] = services.webhook_emit(
+        organization=owner.organization, event="session.completed", payload={}
+    )
+
+    webhook_deliver_task(delivery.pk)
+    delivery.refresh_from_db()
+
+    assert delivery.attempts == 1
+    assert delivery.last_error.startswith("Not sent: 169.254.169.254 is an internal address")
+    assert WebhookAttempt.objects.get(delivery=delivery).response_code is None
