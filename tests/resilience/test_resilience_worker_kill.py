@@ -200,7 +200,10 @@ def test_a_worker_killed_between_calls_create_and_storing_the_sid_rings_once(
     [call] = simulator.calls_to(stalled)
     assert session.carrier_call_sid == call.sid
     created = CallEvent.objects.get(session=session, kind="call_created")
-    assert created.data == {"call_sid": call.sid, "how": "reconciled"}
+    # Bound by whichever comes first: the call's own status callback (its URL carries our
+    # session token) or the sweep's look-up at the carrier. Never by a second create.
+    assert created.data["call_sid"] == call.sid
+    assert created.data["how"] in {"callback", "reconciled"}
     assert session.outcome in {"no_answer", "busy"}
     assert_counters_match_a_rebuild(campaign)
 
