@@ -185,7 +185,11 @@ def test_a_worker_killed_between_calls_create_and_storing_the_sid_rings_once(
 
     stalled = wait_until(stalled_number, WAIT, "a create whose answer is held")
     session = CallSession.objects.get(to_number=stalled)
-    assert (session.status, session.carrier_call_sid) == ("initiated", None)
+    [held] = simulator.calls_to(stalled)
+    # The create's answer never reached the worker. The call's own status callbacks may have
+    # bound its id already (their URL carries our session token); nothing else can have.
+    assert session.status in {"initiated", "ringing"}
+    assert session.carrier_call_sid in {None, held.sid}
     worker.kill()
 
     worker.start()
