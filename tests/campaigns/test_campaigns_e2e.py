@@ -21,26 +21,22 @@ from django.utils import timezone
 
 from campaigns import services
 from campaigns.dialler import dispatch_due
-from campaigns.factories import CallerIdFactory, CampaignFactory, ContactListFactory
 from campaigns.models import (
     CampaignContact,
     CampaignStats,
     CampaignStatus,
-    Contact,
     DoNotCallEntry,
 )
 from campaigns.selectors import campaign_stats_payload
-from scripts.factories import ScriptFactory
 from sessions.models import CallSession
 from tests.anvil_voice.telephony.test_carrier_harness import (
-    CALLER,
     AsgiServer,
     SimulatorThread,
     number,
     wait_for,
 )
 from tests.campaigns.conftest import TUESDAY_MORNING_NY
-from tests.sessions.live_call_support import OBJECTIONS, SCRIPT, live_settings, warm_local_speech
+from tests.sessions.live_call_support import live_settings, persona_campaign, warm_local_speech
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -91,21 +87,9 @@ def settle(campaign) -> int:
 
 def test_a_campaign_over_the_personas_runs_to_completed(settings, simulator, asgi_server, acme):
     live_settings(settings, simulator, asgi_server)
-    contact_list = ContactListFactory(organization=acme, name="Personas")
-    for digits, (first_name, _state, _outcomes) in PERSONAS.items():
-        Contact.objects.create(
-            organization=acme,
-            contact_list=contact_list,
-            phone_number=number(digits, "212"),
-            first_name=first_name,
-            time_zone="America/New_York",
-            region="NY",
-        )
-    campaign = CampaignFactory(
-        organization=acme,
-        contact_list=contact_list,
-        script=ScriptFactory(organization=acme, objection_responses=OBJECTIONS, **SCRIPT),
-        caller_id=CallerIdFactory(organization=acme, phone_number=CALLER),
+    campaign = persona_campaign(
+        acme,
+        {digits: name for digits, (name, _state, _outcomes) in PERSONAS.items()},
         # Four at a time keeps local speech near real time on two cores.
         max_concurrent_calls=4,
         calls_per_second=10,

@@ -87,3 +87,32 @@ def live_settings(settings: Any, simulator: SimulatorThread, server: AsgiServer)
     # Whisper serve several calls in this one process: the production timeouts are too tight.
     settings.CALL_TTS_TIMEOUT_SECONDS = 20
     settings.CALL_STT_TIMEOUT_SECONDS = 30
+
+
+def persona_campaign(organization: Any, people: dict[str, str], **fields: Any) -> Any:
+    """A draft campaign calling simulator personas (digits → first name) in New York, with
+    the solar SCRIPT and its OBJECTIONS (or `script=`), from the harness's caller ID."""
+    from campaigns.factories import CallerIdFactory, CampaignFactory, ContactListFactory
+    from campaigns.models import Contact
+    from scripts.factories import ScriptFactory
+    from tests.anvil_voice.telephony.test_carrier_harness import CALLER, number
+
+    contact_list = ContactListFactory(organization=organization, name="Personas")
+    for digits, first_name in people.items():
+        Contact.objects.create(
+            organization=organization,
+            contact_list=contact_list,
+            phone_number=number(digits, "212"),
+            first_name=first_name,
+            time_zone="America/New_York",
+            region="NY",
+        )
+    fields.setdefault(
+        "script", ScriptFactory(organization=organization, objection_responses=OBJECTIONS, **SCRIPT)
+    )
+    return CampaignFactory(
+        organization=organization,
+        contact_list=contact_list,
+        caller_id=CallerIdFactory(organization=organization, phone_number=CALLER),
+        **fields,
+    )

@@ -25,12 +25,10 @@ from django.test import Client
 
 from campaigns import services
 from campaigns.dialler import dispatch_due
-from campaigns.factories import CallerIdFactory, CampaignFactory, ContactListFactory
-from campaigns.models import CampaignContact, Contact, DoNotCallEntry
+from campaigns.models import CampaignContact, DoNotCallEntry
 from scripts.factories import ScriptFactory
 from sessions.models import CallEvent, CallSession
 from tests.anvil_voice.telephony.test_carrier_harness import (
-    CALLER,
     AsgiServer,
     SimulatorThread,
     number,
@@ -42,6 +40,7 @@ from tests.sessions.live_call_support import (
     SCRIPT,
     MonitorClient,
     live_settings,
+    persona_campaign,
     warm_local_speech,
     words,
 )
@@ -87,21 +86,9 @@ def test_every_talking_persona_gets_a_transcript_an_outcome_and_a_recording(
     cookie = f"{settings.SESSION_COOKIE_NAME}={browser.cookies[settings.SESSION_COOKIE_NAME].value}"
     monitor = MonitorClient(f"ws://127.0.0.1:{asgi_server.port}/ws/monitor/", cookie)
 
-    contact_list = ContactListFactory(organization=acme, name="Talkers")
-    for digits, (first_name, _outcome, _words) in TALKERS.items():
-        Contact.objects.create(
-            organization=acme,
-            contact_list=contact_list,
-            phone_number=number(digits, "212"),
-            first_name=first_name,
-            time_zone="America/New_York",
-            region="NY",
-        )
-    campaign = CampaignFactory(
-        organization=acme,
-        contact_list=contact_list,
-        script=ScriptFactory(organization=acme, objection_responses=OBJECTIONS, **SCRIPT),
-        caller_id=CallerIdFactory(organization=acme, phone_number=CALLER),
+    campaign = persona_campaign(
+        acme,
+        {digits: name for digits, (name, _outcome, _said) in TALKERS.items()},
         # Three at a time keeps local speech near real time on two cores.
         max_concurrent_calls=CONCURRENT_CALLS,
         calls_per_second=10,
@@ -226,22 +213,12 @@ def test_a_machine_gets_the_scripts_voicemail_message_after_the_beep(
 ):
     live_settings(settings, simulator, asgi_server)
     message = "Hi {{first_name}}, it's Sam from Anvil Solar, please call us back."
-    contact_list = ContactListFactory(organization=acme, name="Machines")
-    Contact.objects.create(
-        organization=acme,
-        contact_list=contact_list,
-        phone_number=number("03", "212"),
-        first_name="Val",
-        time_zone="America/New_York",
-        region="NY",
-    )
-    campaign = CampaignFactory(
-        organization=acme,
-        contact_list=contact_list,
+    campaign = persona_campaign(
+        acme,
+        {"03": "Val"},
         script=ScriptFactory(
             organization=acme, objection_responses=OBJECTIONS, voicemail_message=message, **SCRIPT
         ),
-        caller_id=CallerIdFactory(organization=acme, phone_number=CALLER),
         max_attempts=1,
         voicemail_behaviour="leave_message",
     )
