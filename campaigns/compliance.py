@@ -296,9 +296,7 @@ def before_dial_receiver(sender: Any, *, session: CallSession, **kwargs: Any) ->
 MAX_DIAL_WAIT_SECONDS = 3.0
 
 
-def wait_for_dial_slot(
-    session: CallSession, *, sleep: Callable[[float], None] = _sleep
-) -> float:
+def wait_for_dial_slot(session: CallSession, *, sleep: Callable[[float], None] = _sleep) -> float:
     """Space this create from the campaign's and the account's previous ones (1/CPS apart).
 
     Runs in the placement worker outside any transaction, right before the carrier is asked.
