@@ -195,35 +195,37 @@ def turn_message(turn: Turn) -> dict[str, Any]:
     }
 
 
+async def tell_monitors(setup: CallSetup, event: dict[str, Any]) -> None:
+    """Send a live event to the session's, campaign's and organization's groups."""
+    try:
+        await live.abroadcast(
+            organization_id=setup.organization_id,
+            session_id=setup.session_id,
+            campaign_id=setup.campaign_id,
+            event=event,
+        )
+    except Exception:
+        # The monitor is a nicety; a full channel layer must not cost us the transcript.
+        logger.exception("event=live_broadcast_failed session=%s", setup.session_id)
+
+
 class DatabaseSink:
     """Stores turns and notable events as they happen and tells the monitors."""
 
     def __init__(self, setup: CallSetup) -> None:
         self.setup = setup
 
-    async def _broadcast(self, event: dict[str, Any]) -> None:
-        try:
-            await live.abroadcast(
-                organization_id=self.setup.organization_id,
-                session_id=self.setup.session_id,
-                campaign_id=self.setup.campaign_id,
-                event=event,
-            )
-        except Exception:
-            # The monitor is a nicety; a full channel layer must not cost us the transcript.
-            logger.exception("event=live_broadcast_failed session=%s", self.setup.session_id)
-
     async def on_turn(self, turn: Turn) -> None:
         # database_sync_to_async, not the async ORM: it closes stale connections around the
         # call, so a long call survives a database restart and leaves no connection behind.
         await database_sync_to_async(_store_turn)(self.setup.session_id, turn)
-        await self._broadcast(turn_message(turn))
+        await tell_monitors(self.setup, turn_message(turn))
 
     async def on_event(self, event: PipelineEvent) -> None:
         if event.kind in _LOGGED_EVENTS:
             await database_sync_to_async(_log_event)(self.setup.session_id, event)
         if event.kind is PipelineEventKind.BARGE_IN:
-            await self._broadcast({"type": "barge_in", "atMs": event.at_ms})
+            await tell_monitors(self.setup, {"type": "barge_in", "atMs": event.at_ms})
 
     async def on_end(self, result: PipelineResult) -> None:
         await close_conversation(self.setup, result)
@@ -237,8 +239,8 @@ async def close_conversation(setup: CallSetup, result: PipelineResult) -> None:
         session_id=setup.session_id, result=summary
     )
     if closed:
-        await DatabaseSink(setup)._broadcast(
-            {"type": "status", "status": "ended", "outcome": summary.outcome or ""}
+        await tell_monitors(
+            setup, {"type": "status", "status": "ended", "outcome": summary.outcome or ""}
         )
 
 
@@ -301,7 +303,7 @@ class LiveCallConsumer(MediaStreamConsumer):
         self.pipeline = pipeline
         await self.channel_layer.group_add(live.control_group(setup.session_id), self.channel_name)
         pipeline.start(start.stream_sid)
-        await DatabaseSink(setup)._broadcast({"type": "status", "status": "in_progress"})
+        await tell_monitors(setup, {"type": "status", "status": "in_progress"})
 
     async def on_media(self, payload: bytes, media: dict[str, Any]) -> None:
         if self.pipeline is not None:
