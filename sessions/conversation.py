@@ -80,7 +80,9 @@ def session_conversation_open(*, session_id: int) -> CallSetup | None:
     """Load the call's setup and mark the conversation open; None when there is nothing to say
     (no script version: the session was made by hand) so the consumer only records the stream."""
     session = (
-        CallSession.objects.select_related("script_version", "voice", "contact", "campaign")
+        CallSession.objects.select_related(
+            "script_version", "voice", "contact", "campaign", "organization"
+        )
         .filter(pk=session_id)
         .first()
     )
@@ -95,7 +97,8 @@ def session_conversation_open(*, session_id: int) -> CallSetup | None:
         organization_id=session.organization_id,
         campaign_id=session.campaign_id,
         script=dict(session.script_version.snapshot),
-        variables=dict(session.variables or {}),
+        # The organization fills `{{business_name}}`, as the script's render preview does.
+        variables={"business_name": session.organization.name, **(session.variables or {})},
         time_zone=(contact.time_zone if contact is not None else "") or "UTC",
         voice_provider=voice.provider if voice is not None else "local",
         voice_id=voice.provider_voice_id if voice is not None else "",

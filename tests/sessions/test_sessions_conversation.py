@@ -76,7 +76,7 @@ def test_opening_loads_the_setup_and_marks_the_conversation_open():
 
     assert setup is not None
     assert setup.script["opening_line"].startswith("Hi {{first_name|there}}")
-    assert setup.variables == {"first_name": "Ivy"}
+    assert setup.variables == {"business_name": session.organization.name, "first_name": "Ivy"}
     assert setup.time_zone == "UTC"
     assert CallEvent.objects.filter(session=session, kind=EventKind.CONVERSATION_STARTED).exists()
 
