@@ -119,6 +119,7 @@ def test_every_talking_persona_gets_a_transcript_an_outcome_and_a_recording(
                 30,
                 "every recording to be stored",
             )
+            wait_until_quiet(campaign)
     finally:
         monitor.close()
 
@@ -236,6 +237,16 @@ def test_a_machine_gets_the_scripts_voicemail_message_after_the_beep(
             CALL_WAIT,
             "the voicemail call to end",
         )
+        # Let the stream's close and the last callbacks land before the test database is
+        # flushed (a flush racing a row lock in the server thread deadlocks on PostgreSQL).
+        wait_for(
+            lambda: CallEvent.objects.filter(
+                session__campaign=campaign, kind__in=["stream_stopped", "stream_disconnected"]
+            ).exists(),
+            CALL_WAIT,
+            "the stream to close",
+        )
+        wait_until_quiet(campaign)
 
     session = CallSession.objects.get(campaign=campaign)
     assert (session.answered_by, session.outcome) == ("machine", "voicemail")
@@ -246,3 +257,15 @@ def test_a_machine_gets_the_scripts_voicemail_message_after_the_beep(
     [left] = [e for e in sim_call.log.of_kind("persona") if e["action"] == "voicemail"]
     # What the agent played after the beep is the message: most of its ~4 s were heard.
     assert left["message_ms"] >= 2000
+
+
+def wait_until_quiet(campaign, quiet_seconds: float = 1.5) -> None:
+    """Until the campaign's sessions have had no new event for `quiet_seconds` (bounded)."""
+    events = CallEvent.objects.filter(session__campaign=campaign)
+    last, since = events.count(), time.monotonic()
+    deadline = since + 30
+    while time.monotonic() - since < quiet_seconds and time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = events.count()
+        if now != last:
+            last, since = now, time.monotonic()
