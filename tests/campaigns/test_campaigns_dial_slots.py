@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.db import close_old_connections
 
 from campaigns.compliance import MAX_DIAL_WAIT_SECONDS, wait_for_dial_slot
@@ -56,6 +57,14 @@ def test_an_idle_bucket_dials_at_once():
     assert reserve_dial_slot(buckets=buckets, now=START + timedelta(seconds=10)) == 0.0
 
 
+def test_an_idle_bucket_late_in_a_second_waits_for_the_next_one():
+    # Past FILL (0.8 s) a create could reach the carrier in the next second, on top of that
+    # second's full allotment: it waits for the second to start instead.
+    late = START + timedelta(seconds=0.9)
+
+    assert reserve_dial_slot(buckets=[("campaign:1", 5.0)], now=late) == pytest.approx(0.1)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_workers_never_share_a_moment():
     buckets = [("campaign:9", 10.0)]
@@ -91,7 +100,10 @@ def test_placement_waits_for_its_slot_but_never_too_long(owner, make_campaign):
         pk = 1
         campaign_id = campaign.pk
 
-    waits = [wait_for_dial_slot(Session(), sleep=slept.append) for _ in range(6)]  # type: ignore[arg-type]
+    # At the start of a wall-clock second: from 0.8 s into one, even an idle account's first
+    # create waits for the next second (the FILL rule, tested above).
+    with time_machine.travel(START, tick=False):
+        waits = [wait_for_dial_slot(Session(), sleep=slept.append) for _ in range(6)]  # type: ignore[arg-type]
 
     assert waits[0] == 0  # nothing to wait for: no sleep at all
     assert slept == waits[1:]
