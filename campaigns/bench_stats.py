@@ -18,7 +18,6 @@ small counts (`--contacts` up to 50 000).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -29,13 +28,12 @@ from typing import Any
 from sessions.bench import (
     NOW,
     SESSION_COLUMNS,
-    SQLITE_MAX_ROWS,
     _session_rows,
+    add_database_arguments,
     analyze,
     api_key_for,
     percentile,
-    setup_bench_environment,
-    teardown_bench_environment,
+    run_in_bench_database,
 )
 
 DEFAULT_CONTACTS = 1_000_000
@@ -314,30 +312,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contacts", type=int, default=None, help=f"default {DEFAULT_CONTACTS:,}")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_CONTACTS:,} contacts")
     parser.add_argument("--requests", type=int, default=None, help="GETs per campaign (200)")
-    parser.add_argument("--database", default="bench_campaign_stats")
-    parser.add_argument("--keep", action="store_true", help="keep the database at the end")
-    parser.add_argument("--reuse", action="store_true", help="reuse a kept database's rows")
+    add_database_arguments(parser, default="bench_campaign_stats")
     args = parser.parse_args(argv)
     contacts = args.contacts or (QUICK_CONTACTS if args.quick else DEFAULT_CONTACTS)
     requests = args.requests or (50 if args.quick else 200)
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")) and contacts > SQLITE_MAX_ROWS:
-        print(
-            f"campaigns.bench_stats: {contacts:,} contacts needs PostgreSQL; set "
-            f"DATABASE_URL=postgres://… (a throw-away database '{args.database}' is created on "
-            f"that server), or pass --contacts {SQLITE_MAX_ROWS} or fewer to try it on SQLite.",
-            file=sys.stderr,
-        )
-        return 2
-    admin_url, reused = setup_bench_environment(database=args.database, reuse=args.reuse)
-    from django.db import connection
-
-    print(f"database: {connection.vendor} ({connection.settings_dict['NAME']})")
-    try:
-        run(contacts=contacts, requests=requests, reuse=reused)
-    finally:
-        teardown_bench_environment(admin_url=admin_url, database=args.database, keep=args.keep)
-    return 0
+    return run_in_bench_database(
+        args,
+        bench="campaigns.bench_stats",
+        size=contacts,
+        noun="contacts",
+        size_flag="--contacts",
+        run=lambda reused: run(contacts=contacts, requests=requests, reuse=reused),
+    )
 
 
 if __name__ == "__main__":

@@ -210,6 +210,44 @@ def teardown_bench_environment(*, admin_url: str | None, database: str, keep: bo
         shutil.rmtree(var_dir, ignore_errors=True)
 
 
+def add_database_arguments(parser: argparse.ArgumentParser, *, default: str) -> None:
+    """`--database`, `--keep` and `--reuse`: the options `run_in_bench_database` reads."""
+    parser.add_argument("--database", default=default)
+    parser.add_argument("--keep", action="store_true", help="keep the database at the end")
+    parser.add_argument("--reuse", action="store_true", help="reuse a kept database's rows")
+
+
+def run_in_bench_database(
+    args: argparse.Namespace,
+    *,
+    bench: str,
+    size: int,
+    noun: str,
+    size_flag: str,
+    run: Callable[[bool], object],
+) -> int:
+    """A big-table benchmark's `main`: refuse a size SQLite cannot hold, then `run(reused)`
+    in a throw-away database that is dropped afterwards (unless `--keep`)."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")) and size > SQLITE_MAX_ROWS:
+        print(
+            f"{bench}: {size:,} {noun} needs PostgreSQL; set DATABASE_URL=postgres://… "
+            f"(a throw-away database '{args.database}' is created on that server), or pass "
+            f"{size_flag} {SQLITE_MAX_ROWS} or fewer to try it on SQLite.",
+            file=sys.stderr,
+        )
+        return 2
+    admin_url, reused = setup_bench_environment(database=args.database, reuse=args.reuse)
+    from django.db import connection
+
+    print(f"database: {connection.vendor} ({connection.settings_dict['NAME']}); {size:,} {noun}")
+    try:
+        run(reused)
+    finally:
+        teardown_bench_environment(admin_url=admin_url, database=args.database, keep=args.keep)
+    return 0
+
+
 def api_key_for(organization: Any) -> str:
     from anvil_voice.accounts import services
 
@@ -655,30 +693,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_ROWS:,} rows, fewer runs")
     parser.add_argument("--requests", type=int, default=None, help="rounds per case (20)")
     parser.add_argument("--pages", type=int, default=3, help="pages followed per round")
-    parser.add_argument("--database", default="bench_sessions")
-    parser.add_argument("--keep", action="store_true", help="keep the database at the end")
-    parser.add_argument("--reuse", action="store_true", help="reuse a kept database's rows")
+    add_database_arguments(parser, default="bench_sessions")
     args = parser.parse_args(argv)
     rows = args.rows or (QUICK_ROWS if args.quick else DEFAULT_ROWS)
     requests = args.requests or (5 if args.quick else 20)
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")) and rows > SQLITE_MAX_ROWS:
-        print(
-            f"sessions.bench: {rows:,} rows needs PostgreSQL; set DATABASE_URL=postgres://… "
-            f"(a throw-away database '{args.database}' is created on that server), or pass "
-            f"--rows {SQLITE_MAX_ROWS} or fewer to try it on SQLite.",
-            file=sys.stderr,
-        )
-        return 2
-    admin_url, reused = setup_bench_environment(database=args.database, reuse=args.reuse)
-    from django.db import connection
-
-    print(f"database: {connection.vendor} ({connection.settings_dict['NAME']}); {rows:,} rows")
-    try:
-        run(rows=rows, requests=requests, pages=args.pages, reuse=reused)
-    finally:
-        teardown_bench_environment(admin_url=admin_url, database=args.database, keep=args.keep)
-    return 0
+    return run_in_bench_database(
+        args,
+        bench="sessions.bench",
+        size=rows,
+        noun="rows",
+        size_flag="--rows",
+        run=lambda reused: run(rows=rows, requests=requests, pages=args.pages, reuse=reused),
+    )
 
 
 if __name__ == "__main__":
