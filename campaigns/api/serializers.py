@@ -20,6 +20,7 @@ from campaigns.models import (
     DoNotCallEntry,
     VoicemailBehaviour,
 )
+from campaigns.services.lifecycle import SETTING_FIELDS
 from sessions.models import CallSession
 
 TIME_FORMAT = "%H:%M"
@@ -220,19 +221,8 @@ class CampaignSerializer(CamelCaseModelSerializer):
             "contact_list_id",
             "caller_id",
             "caller_id_number",
-            "start_at",
-            "end_at",
-            "days_of_week",
-            "window_start",
-            "window_end",
-            "max_concurrent_calls",
-            "calls_per_second",
-            "max_attempts",
-            "retry_no_answer_minutes",
-            "retry_busy_minutes",
-            "retry_voicemail_minutes",
-            "voicemail_behaviour",
-            "record_calls",
+            # The settings a create or update may set, in the same order.
+            *SETTING_FIELDS,
             "created_at",
             "updated_at",
             "started_at",
