@@ -445,24 +445,7 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
 @pytest.fixture
 def s3_listing(settings, seaweed: SeaweedS3) -> Callable[[], list[str]]:
     seaweed.empty()
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": seaweed.bucket,
-                "endpoint_url": seaweed.endpoint,
-                "region_name": "us-east-1",
-                "access_key": seaweed.access_key,
-                "secret_key": seaweed.secret_key,
-                "default_acl": None,
-                "querystring_auth": True,
-                "file_overwrite": False,
-                "addressing_style": "path",
-                "signature_version": "s3v4",
-            },
-        },
-    }
+    settings.STORAGES = {**settings.STORAGES, "default": seaweed.storage()}
 
     def listing() -> list[str]:
         page = seaweed.client().list_objects_v2(Bucket=seaweed.bucket)

@@ -111,23 +111,5 @@ def s3(settings, seaweed: SeaweedS3) -> SeaweedS3:  # type: ignore[no-untyped-de
     seaweed.empty()
     # Changing STORAGES through the settings fixture sends setting_changed, which makes Django
     # drop its cached default storage (and restore the local one afterwards).
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": seaweed.bucket,
-                "endpoint_url": seaweed.endpoint,
-                "region_name": "us-east-1",
-                "access_key": seaweed.access_key,
-                "secret_key": seaweed.secret_key,
-                "default_acl": None,
-                "querystring_auth": True,
-                "querystring_expire": 1,
-                "file_overwrite": False,
-                "addressing_style": "path",
-                "signature_version": "s3v4",
-            },
-        },
-    }
+    settings.STORAGES = {**settings.STORAGES, "default": seaweed.storage(querystring_expire=1)}
     return seaweed

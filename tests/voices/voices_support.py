@@ -142,6 +142,25 @@ class SeaweedS3:
             config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
         )
 
+    def storage(self, **options: Any) -> dict[str, Any]:
+        """A `STORAGES` entry for django-storages' S3 backend on this server's private bucket."""
+        return {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": self.bucket,
+                "endpoint_url": self.endpoint,
+                "region_name": "us-east-1",
+                "access_key": self.access_key,
+                "secret_key": self.secret_key,
+                "default_acl": None,
+                "querystring_auth": True,
+                "file_overwrite": False,
+                "addressing_style": "path",
+                "signature_version": "s3v4",
+                **options,
+            },
+        }
+
     def start(self, *, timeout: float = 30.0) -> None:
         weed = Path(sys.executable).parent / "weed"
         if not weed.exists():
