@@ -56,6 +56,13 @@ async def test_a_tts_stall_is_cut_off_and_the_fallback_voice_says_goodbye():
     config = PipelineConfig(tts_stall_timeout=0.05)
     call = make_call(voice=voice, config=config, fallback_voice=fallback)
     call.pipeline.start("MZ1")
+    # The stall timeout runs on the wall clock, the line on stream time, and fast steps raced
+    # the two (this test failed once in CI, under load). From the moment the stalled sentence
+    # is asked for until the timeout fired, each frame lets 20 ms of real time pass.
+    await call.line.until(lambda: any("plan" in text for text in voice.texts))
+    call.line.realtime = True
+    await call.line.until(lambda: any(e.kind == "tts_error" for e in call.sink.events), seconds=5)
+    call.line.realtime = False
     await call.line.until(lambda: call.line.hung_up)
     result = await asyncio.wait_for(call.pipeline.wait(), 5)
 
