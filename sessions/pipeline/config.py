@@ -22,9 +22,12 @@ class PipelineConfig:
     opt_out_digit: str | None = "9"
     # Caller speech over agent audio stops the agent (VAD start, or a recogniser interim).
     barge_in: bool = True
-    # Audio kept queued at Twilio: refill up to `lead` once under `low_water`.
-    playback_lead_ms: int = 200
-    playback_low_water_ms: int = 100
+    # Audio kept queued at Twilio: refill up to `lead` once under `low_water`. A server or
+    # network stall shorter than the queue is not heard; with 200 ms, a ~0.8 s stall on a
+    # loaded box left a gap the caller took for the end of the agent's turn. Barge-in does not
+    # get slower: `clear` drops Twilio's buffer, and marks still say what was heard.
+    playback_lead_ms: int = 1000
+    playback_low_water_ms: int = 800
     tts_first_audio_timeout: float = 5.0  # seconds (wall clock) for a sentence's first audio
     tts_stall_timeout: float = 3.0  # seconds between chunks once audio flows
     # After the last audio should have played, how long to wait for Twilio's mark echo.

@@ -3,8 +3,8 @@
 Twilio plays what we send at real-time rate and buffers the rest. Sending a whole reply at
 once would make `clear` the only way to stop it and would leave us guessing what the caller
 heard; sending just in time would stutter on any network hiccup. The pacer keeps between
-``low_water`` and ``lead`` seconds queued (refilling in small bursts, so a speaking call wakes
-~10 times a second, not 50).
+``low_water`` and ``lead`` seconds queued (refilling in bursts, so a speaking call wakes a few
+times a second, not 50 times).
 
 `AgentSpeech` records, per agent turn, the chunks sent with their mark names; Twilio echoes a
 mark once the audio before it has played, so echoed marks are the ground truth of what the

@@ -157,6 +157,7 @@ class Line:
     pipeline: CallPipeline | None = None
     played: bytearray = field(default_factory=bytearray)  # what the caller heard
     max_buffered_frames: int = 0
+    empty_ticks: int = 0  # 20 ms steps that found nothing queued to play (silence or a gap)
     # Sleep 20 ms of real time per frame: for real providers that think in real time.
     realtime: bool = False
     _buffer: deque[bytes | str] = field(default_factory=deque)
@@ -196,6 +197,7 @@ class Line:
         if self._buffer and isinstance(self._buffer[0], bytes):
             self.played += self._buffer.popleft()
         else:
+            self.empty_ticks += 1
             self.played += SILENCE
         self._echo_reached_marks()
 

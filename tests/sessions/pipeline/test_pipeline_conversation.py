@@ -9,7 +9,7 @@ from pipeline_support import SCRIPT, make_call, piper
 
 from scripts.engine import Outcome
 from scripts.engine.types import EndCall
-from sessions.pipeline import EndReason, Speaker
+from sessions.pipeline import EndReason, PipelineConfig, Speaker
 
 HELLO = "Hello?"
 YES = "Yes, that sounds great, sign me up."
@@ -32,12 +32,35 @@ async def test_it_waits_for_the_greeting_then_speaks_the_opening_as_frames_and_m
     assert opening.speaker is Speaker.AGENT
     assert opening.text == SCRIPT.opening_line
     assert not opening.interrupted
-    # Paced: never more than the lead (200 ms = 10 frames) queued at Twilio.
-    assert call.line.max_buffered_frames <= 10
+    # Paced: never more than the lead (1 s = 50 frames) queued at Twilio.
+    assert call.line.max_buffered_frames <= PipelineConfig().playback_lead_ms // 20
     # The opening starts after "Hello?" ended, not over it.
     [greeting_end] = [e for e in call.sink.events if e.kind == "speech_ended"]
     assert opening.start_ms > greeting_end.data["end_ms"]
     assert opening.latency["since"] == "greeting_end"
+    await call.pipeline.close()
+
+
+async def test_a_server_stall_under_the_low_water_mark_is_not_heard_as_a_gap():
+    # A loaded box can keep the pipeline off the CPU for a while; a gap in the agent's audio
+    # that long makes a caller think the agent has finished and start talking.
+    config = PipelineConfig()
+    stall_frames = config.playback_low_water_ms // 20 - 1
+    call = make_call(config=config)
+    call.pipeline.start("MZ1")
+    await call.line.run(piper(HELLO), seconds=1.5)
+    await call.line.until(lambda: call.line.of_event("media"))
+    await call.line.run(seconds=0.1)
+    gaps_before = call.line.empty_ticks
+
+    for _ in range(stall_frames):  # Twilio plays on; the pipeline gets no turn to run
+        call.line.tick()
+        call.clock.advance(0.02)
+
+    assert call.line.empty_ticks == gaps_before
+    await call.line.until(lambda: call.sink.turns)
+    [opening] = call.sink.turns
+    assert opening.text == SCRIPT.opening_line
     await call.pipeline.close()
 
 
