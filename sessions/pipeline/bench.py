@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import json
 import statistics
 import time
@@ -47,6 +48,9 @@ SILENCE = ulaw_silence(20)
 
 
 # -- instant fakes -------------------------------------------------------------------------------
+
+# Every pipeline the benchmark runs; `--playback` changes the queue at Twilio.
+BENCH_CONFIG = PipelineConfig(greeting_timeout_ms=200, silence_timeout_ms=60_000)
 
 
 class EndlessAgent:
@@ -168,7 +172,7 @@ def make_pipeline(
         send=line.send,
         hang_up=line.hang_up,
         sink=sink or MemorySink(),
-        config=PipelineConfig(greeting_timeout_ms=200, silence_timeout_ms=60_000),
+        config=BENCH_CONFIG,
         clock=clock,
     )
     line.pipeline = pipeline
@@ -245,7 +249,7 @@ async def pipeline_handler(ws: ServerConnection, recorder: Recorder) -> None:
         send=send,
         hang_up=hang_up,
         sink=Sink(),
-        config=PipelineConfig(greeting_timeout_ms=200, silence_timeout_ms=60_000),
+        config=BENCH_CONFIG,
     )
     t0 = 0.0
     try:
@@ -496,10 +500,27 @@ async def main(quick: bool, local: bool) -> None:
 
 
 def run() -> None:
+    global BENCH_CONFIG
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="fewer turns and levels")
     parser.add_argument("--no-local", action="store_true", help="skip Piper + Whisper")
+    parser.add_argument(
+        "--playback",
+        metavar="LEAD,LOW_WATER",
+        help="audio queued at Twilio in ms (default: the product's "
+        f"{BENCH_CONFIG.playback_lead_ms},{BENCH_CONFIG.playback_low_water_ms})",
+    )
     args = parser.parse_args()
+    if args.playback:
+        lead, low_water = (int(ms) for ms in args.playback.split(","))
+        BENCH_CONFIG = dataclasses.replace(
+            BENCH_CONFIG, playback_lead_ms=lead, playback_low_water_ms=low_water
+        )
+    print(
+        f"playback queue: {BENCH_CONFIG.playback_lead_ms} ms lead, "
+        f"{BENCH_CONFIG.playback_low_water_ms} ms low water",
+        flush=True,
+    )
     asyncio.run(main(args.quick, not args.no_local))
 
 
