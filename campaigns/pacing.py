@@ -33,15 +33,15 @@ def campaign_bucket(campaign_id: int) -> str:
     return f"campaign:{campaign_id}"
 
 
-def _locked_bucket(key: str, rate: float, now: datetime) -> PacingBucket:
+def _locked_row(key: str, *, tokens: float, now: datetime) -> PacingBucket:
+    """The row for `key`, locked; created with `tokens` if there is none yet."""
     try:
         return PacingBucket.objects.select_for_update().get(key=key)
     except PacingBucket.DoesNotExist:
         pass
     try:
         with transaction.atomic():
-            # A new bucket starts full: the first tick may use its whole second.
-            return PacingBucket.objects.create(key=key, tokens=max(1.0, rate), updated_at=now)
+            return PacingBucket.objects.create(key=key, tokens=tokens, updated_at=now)
     except IntegrityError:
         # Another dispatcher created it between our read and our insert.
         return PacingBucket.objects.select_for_update().get(key=key)
@@ -53,7 +53,11 @@ def take_tokens(*, want: int, buckets: Sequence[tuple[str, float]], now: datetim
         return 0
     with transaction.atomic():
         # Always lock in key order so two takers never wait on each other crosswise.
-        rows = [(_locked_bucket(key, rate, now), rate) for key, rate in sorted(buckets)]
+        # A new bucket starts full: the first tick may use its whole second.
+        rows = [
+            (_locked_row(key, tokens=max(1.0, rate), now=now), rate)
+            for key, rate in sorted(buckets)
+        ]
         granted = want
         for row, rate in rows:
             elapsed = max(0.0, (now - row.updated_at).total_seconds())
@@ -124,7 +128,10 @@ def reserve_dial_slot(*, buckets: Sequence[tuple[str, float]], now: datetime) ->
     if not spaced:
         return 0.0
     with transaction.atomic():
-        rows = [(_locked_slot(DIAL_SLOT_PREFIX + key, now), rate) for key, rate in spaced]
+        # A new slot row has reserved no moment yet (tokens 0).
+        rows = [
+            (_locked_row(DIAL_SLOT_PREFIX + key, tokens=0.0, now=now), rate) for key, rate in spaced
+        ]
         slot = now
         for _ in range(10):  # each pass only moves later; two or three settle it
             moved = max(_earliest(row, rate, slot) for row, rate in rows)
@@ -137,15 +144,3 @@ def reserve_dial_slot(*, buckets: Sequence[tuple[str, float]], now: datetime) ->
             row.updated_at = slot
             row.save(update_fields=["tokens", "updated_at"])
     return (slot - now).total_seconds()
-
-
-def _locked_slot(key: str, now: datetime) -> PacingBucket:
-    try:
-        return PacingBucket.objects.select_for_update().get(key=key)
-    except PacingBucket.DoesNotExist:
-        pass
-    try:
-        with transaction.atomic():
-            return PacingBucket.objects.create(key=key, tokens=0.0, updated_at=now)
-    except IntegrityError:
-        return PacingBucket.objects.select_for_update().get(key=key)
