@@ -182,10 +182,9 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
     code: int | None = None
     error = ""
     started = time.monotonic()
-    refusal = webhook_target_refusal(urlsplit(endpoint.url).hostname or "")
     if not endpoint.active:
         error = "The endpoint is disabled."
-    elif refusal is not None:
+    elif (refusal := webhook_target_refusal(urlsplit(endpoint.url).hostname or "")) is not None:
         error = f"Not sent: {refusal}"[:500]
     else:
         try:
