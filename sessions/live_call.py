@@ -214,6 +214,7 @@ class DatabaseSink:
 
     def __init__(self, setup: CallSetup) -> None:
         self.setup = setup
+        self.closed = False  # the conversation's result is stored
 
     async def on_turn(self, turn: Turn) -> None:
         # database_sync_to_async, not the async ORM: it closes stale connections around the
@@ -229,6 +230,7 @@ class DatabaseSink:
 
     async def on_end(self, result: PipelineResult) -> None:
         await close_conversation(self.setup, result)
+        self.closed = True
 
 
 async def close_conversation(setup: CallSetup, result: PipelineResult) -> None:
@@ -260,6 +262,7 @@ def _log_event(session_id: int, event: PipelineEvent) -> None:
 class LiveCallConsumer(MediaStreamConsumer):
     pipeline: CallPipeline | None = None
     setup: CallSetup | None = None
+    sink: DatabaseSink | None = None
 
     async def on_start(self, start: StreamStart) -> None:
         if not settings.CALL_PIPELINE:
@@ -272,6 +275,7 @@ class LiveCallConsumer(MediaStreamConsumer):
         try:
             agent = build_agent(setup)
             voice, fallback = build_voice(setup)
+            sink = DatabaseSink(setup)
             pipeline = CallPipeline(
                 agent=agent,
                 voice=voice,
@@ -280,7 +284,7 @@ class LiveCallConsumer(MediaStreamConsumer):
                 recognizer=build_recognizer(),
                 send=self._send_message,
                 hang_up=self._hang_up,
-                sink=DatabaseSink(setup),
+                sink=sink,
                 config=pipeline_config(),
             )
         except Exception:
@@ -300,7 +304,7 @@ class LiveCallConsumer(MediaStreamConsumer):
             )
             await database_sync_to_async(session_hang_up)(session_id=self.session_id)
             return
-        self.pipeline = pipeline
+        self.pipeline, self.sink = pipeline, sink
         await self.channel_layer.group_add(live.control_group(setup.session_id), self.channel_name)
         pipeline.start(start.stream_sid)
         await tell_monitors(setup, {"type": "status", "status": "in_progress"})
@@ -328,7 +332,9 @@ class LiveCallConsumer(MediaStreamConsumer):
                 live.control_group(self.setup.session_id), self.channel_name
             )
             result = await self.pipeline.close()
-            await close_conversation(self.setup, result)
+            if self.sink is None or not self.sink.closed:
+                # The sink's `on_end` ran out of time (or failed): store the result here.
+                await close_conversation(self.setup, result)
 
     async def call_machine(self, message: dict[str, Any]) -> None:
         """AMD says a machine answered and the campaign leaves a message (after the beep)."""
