@@ -10,6 +10,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from channels.db import database_sync_to_async
+from channels.layers import InMemoryChannelLayer
 from django.utils import timezone
 
 from scripts.factories import ScriptFactory
@@ -21,7 +23,10 @@ from sessions.conversation import (
     session_conversation_open,
 )
 from sessions.factories import CallSessionFactory
+from sessions.live_call import DatabaseSink, LiveCallConsumer
 from sessions.models import AnsweredBy, CallEvent, CallSession, CallStatus, TranscriptTurn
+from sessions.pipeline import EndReason
+from sessions.pipeline.turns import PipelineResult, PipelineStats
 from sessions.signals import session_finished
 from sessions.status import EventKind, session_finish
 
@@ -198,3 +203,47 @@ def test_an_opt_out_on_a_test_call_reaches_the_do_not_call_list():
 
     entry = DoNotCallEntry.objects.get(organization=session.organization)
     assert (entry.phone_number, entry.source) == ("+12025550177", DoNotCallEntry.Source.DTMF)
+
+
+class _ClosedPipeline:
+    """What the consumer sees of a pipeline at disconnect: its result."""
+
+    def __init__(self, result: PipelineResult) -> None:
+        self.result = result
+
+    async def close(self) -> PipelineResult:
+        return self.result
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("sink_closed", "closes"), [(True, 0), (False, 1)])
+async def test_the_consumer_stores_the_result_only_when_the_sink_did_not(sink_closed, closes):
+    session = await database_sync_to_async(live_session)()
+    setup = await database_sync_to_async(session_conversation_open)(session_id=session.pk)
+    assert setup is not None
+    consumer = LiveCallConsumer()
+    consumer.channel_layer = InMemoryChannelLayer()
+    consumer.channel_name = "test.consumer"
+    consumer.setup = setup
+    consumer.sink = DatabaseSink(setup)
+    consumer.sink.closed = sink_closed  # its on_end stored the result (or ran out of time)
+    consumer.pipeline = _ClosedPipeline(  # type: ignore[assignment]
+        PipelineResult(
+            end_reason=EndReason.DISCONNECTED,
+            outcome=None,
+            agent_end_reason=None,
+            actions=[],
+            turns=[],
+            events=[],
+            engine_events=[],
+            hung_up=False,
+            abandonment_ms=None,
+            duration_ms=0,
+            stats=PipelineStats(),
+        )
+    )
+
+    await consumer.on_disconnect(1000)
+
+    ended = CallEvent.objects.filter(session=session, kind=EventKind.CONVERSATION_ENDED)
+    assert await database_sync_to_async(ended.count)() == closes
