@@ -304,6 +304,9 @@ TWILIO_SIMULATOR_PORT = env.get_int("TWILIO_SIMULATOR_PORT", 8010, minimum=1)
 
 # --- Telephony: carrier adapter, webhooks, call placement (issue 5) ------------------------
 CARRIER_BACKEND = env.get_str("CARRIER_BACKEND", "anvil_voice.telephony.twilio.TwilioCarrier")
+# What placement asks right before the carrier dials (sessions.dial_gate.DialGate): the
+# campaigns app's compliance re-check and calls-per-second slot.
+DIAL_GATE = env.get_str("DIAL_GATE", "campaigns.dialling.gate.CampaignDialGate")
 # Ring time before Twilio gives up with no-answer; Twilio recommends at least 15 s.
 TWILIO_CALL_TIMEOUT_SECONDS = env.get_int("TWILIO_CALL_TIMEOUT_SECONDS", 30, minimum=15)
 # Hard cap on a call's length, enforced by Twilio even if our side misbehaves.

@@ -27,11 +27,11 @@ from django.views.decorators.http import require_POST
 from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin
 from anvil_voice.api.errors import ApiError
 from anvil_voice.charts import OUTCOME_COLOURS, Chart, ChartItem, column_chart, horizontal_bar_chart
-from campaigns import admin_contacts, selectors, services
+from campaigns import admin_callbacks, admin_contacts, selectors, services
 from campaigns.models import Campaign, CampaignStats, CampaignStatus, CampaignTransition
 from campaigns.services.lifecycle import ALLOWED_TRANSITIONS
 
-__all__ = ["CampaignAdmin", "admin_contacts"]
+__all__ = ["CampaignAdmin", "admin_callbacks", "admin_contacts"]
 
 CONFIG_FIELDS = [
     "organization", "name", "script", "voice", "contact_list", "caller_id", "start_at", "end_at",

@@ -6,16 +6,14 @@ class CampaignsConfig(AppConfig):
     verbose_name = "Campaigns"
 
     def ready(self) -> None:
-        from campaigns.compliance import before_dial_receiver
-        from campaigns.outcomes import handle_session_finished
+        from campaigns.dialling import callbacks, outcomes
         from sessions import signals
 
         # A finished campaign call updates its contact, the counters and maybe the campaign.
         signals.session_finished.connect(
-            handle_session_finished, dispatch_uid="campaigns.handle_session_finished"
+            outcomes.handle_session_finished, dispatch_uid="campaigns.handle_session_finished"
         )
-        # The pre-dial gate (campaigns.compliance.check_before_dial), run by placement right
-        # before the carrier dials; a signal because sessions must not import campaigns.
-        signals.session_before_dial.connect(
-            before_dial_receiver, dispatch_uid="campaigns.before_dial"
+        # A finished callback call: opt-outs reach the do-not-call list, a new request is kept.
+        signals.session_finished.connect(
+            callbacks.handle_session_finished, dispatch_uid="campaigns.callbacks.session_finished"
         )

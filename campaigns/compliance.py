@@ -1,7 +1,7 @@
 """The compliance gate: may this contact be dialled now, and if not, when?
 
 Checked when the dispatcher claims a contact and again right before the call is placed
-(`check_before_dial`, called by the placement service). Rules, in order:
+(`campaigns.dialling.gate`, the dial gate the placement service calls). Rules, in order:
 
 1. Do-not-call: the organization's list (never dialled; the contact becomes `do_not_call`).
 2. Attempt cap: `max_attempts` counted calls (claims cancelled before dialling do not count;
@@ -17,28 +17,20 @@ Checked when the dispatcher claims a contact and again right before the call is 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
-from time import sleep as _sleep
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from campaigns import phones
 from campaigns.calling_rules import LEGAL_WINDOW, CallingRule, DayWindow, rules_for
 from campaigns.models import (
-    CallerId,
     Campaign,
-    CampaignContact,
-    CampaignStatus,
     Contact,
-    DoNotCallEntry,
     TimeZoneSource,
 )
-
-if TYPE_CHECKING:
-    from sessions.models import CallSession
 
 logger = logging.getLogger(__name__)
 
@@ -233,91 +225,3 @@ def evaluate(
 def next_window_after(*, contact: Contact, campaign: Campaign, at: datetime) -> datetime | None:
     """When a retry planned for `at` may happen (the window's next opening, or `at` itself)."""
     return next_allowed_moment(callee=Callee.of(contact), schedule=Schedule.of(campaign), at=at)
-
-
-def is_on_do_not_call_list(*, organization_id: int, phone_number: str) -> bool:
-    return DoNotCallEntry.objects.filter(
-        organization_id=organization_id, phone_number=phone_number
-    ).exists()
-
-
-def check_before_dial(session: CallSession, *, now: datetime | None = None) -> tuple[bool, str]:
-    """Re-check the gate right before the carrier is asked to dial `session`.
-
-    The placement service should call this after claiming the queued session and before
-    `Carrier.place_call` (through a `session_before_dial` signal, see `before_dial_receiver`,
-    since sessions must not import campaigns). When it answers `(False, reason)` the call must
-    not be placed: end the session as `canceled` with `end_reason = "compliance:<reason>"` and
-    send `session_finished`; the campaign's outcome handler then puts the contact back
-    (rescheduled, or do-not-call) without counting the attempt.
-    """
-    from django.utils import timezone
-
-    from sessions.models import SessionKind
-
-    moment = now or timezone.now()
-    if is_on_do_not_call_list(
-        organization_id=session.organization_id, phone_number=session.to_number
-    ):
-        return False, GateReason.DO_NOT_CALL.value
-    if session.kind != SessionKind.CAMPAIGN or session.target_id is None:
-        return True, GateReason.ALLOWED.value
-    target = CampaignContact.objects.select_related("campaign", "contact").get(pk=session.target_id)
-    campaign = target.campaign
-    if campaign.status != CampaignStatus.RUNNING:
-        return False, GateReason.CAMPAIGN_NOT_RUNNING.value
-    if not CallerId.objects.filter(
-        organization_id=campaign.organization_id, phone_number=session.from_number
-    ).exists():
-        return False, GateReason.CALLER_ID_NOT_REGISTERED.value
-    schedule = Schedule.of(campaign)
-    if schedule.end_at is not None and moment >= schedule.end_at:
-        return False, GateReason.CAMPAIGN_ENDED.value
-    allowed_at = next_allowed_moment(callee=Callee.of(target.contact), schedule=schedule, at=moment)
-    if allowed_at is None:
-        return False, GateReason.NO_CALLING_WINDOW.value
-    if allowed_at > moment:
-        return False, GateReason.OUTSIDE_CALLING_WINDOW.value
-    return True, GateReason.ALLOWED.value
-
-
-def before_dial_receiver(sender: Any, *, session: CallSession, **kwargs: Any) -> tuple[bool, str]:
-    """`check_before_dial` shaped as a signal receiver, for a `session_before_dial` signal the
-    sessions app can send from placement without importing campaigns (connected in
-    CampaignsConfig.ready when that signal exists)."""
-    allowed, reason = check_before_dial(session)
-    if allowed:
-        wait_for_dial_slot(session)
-    return allowed, reason
-
-
-# A slot further away than this means a backlog (redelivered tasks, a sweep): dial after this
-# wait rather than hold a worker for long; the dispatcher's buckets keep the average rate.
-MAX_DIAL_WAIT_SECONDS = 3.0
-
-
-def wait_for_dial_slot(session: CallSession, *, sleep: Callable[[float], None] = _sleep) -> float:
-    """Space this create from the campaign's and the account's previous ones (1/CPS apart).
-
-    Runs in the placement worker outside any transaction, right before the carrier is asked.
-    """
-    from django.conf import settings
-    from django.utils import timezone
-
-    from campaigns import pacing
-
-    buckets = [(pacing.ACCOUNT_BUCKET, float(settings.CAMPAIGNS_ACCOUNT_CALLS_PER_SECOND))]
-    if session.campaign_id is not None:
-        cps = Campaign.objects.filter(pk=session.campaign_id).values_list(
-            "calls_per_second", flat=True
-        )
-        rate = cps.first()
-        if rate:
-            buckets.append((pacing.campaign_bucket(session.campaign_id), float(rate)))
-    delay = pacing.reserve_dial_slot(buckets=buckets, now=timezone.now())
-    if delay > MAX_DIAL_WAIT_SECONDS:
-        logger.warning("dialler.dial_slot_backlog session=%s wait=%.2f", session.pk, delay)
-    wait = min(delay, MAX_DIAL_WAIT_SECONDS)
-    if wait > 0:
-        sleep(wait)
-    return wait

@@ -8,7 +8,7 @@ from celery import shared_task
 @shared_task(name="campaigns.tasks.dispatch_campaigns", ignore_result=True)
 def dispatch_campaigns() -> int:
     """The beat tick (every second): claim due contacts of every running campaign."""
-    from campaigns.dialler import dispatch_due
+    from campaigns.dialling.dispatch import dispatch_due
 
     return dispatch_due()
 
@@ -24,6 +24,6 @@ def cancel_campaign_calls(campaign_id: int) -> int:
 @shared_task(name="campaigns.tasks.apply_missed_outcomes", ignore_result=True)
 def apply_missed_outcomes() -> int:
     """Beat sweep (every minute): finished campaign calls whose outcome was never applied."""
-    from campaigns.outcomes import apply_missed_outcomes as sweep
+    from campaigns.dialling.outcomes import apply_missed_outcomes as sweep
 
     return sweep()

@@ -1,29 +1,26 @@
 """The call-session admin for campaign managers: a filtered list and a read-only session page
 with the transcript as a chat, the recording player, outcome, summary, extracted data, timings,
-and a "schedule callback" page (the API's service, `sessions.callbacks`)."""
+and a link to the "schedule callback" page (`campaigns.admin_callbacks`: it needs campaigns'
+rules, and campaigns depends on sessions, never the reverse)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest
 from django.http.response import HttpResponseBase
-from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import URLPattern, path, reverse
-from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin, user_can_write
-from anvil_voice.api.errors import ApiError
-from sessions import callbacks, selectors
-from sessions.models import CallbackStatus, CallSession
+from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin
+from sessions import selectors
+from sessions.models import CallSession
 from voices.storage import audio_response
 
 TIMING_FIELDS = [
@@ -58,31 +55,6 @@ def _latency(figures: dict[str, Any] | None) -> str:
         return ""
     since = str(figures.get("since", "")).replace("_", " ")
     return f"since {since}: " + " · ".join(steps) if since else " · ".join(steps)
-
-
-class ScheduleCallbackForm(forms.Form):
-    at = forms.CharField(
-        label="Call at",
-        max_length=40,
-        help_text="ISO-8601 with the UTC offset, e.g. 2026-03-03T11:00:00-05:00.",
-    )
-    note = forms.CharField(max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 3}))
-    adjust = forms.BooleanField(
-        required=False,
-        label="Move to the next allowed time if outside the calling window",
-    )
-
-    def clean_at(self) -> Any:
-        raw = self.cleaned_data["at"].strip()
-        try:
-            value = parse_datetime(raw)
-        except ValueError:
-            value = None
-        if value is None:
-            raise forms.ValidationError("Enter a date and time in ISO-8601 form.")
-        if value.tzinfo is None:
-            raise forms.ValidationError("Include a UTC offset (for example -05:00 or Z).")
-        return value
 
 
 def _clock(ms: int) -> str:
@@ -155,11 +127,6 @@ class CallSessionAdmin(OrganizationScopedAdmin):
     def get_urls(self) -> list[URLPattern]:
         return [
             path(
-                "<int:object_id>/callback/",
-                self.admin_site.admin_view(self.schedule_callback_view),
-                name="call_sessions_callsession_callback",
-            ),
-            path(
                 "<int:object_id>/recording/",
                 self.admin_site.admin_view(self.recording_view),
                 name="call_sessions_callsession_recording",
@@ -175,55 +142,6 @@ class CallSessionAdmin(OrganizationScopedAdmin):
         if not self.has_view_permission(request, session):
             raise PermissionDenied
         return audio_response(name=str(session.recording.name), audio_format="wav")
-
-    def schedule_callback_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
-        """Schedule (or cancel) a callback with the same service and rules as the API."""
-        session = self.get_queryset(request).filter(pk=object_id).first()
-        if session is None or not self.has_view_permission(request, session):
-            raise Http404("No such session.")
-        if not user_can_write(request, session.organization):
-            raise PermissionDenied("Your role in this organization cannot change data.")
-        change_url = reverse("admin:call_sessions_callsession_change", args=[session.pk])
-        form = ScheduleCallbackForm(request.POST if request.method == "POST" else None)
-        if request.method == "POST" and request.POST.get("cancel"):
-            try:
-                callbacks.callback_cancel(session=session)
-            except ApiError as exc:
-                messages.error(request, exc.message)
-            else:
-                messages.success(request, "The pending callback was cancelled.")
-            return HttpResponseRedirect(change_url)
-        if request.method == "POST" and form.is_valid():
-            try:
-                result = callbacks.callback_schedule(
-                    session=session,
-                    at=form.cleaned_data["at"],
-                    note=form.cleaned_data["note"],
-                    adjust=form.cleaned_data["adjust"],
-                    user=request.user if request.user.is_authenticated else None,
-                )
-            except ApiError as exc:
-                form.add_error(None, exc.message)
-                for messages_ in (exc.details or {}).values():
-                    for message in messages_ if isinstance(messages_, list) else [messages_]:
-                        form.add_error(None, str(message))
-            else:
-                moved = " (moved into the calling window)" if result.adjusted else ""
-                messages.success(
-                    request, f"Callback scheduled for {result.callback.at.isoformat()}{moved}."
-                )
-                return HttpResponseRedirect(change_url)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"Schedule a callback for session {session.pk}",
-            "opts": self.model._meta,
-            "original": session,
-            "session": session,
-            "form": form,
-            "pending": session.scheduled_callbacks.filter(status=CallbackStatus.PENDING).first(),
-            "change_url": change_url,
-        }
-        return render(request, "sessions/admin/schedule_callback.html", context)
 
     # Sessions are written by calls, never by hand.
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
@@ -277,7 +195,7 @@ class CallSessionAdmin(OrganizationScopedAdmin):
 
     @admin.display(description="Callback")
     def callback(self, session: CallSession) -> SafeString | str:
-        latest = callbacks.callback_latest_for(session=session)
+        latest = selectors.callback_latest_for(session=session)
         link = format_html(
             '<a class="button" href="{}">Schedule callback</a>',
             reverse("admin:call_sessions_callsession_callback", args=[session.pk]),

@@ -9,7 +9,6 @@ from __future__ import annotations
 import factory
 
 from anvil_voice.accounts.factories import OrganizationFactory
-from campaigns.factories import CallerIdFactory, DoNotCallEntryFactory
 from sessions.models import CallEvent, CallSession, CallStatus, SessionKind, Speaker, TranscriptTurn
 from voices.factories import VoiceFactory
 
@@ -45,13 +44,11 @@ class CallEventFactory(factory.django.DjangoModelFactory):
     kind = "status.completed"
 
 
-# The voice, caller-ID and do-not-call factories live with their own apps; re-exported here so
-# session tests can build a whole call graph from one module.
+# The voice factory lives with its app; re-exported here for session tests (caller IDs and
+# the do-not-call list are campaigns' and come from `campaigns.factories`).
 __all__ = [
     "CallEventFactory",
     "CallSessionFactory",
-    "CallerIdFactory",
-    "DoNotCallEntryFactory",
     "TranscriptTurnFactory",
     "VoiceFactory",
 ]

@@ -16,8 +16,8 @@ from django.db.models import QuerySet
 from rest_framework.exceptions import ValidationError
 
 from sessions import selectors
-from sessions.callbacks import sessions_with_callback_scheduled
 from sessions.models import AnsweredBy, CallSession, CallStatus, Outcome, SessionKind
+from sessions.selectors import sessions_with_callback_scheduled
 
 E164 = RegexValidator(r"^\+[1-9][0-9]{1,14}$", "Enter a phone number in E.164 form (+14155550100).")
 BOOLEAN_CHOICES = [("true", "true"), ("false", "false")]

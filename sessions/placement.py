@@ -6,8 +6,9 @@ killed mid-way, two dispatchers). The database, not the queue, decides:
 1. Claim: one conditional update moves a `queued` session with no `placed_at` and no call id
    to `initiated` with `placed_at=now`. It commits before the carrier is contacted, so every
    other worker sees it; whoever changes 0 rows does nothing.
-2. Re-check the organization's do-not-call list right before dialling (never dial a number
-   added since the dialler's check).
+2. Ask the dial gate (`sessions.dial_gate`, the campaigns app's rules) right before dialling:
+   never dial a number added to the do-not-call list since the dialler's check, nor outside
+   the calling window; then wait for the gate's calls-per-second slot.
 3. Dial. On success store the call id (conditional: only if none is stored yet).
 4. On errors, by kind:
    - RETRY (Twilio 20429, never processed) and BACK_PRESSURE (10004/22005): give the claim
@@ -51,8 +52,8 @@ from anvil_voice.telephony.carrier import (
     PlaceCallErrorKind,
     get_carrier,
 )
+from sessions.dial_gate import DO_NOT_CALL, DialGate, get_dial_gate
 from sessions.models import TERMINAL_CALL_STATUSES, CallEvent, CallSession, CallStatus, Outcome
-from sessions.signals import session_before_dial
 from sessions.status import EventKind, session_apply_carrier_status, session_finish
 
 logger = logging.getLogger(__name__)
@@ -99,15 +100,9 @@ def _event(session_id: int, kind: str, **data: object) -> None:
     CallEvent.objects.create(session_id=session_id, kind=kind, data=data)
 
 
-def _pre_dial_refusal(session: CallSession) -> str | None:
-    """The first reason a `session_before_dial` receiver gives not to dial, if any."""
-    for _, answer in session_before_dial.send(sender=CallSession, session=session):
-        if isinstance(answer, tuple) and len(answer) == 2 and not answer[0]:
-            return str(answer[1])
-    return None
-
-
-def session_place_call(*, session_id: int, carrier: Carrier | None = None) -> PlacementOutcome:
+def session_place_call(
+    *, session_id: int, carrier: Carrier | None = None, gate: DialGate | None = None
+) -> PlacementOutcome:
     placed_at = timezone.now()
     # Step 1. Autocommit on purpose: the claim must be visible before we talk to the carrier.
     claimed = CallSession.objects.filter(
@@ -121,7 +116,9 @@ def session_place_call(*, session_id: int, carrier: Carrier | None = None) -> Pl
         return PlacementOutcome.NOT_CLAIMED
     session = CallSession.objects.select_related("campaign", "organization").get(pk=session_id)
 
-    if session.organization.do_not_call_entries.filter(phone_number=session.to_number).exists():
+    gate = gate or get_dial_gate()
+    decision = gate.check(session)
+    if not decision.allowed and decision.reason == DO_NOT_CALL:
         session_finish(
             session_id=session_id,
             status=CallStatus.FAILED,
@@ -133,19 +130,18 @@ def session_place_call(*, session_id: int, carrier: Carrier | None = None) -> Pl
         )
         logger.info("event=placement_do_not_call session=%s", session_id)
         return PlacementOutcome.DO_NOT_CALL
-
-    refusal = _pre_dial_refusal(session)
-    if refusal is not None:
+    if not decision.allowed:
         session_finish(
             session_id=session_id,
             status=CallStatus.CANCELED,
-            end_reason=f"compliance:{refusal}",
+            end_reason=f"compliance:{decision.reason}",
             error_code="compliance",
-            error_message=f"Not dialled: {refusal}.",
+            error_message=f"Not dialled: {decision.reason}.",
             require_no_call=True,
         )
-        logger.info("event=placement_refused session=%s reason=%s", session_id, refusal)
+        logger.info("event=placement_refused session=%s reason=%s", session_id, decision.reason)
         return PlacementOutcome.REFUSED
+    gate.wait_for_slot(session)
 
     if not _mark_dialling(session_id, placed_at):
         logger.info("event=placement_claim_lost session=%s", session_id)

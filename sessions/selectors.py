@@ -8,7 +8,13 @@ from django.db.models import Count, Exists, F, IntegerField, Max, Min, OuterRef,
 from django.db.models.functions import Coalesce
 
 from anvil_voice.accounts.models import Organization
-from sessions.models import CallEvent, CallSession, TranscriptTurn
+from sessions.models import (
+    CallbackStatus,
+    CallEvent,
+    CallSession,
+    ScheduledCallback,
+    TranscriptTurn,
+)
 
 
 def session_list(*, organization: Organization | None = None) -> QuerySet[CallSession]:
@@ -65,3 +71,34 @@ def session_events_summary(*, session: CallSession) -> dict[str, Any]:
         "firstAt": bounds["first_at"],
         "lastAt": bounds["last_at"],
     }
+
+
+# --- Scheduled callbacks -----------------------------------------------------------------
+def callback_pending_for_contact(*, campaign_id: int, contact_id: int) -> ScheduledCallback | None:
+    return ScheduledCallback.objects.filter(
+        campaign_id=campaign_id, contact_id=contact_id, status=CallbackStatus.PENDING
+    ).first()
+
+
+def callback_latest_for(*, session: CallSession) -> ScheduledCallback | None:
+    """The newest callback scheduled from `session` (any status), or None."""
+    return ScheduledCallback.objects.filter(source_session=session).order_by("-id").first()
+
+
+def callbacks_pending() -> QuerySet[ScheduledCallback]:
+    return ScheduledCallback.objects.filter(status=CallbackStatus.PENDING)
+
+
+def sessions_with_callback_scheduled(
+    queryset: QuerySet[CallSession], scheduled: bool
+) -> QuerySet[CallSession]:
+    """`?callbackScheduled=`: a callback is planned from the session, either scheduled by a
+    person (a pending `ScheduledCallback` from it) or asked for by the callee on the call (the
+    engine's `extracted["callback_at"]`, which the campaign turns into the contact's next
+    attempt)."""
+    pending = ScheduledCallback.objects.filter(
+        source_session=OuterRef("pk"), status=CallbackStatus.PENDING
+    )
+    requested = Q(extracted__has_key="callback_at") & ~Q(extracted__callback_at=None)
+    planned = Q(Exists(pending)) | requested
+    return queryset.filter(planned) if scheduled else queryset.exclude(planned)

@@ -1,4 +1,4 @@
-"""Signals other apps listen to, so sessions never import campaigns (one direction only)."""
+"""What sessions tell the apps above them (campaigns depends on sessions, never the reverse)."""
 
 from django.dispatch import Signal
 
@@ -6,7 +6,3 @@ from django.dispatch import Signal
 # known. kwargs: session (CallSession).
 session_finished = Signal()
 
-# Sent by placement after the claim and before the carrier dials. kwargs: session. A receiver
-# answers (allowed, reason); any refusal cancels the call (campaigns re-checks its calling
-# window, schedule and status here).
-session_before_dial = Signal()

@@ -6,6 +6,7 @@ from rest_framework.routers import SimpleRouter
 
 from anvil_voice.accounts.api import ApiKeyViewSet
 from anvil_voice.webhooks.api.views import WebhookEndpointViewSet
+from campaigns.api.calls import CallsViewSet, SessionCallbackViewSet
 from campaigns.api.views import (
     CampaignViewSet,
     ContactListViewSet,
@@ -13,7 +14,7 @@ from campaigns.api.views import (
     PhoneNumberViewSet,
 )
 from scripts.api.views import ScriptViewSet
-from sessions.api.views import CallsViewSet, SessionViewSet
+from sessions.api.views import SessionViewSet
 from voices.api.views import VoiceViewSet
 
 
@@ -29,6 +30,8 @@ router.register("api-keys", ApiKeyViewSet, basename="api-key")
 router.register("voices", VoiceViewSet, basename="voice")
 router.register("scripts", ScriptViewSet, basename="script")
 router.register("sessions", SessionViewSet, basename="session")
+# `/sessions/:id/callback` needs campaigns' rules (calling window, do-not-call list).
+router.register("sessions", SessionCallbackViewSet, basename="session-callback")
 router.register("calls", CallsViewSet, basename="call")
 router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
 router.register("campaigns", CampaignViewSet, basename="campaign")

@@ -12,13 +12,13 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Case, CharField, Count, Q, Sum, Value, When
 
+from campaigns.dialling.rules import PRE_DIAL_DO_NOT_CALL
 from campaigns.models import Campaign, CampaignContact, CampaignStats
-from campaigns.outcomes import PRE_DIAL_DO_NOT_CALL
 from sessions.models import TERMINAL_CALL_STATUSES, AnsweredBy, CallSession, CallStatus, Outcome
 
 
 def _effective_outcome() -> Case:
-    # Mirrors campaigns.outcomes.effective_outcome.
+    # Mirrors campaigns.dialling.rules.effective_outcome.
     return Case(
         When(~Q(outcome=""), then="outcome"),
         When(status=CallStatus.BUSY, then=Value(Outcome.BUSY.value)),
@@ -57,7 +57,7 @@ def campaign_stats_rebuild(*, campaign: Campaign, save: bool = True) -> Campaign
         }
         sessions = CallSession.objects.filter(campaign=locked, target__isnull=False)
         values["sessions_created"] = sessions.count()
-        # Mirrors campaigns.outcomes.was_dialled: sessions that never reached the carrier.
+        # Mirrors campaigns.dialling.rules.was_dialled: sessions that never reached the carrier.
         not_counted = (Q(carrier_call_sid__isnull=True) | Q(carrier_call_sid="")) & (
             Q(status=CallStatus.CANCELED)
             | Q(end_reason__in=PRE_DIAL_DO_NOT_CALL)

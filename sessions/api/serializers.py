@@ -1,24 +1,17 @@
-"""Wire shapes of call sessions: a list row, the full session, transcript turns, a test call."""
+"""Wire shapes of call sessions: a list row, the full session, transcript turns, a callback."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.core.validators import RegexValidator
 from django.urls import reverse
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from anvil_voice.api.serializers import CamelCaseModelSerializer, CamelCaseSerializer
+from anvil_voice.api.serializers import CamelCaseModelSerializer
 from sessions import selectors
-from sessions.callbacks import MAX_AHEAD, callback_latest_for
 from sessions.models import CallSession, ScheduledCallback, TranscriptTurn
-from sessions.services import E164_MESSAGE
 from voices.storage import signed_url
-
-# The shape only (documented as the schema's pattern); the service checks the number is real.
-E164_FORMAT = RegexValidator(r"^\+[1-9][0-9]{1,14}$", E164_MESSAGE)
 
 
 class TranscriptTurnSerializer(CamelCaseModelSerializer):
@@ -55,40 +48,6 @@ class CallbackSerializer(CamelCaseModelSerializer):
 
     def get_adjusted(self, callback: ScheduledCallback) -> bool:
         return callback.at != callback.requested_at
-
-
-class OffsetDateTimeField(serializers.DateTimeField):
-    """ISO-8601 with a UTC offset: a naive time is refused, not guessed in the server's zone."""
-
-    def to_internal_value(self, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                parsed = parse_datetime(value.strip())
-            except ValueError:
-                parsed = None
-            if parsed is not None and parsed.tzinfo is None:
-                self.fail("naive")
-        return super().to_internal_value(value)
-
-    default_error_messages = {
-        **serializers.DateTimeField.default_error_messages,
-        "naive": "Include a UTC offset (for example 2026-03-03T15:00:00-05:00 or ...Z).",
-    }
-
-
-class CallbackRequestSerializer(CamelCaseSerializer):
-    at = OffsetDateTimeField(
-        help_text=(
-            "When to call, ISO-8601 with a UTC offset; in the future, at most "
-            f"{MAX_AHEAD.days} days ahead, inside the contact's calling window."
-        )
-    )
-    note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
-    adjust = serializers.BooleanField(
-        required=False,
-        default=False,
-        help_text="Outside the calling window: move to the next allowed time instead of a 400.",
-    )
 
 
 class SessionSerializer(CamelCaseModelSerializer):
@@ -136,7 +95,7 @@ class SessionSerializer(CamelCaseModelSerializer):
         if prefetched is not None:
             latest = prefetched[0] if prefetched else None
         else:
-            latest = callback_latest_for(session=session)
+            latest = selectors.callback_latest_for(session=session)
         return dict(CallbackSerializer(latest).data) if latest is not None else None
 
 
@@ -217,22 +176,3 @@ class SessionDetailSerializer(SessionSerializer):
         for key in ("firstAt", "lastAt"):
             summary[key] = field.to_representation(summary[key]) if summary[key] else None
         return summary
-
-
-class TestCallSerializer(CamelCaseSerializer):
-    """`from` is a Python keyword: the field is declared as `caller` and published as `from`."""
-
-    to = serializers.CharField(max_length=16, validators=[E164_FORMAT])
-    script = serializers.IntegerField(min_value=1)
-    voice = serializers.IntegerField(min_value=1)
-    variables = serializers.DictField(
-        child=serializers.CharField(allow_blank=True, max_length=500),
-        required=False,
-        default=dict,
-    )
-    caller = serializers.CharField(required=False, max_length=32)
-
-    def get_fields(self) -> dict[str, serializers.Field]:
-        fields = super().get_fields()
-        fields["from"] = fields.pop("caller")
-        return fields

@@ -1,4 +1,4 @@
-"""`/sessions` (list, detail, transcript, callback) and `/calls/test`.
+"""`/sessions` (list, detail, transcript, recording).
 
 Everything answers in the envelope except `/sessions/:id/transcript?format=txt|vtt`, which
 answers the bare document (text/plain or text/vtt) so it can be saved or fed to a player as is;
@@ -9,17 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Prefetch, QuerySet
-from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django_filters.utils import translate_validation
-from django_ratelimit.core import get_usage
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import mixins, renderers, status
+from rest_framework import mixins, renderers
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, Throttled, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -27,14 +24,11 @@ from rest_framework.views import APIView
 from anvil_voice.api.negotiation import AudioNegotiation
 from anvil_voice.api.renderers import EnvelopeJSONRenderer
 from anvil_voice.api.views import OrganizationScopedViewSet
-from sessions import callbacks, selectors, services
+from sessions import selectors
 from sessions.api.pagination import SessionCursorPagination
 from sessions.api.serializers import (
-    CallbackRequestSerializer,
-    CallbackSerializer,
     SessionDetailSerializer,
     SessionSerializer,
-    TestCallSerializer,
     TranscriptTurnSerializer,
 )
 from sessions.filters import SessionFilter, reject_unknown_params, session_ordering
@@ -42,18 +36,7 @@ from sessions.models import CallSession, ScheduledCallback
 from sessions.transcripts import transcript_txt, transcript_vtt
 from voices.storage import audio_response
 
-TEST_CALL_GROUP = "test-calls"
-TEST_CALL_RATE = "10/h"
 TRANSCRIPT_FORMATS = ("json", "txt", "vtt")
-CALLBACK_CONFLICT = OpenApiResponse(
-    response=OpenApiTypes.OBJECT,
-    description=(
-        "CONFLICT: a callback is already pending for the contact, or the number is on the "
-        "do-not-call list; INVALID_STATE: not a campaign call, or the campaign was stopped."
-    ),
-)
-
-
 def with_latest_callback(queryset: QuerySet[CallSession]) -> QuerySet[CallSession]:
     """Each session's callbacks newest first, in one query per page (the `callback` field)."""
     return queryset.prefetch_related(
@@ -105,8 +88,8 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizat
     serializer_class = SessionSerializer
     filterset_class = SessionFilter
     pagination_class = SessionCursorPagination
-    # POST and DELETE only exist on `/sessions/:id/callback`; the router maps nothing else.
-    http_method_names = ["get", "post", "delete", "head", "options"]
+    # `/sessions/:id/callback` (POST, DELETE) is campaigns' (`campaigns.api.calls`).
+    http_method_names = ["get", "head", "options"]
 
     def get_base_queryset(self) -> QuerySet[CallSession]:
         if self.action == "list":
@@ -191,81 +174,3 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizat
         if not session.recording:
             raise NotFound("This session has no recording.")
         return audio_response(name=str(session.recording.name), audio_format="wav")
-
-    # --- callback ---------------------------------------------------------------------------
-    @extend_schema(
-        methods=["POST"],
-        summary="Schedule a callback to the session's contact, in the session's campaign",
-        request=CallbackRequestSerializer,
-        responses={201: CallbackSerializer, 409: CALLBACK_CONFLICT},
-    )
-    @extend_schema(
-        methods=["DELETE"],
-        summary="Cancel the session's pending callback (404 when there is none)",
-        request=None,
-        responses={200: CallbackSerializer},
-    )
-    @action(detail=True, methods=["post", "delete"])
-    def callback(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        session = self.get_object()
-        assert isinstance(session, CallSession)
-        if request.method == "DELETE":
-            cancelled = callbacks.callback_cancel(session=session)
-            return Response(CallbackSerializer(cancelled).data)
-        serializer = CallbackRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        result = callbacks.callback_schedule(
-            session=session,
-            at=data["at"],
-            note=data["note"],
-            adjust=data["adjust"],
-            user=self.principal.user,
-            api_key=self.principal.api_key,
-        )
-        return Response(CallbackSerializer(result.callback).data, status=status.HTTP_201_CREATED)
-
-
-def _organization_key(group: str, request: HttpRequest) -> str:
-    return f"org:{request.anvil_test_call_org}"  # type: ignore[attr-defined]
-
-
-class CallsViewSet(OrganizationScopedViewSet):
-    """`POST /calls/test`: one call at once, outside any campaign."""
-
-    serializer_class = TestCallSerializer
-    pagination_class = None
-
-    def get_base_queryset(self) -> QuerySet[CallSession]:
-        return selectors.session_list()
-
-    def _check_test_call_budget(self, request: Request) -> None:
-        django_request = request._request
-        django_request.anvil_test_call_org = self.organization.pk  # type: ignore[attr-defined]
-        usage = get_usage(
-            django_request,
-            group=TEST_CALL_GROUP,
-            key=_organization_key,
-            rate=getattr(settings, "TEST_CALL_RATE_LIMIT", TEST_CALL_RATE),
-            increment=True,
-        )
-        if usage is not None and usage["should_limit"]:
-            raise Throttled(wait=max(1, usage["time_left"]))
-
-    @extend_schema(request=TestCallSerializer, responses={201: SessionDetailSerializer})
-    @action(detail=False, methods=["post"], url_path="test")
-    def test(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        serializer = TestCallSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        # Counted only for well-formed requests, before the checks that touch the database.
-        self._check_test_call_budget(request)
-        session = services.session_test_call_create(
-            organization=self.organization,
-            to=data["to"],
-            script_id=data["script"],
-            voice_id=data["voice"],
-            variables=dict(data["variables"]),
-            caller=data.get("from"),
-        )
-        return Response(SessionDetailSerializer(session).data, status=status.HTTP_201_CREATED)

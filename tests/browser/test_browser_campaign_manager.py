@@ -29,7 +29,7 @@ from browser_support import (
 from django.contrib.auth.models import Permission
 from playwright.sync_api import Browser, FilePayload, Locator, Page, expect, sync_playwright
 
-from campaigns.dialler import dispatch_due
+from campaigns.dialling.dispatch import dispatch_due
 from campaigns.factories import CallerIdFactory
 from campaigns.models import Campaign, CampaignStatus
 from scripts.models import Script

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from campaigns.dialler import dispatch_due
+from campaigns.dialling.dispatch import dispatch_due
+from campaigns.dialling.outcomes import record_outcome
 from campaigns.factories import (
     CallerIdFactory,
     CampaignFactory,
@@ -15,7 +16,6 @@ from campaigns.factories import (
     ContactListFactory,
 )
 from campaigns.models import Campaign, CampaignStatus, CampaignTransition
-from campaigns.outcomes import record_outcome
 from scripts.factories import ScriptFactory
 from sessions.models import AnsweredBy, CallSession, CallStatus, Outcome
 from tests.campaigns.conftest import TUESDAY_MORNING_NY

@@ -8,11 +8,13 @@ import pytest
 import time_machine
 
 from campaigns import services
-from campaigns.compliance import GateReason, Schedule, check_before_dial, evaluate
-from campaigns.dialler import dispatch_due
+from campaigns.compliance import GateReason, Schedule, evaluate
+from campaigns.dialling.dispatch import dispatch_due
+from campaigns.dialling.gate import check_before_dial
 from campaigns.factories import ContactFactory, DoNotCallEntryFactory
 from campaigns.models import CampaignContact, CampaignContactState, Contact, TimeZoneSource
 from campaigns.phones import infer_time_zone
+from sessions.dial_gate import DialDecision
 from sessions.models import CallSession
 
 ALWAYS = Schedule(
@@ -232,7 +234,7 @@ def test_check_before_dial_refuses_what_changed_since_the_claim(owner, make_camp
     DoNotCallEntryFactory(organization=owner.organization, phone_number=session.to_number)
     listed = check_before_dial(session, now=now)
 
-    assert allowed == (True, "allowed")
-    assert too_late == (False, "outside_calling_window")
-    assert paused == (False, "campaign_not_running")
-    assert listed == (False, "do_not_call")
+    assert allowed == DialDecision(True, "allowed")
+    assert too_late == DialDecision(False, "outside_calling_window")
+    assert paused == DialDecision(False, "campaign_not_running")
+    assert listed == DialDecision(False, "do_not_call")

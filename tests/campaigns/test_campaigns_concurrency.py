@@ -15,7 +15,7 @@ from django.db import connection, connections
 
 from anvil_voice.accounts.factories import OrganizationFactory
 from campaigns import services
-from campaigns.dialler import dispatch_due
+from campaigns.dialling.dispatch import dispatch_due
 from campaigns.factories import CampaignFactory, ContactListFactory
 from campaigns.models import CampaignContact, CampaignStats, Contact, TimeZoneSource
 from sessions.models import CallSession

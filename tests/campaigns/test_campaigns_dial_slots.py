@@ -11,9 +11,9 @@ import pytest
 import time_machine
 from django.db import close_old_connections
 
-from campaigns.compliance import MAX_DIAL_WAIT_SECONDS, wait_for_dial_slot
+from campaigns.dialling.gate import MAX_DIAL_WAIT_SECONDS, wait_for_dial_slot
+from campaigns.dialling.pacing import reserve_dial_slot
 from campaigns.models import PacingBucket
-from campaigns.pacing import reserve_dial_slot
 
 pytestmark = pytest.mark.django_db
 

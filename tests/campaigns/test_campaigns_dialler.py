@@ -9,7 +9,7 @@ import time_machine
 from django.db import IntegrityError, transaction
 
 from campaigns import services
-from campaigns.dialler import claim_due_contacts, dispatch_due
+from campaigns.dialling.dispatch import claim_due_contacts, dispatch_due
 from campaigns.factories import ContactFactory, DoNotCallEntryFactory
 from campaigns.models import (
     CampaignContact,
@@ -307,7 +307,7 @@ def test_one_broken_campaign_does_not_stop_the_others(owner, make_campaign, monk
             raise RuntimeError("boom")
         return real_claim(campaign_id=campaign_id, now=now)
 
-    monkeypatch.setattr("campaigns.dialler.claim_due_contacts", claim)
+    monkeypatch.setattr("campaigns.dialling.dispatch.claim_due_contacts", claim)
 
     assert dispatch_due(now=NOW) == 1
     assert CallSession.objects.get().campaign_id == healthy.pk

@@ -20,7 +20,7 @@ import time_machine
 from django.utils import timezone
 
 from campaigns import services
-from campaigns.dialler import dispatch_due
+from campaigns.dialling.dispatch import dispatch_due
 from campaigns.models import (
     CampaignContact,
     CampaignStats,

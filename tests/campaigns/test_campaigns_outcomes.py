@@ -8,7 +8,8 @@ import pytest
 import time_machine
 
 from campaigns import services
-from campaigns.dialler import dispatch_due
+from campaigns.dialling.dispatch import dispatch_due
+from campaigns.dialling.outcomes import apply_missed_outcomes
 from campaigns.models import (
     CampaignContact,
     CampaignContactState,
@@ -16,7 +17,6 @@ from campaigns.models import (
     CampaignStatus,
     DoNotCallEntry,
 )
-from campaigns.outcomes import apply_missed_outcomes
 from sessions.models import AnsweredBy, CallEvent, CallSession, CallStatus, Outcome
 from sessions.signals import session_finished
 from tests.campaigns.conftest import TUESDAY_MORNING_NY as NOW

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from campaigns.pacing import take_tokens
+from campaigns.dialling.pacing import take_tokens
 
 pytestmark = pytest.mark.django_db
 

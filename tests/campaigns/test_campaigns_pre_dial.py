@@ -1,4 +1,4 @@
-"""Placement re-checks the campaign's gate right before dialling (session_before_dial)."""
+"""Placement asks the campaign's dial gate right before dialling (settings.DIAL_GATE)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import time_machine
 
 from campaigns import services
-from campaigns.dialler import dispatch_due
+from campaigns.dialling.dispatch import dispatch_due
 from campaigns.models import CampaignContact, CampaignContactState
 from sessions.models import CallSession, CallStatus
 from sessions.placement import PlacementOutcome, session_place_call

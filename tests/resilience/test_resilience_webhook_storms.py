@@ -35,7 +35,7 @@ from twilio.request_validator import RequestValidator
 from anvil_voice.accounts.models import Organization
 from anvil_voice.telephony.twilio import TwilioCarrier
 from campaigns import services
-from campaigns.dialler import dispatch_due
+from campaigns.dialling.dispatch import dispatch_due
 from campaigns.factories import CampaignFactory, ContactListFactory
 from campaigns.models import (
     Campaign,

@@ -7,9 +7,10 @@ import types
 
 import pytest
 
+from campaigns.factories import CallerIdFactory, DoNotCallEntryFactory
 from scripts.factories import ScriptFactory
-from sessions.factories import CallerIdFactory, DoNotCallEntryFactory, VoiceFactory
 from sessions.models import CallEvent, CallSession, CallStatus, SessionKind
+from voices.factories import VoiceFactory
 from voices.models import VoiceStatus
 
 TEST_CALLS = "/api/v1/voice/calls/test"

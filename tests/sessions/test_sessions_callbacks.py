@@ -11,11 +11,12 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 import time_machine
 from django.db import IntegrityError, connection, connections, transaction
+from django.urls import reverse
 
-from campaigns.dialler import claim_due_callbacks, dispatch_due
+from campaigns.dialling.callbacks import callback_cancel, callback_schedule
+from campaigns.dialling.dispatch import claim_due_callbacks, dispatch_due
 from campaigns.factories import CampaignFactory, ContactFactory, DoNotCallEntryFactory
 from campaigns.models import Campaign, CampaignStatus, Contact
-from sessions.callbacks import callback_cancel, callback_schedule
 from sessions.factories import CallSessionFactory
 from sessions.models import (
     CallbackStatus,
@@ -572,7 +573,7 @@ def staff(persona):
 
 
 def admin_url(session: CallSession) -> str:
-    return f"/admin/call_sessions/callsession/{session.pk}/callback/"
+    return reverse("admin:call_sessions_callsession_callback", args=[session.pk])
 
 
 def test_the_session_page_links_to_the_callback_form_which_schedules_one(

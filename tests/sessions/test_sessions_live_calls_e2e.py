@@ -24,7 +24,7 @@ import time_machine
 from django.test import Client
 
 from campaigns import services
-from campaigns.dialler import dispatch_due
+from campaigns.dialling.dispatch import dispatch_due
 from campaigns.models import CampaignContact, DoNotCallEntry
 from scripts.factories import ScriptFactory
 from sessions.models import CallEvent, CallSession

@@ -31,6 +31,12 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from campaigns import compliance
+from campaigns.dialling.rules import (
+    PRE_DIAL_DO_NOT_CALL,
+    effective_outcome,
+    is_invalid_number,
+    was_dialled,
+)
 from campaigns.models import (
     Campaign,
     CampaignContact,
@@ -52,10 +58,6 @@ from sessions.models import (
 
 logger = logging.getLogger("campaigns.outcomes")
 
-# Twilio error codes that mean "this number cannot be called".
-INVALID_NUMBER_CODES = frozenset({"13223", "13224", "21211", "21214", "21217", "21401", "21407"})
-INVALID_NUMBER_REASONS = frozenset({"invalid_number", "invalid-number"})
-
 _STATE_COUNTER = {
     CampaignContactState.PENDING: "pending",
     CampaignContactState.IN_PROGRESS: "in_progress",
@@ -72,45 +74,6 @@ class Verdict:
     outcome: str
     next_attempt_at: datetime | None = None
     counted: bool = True  # False: the call never reached the carrier
-
-
-# End reasons the placement service writes when it refuses to dial (nothing reached the carrier).
-PRE_DIAL_DO_NOT_CALL = frozenset({"do_not_call", "compliance:do_not_call"})
-
-
-def was_dialled(session: CallSession) -> bool:
-    """Did this session (possibly) reach the carrier? Only those count as attempts."""
-    if session.carrier_call_sid:
-        return True
-    if session.status == CallStatus.CANCELED:
-        return False  # cancelled before the carrier gave it a call id
-    if session.end_reason in PRE_DIAL_DO_NOT_CALL or session.end_reason.startswith("compliance:"):
-        return False
-    # Claimed for placement: the create may have gone through even if its answer was lost.
-    return session.placed_at is not None
-
-
-def effective_outcome(session: CallSession) -> str:
-    """The session's outcome, or one derived from how the call ended when none was set."""
-    if session.outcome:
-        return str(session.outcome)
-    if session.status == CallStatus.BUSY:
-        return Outcome.BUSY
-    if session.status in (CallStatus.NO_ANSWER, CallStatus.CANCELED):
-        return Outcome.NO_ANSWER
-    if session.status == CallStatus.FAILED:
-        return Outcome.FAILED
-    if session.answered_by == AnsweredBy.MACHINE:
-        return Outcome.VOICEMAIL
-    if session.answered_by == AnsweredBy.HUMAN:
-        return Outcome.COMPLETED
-    return Outcome.NO_CONVERSATION
-
-
-def _is_invalid_number(session: CallSession) -> bool:
-    return (
-        session.error_code in INVALID_NUMBER_CODES or session.end_reason in INVALID_NUMBER_REASONS
-    )
 
 
 def _callback_time(session: CallSession, contact_zone: str, now: datetime) -> datetime | None:
@@ -145,7 +108,7 @@ def decide(
         return Verdict(CampaignContactState.DO_NOT_CALL, outcome)
     if outcome == Outcome.NO_CONVERSATION and session.answered_by == AnsweredBy.HUMAN:
         return Verdict(CampaignContactState.COMPLETED, outcome)
-    if outcome == Outcome.FAILED and _is_invalid_number(session):
+    if outcome == Outcome.FAILED and is_invalid_number(session):
         return Verdict(CampaignContactState.FAILED, outcome)
     if outcome == Outcome.CALLBACK_REQUESTED:
         at = _callback_time(session, target.contact.time_zone, now)

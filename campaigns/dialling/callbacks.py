@@ -1,9 +1,10 @@
 """Scheduled callbacks: a person asks for a session's contact to be called back at a set time.
 
-Writes (`callback_schedule`, `callback_cancel`) and reads (`callback_pending_for_contact`,
-`callback_latest_for`, `sessions_with_callback_scheduled`) used by the API, the list filter and
-the admin; the dialler places due callbacks (`campaigns.dialler.claim_due_callbacks`); a finished
-callback call is handled by `callback_session_finished`.
+Writes (`callback_schedule`, `callback_cancel`) used by the API and the admin (the reads are
+sessions' selectors: `callback_pending_for_contact`, `callback_latest_for`,
+`sessions_with_callback_scheduled`); the dialler places due callbacks
+(`campaigns.dialling.dispatch.claim_due_callbacks`); a finished callback call is handled by
+`callback_session_finished`.
 
 Rules when scheduling (each broken rule is a 4xx envelope):
 - the session belongs to a campaign and still knows its contact (test calls have none: 409
@@ -31,7 +32,6 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -39,6 +39,7 @@ from anvil_voice.accounts.models import ApiKey
 from anvil_voice.api.errors import ApiError, Conflict, ErrorCode, InvalidState
 from campaigns.compliance import Callee, Schedule, next_allowed_moment
 from campaigns.models import Campaign, CampaignContact, CampaignStatus, Contact, DoNotCallEntry
+from sessions import selectors
 from sessions.models import (
     CallbackStatus,
     CallSession,
@@ -47,7 +48,7 @@ from sessions.models import (
     SessionKind,
 )
 
-logger = logging.getLogger("anvil_voice.sessions.callbacks")
+logger = logging.getLogger("campaigns.callbacks")
 
 # Far enough for "call me after my holiday", near enough that the rules and the contact are
 # still what they were when it was asked.
@@ -153,7 +154,9 @@ def callback_schedule(
             )
     except IntegrityError as exc:
         # The partial unique constraint: one pending callback per contact and campaign.
-        pending = callback_pending_for_contact(campaign_id=campaign.pk, contact_id=contact.pk)
+        pending = selectors.callback_pending_for_contact(
+            campaign_id=campaign.pk, contact_id=contact.pk
+        )
         where = f" (from session {pending.source_session_id})" if pending is not None else ""
         raise Conflict(
             f"A callback is already pending for this contact in this campaign{where}; "
@@ -194,39 +197,6 @@ def callback_cancel(*, session: CallSession, now: datetime | None = None) -> Sch
     return callback
 
 
-# --- Reads ---------------------------------------------------------------------------------
-
-
-def callback_pending_for_contact(*, campaign_id: int, contact_id: int) -> ScheduledCallback | None:
-    return ScheduledCallback.objects.filter(
-        campaign_id=campaign_id, contact_id=contact_id, status=CallbackStatus.PENDING
-    ).first()
-
-
-def callback_latest_for(*, session: CallSession) -> ScheduledCallback | None:
-    """The newest callback scheduled from `session` (any status), or None."""
-    return ScheduledCallback.objects.filter(source_session=session).order_by("-id").first()
-
-
-def callbacks_pending() -> QuerySet[ScheduledCallback]:
-    return ScheduledCallback.objects.filter(status=CallbackStatus.PENDING)
-
-
-def sessions_with_callback_scheduled(
-    queryset: QuerySet[CallSession], scheduled: bool
-) -> QuerySet[CallSession]:
-    """`?callbackScheduled=`: a callback is planned from the session, either scheduled by a
-    person (a pending `ScheduledCallback` from it) or asked for by the callee on the call (the
-    engine's `extracted["callback_at"]`, which the campaign turns into the contact's next
-    attempt)."""
-    pending = ScheduledCallback.objects.filter(
-        source_session=OuterRef("pk"), status=CallbackStatus.PENDING
-    )
-    requested = Q(extracted__has_key="callback_at") & ~Q(extracted__callback_at=None)
-    planned = Q(Exists(pending)) | requested
-    return queryset.filter(planned) if scheduled else queryset.exclude(planned)
-
-
 # --- When a callback call ends ------------------------------------------------------------
 
 
@@ -234,7 +204,7 @@ def _requested_time(session: CallSession, zone: str) -> datetime | None:
     raw = (session.extracted or {}).get("callback_at")
     value = raw if isinstance(raw, datetime) else parse_datetime(str(raw)) if raw else None
     if value is not None and timezone.is_naive(value):
-        # A wall-clock time the callee said: in their zone (as campaigns.outcomes reads it).
+        # A wall-clock time the callee said: in their zone (as dialling.outcomes reads it).
         value = value.replace(tzinfo=ZoneInfo(zone))
     return value
 
@@ -282,6 +252,6 @@ def callback_session_finished(*, session: CallSession, now: datetime | None = No
 
 
 def handle_session_finished(sender: Any, *, session: CallSession, **kwargs: Any) -> None:
-    """`session_finished` receiver (connected in SessionsConfig.ready)."""
+    """`session_finished` receiver (connected in CampaignsConfig.ready)."""
     if session.kind in (SessionKind.CALLBACK, SessionKind.TEST):
         callback_session_finished(session=session)

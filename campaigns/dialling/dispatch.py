@@ -37,8 +37,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from anvil_voice.api.errors import InvalidState
-from campaigns import pacing
 from campaigns.compliance import GateReason, Schedule, evaluate
+from campaigns.dialling import pacing
 from campaigns.models import (
     Campaign,
     CampaignContact,

@@ -1,0 +1,100 @@
+"""The campaigns app's dial gate (`settings.DIAL_GATE`): placement asks it right before dialling.
+
+The dispatcher checked the contact when it claimed it; the gate checks again what may have
+changed since (a do-not-call entry, a pause or stop, the calling window closing, the caller ID
+removed) and then spaces the create from the campaign's and the account's previous ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from time import sleep as _sleep
+
+from django.conf import settings
+from django.utils import timezone
+
+from campaigns.compliance import Callee, GateReason, Schedule, next_allowed_moment
+from campaigns.dialling import pacing
+from campaigns.models import CallerId, Campaign, CampaignContact, CampaignStatus, DoNotCallEntry
+from sessions.dial_gate import DialDecision
+from sessions.models import CallSession, SessionKind
+
+logger = logging.getLogger(__name__)
+
+# A slot further away than this means a backlog (redelivered tasks, a sweep): dial after this
+# wait rather than hold a worker for long; the dispatcher's buckets keep the average rate.
+MAX_DIAL_WAIT_SECONDS = 3.0
+
+
+def is_on_do_not_call_list(*, organization_id: int, phone_number: str) -> bool:
+    return DoNotCallEntry.objects.filter(
+        organization_id=organization_id, phone_number=phone_number
+    ).exists()
+
+
+def check_before_dial(session: CallSession, *, now: datetime | None = None) -> DialDecision:
+    """Re-check the gate right before the carrier is asked to dial `session`.
+
+    A refusal ends the session without a call (`sessions.placement`): as a do-not-call failure
+    for `do_not_call`, otherwise `canceled` with `end_reason = "compliance:<reason>"`; the
+    campaign's outcome handler then puts the contact back (rescheduled, or do-not-call) without
+    counting the attempt. Test calls are only checked against the do-not-call list.
+    """
+    moment = now or timezone.now()
+    if is_on_do_not_call_list(
+        organization_id=session.organization_id, phone_number=session.to_number
+    ):
+        return DialDecision(False, GateReason.DO_NOT_CALL.value)
+    if session.kind != SessionKind.CAMPAIGN or session.target_id is None:
+        return DialDecision.allow()
+    target = CampaignContact.objects.select_related("campaign", "contact").get(pk=session.target_id)
+    campaign = target.campaign
+    if campaign.status != CampaignStatus.RUNNING:
+        return DialDecision(False, GateReason.CAMPAIGN_NOT_RUNNING.value)
+    if not CallerId.objects.filter(
+        organization_id=campaign.organization_id, phone_number=session.from_number
+    ).exists():
+        return DialDecision(False, GateReason.CALLER_ID_NOT_REGISTERED.value)
+    schedule = Schedule.of(campaign)
+    if schedule.end_at is not None and moment >= schedule.end_at:
+        return DialDecision(False, GateReason.CAMPAIGN_ENDED.value)
+    allowed_at = next_allowed_moment(callee=Callee.of(target.contact), schedule=schedule, at=moment)
+    if allowed_at is None:
+        return DialDecision(False, GateReason.NO_CALLING_WINDOW.value)
+    if allowed_at > moment:
+        return DialDecision(False, GateReason.OUTSIDE_CALLING_WINDOW.value)
+    return DialDecision.allow()
+
+
+def wait_for_dial_slot(session: CallSession, *, sleep: Callable[[float], None] = _sleep) -> float:
+    """Space this create from the campaign's and the account's previous ones (1/CPS apart).
+
+    Runs in the placement worker outside any transaction, right before the carrier is asked.
+    """
+    buckets = [(pacing.ACCOUNT_BUCKET, float(settings.CAMPAIGNS_ACCOUNT_CALLS_PER_SECOND))]
+    if session.campaign_id is not None:
+        cps = Campaign.objects.filter(pk=session.campaign_id).values_list(
+            "calls_per_second", flat=True
+        )
+        rate = cps.first()
+        if rate:
+            buckets.append((pacing.campaign_bucket(session.campaign_id), float(rate)))
+    delay = pacing.reserve_dial_slot(buckets=buckets, now=timezone.now())
+    if delay > MAX_DIAL_WAIT_SECONDS:
+        logger.warning("dialler.dial_slot_backlog session=%s wait=%.2f", session.pk, delay)
+    wait = min(delay, MAX_DIAL_WAIT_SECONDS)
+    if wait > 0:
+        sleep(wait)
+    return wait
+
+
+class CampaignDialGate:
+    """`sessions.dial_gate.DialGate` for campaign and test calls."""
+
+    def check(self, session: CallSession) -> DialDecision:
+        return check_before_dial(session)
+
+    def wait_for_slot(self, session: CallSession) -> float:
+        return wait_for_dial_slot(session)
