@@ -21,7 +21,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin, user_can_write
-from anvil_voice.api.errors import ApiError
+from anvil_voice.errors import ApplicationError
 from sessions import callbacks, selectors
 from sessions.models import CallbackStatus, CallSession
 from voices.storage import audio_response
@@ -188,7 +188,7 @@ class CallSessionAdmin(OrganizationScopedAdmin):
         if request.method == "POST" and request.POST.get("cancel"):
             try:
                 callbacks.callback_cancel(session=session)
-            except ApiError as exc:
+            except ApplicationError as exc:
                 messages.error(request, exc.message)
             else:
                 messages.success(request, "The pending callback was cancelled.")
@@ -202,7 +202,7 @@ class CallSessionAdmin(OrganizationScopedAdmin):
                     adjust=form.cleaned_data["adjust"],
                     user=request.user if request.user.is_authenticated else None,
                 )
-            except ApiError as exc:
+            except ApplicationError as exc:
                 form.add_error(None, exc.message)
                 for messages_ in (exc.details or {}).values():
                     for message in messages_ if isinstance(messages_, list) else [messages_]:
