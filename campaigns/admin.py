@@ -25,8 +25,8 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin
-from anvil_voice.api.errors import ApiError
 from anvil_voice.charts import OUTCOME_COLOURS, Chart, ChartItem, column_chart, horizontal_bar_chart
+from anvil_voice.errors import ApplicationError
 from campaigns import admin_callbacks, admin_contacts, selectors, services
 from campaigns.models import Campaign, CampaignStats, CampaignStatus, CampaignTransition
 from campaigns.services.lifecycle import ALLOWED_TRANSITIONS
@@ -259,7 +259,7 @@ class CampaignAdmin(OrganizationScopedAdmin):
             except ValidationError as error:
                 problems = "; ".join(admin_contacts._messages_of(error))
                 self.message_user(request, f"{campaign}: {problems}", messages.ERROR)
-            except ApiError as error:
+            except ApplicationError as error:
                 self.message_user(request, f"{campaign}: {error.message}", messages.ERROR)
             else:
                 self.message_user(request, f"{campaign}: {verb} done.", messages.SUCCESS)

@@ -22,7 +22,7 @@ from anvil_voice.accounts.admin_scoping import (
     scope_queryset_for_user,
     user_can_write,
 )
-from anvil_voice.api.errors import ApiError
+from anvil_voice.errors import ApplicationError
 from campaigns.dialling import callbacks
 from sessions.models import CallbackStatus, CallSession, ScheduledCallback
 
@@ -82,7 +82,7 @@ class ScheduledCallbackAdmin(OrganizationScopedAdmin):
         if request.method == "POST" and request.POST.get("cancel"):
             try:
                 callbacks.callback_cancel(session=session)
-            except ApiError as exc:
+            except ApplicationError as exc:
                 messages.error(request, exc.message)
             else:
                 messages.success(request, "The pending callback was cancelled.")
@@ -96,7 +96,7 @@ class ScheduledCallbackAdmin(OrganizationScopedAdmin):
                     adjust=form.cleaned_data["adjust"],
                     user=request.user if request.user.is_authenticated else None,
                 )
-            except ApiError as exc:
+            except ApplicationError as exc:
                 form.add_error(None, exc.message)
                 for messages_ in (exc.details or {}).values():
                     for message in messages_ if isinstance(messages_, list) else [messages_]:

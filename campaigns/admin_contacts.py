@@ -23,7 +23,7 @@ from django.utils.safestring import SafeString
 
 from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin
 from anvil_voice.accounts.models import Membership, Organization, Role
-from anvil_voice.api.errors import ApiError
+from anvil_voice.errors import ApplicationError
 from campaigns import phones, services
 from campaigns.importing import parse_mapping
 from campaigns.models import CallerId, Contact, ContactList, DoNotCallEntry, DoNotCallRemoval
@@ -290,7 +290,7 @@ class CallerIdForm(forms.ModelForm):
             services.verify_caller_id(number)
         except (phones.InvalidPhoneNumber, CallerIdRejected) as exc:
             raise forms.ValidationError(str(exc)) from exc
-        except ApiError as exc:
+        except ApplicationError as exc:
             raise forms.ValidationError(exc.message) from exc
         return number
 

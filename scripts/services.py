@@ -11,7 +11,7 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 
 from anvil_voice.accounts.models import Organization
-from anvil_voice.api.errors import Conflict
+from anvil_voice.errors import Conflict
 from scripts import selectors
 from scripts.engine.placeholders import render
 from scripts.models import ObjectionResponse, Script, ScriptVersion

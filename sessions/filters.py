@@ -13,8 +13,8 @@ import django_filters
 from django import forms
 from django.core.validators import RegexValidator
 from django.db.models import QuerySet
-from rest_framework.exceptions import ValidationError
 
+from anvil_voice.errors import VALIDATION_MESSAGE, ApplicationError
 from sessions import selectors
 from sessions.models import AnsweredBy, CallSession, CallStatus, Outcome, SessionKind
 from sessions.selectors import sessions_with_callback_scheduled
@@ -96,11 +96,15 @@ def session_ordering(params: Any) -> list[str]:
     """The keyset ordering for `?ordering=`; unknown values are a 400."""
     value = params.get("ordering") or DEFAULT_ORDERING
     if value not in ORDERINGS:
-        raise ValidationError({"ordering": [f"Must be one of: {', '.join(ORDERINGS)}."]})
+        raise ApplicationError(
+            VALIDATION_MESSAGE, details={"ordering": [f"Must be one of: {', '.join(ORDERINGS)}."]}
+        )
     return ORDERINGS[value]
 
 
 def reject_unknown_params(params: Any) -> None:
     unknown = sorted(set(params) - LIST_PARAMS)
     if unknown:
-        raise ValidationError({name: ["Unknown query parameter."] for name in unknown})
+        raise ApplicationError(
+            VALIDATION_MESSAGE, details={name: ["Unknown query parameter."] for name in unknown}
+        )

@@ -23,7 +23,7 @@ from django.utils.safestring import SafeString
 from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin, user_can_write
 from anvil_voice.accounts.models import WRITE_ROLES, Organization
 from anvil_voice.accounts.selectors import organizations_for_user
-from anvil_voice.api.errors import ApiError
+from anvil_voice.errors import ApplicationError
 from voices import selectors, services, speech, storage
 from voices.forms import VoiceChangeForm, VoiceCloneForm
 from voices.models import Voice, VoicePreview, VoiceSample, VoiceStatus
@@ -129,7 +129,7 @@ class VoiceAdmin(OrganizationScopedAdmin):
                     labels=data["labels"],
                     sample_sentence=data["sample_sentence"],
                 )
-            except ApiError as error:
+            except ApplicationError as error:
                 for message in (error.details or {}).get("samples", [error.message]):
                     form.add_error("samples", message)
             else:
@@ -189,7 +189,7 @@ class VoiceAdmin(OrganizationScopedAdmin):
         for voice in queryset:
             try:
                 services.voice_delete(voice=voice)
-            except ApiError as error:
+            except ApplicationError as error:
                 self.message_user(request, f"{voice.name}: {error.message}", messages.ERROR)
 
     # --- Actions --------------------------------------------------------------------------
@@ -201,7 +201,7 @@ class VoiceAdmin(OrganizationScopedAdmin):
                 continue
             try:
                 result = speech.voice_preview(voice=voice)
-            except ApiError as error:
+            except ApplicationError as error:
                 self.message_user(request, f"{voice.name}: {error.message}", messages.ERROR)
                 continue
             state = "generated" if result.created else "already stored"
@@ -214,7 +214,7 @@ class VoiceAdmin(OrganizationScopedAdmin):
                 continue
             try:
                 voice = services.voice_clone_retry(voice=voice)
-            except ApiError as error:
+            except ApplicationError as error:
                 self.message_user(request, f"{voice.name}: {error.message}", messages.ERROR)
                 continue
             self._report_clone(request, voice)

@@ -14,11 +14,9 @@ from typing import BinaryIO, cast
 
 from django.core.files import File
 
-from anvil_voice.api.errors import ApiError
+from anvil_voice.errors import VALIDATION_MESSAGE, ApplicationError
 from anvil_voice.speech.audio import AudioInfo, AudioRejected, probe_audio
 from voices import conf
-
-VALIDATION_MESSAGE = "The request is not valid; see error.details."
 
 
 @dataclass(frozen=True)
@@ -28,8 +26,8 @@ class CheckedSample:
     info: AudioInfo
 
 
-def samples_rejected(*messages: str) -> ApiError:
-    return ApiError(VALIDATION_MESSAGE, details={"samples": list(messages)})
+def samples_rejected(*messages: str) -> ApplicationError:
+    return ApplicationError(VALIDATION_MESSAGE, details={"samples": list(messages)})
 
 
 def sample_count_problem(count: int) -> str | None:
@@ -49,7 +47,7 @@ def display_name(raw: str | None) -> str:
 
 
 def samples_check(*, uploads: Sequence[File]) -> list[CheckedSample]:
-    """Decode and measure every upload; raise one ApiError naming every bad file."""
+    """Decode and measure every upload; raise one ApplicationError naming every bad file."""
     if problem := sample_count_problem(len(uploads)):
         raise samples_rejected(problem)
 

@@ -21,7 +21,7 @@ from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 
 from anvil_voice.accounts.models import Organization
-from anvil_voice.api.errors import Conflict, InvalidState
+from anvil_voice.errors import Conflict, InvalidState
 from anvil_voice.speech.local import LOCAL_PROVIDER_NAME, LOCAL_VOICE_ID
 from anvil_voice.speech.protocols import ProviderError, SampleInput
 from anvil_voice.speech.registry import get_voice_provider
@@ -103,7 +103,7 @@ def voice_clone(
 ) -> Voice:
     """Check every sample, store them, create the voice `processing` and queue the clone.
 
-    Raises ApiError (VALIDATION_ERROR naming each bad file) before anything is stored. The
+    Raises ApplicationError (VALIDATION_ERROR naming each bad file) before anything is stored. The
     returned voice is re-read after commit: `ready` or `failed` if the task already ran.
     """
     checked = samples_check(uploads=uploads)

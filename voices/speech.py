@@ -13,14 +13,18 @@ from dataclasses import dataclass
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
-from anvil_voice.api.errors import ApiError, ErrorCode, InvalidState
+from anvil_voice.errors import (
+    VALIDATION_MESSAGE,
+    ApplicationError,
+    InvalidState,
+    ServiceUnavailable,
+)
 from anvil_voice.speech.audio import AudioRejected, probe_audio
 from anvil_voice.speech.local import LOCAL_PROVIDER_NAME
 from anvil_voice.speech.protocols import OutputFormat, ProviderError, VoiceProvider
 from anvil_voice.speech.registry import get_voice_provider
 from voices import conf, storage
 from voices.models import Voice, VoicePreview, VoiceStatus
-from voices.samples import VALIDATION_MESSAGE
 from voices.selectors import preview_find, preview_text_sha256, script_opening_line_for_preview
 
 PREVIEW_FORMAT: OutputFormat = "mp3_44100_128"
@@ -99,7 +103,7 @@ def voice_preview(
 
 def _preview_text(*, voice: Voice, text: str | None, script_id: int | None) -> str:
     if text is not None and script_id is not None:
-        raise ApiError(
+        raise ApplicationError(
             VALIDATION_MESSAGE, details={"scriptId": ["Give either text or scriptId, not both."]}
         )
     field, limit = "text", conf.PREVIEW_TEXT_MAX_CHARS
@@ -107,24 +111,20 @@ def _preview_text(*, voice: Voice, text: str | None, script_id: int | None) -> s
         field, limit = "scriptId", conf.PREVIEW_SCRIPT_TEXT_MAX_CHARS
         text = script_opening_line_for_preview(organization=voice.organization, script_id=script_id)
         if text is None:
-            raise ApiError(VALIDATION_MESSAGE, details={"scriptId": ["No such script."]})
+            raise ApplicationError(VALIDATION_MESSAGE, details={"scriptId": ["No such script."]})
     text = (voice.sample_sentence if text is None else text).strip()
     if not text:
-        raise ApiError(VALIDATION_MESSAGE, details={field: ["There is no text to speak."]})
+        raise ApplicationError(VALIDATION_MESSAGE, details={field: ["There is no text to speak."]})
     if len(text) > limit:
-        raise ApiError(
+        raise ApplicationError(
             VALIDATION_MESSAGE,
             details={field: [f"The text to speak is {len(text)} characters; at most {limit}."]},
         )
     return text
 
 
-def _speech_unavailable(detail: str) -> ApiError:
-    return ApiError(
-        f"The speech provider could not synthesise the preview: {detail}",
-        code=ErrorCode.SERVICE_UNAVAILABLE,
-        status_code=503,
-    )
+def _speech_unavailable(detail: str) -> ServiceUnavailable:
+    return ServiceUnavailable(f"The speech provider could not synthesise the preview: {detail}")
 
 
 def voice_synthesize_ulaw(*, voice: Voice, text: str) -> bytes:

@@ -1,71 +1,38 @@
-"""The one catalogue of error codes the API answers with.
+"""The API side of the error catalogue: each code's HTTP status, and the envelope body.
 
 Every error response is `{"success": false, "error": {"code", "message", "details"?}}`;
-`details` maps camelCase field names to lists of messages for validation errors.
+`details` maps camelCase field names to lists of messages for validation errors. The codes
+themselves, and the domain errors services raise, live in the framework-free
+`anvil_voice.errors`; `ErrorCode` is re-exported here for the API layer.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 from rest_framework import status
-from rest_framework.exceptions import APIException
 
+from anvil_voice.errors import ErrorCode
 
-class ErrorCode(StrEnum):
-    VALIDATION_ERROR = "VALIDATION_ERROR"
-    PARSE_ERROR = "PARSE_ERROR"
-    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
-    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
-    UNAUTHENTICATED = "UNAUTHENTICATED"
-    PERMISSION_DENIED = "PERMISSION_DENIED"
-    NOT_FOUND = "NOT_FOUND"
-    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
-    NOT_ACCEPTABLE = "NOT_ACCEPTABLE"
-    INVALID_STATE = "INVALID_STATE"
-    CONFLICT = "CONFLICT"
-    RATE_LIMITED = "RATE_LIMITED"
-    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
-    INTERNAL_ERROR = "INTERNAL_ERROR"
+__all__ = ["STATUS_BY_CODE", "ErrorCode", "error_body"]
 
-
-class ApiError(APIException):
-    """An error a service raises on purpose; the handler renders it in the envelope."""
-
-    status_code: int = status.HTTP_400_BAD_REQUEST
-    code: ErrorCode = ErrorCode.VALIDATION_ERROR
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: ErrorCode | None = None,
-        status_code: int | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(detail=message)
-        self.message = message
-        if code is not None:
-            self.code = code
-        if status_code is not None:
-            self.status_code = status_code
-        self.details = details
-
-
-class InvalidState(ApiError):
-    status_code = status.HTTP_409_CONFLICT
-    code = ErrorCode.INVALID_STATE
-
-
-class Conflict(ApiError):
-    status_code = status.HTTP_409_CONFLICT
-    code = ErrorCode.CONFLICT
-
-
-class PayloadTooLarge(ApiError):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    code = ErrorCode.PAYLOAD_TOO_LARGE
+# The one mapping of an error code to its HTTP status (an ApplicationError answers with this).
+STATUS_BY_CODE: dict[ErrorCode, int] = {
+    ErrorCode.VALIDATION_ERROR: status.HTTP_400_BAD_REQUEST,
+    ErrorCode.PARSE_ERROR: status.HTTP_400_BAD_REQUEST,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+    ErrorCode.PAYLOAD_TOO_LARGE: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    ErrorCode.UNAUTHENTICATED: status.HTTP_401_UNAUTHORIZED,
+    ErrorCode.PERMISSION_DENIED: status.HTTP_403_FORBIDDEN,
+    ErrorCode.NOT_FOUND: status.HTTP_404_NOT_FOUND,
+    ErrorCode.METHOD_NOT_ALLOWED: status.HTTP_405_METHOD_NOT_ALLOWED,
+    ErrorCode.NOT_ACCEPTABLE: status.HTTP_406_NOT_ACCEPTABLE,
+    ErrorCode.INVALID_STATE: status.HTTP_409_CONFLICT,
+    ErrorCode.CONFLICT: status.HTTP_409_CONFLICT,
+    ErrorCode.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS,
+    ErrorCode.SERVICE_UNAVAILABLE: status.HTTP_503_SERVICE_UNAVAILABLE,
+    ErrorCode.INTERNAL_ERROR: status.HTTP_500_INTERNAL_SERVER_ERROR,
+}
 
 
 def error_body(code: ErrorCode, message: str, details: Any = None) -> dict[str, Any]:

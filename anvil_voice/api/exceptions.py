@@ -14,8 +14,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from anvil_voice.api.errors import ApiError, ErrorCode, error_body
+from anvil_voice.api.errors import STATUS_BY_CODE, ErrorCode, error_body
 from anvil_voice.api.serializers import to_camel
+from anvil_voice.errors import ApplicationError, PayloadTooLarge
 
 logger = logging.getLogger("anvil_voice.api")
 
@@ -53,11 +54,7 @@ def envelope_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, RequestDataTooBig):
-        exc = ApiError(
-            "The request body is too large.",
-            code=ErrorCode.PAYLOAD_TOO_LARGE,
-            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-        )
+        exc = PayloadTooLarge("The request body is too large.")
     elif isinstance(exc, TooManyFilesSent | TooManyFieldsSent):
         # Django's form parser refuses these before DRF sees a field; without this mapping they
         # fall through to the 500 branch below.
@@ -74,9 +71,10 @@ def envelope_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
 
     headers: dict[str, str] = {}
     status_code: int
-    if isinstance(exc, ApiError):
+    if isinstance(exc, ApplicationError):
+        # A domain error: its code picks the status, its message and details go out as they are.
         body = error_body(exc.code, exc.message, exc.details)
-        status_code = exc.status_code
+        status_code = STATUS_BY_CODE[exc.code]
     elif isinstance(exc, exceptions.APIException):
         code = next((c for cls, c in _CODES if isinstance(exc, cls)), ErrorCode.INTERNAL_ERROR)
         if isinstance(exc, exceptions.ValidationError):

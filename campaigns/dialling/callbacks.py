@@ -36,7 +36,13 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from anvil_voice.accounts.models import ApiKey
-from anvil_voice.api.errors import ApiError, Conflict, ErrorCode, InvalidState
+from anvil_voice.errors import (
+    VALIDATION_MESSAGE,
+    ApplicationError,
+    Conflict,
+    InvalidState,
+    NotFound,
+)
 from campaigns.compliance import Callee, Schedule, next_allowed_moment
 from campaigns.models import Campaign, CampaignContact, CampaignStatus, Contact, DoNotCallEntry
 from sessions import selectors
@@ -57,8 +63,8 @@ MAX_AHEAD = timedelta(days=90)
 CALLBACK_AGAIN_AFTER = timedelta(hours=2)
 
 
-def _invalid(field: str, message: str) -> ApiError:
-    return ApiError("The request is not valid; see error.details.", details={field: [message]})
+def _invalid(field: str, message: str) -> ApplicationError:
+    return ApplicationError(VALIDATION_MESSAGE, details={field: [message]})
 
 
 @dataclass(frozen=True)
@@ -185,11 +191,7 @@ def callback_cancel(*, session: CallSession, now: datetime | None = None) -> Sch
             .first()
         )
         if callback is None:
-            raise ApiError(
-                "This session has no pending callback.",
-                code=ErrorCode.NOT_FOUND,
-                status_code=404,
-            )
+            raise NotFound("This session has no pending callback.")
         callback.status = CallbackStatus.CANCELLED
         callback.updated_at = moment
         callback.save(update_fields=["status", "updated_at"])
@@ -246,7 +248,7 @@ def callback_session_finished(*, session: CallSession, now: datetime | None = No
         callback_schedule(
             session=session, at=max(at, moment + timedelta(minutes=1)), adjust=True, now=moment
         )
-    except ApiError as exc:
+    except ApplicationError as exc:
         # Do-not-call, a pending callback already, a stopped campaign: nothing to schedule.
         logger.info("callback.not_rescheduled session=%s reason=%s", session.pk, exc.message)
 

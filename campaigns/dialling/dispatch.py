@@ -36,7 +36,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from anvil_voice.api.errors import InvalidState
+from anvil_voice.errors import InvalidState
 from campaigns.compliance import GateReason, Schedule, evaluate
 from campaigns.dialling import pacing
 from campaigns.models import (

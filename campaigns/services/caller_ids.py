@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
 from anvil_voice.accounts.models import Organization
-from anvil_voice.api.errors import ApiError, Conflict, ErrorCode
+from anvil_voice.errors import Conflict, ServiceUnavailable
 from campaigns import phones, selectors
 from campaigns.models import CallerId
 
@@ -47,11 +47,7 @@ def _verify_with_twilio(phone_number: str) -> str:
         numbers = client.incoming_phone_numbers.list(phone_number=phone_number, limit=1)
     except TwilioException as exc:
         logger.warning("caller_id.verify_failed error=%s", type(exc).__name__)
-        raise ApiError(
-            "Twilio could not be asked about this number; try again.",
-            code=ErrorCode.SERVICE_UNAVAILABLE,
-            status_code=503,
-        ) from exc
+        raise ServiceUnavailable("Twilio could not be asked about this number; try again.") from exc
     if not numbers:
         raise CallerIdRejected("This number is not one of the Twilio account's phone numbers.")
     return str(numbers[0].sid)

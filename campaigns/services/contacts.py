@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import F, ProtectedError
 
 from anvil_voice.accounts.models import Organization
-from anvil_voice.api.errors import Conflict
+from anvil_voice.errors import Conflict
 from campaigns import selectors
 from campaigns.contact_fields import (
     Rejection,

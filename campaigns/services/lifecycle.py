@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from anvil_voice.accounts.models import ApiKey, Organization
 from anvil_voice.accounts.principal import Principal
-from anvil_voice.api.errors import InvalidState
+from anvil_voice.errors import InvalidState
 from campaigns.calling_rules import LEGAL_WINDOW
 from campaigns.models import (
     CallerId,

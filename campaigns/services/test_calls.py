@@ -14,7 +14,7 @@ import phonenumbers
 from django.db import transaction
 
 from anvil_voice.accounts.models import Organization
-from anvil_voice.api.errors import ApiError, Conflict
+from anvil_voice.errors import VALIDATION_MESSAGE, ApplicationError, Conflict
 from campaigns.models import CallerId, DoNotCallEntry
 from scripts.models import Script, ScriptVersion
 from sessions.models import CallEvent, CallSession, SessionKind
@@ -27,8 +27,8 @@ E164_MESSAGE = "Enter a valid phone number in E.164 form (+14155550100)."
 MAX_ID_DIGITS = 18
 
 
-def _invalid(field: str, message: str) -> ApiError:
-    return ApiError("The request is not valid; see error.details.", details={field: [message]})
+def _invalid(field: str, message: str) -> ApplicationError:
+    return ApplicationError(VALIDATION_MESSAGE, details={field: [message]})
 
 
 def normalize_e164(raw: str) -> str | None:

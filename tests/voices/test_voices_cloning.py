@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from anvil_voice.api.errors import InvalidState
 from anvil_voice.celery import app as celery_app
+from anvil_voice.errors import InvalidState
 from anvil_voice.speech.protocols import CloneResult
 from voices import selectors, services
 from voices.factories import VoiceFactory, VoiceSampleFactory

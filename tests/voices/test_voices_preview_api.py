@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from voices_support import decoded_seconds, stored_files
 
-from anvil_voice.api.errors import InvalidState
+from anvil_voice.errors import InvalidState
 from anvil_voice.speech.codec import ulaw_to_pcm16
 from anvil_voice.speech.sniff import sniff_format
 from scripts.factories import ScriptFactory
