@@ -14,8 +14,9 @@ The Media Stream consumer (`sessions.live_call`) calls these through `database_s
 Why the signal waits: Twilio's `completed` callback and the stream's `stop` race. The carrier
 alone would finish a talking call as `completed`, and campaigns would act on that before the
 pipeline could say "interested" or "do not call". So `session_finish` holds the signal back
-while a conversation is open, and whichever of the two comes last sends it, exactly once (both
-run under the session's row lock and check the other's event).
+while a conversation is open (`CallSession.conversation_state`), and whichever of the two comes
+last sends it, exactly once (both run under the session's row lock; the close is a conditional
+open → closed move).
 """
 
 from __future__ import annotations
@@ -28,11 +29,14 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from anvil_voice.state_machine import transition
 from sessions.models import (
+    CONVERSATION_STATES,
     TERMINAL_CALL_STATUSES,
     AnsweredBy,
     CallEvent,
     CallSession,
+    ConversationState,
     Outcome,
     TranscriptTurn,
 )
@@ -91,7 +95,18 @@ def session_conversation_open(*, session_id: int) -> CallSetup | None:
     voice = session.voice
     contact = session.contact
     campaign = session.campaign
-    CallEvent.objects.create(session_id=session_id, kind=EventKind.CONVERSATION_STARTED, data={})
+    opened = transition(
+        CallSession.objects.filter(pk=session_id),
+        machine=CONVERSATION_STATES,
+        to=ConversationState.OPEN,
+        audit=lambda _: CallEvent.objects.create(
+            session_id=session_id, kind=EventKind.CONVERSATION_STARTED, data={}
+        ),
+    )
+    if not opened:
+        # A conversation ran on this session already: one call, one conversation.
+        logger.warning("event=conversation_reopen_refused session=%s", session_id)
+        return None
     return CallSetup(
         session_id=session.pk,
         organization_id=session.organization_id,
@@ -143,8 +158,13 @@ def session_conversation_close(*, session_id: int, result: ConversationResult) -
         session = CallSession.objects.select_for_update().filter(pk=session_id).first()
         if session is None:
             return False
-        ended = CallEvent.objects.filter(session_id=session_id, kind=EventKind.CONVERSATION_ENDED)
-        if ended.exists():
+        # The claim: whoever moves the conversation from open to closed stores the result.
+        closed = transition(
+            CallSession.objects.filter(pk=session_id),
+            machine=CONVERSATION_STATES,
+            to=ConversationState.CLOSED,
+        )
+        if not closed:
             return False
         updates: dict[str, Any] = {
             "extracted": {**(session.extracted or {}), **result.extracted},
@@ -187,13 +207,15 @@ def session_conversation_close(*, session_id: int, result: ConversationResult) -
 def session_close_abandoned_conversations(*, now: Any = None) -> int:
     """Close conversations whose consumer died (the carrier ended the call long ago)."""
     moment = now or timezone.now()
+    # Only what the carrier ended long ago (a live call's conversation is open too).
     stale = CallSession.objects.filter(
+        conversation_state=ConversationState.OPEN,
         status__in=TERMINAL_CALL_STATUSES,
         ended_at__lt=moment - ABANDONED_AFTER,
-        events__kind=EventKind.CONVERSATION_STARTED,
-    ).exclude(events__kind=EventKind.CONVERSATION_ENDED)
+    )
     closed = 0
-    for session_id in stale.values_list("pk", flat=True).distinct()[:500]:
+    # Each close claims its row (open → closed), so several sweepers may run at once.
+    for session_id in stale.order_by("ended_at").values_list("pk", flat=True)[:500]:
         # No verdict is invented for a conversation nobody saw end: the carrier's stands.
         result = ConversationResult(
             outcome=None,

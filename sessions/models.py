@@ -12,6 +12,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from anvil_voice.accounts.models import Organization
+from anvil_voice.state_machine import StateMachine
 
 # Twilio opens the media stream seconds after answering; a ring can last a minute or two, so the
 # token outlives the longest call we place (time_limit) with room to spare.
@@ -61,6 +62,54 @@ CALL_STATUS_RANK = {
     CallStatus.CANCELED: 4,
     CallStatus.FAILED: 4,
 }
+
+
+# Every move a call's status may make (`anvil_voice.state_machine.transition` applies them):
+# forward along the call, never out of a terminal status. A status may repeat while the call
+# is live (a later sequence number of the same status). One move goes back: initiated →
+# queued gives back a placement claim that never reached the carrier (`sessions.placement`).
+CALL_STATUSES = StateMachine.of(
+    "status",
+    {
+        **{
+            status: [
+                later
+                for later in CallStatus
+                if CALL_STATUS_RANK[later] >= CALL_STATUS_RANK[status]
+                and (later != status or status not in TERMINAL_CALL_STATUSES)
+            ]
+            for status in CallStatus
+            if status not in TERMINAL_CALL_STATUSES
+        },
+        CallStatus.INITIATED: [
+            CallStatus.QUEUED,
+            *[
+                s
+                for s in CallStatus
+                if CALL_STATUS_RANK[s] >= CALL_STATUS_RANK[CallStatus.INITIATED]
+            ],
+        ],
+    },
+)
+
+
+class ConversationState(models.TextChoices):
+    """Whether the live pipeline runs on the call: it holds `session_finished` back while open
+    (`sessions.conversation`), so the agent's outcome, not the carrier's, reaches campaigns."""
+
+    NONE = "none", "No conversation"
+    OPEN = "open", "Open"
+    CLOSED = "closed", "Closed"
+
+
+# Audit rows: the `conversation_started` / `conversation_ended` call events.
+CONVERSATION_STATES = StateMachine.of(
+    "conversation_state",
+    {
+        ConversationState.NONE: [ConversationState.OPEN],
+        ConversationState.OPEN: [ConversationState.CLOSED],
+    },
+)
 
 
 class AnsweredBy(models.TextChoices):
@@ -141,6 +190,9 @@ class CallSession(models.Model):
         max_length=16, choices=AnsweredBy.choices, default=AnsweredBy.UNKNOWN, blank=True
     )
     stream_sid = models.CharField(max_length=64, blank=True)
+    conversation_state = models.CharField(
+        max_length=8, choices=ConversationState.choices, default=ConversationState.NONE
+    )
 
     # Timeline.
     queued_at = models.DateTimeField(default=timezone.now)
@@ -163,6 +215,9 @@ class CallSession(models.Model):
     recording_duration_seconds = models.PositiveIntegerField(null=True, blank=True)
     cost = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
     cost_currency = models.CharField(max_length=3, blank=True)
+    # When the app above (campaigns) applied the finished call to its contact and counters;
+    # its sweeper claims rows where this is still null (`campaigns.dialling.outcomes`).
+    outcome_applied_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -194,6 +249,21 @@ class CallSession(models.Model):
                 Coalesce(F("duration_seconds"), Value(0)).desc(),
                 F("id").desc(),
                 name="session_org_duration_key_idx",
+            ),
+            # Read by `session_close_abandoned_conversations`: the few calls talking right now.
+            models.Index(
+                fields=["ended_at"],
+                condition=models.Q(conversation_state="open"),
+                name="session_conversation_open_idx",
+            ),
+            # Read by `campaigns.dialling.outcomes.apply_missed_outcomes`: finished campaign
+            # calls whose outcome no one applied yet (normally none older than a second).
+            models.Index(
+                fields=["ended_at"],
+                condition=models.Q(
+                    kind="campaign", outcome_applied_at__isnull=True, ended_at__isnull=False
+                ),
+                name="session_outcome_pending_idx",
             ),
         ]
 

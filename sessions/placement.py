@@ -45,6 +45,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from anvil_voice.state_machine import transition
 from anvil_voice.telephony.carrier import (
     Carrier,
     CarrierCall,
@@ -53,7 +54,14 @@ from anvil_voice.telephony.carrier import (
     get_carrier,
 )
 from sessions.dial_gate import DO_NOT_CALL, DialGate, get_dial_gate
-from sessions.models import TERMINAL_CALL_STATUSES, CallEvent, CallSession, CallStatus, Outcome
+from sessions.models import (
+    CALL_STATUSES,
+    TERMINAL_CALL_STATUSES,
+    CallEvent,
+    CallSession,
+    CallStatus,
+    Outcome,
+)
 from sessions.status import EventKind, session_apply_carrier_status, session_finish
 
 logger = logging.getLogger(__name__)
@@ -105,12 +113,17 @@ def session_place_call(
 ) -> PlacementOutcome:
     placed_at = timezone.now()
     # Step 1. Autocommit on purpose: the claim must be visible before we talk to the carrier.
-    claimed = CallSession.objects.filter(
-        pk=session_id,
-        status=CallStatus.QUEUED,
-        placed_at__isnull=True,
-        carrier_call_sid__isnull=True,
-    ).update(status=CallStatus.INITIATED, placed_at=placed_at)
+    claimed = transition(
+        CallSession.objects.filter(
+            pk=session_id,
+            status=CallStatus.QUEUED,
+            placed_at__isnull=True,
+            carrier_call_sid__isnull=True,
+        ),
+        machine=CALL_STATUSES,
+        to=CallStatus.INITIATED,
+        updates={"placed_at": placed_at},
+    )
     if not claimed:
         logger.info("event=placement_not_claimed session=%s", session_id)
         return PlacementOutcome.NOT_CLAIMED
@@ -195,8 +208,15 @@ def _release_undialled_claim(session: CallSession) -> bool:
         ).exists()
         if not held or marked:
             return False
-        CallSession.objects.filter(pk=session.pk).update(status=CallStatus.QUEUED, placed_at=None)
-        _event(session.pk, EventKind.PLACEMENT_RELEASED, reason=NOT_DIALLED, code="")
+        transition(
+            CallSession.objects.filter(pk=session.pk),
+            machine=CALL_STATUSES,
+            to=CallStatus.QUEUED,
+            updates={"placed_at": None},
+            audit=lambda _: _event(
+                session.pk, EventKind.PLACEMENT_RELEASED, reason=NOT_DIALLED, code=""
+            ),
+        )
     logger.warning("event=placement_released_not_dialled session=%s", session.pk)
     return True
 
@@ -232,14 +252,18 @@ def _after_error(
 def _release_claim(session_id: int, placed_at: datetime, *, reason: str, code: str) -> None:
     # Only our own claim, and only while no call id exists: a released session can be claimed
     # again by the retry, and nothing that might have dialled is ever released.
-    released = CallSession.objects.filter(
-        pk=session_id,
-        status=CallStatus.INITIATED,
-        placed_at=placed_at,
-        carrier_call_sid__isnull=True,
-    ).update(status=CallStatus.QUEUED, placed_at=None)
-    if released:
-        _event(session_id, EventKind.PLACEMENT_RELEASED, reason=reason, code=code)
+    transition(
+        CallSession.objects.filter(
+            pk=session_id,
+            status=CallStatus.INITIATED,
+            placed_at=placed_at,
+            carrier_call_sid__isnull=True,
+        ),
+        machine=CALL_STATUSES,
+        to=CallStatus.QUEUED,
+        updates={"placed_at": None},
+        audit=lambda _: _event(session_id, EventKind.PLACEMENT_RELEASED, reason=reason, code=code),
+    )
 
 
 def _bind_call(session_id: int, call_sid: str, *, how: str) -> bool:

@@ -27,14 +27,17 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from anvil_voice.state_machine import transition
 from anvil_voice.telephony.carrier import Carrier, get_carrier
 from sessions.models import (
     CALL_STATUS_RANK,
+    CALL_STATUSES,
     TERMINAL_CALL_STATUSES,
     AnsweredBy,
     CallEvent,
     CallSession,
     CallStatus,
+    ConversationState,
     Outcome,
 )
 from sessions.signals import session_finished
@@ -255,17 +258,6 @@ def send_finished_on_commit(session_id: int) -> None:
     transaction.on_commit(lambda: _send_finished(session_id))
 
 
-def _conversation_open(session_id: int) -> bool:
-    """A live conversation runs on this session and has not stored its result yet."""
-    kinds = set(
-        CallEvent.objects.filter(
-            session_id=session_id,
-            kind__in=[EventKind.CONVERSATION_STARTED, EventKind.CONVERSATION_ENDED],
-        ).values_list("kind", flat=True)
-    )
-    return kinds == {EventKind.CONVERSATION_STARTED}
-
-
 def session_finish(
     *,
     session_id: int,
@@ -292,11 +284,7 @@ def session_finish(
         if session is None or session.is_finished:
             return False
         answered_by = str(fields.get("answered_by") or session.answered_by)
-        updates: dict[str, Any] = {
-            "status": status,
-            "ended_at": ended_at or timezone.now(),
-            **fields,
-        }
+        updates: dict[str, Any] = {"ended_at": ended_at or timezone.now(), **fields}
         if not session.outcome:
             updates["outcome"] = outcome or preliminary_outcome(status, answered_by)
         if end_reason and not session.end_reason:
@@ -304,17 +292,15 @@ def session_finish(
         if error_code:
             updates["error_code"] = error_code[:32]
             updates["error_message"] = error_message[:500]
-        candidates = CallSession.objects.filter(pk=session_id).exclude(
-            status__in=TERMINAL_CALL_STATUSES
-        )
+        candidates = CallSession.objects.filter(pk=session_id)
         if require_no_call:
             candidates = candidates.filter(carrier_call_sid__isnull=True)
         if expected_status is not None:
             candidates = candidates.filter(status=expected_status)
         # The conditional update is the once-only guard, even where the row lock is a no-op.
-        if candidates.update(**updates) != 1:
+        if transition(candidates, machine=CALL_STATUSES, to=status, updates=updates) != 1:
             return False
-        deferred = _conversation_open(session_id)
+        deferred = session.conversation_state == ConversationState.OPEN
         _record_event(
             session_id,
             EventKind.FINISHED,
@@ -438,7 +424,12 @@ def session_apply_status_callback(*, callback: StatusCallback) -> ApplyResult:
                 **fields,
             )
         else:
-            CallSession.objects.filter(pk=session.pk).update(status=callback.status, **fields)
+            transition(
+                CallSession.objects.filter(pk=session.pk),
+                machine=CALL_STATUSES,
+                to=callback.status,
+                updates=fields,
+            )
     return ApplyResult.APPLIED
 
 
@@ -456,8 +447,11 @@ def session_apply_carrier_status(*, session_id: int, twilio_status: str) -> bool
         if status in TERMINAL_CALL_STATUSES:
             return session_finish(session_id=session_id, status=status, end_reason=twilio_status)
         fields = _status_fields(session, status, now)
-        CallSession.objects.filter(pk=session_id).exclude(status__in=TERMINAL_CALL_STATUSES).update(
-            status=status, **fields
+        transition(
+            CallSession.objects.filter(pk=session_id),
+            machine=CALL_STATUSES,
+            to=status,
+            updates=fields,
         )
     return True
 

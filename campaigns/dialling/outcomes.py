@@ -26,7 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -49,9 +49,9 @@ from campaigns.services import lifecycle
 from sessions.models import (
     TERMINAL_CALL_STATUSES,
     AnsweredBy,
-    CallEvent,
     CallSession,
     CallStatus,
+    ConversationState,
     Outcome,
     SessionKind,
 )
@@ -179,11 +179,17 @@ def record_outcome(*, session_id: int, now: datetime | None = None) -> bool:
             .select_related("contact")
             .get(pk=session.target_id)
         )
+        # The claim: the one caller that stamps `outcome_applied_at` applies the outcome (a
+        # redelivered signal and the sweeper may race for the same session).
+        if not CallSession.objects.filter(pk=session.pk, outcome_applied_at__isnull=True).update(
+            outcome_applied_at=moment
+        ):
+            return False
         if (
             target.state != CampaignContactState.IN_PROGRESS
             or target.attempts != session.attempt_number
         ):
-            return False  # already handled, or a stale attempt
+            return False  # a stale attempt: its contact moved on (stamped, so not looked at again)
         verdict = decide(session=session, target=target, campaign=campaign, now=moment)
         target.state = verdict.state
         target.last_outcome = verdict.outcome
@@ -253,25 +259,24 @@ MISSED_AFTER = timedelta(minutes=5)
 
 
 def apply_missed_outcomes(*, now: datetime | None = None, limit: int = 500) -> int:
-    """Apply finished campaign calls whose contact still waits on them.
+    """Apply finished campaign calls whose outcome nobody applied (`outcome_applied_at` null).
 
     `session_finished` runs after the session's commit, in its own transaction: a process that
-    dies in between leaves the contact in progress forever. `record_outcome` is idempotent (it
-    checks the contact's state and attempt), so applying late, or twice, is safe.
+    dies in between leaves the contact in progress forever. Each `record_outcome` claims its
+    session with a conditional update, so this may run beside the signal, or twice.
     """
     moment = now or timezone.now()
-    started = CallEvent.objects.filter(session=OuterRef("pk"), kind="conversation_started")
-    ended = CallEvent.objects.filter(session=OuterRef("pk"), kind="conversation_ended")
     stale = (
         CallSession.objects.filter(
             kind=SessionKind.CAMPAIGN,
-            status__in=TERMINAL_CALL_STATUSES,
+            target__isnull=False,
+            outcome_applied_at__isnull=True,
             ended_at__lt=moment - MISSED_AFTER,
-            target__state=CampaignContactState.IN_PROGRESS,
-            target__attempts=F("attempt_number"),
+            status__in=TERMINAL_CALL_STATUSES,
         )
-        # A conversation still open holds the signal back on purpose (sessions.conversation).
-        .filter(~Exists(started) | Exists(ended))
+        # An open conversation holds the signal back on purpose (sessions.conversation).
+        .exclude(conversation_state=ConversationState.OPEN)
+        .order_by("ended_at")
         .values_list("pk", flat=True)[:limit]
     )
     applied = 0

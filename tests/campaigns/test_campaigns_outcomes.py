@@ -17,7 +17,13 @@ from campaigns.models import (
     CampaignStatus,
     DoNotCallEntry,
 )
-from sessions.models import AnsweredBy, CallEvent, CallSession, CallStatus, Outcome
+from sessions.models import (
+    AnsweredBy,
+    CallSession,
+    CallStatus,
+    ConversationState,
+    Outcome,
+)
 from sessions.signals import session_finished
 from tests.campaigns.conftest import TUESDAY_MORNING_NY as NOW
 
@@ -344,9 +350,11 @@ def test_the_sweep_applies_an_outcome_whose_signal_was_lost(owner, make_campaign
     )
     # Still talking on our side: the conversation's close sends the signal, not the sweep.
     CallSession.objects.filter(pk=talking.pk).update(
-        **{**HUMAN, "carrier_call_sid": "CA-talking"}, status=CallStatus.COMPLETED, ended_at=NOW
+        **{**HUMAN, "carrier_call_sid": "CA-talking"},
+        status=CallStatus.COMPLETED,
+        ended_at=NOW,
+        conversation_state=ConversationState.OPEN,
     )
-    CallEvent.objects.create(session=talking, kind="conversation_started")
     CallSession.objects.filter(pk=recent.pk).update(
         **{**HUMAN, "carrier_call_sid": "CA-recent"},
         status=CallStatus.COMPLETED,
@@ -361,3 +369,27 @@ def test_the_sweep_applies_an_outcome_whose_signal_was_lost(owner, make_campaign
     assert states == {lost.pk: "completed", talking.pk: "in_progress", recent.pk: "in_progress"}
     # Counted once, as the signal would have: the other two are still on their way.
     assert (counters(campaign)["calls_finished"], counters(campaign)["in_progress"]) == (1, 2)
+
+
+def test_an_applied_outcome_is_stamped_and_the_sweep_leaves_it_alone(
+    owner, make_campaign, frozen, django_capture_on_commit_callbacks
+):
+    campaign = claimed_campaign(make_campaign, owner.organization, contacts=1)
+    session = CallSession.objects.get()
+    CallSession.objects.filter(pk=session.pk).update(
+        **{**HUMAN, "carrier_call_sid": "CA-done"},
+        status=CallStatus.COMPLETED,
+        outcome=Outcome.INTERESTED,
+        ended_at=NOW,
+    )
+    session.refresh_from_db()
+
+    session_finished.send(sender=CallSession, session=session)
+    # A redelivered signal and a late sweep: neither applies it again.
+    session_finished.send(sender=CallSession, session=session)
+    swept = apply_missed_outcomes(now=NOW + timedelta(minutes=10))
+    session.refresh_from_db()
+
+    assert session.outcome_applied_at == NOW
+    assert swept == 0
+    assert counters(campaign)["calls_finished"] == 1

@@ -6,12 +6,14 @@ Twilio's `completed` callback and the stream's close race. Whichever comes last 
 
 from __future__ import annotations
 
+import importlib
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer
+from django.apps import apps as django_apps
 from django.utils import timezone
 
 from scripts.factories import ScriptFactory
@@ -24,7 +26,14 @@ from sessions.conversation import (
 )
 from sessions.factories import CallSessionFactory
 from sessions.live_call import DatabaseSink, LiveCallConsumer
-from sessions.models import AnsweredBy, CallEvent, CallSession, CallStatus, TranscriptTurn
+from sessions.models import (
+    AnsweredBy,
+    CallEvent,
+    CallSession,
+    CallStatus,
+    ConversationState,
+    TranscriptTurn,
+)
 from sessions.pipeline import EndReason
 from sessions.pipeline.turns import PipelineResult, PipelineStats
 from sessions.signals import session_finished
@@ -86,6 +95,56 @@ def test_opening_loads_the_setup_and_marks_the_conversation_open():
     assert CallEvent.objects.filter(session=session, kind=EventKind.CONVERSATION_STARTED).exists()
 
 
+def test_the_conversation_state_is_on_the_row_and_moves_once_each_way():
+    session = live_session()
+
+    first = session_conversation_open(session_id=session.pk)
+    again = session_conversation_open(session_id=session.pk)
+    session.refresh_from_db()
+    state_while_open = session.conversation_state
+    closed = session_conversation_close(session_id=session.pk, result=result())
+    closed_again = session_conversation_close(session_id=session.pk, result=result("busy"))
+    session.refresh_from_db()
+
+    assert first is not None
+    assert again is None  # one call, one conversation
+    assert state_while_open == ConversationState.OPEN
+    assert (closed, closed_again) == (True, False)
+    assert session.conversation_state == ConversationState.CLOSED
+    assert session.outcome == "interested"
+    # One audit row per transition.
+    kinds = list(CallEvent.objects.filter(session=session).values_list("kind", flat=True))
+    assert sorted(kinds) == [EventKind.CONVERSATION_ENDED, EventKind.CONVERSATION_STARTED]
+
+
+def test_a_conversation_that_never_opened_is_not_closed():
+    session = live_session()
+
+    assert not session_conversation_close(session_id=session.pk, result=result())
+    session.refresh_from_db()
+    assert session.conversation_state == ConversationState.NONE
+    assert session.outcome == ""
+
+
+def test_the_migration_names_the_state_the_events_implied():
+    backfill = importlib.import_module(
+        "sessions.migrations.0004_conversation_state_and_outcome_applied"
+    ).backfill
+    talking, done, silent = live_session(), live_session(), live_session()
+    for session in (talking, done):
+        CallEvent.objects.create(session=session, kind=EventKind.CONVERSATION_STARTED)
+    CallEvent.objects.create(session=done, kind=EventKind.CONVERSATION_ENDED)
+
+    backfill(django_apps, None)
+
+    states = dict(
+        CallSession.objects.filter(pk__in=[talking.pk, done.pk, silent.pk]).values_list(
+            "pk", "conversation_state"
+        )
+    )
+    assert states == {talking.pk: "open", done.pk: "closed", silent.pk: "none"}
+
+
 def test_a_session_without_a_script_has_no_conversation():
     session = CallSessionFactory(status=CallStatus.IN_PROGRESS)
 
@@ -139,6 +198,7 @@ def test_the_note_before_our_hang_up_wins_over_the_preliminary_outcome(finished)
 
 def test_turns_the_sink_already_stored_are_kept():
     session = live_session()
+    session_conversation_open(session_id=session.pk)
     TranscriptTurn.objects.create(session=session, index=0, speaker="agent", text="Hi Ivy (live)")
 
     session_conversation_close(session_id=session.pk, result=result())
@@ -160,6 +220,7 @@ def test_turns_the_sink_already_stored_are_kept():
 )
 def test_the_stored_outcome(answered_by, outcome, spoke, hung_up_by_us, stored):
     session = live_session(answered_by=answered_by)
+    session_conversation_open(session_id=session.pk)
 
     session_conversation_close(
         session_id=session.pk,
