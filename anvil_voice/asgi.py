@@ -10,23 +10,14 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from django.urls import re_path  # noqa: E402
 
-from anvil_voice.routing import websocket_urlpatterns  # noqa: E402
-from sessions.monitor import LiveMonitorConsumer  # noqa: E402
+from sessions.live.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # The session middleware only reads the admin's cookie for the live monitor; Twilio's
         # media stream authenticates by signature and token, never by cookie.
-        "websocket": AuthMiddlewareStack(
-            URLRouter(
-                [
-                    *websocket_urlpatterns,
-                    re_path(r"^ws/monitor/$", LiveMonitorConsumer.as_asgi(), name="live-monitor"),
-                ]
-            )
-        ),
+        "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -304,7 +304,7 @@ TWILIO_SIMULATOR_PORT = env.get_int("TWILIO_SIMULATOR_PORT", 8010, minimum=1)
 
 # --- Telephony: carrier adapter, webhooks, call placement (issue 5) ------------------------
 CARRIER_BACKEND = env.get_str("CARRIER_BACKEND", "anvil_voice.telephony.twilio.TwilioCarrier")
-# What placement asks right before the carrier dials (sessions.dial_gate.DialGate): the
+# What placement asks right before the carrier dials (sessions.carrier.dial_gate.DialGate): the
 # campaigns app's compliance re-check and calls-per-second slot.
 DIAL_GATE = env.get_str("DIAL_GATE", "campaigns.dialling.gate.CampaignDialGate")
 # Ring time before Twilio gives up with no-answer; Twilio recommends at least 15 s.
@@ -325,7 +325,7 @@ CELERY_BEAT_SCHEDULE["sessions-reconcile-stuck"] = {
     "task": "sessions.tasks.session_reconcile_stuck_task",
     "schedule": 60.0,
 }
-# The live speech pipeline on every answered call's Media Stream (sessions.live_call). Off, the
+# The live speech pipeline on every answered call's Media Stream (sessions.live.consumer). Off, the
 # stream is only recorded (start/stop) and the carrier alone decides the outcome.
 CALL_PIPELINE = env.get_bool("CALL_PIPELINE", True)
 # The agent says goodbye and hangs up after this long (Twilio's time limit is the hard stop).

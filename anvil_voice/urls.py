@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from sessions.monitor_views import live_monitor
+from sessions.live.monitor_page import live_monitor
 
 urlpatterns = [
     path("admin/live/", live_monitor, name="live-monitor"),

@@ -54,14 +54,14 @@ def _install_probe() -> Callable[[], None]:
     """Echo every media frame back from the stream consumer (after its own work).
 
     Returns the undo (for the smoke test; the server processes keep the probe)."""
-    from sessions import consumers
+    from sessions.live import media_stream as consumers
 
     installed: Callable[[], None] | None = getattr(consumers, "_bench_probe", None)
     if installed is not None:
         return installed  # servers may look the app up more than once: wrap only once
     classes: list[Any] = [consumers.MediaStreamConsumer]
     with contextlib.suppress(ImportError):
-        from sessions.live_call import LiveCallConsumer
+        from sessions.live.consumer import LiveCallConsumer
 
         classes.append(LiveCallConsumer)
     originals: list[tuple[Any, Any]] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from enum import StrEnum
 
 from django.conf import settings
 from django.db import models
@@ -67,7 +68,7 @@ CALL_STATUS_RANK = {
 # Every move a call's status may make (`anvil_voice.state_machine.transition` applies them):
 # forward along the call, never out of a terminal status. A status may repeat while the call
 # is live (a later sequence number of the same status). One move goes back: initiated →
-# queued gives back a placement claim that never reached the carrier (`sessions.placement`).
+# queued gives back a placement claim that never reached the carrier (`sessions.carrier.placement`).
 CALL_STATUSES = StateMachine.of(
     "status",
     {
@@ -95,7 +96,7 @@ CALL_STATUSES = StateMachine.of(
 
 class ConversationState(models.TextChoices):
     """Whether the live pipeline runs on the call: it holds `session_finished` back while open
-    (`sessions.conversation`), so the agent's outcome, not the carrier's, reaches campaigns."""
+    (`sessions.live.conversation`), so the agent's outcome, not the carrier's, reaches campaigns."""
 
     NONE = "none", "No conversation"
     OPEN = "open", "Open"
@@ -300,6 +301,30 @@ class TranscriptTurn(models.Model):
 
     def __str__(self) -> str:
         return f"{self.speaker}: {self.text[:40]}"
+
+
+class CallEventKind(StrEnum):
+    """`CallEvent.kind` values written by the carrier side and the live call (the pipeline's own
+    events keep their `PipelineEventKind` names)."""
+
+    PLACEMENT_CLAIMED = "placement_claimed"
+    PLACEMENT_RELEASED = "placement_released"
+    PLACEMENT_UNKNOWN = "placement_unknown"
+    PLACEMENT_UNCONFIRMED = "placement_unconfirmed"
+    CALL_CREATED = "call_created"
+    CALL_CONFLICT = "call_conflict"
+    CARRIER_STATUS = "carrier_status"
+    CARRIER_AMD = "carrier_amd"
+    CARRIER_RECORDING = "carrier_recording"
+    RECORDING_STORED = "recording_stored"
+    HANG_UP_REQUESTED = "hang_up_requested"
+    STREAM_STARTED = "stream_started"
+    STREAM_STOPPED = "stream_stopped"
+    STREAM_DISCONNECTED = "stream_disconnected"
+    # The live pipeline ran on the stream (sessions.live.conversation); `finished` waits for ENDED.
+    CONVERSATION_STARTED = "conversation_started"
+    CONVERSATION_ENDED = "conversation_ended"
+    FINISHED = "finished"
 
 
 class CallEvent(models.Model):

@@ -13,7 +13,7 @@ from celery import Task, shared_task
 from celery.exceptions import Retry
 from django.conf import settings
 
-from sessions import placement, status
+from sessions.carrier import placement, status
 
 # Deferred placements (20429, back-pressure) are retried this often before the session fails.
 PLACEMENT_MAX_RETRIES = 8
@@ -93,6 +93,6 @@ def session_store_recording_task(session_id: int, url: str) -> bool:
 @shared_task(acks_late=True)
 def session_close_abandoned_conversations_task() -> int:
     """Periodic sweep (beat): conversations whose consumer died never close themselves."""
-    from sessions.conversation import session_close_abandoned_conversations
+    from sessions.live.conversation import session_close_abandoned_conversations
 
     return session_close_abandoned_conversations()

@@ -1,7 +1,7 @@
 """Twilio's webhooks: status callbacks, async AMD verdicts, recording status.
 
 Each view checks the signature first (403 and nothing written when it is missing or forged),
-reads the form with one parser, hands it to one service in `sessions.status` and answers at
+reads the form with one parser, hands it to one service in `sessions.carrier.status` and answers at
 once with empty TwiML: Twilio gives a webhook 15 s and logs any 4xx/5xx as an error, so slow
 work (downloading a recording, hanging up) runs in tasks after commit.
 
@@ -23,7 +23,7 @@ from django.views.decorators.http import require_POST
 
 from anvil_voice.telephony.carrier import get_carrier
 from anvil_voice.telephony.twiml import EMPTY_TWIML, SESSION_QUERY
-from sessions import status
+from sessions.carrier import status
 
 logger = logging.getLogger(__name__)
 

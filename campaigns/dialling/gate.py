@@ -18,7 +18,7 @@ from django.utils import timezone
 from campaigns.compliance import Callee, GateReason, Schedule, next_allowed_moment
 from campaigns.dialling import pacing
 from campaigns.models import CallerId, Campaign, CampaignContact, CampaignStatus, DoNotCallEntry
-from sessions.dial_gate import DialDecision
+from sessions.carrier.dial_gate import DialDecision
 from sessions.models import CallSession, SessionKind
 
 logger = logging.getLogger(__name__)
@@ -37,8 +37,8 @@ def is_on_do_not_call_list(*, organization_id: int, phone_number: str) -> bool:
 def check_before_dial(session: CallSession, *, now: datetime | None = None) -> DialDecision:
     """Re-check the gate right before the carrier is asked to dial `session`.
 
-    A refusal ends the session without a call (`sessions.placement`): as a do-not-call failure
-    for `do_not_call`, otherwise `canceled` with `end_reason = "compliance:<reason>"`; the
+    A refusal ends the session without a call (`sessions.carrier.placement`): as a do-not-call
+    failure for `do_not_call`, otherwise `canceled` with `end_reason = "compliance:<reason>"`; the
     campaign's outcome handler then puts the contact back (rescheduled, or do-not-call) without
     counting the attempt. Test calls are only checked against the do-not-call list.
     """
@@ -91,7 +91,7 @@ def wait_for_dial_slot(session: CallSession, *, sleep: Callable[[float], None] =
 
 
 class CampaignDialGate:
-    """`sessions.dial_gate.DialGate` for campaign and test calls."""
+    """`sessions.carrier.dial_gate.DialGate` for campaign and test calls."""
 
     def check(self, session: CallSession) -> DialDecision:
         return check_before_dial(session)

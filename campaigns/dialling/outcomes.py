@@ -274,7 +274,7 @@ def apply_missed_outcomes(*, now: datetime | None = None, limit: int = 500) -> i
             ended_at__lt=moment - MISSED_AFTER,
             status__in=TERMINAL_CALL_STATUSES,
         )
-        # An open conversation holds the signal back on purpose (sessions.conversation).
+        # An open conversation holds the signal back on purpose (sessions.live.conversation).
         .exclude(conversation_state=ConversationState.OPEN)
         .order_by("ended_at")
         .values_list("pk", flat=True)[:limit]

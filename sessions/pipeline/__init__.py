@@ -36,7 +36,7 @@ from sessions.pipeline.recognizers import (
     StreamingRecognizer,
 )
 from sessions.pipeline.turns import (
-    EndReason,
+    CallEndReason,
     MemorySink,
     PipelineEvent,
     PipelineEventKind,
@@ -50,10 +50,10 @@ from sessions.pipeline.vad import Endpointer, VadConfig
 
 __all__ = [
     "BatchRecognizer",
+    "CallEndReason",
     "CallPipeline",
     "Clock",
     "DeepgramRecognizer",
-    "EndReason",
     "Endpointer",
     "Final",
     "HangUp",

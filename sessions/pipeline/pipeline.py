@@ -43,7 +43,7 @@ from sessions.pipeline.recognizers import (
 )
 from sessions.pipeline.speaking import AgentTurn, Outlet, TurnResult, TurnTiming, say
 from sessions.pipeline.turns import (
-    EndReason,
+    CallEndReason,
     PipelineEvent,
     PipelineEventKind,
     PipelineResult,
@@ -155,7 +155,7 @@ class CallPipeline:
         self._utterance_ends: deque[tuple[int, float, float]] = deque(maxlen=16)
         self._opted_out = False
         self._voicemail: str | None = None
-        self._end_reason: EndReason | None = None
+        self._end_reason: CallEndReason | None = None
         self._extra_actions: list[AgentAction] = []
         self._hung_up = False
         self._stopped = False
@@ -253,11 +253,11 @@ class CallPipeline:
     def on_stop(self) -> None:
         """Twilio's ``stop``: the call is over (hung up by either side)."""
         self._stopped = True
-        self._begin_shutdown(EndReason.STREAM_STOPPED)
+        self._begin_shutdown(CallEndReason.STREAM_STOPPED)
 
     async def close(self) -> PipelineResult:
         """The websocket closed (or the consumer gives up): cancel everything, report once."""
-        return await self._begin_shutdown(EndReason.DISCONNECTED)
+        return await self._begin_shutdown(CallEndReason.DISCONNECTED)
 
     async def wait(self) -> PipelineResult:
         """Until the call has ended (after our hang-up, `stop` or `close`)."""
@@ -267,7 +267,7 @@ class CallPipeline:
 
     def snapshot(self) -> PipelineResult:
         """The result as it stands now (the call goes on): what to store before hanging up."""
-        return self._build_result(self._end_reason or EndReason.AGENT_ENDED)
+        return self._build_result(self._end_reason or CallEndReason.AGENT_ENDED)
 
     @property
     def result(self) -> PipelineResult | None:
@@ -439,7 +439,7 @@ class CallPipeline:
                 return
         while True:
             if self._agent.finished:
-                await self._finish(EndReason.AGENT_ENDED)
+                await self._finish(CallEndReason.AGENT_ENDED)
                 return
             item = await self._next_input()
             if isinstance(item, _Heard):
@@ -476,13 +476,13 @@ class CallPipeline:
     async def _end_on(self, trigger: _Trigger) -> None:
         phrases = self.config.phrases
         if trigger is _Trigger.VOICEMAIL:
-            line, reason = self._voicemail or "", EndReason.VOICEMAIL_LEFT
+            line, reason = self._voicemail or "", CallEndReason.VOICEMAIL_LEFT
         elif trigger is _Trigger.OPT_OUT:
-            line, reason = phrases.opt_out_confirmation, EndReason.OPTED_OUT_DTMF
+            line, reason = phrases.opt_out_confirmation, CallEndReason.OPTED_OUT_DTMF
         elif trigger is _Trigger.MAX_DURATION:
-            line, reason = phrases.max_turns_close, EndReason.MAX_DURATION
+            line, reason = phrases.max_turns_close, CallEndReason.MAX_DURATION
         else:
-            line, reason = phrases.trouble, EndReason.STT_FAILED
+            line, reason = phrases.trouble, CallEndReason.STT_FAILED
         result = await self._speak(say(line), self._trigger_timing(), interruptible=False)
         if result is TurnResult.TTS_FAILED:
             await self._fallback_goodbye()
@@ -492,14 +492,14 @@ class CallPipeline:
         """Handle a turn that failed; True when the call is over."""
         if result is TurnResult.TTS_FAILED:
             await self._fallback_goodbye()
-            await self._finish(EndReason.TTS_FAILED)
+            await self._finish(CallEndReason.TTS_FAILED)
             return True
         if result is TurnResult.AGENT_FAILED:
             line = self.config.phrases.trouble
             outcome = await self._speak(say(line), self._trigger_timing(), interruptible=False)
             if outcome is TurnResult.TTS_FAILED:
                 await self._fallback_goodbye()
-            await self._finish(EndReason.AGENT_ERROR)
+            await self._finish(CallEndReason.AGENT_ERROR)
             return True
         return False
 
@@ -515,7 +515,7 @@ class CallPipeline:
             voice_id=self._fallback_voice_id,
         )
 
-    async def _finish(self, reason: EndReason) -> None:
+    async def _finish(self, reason: CallEndReason) -> None:
         """Everything has been said and heard: hang up and report."""
         self._phase = _Phase.ENDING
         self._end_reason = self._end_reason or reason
@@ -674,7 +674,7 @@ class CallPipeline:
 
     # -- shutdown -----------------------------------------------------------------------------
 
-    def _begin_shutdown(self, reason: EndReason) -> asyncio.Task[PipelineResult]:
+    def _begin_shutdown(self, reason: CallEndReason) -> asyncio.Task[PipelineResult]:
         if self._shutdown is None:
             self._end_reason = self._end_reason or reason
             self._shutdown = asyncio.create_task(self._shut_down(), name="pipeline-shutdown")
@@ -697,7 +697,7 @@ class CallPipeline:
         await asyncio.gather(*others, return_exceptions=True)
         with contextlib.suppress(Exception):
             await self._recognizer.aclose()
-        reason = self._end_reason or EndReason.DISCONNECTED
+        reason = self._end_reason or CallEndReason.DISCONNECTED
         self._emit_event(Kind.STOPPED, reason=reason.value)
         result = self._build_result(reason)
         self._result = result
@@ -715,7 +715,7 @@ class CallPipeline:
             await asyncio.gather(sink_task, return_exceptions=True)
         return result
 
-    def _build_result(self, reason: EndReason) -> PipelineResult:
+    def _build_result(self, reason: CallEndReason) -> PipelineResult:
         agent = self._agent
         outcome = agent.outcome
         actions = list(agent.actions)
@@ -726,12 +726,12 @@ class CallPipeline:
                 # Before the EndCall: it stays last, as the engine's contract says.
                 at = actions.index(agent_end) if agent_end else len(actions)
                 actions.insert(at, MarkDoNotCall())
-        elif outcome is None and reason is EndReason.MAX_DURATION:
+        elif outcome is None and reason is CallEndReason.MAX_DURATION:
             outcome = Outcome.NOT_INTERESTED if self._caller_spoke else Outcome.NO_CONVERSATION
         elif outcome is None and reason in (
-            EndReason.STT_FAILED,
-            EndReason.TTS_FAILED,
-            EndReason.AGENT_ERROR,
+            CallEndReason.STT_FAILED,
+            CallEndReason.TTS_FAILED,
+            CallEndReason.AGENT_ERROR,
         ):
             outcome = Outcome.NO_CONVERSATION  # failed on our side: let the retry policy decide
         if agent_end is None and outcome is not None and self._hung_up:
@@ -771,7 +771,7 @@ class CallPipeline:
             logger.error("pipeline.task_failed task=%s error=%r", task.get_name(), error)
             if task.get_name() == "pipeline-conversation" and self._shutdown is None:
                 self._emit_event(Kind.AGENT_ERROR, code="pipeline_error", message=repr(error))
-                self._begin_shutdown(EndReason.AGENT_ERROR)
+                self._begin_shutdown(CallEndReason.AGENT_ERROR)
 
 
 def _decode(payload: str | bytes) -> bytes | None:

@@ -91,7 +91,7 @@ class PipelineEvent:
         return {"kind": self.kind.value, "at_ms": self.at_ms, **self.data}
 
 
-class EndReason(StrEnum):
+class CallEndReason(StrEnum):
     AGENT_ENDED = "agent_ended"  # the agent said goodbye (its own reason: agent_end_reason)
     OPTED_OUT_DTMF = "opted_out_dtmf"
     VOICEMAIL_LEFT = "voicemail_left"  # a machine answered; we left the script's message
@@ -117,7 +117,7 @@ class PipelineStats:
 
 @dataclass(slots=True, kw_only=True)
 class PipelineResult:
-    end_reason: EndReason
+    end_reason: CallEndReason
     # Outcome for the session: DTMF opt-out → do_not_call; else the agent's; None when the
     # call ended before the agent decided (caller hung up): the consumer classifies.
     outcome: Outcome | None

@@ -14,7 +14,7 @@ from campaigns.dialling.gate import check_before_dial
 from campaigns.factories import ContactFactory, DoNotCallEntryFactory
 from campaigns.models import CampaignContact, CampaignContactState, Contact, TimeZoneSource
 from campaigns.phones import infer_time_zone
-from sessions.dial_gate import DialDecision
+from sessions.carrier.dial_gate import DialDecision
 from sessions.models import CallSession
 
 ALWAYS = Schedule(

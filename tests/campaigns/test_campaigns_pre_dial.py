@@ -10,8 +10,8 @@ import time_machine
 from campaigns import services
 from campaigns.dialling.dispatch import dispatch_due
 from campaigns.models import CampaignContact, CampaignContactState
+from sessions.carrier.placement import PlacementOutcome, session_place_call
 from sessions.models import CallSession, CallStatus
-from sessions.placement import PlacementOutcome, session_place_call
 from tests.campaigns.campaigns_fakes import RecordingCarrier
 from tests.campaigns.conftest import TUESDAY_MORNING_NY as NOW
 

@@ -12,7 +12,7 @@ from channels.testing import WebsocketCommunicator
 from twilio.request_validator import RequestValidator
 
 from sessions import bench_servers
-from sessions.routing import websocket_urlpatterns
+from sessions.live.routing import websocket_urlpatterns
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,11 +15,11 @@ from django.urls import re_path
 from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
-from sessions.consumers import MediaStreamConsumer
 from sessions.factories import CallSessionFactory
+from sessions.live.media_stream import MediaStreamConsumer
+from sessions.live.routing import websocket_urlpatterns
+from sessions.live.stream import StreamStart
 from sessions.models import CallEvent, CallSession
-from sessions.routing import websocket_urlpatterns
-from sessions.tokens import StreamStart
 
 PUBLIC = "https://voice.example.com"
 TOKEN = "stream-test-token"

@@ -1,4 +1,4 @@
-"""`sessions.conversation`: the pipeline's verdict and the carrier's end meet exactly once.
+"""`sessions.live.conversation`: the pipeline's verdict and the carrier's end meet exactly once.
 
 Twilio's `completed` callback and the stream's close race. Whichever comes last sends
 `session_finished`, once, and the campaign always sees the agent's outcome.
@@ -17,27 +17,28 @@ from django.apps import apps as django_apps
 from django.utils import timezone
 
 from scripts.factories import ScriptFactory
-from sessions.conversation import (
+from sessions.carrier.status import session_finish
+from sessions.factories import CallSessionFactory
+from sessions.live.consumer import DatabaseSink, LiveCallConsumer
+from sessions.live.conversation import (
     ConversationResult,
     session_close_abandoned_conversations,
     session_conversation_close,
     session_conversation_note,
     session_conversation_open,
 )
-from sessions.factories import CallSessionFactory
-from sessions.live_call import DatabaseSink, LiveCallConsumer
 from sessions.models import (
     AnsweredBy,
     CallEvent,
+    CallEventKind,
     CallSession,
     CallStatus,
     ConversationState,
     TranscriptTurn,
 )
-from sessions.pipeline import EndReason
+from sessions.pipeline import CallEndReason
 from sessions.pipeline.turns import PipelineResult, PipelineStats
 from sessions.signals import session_finished
-from sessions.status import EventKind, session_finish
 
 pytestmark = pytest.mark.django_db
 
@@ -92,7 +93,9 @@ def test_opening_loads_the_setup_and_marks_the_conversation_open():
     assert setup.script["opening_line"].startswith("Hi {{first_name|there}}")
     assert setup.variables == {"business_name": session.organization.name, "first_name": "Ivy"}
     assert setup.time_zone == "UTC"
-    assert CallEvent.objects.filter(session=session, kind=EventKind.CONVERSATION_STARTED).exists()
+    assert CallEvent.objects.filter(
+        session=session, kind=CallEventKind.CONVERSATION_STARTED
+    ).exists()
 
 
 def test_the_conversation_state_is_on_the_row_and_moves_once_each_way():
@@ -114,7 +117,7 @@ def test_the_conversation_state_is_on_the_row_and_moves_once_each_way():
     assert session.outcome == "interested"
     # One audit row per transition.
     kinds = list(CallEvent.objects.filter(session=session).values_list("kind", flat=True))
-    assert sorted(kinds) == [EventKind.CONVERSATION_ENDED, EventKind.CONVERSATION_STARTED]
+    assert sorted(kinds) == [CallEventKind.CONVERSATION_ENDED, CallEventKind.CONVERSATION_STARTED]
 
 
 def test_a_conversation_that_never_opened_is_not_closed():
@@ -132,8 +135,8 @@ def test_the_migration_names_the_state_the_events_implied():
     ).backfill
     talking, done, silent = live_session(), live_session(), live_session()
     for session in (talking, done):
-        CallEvent.objects.create(session=session, kind=EventKind.CONVERSATION_STARTED)
-    CallEvent.objects.create(session=done, kind=EventKind.CONVERSATION_ENDED)
+        CallEvent.objects.create(session=session, kind=CallEventKind.CONVERSATION_STARTED)
+    CallEvent.objects.create(session=done, kind=CallEventKind.CONVERSATION_ENDED)
 
     backfill(django_apps, None)
 
@@ -290,7 +293,7 @@ async def test_the_consumer_stores_the_result_only_when_the_sink_did_not(sink_cl
     consumer.sink.closed = sink_closed  # its on_end stored the result (or ran out of time)
     consumer.pipeline = _ClosedPipeline(  # type: ignore[assignment]
         PipelineResult(
-            end_reason=EndReason.DISCONNECTED,
+            end_reason=CallEndReason.DISCONNECTED,
             outcome=None,
             agent_end_reason=None,
             actions=[],
@@ -306,5 +309,5 @@ async def test_the_consumer_stores_the_result_only_when_the_sink_did_not(sink_cl
 
     await consumer.on_disconnect(1000)
 
-    ended = CallEvent.objects.filter(session=session, kind=EventKind.CONVERSATION_ENDED)
+    ended = CallEvent.objects.filter(session=session, kind=CallEventKind.CONVERSATION_ENDED)
     assert await database_sync_to_async(ended.count)() == closes

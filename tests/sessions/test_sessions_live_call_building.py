@@ -8,8 +8,8 @@ import pytest
 
 from anvil_voice.speech.local import LocalVoiceProvider
 from scripts.engine import LLMAgent, ScriptedAgent
-from sessions.conversation import CallSetup
-from sessions.live_call import build_agent, build_recognizer, build_voice, pipeline_config
+from sessions.live.consumer import build_agent, build_recognizer, build_voice, pipeline_config
+from sessions.live.conversation import CallSetup
 from sessions.pipeline import BatchRecognizer, DeepgramRecognizer
 
 SETUP = CallSetup(

@@ -7,8 +7,8 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
-from sessions.live import abroadcast
-from sessions.monitor import LiveMonitorConsumer
+from sessions.live.groups import abroadcast
+from sessions.live.monitor import LiveMonitorConsumer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

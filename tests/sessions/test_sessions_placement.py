@@ -31,9 +31,9 @@ from test_carrier_harness import (
 from anvil_voice.telephony.carrier import PlaceCallErrorKind
 from anvil_voice.telephony.twilio import TwilioCarrier
 from campaigns.models import DoNotCallEntry
-from sessions import placement
+from sessions.carrier import placement
+from sessions.carrier.placement import PlacementOutcome, session_place_call
 from sessions.models import CallEvent, CallSession
-from sessions.placement import PlacementOutcome, session_place_call
 from sessions.tasks import PLACEMENT_MAX_RETRIES, session_place_call_task
 
 pytestmark = pytest.mark.django_db

@@ -15,9 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "anvil_voice" / "te
 
 from test_carrier_harness import NOWHERE, SimulatorThread, make_session, number, point_settings_at
 
-from sessions import placement
-from sessions.models import CallEvent, CallSession
-from sessions.status import EventKind
+from sessions.carrier import placement
+from sessions.models import CallEvent, CallEventKind, CallSession
 from sessions.tasks import session_reconcile_stuck_task
 
 pytestmark = pytest.mark.django_db
@@ -51,13 +50,13 @@ def test_queued_sessions_nobody_claimed_are_listed_for_a_new_task(acme):
     # Given back after a 20429: its own delayed retry is pending.
     CallEvent.objects.create(
         session=deferred,
-        kind=EventKind.PLACEMENT_RELEASED,
+        kind=CallEventKind.PLACEMENT_RELEASED,
         data={"reason": "retry", "code": "20429"},
     )
     deferred_long_ago = queued_since(make_session(acme, number("04", "505")), 3600)
     CallEvent.objects.create(
         session=deferred_long_ago,
-        kind=EventKind.PLACEMENT_RELEASED,
+        kind=CallEventKind.PLACEMENT_RELEASED,
         data={"reason": "back_pressure", "code": "22005"},
         at=timezone.now() - timedelta(hours=1),
     )
@@ -130,7 +129,7 @@ def test_a_claim_marked_for_dialling_is_never_given_back(acme):
     session = make_session(acme, number("04", "542"))
     placed_at = timezone.now() - timedelta(seconds=300)
     CallSession.objects.filter(pk=session.pk).update(status="initiated", placed_at=placed_at)
-    CallEvent.objects.create(session=session, kind=EventKind.PLACEMENT_CLAIMED)
+    CallEvent.objects.create(session=session, kind=CallEventKind.PLACEMENT_CLAIMED)
     session.refresh_from_db()
 
     assert placement._release_undialled_claim(session) is False

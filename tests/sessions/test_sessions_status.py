@@ -1,4 +1,4 @@
-"""`sessions.status`: reading Twilio's callbacks and applying them once, forwards only."""
+"""`sessions.carrier.status`: reading Twilio's callbacks and applying them once, forwards only."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from sessions import status
+from sessions.carrier import status
 from sessions.factories import CallSessionFactory
 from sessions.models import CallEvent, CallSession
 from sessions.signals import session_finished

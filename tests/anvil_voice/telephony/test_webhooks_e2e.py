@@ -29,7 +29,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from anvil_voice.telephony.twilio import TwilioCarrier
-from sessions import status
+from sessions.carrier import status
 from sessions.models import CallEvent, CallSession
 from sessions.signals import session_finished
 from sessions.tasks import session_place_call_task

@@ -9,7 +9,7 @@ from pipeline_support import SCRIPT, make_call, piper
 
 from scripts.engine import Outcome
 from scripts.engine.types import EndCall
-from sessions.pipeline import EndReason, PipelineConfig, Speaker
+from sessions.pipeline import CallEndReason, PipelineConfig, Speaker
 
 HELLO = "Hello?"
 YES = "Yes, that sounds great, sign me up."
@@ -81,7 +81,7 @@ async def test_a_caller_answer_becomes_a_turn_and_the_agent_replies_and_hangs_up
         ("agent", SCRIPT.closing_line),
     ]
     assert result.outcome is Outcome.INTERESTED
-    assert result.end_reason is EndReason.AGENT_ENDED
+    assert result.end_reason is CallEndReason.AGENT_ENDED
     assert result.agent_end_reason == "agreed"
     assert result.actions == [EndCall(reason="agreed", outcome=Outcome.INTERESTED)]
     assert result.hung_up
@@ -183,7 +183,7 @@ async def test_pressing_the_opt_out_digit_stops_the_agent_and_marks_do_not_call(
     assert confirmation.text == "Understood, we won't call you again. Goodbye."
     assert not confirmation.interrupted
     assert result.outcome is Outcome.DO_NOT_CALL
-    assert result.end_reason is EndReason.OPTED_OUT_DTMF
+    assert result.end_reason is CallEndReason.OPTED_OUT_DTMF
     assert [a.as_dict() for a in result.actions] == [
         {"action": "mark_do_not_call"},
         {"action": "end_call", "reason": "opted_out_dtmf", "outcome": "do_not_call"},

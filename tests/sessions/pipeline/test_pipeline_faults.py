@@ -16,7 +16,7 @@ from pipeline_support import (
 )
 
 from scripts.engine import Outcome
-from sessions.pipeline import EndReason, Interim, PipelineConfig, RecognizerFailure
+from sessions.pipeline import CallEndReason, Interim, PipelineConfig, RecognizerFailure
 
 HELLO = "Hello?"
 TROUBLE = "Sorry, I'm having trouble. I'll call you another time."
@@ -40,7 +40,7 @@ async def test_an_stt_error_gets_a_retry_line_and_a_second_one_ends_politely():
     result = await asyncio.wait_for(call.pipeline.wait(), 5)
 
     assert result.turns[-1].text == TROUBLE
-    assert result.end_reason is EndReason.STT_FAILED
+    assert result.end_reason is CallEndReason.STT_FAILED
     assert result.outcome is Outcome.NO_CONVERSATION
     assert [(e.kind.value, e.data["code"]) for e in result.errors] == [
         ("stt_error", "stt_timeout"),
@@ -79,7 +79,7 @@ async def test_a_tts_stall_is_cut_off_and_the_fallback_voice_says_goodbye():
         "provider": "fake",
         "turn": 1,
     }
-    assert result.end_reason is EndReason.TTS_FAILED
+    assert result.end_reason is CallEndReason.TTS_FAILED
     assert result.outcome is Outcome.NO_CONVERSATION
     assert [a.as_dict() for a in result.actions] == [
         {"action": "end_call", "reason": "tts_failed", "outcome": "no_conversation"}
@@ -93,7 +93,7 @@ async def test_a_tts_error_without_a_fallback_voice_hangs_up_without_dead_air():
     result = await asyncio.wait_for(call.pipeline.wait(), 5)
     assert result.turns == []
     assert result.errors[0].data["code"] == "tts_broken"
-    assert result.end_reason is EndReason.TTS_FAILED
+    assert result.end_reason is CallEndReason.TTS_FAILED
 
 
 async def test_a_tts_answer_wrapped_in_a_wav_header_is_sent_as_raw_mulaw():
@@ -131,7 +131,7 @@ async def test_messages_before_start_are_ignored_and_a_stop_without_start_ends_c
     call.pipeline.on_stop()
     result = await asyncio.wait_for(call.pipeline.wait(), 5)
     assert result.stats.messages_before_start == 3
-    assert result.end_reason is EndReason.STREAM_STOPPED
+    assert result.end_reason is CallEndReason.STREAM_STOPPED
     assert result.outcome is None
     assert call.line.sent == []
     assert call.sink.results == [result]
@@ -147,7 +147,7 @@ async def test_the_socket_dropping_mid_utterance_cancels_everything():
     await call.line.run(speech[: len(speech) // 2])  # the caller is mid-sentence
     assert pipeline_tasks()
     result = await asyncio.wait_for(call.pipeline.close(), 5)
-    assert result.end_reason is EndReason.DISCONNECTED
+    assert result.end_reason is CallEndReason.DISCONNECTED
     assert not result.hung_up
     assert call.recognizer.closed
     assert no_other_tasks()
@@ -173,7 +173,7 @@ async def test_a_stop_while_the_agent_talks_ends_the_session():
     await call.line.run(seconds=0.4)
     call.pipeline.on_stop()
     result = await asyncio.wait_for(call.pipeline.wait(), 5)
-    assert result.end_reason is EndReason.STREAM_STOPPED
+    assert result.end_reason is CallEndReason.STREAM_STOPPED
     [opening] = result.turns
     # Cut off by the hang-up: flagged, and only the part that played (20 frames = 0.4 s), not
     # the second of audio queued ahead at Twilio.
@@ -196,7 +196,7 @@ async def test_max_call_duration_ends_politely_after_the_current_turn():
     ]
     [limit] = [e for e in result.events if e.kind == "max_duration"]
     assert limit.at_ms == 3000
-    assert result.end_reason is EndReason.MAX_DURATION
+    assert result.end_reason is CallEndReason.MAX_DURATION
     assert result.outcome is Outcome.NOT_INTERESTED  # they answered, then it dragged on
 
 

@@ -1,6 +1,6 @@
 """The conversation side of a session: what the live pipeline needs, and what it leaves behind.
 
-The Media Stream consumer (`sessions.live_call`) calls these through `database_sync_to_async`:
+The Media Stream consumer (`sessions.live.consumer`) calls these through `database_sync_to_async`:
 
 - `session_conversation_open` when Twilio's `start` arrives: loads everything the agent and the
   voice need (script snapshot, variables, the contact's zone, the voice) in one go, and records
@@ -30,17 +30,18 @@ from django.db import transaction
 from django.utils import timezone
 
 from anvil_voice.state_machine import transition
+from sessions.carrier.status import send_finished_on_commit
 from sessions.models import (
     CONVERSATION_STATES,
     TERMINAL_CALL_STATUSES,
     AnsweredBy,
     CallEvent,
+    CallEventKind,
     CallSession,
     ConversationState,
     Outcome,
     TranscriptTurn,
 )
-from sessions.status import EventKind, send_finished_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def session_conversation_open(*, session_id: int) -> CallSetup | None:
         machine=CONVERSATION_STATES,
         to=ConversationState.OPEN,
         audit=lambda _: CallEvent.objects.create(
-            session_id=session_id, kind=EventKind.CONVERSATION_STARTED, data={}
+            session_id=session_id, kind=CallEventKind.CONVERSATION_STARTED, data={}
         ),
     )
     if not opened:
@@ -189,7 +190,7 @@ def session_conversation_close(*, session_id: int, result: ConversationResult) -
             )
         CallEvent.objects.create(
             session_id=session_id,
-            kind=EventKind.CONVERSATION_ENDED,
+            kind=CallEventKind.CONVERSATION_ENDED,
             data={"outcome": updates.get("outcome", session.outcome), "reason": result.end_reason},
         )
         if session.status in TERMINAL_CALL_STATUSES:

@@ -6,9 +6,9 @@ killed mid-way, two dispatchers). The database, not the queue, decides:
 1. Claim: one conditional update moves a `queued` session with no `placed_at` and no call id
    to `initiated` with `placed_at=now`. It commits before the carrier is contacted, so every
    other worker sees it; whoever changes 0 rows does nothing.
-2. Ask the dial gate (`sessions.dial_gate`, the campaigns app's rules) right before dialling:
-   never dial a number added to the do-not-call list since the dialler's check, nor outside
-   the calling window; then wait for the gate's calls-per-second slot.
+2. Ask the dial gate (`sessions.carrier.dial_gate`, the campaigns app's rules) right before
+   dialling: never dial a number added to the do-not-call list since the dialler's check, nor
+   outside the calling window; then wait for the gate's calls-per-second slot.
 3. Dial. On success store the call id (conditional: only if none is stored yet).
 4. On errors, by kind:
    - RETRY (Twilio 20429, never processed) and BACK_PRESSURE (10004/22005): give the claim
@@ -53,16 +53,17 @@ from anvil_voice.telephony.carrier import (
     PlaceCallErrorKind,
     get_carrier,
 )
-from sessions.dial_gate import DO_NOT_CALL, DialGate, get_dial_gate
+from sessions.carrier.dial_gate import DO_NOT_CALL, DialGate, get_dial_gate
+from sessions.carrier.status import session_apply_carrier_status, session_finish
 from sessions.models import (
     CALL_STATUSES,
     TERMINAL_CALL_STATUSES,
     CallEvent,
+    CallEventKind,
     CallSession,
     CallStatus,
     Outcome,
 )
-from sessions.status import EventKind, session_apply_carrier_status, session_finish
 
 logger = logging.getLogger(__name__)
 
@@ -184,7 +185,7 @@ def _mark_dialling(session_id: int, placed_at: datetime) -> bool:
             .values_list("pk", flat=True)
         )
         if held:
-            _event(session_id, EventKind.PLACEMENT_CLAIMED, placed_at=placed_at.isoformat())
+            _event(session_id, CallEventKind.PLACEMENT_CLAIMED, placed_at=placed_at.isoformat())
     return bool(held)
 
 
@@ -204,7 +205,7 @@ def _release_undialled_claim(session: CallSession) -> bool:
             .values_list("pk", flat=True)
         )
         marked = CallEvent.objects.filter(
-            session_id=session.pk, kind=EventKind.PLACEMENT_CLAIMED, at__gte=session.placed_at
+            session_id=session.pk, kind=CallEventKind.PLACEMENT_CLAIMED, at__gte=session.placed_at
         ).exists()
         if not held or marked:
             return False
@@ -214,7 +215,7 @@ def _release_undialled_claim(session: CallSession) -> bool:
             to=CallStatus.QUEUED,
             updates={"placed_at": None},
             audit=lambda _: _event(
-                session.pk, EventKind.PLACEMENT_RELEASED, reason=NOT_DIALLED, code=""
+                session.pk, CallEventKind.PLACEMENT_RELEASED, reason=NOT_DIALLED, code=""
             ),
         )
     logger.warning("event=placement_released_not_dialled session=%s", session.pk)
@@ -233,7 +234,10 @@ def _after_error(
         raise PlacementDeferred(kind, error.message, carrier_code=error.carrier_code) from error
     if kind == PlaceCallErrorKind.UNKNOWN:
         _event(
-            session.pk, EventKind.PLACEMENT_UNKNOWN, code=error.carrier_code, message=error.message
+            session.pk,
+            CallEventKind.PLACEMENT_UNKNOWN,
+            code=error.carrier_code,
+            message=error.message,
         )
         return session_reconcile(session_id=session.pk, final=False, carrier=carrier)
     session_finish(
@@ -262,7 +266,9 @@ def _release_claim(session_id: int, placed_at: datetime, *, reason: str, code: s
         machine=CALL_STATUSES,
         to=CallStatus.QUEUED,
         updates={"placed_at": None},
-        audit=lambda _: _event(session_id, EventKind.PLACEMENT_RELEASED, reason=reason, code=code),
+        audit=lambda _: _event(
+            session_id, CallEventKind.PLACEMENT_RELEASED, reason=reason, code=code
+        ),
     )
 
 
@@ -278,10 +284,10 @@ def _bind_call(session_id: int, call_sid: str, *, how: str) -> bool:
         logger.error(
             "event=placement_call_held_elsewhere session=%s call_sid=%s", session_id, call_sid
         )
-        _event(session_id, EventKind.CALL_CONFLICT, call_sid=call_sid, reason="held_elsewhere")
+        _event(session_id, CallEventKind.CALL_CONFLICT, call_sid=call_sid, reason="held_elsewhere")
         return False
     if bound:
-        _event(session_id, EventKind.CALL_CREATED, call_sid=call_sid, how=how)
+        _event(session_id, CallEventKind.CALL_CREATED, call_sid=call_sid, how=how)
         logger.info(
             "event=placement_bound session=%s call_sid=%s how=%s", session_id, call_sid, how
         )
@@ -295,7 +301,7 @@ def _bind_call(session_id: int, call_sid: str, *, how: str) -> bool:
             call_sid,
             current,
         )
-        _event(session_id, EventKind.CALL_CONFLICT, call_sid=call_sid, held=current)
+        _event(session_id, CallEventKind.CALL_CONFLICT, call_sid=call_sid, held=current)
     return False
 
 
@@ -327,7 +333,7 @@ def session_reconcile(
     if _release_undialled_claim(session):
         return PlacementOutcome.RELEASED
     if not final:
-        _event(session_id, EventKind.PLACEMENT_UNCONFIRMED)
+        _event(session_id, CallEventKind.PLACEMENT_UNCONFIRMED)
         return PlacementOutcome.UNCONFIRMED
     finished = session_finish(
         session_id=session_id,
@@ -386,7 +392,7 @@ def session_requeue_unplaced(
     longest_backoff = max(cap for _, cap in RETRY_BACKOFF.values())
     released_recently = CallEvent.objects.filter(
         session=OuterRef("pk"),
-        kind=EventKind.PLACEMENT_RELEASED,
+        kind=CallEventKind.PLACEMENT_RELEASED,
         at__gte=moment - timedelta(seconds=longest_backoff),
     ).exclude(data__reason=NOT_DIALLED)
     lost = list(

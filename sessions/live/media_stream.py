@@ -23,8 +23,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from anvil_voice.telephony.carrier import get_carrier
 from anvil_voice.telephony.twiml import SESSION_PARAMETER
-from sessions import tokens
-from sessions.tokens import StreamStart
+from sessions.live import stream
+from sessions.live.stream import StreamStart
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         if not get_carrier().validate_stream_handshake(self.scope):
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        session = await database_sync_to_async(tokens.session_stream_claim)(token=token)
+        session = await database_sync_to_async(stream.session_stream_claim)(token=token)
         if session is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
@@ -85,9 +85,9 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         if self.session_id is None:
             return
         if not self.started:
-            await database_sync_to_async(tokens.session_stream_release)(session_id=self.session_id)
+            await database_sync_to_async(stream.session_stream_release)(session_id=self.session_id)
         elif not self.stopped:
-            await database_sync_to_async(tokens.session_stream_disconnected)(
+            await database_sync_to_async(stream.session_stream_disconnected)(
                 session_id=self.session_id, stream_sid=self.stream_sid, code=code
             )
         await self.on_disconnect(code)
@@ -151,7 +151,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         assert self.session_id is not None
         ours = start.custom_parameters.get(SESSION_PARAMETER) == self.session_token
         if ours:
-            ours = await database_sync_to_async(tokens.session_stream_started)(
+            ours = await database_sync_to_async(stream.session_stream_started)(
                 session_id=self.session_id, start=start
             )
         if not ours:
@@ -187,7 +187,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             "malformed_frames": self.counts["malformed"],
             "ignored_frames": self.counts["ignored"],
         }
-        await database_sync_to_async(tokens.session_stream_stopped)(
+        await database_sync_to_async(stream.session_stream_stopped)(
             session_id=self.session_id, stream_sid=self.stream_sid, stats=stats
         )
         await self.on_stop()

@@ -1,6 +1,6 @@
 """The dial gate: the last word before the carrier is asked to ring a number.
 
-Placement (`sessions.placement`) claims a queued session, then asks the configured gate
+Placement (`sessions.carrier.placement`) claims a queued session, then asks the configured gate
 (`settings.DIAL_GATE`, a dotted path to a class, chosen like the carrier) whether the call may
 still be made and waits for the gate's dial slot. The rules themselves (do-not-call list,
 calling window, campaign status, calls-per-second pacing) belong to the campaigns app, which

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.http.request import validate_host
 
 from anvil_voice.accounts.selectors import membership_for
-from sessions.live import organization_group
+from sessions.live.groups import organization_group
 
 FORBIDDEN = 4403
 

@@ -16,8 +16,13 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from sessions.models import TERMINAL_CALL_STATUSES, CallEvent, CallSession, CallStatus
-from sessions.status import EventKind
+from sessions.models import (
+    TERMINAL_CALL_STATUSES,
+    CallEvent,
+    CallEventKind,
+    CallSession,
+    CallStatus,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +99,7 @@ def session_stream_started(*, session_id: int, start: StreamStart) -> bool:
             return False
         CallEvent.objects.create(
             session_id=session_id,
-            kind=EventKind.STREAM_STARTED,
+            kind=CallEventKind.STREAM_STARTED,
             data={
                 "stream_sid": start.stream_sid,
                 "call_sid": start.call_sid,
@@ -111,13 +116,13 @@ def session_stream_stopped(*, session_id: int, stream_sid: str, stats: dict[str,
     with transaction.atomic():
         CallSession.objects.select_for_update().filter(pk=session_id).first()
         stopped = CallEvent.objects.filter(
-            session_id=session_id, kind=EventKind.STREAM_STOPPED, data__stream_sid=stream_sid
+            session_id=session_id, kind=CallEventKind.STREAM_STOPPED, data__stream_sid=stream_sid
         )
         if stopped.exists():
             return False
         CallEvent.objects.create(
             session_id=session_id,
-            kind=EventKind.STREAM_STOPPED,
+            kind=CallEventKind.STREAM_STOPPED,
             data={"stream_sid": stream_sid, **stats},
         )
     return True
@@ -127,6 +132,6 @@ def session_stream_disconnected(*, session_id: int, stream_sid: str, code: int |
     """The socket closed after `start` without a `stop` (network, or our side closed it)."""
     CallEvent.objects.create(
         session_id=session_id,
-        kind=EventKind.STREAM_DISCONNECTED,
+        kind=CallEventKind.STREAM_DISCONNECTED,
         data={"stream_sid": stream_sid, "code": code},
     )

@@ -8,7 +8,7 @@ as it happens and broadcasts it to the session's, campaign's and organization's 
 With `settings.CALL_PIPELINE` off (or a session without a script version) the consumer only
 records the stream's start and stop, as the telephony layer alone does.
 
-Ordering that matters (see `sessions.conversation`): the agent's outcome is written before we
+Ordering that matters (see `sessions.live.conversation`): the agent's outcome is written before we
 ask the carrier to hang up, and `session_finished` waits for the conversation's close.
 """
 
@@ -35,21 +35,23 @@ from scripts.engine import (
     ScriptedAgent,
     ScriptSpec,
 )
-from sessions import live
-from sessions.consumers import MediaStreamConsumer
-from sessions.conversation import (
+from sessions.carrier.status import session_hang_up
+from sessions.live import groups
+from sessions.live.conversation import (
     CallSetup,
     ConversationResult,
     session_conversation_close,
     session_conversation_note,
     session_conversation_open,
 )
+from sessions.live.media_stream import MediaStreamConsumer
+from sessions.live.stream import StreamStart
 from sessions.models import TranscriptTurn
 from sessions.pipeline import (
     BatchRecognizer,
+    CallEndReason,
     CallPipeline,
     DeepgramRecognizer,
-    EndReason,
     PipelineConfig,
     PipelineEvent,
     PipelineEventKind,
@@ -57,8 +59,6 @@ from sessions.pipeline import (
     StreamingRecognizer,
     Turn,
 )
-from sessions.status import session_hang_up
-from sessions.tokens import StreamStart
 
 logger = logging.getLogger(__name__)
 
@@ -158,14 +158,14 @@ def conversation_result(result: PipelineResult) -> ConversationResult:
     if callback is not None:
         extracted["callback_at"] = callback.at.isoformat() if callback.at else None
     if result.outcome is Outcome.DO_NOT_CALL:
-        dtmf = result.end_reason is EndReason.OPTED_OUT_DTMF
+        dtmf = result.end_reason is CallEndReason.OPTED_OUT_DTMF
         extracted["opt_out_via"] = "dtmf" if dtmf else "speech"
     if result.errors:
         extracted["errors"] = [event.as_dict() for event in result.errors]
     end_reason = result.agent_end_reason or result.end_reason.value
-    if not result.hung_up and result.end_reason is EndReason.STREAM_STOPPED:
+    if not result.hung_up and result.end_reason is CallEndReason.STREAM_STOPPED:
         end_reason = "contact_hung_up"  # Twilio's `stop` without our hang-up
-    elif not result.hung_up and result.end_reason is EndReason.DISCONNECTED:
+    elif not result.hung_up and result.end_reason is CallEndReason.DISCONNECTED:
         end_reason = "stream_disconnected"  # no `stop`: a hang-up or a network failure
     return ConversationResult(
         outcome=result.outcome.value if result.outcome else None,
@@ -198,7 +198,7 @@ def turn_message(turn: Turn) -> dict[str, Any]:
 async def tell_monitors(setup: CallSetup, event: dict[str, Any]) -> None:
     """Send a live event to the session's, campaign's and organization's groups."""
     try:
-        await live.abroadcast(
+        await groups.abroadcast(
             organization_id=setup.organization_id,
             session_id=setup.session_id,
             campaign_id=setup.campaign_id,
@@ -305,7 +305,9 @@ class LiveCallConsumer(MediaStreamConsumer):
             await database_sync_to_async(session_hang_up)(session_id=self.session_id)
             return
         self.pipeline, self.sink = pipeline, sink
-        await self.channel_layer.group_add(live.control_group(setup.session_id), self.channel_name)
+        await self.channel_layer.group_add(
+            groups.control_group(setup.session_id), self.channel_name
+        )
         pipeline.start(start.stream_sid)
         await tell_monitors(setup, {"type": "status", "status": "in_progress"})
 
@@ -329,7 +331,7 @@ class LiveCallConsumer(MediaStreamConsumer):
         # Always: cancels the pipeline's tasks and stores its result (no leaked tasks).
         if self.pipeline is not None and self.setup is not None:
             await self.channel_layer.group_discard(
-                live.control_group(self.setup.session_id), self.channel_name
+                groups.control_group(self.setup.session_id), self.channel_name
             )
             result = await self.pipeline.close()
             if self.sink is None or not self.sink.closed:

@@ -35,6 +35,7 @@ from sessions.models import (
     TERMINAL_CALL_STATUSES,
     AnsweredBy,
     CallEvent,
+    CallEventKind,
     CallSession,
     CallStatus,
     ConversationState,
@@ -43,29 +44,6 @@ from sessions.models import (
 from sessions.signals import session_finished
 
 logger = logging.getLogger(__name__)
-
-
-class EventKind(StrEnum):
-    """`CallEvent.kind` values written by the telephony side of a session."""
-
-    PLACEMENT_CLAIMED = "placement_claimed"
-    PLACEMENT_RELEASED = "placement_released"
-    PLACEMENT_UNKNOWN = "placement_unknown"
-    PLACEMENT_UNCONFIRMED = "placement_unconfirmed"
-    CALL_CREATED = "call_created"
-    CALL_CONFLICT = "call_conflict"
-    CARRIER_STATUS = "carrier_status"
-    CARRIER_AMD = "carrier_amd"
-    CARRIER_RECORDING = "carrier_recording"
-    RECORDING_STORED = "recording_stored"
-    HANG_UP_REQUESTED = "hang_up_requested"
-    STREAM_STARTED = "stream_started"
-    STREAM_STOPPED = "stream_stopped"
-    STREAM_DISCONNECTED = "stream_disconnected"
-    # The live pipeline ran on the stream (sessions.conversation); `finished` waits for ENDED.
-    CONVERSATION_STARTED = "conversation_started"
-    CONVERSATION_ENDED = "conversation_ended"
-    FINISHED = "finished"
 
 
 # Twilio's `CallStatus` values (hyphenated) to ours.
@@ -303,7 +281,7 @@ def session_finish(
         deferred = session.conversation_state == ConversationState.OPEN
         _record_event(
             session_id,
-            EventKind.FINISHED,
+            CallEventKind.FINISHED,
             {
                 "status": status,
                 "outcome": updates.get("outcome", session.outcome),
@@ -357,7 +335,9 @@ def bind_call_from_callback(*, call_sid: str, session_token: str) -> bool:
         return False
     if bound:
         session_id = CallSession.objects.values_list("pk", flat=True).get(token=session_token)
-        _record_event(session_id, EventKind.CALL_CREATED, {"call_sid": call_sid, "how": "callback"})
+        _record_event(
+            session_id, CallEventKind.CALL_CREATED, {"call_sid": call_sid, "how": "callback"}
+        )
         logger.info("event=call_bound_by_callback session=%s call_sid=%s", session_id, call_sid)
     return bool(bound)
 
@@ -378,7 +358,7 @@ def session_apply_status_callback(*, callback: StatusCallback) -> ApplyResult:
                 callback.twilio_status,
             )
             return ApplyResult.UNKNOWN_CALL
-        seen = CallEvent.objects.filter(session=session, kind=EventKind.CARRIER_STATUS)
+        seen = CallEvent.objects.filter(session=session, kind=CallEventKind.CARRIER_STATUS)
         if callback.sequence_number is not None:
             seen = seen.filter(data__sequence_number=callback.sequence_number)
         else:
@@ -388,7 +368,7 @@ def session_apply_status_callback(*, callback: StatusCallback) -> ApplyResult:
         applies = _moves_forward(session, callback.status, callback.sequence_number)
         _record_event(
             session.pk,
-            EventKind.CARRIER_STATUS,
+            CallEventKind.CARRIER_STATUS,
             {
                 "status": callback.twilio_status,
                 "sequence_number": callback.sequence_number,
@@ -471,11 +451,11 @@ def session_apply_amd_result(*, callback: AmdCallback) -> ApplyResult:
             logger.warning("event=amd_callback_unknown_call call_sid=%s", callback.call_sid)
             return ApplyResult.UNKNOWN_CALL
         # Twilio sends one verdict per call: any earlier AMD event makes this a repeat.
-        if CallEvent.objects.filter(session=session, kind=EventKind.CARRIER_AMD).exists():
+        if CallEvent.objects.filter(session=session, kind=CallEventKind.CARRIER_AMD).exists():
             return ApplyResult.DUPLICATE
         _record_event(
             session.pk,
-            EventKind.CARRIER_AMD,
+            CallEventKind.CARRIER_AMD,
             {"answered_by": callback.twilio_answered_by, "detection_ms": callback.detection_ms},
         )
         if callback.answered_by != AnsweredBy.UNKNOWN:
@@ -493,7 +473,7 @@ def session_apply_amd_result(*, callback: AmdCallback) -> ApplyResult:
         )
         if hang_up:
             session_id = session.pk
-            _record_event(session_id, EventKind.HANG_UP_REQUESTED, {"reason": "machine"})
+            _record_event(session_id, CallEventKind.HANG_UP_REQUESTED, {"reason": "machine"})
             transaction.on_commit(lambda: _enqueue_hang_up(session_id))
         leave_message = (
             callback.answered_by == AnsweredBy.MACHINE
@@ -509,7 +489,7 @@ def session_apply_amd_result(*, callback: AmdCallback) -> ApplyResult:
 
 
 def _tell_consumer_machine(session_id: int) -> None:
-    from sessions.live import send_control
+    from sessions.live.groups import send_control
 
     try:
         send_control(session_id=session_id, message={"type": "call.machine"})
@@ -550,7 +530,7 @@ def session_apply_recording_callback(*, callback: RecordingCallback) -> ApplyRes
             return ApplyResult.UNKNOWN_CALL
         seen = CallEvent.objects.filter(
             session=session,
-            kind=EventKind.CARRIER_RECORDING,
+            kind=CallEventKind.CARRIER_RECORDING,
             data__recording_sid=callback.recording_sid,
             data__status=callback.recording_status,
         )
@@ -558,7 +538,7 @@ def session_apply_recording_callback(*, callback: RecordingCallback) -> ApplyRes
             return ApplyResult.DUPLICATE
         _record_event(
             session.pk,
-            EventKind.CARRIER_RECORDING,
+            CallEventKind.CARRIER_RECORDING,
             {
                 "recording_sid": callback.recording_sid,
                 "status": callback.recording_status,
@@ -607,6 +587,6 @@ def session_store_recording(*, session_id: int, url: str, carrier: Carrier | Non
         session.recording.storage.delete(stored_name)
         return False
     _record_event(
-        session_id, EventKind.RECORDING_STORED, {"name": stored_name, "bytes": len(content)}
+        session_id, CallEventKind.RECORDING_STORED, {"name": stored_name, "bytes": len(content)}
     )
     return True
