@@ -30,6 +30,7 @@ from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from anvil_voice.telephony.carrier import PlaceCallErrorKind
 from campaigns import compliance
 from campaigns.models import (
     Campaign,
@@ -52,9 +53,10 @@ from sessions.models import (
 
 logger = logging.getLogger("campaigns.outcomes")
 
-# Twilio error codes that mean "this number cannot be called".
-INVALID_NUMBER_CODES = frozenset({"13223", "13224", "21211", "21214", "21217", "21401", "21407"})
-INVALID_NUMBER_REASONS = frozenset({"invalid_number", "invalid-number"})
+# The carrier adapter says "this number cannot be called" (Twilio's 21211 and friends, listed
+# once in `anvil_voice.telephony.twilio`) as `PlaceCallErrorKind.INVALID_NUMBER`, which the
+# placement service writes as the session's end reason.
+INVALID_NUMBER_REASONS = frozenset({str(PlaceCallErrorKind.INVALID_NUMBER), "invalid-number"})
 
 _STATE_COUNTER = {
     CampaignContactState.PENDING: "pending",
@@ -108,9 +110,7 @@ def effective_outcome(session: CallSession) -> str:
 
 
 def _is_invalid_number(session: CallSession) -> bool:
-    return (
-        session.error_code in INVALID_NUMBER_CODES or session.end_reason in INVALID_NUMBER_REASONS
-    )
+    return session.end_reason in INVALID_NUMBER_REASONS
 
 
 def _callback_time(session: CallSession, contact_zone: str, now: datetime) -> datetime | None:
