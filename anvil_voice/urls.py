@@ -7,5 +7,5 @@ urlpatterns = [
     path("admin/live/", live_monitor, name="live-monitor"),
     path("admin/", admin.site.urls),
     path("api/v1/voice/", include(("anvil_voice.api.urls", "api"), namespace="api")),
-    path("telephony/", include("anvil_voice.telephony.urls")),
+    path("telephony/", include("sessions.carrier.urls")),
 ]

@@ -20,6 +20,11 @@ ignored here.
 
 Failures surface as `ProviderError` (refused handshake, dropped connection) or
 `ProviderTimeout` (connect timeout), raised from `connect()` or `results()`.
+
+`DeepgramRecognizer` is the stream as a call's `StreamingRecognizer`: every inbound frame goes to
+Deepgram, which endpoints by itself (speech_final / UtteranceEnd); its non-empty interim results
+let the pipeline detect barge-in before the endpointer does. It reports failures as
+`RecognizerFailure`s, never raises.
 """
 
 from __future__ import annotations
@@ -36,7 +41,15 @@ from urllib.parse import urlencode
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from anvil_voice.speech.protocols import ProviderError, ProviderTimeout
+from anvil_voice.speech.protocols import (
+    Emit,
+    Final,
+    Interim,
+    ProviderError,
+    ProviderTimeout,
+    RecognizerFailure,
+    Utterance,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -258,3 +271,75 @@ def _closed(error: ConnectionClosed) -> ProviderError:
     return ProviderError(
         "deepgram_closed", f"Deepgram closed the stream ({code}): {reason}", retryable=True
     )
+
+
+class DeepgramRecognizer:
+    """A `DeepgramStream` as a `StreamingRecognizer`.
+
+    Deepgram splits a turn into several ``is_final`` results; they are joined until
+    ``speech_final`` or ``UtteranceEnd`` closes the turn (the documented rule).
+    """
+
+    name = "deepgram"
+
+    def __init__(self, stream: DeepgramStream) -> None:
+        self._stream = stream
+        self._reader: asyncio.Task[None] | None = None
+        self._closing = False
+        self._parts: list[DeepgramResult] = []
+
+    async def start(self, emit: Emit) -> None:
+        self._reader = asyncio.create_task(self._read(emit), name="stt-deepgram")
+
+    def feed(self, frame: bytes) -> None:
+        self._stream.send_audio(frame)
+
+    def end_of_utterance(self, utterance: Utterance) -> None:
+        return None  # Deepgram endpoints on its own
+
+    async def aclose(self) -> None:
+        self._closing = True
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self._stream.finish()
+        await self._stream.aclose()
+
+    async def _read(self, emit: Emit) -> None:
+        try:
+            await self._stream.connect()
+            async for event in self._stream.results():
+                if isinstance(event, DeepgramUtteranceEnd):
+                    self._flush(emit)
+                elif not event.is_final:
+                    if event.transcript:
+                        emit(Interim(event.transcript))
+                else:
+                    if event.transcript:
+                        self._parts.append(event)
+                    if event.speech_final:
+                        self._flush(emit)
+        except ProviderError as error:
+            emit(RecognizerFailure(error.code, error.message, fatal=True))
+            return
+        except Exception as error:
+            logger.exception("pipeline.deepgram_failed")
+            emit(RecognizerFailure("stt_error", repr(error), fatal=True))
+            return
+        if not self._closing:
+            emit(RecognizerFailure("deepgram_closed", "Deepgram ended the stream.", fatal=True))
+
+    def _flush(self, emit: Emit) -> None:
+        if not self._parts:
+            return
+        parts, self._parts = self._parts, []
+        confidences = [part.confidence for part in parts if part.confidence is not None]
+        emit(
+            Final(
+                text=" ".join(part.transcript for part in parts),
+                start_ms=round(parts[0].start * 1000),
+                end_ms=round((parts[-1].start + parts[-1].duration) * 1000),
+                confidence=min(confidences) if confidences else None,
+            )
+        )

@@ -1,13 +1,16 @@
 """What the rest of the product may ask of a speech provider, and nothing more.
 
-Adapters (local Piper/Whisper, ElevenLabs, later Deepgram) implement these protocols; callers
-get one through `anvil_voice.speech.registry` and never import an adapter directly, so the
-embedded default and production differ only by configuration.
+Adapters (local Piper/Whisper, ElevenLabs, Deepgram) implement these protocols; callers get one
+through `anvil_voice.speech.registry` and never import an adapter directly, so the embedded
+default and production differ only by configuration.
+
+No Django here, directly or indirectly: the call pipeline (`sessions.pipeline`, a pure core)
+imports these types.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Literal, Protocol, runtime_checkable
 
@@ -95,8 +98,8 @@ class VoiceProvider(Protocol):
 class SpeechToText(Protocol):
     """Transcribes one endpointed utterance.
 
-    Streaming recognition (Deepgram's websocket with interim results) will be a separate
-    protocol: it is a session with its own lifecycle, not a function call.
+    Streaming recognition (Deepgram's websocket with interim results) is `StreamingRecognizer`:
+    a session with its own lifecycle, not a function call.
     """
 
     @property
@@ -105,3 +108,64 @@ class SpeechToText(Protocol):
     def transcribe(
         self, *, audio: bytes, encoding: InputEncoding, sample_rate: int
     ) -> Transcript: ...
+
+
+# --- streaming recognition: one recogniser per call ------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Interim:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Final:
+    text: str  # may be empty: the recogniser heard no words
+    start_ms: int | None = None  # stream time of the speech, when the recogniser knows it
+    end_ms: int | None = None
+    confidence: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecognizerFailure:
+    code: str
+    message: str
+    fatal: bool = False
+
+
+RecognizerEvent = Interim | Final | RecognizerFailure
+Emit = Callable[[RecognizerEvent], None]
+
+
+class Utterance(Protocol):
+    """An utterance the caller's endpointer closed (`sessions.pipeline.vad.SpeechEnded`)."""
+
+    @property
+    def start_ms(self) -> int: ...
+
+    @property
+    def end_ms(self) -> int: ...
+
+    @property
+    def audio(self) -> bytes:
+        """8 kHz mu-law."""
+
+
+class StreamingRecognizer(Protocol):
+    """Speech recognition for one call: every inbound frame in, `Interim`, `Final` and
+    `RecognizerFailure` (``fatal`` when recognition cannot continue for this call) out through
+    the `emit` callback given to `start()`."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def start(self, emit: Emit) -> None:
+        """Connect/prepare; report everything through `emit` from now on. Must not raise:
+        a failure to start is reported as a fatal `RecognizerFailure`."""
+
+    def feed(self, frame: bytes) -> None:
+        """Every inbound 20 ms mu-law frame, in order. Never blocks."""
+
+    def end_of_utterance(self, utterance: Utterance) -> None:
+        """The endpointer closed an utterance (batch recognisers transcribe it)."""
+
+    async def aclose(self) -> None:
+        """Stop and release everything; no task may outlive this."""

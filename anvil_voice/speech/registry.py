@@ -12,7 +12,7 @@ import logging
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from anvil_voice.speech.protocols import SpeechToText, VoiceProvider
+from anvil_voice.speech.protocols import SpeechToText, StreamingRecognizer, VoiceProvider
 
 logger = logging.getLogger(__name__)
 
@@ -34,19 +34,39 @@ def get_voice_provider(name: str | None = None) -> VoiceProvider:
 
 
 def get_stt(name: str | None = None) -> SpeechToText:
-    """Speech-to-text for endpointed utterances.
+    """Speech-to-text for one endpointed utterance at a time: local Whisper.
 
-    Cloud streaming STT (Deepgram) is not built yet; until it is, "cloud" transcribes with the
-    local Whisper model and says so in the log once, instead of failing every call.
+    Deepgram (the cloud STT) is a streaming protocol, not a per-utterance one: live calls get it
+    from `get_streaming_stt()`. Here every provider transcribes with the local model.
+    """
+    name = name or settings.SPEECH_PROVIDER
+    if name not in _LOCAL | _CLOUD:
+        raise ImproperlyConfigured(f"Unknown speech provider {name!r}; use 'local' or 'cloud'.")
+    from anvil_voice.speech.local import get_local_stt
+
+    return get_local_stt()
+
+
+def get_streaming_stt(name: str | None = None) -> StreamingRecognizer:
+    """A new recogniser for one call.
+
+    Deepgram's streaming STT for "cloud" when `DEEPGRAM_API_KEY` is set; otherwise local Whisper
+    on the pipeline's endpointed utterances (`BatchRecognizer`, timing out after
+    `CALL_STT_TIMEOUT_SECONDS`), and "cloud" without a key says so in the log once.
     """
     name = name or settings.SPEECH_PROVIDER
     if name not in _LOCAL | _CLOUD:
         raise ImproperlyConfigured(f"Unknown speech provider {name!r}; use 'local' or 'cloud'.")
     if name in _CLOUD:
-        _warn_cloud_stt_fallback()
-    from anvil_voice.speech.local import get_local_stt
+        if settings.DEEPGRAM_API_KEY:
+            from anvil_voice.speech.deepgram import DeepgramRecognizer, DeepgramStream
 
-    return get_local_stt()
+            stream = DeepgramStream(api_key=settings.DEEPGRAM_API_KEY, url=settings.DEEPGRAM_URL)
+            return DeepgramRecognizer(stream)
+        _warn_cloud_stt_fallback()
+    from anvil_voice.speech.batch import BatchRecognizer
+
+    return BatchRecognizer(get_stt(name), timeout=float(settings.CALL_STT_TIMEOUT_SECONDS))
 
 
 @functools.lru_cache(maxsize=4)
@@ -60,4 +80,6 @@ def _elevenlabs(api_key: str, base_url: str) -> VoiceProvider:
 
 @functools.cache
 def _warn_cloud_stt_fallback() -> None:
-    logger.warning("speech.stt_fallback provider=cloud using=local-whisper reason=not_built")
+    logger.warning(
+        "speech.stt_fallback provider=cloud using=local-whisper reason=no_deepgram_api_key"
+    )

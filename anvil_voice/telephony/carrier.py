@@ -8,14 +8,16 @@ configuration.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from anvil_voice.telephony.callbacks import CarrierCallStatus
+
 if TYPE_CHECKING:
     from django.http import HttpRequest
-
-    from sessions.models import CallSession
 
 
 class PlaceCallErrorKind(StrEnum):
@@ -48,29 +50,55 @@ class PlaceCallError(Exception):
 
 
 @dataclass(frozen=True)
+class OutboundCall:
+    """One outbound call as a carrier sees it: what `calls.create` and friends need.
+
+    Carrier-neutral and model-free: the product builds it from its own records (a session) and
+    telephony never imports the product apps.
+    """
+
+    reference: int  # the product's id for this call (a session's pk): logs only
+    token: str  # signs our media-stream and callback URLs
+    to_number: str
+    from_number: str
+    record: bool = False  # record the call (and tell us when the recording is ready)
+    leave_voicemail_message: bool = False  # AMD waits for the beep before the verdict
+    placed_at: datetime | None = None  # when we asked the carrier (reconciliation window)
+    call_sid: str = ""  # the carrier's id for the call, once known
+
+
+# Given candidate call ids, the ones other calls of ours already hold (reconciliation).
+HeldElsewhere = Callable[[Sequence[str]], Collection[str]]
+
+
+@dataclass(frozen=True)
 class CarrierCall:
     """What the carrier knows about a call (for reconciliation)."""
 
     call_sid: str
-    status: str
+    status: CarrierCallStatus | None  # None: a status the adapter does not know
     to: str
     from_: str
+    carrier_status: str = ""  # the carrier's own word for the status
 
 
 class Carrier(Protocol):
     name: str
 
-    def place_call(self, session: CallSession) -> str:
-        """Dial `session.to_number`; return the carrier's call id. Raises PlaceCallError."""
+    def place_call(self, call: OutboundCall) -> str:
+        """Dial `call.to_number`; return the carrier's call id. Raises PlaceCallError."""
 
-    def find_call(self, session: CallSession) -> CarrierCall | None:
-        """The call this session created, if the carrier has one (reconciliation)."""
+    def find_call(
+        self, call: OutboundCall, *, held_elsewhere: HeldElsewhere | None = None
+    ) -> CarrierCall | None:
+        """The call `place_call(call)` created, if the carrier has one (reconciliation);
+        never one whose id `held_elsewhere` reports as another call's."""
 
-    def hang_up(self, session: CallSession) -> None:
-        """End an answered call. An already ended call is not an error."""
+    def hang_up(self, call: OutboundCall) -> None:
+        """End an answered call. An already ended call (or none yet) is not an error."""
 
-    def cancel(self, session: CallSession) -> None:
-        """Cancel a queued or ringing call. An already ended call is not an error."""
+    def cancel(self, call: OutboundCall) -> None:
+        """Cancel a queued or ringing call. An already ended call (or none yet) is not an error."""
 
     def validate_webhook(self, request: HttpRequest) -> bool:
         """True when the request carries a valid carrier signature for our public URL."""
@@ -78,7 +106,7 @@ class Carrier(Protocol):
     def validate_stream_handshake(self, scope: dict[str, Any]) -> bool:
         """True when a media-stream websocket handshake carries a valid signature."""
 
-    def build_twiml(self, session: CallSession) -> str:
+    def build_twiml(self, call: OutboundCall) -> str:
         """The call instructions: connect the call to our media-stream websocket."""
 
 

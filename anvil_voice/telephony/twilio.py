@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import requests
@@ -23,10 +23,14 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from anvil_voice.telephony import signatures, twiml
-from anvil_voice.telephony.carrier import CarrierCall, PlaceCallError, PlaceCallErrorKind
-
-if TYPE_CHECKING:
-    from sessions.models import CallSession
+from anvil_voice.telephony.carrier import (
+    CarrierCall,
+    HeldElsewhere,
+    OutboundCall,
+    PlaceCallError,
+    PlaceCallErrorKind,
+)
+from anvil_voice.telephony.twilio_callbacks import call_status
 
 logger = logging.getLogger(__name__)
 
@@ -34,12 +38,11 @@ TWILIO_API_URL = "https://api.twilio.com"
 STATUS_CALLBACK_EVENTS = ["initiated", "ringing", "answered", "completed"]
 # Twilio says keep the ring timeout at 15 s or more (shorter ones end before voicemail).
 MIN_RING_TIMEOUT_SECONDS = 15
-# `campaigns.VoicemailBehaviour.LEAVE_MESSAGE`; telephony never imports the resource apps.
-LEAVE_MESSAGE = "leave_message"
 
 # Twilio error codes, grouped by what we do about them.
 TOO_MANY_REQUESTS = 20429  # never processed: safe to send again after a backoff
 CALL_NOT_FOUND = 20404  # updating a call that already ended
+# The only list: the rest of the system sees PlaceCallErrorKind.INVALID_NUMBER.
 INVALID_NUMBER_CODES = frozenset(
     {
         13223,  # invalid phone number format
@@ -57,7 +60,7 @@ BACK_PRESSURE_CODES = frozenset(
         22005,  # the account's CPS queue is full
     }
 )
-# The webhook URLs we give Twilio (anvil_voice/urls.py mounts telephony.urls at /telephony/).
+# The webhook URLs we give Twilio (anvil_voice/urls.py mounts sessions.carrier.urls there).
 # Constants: a test resolves each one to its view.
 STATUS_CALLBACK_PATH = "/telephony/twilio/status/"
 AMD_CALLBACK_PATH = "/telephony/twilio/amd/"
@@ -112,46 +115,43 @@ class TwilioCarrier:
         return str(getattr(settings, "TWILIO_API_BASE_URL", "") or TWILIO_API_URL).rstrip("/")
 
     # --- placing -------------------------------------------------------------------------
-    def build_twiml(self, session: CallSession) -> str:
-        return twiml.session_twiml(session.token)
+    def build_twiml(self, call: OutboundCall) -> str:
+        return twiml.session_twiml(call.token)
 
-    def call_parameters(self, session: CallSession) -> dict[str, Any]:
-        """Everything `calls.create` receives for this session."""
-        # Test calls have no campaign: no recording, hang up on machines.
-        campaign = session.campaign
+    def call_parameters(self, call: OutboundCall) -> dict[str, Any]:
+        """Everything `calls.create` receives for this call."""
         params: dict[str, Any] = {
-            "to": session.to_number,
-            "from_": session.from_number,
-            "twiml": self.build_twiml(session),
-            "status_callback": twiml.public_url(STATUS_CALLBACK_PATH, session_token=session.token),
+            "to": call.to_number,
+            "from_": call.from_number,
+            "twiml": self.build_twiml(call),
+            "status_callback": twiml.public_url(STATUS_CALLBACK_PATH, session_token=call.token),
             "status_callback_event": STATUS_CALLBACK_EVENTS,
             "status_callback_method": "POST",
             "timeout": max(MIN_RING_TIMEOUT_SECONDS, int(settings.TWILIO_CALL_TIMEOUT_SECONDS)),
             "time_limit": int(settings.TWILIO_TIME_LIMIT_SECONDS),
         }
         if settings.TWILIO_MACHINE_DETECTION:
-            leaves_message = campaign is not None and (
-                campaign.voicemail_behaviour == LEAVE_MESSAGE
-            )
             # DetectMessageEnd waits for the beep, so a message lands after the greeting.
-            params["machine_detection"] = "DetectMessageEnd" if leaves_message else "Enable"
+            params["machine_detection"] = (
+                "DetectMessageEnd" if call.leave_voicemail_message else "Enable"
+            )
             # Async: the TwiML (our stream) starts at once; the verdict arrives on its own.
             params["async_amd"] = "true"
             params["async_amd_status_callback"] = twiml.public_url(
-                AMD_CALLBACK_PATH, session_token=session.token
+                AMD_CALLBACK_PATH, session_token=call.token
             )
-        if campaign is not None and campaign.record_calls:
+        if call.record:
             params["record"] = True
             params["recording_status_callback"] = twiml.public_url(RECORDING_CALLBACK_PATH)
         return params
 
-    def place_call(self, session: CallSession) -> str:
+    def place_call(self, call: OutboundCall) -> str:
         try:
-            params = self.call_parameters(session)
+            params = self.call_parameters(call)
         except twiml.TwimlTooLong as error:
             raise PlaceCallError(PlaceCallErrorKind.PERMANENT, str(error)) from error
         try:
-            call = self.client.calls.create(**params)
+            created = self.client.calls.create(**params)
         except TwilioRestException as error:
             raise classify_rest_error(error) from error
         except requests.RequestException as error:
@@ -165,48 +165,48 @@ class TwilioCarrier:
             raise PlaceCallError(
                 PlaceCallErrorKind.UNKNOWN, f"Unexpected answer from Twilio: {error}"
             ) from error
-        logger.info("event=twilio_call_created session=%s call_sid=%s", session.pk, call.sid)
-        return str(call.sid)
+        logger.info("event=twilio_call_created session=%s call_sid=%s", call.reference, created.sid)
+        return str(created.sid)
 
     # --- reconciliation ------------------------------------------------------------------
-    def find_call(self, session: CallSession) -> CarrierCall | None:
-        """The call `session` created, when its `calls.create` answer was lost.
+    def find_call(
+        self, call: OutboundCall, *, held_elsewhere: HeldElsewhere | None = None
+    ) -> CarrierCall | None:
+        """The call `call` created, when its `calls.create` answer was lost.
 
         Twilio's Call resource exposes neither our TwiML nor its `<Parameter>`s, so the session
-        token cannot be matched. The rule instead: among calls with the session's To and From,
+        token cannot be matched. The rule instead: among calls with the call's To and From,
         created within [placed_at - skew, placed_at + HTTP timeout + skew] (our request went out
         right after `placed_at` and Twilio creates the call when it receives it), and not
-        already held by another session, take the earliest. Calls are filtered by
-        `date_created`, not `StartTime`: a call waiting in Twilio's CPS queue has no start time
-        yet and would be missed.
+        already held by another of our calls (`held_elsewhere`), take the earliest. Calls are
+        filtered by `date_created`, not `StartTime`: a call waiting in Twilio's CPS queue has no
+        start time yet and would be missed.
         """
-        if session.placed_at is None:
+        if call.placed_at is None:
             return None
         skew = timedelta(seconds=int(settings.TWILIO_RECONCILE_SKEW_SECONDS))
-        earliest = session.placed_at - skew
+        earliest = call.placed_at - skew
         latest = (
-            session.placed_at
-            + timedelta(seconds=float(settings.TWILIO_HTTP_TIMEOUT_SECONDS))
-            + skew
+            call.placed_at + timedelta(seconds=float(settings.TWILIO_HTTP_TIMEOUT_SECONDS)) + skew
         )
         candidates: list[CarrierCall] = []
         created: dict[str, datetime] = {}
         try:
             # Newest first: stop reading once we are past the window.
-            for call in self.client.calls.stream(
-                to=session.to_number,
-                from_=session.from_number,
+            for resource in self.client.calls.stream(
+                to=call.to_number,
+                from_=call.from_number,
                 page_size=50,
                 limit=RECONCILE_SCAN_LIMIT,
             ):
-                date_created = call.date_created
+                date_created = resource.date_created
                 if date_created is None:
                     continue
                 if date_created < earliest:
                     break
                 if date_created <= latest:
-                    candidates.append(_carrier_call(call))
-                    created[str(call.sid)] = date_created
+                    candidates.append(_carrier_call(resource))
+                    created[str(resource.sid)] = date_created
         except TwilioRestException as error:
             raise classify_rest_error(error) from error
         except (requests.RequestException, TwilioException) as error:
@@ -215,25 +215,29 @@ class TwilioCarrier:
             ) from error
         if not candidates:
             return None
-        held = _sids_held_by_other_sessions(session, [call.call_sid for call in candidates])
-        free = [call for call in candidates if call.call_sid not in held]
+        held = (
+            set(held_elsewhere([found.call_sid for found in candidates]))
+            if held_elsewhere
+            else set()
+        )
+        free = [found for found in candidates if found.call_sid not in held]
         if not free:
             return None
-        return min(free, key=lambda call: (created[call.call_sid], call.call_sid))
+        return min(free, key=lambda found: (created[found.call_sid], found.call_sid))
 
     # --- ending --------------------------------------------------------------------------
-    def hang_up(self, session: CallSession) -> None:
-        self._end(session, "completed")
+    def hang_up(self, call: OutboundCall) -> None:
+        self._end(call, "completed")
 
-    def cancel(self, session: CallSession) -> None:
-        self._end(session, "canceled")
+    def cancel(self, call: OutboundCall) -> None:
+        self._end(call, "canceled")
 
-    def _end(self, session: CallSession, status: str) -> None:
-        if not session.carrier_call_sid:
-            logger.info("event=twilio_end_skipped session=%s reason=no_call_sid", session.pk)
+    def _end(self, call: OutboundCall, status: str) -> None:
+        if not call.call_sid:
+            logger.info("event=twilio_end_skipped session=%s reason=no_call_sid", call.reference)
             return
         try:
-            self.client.calls(session.carrier_call_sid).update(status=status)
+            self.client.calls(call.call_sid).update(status=status)
         except TwilioRestException as error:
             if error.code == CALL_NOT_FOUND or error.status == 404:
                 # The call already ended: that is what we wanted.
@@ -262,21 +266,11 @@ class TwilioCarrier:
         return response.content
 
 
-def _carrier_call(call: Any) -> CarrierCall:
+def _carrier_call(resource: Any) -> CarrierCall:
     return CarrierCall(
-        call_sid=str(call.sid),
-        status=str(call.status),
-        to=str(call.to),
-        from_=str(call._from),
+        call_sid=str(resource.sid),
+        status=call_status(str(resource.status)),
+        to=str(resource.to),
+        from_=str(resource._from),
+        carrier_status=str(resource.status),
     )
-
-
-def _sids_held_by_other_sessions(session: CallSession, sids: list[str]) -> set[str]:
-    from sessions.models import CallSession
-
-    held = (
-        CallSession.objects.filter(carrier_call_sid__in=sids)
-        .exclude(pk=session.pk)
-        .values_list("carrier_call_sid", flat=True)
-    )
-    return {sid for sid in held if sid}

@@ -6,11 +6,13 @@ Shared by the outcome handler (`dialling.outcomes`) and the counters' rebuild
 
 from __future__ import annotations
 
+from anvil_voice.telephony.carrier import PlaceCallErrorKind
 from sessions.models import AnsweredBy, CallSession, CallStatus, Outcome
 
-# Twilio error codes that mean "this number cannot be called".
-INVALID_NUMBER_CODES = frozenset({"13223", "13224", "21211", "21214", "21217", "21401", "21407"})
-INVALID_NUMBER_REASONS = frozenset({"invalid_number", "invalid-number"})
+# The carrier adapter says "this number cannot be called" (Twilio's 21211 and friends, listed
+# once in `anvil_voice.telephony.twilio`) as `PlaceCallErrorKind.INVALID_NUMBER`, which the
+# placement service writes as the session's end reason.
+INVALID_NUMBER_REASONS = frozenset({str(PlaceCallErrorKind.INVALID_NUMBER), "invalid-number"})
 # End reasons the placement service writes when it refuses to dial (nothing reached the carrier).
 PRE_DIAL_DO_NOT_CALL = frozenset({"do_not_call", "compliance:do_not_call"})
 
@@ -45,6 +47,4 @@ def effective_outcome(session: CallSession) -> str:
 
 
 def is_invalid_number(session: CallSession) -> bool:
-    return (
-        session.error_code in INVALID_NUMBER_CODES or session.end_reason in INVALID_NUMBER_REASONS
-    )
+    return session.end_reason in INVALID_NUMBER_REASONS

@@ -335,6 +335,7 @@ def campaign_stop(*, campaign: Campaign, actor: Actor) -> Campaign:
 def campaign_cancel_calls(*, campaign_id: int) -> int:
     """Cancel the campaign's not-yet-answered calls at the carrier, tolerating failures."""
     from anvil_voice.telephony.carrier import get_carrier
+    from sessions.carrier.calls import outbound_call
     from sessions.models import CallSession, CallStatus
 
     carrier = get_carrier()
@@ -342,10 +343,10 @@ def campaign_cancel_calls(*, campaign_id: int) -> int:
     sessions = CallSession.objects.filter(
         campaign_id=campaign_id,
         status__in=(CallStatus.QUEUED, CallStatus.INITIATED, CallStatus.RINGING),
-    )
+    ).select_related("campaign")
     for session in sessions.iterator():
         try:
-            carrier.cancel(session)
+            carrier.cancel(outbound_call(session))
             cancelled += 1
         except Exception as exc:  # one failed cancel must not stop the others
             logger.warning(

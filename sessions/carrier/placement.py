@@ -53,6 +53,7 @@ from anvil_voice.telephony.carrier import (
     PlaceCallErrorKind,
     get_carrier,
 )
+from sessions.carrier.calls import held_by_other_sessions, outbound_call
 from sessions.carrier.dial_gate import DO_NOT_CALL, DialGate, get_dial_gate
 from sessions.carrier.status import session_apply_carrier_status, session_finish
 from sessions.models import (
@@ -162,7 +163,7 @@ def session_place_call(
         return PlacementOutcome.NOT_CLAIMED
     carrier = carrier or get_carrier()
     try:
-        call_sid = carrier.place_call(session)
+        call_sid = carrier.place_call(outbound_call(session))
     except PlaceCallError as error:
         return _after_error(session, carrier, error, placed_at)
     _bind_call(session_id, call_sid, how="created")
@@ -318,7 +319,9 @@ def session_reconcile(
         return PlacementOutcome.NOT_CLAIMED
     carrier = carrier or get_carrier()
     try:
-        found: CarrierCall | None = carrier.find_call(session)
+        found: CarrierCall | None = carrier.find_call(
+            outbound_call(session), held_elsewhere=held_by_other_sessions(session)
+        )
     except PlaceCallError as error:
         # Cannot look now: leave the claim as it is; the sweep comes back to it.
         logger.warning(
@@ -328,7 +331,9 @@ def session_reconcile(
     if found is not None:
         _bind_call(session_id, found.call_sid, how="reconciled")
         # Callbacks that arrived before we knew the id were dropped: catch up on the status.
-        session_apply_carrier_status(session_id=session_id, twilio_status=found.status)
+        session_apply_carrier_status(
+            session_id=session_id, status=found.status, raw_status=found.carrier_status
+        )
         return PlacementOutcome.RECONCILED
     if _release_undialled_claim(session):
         return PlacementOutcome.RELEASED
@@ -437,7 +442,9 @@ def session_sync_stale_calls(
     for session in stale:
         assert carrier is not None
         try:
-            found = carrier.find_call(session)
+            found = carrier.find_call(
+                outbound_call(session), held_elsewhere=held_by_other_sessions(session)
+            )
         except PlaceCallError as error:
             logger.warning(
                 "event=sync_lookup_failed session=%s code=%s", session.pk, error.carrier_code
@@ -445,7 +452,9 @@ def session_sync_stale_calls(
             continue
         if found is None or found.call_sid != session.carrier_call_sid:
             continue
-        if session_apply_carrier_status(session_id=session.pk, twilio_status=found.status):
+        if session_apply_carrier_status(
+            session_id=session.pk, status=found.status, raw_status=found.carrier_status
+        ):
             logger.info(
                 "event=call_status_synced session=%s call_sid=%s status=%s",
                 session.pk,

@@ -16,10 +16,7 @@ so every write here is idempotent and order-safe:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
@@ -28,6 +25,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from anvil_voice.state_machine import transition
+from anvil_voice.telephony.callbacks import (
+    AmdCallback,
+    CarrierAnsweredBy,
+    CarrierCallStatus,
+    RecordingCallback,
+    StatusCallback,
+)
 from anvil_voice.telephony.carrier import Carrier, get_carrier
 from sessions.models import (
     CALL_STATUS_RANK,
@@ -46,35 +50,9 @@ from sessions.signals import session_finished
 logger = logging.getLogger(__name__)
 
 
-# Twilio's `CallStatus` values (hyphenated) to ours.
-TWILIO_CALL_STATUSES: dict[str, CallStatus] = {
-    "queued": CallStatus.QUEUED,
-    "initiated": CallStatus.INITIATED,
-    "ringing": CallStatus.RINGING,
-    "in-progress": CallStatus.IN_PROGRESS,
-    "completed": CallStatus.COMPLETED,
-    "busy": CallStatus.BUSY,
-    "no-answer": CallStatus.NO_ANSWER,
-    "canceled": CallStatus.CANCELED,
-    "failed": CallStatus.FAILED,
-}
-# Twilio's `AnsweredBy` values to ours; every machine_* verdict is a machine.
-TWILIO_ANSWERED_BY: dict[str, AnsweredBy] = {
-    "human": AnsweredBy.HUMAN,
-    "machine_start": AnsweredBy.MACHINE,
-    "machine_end_beep": AnsweredBy.MACHINE,
-    "machine_end_silence": AnsweredBy.MACHINE,
-    "machine_end_other": AnsweredBy.MACHINE,
-    "fax": AnsweredBy.FAX,
-    "unknown": AnsweredBy.UNKNOWN,
-}
 # `campaigns.VoicemailBehaviour.HANG_UP`: sessions never import campaigns (one direction only).
 HANG_UP_ON_MACHINES = "hang_up"
 LEAVE_MESSAGE_ON_MACHINES = "leave_message"
-
-
-class InvalidCallback(ValueError):
-    """A signed callback we cannot read (garbage status, missing CallSid): answered 400."""
 
 
 class ApplyResult(StrEnum):
@@ -84,124 +62,13 @@ class ApplyResult(StrEnum):
     UNKNOWN_CALL = "unknown_call"  # no session holds this CallSid: nothing written
 
 
-@dataclass(frozen=True)
-class StatusCallback:
-    call_sid: str
-    status: CallStatus
-    twilio_status: str
-    sequence_number: int | None
-    timestamp: datetime | None
-    duration_seconds: int | None
-    answered_by: AnsweredBy | None
-    twilio_answered_by: str
-    # Our session token from the callback URL's query (signed with it): finds the session when
-    # the callback beats our own `calls.create` answer.
-    session_token: str = ""
+def _call_status(status: CarrierCallStatus) -> CallStatus:
+    """The carrier-neutral status as our model's choice (the same values)."""
+    return CallStatus(status.value)
 
 
-@dataclass(frozen=True)
-class AmdCallback:
-    call_sid: str
-    answered_by: AnsweredBy
-    twilio_answered_by: str
-    detection_ms: int | None
-    session_token: str = ""
-
-
-@dataclass(frozen=True)
-class RecordingCallback:
-    call_sid: str
-    recording_sid: str
-    recording_url: str
-    recording_status: str
-    duration_seconds: int | None
-
-
-# --- parsing ------------------------------------------------------------------------------
-def _required(params: Mapping[str, Any], name: str) -> str:
-    value = str(params.get(name, "") or "").strip()
-    if not value:
-        raise InvalidCallback(f"{name} is required")
-    return value
-
-
-def _optional_int(params: Mapping[str, Any], name: str, *, strict: bool) -> int | None:
-    raw = str(params.get(name, "") or "").strip()
-    if not raw:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        if strict:
-            raise InvalidCallback(f"{name} must be an integer") from None
-        return None
-    if value < 0:
-        if strict:
-            raise InvalidCallback(f"{name} must not be negative")
-        return None
-    return value
-
-
-def _timestamp(params: Mapping[str, Any]) -> datetime | None:
-    raw = str(params.get("Timestamp", "") or "").strip()
-    if not raw:
-        return None
-    try:
-        return parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-
-
-def _answered_by(params: Mapping[str, Any]) -> tuple[AnsweredBy | None, str]:
-    raw = str(params.get("AnsweredBy", "") or "").strip()
-    if not raw:
-        return None, ""
-    if raw not in TWILIO_ANSWERED_BY:
-        raise InvalidCallback(f"unknown AnsweredBy {raw[:32]!r}")
-    return TWILIO_ANSWERED_BY[raw], raw
-
-
-def parse_status_callback(params: Mapping[str, Any], *, session_token: str = "") -> StatusCallback:
-    call_sid = _required(params, "CallSid")
-    twilio_status = _required(params, "CallStatus")
-    if twilio_status not in TWILIO_CALL_STATUSES:
-        raise InvalidCallback(f"unknown CallStatus {twilio_status[:32]!r}")
-    answered_by, raw_answered_by = _answered_by(params)
-    return StatusCallback(
-        call_sid=call_sid,
-        status=TWILIO_CALL_STATUSES[twilio_status],
-        twilio_status=twilio_status,
-        sequence_number=_optional_int(params, "SequenceNumber", strict=True),
-        timestamp=_timestamp(params),
-        duration_seconds=_optional_int(params, "CallDuration", strict=False),
-        answered_by=answered_by,
-        twilio_answered_by=raw_answered_by,
-        session_token=session_token[:64],
-    )
-
-
-def parse_amd_callback(params: Mapping[str, Any], *, session_token: str = "") -> AmdCallback:
-    call_sid = _required(params, "CallSid")
-    answered_by, raw = _answered_by(params)
-    if answered_by is None:
-        raise InvalidCallback("AnsweredBy is required")
-    return AmdCallback(
-        call_sid=call_sid,
-        answered_by=answered_by,
-        twilio_answered_by=raw,
-        detection_ms=_optional_int(params, "MachineDetectionDuration", strict=False),
-        session_token=session_token[:64],
-    )
-
-
-def parse_recording_callback(params: Mapping[str, Any]) -> RecordingCallback:
-    return RecordingCallback(
-        call_sid=_required(params, "CallSid"),
-        recording_sid=_required(params, "RecordingSid"),
-        recording_url=str(params.get("RecordingUrl", "") or "").strip(),
-        recording_status=str(params.get("RecordingStatus", "") or "completed").strip(),
-        duration_seconds=_optional_int(params, "RecordingDuration", strict=False),
-    )
+def _answered_by(answered_by: CarrierAnsweredBy) -> AnsweredBy:
+    return AnsweredBy(answered_by.value)
 
 
 # --- finishing ----------------------------------------------------------------------------
@@ -355,26 +222,27 @@ def session_apply_status_callback(*, callback: StatusCallback) -> ApplyResult:
             logger.warning(
                 "event=status_callback_unknown_call call_sid=%s status=%s",
                 callback.call_sid,
-                callback.twilio_status,
+                callback.carrier_status,
             )
             return ApplyResult.UNKNOWN_CALL
         seen = CallEvent.objects.filter(session=session, kind=CallEventKind.CARRIER_STATUS)
         if callback.sequence_number is not None:
             seen = seen.filter(data__sequence_number=callback.sequence_number)
         else:
-            seen = seen.filter(data__sequence_number=None, data__status=callback.twilio_status)
+            seen = seen.filter(data__sequence_number=None, data__status=callback.carrier_status)
         if seen.exists():
             return ApplyResult.DUPLICATE
-        applies = _moves_forward(session, callback.status, callback.sequence_number)
+        status = _call_status(callback.status)
+        applies = _moves_forward(session, status, callback.sequence_number)
         _record_event(
             session.pk,
             CallEventKind.CARRIER_STATUS,
             {
-                "status": callback.twilio_status,
+                "status": callback.carrier_status,
                 "sequence_number": callback.sequence_number,
                 "timestamp": callback.timestamp.isoformat() if callback.timestamp else None,
                 "duration": callback.duration_seconds,
-                "answered_by": callback.twilio_answered_by or None,
+                "answered_by": callback.carrier_answered_by or None,
                 "applied": applies,
             },
         )
@@ -382,24 +250,24 @@ def session_apply_status_callback(*, callback: StatusCallback) -> ApplyResult:
             logger.info(
                 "event=status_callback_stale session=%s status=%s sequence=%s current=%s",
                 session.pk,
-                callback.twilio_status,
+                callback.carrier_status,
                 callback.sequence_number,
                 session.status,
             )
             return ApplyResult.STALE
         at = callback.timestamp or timezone.now()
-        fields = _status_fields(session, callback.status, at)
+        fields = _status_fields(session, status, at)
         if callback.sequence_number is not None:
             fields["last_sequence_number"] = callback.sequence_number
         if callback.answered_by is not None and not session.answered_by:
-            fields["answered_by"] = callback.answered_by
-        if callback.status in TERMINAL_CALL_STATUSES:
+            fields["answered_by"] = _answered_by(callback.answered_by)
+        if status in TERMINAL_CALL_STATUSES:
             if callback.duration_seconds is not None:
                 fields["duration_seconds"] = callback.duration_seconds
             session_finish(
                 session_id=session.pk,
-                status=callback.status,
-                end_reason=callback.twilio_status,
+                status=status,
+                end_reason=callback.carrier_status,
                 ended_at=at,
                 **fields,
             )
@@ -407,30 +275,35 @@ def session_apply_status_callback(*, callback: StatusCallback) -> ApplyResult:
             transition(
                 CallSession.objects.filter(pk=session.pk),
                 machine=CALL_STATUSES,
-                to=callback.status,
+                to=status,
                 updates=fields,
             )
     return ApplyResult.APPLIED
 
 
-def session_apply_carrier_status(*, session_id: int, twilio_status: str) -> bool:
+def session_apply_carrier_status(
+    *, session_id: int, status: CarrierCallStatus | None, raw_status: str = ""
+) -> bool:
     """A status learnt by looking the call up (reconciliation): no sequence number, so it
-    applies only if it is strictly further along than what we have."""
-    status = TWILIO_CALL_STATUSES.get(twilio_status)
+    applies only if it is strictly further along than what we have. `raw_status` is the
+    carrier's own word for it (the end reason); None (a status the carrier adapter did not
+    know) changes nothing."""
     if status is None:
         return False
+    call_status = _call_status(status)
+    end_reason = raw_status or status.value
     with transaction.atomic():
         session = CallSession.objects.select_for_update().filter(pk=session_id).first()
-        if session is None or not _moves_forward(session, status, None):
+        if session is None or not _moves_forward(session, call_status, None):
             return False
         now = timezone.now()
-        if status in TERMINAL_CALL_STATUSES:
-            return session_finish(session_id=session_id, status=status, end_reason=twilio_status)
-        fields = _status_fields(session, status, now)
+        if call_status in TERMINAL_CALL_STATUSES:
+            return session_finish(session_id=session_id, status=call_status, end_reason=end_reason)
+        fields = _status_fields(session, call_status, now)
         transition(
             CallSession.objects.filter(pk=session_id),
             machine=CALL_STATUSES,
-            to=status,
+            to=call_status,
             updates=fields,
         )
     return True
@@ -456,17 +329,18 @@ def session_apply_amd_result(*, callback: AmdCallback) -> ApplyResult:
         _record_event(
             session.pk,
             CallEventKind.CARRIER_AMD,
-            {"answered_by": callback.twilio_answered_by, "detection_ms": callback.detection_ms},
+            {"answered_by": callback.carrier_answered_by, "detection_ms": callback.detection_ms},
         )
-        if callback.answered_by != AnsweredBy.UNKNOWN:
+        answered_by = _answered_by(callback.answered_by)
+        if answered_by != AnsweredBy.UNKNOWN:
             # Not once the session has ended: its campaign counted the call with what the row
             # said then, and a verdict arriving after the final callback must not contradict
             # the outcome (a "machine" whose outcome is "completed") or the counters.
             CallSession.objects.filter(pk=session.pk, answered_by="").exclude(
                 status__in=TERMINAL_CALL_STATUSES
-            ).update(answered_by=callback.answered_by)
+            ).update(answered_by=answered_by)
         hang_up = (
-            callback.answered_by == AnsweredBy.MACHINE
+            answered_by == AnsweredBy.MACHINE
             and not session.is_finished
             and session.campaign is not None
             and session.campaign.voicemail_behaviour == HANG_UP_ON_MACHINES
@@ -476,7 +350,7 @@ def session_apply_amd_result(*, callback: AmdCallback) -> ApplyResult:
             _record_event(session_id, CallEventKind.HANG_UP_REQUESTED, {"reason": "machine"})
             transaction.on_commit(lambda: _enqueue_hang_up(session_id))
         leave_message = (
-            callback.answered_by == AnsweredBy.MACHINE
+            answered_by == AnsweredBy.MACHINE
             and not session.is_finished
             and session.campaign is not None
             and session.campaign.voicemail_behaviour == LEAVE_MESSAGE_ON_MACHINES
@@ -508,7 +382,9 @@ def session_hang_up(*, session_id: int, carrier: Carrier | None = None) -> bool:
     session = CallSession.objects.filter(pk=session_id).first()
     if session is None or session.is_finished or not session.carrier_call_sid:
         return False
-    (carrier or get_carrier()).hang_up(session)
+    from sessions.carrier.calls import outbound_call
+
+    (carrier or get_carrier()).hang_up(outbound_call(session))
     return True
 
 

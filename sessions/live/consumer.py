@@ -22,7 +22,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from anvil_voice.speech.protocols import VoiceProvider
-from anvil_voice.speech.registry import get_stt, get_voice_provider
+from anvil_voice.speech.registry import get_streaming_stt, get_voice_provider
 from scripts.engine import (
     Agent,
     CallContext,
@@ -48,10 +48,8 @@ from sessions.live.media_stream import MediaStreamConsumer
 from sessions.live.stream import StreamStart
 from sessions.models import TranscriptTurn
 from sessions.pipeline import (
-    BatchRecognizer,
     CallEndReason,
     CallPipeline,
-    DeepgramRecognizer,
     PipelineConfig,
     PipelineEvent,
     PipelineEventKind,
@@ -93,12 +91,7 @@ def build_agent(setup: CallSetup) -> Agent:
 
 
 def build_recognizer() -> StreamingRecognizer:
-    if settings.SPEECH_PROVIDER == "cloud" and settings.DEEPGRAM_API_KEY:
-        from anvil_voice.speech.deepgram import DeepgramStream
-
-        stream = DeepgramStream(api_key=settings.DEEPGRAM_API_KEY, url=settings.DEEPGRAM_URL)
-        return DeepgramRecognizer(stream)
-    return BatchRecognizer(get_stt(), timeout=float(settings.CALL_STT_TIMEOUT_SECONDS))
+    return get_streaming_stt()
 
 
 def build_voice(setup: CallSetup) -> tuple[VoiceProvider, VoiceProvider | None]:

@@ -6,7 +6,7 @@ and the database and wires them in through two callables and a sink::
     pipeline = CallPipeline(
         agent=ScriptedAgent(script, context),
         voice=get_voice_provider(), voice_id=voice.provider_voice_id,
-        recognizer=BatchRecognizer(get_stt()),        # or DeepgramRecognizer(DeepgramStream(...))
+        recognizer=get_streaming_stt(),               # anvil_voice.speech: Whisper or Deepgram
         send=self.send_json,                          # async (message: dict) -> None
         hang_up=hang_up_through_carrier,              # async () -> None
         sink=DatabaseSink(session),                   # on_turn / on_event / on_end
@@ -18,23 +18,22 @@ and the database and wires them in through two callables and a sink::
     pipeline.on_stop()                # on "stop"
     await pipeline.close()            # on disconnect, always
 
-Modules: `vad` (energy endpointer), `recognizers` (batch Whisper / Deepgram streaming),
-`tts_stream` (provider → 20 ms frames), `pacer` (real-time pacing, marks, what was heard),
-`turns` (data shapes and the sink protocol), `config`, `clock`, `pipeline` (`CallPipeline`),
-`bench` (`python -m sessions.pipeline.bench`).
+Modules: `vad` (energy endpointer), `tts_stream` (provider → 20 ms frames), `pacer` (real-time
+pacing, marks, what was heard), `turns` (data shapes and the sink protocol), `config`, `clock`,
+`pipeline` (`CallPipeline`), `bench` (`python -m sessions.pipeline.bench`). The recognisers
+(batch Whisper, Deepgram streaming) are speech providers: `anvil_voice.speech`, behind
+`anvil_voice.speech.protocols.StreamingRecognizer`, built by `registry.get_streaming_stt()`.
 """
 
-from sessions.pipeline.clock import Clock, LoopClock, ManualClock
-from sessions.pipeline.config import PipelineConfig
-from sessions.pipeline.pipeline import CallPipeline, HangUp, Send
-from sessions.pipeline.recognizers import (
-    BatchRecognizer,
-    DeepgramRecognizer,
+from anvil_voice.speech.protocols import (
     Final,
     Interim,
     RecognizerFailure,
     StreamingRecognizer,
 )
+from sessions.pipeline.clock import Clock, LoopClock, ManualClock
+from sessions.pipeline.config import PipelineConfig
+from sessions.pipeline.pipeline import CallPipeline, HangUp, Send
 from sessions.pipeline.turns import (
     CallEndReason,
     MemorySink,
@@ -49,11 +48,9 @@ from sessions.pipeline.turns import (
 from sessions.pipeline.vad import Endpointer, VadConfig
 
 __all__ = [
-    "BatchRecognizer",
     "CallEndReason",
     "CallPipeline",
     "Clock",
-    "DeepgramRecognizer",
     "Endpointer",
     "Final",
     "HangUp",

@@ -32,16 +32,22 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from anvil_voice.speech.batch import BatchRecognizer
 from anvil_voice.speech.codec import frames_20ms, ulaw_silence
-from anvil_voice.speech.protocols import SpeechToText, VoiceProvider
+from anvil_voice.speech.protocols import (
+    Emit,
+    Final,
+    SpeechToText,
+    StreamingRecognizer,
+    Utterance,
+    VoiceProvider,
+)
 from anvil_voice.telephony.simulator import audio as sim_audio
 from scripts.engine.types import AgentAction, EngineEvent, Outcome
 from sessions.pipeline.clock import Clock, ManualClock
 from sessions.pipeline.config import PipelineConfig
 from sessions.pipeline.pipeline import CallPipeline
-from sessions.pipeline.recognizers import BatchRecognizer, Emit, Final, StreamingRecognizer
 from sessions.pipeline.turns import MemorySink, Turn
-from sessions.pipeline.vad import SpeechEnded
 
 FRAME = 0.02
 SILENCE = ulaw_silence(20)
@@ -98,7 +104,7 @@ class InstantRecognizer:
     def feed(self, frame: bytes) -> None:
         return None
 
-    def end_of_utterance(self, utterance: SpeechEnded) -> None:
+    def end_of_utterance(self, utterance: Utterance) -> None:
         self.endpoints.append(time.perf_counter())
         if self._emit is not None:
             self._emit(Final("yes please", utterance.start_ms, utterance.end_ms))

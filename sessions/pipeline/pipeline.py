@@ -28,19 +28,19 @@ from enum import Enum, auto
 from typing import Any
 
 from anvil_voice.speech.codec import ULAW_FRAME_BYTES
-from anvil_voice.speech.protocols import VoiceProvider
-from scripts.engine.agent import Agent
-from scripts.engine.types import AgentAction, EndCall, MarkDoNotCall, Outcome
-from sessions.pipeline.clock import Clock, LoopClock
-from sessions.pipeline.config import PipelineConfig
-from sessions.pipeline.pacer import AgentSpeech, Pacer, SpokenChunk
-from sessions.pipeline.recognizers import (
+from anvil_voice.speech.protocols import (
     Final,
     Interim,
     RecognizerEvent,
     RecognizerFailure,
     StreamingRecognizer,
+    VoiceProvider,
 )
+from scripts.engine.agent import Agent
+from scripts.engine.types import AgentAction, EndCall, MarkDoNotCall, Outcome
+from sessions.pipeline.clock import Clock, LoopClock
+from sessions.pipeline.config import PipelineConfig
+from sessions.pipeline.pacer import AgentSpeech, Pacer, SpokenChunk
 from sessions.pipeline.speaking import AgentTurn, Outlet, TurnResult, TurnTiming, say
 from sessions.pipeline.turns import (
     CallEndReason,

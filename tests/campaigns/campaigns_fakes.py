@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from anvil_voice.telephony.carrier import OutboundCall
+
 
 class RecordingCarrier:
     """Records cancels; fails for numbers in `failing` (to prove failures are tolerated)."""
@@ -13,19 +15,19 @@ class RecordingCarrier:
     placed: ClassVar[list[int]] = []
     failing: ClassVar[set[str]] = set()
 
-    def place_call(self, session: Any) -> str:
-        self.placed.append(session.pk)
-        return f"CA{session.pk:032d}"
+    def place_call(self, call: OutboundCall) -> str:
+        self.placed.append(call.reference)
+        return f"CA{call.reference:032d}"
 
-    def cancel(self, session: Any) -> None:
-        if session.to_number in self.failing:
+    def cancel(self, call: OutboundCall) -> None:
+        if call.to_number in self.failing:
             raise RuntimeError("carrier unavailable")
-        self.cancelled.append(session.pk)
+        self.cancelled.append(call.reference)
 
-    def hang_up(self, session: Any) -> None:
+    def hang_up(self, call: OutboundCall) -> None:
         pass
 
-    def find_call(self, session: Any) -> None:
+    def find_call(self, call: OutboundCall, **kwargs: Any) -> None:
         return None
 
     @classmethod

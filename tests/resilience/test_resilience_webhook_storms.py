@@ -33,6 +33,7 @@ from django.test import Client
 from twilio.request_validator import RequestValidator
 
 from anvil_voice.accounts.models import Organization
+from anvil_voice.telephony.carrier import OutboundCall
 from anvil_voice.telephony.twilio import TwilioCarrier
 from campaigns import services
 from campaigns.dialling.dispatch import dispatch_due
@@ -76,12 +77,12 @@ class StormCarrier(TwilioCarrier):
     hung_up: ClassVar[list[int]] = []
     downloads: ClassVar[list[str]] = []
 
-    def place_call(self, session: CallSession) -> str:
-        return call_sid(session.pk)
+    def place_call(self, call: OutboundCall) -> str:
+        return call_sid(call.reference)
 
-    def hang_up(self, session: CallSession) -> None:
+    def hang_up(self, call: OutboundCall) -> None:
         with self.lock:
-            self.hung_up.append(session.pk)
+            self.hung_up.append(call.reference)
 
     def download_recording(self, url: str) -> bytes:
         with self.lock:

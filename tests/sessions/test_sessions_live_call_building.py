@@ -6,11 +6,12 @@ import dataclasses
 
 import pytest
 
+from anvil_voice.speech.batch import BatchRecognizer
+from anvil_voice.speech.deepgram import DeepgramRecognizer
 from anvil_voice.speech.local import LocalVoiceProvider
 from scripts.engine import LLMAgent, ScriptedAgent
 from sessions.live.consumer import build_agent, build_recognizer, build_voice, pipeline_config
 from sessions.live.conversation import CallSetup
-from sessions.pipeline import BatchRecognizer, DeepgramRecognizer
 
 SETUP = CallSetup(
     session_id=1,

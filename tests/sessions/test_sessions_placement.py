@@ -32,6 +32,7 @@ from anvil_voice.telephony.carrier import PlaceCallErrorKind
 from anvil_voice.telephony.twilio import TwilioCarrier
 from campaigns.models import DoNotCallEntry
 from sessions.carrier import placement
+from sessions.carrier.calls import outbound_call
 from sessions.carrier.placement import PlacementOutcome, session_place_call
 from sessions.models import CallEvent, CallSession
 from sessions.tasks import PLACEMENT_MAX_RETRIES, session_place_call_task
@@ -250,7 +251,7 @@ def test_the_sweep_finds_the_call_of_a_worker_that_died_before_storing_it(
     # What a dying worker leaves behind: the claim, the call at Twilio, no sid in our row.
     CallSession.objects.filter(pk=session.pk).update(status="initiated", placed_at=timezone.now())
     session.refresh_from_db()
-    sid = TwilioCarrier().place_call(session)
+    sid = TwilioCarrier().place_call(outbound_call(session))
     abandoned = make_session(acme, number("04", "412"))
     CallSession.objects.filter(pk=abandoned.pk).update(status="initiated", placed_at=timezone.now())
     # It had marked its claim (it was about to dial): no call found means failed, not retried.
@@ -278,7 +279,7 @@ def test_a_reconciled_call_that_already_ended_ends_the_session(simulator, twilio
     session = make_session(acme, to)
     CallSession.objects.filter(pk=session.pk).update(status="initiated", placed_at=timezone.now())
     session.refresh_from_db()
-    sid = TwilioCarrier().place_call(session)
+    sid = TwilioCarrier().place_call(outbound_call(session))
     simulator.wait_for_end(sid)
 
     assert placement.session_reconcile(session_id=session.pk, final=True) == "reconciled"

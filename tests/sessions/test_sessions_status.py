@@ -1,4 +1,4 @@
-"""`sessions.carrier.status`: reading Twilio's callbacks and applying them once, forwards only."""
+"""`sessions.carrier.status`: applying the carrier's callbacks once, forwards only."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import pytest
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
+from anvil_voice.telephony import twilio_callbacks
+from anvil_voice.telephony.callbacks import CarrierAnsweredBy, CarrierCallStatus, StatusCallback
 from sessions.carrier import status
 from sessions.factories import CallSessionFactory
-from sessions.models import CallEvent, CallSession
+from sessions.models import AnsweredBy, CallEvent, CallSession, CallStatus
 from sessions.signals import session_finished
 
 CALL_SID = "CA" + "c" * 32
@@ -32,67 +34,16 @@ def finished() -> Any:
     session_finished.disconnect(dispatch_uid="test-status-finished")
 
 
-def callback(call_status: str, sequence: int | None, **extra: str) -> status.StatusCallback:
+def callback(call_status: str, sequence: int | None, **extra: str) -> StatusCallback:
     params = {"CallSid": CALL_SID, "CallStatus": call_status, **extra}
     if sequence is not None:
         params["SequenceNumber"] = str(sequence)
-    return status.parse_status_callback(params)
+    return twilio_callbacks.parse_status_callback(params)
 
 
-@pytest.mark.parametrize(
-    ("twilio", "ours"),
-    [
-        ("queued", "queued"),
-        ("initiated", "initiated"),
-        ("ringing", "ringing"),
-        ("in-progress", "in_progress"),
-        ("completed", "completed"),
-        ("busy", "busy"),
-        ("no-answer", "no_answer"),
-        ("canceled", "canceled"),
-        ("failed", "failed"),
-    ],
-)
-def test_it_maps_twilio_statuses(twilio, ours):
-    assert callback(twilio, 1).status == ours
-
-
-@pytest.mark.parametrize(
-    ("twilio", "ours"),
-    [
-        ("human", "human"),
-        ("machine_start", "machine"),
-        ("machine_end_beep", "machine"),
-        ("machine_end_silence", "machine"),
-        ("machine_end_other", "machine"),
-        ("fax", "fax"),
-        ("unknown", ""),
-    ],
-)
-def test_it_maps_answered_by(twilio, ours):
-    parsed = status.parse_amd_callback({"CallSid": CALL_SID, "AnsweredBy": twilio})
-    assert (parsed.answered_by, parsed.twilio_answered_by) == (ours, twilio)
-
-
-def test_it_reads_the_rest_of_a_status_callback():
-    parsed = callback(
-        "completed",
-        4,
-        CallDuration="17",
-        AnsweredBy="human",
-        Timestamp="Tue, 10 Nov 2020 16:32:15 +0000",
-    )
-
-    assert (parsed.sequence_number, parsed.duration_seconds, parsed.answered_by) == (
-        4,
-        17,
-        "human",
-    )
-    assert parsed.timestamp is not None
-    assert parsed.timestamp.isoformat() == "2020-11-10T16:32:15+00:00"
-    # A garbled timestamp or duration is not worth refusing the callback over.
-    lenient = callback("completed", 4, CallDuration="soon", Timestamp="yesterday")
-    assert (lenient.duration_seconds, lenient.timestamp) == (None, None)
+def test_the_carrier_neutral_values_are_our_model_choices():
+    assert {str(value) for value in CarrierCallStatus} == set(CallStatus.values)
+    assert {str(value) for value in CarrierAnsweredBy} == set(AnsweredBy.values)
 
 
 @pytest.mark.django_db
@@ -156,15 +107,15 @@ def test_a_looked_up_status_only_moves_forward(django_capture_on_commit_callback
 
     with django_capture_on_commit_callbacks(execute=True):
         assert not status.session_apply_carrier_status(
-            session_id=session.pk, twilio_status="initiated"
+            session_id=session.pk, status=CarrierCallStatus.INITIATED
         )
-        assert not status.session_apply_carrier_status(
-            session_id=session.pk, twilio_status="gibberish"
+        assert not status.session_apply_carrier_status(session_id=session.pk, status=None)
+        assert status.session_apply_carrier_status(
+            session_id=session.pk, status=CarrierCallStatus.IN_PROGRESS, raw_status="in-progress"
         )
         assert status.session_apply_carrier_status(
-            session_id=session.pk, twilio_status="in-progress"
+            session_id=session.pk, status=CarrierCallStatus.NO_ANSWER, raw_status="no-answer"
         )
-        assert status.session_apply_carrier_status(session_id=session.pk, twilio_status="no-answer")
 
     session.refresh_from_db()
     assert (session.status, session.outcome) == ("no_answer", "no_answer")
@@ -219,11 +170,11 @@ def test_a_callback_that_beats_our_create_answer_binds_the_call_by_token(
 ):
     # Claimed and dialled, but the worker has not stored the id `calls.create` answered.
     session = CallSessionFactory(status="initiated", placed_at=timezone.now())
-    stranger = status.parse_status_callback(
+    stranger = twilio_callbacks.parse_status_callback(
         {"CallSid": CALL_SID, "CallStatus": "failed", "SequenceNumber": "1"},
         session_token="not-our-token",
     )
-    ours = status.parse_status_callback(
+    ours = twilio_callbacks.parse_status_callback(
         {"CallSid": CALL_SID, "CallStatus": "failed", "SequenceNumber": "1"},
         session_token=session.token,
     )

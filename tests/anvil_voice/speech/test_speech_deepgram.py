@@ -14,12 +14,19 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from anvil_voice.speech.deepgram import (
+    DeepgramRecognizer,
     DeepgramResult,
     DeepgramStream,
     DeepgramUtteranceEnd,
     parse_message,
 )
-from anvil_voice.speech.protocols import ProviderError, ProviderTimeout
+from anvil_voice.speech.protocols import (
+    Final,
+    Interim,
+    ProviderError,
+    ProviderTimeout,
+    RecognizerFailure,
+)
 
 KEY = "dg-test-key"
 
@@ -237,3 +244,47 @@ def test_unknown_and_malformed_messages_are_ignored():
     assert parse_message(json.dumps({"type": "Metadata", "request_id": "x"})) is None
     empty = parse_message(json.dumps({"type": "Results", "is_final": True, "channel": {}}))
     assert empty == DeepgramResult("", True, False, 0.0, 0.0, None)
+
+
+# --- DeepgramRecognizer: the stream as a call's StreamingRecognizer ----------------------------
+async def wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not met in time")
+
+
+async def test_the_recognizer_joins_final_parts_into_one_turn_and_passes_interims():
+    async def script(ws: ServerConnection, fake: FakeDeepgram) -> None:
+        await fake.got_audio.wait()
+        await ws.send(results("how", is_final=False, start=1.0))
+        await ws.send(results("how much", is_final=True, start=1.0))
+        await ws.send(results("does it cost", is_final=True, speech_final=True, start=1.5))
+
+    async with FakeDeepgram(script) as fake:
+        recognizer = DeepgramRecognizer(DeepgramStream(api_key=KEY, url=fake.url))
+        events: list[Any] = []
+        await recognizer.start(events.append)
+        recognizer.feed(b"\xff" * 160)
+        await wait_until(lambda: any(isinstance(event, Final) for event in events))
+        await recognizer.aclose()
+
+    assert events == [
+        Interim("how"),
+        Final("how much does it cost", start_ms=1000, end_ms=2750, confidence=0.97),
+    ]
+    assert {"type": "CloseStream"} in fake.controls
+
+
+async def test_an_unreachable_deepgram_is_a_fatal_recognizer_failure():
+    stream = DeepgramStream(api_key=KEY, url="ws://127.0.0.1:9/v1/listen", connect_timeout=1)
+    recognizer = DeepgramRecognizer(stream)
+    events: list[Any] = []
+    await recognizer.start(events.append)
+    await wait_until(lambda: bool(events))
+    await recognizer.aclose()
+
+    [failure] = events
+    assert isinstance(failure, RecognizerFailure)
+    assert (failure.code, failure.fatal) == ("deepgram_unreachable", True)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from anvil_voice.speech.batch import BatchRecognizer
+from anvil_voice.speech.deepgram import DeepgramRecognizer
 from anvil_voice.speech.elevenlabs import ElevenLabsVoiceProvider
 from anvil_voice.speech.local import LocalVoiceProvider, get_local_stt
-from anvil_voice.speech.registry import get_stt, get_voice_provider
+from anvil_voice.speech.registry import get_streaming_stt, get_stt, get_voice_provider
 
 
 def test_it_uses_the_local_provider_by_default(settings):
@@ -40,10 +42,24 @@ def test_it_lets_a_caller_name_the_provider(settings):
     assert isinstance(get_voice_provider("local"), LocalVoiceProvider)
 
 
-def test_it_transcribes_locally_until_cloud_stt_exists(settings):
+def test_utterances_are_always_transcribed_locally(settings):
     settings.SPEECH_PROVIDER = "cloud"
 
     assert get_stt() is get_local_stt()
+
+
+def test_calls_stream_to_deepgram_on_cloud_with_a_key_and_to_whisper_otherwise(settings):
+    settings.SPEECH_PROVIDER = "cloud"
+    settings.DEEPGRAM_API_KEY = "dg-test"
+    assert isinstance(get_streaming_stt(), DeepgramRecognizer)
+
+    settings.DEEPGRAM_API_KEY = ""
+    assert isinstance(get_streaming_stt(), BatchRecognizer)
+    settings.SPEECH_PROVIDER = "local"
+    settings.DEEPGRAM_API_KEY = "dg-test"
+    recognizer = get_streaming_stt()
+    assert isinstance(recognizer, BatchRecognizer)
+    assert recognizer.name == get_local_stt().name
 
 
 def test_it_refuses_an_unknown_provider():
@@ -51,3 +67,5 @@ def test_it_refuses_an_unknown_provider():
         get_voice_provider("acme")
     with pytest.raises(ImproperlyConfigured):
         get_stt("acme")
+    with pytest.raises(ImproperlyConfigured):
+        get_streaming_stt("acme")

@@ -30,6 +30,7 @@ from websockets.sync.client import connect
 
 from anvil_voice.telephony.twilio import TwilioCarrier
 from sessions.carrier import status
+from sessions.carrier.calls import outbound_call
 from sessions.models import CallEvent, CallSession
 from sessions.signals import session_finished
 from sessions.tasks import session_place_call_task
@@ -263,7 +264,7 @@ def test_cancelling_a_ringing_call(simulator, live_settings, acme):
     sid = place(session)
     wait_for(lambda: CallSession.objects.get(pk=session.pk).status == "ringing", WAIT, "ringing")
 
-    TwilioCarrier().cancel(CallSession.objects.get(pk=session.pk))
+    TwilioCarrier().cancel(outbound_call(CallSession.objects.get(pk=session.pk)))
 
     assert simulator.wait_for_end(sid, WAIT).status == "canceled"
     session = wait_until_finished(session)

@@ -11,6 +11,7 @@ import respx
 from test_carrier_harness import make_campaign
 from twilio.request_validator import RequestValidator
 
+from anvil_voice.telephony.carrier import OutboundCall
 from anvil_voice.telephony.twilio import TwilioCarrier
 from sessions.models import CallEvent, CallSession
 from sessions.signals import session_finished
@@ -36,8 +37,8 @@ class HangUpRecorder(TwilioCarrier):
 
     hung_up: ClassVar[list[int]] = []
 
-    def hang_up(self, session: CallSession) -> None:
-        self.hung_up.append(session.pk)
+    def hang_up(self, call: OutboundCall) -> None:
+        self.hung_up.append(call.reference)
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from anvil_voice.speech.codec import ULAW_FRAME_BYTES, frames_20ms, ulaw_silence
-from anvil_voice.speech.protocols import ProviderError
+from anvil_voice.speech.protocols import Emit, ProviderError
 from anvil_voice.telephony.simulator import audio as sim_audio
 from scripts.engine import CallContext, ScriptedAgent, ScriptSpec
 from sessions.pipeline import (
@@ -28,7 +28,6 @@ from sessions.pipeline import (
     PipelineConfig,
     RecognizerFailure,
 )
-from sessions.pipeline.recognizers import Emit
 from sessions.pipeline.vad import SpeechEnded
 
 SILENCE = ulaw_silence(20)

@@ -16,10 +16,11 @@ from aiohttp import WSMsgType, web
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from anvil_voice.speech.batch import BatchRecognizer
 from anvil_voice.speech.local import LOCAL_VOICE_ID, LocalVoiceProvider, get_local_stt
 from anvil_voice.telephony.simulator import TwilioSimulator
 from scripts.engine import CallContext, Outcome, ScriptedAgent, ScriptSpec
-from sessions.pipeline import BatchRecognizer, CallPipeline, MemorySink, PipelineResult
+from sessions.pipeline import CallPipeline, MemorySink, PipelineResult
 
 ACCOUNT_SID = "AC" + "2" * 32
 AUTH_TOKEN = "pipeline-test-token"

@@ -6,9 +6,10 @@ import asyncio
 
 from pipeline_support import make_call, piper
 
+from anvil_voice.speech.batch import BatchRecognizer
 from anvil_voice.speech.local import get_local_stt
 from scripts.engine import Outcome, ScriptSpec
-from sessions.pipeline import BatchRecognizer, PipelineConfig
+from sessions.pipeline import PipelineConfig
 
 SCRIPT = ScriptSpec(opening_line="Hi, want to hear more?", closing_line="Great, goodbye!")
 

@@ -1,0 +1,88 @@
+"""`BatchRecognizer`: any `SpeechToText` (local Whisper) as a call's `StreamingRecognizer`.
+
+It transcribes each utterance the pipeline's endpointer closes, one at a time, in a worker
+thread (Whisper is CPU-bound and must never run on the event loop), with a timeout; failures are
+reported as `RecognizerFailure`s, never raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from anvil_voice.speech.protocols import (
+    Emit,
+    Final,
+    ProviderError,
+    RecognizerFailure,
+    SpeechToText,
+    Utterance,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class BatchRecognizer:
+    """Endpointed utterances through `SpeechToText.transcribe`, off the event loop."""
+
+    def __init__(self, stt: SpeechToText, *, timeout: float = 8.0) -> None:
+        self._stt = stt
+        self._timeout = timeout
+        self._queue: asyncio.Queue[Utterance] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self._emit: Emit | None = None
+
+    @property
+    def name(self) -> str:
+        return self._stt.name
+
+    async def start(self, emit: Emit) -> None:
+        self._emit = emit
+        self._worker = asyncio.create_task(self._work(emit), name="stt-batch")
+
+    def feed(self, frame: bytes) -> None:
+        return None  # the endpointer buffers the utterance for us
+
+    def end_of_utterance(self, utterance: Utterance) -> None:
+        self._queue.put_nowait(utterance)
+
+    async def aclose(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+
+    async def _work(self, emit: Emit) -> None:
+        while True:
+            utterance = await self._queue.get()
+            try:
+                # The thread cannot be interrupted: on timeout it finishes in the background
+                # and its answer is dropped. The default executor bounds how many run at once.
+                transcript = await asyncio.wait_for(
+                    asyncio.to_thread(
+                        self._stt.transcribe,
+                        audio=utterance.audio,
+                        encoding="ulaw",
+                        sample_rate=8000,
+                    ),
+                    self._timeout,
+                )
+            except TimeoutError:
+                emit(RecognizerFailure("stt_timeout", f"{self.name} took over {self._timeout}s"))
+                continue
+            except ProviderError as error:
+                emit(RecognizerFailure(error.code, error.message))
+                continue
+            except Exception as error:  # a provider bug must not kill the call
+                logger.exception("pipeline.stt_failed provider=%s", self.name)
+                emit(RecognizerFailure("stt_error", repr(error)))
+                continue
+            final = Final(
+                text=transcript.text.strip(),
+                start_ms=utterance.start_ms,
+                end_ms=utterance.end_ms,
+                confidence=transcript.confidence,
+            )
+            try:
+                emit(final)
+            except Exception:  # the listener's bug must not stop recognition for the call
+                logger.exception("pipeline.stt_listener_failed")

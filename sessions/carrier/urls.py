@@ -1,0 +1,17 @@
+"""Twilio's webhooks: plain Django views, outside the API (no envelope, no rate limit).
+
+Mounted at `/telephony/` by `anvil_voice/urls.py`; the Twilio adapter builds its callback URLs
+from the same paths (`anvil_voice.telephony.twilio.*_CALLBACK_PATH`).
+"""
+
+from django.urls import path
+
+from sessions.carrier import webhooks as carrier_webhooks
+
+app_name = "telephony"
+
+urlpatterns = [
+    path("twilio/status/", carrier_webhooks.status_callback, name="twilio-status"),
+    path("twilio/amd/", carrier_webhooks.amd_callback, name="twilio-amd"),
+    path("twilio/recording/", carrier_webhooks.recording_callback, name="twilio-recording"),
+]
