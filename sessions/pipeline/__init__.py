@@ -20,8 +20,8 @@ and the database and wires them in through two callables and a sink::
 
 Modules: `vad` (energy endpointer), `recognizers` (batch Whisper / Deepgram streaming),
 `tts_stream` (provider → 20 ms frames), `pacer` (real-time pacing, marks, what was heard),
-`turns` (data shapes and the sink protocol), `config`, `clock`, `pipeline` (`CallPipeline`),
-`bench` (`python -m sessions.pipeline.bench`).
+`turns` (data shapes and the sink protocol), `config`, `clock`, `pipeline` (`CallPipeline`).
+Its benchmark lives outside the product: `python -m benchmarks.pipeline`.
 """
 
 from sessions.pipeline.clock import Clock, LoopClock, ManualClock

@@ -1,6 +1,6 @@
 """Voice benchmarks: preview latency and the memory a large clone upload needs.
 
-    uv run python -m voices.bench
+    uv run python -m benchmarks.voice_preview_clone
 
 1. Preview: median of 5 `voice_preview` calls (local Piper -> MP3 -> probe -> storage -> row)
    for a 20-word sentence, each with new text so nothing is served from the stored previews,

@@ -1,6 +1,6 @@
 """Benchmark: `GET /api/v1/voice/sessions` at 1 000 000 sessions vs the raw SQL for the same page.
 
-`DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres uv run python -m sessions.bench
+`DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres uv run python -m benchmarks.sessions_list
 [--rows N | --quick] [--requests N] [--pages N] [--keep] [--reuse] [--database NAME]`
 
 Loads N sessions (default 1 000 000) for one organization plus a fifth as many for a second one,
@@ -699,7 +699,7 @@ def main(argv: list[str] | None = None) -> int:
     requests = args.requests or (5 if args.quick else 20)
     return run_in_bench_database(
         args,
-        bench="sessions.bench",
+        bench="benchmarks.sessions_list",
         size=rows,
         noun="rows",
         size_flag="--rows",

@@ -1,4 +1,4 @@
-"""Pipeline benchmark: ``uv run python -m sessions.pipeline.bench [--quick] [--no-local]``.
+"""Pipeline benchmark: ``uv run python -m benchmarks.pipeline [--quick] [--no-local]``.
 
 1. Added latency (instant fake STT/TTS/agent): end of speech → first agent frame sent, over
    200 turns, split into the endpointing wait (configured, 600 ms) and the pipeline's own work

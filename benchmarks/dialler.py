@@ -1,6 +1,6 @@
 """Dialler throughput and pacing against the Twilio simulator.
 
-`uv run python -m campaigns.bench_dialler [--quick] [--contacts N] [--seconds S] [--workers W]`
+`uv run python -m benchmarks.dialler [--quick] [--contacts N] [--seconds S] [--workers W]`
 
 The Twilio simulator runs in its own process (it is the carrier, not our code: it must not
 share our interpreter lock) and stamps every REST request it receives with its own wall clock.
@@ -88,7 +88,7 @@ class SimulatorProcess:
         self.args = [
             sys.executable,
             "-m",
-            "campaigns.bench_dialler",
+            "benchmarks.dialler",
             "--serve-simulator",
             "--sim-cps",
             str(cps),

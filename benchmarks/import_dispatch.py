@@ -1,4 +1,5 @@
-"""Benchmarks for the campaigns app: `uv run python -m campaigns.bench [--rows N] [--calls N]`.
+"""CSV import and dialler claims: `uv run python -m benchmarks.import_dispatch [--rows N]
+[--calls N]`.
 
 1. CSV import: N generated contacts (default 100 000, ~1 % bad rows) through the real import
    service; rows/s without tracing, then peak Python memory with tracemalloc (a second run).

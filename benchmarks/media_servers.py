@@ -1,4 +1,4 @@
-"""Media streams on Daphne vs Uvicorn: ``uv run python -m sessions.bench_servers [--quick]``.
+"""Media streams on Daphne vs Uvicorn: ``uv run python -m benchmarks.media_servers [--quick]``.
 
 The project's ASGI app (`anvil_voice.asgi.application`) is served by Daphne and by Uvicorn,
 each in its own process with the same settings and the same throw-away database (SQLite file
@@ -94,7 +94,7 @@ def _install_probe() -> Callable[[], None]:
 
 
 def __getattr__(name: str) -> Any:
-    """`sessions.bench_servers:application` for daphne/uvicorn: the project's app + the probe."""
+    """`benchmarks.media_servers:application` for daphne/uvicorn: the project's app + the probe."""
     if name == "application":
         from anvil_voice.asgi import application
 
@@ -149,7 +149,7 @@ class ServerProcess:
     def __init__(self, kind: str, env: dict[str, str]) -> None:
         self.kind = kind
         self.port = free_port()
-        app = "sessions.bench_servers:application"
+        app = "benchmarks.media_servers:application"
         port = str(self.port)
         python = [sys.executable, "-m"]
         commands = {
@@ -159,7 +159,7 @@ class ServerProcess:
                 *("uvicorn", "--host", "127.0.0.1", "--port", port, "--ws", "websockets-sansio"),
                 *("--lifespan", "off", "--log-level", "warning", "--no-access-log", app),
             ],
-            "bare": [*python, "sessions.bench_servers", "--serve-bare", port],
+            "bare": [*python, "benchmarks.media_servers", "--serve-bare", port],
         }
         self.command = commands[kind]
         self.env = env

@@ -1,6 +1,6 @@
 """Benchmark: `GET /api/v1/voice/voices` throughput with N concurrent clients.
 
-`uv run python -m voices.bench_list [--quick] [--clients 1,4,16,64] [--seconds S]
+`uv run python -m benchmarks.voices_list [--quick] [--clients 1,4,16,64] [--seconds S]
 [--voices N] [--server uvicorn|daphne]`
 
 Seeds an organization with 50 voices (a few with samples) and an API key, serves the real ASGI
@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sessions.bench import (
+from benchmarks.sessions_list import (
     api_key_for,
     percentile,
     setup_bench_environment,

@@ -1,6 +1,6 @@
 """Benchmark: `GET /api/v1/voice/campaigns/:id` with stats at 1 000 000 contacts.
 
-`DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres uv run python -m campaigns.bench_stats
+`DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres uv run python -m benchmarks.campaign_stats
 [--contacts N | --quick] [--requests N] [--keep] [--reuse] [--database NAME]`
 
 Loads one campaign with N contacts (default 1 000 000: `Contact` and `CampaignContact` rows in
@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
-from sessions.bench import (
+from benchmarks.sessions_list import (
     NOW,
     SESSION_COLUMNS,
     _session_rows,
@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     requests = args.requests or (50 if args.quick else 200)
     return run_in_bench_database(
         args,
-        bench="campaigns.bench_stats",
+        bench="benchmarks.campaign_stats",
         size=contacts,
         noun="contacts",
         size_flag="--contacts",

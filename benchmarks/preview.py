@@ -1,6 +1,6 @@
 """How long a voice preview takes with the local TTS.
 
-    uv run python -m anvil_voice.speech.bench_preview
+    uv run python -m benchmarks.preview
 
 Loads Piper once, synthesises a 20-word sentence to MP3 five times and prints the median, next
 to the time LAME alone needs for a tone of the same length: the ratio separates the cost of
