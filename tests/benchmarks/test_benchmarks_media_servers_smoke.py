@@ -1,35 +1,34 @@
-"""Smoke test of `benchmarks.media_servers`: its echo probe still fits the stream consumer."""
+"""Smoke test of `benchmarks.media_servers`: its echoing consumer, selected the way the servers
+select it (`MEDIA_STREAM_CONSUMER`), still fits the stream route."""
 
 from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Iterator
 
 import pytest
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
+from django.urls import re_path
 from twilio.request_validator import RequestValidator
 
 from benchmarks import media_servers
-from sessions.routing import websocket_urlpatterns
+from sessions.routing import MEDIA_STREAM_PATH, media_stream_consumer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def probe(settings) -> Iterator[None]:
+def echoing(settings) -> None:
     settings.PUBLIC_BASE_URL = media_servers.PUBLIC
     settings.TWILIO_AUTH_TOKEN = media_servers.AUTH_TOKEN
     settings.TWILIO_AUTH_TOKEN_SECONDARY = ""
     settings.CARRIER_BACKEND = "anvil_voice.telephony.twilio.TwilioCarrier"
     settings.CALL_PIPELINE = False
-    undo = media_servers._install_probe()
-    yield
-    undo()
+    settings.MEDIA_STREAM_CONSUMER = media_servers.CONSUMER
 
 
-async def test_the_consumer_echoes_a_frame_with_its_timestamp_under_the_probe(probe):
+async def test_the_benchmark_consumer_echoes_a_frame_with_its_timestamp(echoing):
     from channels.db import database_sync_to_async
 
     (token,) = await database_sync_to_async(media_servers.make_sessions)(1)
@@ -38,7 +37,7 @@ async def test_the_consumer_echoes_a_frame_with_its_timestamp_under_the_probe(pr
         f"wss://voice.example.com{path}", {}
     )
     ws = WebsocketCommunicator(
-        URLRouter(websocket_urlpatterns),
+        URLRouter([re_path(MEDIA_STREAM_PATH, media_stream_consumer().as_asgi())]),
         path,
         headers=[(b"x-twilio-signature", signature.encode())],
     )
