@@ -43,15 +43,15 @@ check-deploy: install
 
 # Each benchmark also runs alone; commands and results are in docs/benchmarks.md.
 bench: install
-	@$(VENV_PY) -m anvil_voice.speech.bench_preview
-	@$(VENV_PY) -m voices.bench
-	@$(VENV_PY) -m campaigns.bench
-	@$(VENV_PY) -m sessions.pipeline.bench --quick
-	@$(VENV_PY) -m campaigns.bench_dialler --quick
-	@$(VENV_PY) -m sessions.bench_servers --quick
-	@$(VENV_PY) -m sessions.bench --quick
-	@$(VENV_PY) -m campaigns.bench_stats --quick
-	@$(VENV_PY) -m voices.bench_list --quick
+	@$(VENV_PY) -m benchmarks.preview
+	@$(VENV_PY) -m benchmarks.voice_preview_clone
+	@$(VENV_PY) -m benchmarks.import_dispatch
+	@$(VENV_PY) -m benchmarks.pipeline --quick
+	@$(VENV_PY) -m benchmarks.dialler --quick
+	@$(VENV_PY) -m benchmarks.media_servers --quick
+	@$(VENV_PY) -m benchmarks.sessions_list --quick
+	@$(VENV_PY) -m benchmarks.campaign_stats --quick
+	@$(VENV_PY) -m benchmarks.voices_list --quick
 
 clean:
 	rm -rf var/ staticfiles/ .pytest_cache .mypy_cache .ruff_cache

@@ -328,6 +328,11 @@ CELERY_BEAT_SCHEDULE["sessions-reconcile-stuck"] = {
 # The live speech pipeline on every answered call's Media Stream (sessions.live.consumer). Off, the
 # stream is only recorded (start/stop) and the carrier alone decides the outcome.
 CALL_PIPELINE = env.get_bool("CALL_PIPELINE", True)
+# The Media Stream's consumer class (sessions.live.routing): the live call, or a subclass of it
+# (the media-server benchmark names one that echoes every frame, to time the round trip).
+MEDIA_STREAM_CONSUMER = env.get_str(
+    "MEDIA_STREAM_CONSUMER", "sessions.live.consumer.LiveCallConsumer"
+)
 # The agent says goodbye and hangs up after this long (Twilio's time limit is the hard stop).
 CALL_MAX_DURATION_SECONDS = env.get_int("CALL_MAX_DURATION_SECONDS", 600, minimum=30)
 # A voice that sends no audio for a sentence this long, or a recogniser that takes this long

@@ -238,8 +238,8 @@ class CallSession(models.Model):
                 fields=["campaign", "status", "organization"], name="session_campaign_status_idx"
             ),
             models.Index(fields=["organization", "outcome"], name="session_org_outcome_idx"),
-            # The list's filters and orderings at a million sessions (sessions.bench): exact
-            # `meta.total` counts for "started between" and "minimum duration" read these
+            # The list's filters and orderings at a million sessions (benchmarks.sessions_list):
+            # exact `meta.total` counts for "started between" and "minimum duration" read these
             # instead of the table, and `ordering=-duration` walks the null-free duration key.
             models.Index(fields=["organization", "queued_at"], name="session_org_started_idx"),
             models.Index(

@@ -20,9 +20,10 @@ and the database and wires them in through two callables and a sink::
 
 Modules: `vad` (energy endpointer), `tts_stream` (provider → 20 ms frames), `pacer` (real-time
 pacing, marks, what was heard), `turns` (data shapes and the sink protocol), `config`, `clock`,
-`pipeline` (`CallPipeline`), `bench` (`python -m sessions.pipeline.bench`). The recognisers
-(batch Whisper, Deepgram streaming) are speech providers: `anvil_voice.speech`, behind
-`anvil_voice.speech.protocols.StreamingRecognizer`, built by `registry.get_streaming_stt()`.
+`pipeline` (`CallPipeline`). The recognisers (batch Whisper, Deepgram streaming) are speech
+providers: `anvil_voice.speech`, behind `anvil_voice.speech.protocols.StreamingRecognizer`,
+built by `registry.get_streaming_stt()`. Its benchmark lives outside the product:
+`python -m benchmarks.pipeline`.
 """
 
 from anvil_voice.speech.protocols import (

@@ -11,13 +11,15 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
+from django.core.exceptions import ImproperlyConfigured
 from django.urls import re_path
 from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
 from sessions.factories import CallSessionFactory
+from sessions.live.consumer import LiveCallConsumer
 from sessions.live.media_stream import MediaStreamConsumer
-from sessions.live.routing import websocket_urlpatterns
+from sessions.live.routing import media_stream_consumer, websocket_urlpatterns
 from sessions.live.stream import StreamStart
 from sessions.models import CallEvent, CallSession
 
@@ -312,3 +314,14 @@ async def test_subclasses_get_the_hooks_and_can_talk_back(session):
         ("stop",),
     ]
     assert json.loads(json.dumps(EchoConsumer.seen[0][1])) == {"session": session.token}
+
+
+def test_the_stream_route_serves_the_consumer_the_settings_name(settings):
+    assert media_stream_consumer() is LiveCallConsumer
+
+    settings.MEDIA_STREAM_CONSUMER = "sessions.live.media_stream.MediaStreamConsumer"
+    assert media_stream_consumer() is MediaStreamConsumer
+
+    settings.MEDIA_STREAM_CONSUMER = "sessions.live.media_stream.MalformedMessage"
+    with pytest.raises(ImproperlyConfigured, match="is not a sessions"):
+        media_stream_consumer()

@@ -1,6 +1,6 @@
 """How long a voice preview takes with the local TTS.
 
-    uv run python -m anvil_voice.speech.bench_preview
+    uv run python -m benchmarks.preview
 
 Loads Piper once, synthesises a 20-word sentence to MP3 five times and prints the median, next
 to the time LAME alone needs for a tone of the same length: the ratio separates the cost of
@@ -9,29 +9,17 @@ the voice model from the cost of MP3 encoding on this machine.
 
 from __future__ import annotations
 
-import statistics
 import time
-from collections.abc import Callable
-
-import numpy as np
 
 from anvil_voice.speech.codec import encode_mp3
 from anvil_voice.speech.local import get_local_tts
+from benchmarks.support import median_ms, tone_like
 
 SENTENCE = (
     "Hello, this is Anvil Voice calling to confirm your appointment for tomorrow morning; "
     "does that time still work for you?"
 )
 RUNS = 5
-
-
-def _median_ms(action: Callable[[], object]) -> float:
-    timings = []
-    for _ in range(RUNS):
-        started = time.perf_counter()
-        action()
-        timings.append((time.perf_counter() - started) * 1000)
-    return statistics.median(timings)
 
 
 def main() -> None:
@@ -42,11 +30,10 @@ def main() -> None:
 
     pcm, rate = tts.synthesize_pcm(SENTENCE)
     seconds = len(pcm) / 2 / rate
-    preview_ms = _median_ms(lambda: tts.synthesize_mp3(SENTENCE))
+    preview_ms = median_ms(lambda _: tts.synthesize_mp3(SENTENCE), RUNS)
 
-    t = np.arange(len(pcm) // 2) / rate
-    tone = (np.sin(2 * np.pi * 440.0 * t) * 0.3 * 32767).astype(np.int16).tobytes()
-    tone_ms = _median_ms(lambda: encode_mp3(tone, rate))
+    tone = tone_like(pcm, rate)
+    tone_ms = median_ms(lambda _: encode_mp3(tone, rate), RUNS)
 
     print(f"words: {len(SENTENCE.split())}, audio: {seconds:.2f} s at {rate} Hz")
     print(f"piper load (once per process): {load_ms:.0f} ms")

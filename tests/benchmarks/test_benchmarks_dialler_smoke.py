@@ -1,10 +1,10 @@
-"""Smoke test of `campaigns.bench_dialler`: its numbers reach the right personas, and the
+"""Smoke test of `benchmarks.dialler`: its numbers reach the right personas, and the
 per-second pacing figures are computed as the docs describe."""
 
 from __future__ import annotations
 
 from anvil_voice.telephony.simulator.personas import persona_for
-from campaigns.bench_dialler import pacing_of, persona_numbers
+from benchmarks.dialler import pacing_of, persona_numbers
 
 
 def test_contacts_get_distinct_numbers_of_personas_that_end_without_answering():

@@ -1,4 +1,5 @@
-"""Benchmarks for the campaigns app: `uv run python -m campaigns.bench [--rows N] [--calls N]`.
+"""CSV import and dialler claims: `uv run python -m benchmarks.import_dispatch [--rows N]
+[--calls N]`.
 
 1. CSV import: N generated contacts (default 100 000, ~1 % bad rows) through the real import
    service; rows/s without tracing, then peak Python memory with tracemalloc (a second run).
@@ -17,33 +18,24 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import sys
 import tempfile
 import time
 import tracemalloc
 import types
 from datetime import UTC, datetime, timedelta
-from typing import Any
+
+from benchmarks.support import (
+    bench_organization,
+    contact_list_of,
+    create_test_database,
+    destroy_test_database,
+)
 
 AREA_CODES = ["212", "415", "312", "617", "713", "305", "206", "303", "404", "503"]
 # 100 central-office codes per area code, skipping N11 service codes.
 EXCHANGES = [code for code in range(230, 400) if code % 100 != 11][:100]
 NOW = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)  # a Tuesday, 10:00 in New York
-
-
-def _setup_django() -> Any:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "anvil_voice.settings")
-    os.environ.setdefault("ANVIL_VAR_DIR", tempfile.mkdtemp(prefix="campaigns-bench-"))
-    import django
-
-    django.setup()
-    from django.db import connection
-    from django.test.utils import setup_test_environment
-
-    setup_test_environment()
-    connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    return connection
 
 
 def generate_csv(rows: int) -> bytes:
@@ -64,12 +56,11 @@ def generate_csv(rows: int) -> bytes:
 
 
 def bench_import(rows: int) -> dict[str, float]:
-    from anvil_voice.accounts.models import Organization
     from campaigns.importing import contacts_import
     from campaigns.models import Contact, ContactList
 
     data = generate_csv(rows)
-    organization, _ = Organization.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
+    organization = bench_organization()
     results: dict[str, float] = {"rows": rows, "csv_mb": len(data) / 1e6}
 
     with tempfile.TemporaryFile() as upload:
@@ -100,11 +91,10 @@ def bench_import(rows: int) -> dict[str, float]:
 def bench_dispatch(contacts: int) -> dict[str, float]:
     from django.conf import settings
 
-    from anvil_voice.accounts.models import Organization
     from campaigns import services
-    from campaigns.dialler import dispatch_due
+    from campaigns.dialling.dispatch import dispatch_due
     from campaigns.factories import CampaignFactory
-    from campaigns.models import Campaign, Contact, ContactList, TimeZoneSource
+    from campaigns.models import Campaign
     from sessions.models import CallSession, CallStatus
 
     # No-op placement: the benchmark measures the claim, not the carrier.
@@ -113,21 +103,9 @@ def bench_dispatch(contacts: int) -> dict[str, float]:
     sys.modules["sessions.tasks"] = stub
     settings.CAMPAIGNS_ACCOUNT_CALLS_PER_SECOND = 1000
 
-    organization, _ = Organization.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
-    contact_list = ContactList.objects.create(organization=organization, name="dispatch")
-    Contact.objects.bulk_create(
-        (
-            Contact(
-                organization=organization,
-                contact_list=contact_list,
-                phone_number=f"+1212{200 + n // 10000:03d}{n % 10000:04d}",
-                time_zone="America/New_York",
-                time_zone_source=TimeZoneSource.EXPLICIT,
-                region="NY",
-            )
-            for n in range(contacts)
-        ),
-        batch_size=1000,
+    organization = bench_organization()
+    contact_list = contact_list_of(
+        "dispatch", (f"+1212{200 + n // 10000:03d}{n % 10000:04d}" for n in range(contacts))
     )
     campaign: Campaign = CampaignFactory.create(
         organization=organization,
@@ -175,14 +153,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--calls", type=int, default=5_000)
     args = parser.parse_args(argv)
-    connection = _setup_django()
+    connection = create_test_database("campaigns-bench-")
     print(f"database: {connection.vendor}")
     try:
         _run(args.rows, args.calls)
     finally:
-        connection.creation.destroy_test_db(
-            connection.settings_dict["NAME"], verbosity=0, keepdb=False
-        )
+        destroy_test_database(connection)
 
 
 def _run(rows: int, calls: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from campaigns import bench_stats
+from benchmarks import campaign_stats
 from campaigns.models import CampaignContact, Contact
 from sessions.models import CallSession
 
@@ -13,7 +13,7 @@ from sessions.models import CallSession
 def test_the_campaign_stats_benchmark_reads_the_counters_of_a_loaded_campaign() -> None:
     lines: list[str] = []
 
-    figures = bench_stats.run(contacts=200, requests=3, rebuilds=1, report=lines.append)
+    figures = campaign_stats.run(contacts=200, requests=3, rebuilds=1, report=lines.append)
 
     assert Contact.objects.count() == CampaignContact.objects.count() == 210
     # Every contact that left "pending" was dialled once: 70 % of them.

@@ -1,14 +1,14 @@
 """Dialler throughput and pacing against the Twilio simulator.
 
-`uv run python -m campaigns.bench_dialler [--quick] [--contacts N] [--seconds S] [--workers W]`
+`uv run python -m benchmarks.dialler [--quick] [--contacts N] [--seconds S] [--workers W]`
 
 The Twilio simulator runs in its own process (it is the carrier, not our code: it must not
 share our interpreter lock) and stamps every REST request it receives with its own wall clock.
 A throw-away test database (SQLite file by default; PostgreSQL as `test_<name>` when
 DATABASE_URL is set) holds campaigns over persona numbers that end at once (`busy`, `failed`).
-The real dispatcher (`campaigns.dialler.dispatch_due`) ticks once a second on a fixed schedule,
-as Celery beat does, and its `transaction.on_commit` hands each claimed session to a pool of
-worker threads running the real placement task (`session_place_call_task`, the Twilio SDK
+The real dispatcher (`campaigns.dialling.dispatch.dispatch_due`) ticks once a second on a fixed
+schedule, as Celery beat does, and its `transaction.on_commit` hands each claimed session to a
+pool of worker threads running the real placement task (`session_place_call_task`, the Twilio SDK
 posting `Calls.json` to the simulator), as a Celery worker with W threads would.
 
 (a) CPS cap lifted: campaigns at the 100 CPS maximum (the account cap raised to match),
@@ -30,16 +30,21 @@ import asyncio
 import contextlib
 import logging
 import math
-import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from benchmarks.support import (
+    bench_organization,
+    contact_list_of,
+    create_test_database,
+    destroy_test_database,
+)
 
 ACCOUNT_SID = "AC" + "8" * 32
 AUTH_TOKEN = "dialler-bench-token"
@@ -88,7 +93,7 @@ class SimulatorProcess:
         self.args = [
             sys.executable,
             "-m",
-            "campaigns.bench_dialler",
+            "benchmarks.dialler",
             "--serve-simulator",
             "--sim-cps",
             str(cps),
@@ -128,20 +133,6 @@ class SimulatorProcess:
 
 
 # --- Django side ----------------------------------------------------------------------------
-def _setup_django() -> Any:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "anvil_voice.settings")
-    os.environ.setdefault("ANVIL_VAR_DIR", tempfile.mkdtemp(prefix="dialler-bench-"))
-    import django
-
-    django.setup()
-    from django.db import connection
-    from django.test.utils import setup_test_environment
-
-    setup_test_environment()
-    connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    return connection
-
-
 def _point_settings_at(base_url: str) -> None:
     from django.conf import settings
 
@@ -169,27 +160,12 @@ def persona_numbers(count: int, offset: int = 0) -> list[str]:
 
 
 def make_campaign(numbers: list[str], *, cps: float, name: str) -> Any:
-    from anvil_voice.accounts.models import Organization
     from campaigns import services
     from campaigns.factories import CallerIdFactory, CampaignFactory
-    from campaigns.models import CallerId, Contact, ContactList, TimeZoneSource
+    from campaigns.models import CallerId
 
-    organization, _ = Organization.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
-    contact_list = ContactList.objects.create(organization=organization, name=name)
-    Contact.objects.bulk_create(
-        (
-            Contact(
-                organization=organization,
-                contact_list=contact_list,
-                phone_number=phone,
-                time_zone="America/New_York",
-                time_zone_source=TimeZoneSource.EXPLICIT,
-                region="NY",
-            )
-            for phone in numbers
-        ),
-        batch_size=1000,
-    )
+    organization = bench_organization()
+    contact_list = contact_list_of(name, numbers)
     caller_id = CallerId.objects.filter(organization=organization, phone_number=CALLER).first()
     campaign = CampaignFactory.create(
         organization=organization,
@@ -264,7 +240,7 @@ class Run:
 
 def run_dialler(campaigns: list[Any], contacts: int, pool: PlacementPool, limit: float) -> Run:
     """Tick `dispatch_due` once a second (fixed schedule) until every contact is claimed."""
-    from campaigns.dialler import dispatch_due
+    from campaigns.dialling.dispatch import dispatch_due
     from sessions.models import CallSession, CallStatus
 
     run = Run(contacts=contacts)
@@ -379,7 +355,7 @@ def main(argv: list[str] | None = None) -> None:
     seconds = args.seconds or (10.0 if args.quick else 60.0)
     caps = [float(cap) for cap in args.caps.split(",") if cap]
 
-    connection = _setup_django()
+    connection = create_test_database("dialler-bench-")
     import time_machine
     from django.conf import settings
 
@@ -421,9 +397,7 @@ def main(argv: list[str] | None = None) -> None:
                 report_capped(run, pacing, cap)
     finally:
         pool.close()
-        connection.creation.destroy_test_db(
-            connection.settings_dict["NAME"], verbosity=0, keepdb=False
-        )
+        destroy_test_database(connection)
 
 
 def _outcomes(run: Run) -> str:

@@ -1,44 +1,43 @@
-"""Smoke test of `sessions.bench_servers`: its echo probe still fits the stream consumer."""
+"""Smoke test of `benchmarks.media_servers`: its echoing consumer, selected the way the servers
+select it (`MEDIA_STREAM_CONSUMER`), still fits the stream route."""
 
 from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Iterator
 
 import pytest
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
+from django.urls import re_path
 from twilio.request_validator import RequestValidator
 
-from sessions import bench_servers
-from sessions.live.routing import websocket_urlpatterns
+from benchmarks import media_servers
+from sessions.live.routing import MEDIA_STREAM_PATH, media_stream_consumer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def probe(settings) -> Iterator[None]:
-    settings.PUBLIC_BASE_URL = bench_servers.PUBLIC
-    settings.TWILIO_AUTH_TOKEN = bench_servers.AUTH_TOKEN
+def echoing(settings) -> None:
+    settings.PUBLIC_BASE_URL = media_servers.PUBLIC
+    settings.TWILIO_AUTH_TOKEN = media_servers.AUTH_TOKEN
     settings.TWILIO_AUTH_TOKEN_SECONDARY = ""
     settings.CARRIER_BACKEND = "anvil_voice.telephony.twilio.TwilioCarrier"
     settings.CALL_PIPELINE = False
-    undo = bench_servers._install_probe()
-    yield
-    undo()
+    settings.MEDIA_STREAM_CONSUMER = media_servers.CONSUMER
 
 
-async def test_the_consumer_echoes_a_frame_with_its_timestamp_under_the_probe(probe):
+async def test_the_benchmark_consumer_echoes_a_frame_with_its_timestamp(echoing):
     from channels.db import database_sync_to_async
 
-    (token,) = await database_sync_to_async(bench_servers.make_sessions)(1)
+    (token,) = await database_sync_to_async(media_servers.make_sessions)(1)
     path = f"/ws/twilio/media/{token}/"
-    signature = RequestValidator(bench_servers.AUTH_TOKEN).compute_signature(
+    signature = RequestValidator(media_servers.AUTH_TOKEN).compute_signature(
         f"wss://voice.example.com{path}", {}
     )
     ws = WebsocketCommunicator(
-        URLRouter(websocket_urlpatterns),
+        URLRouter([re_path(MEDIA_STREAM_PATH, media_stream_consumer().as_asgi())]),
         path,
         headers=[(b"x-twilio-signature", signature.encode())],
     )
@@ -62,8 +61,8 @@ async def test_the_consumer_echoes_a_frame_with_its_timestamp_under_the_probe(pr
 
 
 def test_calls_held_stop_at_the_first_level_over_the_limit():
-    def rows(**p99: float) -> dict[int, bench_servers.Row]:
-        return {int(calls[1:]): bench_servers.Row(ms, 100.0) for calls, ms in p99.items()}
+    def rows(**p99: float) -> dict[int, media_servers.Row]:
+        return {int(calls[1:]): media_servers.Row(ms, 100.0) for calls, ms in p99.items()}
 
-    assert bench_servers.held(rows(k10=3.0, k25=12.0, k50=25.0, k75=15.0)) == 25
-    assert bench_servers.held(rows(k10=math.inf)) == 0
+    assert media_servers.held(rows(k10=3.0, k25=12.0, k50=25.0, k75=15.0)) == 25
+    assert media_servers.held(rows(k10=math.inf)) == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sessions import bench
+from benchmarks import sessions_list
 from sessions.models import CallSession, TranscriptTurn
 
 
@@ -12,7 +12,7 @@ from sessions.models import CallSession, TranscriptTurn
 def test_the_sessions_benchmark_measures_every_case_on_a_small_load() -> None:
     lines: list[str] = []
 
-    figures = bench.run(
+    figures = sessions_list.run(
         rows=300, requests=1, pages=2, explain=False, campaigns=2, report=lines.append
     )
 

@@ -12,7 +12,7 @@ import pytest
 import uvicorn
 from django.db import connections
 
-from voices import bench_list
+from benchmarks import voices_list
 
 
 @pytest.fixture
@@ -46,10 +46,10 @@ def server_url(transactional_db: None, settings: Any) -> Iterator[str]:
 def test_the_voice_list_benchmark_reports_throughput_against_the_health_baseline(
     server_url: str,
 ) -> None:
-    api_key = bench_list.seed(voices=6)
+    api_key = voices_list.seed(voices=6)
     lines: list[str] = []
 
-    results = bench_list.run(
+    results = voices_list.run(
         base_url=server_url, api_key=api_key, levels=[1, 2], seconds=0.3, report=lines.append
     )
 

@@ -1,6 +1,6 @@
 """Benchmark: `GET /api/v1/voice/sessions` at 1 000 000 sessions vs the raw SQL for the same page.
 
-`DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres uv run python -m sessions.bench
+`DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres uv run python -m benchmarks.sessions_list
 [--rows N | --quick] [--requests N] [--pages N] [--keep] [--reuse] [--database NAME]`
 
 Loads N sessions (default 1 000 000) for one organization plus a fifth as many for a second one,
@@ -22,26 +22,30 @@ for small row counts (`--rows` up to 50 000): the figure that matters is Postgre
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+
+from benchmarks.support import (
+    DATA_NOW,
+    OTHER_ORG_SHARE,
+    SESSION_COLUMNS,
+    add_database_arguments,
+    analyze,
+    api_key_for,
+    bulk_load,
+    next_id,
+    percentile,
+    run_in_bench_database,
+    session_rows,
+)
 
 DEFAULT_ROWS = 1_000_000
 QUICK_ROWS = 20_000
-SQLITE_MAX_ROWS = 50_000
-OTHER_ORG_SHARE = 0.2  # the second organization's rows, relative to the first one's
-NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
-DAYS = 90
 SESSIONS = "/api/v1/voice/sessions"
 SESSION_TABLE = "call_sessions_callsession"
 SEARCH_TERM = "refinance"
@@ -76,41 +80,6 @@ CONTACT_LINES = [
     "OK, book the survey.",
 ]
 
-SESSION_COLUMNS = (
-    "id",
-    "organization_id",
-    "kind",
-    "campaign_id",
-    "attempt_number",
-    "to_number",
-    "from_number",
-    "variables",
-    "token",
-    "token_expires_at",
-    "carrier",
-    "carrier_call_sid",
-    "status",
-    "last_sequence_number",
-    "answered_by",
-    "stream_sid",
-    "queued_at",
-    "placed_at",
-    "answered_at",
-    "ended_at",
-    "duration_seconds",
-    "end_reason",
-    "outcome",
-    "summary",
-    "extracted",
-    "compliance",
-    "error_code",
-    "error_message",
-    "recording",
-    "recording_sid",
-    "recording_duration_seconds",
-    "cost_currency",
-    "created_at",
-)
 TURN_COLUMNS = (
     "session_id",
     "index",
@@ -124,136 +93,6 @@ TURN_COLUMNS = (
 )
 
 
-# --- small statistics helpers (shared by the other API benchmarks) -------------------------
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of a non-empty sequence."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
-def timed_ms(call: Callable[[], Any]) -> float:
-    started = time.perf_counter()
-    call()
-    return (time.perf_counter() - started) * 1000
-
-
-# --- throw-away database -------------------------------------------------------------------
-def database_url_for(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def pg_admin(url: str, statements: Sequence[str]) -> None:
-    """Run CREATE/DROP DATABASE on the maintenance database of the server `url` points at."""
-    import psycopg
-
-    with psycopg.connect(database_url_for(url, "postgres"), autocommit=True) as admin:
-        for statement in statements:
-            admin.execute(statement)
-
-
-def pg_database_exists(url: str, name: str) -> bool:
-    import psycopg
-
-    with psycopg.connect(database_url_for(url, "postgres"), autocommit=True) as admin:
-        row = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-    return row is not None
-
-
-def setup_bench_environment(*, database: str, reuse: bool) -> tuple[str | None, bool]:
-    """Point Django at the throw-away database and set it up; returns (admin url, reused).
-
-    Called before `django.setup()`: the settings read DATABASE_URL when they are imported.
-    """
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "anvil_voice.settings")
-    if "ANVIL_VAR_DIR" not in os.environ:  # SQLite file and media: removed by the teardown
-        os.environ["ANVIL_VAR_DIR"] = os.environ["ANVIL_BENCH_VAR_DIR"] = tempfile.mkdtemp(
-            prefix="anvil-bench-"
-        )
-    # DEBUG follows the embedded default (off with a DATABASE_URL): it needs a key, and the
-    # test client speaks plain HTTP.
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
-    os.environ.setdefault("HTTPS_ONLY", "0")
-    # Each figure is many requests from one key: the limiter still runs, it just never refuses.
-    os.environ["API_RATE_LIMIT"] = "100000000/m"
-    url = os.environ.get("DATABASE_URL", "")
-    admin_url = None
-    reused = False
-    if url.startswith(("postgres://", "postgresql://")):
-        admin_url = url
-        reused = reuse and pg_database_exists(url, database)
-        if not reused:
-            pg_admin(
-                url, [f'DROP DATABASE IF EXISTS "{database}"', f'CREATE DATABASE "{database}"']
-            )
-        os.environ["DATABASE_URL"] = database_url_for(url, database)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-    from django.test.utils import setup_test_environment
-
-    setup_test_environment()
-    call_command("migrate", verbosity=0, interactive=False)
-    return admin_url, reused
-
-
-def teardown_bench_environment(*, admin_url: str | None, database: str, keep: bool) -> None:
-    from django.db import connections
-
-    connections.close_all()
-    if admin_url and not keep:
-        pg_admin(admin_url, [f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'])
-    var_dir = os.environ.get("ANVIL_BENCH_VAR_DIR")
-    if var_dir and not keep:
-        shutil.rmtree(var_dir, ignore_errors=True)
-
-
-def add_database_arguments(parser: argparse.ArgumentParser, *, default: str) -> None:
-    """`--database`, `--keep` and `--reuse`: the options `run_in_bench_database` reads."""
-    parser.add_argument("--database", default=default)
-    parser.add_argument("--keep", action="store_true", help="keep the database at the end")
-    parser.add_argument("--reuse", action="store_true", help="reuse a kept database's rows")
-
-
-def run_in_bench_database(
-    args: argparse.Namespace,
-    *,
-    bench: str,
-    size: int,
-    noun: str,
-    size_flag: str,
-    run: Callable[[bool], object],
-) -> int:
-    """A big-table benchmark's `main`: refuse a size SQLite cannot hold, then `run(reused)`
-    in a throw-away database that is dropped afterwards (unless `--keep`)."""
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")) and size > SQLITE_MAX_ROWS:
-        print(
-            f"{bench}: {size:,} {noun} needs PostgreSQL; set DATABASE_URL=postgres://… "
-            f"(a throw-away database '{args.database}' is created on that server), or pass "
-            f"{size_flag} {SQLITE_MAX_ROWS} or fewer to try it on SQLite.",
-            file=sys.stderr,
-        )
-        return 2
-    admin_url, reused = setup_bench_environment(database=args.database, reuse=args.reuse)
-    from django.db import connection
-
-    print(f"database: {connection.vendor} ({connection.settings_dict['NAME']}); {size:,} {noun}")
-    try:
-        run(reused)
-    finally:
-        teardown_bench_environment(admin_url=admin_url, database=args.database, keep=args.keep)
-    return 0
-
-
-def api_key_for(organization: Any) -> str:
-    from anvil_voice.accounts import services
-
-    return services.api_key_issue(organization=organization, name="bench").raw_key
-
-
 # --- data ----------------------------------------------------------------------------------
 @dataclass
 class Dataset:
@@ -263,119 +102,6 @@ class Dataset:
     rows: int  # the benchmarked organization's sessions
     total: int  # both organizations
     turns: int
-
-
-def _session_rows(
-    *,
-    total: int,
-    first_id: int,
-    org_a: int,
-    org_b: int,
-    campaigns_a: list[int],
-    campaigns_b: list[int],
-    seed: int = 42,
-) -> Iterator[tuple[Any, ...]]:
-    """Session tuples in SESSION_COLUMNS order; ids (and start times) rise together."""
-    rng = random.Random(seed)  # noqa: S311 - test data, not secrets
-    start = NOW - timedelta(days=DAYS)
-    span = DAYS * 86400
-    live_tail = max(1, total // 2000)  # the newest calls are still queued, ringing, talking
-    b_share = OTHER_ORG_SHARE / (1 + OTHER_ORG_SHARE)
-    for n in range(total):
-        pk = first_id + n
-        org_b_row = rng.random() < b_share
-        organization = org_b if org_b_row else org_a
-        campaigns = campaigns_b if org_b_row else campaigns_a
-        test_call = rng.random() < 0.02
-        # Skewed campaign sizes: the first campaigns are the big ones.
-        campaign = None if test_call else campaigns[int(len(campaigns) * rng.random() ** 2)]
-        queued = start + timedelta(seconds=span * n / total - rng.random() * 1200)
-        r = rng.random()
-        if n >= total - live_tail:
-            status = ("queued", "ringing", "in_progress")[n % 3]
-        elif r < 0.55:
-            status = "completed"
-        elif r < 0.80:
-            status = "no_answer"
-        elif r < 0.90:
-            status = "busy"
-        elif r < 0.96:
-            status = "failed"
-        else:
-            status = "canceled"
-        answered_by = ""
-        if status == "completed":
-            answered_by = "human" if rng.random() < 0.72 else "machine"
-        outcome = ""
-        duration: int | None = None
-        if answered_by == "human":
-            r = rng.random()
-            outcome = (
-                "interested"
-                if r < 0.08
-                else "not_interested"
-                if r < 0.40
-                else "callback_requested"
-                if r < 0.46
-                else "do_not_call"
-                if r < 0.49
-                else "no_conversation"
-                if r < 0.60
-                else "completed"
-            )
-            duration = 15 + int(rng.expovariate(1 / 80))
-        elif answered_by == "machine":
-            outcome = "voicemail"
-            duration = 20 + int(rng.random() * 25)
-        elif status in ("no_answer", "busy", "failed"):
-            outcome = status
-            duration = 0
-        elif status == "canceled":
-            duration = 0
-        dialled = status not in ("queued", "canceled")
-        answered = queued + timedelta(seconds=12) if answered_by else None
-        ended = None
-        if duration is not None:
-            ended = (answered or queued + timedelta(seconds=30)) + timedelta(seconds=duration)
-        recorded = answered_by == "human" and rng.random() < 0.4
-        extracted = "{}"
-        if outcome == "callback_requested":
-            extracted = f'{{"callback_at": "{(queued + timedelta(days=2)).isoformat()}"}}'
-        yield (
-            pk,
-            organization,
-            "test" if test_call else "campaign",
-            campaign,
-            1 + int(rng.random() < 0.3),
-            f"+1212{2000000 + n % 7000000:07d}",
-            "+15555550100",
-            "{}",
-            f"bench-{pk}",
-            queued + timedelta(hours=6),
-            "twilio",
-            f"CAbench{pk:026d}" if dialled else None,
-            status,
-            -1,
-            answered_by,
-            "",
-            queued,
-            queued + timedelta(seconds=1) if dialled else None,
-            answered,
-            ended,
-            duration,
-            "hangup" if ended else "",
-            outcome,
-            "The contact asked about prices." if answered_by == "human" else "",
-            extracted,
-            "{}",
-            "",
-            "",
-            f"recordings/bench/{pk}.mp3" if recorded else "",
-            f"RE{pk:032d}" if recorded else "",
-            duration if recorded else None,
-            "",
-            queued,
-        )
 
 
 def _turn_rows(sessions: Iterator[tuple[Any, ...]], every: int) -> Iterator[tuple[Any, ...]]:
@@ -396,9 +122,6 @@ def _turn_rows(sessions: Iterator[tuple[Any, ...]], every: int) -> Iterator[tupl
 
 def load_sessions(*, rows: int, campaigns: int = 10, turn_every: int = 10) -> Dataset:
     """Two organizations with campaigns and `rows` (+ 20 %) sessions; COPY on PostgreSQL."""
-    from django.core.management.color import no_style
-    from django.db import connection
-
     from anvil_voice.accounts.factories import OrganizationFactory
     from campaigns.factories import CampaignFactory
     from sessions.models import CallSession, TranscriptTurn
@@ -408,10 +131,10 @@ def load_sessions(*, rows: int, campaigns: int = 10, turn_every: int = 10) -> Da
     campaigns_a = [CampaignFactory.create(organization=org_a).pk for _ in range(campaigns)]
     campaigns_b = [CampaignFactory.create(organization=org_b).pk for _ in range(3)]
     total = round(rows * (1 + OTHER_ORG_SHARE))
-    first_id = (CallSession.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
+    first_id = next_id(CallSession)
 
     def generate() -> Iterator[tuple[Any, ...]]:
-        return _session_rows(
+        return session_rows(
             total=total,
             first_id=first_id,
             org_a=org_a.pk,
@@ -420,43 +143,12 @@ def load_sessions(*, rows: int, campaigns: int = 10, turn_every: int = 10) -> Da
             campaigns_b=campaigns_b,
         )
 
-    if connection.vendor == "postgresql":
-        session_table = CallSession._meta.db_table
-        turn_table = TranscriptTurn._meta.db_table
-        with connection.cursor() as cursor:
-            raw = cursor.cursor  # psycopg's own cursor: COPY is not in Django's wrapper
-            columns = ", ".join(f'"{name}"' for name in SESSION_COLUMNS)
-            with raw.copy(f'COPY "{session_table}" ({columns}) FROM STDIN') as copy:
-                for row in generate():
-                    copy.write_row(row)
-            columns = ", ".join(f'"{name}"' for name in TURN_COLUMNS)
-            with raw.copy(f'COPY "{turn_table}" ({columns}) FROM STDIN') as copy:
-                for row in _turn_rows(generate(), turn_every):
-                    copy.write_row(row)
-            # Explicit ids: move the sequences past them so later inserts do not collide.
-            for statement in connection.ops.sequence_reset_sql(
-                no_style(), [CallSession, TranscriptTurn]
-            ):
-                cursor.execute(statement)
-    else:
-        batch: list[CallSession] = []
-        for row in generate():
-            values = dict(zip(SESSION_COLUMNS, row, strict=True))
-            # COPY takes JSON as text; the ORM wants the Python value.
-            for name in ("variables", "extracted", "compliance"):
-                values[name] = json.loads(values[name])
-            batch.append(CallSession(**values))
-            if len(batch) == 2000:
-                CallSession.objects.bulk_create(batch)
-                batch = []
-        CallSession.objects.bulk_create(batch)
-        TranscriptTurn.objects.bulk_create(
-            (
-                TranscriptTurn(**{**dict(zip(TURN_COLUMNS, row, strict=True)), "latency": {}})
-                for row in _turn_rows(generate(), turn_every)
-            ),
-            batch_size=2000,
-        )
+    bulk_load(
+        [
+            (CallSession, SESSION_COLUMNS, generate),
+            (TranscriptTurn, TURN_COLUMNS, lambda: _turn_rows(generate(), turn_every)),
+        ]
+    )
     analyze()
     return dataset_for(org_a.pk, org_b.pk)
 
@@ -476,21 +168,6 @@ def dataset_for(org_a: int, org_b: int) -> Dataset:
         total=CallSession.objects.count(),
         turns=TranscriptTurn.objects.count(),
     )
-
-
-def analyze() -> None:
-    """Fresh statistics (and, outside a transaction, the visibility map) as autovacuum would."""
-    from django.db import connection
-
-    from sessions.models import CallSession, TranscriptTurn
-
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            command = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
-            for model in (CallSession, TranscriptTurn):
-                cursor.execute(f'{command} "{model._meta.db_table}"')
-        else:
-            cursor.execute("ANALYZE")
 
 
 # --- measurement ---------------------------------------------------------------------------
@@ -533,8 +210,8 @@ def bench_cases(dataset: Dataset) -> list[tuple[str, dict[str, str]]]:
         (
             "started between (60-30 days ago)",
             {
-                "startedAfter": (NOW - 60 * day).isoformat(),
-                "startedBefore": (NOW - 30 * day).isoformat(),
+                "startedAfter": (DATA_NOW - 60 * day).isoformat(),
+                "startedBefore": (DATA_NOW - 30 * day).isoformat(),
             },
         ),
         ("min duration 300 s", {"minDuration": "300"}),
@@ -699,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     requests = args.requests or (5 if args.quick else 20)
     return run_in_bench_database(
         args,
-        bench="sessions.bench",
+        bench="benchmarks.sessions_list",
         size=rows,
         noun="rows",
         size_flag="--rows",

@@ -1,6 +1,6 @@
 """Voice benchmarks: preview latency and the memory a large clone upload needs.
 
-    uv run python -m voices.bench
+    uv run python -m benchmarks.voice_preview_clone
 
 1. Preview: median of 5 `voice_preview` calls (local Piper -> MP3 -> probe -> storage -> row)
    for a 20-word sentence, each with new text so nothing is served from the stored previews,
@@ -10,23 +10,30 @@
    from a file on disk like a socket. tracemalloc's peak shows that files stream (temporary
    files, 1 MB reads) instead of sitting in memory: holding the samples would take ~50 MB.
 
-Runs against a throwaway SQLite database and media folder in a temporary directory.
+Runs in a throw-away database (SQLite in a temporary directory; `bench_voices_clone` on the
+server DATABASE_URL names, dropped at the end) with media in a temporary directory.
 """
 
 from __future__ import annotations
 
 import io
 import os
-import statistics
 import sys
 import tempfile
 import time
 import tracemalloc
 import uuid
 import wave
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from benchmarks.support import (
+    api_key_for,
+    median_ms,
+    setup_bench_environment,
+    teardown_bench_environment,
+    tone_like,
+)
 
 RUNS = 5
 SENTENCE = (
@@ -34,23 +41,8 @@ SENTENCE = (
     "that time still work for you, {n}?"
 )
 SAMPLES = 25
+DATABASE = "bench_voices_clone"  # on PostgreSQL, when DATABASE_URL names a server
 SAMPLE_SECONDS = 10.9  # 48 kHz stereo 16-bit WAV: about 2.0 MiB per file
-
-
-def _setup_django(workdir: Path) -> None:
-    os.environ["ANVIL_VAR_DIR"] = str(workdir)
-    os.environ["MEDIA_ROOT"] = str(workdir / "media")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "anvil_voice.settings")
-    os.environ["RATELIMIT_ENABLE"] = "0"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    from anvil_voice.celery import app
-
-    app.conf.task_always_eager = True  # the local "clone" runs in the request, like the tests
 
 
 def _organization() -> Any:
@@ -60,18 +52,7 @@ def _organization() -> Any:
     return accounts.organization_create(name=slug, slug=slug)
 
 
-def _median_ms(action: Callable[[int], object]) -> float:
-    timings = []
-    for run in range(RUNS):
-        started = time.perf_counter()
-        action(run)
-        timings.append((time.perf_counter() - started) * 1000)
-    return statistics.median(timings)
-
-
 def bench_preview() -> None:
-    import numpy as np
-
     from anvil_voice.speech.codec import encode_mp3
     from anvil_voice.speech.local import get_local_tts
     from voices import services
@@ -81,15 +62,15 @@ def bench_preview() -> None:
     services.voice_preview(voice=voice, text="Warm up the model.")
 
     words = len(SENTENCE.format(n="Sam").split())
-    preview_ms = _median_ms(
-        lambda run: services.voice_preview(voice=voice, text=SENTENCE.format(n=f"caller {run}"))
+    preview_ms = median_ms(
+        lambda run: services.voice_preview(voice=voice, text=SENTENCE.format(n=f"caller {run}")),
+        RUNS,
     )
-    synth_ms = _median_ms(lambda run: tts.synthesize_mp3(SENTENCE.format(n=f"caller {run}")))
+    synth_ms = median_ms(lambda run: tts.synthesize_mp3(SENTENCE.format(n=f"caller {run}")), RUNS)
     pcm, rate = tts.synthesize_pcm(SENTENCE.format(n="Sam"))
     seconds = len(pcm) / 2 / rate
-    t = np.arange(len(pcm) // 2) / rate
-    tone = (np.sin(2 * np.pi * 440.0 * t) * 0.3 * 32767).astype(np.int16).tobytes()
-    tone_ms = _median_ms(lambda run: encode_mp3(tone, rate))
+    tone = tone_like(pcm, rate)
+    tone_ms = median_ms(lambda run: encode_mp3(tone, rate), RUNS)
     print(f"preview: {words} words, {seconds:.2f} s of audio")
     print(f"  voice_preview (Piper + MP3 + probe + store + row), median of {RUNS}: "
           f"{preview_ms:.0f} ms")  # fmt: skip
@@ -138,11 +119,10 @@ def _multipart_body(path: Path, boundary: str) -> int:
 def bench_clone_upload(workdir: Path) -> None:
     from django.core.handlers.wsgi import WSGIHandler
 
-    from anvil_voice.accounts import services as accounts
     from voices.models import Voice
 
     organization = _organization()
-    raw_key = accounts.api_key_issue(organization=organization, name="bench").raw_key
+    raw_key = api_key_for(organization)
     boundary = uuid.uuid4().hex
     body_path = workdir / "clone-body.bin"
     length = _multipart_body(body_path, boundary)
@@ -185,9 +165,17 @@ def bench_clone_upload(workdir: Path) -> None:
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="anvil-voices-bench-") as directory:
         workdir = Path(directory)
-        _setup_django(workdir)
-        bench_preview()
-        bench_clone_upload(workdir)
+        os.environ["ANVIL_VAR_DIR"] = str(workdir)
+        os.environ["MEDIA_ROOT"] = str(workdir / "media")
+        admin_url, _ = setup_bench_environment(database=DATABASE, reuse=False)
+        from anvil_voice.celery import app
+
+        app.conf.task_always_eager = True  # the local "clone" runs in the request, like the tests
+        try:
+            bench_preview()
+            bench_clone_upload(workdir)
+        finally:
+            teardown_bench_environment(admin_url=admin_url, database=DATABASE, keep=False)
     sys.stdout.flush()
 
 

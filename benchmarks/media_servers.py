@@ -1,4 +1,4 @@
-"""Media streams on Daphne vs Uvicorn: ``uv run python -m sessions.bench_servers [--quick]``.
+"""Media streams on Daphne vs Uvicorn: ``uv run python -m benchmarks.media_servers [--quick]``.
 
 The project's ASGI app (`anvil_voice.asgi.application`) is served by Daphne and by Uvicorn,
 each in its own process with the same settings and the same throw-away database (SQLite file
@@ -13,9 +13,11 @@ depends far less on the box's load than p99 does).
 What the server does with a frame (`BENCH_STREAM_MODE`, default and only mode: `plain`): the
 stream path without the speech pipeline (`CALL_PIPELINE=0`: the route's consumer parses the
 message, decodes the payload and records start/stop in the database, MediaStreamConsumer's
-semantics), plus a bench probe that echoes each frame back (payload re-encoded, with its
-timestamp), which the bare server does too. Frame handling = echo received by the client -
-the moment the frame was due (`t0` + its timestamp), so a late sender counts as well.
+semantics). The servers run the app with `MEDIA_STREAM_CONSUMER` naming this module's
+`EchoingConsumer`, the product's `LiveCallConsumer` plus an echo of each frame after the
+consumer's own work (payload re-encoded, with its timestamp), which the bare server does too.
+Frame handling = echo received by the client - the moment the frame was due (`t0` + its
+timestamp), so a late sender counts as well.
 
 The clients share this process (one event loop), the servers have their own: on a box with
 few cores the clients can be the ceiling, which the bare server's figure shows.
@@ -28,6 +30,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import functools
 import itertools
 import json
 import math
@@ -35,12 +38,20 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from benchmarks.support import (
+    bench_organization,
+    create_test_database,
+    destroy_test_database,
+    free_port,
+    percentile,
+    stop_process,
+)
 
 FRAME = 0.02
 PUBLIC = "https://voice.example.com"
@@ -50,56 +61,33 @@ P99_LIMIT_MS = 20.0
 
 
 # --- the servers (child processes) ------------------------------------------------------------
-def _install_probe() -> Callable[[], None]:
-    """Echo every media frame back from the stream consumer (after its own work).
+CONSUMER = "benchmarks.media_servers.EchoingConsumer"  # the servers' MEDIA_STREAM_CONSUMER
 
-    Returns the undo (for the smoke test; the server processes keep the probe)."""
-    from sessions.live import media_stream as consumers
 
-    installed: Callable[[], None] | None = getattr(consumers, "_bench_probe", None)
-    if installed is not None:
-        return installed  # servers may look the app up more than once: wrap only once
-    classes: list[Any] = [consumers.MediaStreamConsumer]
-    with contextlib.suppress(ImportError):
-        from sessions.live.consumer import LiveCallConsumer
+def echo(stream_sid: str, payload: bytes, timestamp: object) -> str:
+    """The frame sent back: what the consumer received, with its timestamp."""
+    body = {"timestamp": timestamp, "payload": base64.b64encode(payload).decode("ascii")}
+    return json.dumps({"event": "media", "streamSid": stream_sid, "media": body})
 
-        classes.append(LiveCallConsumer)
-    originals: list[tuple[Any, Any]] = []
-    for cls in classes:
-        original = cls.__dict__.get("on_media")
-        if original is None:
-            continue
-        originals.append((cls, original))
 
-        def make(original: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-            async def on_media(self: Any, payload: bytes, media: dict[str, Any]) -> None:
-                await original(self, payload, media)
-                body = {
-                    "timestamp": media.get("timestamp"),
-                    "payload": base64.b64encode(payload).decode("ascii"),
-                }
-                await self._send_event("media", media=body)
+@functools.cache
+def echoing_consumer() -> type[Any]:
+    """`LiveCallConsumer` that echoes every media frame after its own work (built on first use:
+    the consumer's module needs Django set up, this module is imported before)."""
+    from sessions.live.consumer import LiveCallConsumer
 
-            return on_media
+    class EchoingConsumer(LiveCallConsumer):
+        async def on_media(self, payload: bytes, media: dict[str, Any]) -> None:
+            await super().on_media(payload, media)
+            await self.send(text_data=echo(self.stream_sid, payload, media.get("timestamp")))
 
-        cls.on_media = make(original)
-
-    def undo() -> None:
-        for cls, original in originals:
-            cls.on_media = original
-        consumers._bench_probe = None  # type: ignore[attr-defined]
-
-    consumers._bench_probe = undo  # type: ignore[attr-defined]
-    return undo
+    return EchoingConsumer
 
 
 def __getattr__(name: str) -> Any:
-    """`sessions.bench_servers:application` for daphne/uvicorn: the project's app + the probe."""
-    if name == "application":
-        from anvil_voice.asgi import application
-
-        _install_probe()
-        return application
+    """`EchoingConsumer`, for `MEDIA_STREAM_CONSUMER` (Django's import_string)."""
+    if name == "EchoingConsumer":
+        return echoing_consumer()
     raise AttributeError(name)
 
 
@@ -124,13 +112,7 @@ def serve_bare(port: int) -> None:
                         payload = base64.b64decode(media["payload"], validate=True)
                     except binascii.Error:
                         continue
-                    body = {
-                        "timestamp": media.get("timestamp"),
-                        "payload": base64.b64encode(payload).decode("ascii"),
-                    }
-                    await ws.send(
-                        json.dumps({"event": "media", "streamSid": stream_sid, "media": body})
-                    )
+                    await ws.send(echo(stream_sid, payload, media.get("timestamp")))
 
     async def main() -> None:
         async with serve(handler, "127.0.0.1", port, compression=None):
@@ -139,17 +121,11 @@ def serve_bare(port: int) -> None:
     asyncio.run(main())
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class ServerProcess:
     def __init__(self, kind: str, env: dict[str, str]) -> None:
         self.kind = kind
         self.port = free_port()
-        app = "sessions.bench_servers:application"
+        app = "anvil_voice.asgi:application"
         port = str(self.port)
         python = [sys.executable, "-m"]
         commands = {
@@ -159,7 +135,7 @@ class ServerProcess:
                 *("uvicorn", "--host", "127.0.0.1", "--port", port, "--ws", "websockets-sansio"),
                 *("--lifespan", "off", "--log-level", "warning", "--no-access-log", app),
             ],
-            "bare": [*python, "sessions.bench_servers", "--serve-bare", port],
+            "bare": [*python, "benchmarks.media_servers", "--serve-bare", port],
         }
         self.command = commands[kind]
         self.env = env
@@ -184,30 +160,11 @@ class ServerProcess:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def __exit__(self, *exc_info: object) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        if self.process is not None:
+            stop_process(self.process)
 
 
 # --- the database -------------------------------------------------------------------------------
-def _setup_django() -> Any:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "anvil_voice.settings")
-    os.environ.setdefault("ANVIL_VAR_DIR", tempfile.mkdtemp(prefix="bench-servers-"))
-    import django
-
-    django.setup()
-    from django.db import connection
-    from django.test.utils import setup_test_environment
-
-    setup_test_environment()
-    connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    return connection
-
-
 def database_url(connection: Any) -> str:
     """DATABASE_URL naming the throw-away database this process created, for the servers."""
     data = connection.settings_dict
@@ -222,10 +179,9 @@ def database_url(connection: Any) -> str:
 
 def make_sessions(count: int) -> list[str]:
     """`count` in-progress sessions whose stream has not opened yet: their tokens."""
-    from anvil_voice.accounts.models import Organization
     from sessions.models import CallSession, CallStatus, SessionKind
 
-    organization, _ = Organization.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
+    organization = bench_organization()
     created = CallSession.objects.bulk_create(
         CallSession(
             organization=organization,
@@ -250,13 +206,6 @@ class Recorder:
         """Handling time (ms) of the frames due in the window."""
         start, end = self.window
         return [1000 * (got - due) for due, got in self.echoes if start <= due < end]
-
-
-def percentile(values: list[float], share: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 async def twilio_stream(
@@ -345,7 +294,7 @@ async def level(
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
     ms = recorder.measured()
-    return percentile(ms, 0.5), percentile(ms, 0.99), cpu_used, recorder
+    return percentile(ms, 50), percentile(ms, 99), cpu_used, recorder
 
 
 @dataclass
@@ -421,11 +370,12 @@ def main(argv: list[str] | None = None) -> None:
     levels = [int(n) for n in args.levels.split(",")] if args.levels else default
     seconds = args.seconds or (2.0 if args.quick else 5.0)
 
-    connection = _setup_django()
+    connection = create_test_database("bench-servers-")
     env = dict(os.environ)
     env.update(
         DATABASE_URL=database_url(connection),
         CALL_PIPELINE="0",
+        MEDIA_STREAM_CONSUMER=CONSUMER,
         PUBLIC_BASE_URL=PUBLIC,
         TWILIO_AUTH_TOKEN=AUTH_TOKEN,
         TWILIO_AUTH_TOKEN_SECONDARY="",
@@ -436,17 +386,14 @@ def main(argv: list[str] | None = None) -> None:
         LOG_LEVEL="WARNING",
     )
     print(
-        f"database: {connection.vendor}; mode: {mode} (CALL_PIPELINE=0, echo probe); "
+        f"database: {connection.vendor}; mode: {mode} (CALL_PIPELINE=0, echoing consumer); "
         f"{seconds:g} s per level; p99 limit {P99_LIMIT_MS:g} ms",
         flush=True,
     )
     try:
         curves = ramp([name for name in args.servers.split(",") if name], env, levels, seconds)
     finally:
-        connection.close()
-        connection.creation.destroy_test_db(
-            connection.settings_dict["NAME"], verbosity=0, keepdb=False
-        )
+        destroy_test_database(connection)
     counts = {kind: held(rows) for kind, rows in curves.items()}
     bare = counts.get("bare", 0)
     summary = ", ".join(

@@ -1,6 +1,6 @@
 """Benchmark: `GET /api/v1/voice/campaigns/:id` with stats at 1 000 000 contacts.
 
-`DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres uv run python -m campaigns.bench_stats
+`DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres uv run python -m benchmarks.campaign_stats
 [--contacts N | --quick] [--requests N] [--keep] [--reuse] [--database NAME]`
 
 Loads one campaign with N contacts (default 1 000 000: `Contact` and `CampaignContact` rows in
@@ -25,15 +25,19 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
-from sessions.bench import (
-    NOW,
+from benchmarks.support import (
+    DATA_NOW,
     SESSION_COLUMNS,
-    _session_rows,
+    Table,
     add_database_arguments,
     analyze,
     api_key_for,
+    bulk_load,
+    next_id,
     percentile,
     run_in_bench_database,
+    session_rows,
+    timed_ms,
 )
 
 DEFAULT_CONTACTS = 1_000_000
@@ -91,15 +95,8 @@ def _state_of(n: int, count: int) -> str:
     return STATES[-1][0]
 
 
-def _next_id(model: Any) -> int:
-    return (model.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
-
-
 def load_campaign(*, organization: Any, contacts: int) -> Any:
     """A running campaign over `contacts` contacts with their targets and sessions."""
-    from django.core.management.color import no_style
-    from django.db import connection
-
     from campaigns.factories import CampaignFactory
     from campaigns.models import (
         Campaign,
@@ -113,9 +110,9 @@ def load_campaign(*, organization: Any, contacts: int) -> Any:
 
     campaign = CampaignFactory.create(organization=organization)
     contact_list_id = campaign.contact_list_id
-    first_contact, first_target = _next_id(Contact), _next_id(CampaignContact)
-    first_session = _next_id(CallSession)
-    start = NOW - timedelta(days=3)
+    first_contact, first_target = next_id(Contact), next_id(CampaignContact)
+    first_session = next_id(CallSession)
+    start = DATA_NOW - timedelta(days=3)
 
     def contact_rows() -> Iterator[tuple[Any, ...]]:
         for n in range(contacts):
@@ -153,9 +150,9 @@ def load_campaign(*, organization: Any, contacts: int) -> Any:
                 start,
             )
 
-    def session_rows() -> Iterator[tuple[Any, ...]]:
+    def call_rows() -> Iterator[tuple[Any, ...]]:
         dialled = [n for n in range(contacts) if _state_of(n, contacts) != "pending"]
-        rows = _session_rows(
+        rows = session_rows(
             total=len(dialled),
             first_id=first_session,
             org_a=organization.pk,
@@ -170,40 +167,12 @@ def load_campaign(*, organization: Any, contacts: int) -> Any:
             values[kind], values[campaign_column] = "campaign", campaign.pk
             yield (*values, first_target + n, first_contact + n)
 
-    tables = [
+    tables: list[Table] = [
         (Contact, CONTACT_COLUMNS, contact_rows),
         (CampaignContact, TARGET_COLUMNS, target_rows),
-        (CallSession, (*SESSION_COLUMNS, "target_id", "contact_id"), session_rows),
+        (CallSession, (*SESSION_COLUMNS, "target_id", "contact_id"), call_rows),
     ]
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            for model, columns, rows in tables:
-                names = ", ".join(f'"{name}"' for name in columns)
-                copy_sql = f'COPY "{model._meta.db_table}" ({names}) FROM STDIN'
-                with cursor.cursor.copy(copy_sql) as copy:
-                    for row in rows():
-                        copy.write_row(row)
-            for statement in connection.ops.sequence_reset_sql(
-                no_style(), [Contact, CampaignContact, CallSession]
-            ):
-                cursor.execute(statement)
-    else:
-        import json
-
-        json_fields = {"variables", "extracted", "compliance"}
-        for model, columns, rows in tables:
-            model._default_manager.bulk_create(
-                (
-                    model(
-                        **{
-                            name: json.loads(value) if name in json_fields else value
-                            for name, value in zip(columns, row, strict=True)
-                        }
-                    )
-                    for row in rows()
-                ),
-                batch_size=2000,
-            )
+    bulk_load(tables)
     ContactList.objects.filter(pk=contact_list_id).update(contact_count=contacts)
     Campaign.objects.filter(pk=campaign.pk).update(
         status=CampaignStatus.RUNNING,
@@ -215,12 +184,6 @@ def load_campaign(*, organization: Any, contacts: int) -> Any:
         contacts_total=contacts, contacts_materialized=contacts
     )
     return campaign
-
-
-def _timed(call: Callable[[], Any]) -> float:
-    started = time.perf_counter()
-    call()
-    return (time.perf_counter() - started) * 1000
 
 
 def run(
@@ -273,11 +236,11 @@ def run(
     small_ms: list[float] = []
     big_ms: list[float] = []
     for _ in range(requests):
-        small_ms.append(_timed(lambda: get(small)))
-        big_ms.append(_timed(lambda: get(big)))
-    rebuild_ms = [_timed(lambda: campaign_stats_rebuild(campaign=big)) for _ in range(rebuilds)]
+        small_ms.append(timed_ms(lambda: get(small)))
+        big_ms.append(timed_ms(lambda: get(big)))
+    rebuild_ms = [timed_ms(lambda: campaign_stats_rebuild(campaign=big)) for _ in range(rebuilds)]
     small_rebuild_ms = statistics.median(
-        _timed(lambda: campaign_stats_rebuild(campaign=small)) for _ in range(rebuilds)
+        timed_ms(lambda: campaign_stats_rebuild(campaign=small)) for _ in range(rebuilds)
     )
     figures = {
         "contacts": contacts,
@@ -318,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     requests = args.requests or (50 if args.quick else 200)
     return run_in_bench_database(
         args,
-        bench="campaigns.bench_stats",
+        bench="benchmarks.campaign_stats",
         size=contacts,
         noun="contacts",
         size_flag="--contacts",

@@ -1,4 +1,4 @@
-"""Pipeline benchmark: ``uv run python -m sessions.pipeline.bench [--quick] [--no-local]``.
+"""Pipeline benchmark: ``uv run python -m benchmarks.pipeline [--quick] [--no-local]``.
 
 1. Added latency (instant fake STT/TTS/agent): end of speech → first agent frame sent, over
    200 turns, split into the endpointing wait (configured, 600 ms) and the pipeline's own work
@@ -24,7 +24,7 @@ import json
 import statistics
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,7 @@ from anvil_voice.speech.protocols import (
     VoiceProvider,
 )
 from anvil_voice.telephony.simulator import audio as sim_audio
+from benchmarks.support import percentile
 from scripts.engine.types import AgentAction, EngineEvent, Outcome
 from sessions.pipeline.clock import Clock, ManualClock
 from sessions.pipeline.config import PipelineConfig
@@ -118,13 +119,6 @@ def caller_pattern() -> list[bytes]:
     return frames_20ms(sim_audio.babble("x" * 18)[:8000] + ulaw_silence(2000))
 
 
-def percentile(values: list[float], share: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
 # -- 1. added latency ----------------------------------------------------------------------------
 
 
@@ -162,27 +156,34 @@ class PlaybackLine:
         self.pipeline.on_mark(name)
 
 
-def make_pipeline(
-    line: PlaybackLine,
+def make_pipeline(line: PlaybackLine, **options: Any) -> CallPipeline:
+    """`bench_pipeline` talking to `line` (options: recognizer, voice, sink, clock)."""
+    pipeline = bench_pipeline(send=line.send, hang_up=line.hang_up, **options)
+    line.pipeline = pipeline
+    return pipeline
+
+
+def bench_pipeline(
     *,
+    send: Callable[[dict[str, Any]], Awaitable[None]],
+    hang_up: Callable[[], Awaitable[None]],
     recognizer: StreamingRecognizer | None = None,
     voice: VoiceProvider | None = None,
     sink: MemorySink | None = None,
     clock: Clock | None = None,
 ) -> CallPipeline:
-    pipeline = CallPipeline(
+    """A pipeline with the endless agent and (unless given) the instant fakes."""
+    return CallPipeline(
         agent=EndlessAgent(),
         voice=voice or InstantVoice(),  # type: ignore[arg-type]
         voice_id="bench",
         recognizer=recognizer or InstantRecognizer(),
-        send=line.send,
-        hang_up=line.hang_up,
+        send=send,
+        hang_up=hang_up,
         sink=sink or MemorySink(),
         config=BENCH_CONFIG,
         clock=clock,
     )
-    line.pipeline = pipeline
-    return pipeline
 
 
 async def added_latency(turns: int) -> dict[str, float]:
@@ -217,8 +218,8 @@ async def added_latency(turns: int) -> dict[str, float]:
     own_ms = [value * 1000 for value in own]
     return {
         "turns": len(own_ms),
-        "p50_ms": percentile(own_ms, 0.5),
-        "p99_ms": percentile(own_ms, 0.99),
+        "p50_ms": percentile(own_ms, 50),
+        "p99_ms": percentile(own_ms, 99),
     }
 
 
@@ -247,16 +248,7 @@ async def pipeline_handler(ws: ServerConnection, recorder: Recorder) -> None:
         async def on_turn(self, turn: Turn) -> None:
             recorder.turns.append(turn)
 
-    pipeline = CallPipeline(
-        agent=EndlessAgent(),
-        voice=InstantVoice(),  # type: ignore[arg-type]
-        voice_id="bench",
-        recognizer=InstantRecognizer(),
-        send=send,
-        hang_up=hang_up,
-        sink=Sink(),
-        config=BENCH_CONFIG,
-    )
+    pipeline = bench_pipeline(send=send, hang_up=hang_up, sink=Sink())
     t0 = 0.0
     try:
         async for raw in _messages(ws):
@@ -381,7 +373,7 @@ async def capacity_level(
         recorder.recording = False
         stop.set()
         await asyncio.gather(*clients, return_exceptions=True)
-    return percentile(recorder.lateness, 0.99) * 1000, recorder
+    return percentile(recorder.lateness, 99) * 1000, recorder
 
 
 async def capacity(
@@ -488,7 +480,7 @@ async def main(quick: bool, local: bool) -> None:
     if loaded:
         print(
             f"   at {pipe_best} calls: speech end -> first frame p50 "
-            f"{percentile(loaded, 0.5):.0f} ms, p99 {percentile(loaded, 0.99):.0f} ms "
+            f"{percentile(loaded, 50):.0f} ms, p99 {percentile(loaded, 99):.0f} ms "
             f"({len(loaded)} turns; includes 600 ms endpointing)",
             flush=True,
         )

@@ -1,6 +1,6 @@
 """Benchmark: `GET /api/v1/voice/voices` throughput with N concurrent clients.
 
-`uv run python -m voices.bench_list [--quick] [--clients 1,4,16,64] [--seconds S]
+`uv run python -m benchmarks.voices_list [--quick] [--clients 1,4,16,64] [--seconds S]
 [--voices N] [--server uvicorn|daphne]`
 
 Seeds an organization with 50 voices (a few with samples) and an API key, serves the real ASGI
@@ -25,7 +25,6 @@ import asyncio
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,10 +32,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sessions.bench import (
+from benchmarks.support import (
     api_key_for,
+    free_port,
     percentile,
     setup_bench_environment,
+    stop_process,
     teardown_bench_environment,
 )
 
@@ -58,12 +59,6 @@ def seed(*, voices: int) -> str:
             VoiceSampleFactory.create_batch(2, voice=voice)
     VoiceFactory.create_batch(voices // 5, organization=other)
     return api_key_for(organization)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def start_server(
@@ -236,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             levels = [n for n in levels if n <= args.pg_max_clients]
             if skipped:
                 print(f"PostgreSQL: skipping {skipped} clients (--pg-max-clients)")
-        port = _free_port()
+        port = free_port()
         if conn_max_age is not None:
             settings_dir = Path(tempfile.mkdtemp(prefix="bench-settings-"))
         server = start_server(
@@ -252,12 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         run(base_url=base_url, api_key=api_key, levels=levels, seconds=seconds)
     finally:
         if server is not None:
-            server.terminate()
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(10)
+            stop_process(server)
         if settings_dir is not None:
             shutil.rmtree(settings_dir, ignore_errors=True)
         teardown_bench_environment(admin_url=admin_url, database=args.database, keep=False)
