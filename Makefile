@@ -27,6 +27,7 @@ test: install
 lint: install
 	@$(VENV_PY) -m ruff check .
 	@$(VENV_PY) -m ruff format --check .
+	@.venv/bin/lint-imports --no-cache
 
 typecheck: install
 	@$(VENV_PY) -m mypy .

@@ -17,6 +17,7 @@ from scripts import selectors, services
 from scripts.api.views import SAMPLE_CONTACT
 from scripts.models import ObjectionResponse, Script, ScriptVersion
 from scripts.validation import line_errors, objection_errors
+from sessions import analytics as call_analytics
 from sessions.models import Outcome
 
 # Calls where an objection fired but that have no outcome yet (still live, or never closed).
@@ -154,7 +155,7 @@ class ScriptAdmin(OrganizationScopedAdmin):
     def objection_analytics(self, script: Script) -> SafeString | str:
         if not script.pk:
             return "—"
-        analytics = selectors.script_objection_analytics(script=script)
+        analytics = call_analytics.script_objection_analytics(script=script)
         rows = [
             {
                 "stat": stat,

@@ -10,7 +10,7 @@ urlpatterns = [
     re_path(r"^health/?$", HealthView.as_view(), name="health"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    path("", include("anvil_voice.api.routes")),
+    path("", include("anvil_voice.routes")),
     # [\s\S]: an id with a newline in it must land here too, not on Django's HTML 404.
     re_path(r"^[\s\S]*$", api_not_found),
 ]

@@ -26,7 +26,7 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from anvil_voice.accounts import services as account_services
-from anvil_voice.api.routes import router
+from anvil_voice.routes import router
 from campaigns.models import Campaign
 from sessions.models import CallSession
 from tests.resilience.resilience_support import (

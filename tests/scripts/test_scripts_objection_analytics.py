@@ -6,9 +6,10 @@ import re
 
 from django.contrib.auth.models import Permission
 
-from scripts import selectors, services
+from scripts import services
 from scripts.factories import ScriptFactory
 from scripts.models import ScriptVersion
+from sessions import analytics as call_analytics
 from sessions.factories import CallSessionFactory
 
 ROW = re.compile(
@@ -88,7 +89,7 @@ def seed(organization, other_organization):
 def test_it_counts_firings_calls_and_outcomes_per_trigger(db, acme, globex):
     script = seed(acme, globex)
 
-    analytics = selectors.script_objection_analytics(script=script)
+    analytics = call_analytics.script_objection_analytics(script=script)
 
     rows = {row.trigger: row for row in analytics.rows}
     assert [row.trigger for row in analytics.rows] == [
@@ -113,7 +114,7 @@ def test_it_lists_current_triggers_that_never_fired(db, acme):
         organization=acme, objection_responses=[objection("too expensive"), objection("busy")]
     )
 
-    analytics = selectors.script_objection_analytics(script=script)
+    analytics = call_analytics.script_objection_analytics(script=script)
 
     assert [(row.trigger, row.current, row.fired, row.calls) for row in analytics.rows] == [
         ("too expensive", True, 0, 0),
@@ -133,7 +134,7 @@ def test_it_maps_a_rendered_trigger_back_to_the_written_one(db, acme):
         outcome="interested",
     )
 
-    (row,) = selectors.script_objection_analytics(script=script).rows
+    (row,) = call_analytics.script_objection_analytics(script=script).rows
 
     assert (row.trigger, row.current, row.fired) == (
         "is {{business_name|your company}} legit",
@@ -153,7 +154,7 @@ def test_it_reads_only_the_newest_calls_up_to_the_cap(db, acme):
             outcome=outcome,
         )
 
-    analytics = selectors.script_objection_analytics(script=script, limit=2)
+    analytics = call_analytics.script_objection_analytics(script=script, limit=2)
 
     (row,) = analytics.rows
     assert (analytics.calls_read, analytics.truncated) == (2, True)

@@ -308,7 +308,7 @@ def test_it_never_lets_a_webhook_failure_break_the_finished_call(owner, monkeypa
     def broken(**kwargs):
         raise RuntimeError("database is down")
 
-    monkeypatch.setattr("anvil_voice.webhooks.receivers.webhook_emit", broken)
+    monkeypatch.setattr("sessions.webhook_events.webhook_emit", broken)
     session = CallSessionFactory(organization=owner.organization)
 
     session_finished.send(sender=type(session), session=session)

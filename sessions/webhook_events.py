@@ -1,4 +1,6 @@
-"""Turns domain signals into customer webhook events."""
+"""A finished session becomes the customer's `session.completed` webhook event.
+
+Here and not in `anvil_voice.webhooks`: the platform delivers events, the product says which."""
 
 from __future__ import annotations
 
@@ -7,13 +9,13 @@ from typing import Any
 
 from anvil_voice.webhooks.models import WebhookEvent
 from anvil_voice.webhooks.services import webhook_emit
+from sessions.api.serializers import SessionSerializer
+from sessions.models import CallSession
 
 logger = logging.getLogger("anvil_voice.webhooks")
 
 
-def session_completed_payload(session: Any) -> dict[str, Any]:
-    from sessions.api.serializers import SessionSerializer
-
+def session_completed_payload(session: CallSession) -> dict[str, Any]:
     return {
         **SessionSerializer(session).data,
         "summary": session.summary,
@@ -21,7 +23,7 @@ def session_completed_payload(session: Any) -> dict[str, Any]:
     }
 
 
-def on_session_finished(sender: Any, session: Any, **kwargs: Any) -> None:
+def on_session_finished(sender: Any, session: CallSession, **kwargs: Any) -> None:
     # A customer's webhook must never break whoever finished the call (the telephony side).
     try:
         webhook_emit(

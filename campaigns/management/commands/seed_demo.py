@@ -11,6 +11,9 @@ from django.db import transaction
 
 from anvil_voice.accounts import services
 from anvil_voice.accounts.models import Organization, Role
+from campaigns.services.demo import campaign_seed_demo
+from scripts.demo import script_seed_demo
+from voices.services import voice_seed_demo
 
 DEMO_SLUG = "demo"
 DEMO_USERNAME = "admin"
@@ -49,10 +52,6 @@ class Command(BaseCommand):
 
     def _seed_resources(self, organization: Organization) -> None:
         """Each resource app seeds its own demo rows, idempotently."""
-        from campaigns.services.demo import campaign_seed_demo
-        from scripts.demo import script_seed_demo
-        from voices.services import voice_seed_demo
-
         voice_seed_demo(organization)
         script_seed_demo(organization)
         campaign_seed_demo(organization)

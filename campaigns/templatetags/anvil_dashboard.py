@@ -4,7 +4,7 @@ from typing import Any
 
 from django import template
 
-from anvil_voice.dashboard import dashboard_context
+from campaigns.dashboard import dashboard_context
 
 register = template.Library()
 
