@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import django_filters
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from campaigns.models import Campaign, CampaignStatus, Contact, DoNotCallEntry
 from sessions.models import AnsweredBy, CallSession, CallStatus, Outcome
@@ -33,8 +33,6 @@ class ContactFilter(django_filters.FilterSet):
     def filter_search(
         self, queryset: QuerySet[Contact], name: str, value: str
     ) -> QuerySet[Contact]:
-        from django.db.models import Q
-
         text = value.strip()
         if not text:
             return queryset

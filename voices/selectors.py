@@ -9,6 +9,8 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Count, Prefetch, QuerySet, Sum
 
 from anvil_voice.accounts.models import Organization
+from scripts.models import Script
+from scripts.services import script_render
 from voices.models import Voice, VoicePreview, VoiceSample
 
 # Who a script preview is addressed to (a contact has these fields; see scripts.validation).
@@ -78,9 +80,6 @@ def voice_stored_names(*, voice: Voice) -> list[str]:
 def script_opening_line_for_preview(*, organization: Organization, script_id: int) -> str | None:
     """The script's opening line as a sample contact would hear it; None if the organization
     has no such script."""
-    from scripts.models import Script
-    from scripts.services import script_render
-
     script = Script.objects.filter(organization=organization, pk=script_id).first()
     if script is None:
         return None

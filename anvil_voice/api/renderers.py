@@ -11,14 +11,14 @@ from typing import Any
 
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 
+from anvil_voice.api.errors import ErrorCode, error_body
+
 
 def envelope(data: Any, response: Any) -> Any:
     if response is not None and getattr(response, "enveloped", False):
         return data
     if response is not None and response.status_code >= 400:
         # An error that bypassed our handler (should not happen); keep the contract anyway.
-        from anvil_voice.api.errors import ErrorCode, error_body
-
         return error_body(ErrorCode.INTERNAL_ERROR, "Request failed.")
     return {"success": True, "data": data}
 

@@ -13,6 +13,7 @@ from typing import Any, BinaryIO, NoReturn
 from urllib.parse import quote
 
 import httpx
+from django.conf import settings
 
 from anvil_voice.speech.codec import strip_wav_header
 from anvil_voice.speech.protocols import (
@@ -72,8 +73,6 @@ class ElevenLabsVoiceProvider:
         upload_timeout_seconds: float = 120.0,
     ) -> None:
         if api_key is None or base_url is None:
-            from django.conf import settings
-
             api_key = api_key if api_key is not None else settings.ELEVENLABS_API_KEY
             base_url = base_url if base_url is not None else settings.ELEVENLABS_BASE_URL
         self._base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")

@@ -14,6 +14,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from django.conf import settings
+from django.utils.module_loading import import_string
+
 from anvil_voice.telephony.callbacks import CarrierCallStatus
 
 if TYPE_CHECKING:
@@ -112,9 +115,5 @@ class Carrier(Protocol):
 
 def get_carrier() -> Carrier:
     """The configured carrier (`settings.CARRIER_BACKEND`, a dotted path to a class)."""
-    from django.conf import settings
-    from django.utils.module_loading import import_string
-
-    backend = getattr(settings, "CARRIER_BACKEND", "anvil_voice.telephony.twilio.TwilioCarrier")
-    carrier: Carrier = import_string(backend)()
+    carrier: Carrier = import_string(settings.CARRIER_BACKEND)()
     return carrier

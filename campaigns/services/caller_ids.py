@@ -16,6 +16,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
+from twilio.base.exceptions import TwilioException
+from twilio.rest import Client
 
 from anvil_voice.accounts.models import Organization
 from anvil_voice.errors import Conflict, ServiceUnavailable
@@ -39,9 +41,6 @@ def _verify_with_simulator(phone_number: str) -> str:
 
 
 def _verify_with_twilio(phone_number: str) -> str:
-    from twilio.base.exceptions import TwilioException
-    from twilio.rest import Client
-
     client = Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN)
     try:
         numbers = client.incoming_phone_numbers.list(phone_number=phone_number, limit=1)

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from anvil_voice.api.views import OrganizationScopedViewSet
+from campaigns.models import Contact
 from scripts import services
 from scripts.api.serializers import (
     ScriptRenderedSerializer,
@@ -85,8 +86,6 @@ class ScriptViewSet(
         serializer.is_valid(raise_exception=True)
         variables: dict[str, Any] = dict(SAMPLE_CONTACT)
         if contact_id := serializer.validated_data.get("contact_id"):
-            from campaigns.models import Contact
-
             contact = Contact.objects.filter(organization=self.organization, pk=contact_id).first()
             if contact is None:
                 raise NotFound("No such contact.")

@@ -46,7 +46,7 @@ from sessions.live.conversation import (
 )
 from sessions.live.media_stream import MediaStreamConsumer
 from sessions.live.stream import StreamStart
-from sessions.models import TranscriptTurn
+from sessions.models import CallEvent, TranscriptTurn
 from sessions.pipeline import (
     CallEndReason,
     CallPipeline,
@@ -244,8 +244,6 @@ def _store_turn(session_id: int, turn: Turn) -> None:
 
 
 def _log_event(session_id: int, event: PipelineEvent) -> None:
-    from sessions.models import CallEvent
-
     CallEvent.objects.create(
         session_id=session_id, kind=f"pipeline.{event.kind.value}", data=event.as_dict()
     )
