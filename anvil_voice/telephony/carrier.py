@@ -87,6 +87,6 @@ def get_carrier() -> Carrier:
     from django.conf import settings
     from django.utils.module_loading import import_string
 
-    backend = getattr(settings, "CARRIER_BACKEND", "anvil_voice.telephony.twilio.TwilioCarrier")
+    backend = str(settings.CARRIER_BACKEND)
     carrier: Carrier = import_string(backend)()
     return carrier

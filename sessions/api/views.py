@@ -43,7 +43,6 @@ from sessions.transcripts import transcript_txt, transcript_vtt
 from voices.storage import audio_response
 
 TEST_CALL_GROUP = "test-calls"
-TEST_CALL_RATE = "10/h"
 TRANSCRIPT_FORMATS = ("json", "txt", "vtt")
 CALLBACK_CONFLICT = OpenApiResponse(
     response=OpenApiTypes.OBJECT,
@@ -246,7 +245,7 @@ class CallsViewSet(OrganizationScopedViewSet):
             django_request,
             group=TEST_CALL_GROUP,
             key=_organization_key,
-            rate=getattr(settings, "TEST_CALL_RATE_LIMIT", TEST_CALL_RATE),
+            rate=settings.TEST_CALL_RATE_LIMIT,
             increment=True,
         )
         if usage is not None and usage["should_limit"]:
