@@ -396,6 +396,12 @@ CELERY_BEAT_SCHEDULE["campaigns-apply-missed-outcomes"] = {
 # --- Customer webhooks --------------------------------------------------------------------
 # Plain http to localhost for webhook URLs (the embedded default); https only otherwise.
 WEBHOOKS_ALLOW_HTTP_LOCALHOST = env.get_bool("WEBHOOKS_ALLOW_HTTP_LOCALHOST", default=DEBUG)
+# Each retry is its own delayed message; one lost with the broker is re-sent by this sweep
+# (the shortest backoff is a minute, so is the period).
+CELERY_BEAT_SCHEDULE["webhooks-retry-due"] = {
+    "task": "anvil_voice.webhooks.tasks.webhook_retry_due_task",
+    "schedule": 60.0,
+}
 
 # --- Speech -------------------------------------------------------------------------------
 SPEECH_PROVIDER = env.get_str("SPEECH_PROVIDER", "local")
