@@ -7,15 +7,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet
-
 from anvil_voice.accounts.models import Organization
 from scripts.models import Script, ScriptVersion
 from scripts.validation import BUILT_IN_VARIABLES
-
-
-def script_list(*, organization: Organization) -> QuerySet[Script]:
-    return Script.objects.filter(organization=organization).prefetch_related("objections")
 
 
 def script_known_variables(*, organization: Organization) -> set[str]:
@@ -36,10 +30,6 @@ def script_campaign_names(*, script: Script) -> list[str]:
     return list(
         Campaign.objects.filter(script=script).order_by("name").values_list("name", flat=True)
     )
-
-
-def script_latest_version(*, script: Script) -> ScriptVersion:
-    return ScriptVersion.objects.get(script=script, number=script.version)
 
 
 # --- Objection analytics (the script page) --------------------------------------------------

@@ -132,12 +132,6 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[rank - 1]
 
 
-def timed_ms(call: Callable[[], Any]) -> float:
-    started = time.perf_counter()
-    call()
-    return (time.perf_counter() - started) * 1000
-
-
 # --- throw-away database -------------------------------------------------------------------
 def database_url_for(url: str, name: str) -> str:
     parts = urlsplit(url)

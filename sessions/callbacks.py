@@ -208,10 +208,6 @@ def callback_latest_for(*, session: CallSession) -> ScheduledCallback | None:
     return ScheduledCallback.objects.filter(source_session=session).order_by("-id").first()
 
 
-def callbacks_pending() -> QuerySet[ScheduledCallback]:
-    return ScheduledCallback.objects.filter(status=CallbackStatus.PENDING)
-
-
 def sessions_with_callback_scheduled(
     queryset: QuerySet[CallSession], scheduled: bool
 ) -> QuerySet[CallSession]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Exists, F, IntegerField, Max, Min, OuterRef, Q, QuerySet, Value
+from django.db.models import Count, Exists, F, IntegerField, Max, Min, OuterRef, QuerySet, Value
 from django.db.models.functions import Coalesce
 
 from anvil_voice.accounts.models import Organization
@@ -37,14 +37,6 @@ def session_transcript_search(queryset: QuerySet[CallSession], text: str) -> Que
     """Sessions with a turn containing `text`: EXISTS, so a session matching twice is one row."""
     turns = TranscriptTurn.objects.filter(session=OuterRef("pk"), text__icontains=text)
     return queryset.filter(Exists(turns))
-
-
-def session_callback_scheduled(
-    queryset: QuerySet[CallSession], scheduled: bool
-) -> QuerySet[CallSession]:
-    """The engine records a requested callback time as `extracted["callback_at"]`."""
-    has_callback = Q(extracted__has_key="callback_at") & ~Q(extracted__callback_at=None)
-    return queryset.filter(has_callback) if scheduled else queryset.exclude(has_callback)
 
 
 def session_turns(*, session: CallSession) -> list[TranscriptTurn]:
