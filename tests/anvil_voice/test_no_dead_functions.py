@@ -3,7 +3,8 @@
 A dead helper drifts: `sessions.selectors.session_callback_scheduled` still filtered callbacks
 the old way after `sessions.callbacks.sessions_with_callback_scheduled` replaced it, and a
 reader could not tell which one the API used. A name counts as used when it appears anywhere
-else in the repository (code, tests, templates, settings strings, docs).
+else in the code, tests, templates or settings strings (not in `docs/`, which may name what was
+removed).
 """
 
 from __future__ import annotations
