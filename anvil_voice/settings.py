@@ -230,10 +230,15 @@ CSRF_FAILURE_VIEW = "anvil_voice.api.middleware.csrf_failure"
 
 # --- API ----------------------------------------------------------------------------------
 API_RATE_LIMIT = env.get_str("API_RATE_LIMIT", "200/m")
+# `POST /calls/test` per organization (django-ratelimit rate).
+TEST_CALL_RATE_LIMIT = env.get_str("TEST_CALL_RATE_LIMIT", "10/h")
 # JSON bodies above this answer 413; multipart voice uploads have their own, larger cap.
 API_MAX_JSON_BODY_BYTES = env.get_int("API_MAX_JSON_BODY_BYTES", 1024 * 1024, minimum=1024)
 VOICE_SAMPLE_MAX_BYTES = env.get_int("VOICE_SAMPLE_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
 VOICE_SAMPLES_MAX_TOTAL_BYTES = env.get_int("VOICE_SAMPLES_MAX_TOTAL_BYTES", 50 * 1024 * 1024)
+# Total speech a clone's samples must hold; about 30 s already gives a usable ElevenLabs clone.
+VOICE_SAMPLES_MIN_SECONDS = env.get_int("VOICE_SAMPLES_MIN_SECONDS", 10, minimum=1)
+VOICE_SAMPLES_MAX_SECONDS = env.get_int("VOICE_SAMPLES_MAX_SECONDS", 600, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_JSON_BODY_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 RATELIMIT_USE_CACHE = "default"
@@ -301,6 +306,14 @@ TWILIO_API_BASE_URL = env.get_url(
     schemes=("http", "https"),
 )
 TWILIO_SIMULATOR_PORT = env.get_int("TWILIO_SIMULATOR_PORT", 8010, minimum=1)
+# `public=local` URL prefixes, comma-separated: where `manage.py twilio_simulator` connects
+# instead of the URL the TwiML names. Empty derives them from PUBLIC_BASE_URL.
+TWILIO_SIMULATOR_URL_REWRITES: list[tuple[str, str]] = []
+for _rewrite in env.get_list("TWILIO_SIMULATOR_URL_REWRITES"):
+    _public, _sep, _local = _rewrite.partition("=")
+    if not (_public.strip() and _sep and _local.strip()):
+        raise ImproperlyConfigured("TWILIO_SIMULATOR_URL_REWRITES items must be 'public=local'.")
+    TWILIO_SIMULATOR_URL_REWRITES.append((_public.strip(), _local.strip()))
 
 # --- Telephony: carrier adapter, webhooks, call placement (issue 5) ------------------------
 CARRIER_BACKEND = env.get_str("CARRIER_BACKEND", "anvil_voice.telephony.twilio.TwilioCarrier")
@@ -387,6 +400,16 @@ CELERY_BEAT_SCHEDULE["campaigns-apply-missed-outcomes"] = {
     "schedule": 60.0,
 }
 # --- end of the campaigns block -----------------------------------------------------------
+
+# --- Customer webhooks --------------------------------------------------------------------
+# Plain http to localhost for webhook URLs (the embedded default); https only otherwise.
+WEBHOOKS_ALLOW_HTTP_LOCALHOST = env.get_bool("WEBHOOKS_ALLOW_HTTP_LOCALHOST", default=DEBUG)
+# Each retry is its own delayed message; one lost with the broker is re-sent by this sweep
+# (the shortest backoff is a minute, so is the period).
+CELERY_BEAT_SCHEDULE["webhooks-retry-due"] = {
+    "task": "anvil_voice.webhooks.tasks.webhook_retry_due_task",
+    "schedule": 60.0,
+}
 
 # --- Speech -------------------------------------------------------------------------------
 SPEECH_PROVIDER = env.get_str("SPEECH_PROVIDER", "local")

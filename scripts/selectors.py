@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
-
 from anvil_voice.accounts.models import Organization
-from scripts.models import Script, ScriptVersion
+from scripts.models import Script
 from scripts.validation import BUILT_IN_VARIABLES
-
-
-def script_list(*, organization: Organization) -> QuerySet[Script]:
-    return Script.objects.filter(organization=organization).prefetch_related("objections")
 
 
 def script_known_variables(*, organization: Organization) -> set[str]:
@@ -27,7 +21,3 @@ def script_known_variables(*, organization: Organization) -> set[str]:
 def script_campaign_names(*, script: Script) -> list[str]:
     """The campaigns that use `script` (its `campaigns` reverse relation)."""
     return list(script.campaigns.order_by("name").values_list("name", flat=True))
-
-
-def script_latest_version(*, script: Script) -> ScriptVersion:
-    return ScriptVersion.objects.get(script=script, number=script.version)

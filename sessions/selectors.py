@@ -45,14 +45,6 @@ def session_transcript_search(queryset: QuerySet[CallSession], text: str) -> Que
     return queryset.filter(Exists(turns))
 
 
-def session_callback_scheduled(
-    queryset: QuerySet[CallSession], scheduled: bool
-) -> QuerySet[CallSession]:
-    """The engine records a requested callback time as `extracted["callback_at"]`."""
-    has_callback = Q(extracted__has_key="callback_at") & ~Q(extracted__callback_at=None)
-    return queryset.filter(has_callback) if scheduled else queryset.exclude(has_callback)
-
-
 def session_turns(*, session: CallSession) -> list[TranscriptTurn]:
     return list(TranscriptTurn.objects.filter(session=session).order_by("index"))
 
@@ -83,10 +75,6 @@ def callback_pending_for_contact(*, campaign_id: int, contact_id: int) -> Schedu
 def callback_latest_for(*, session: CallSession) -> ScheduledCallback | None:
     """The newest callback scheduled from `session` (any status), or None."""
     return ScheduledCallback.objects.filter(source_session=session).order_by("-id").first()
-
-
-def callbacks_pending() -> QuerySet[ScheduledCallback]:
-    return ScheduledCallback.objects.filter(status=CallbackStatus.PENDING)
 
 
 def sessions_with_callback_scheduled(

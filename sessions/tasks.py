@@ -10,7 +10,6 @@ from datetime import timedelta
 
 import httpx
 from celery import Task, shared_task
-from celery.exceptions import Retry
 from django.conf import settings
 
 from sessions.carrier import placement, status
@@ -20,7 +19,7 @@ PLACEMENT_MAX_RETRIES = 8
 
 
 @shared_task(bind=True, acks_late=True, max_retries=PLACEMENT_MAX_RETRIES)
-def session_place_call_task(self: Task, session_id: int) -> str | Retry:
+def session_place_call_task(self: Task, session_id: int) -> str:
     """Place the session's call (enqueued by the dialler with `transaction.on_commit`)."""
     try:
         outcome = placement.session_place_call(session_id=session_id)
@@ -30,12 +29,7 @@ def session_place_call_task(self: Task, session_id: int) -> str | Retry:
             placement.session_placement_give_up(session_id=session_id, error=deferred)
             return placement.PlacementOutcome.FAILED
         countdown = placement.retry_countdown(deferred.kind, retries)
-        retry = self.retry(exc=deferred, countdown=countdown, throw=False)
-        if self.request.is_eager:
-            # Eager runs (tests): apply() runs a returned Retry at once, a raised one would
-            # propagate to the caller under task_eager_propagates.
-            return retry
-        raise retry from deferred
+        raise self.retry(exc=deferred, countdown=countdown) from deferred
     if outcome == placement.PlacementOutcome.UNCONFIRMED:
         session_reconcile_task.apply_async(
             (session_id,), countdown=placement.RECONCILE_AGAIN_AFTER_SECONDS

@@ -56,6 +56,18 @@ def _eager_celery() -> Iterator[None]:
     celery_app.conf.task_always_eager = False
 
 
+@pytest.fixture
+def eager_retries() -> Iterator[None]:
+    """A task's `self.retry()` re-runs it at once, as a worker would after the countdown.
+
+    Eager `apply` hands a raised `Retry` to the caller while errors propagate; without
+    propagation it runs the retry itself. Production code does not know it runs eagerly.
+    """
+    celery_app.conf.task_eager_propagates = False
+    yield
+    celery_app.conf.task_eager_propagates = True
+
+
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
     settings.MEDIA_ROOT = tmp_path / "media"

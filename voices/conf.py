@@ -25,9 +25,8 @@ def samples_max_total_bytes() -> int:
 
 
 def samples_min_seconds() -> float:
-    # About 30 s of clean speech already gives a usable ElevenLabs clone; 10 s is the floor.
-    return float(getattr(settings, "VOICE_SAMPLES_MIN_SECONDS", 10))
+    return float(settings.VOICE_SAMPLES_MIN_SECONDS)
 
 
 def samples_max_seconds() -> float:
-    return float(getattr(settings, "VOICE_SAMPLES_MAX_SECONDS", 600))
+    return float(settings.VOICE_SAMPLES_MAX_SECONDS)

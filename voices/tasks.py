@@ -15,12 +15,7 @@ def _backoff_seconds(retries: int) -> int:
 
 
 def _is_final_attempt(task: Task) -> bool:
-    if task.request.retries >= MAX_RETRIES:
-        return True
-    # Run eagerly with propagation on (the test suite), Celery hands `Retry` to the caller
-    # instead of re-running the task, and there is no broker to schedule a retry through: the
-    # first failure has to be recorded as the outcome.
-    return bool(task.request.is_eager and task.app.conf.task_eager_propagates)
+    return int(task.request.retries or 0) >= MAX_RETRIES
 
 
 @shared_task(bind=True, max_retries=MAX_RETRIES, acks_late=True)

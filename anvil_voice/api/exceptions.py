@@ -59,7 +59,7 @@ def envelope_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
         # Django's form parser refuses these before DRF sees a field; without this mapping they
         # fall through to the 500 branch below.
         what = "files" if isinstance(exc, TooManyFilesSent) else "fields"
-        limit = getattr(settings, f"DATA_UPLOAD_MAX_NUMBER_{what.upper()}", None)
+        limit = getattr(settings, f"DATA_UPLOAD_MAX_NUMBER_{what.upper()}")
         exc = exceptions.ParseError(f"The form has more than {limit} {what}.")
     elif isinstance(exc, DjangoValidationError):
         # Services speak model field names; the API speaks camelCase.

@@ -25,7 +25,7 @@ SIGNATURE_HEADER = "X-Twilio-Signature"
 
 def auth_tokens() -> list[str]:
     tokens = [str(settings.TWILIO_AUTH_TOKEN)]
-    secondary = str(getattr(settings, "TWILIO_AUTH_TOKEN_SECONDARY", "") or "")
+    secondary = str(settings.TWILIO_AUTH_TOKEN_SECONDARY)
     if secondary:
         tokens.append(secondary)
     return [token for token in tokens if token]

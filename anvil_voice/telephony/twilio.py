@@ -102,7 +102,7 @@ class TwilioCarrier:
             str(settings.TWILIO_AUTH_TOKEN),
             http_client=http_client,
         )
-        base_url = str(getattr(settings, "TWILIO_API_BASE_URL", "") or "")
+        base_url = str(settings.TWILIO_API_BASE_URL)
         if base_url:
             client.api.base_url = base_url.rstrip("/")
             # TWILIO_EDGE / TWILIO_REGION would rewrite the simulator's host name.
@@ -112,7 +112,7 @@ class TwilioCarrier:
 
     @property
     def api_base_url(self) -> str:
-        return str(getattr(settings, "TWILIO_API_BASE_URL", "") or TWILIO_API_URL).rstrip("/")
+        return str(settings.TWILIO_API_BASE_URL or TWILIO_API_URL).rstrip("/")
 
     # --- placing -------------------------------------------------------------------------
     def build_twiml(self, call: OutboundCall) -> str:

@@ -52,7 +52,7 @@ LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 def _allow_http_localhost() -> bool:
-    return bool(getattr(settings, "WEBHOOKS_ALLOW_HTTP_LOCALHOST", settings.DEBUG))
+    return bool(settings.WEBHOOKS_ALLOW_HTTP_LOCALHOST)
 
 
 def _internal(address: str) -> bool:

@@ -34,7 +34,6 @@ from sessions.api.serializers import CallbackSerializer, SessionDetailSerializer
 from sessions.models import CallSession
 
 TEST_CALL_GROUP = "test-calls"
-TEST_CALL_RATE = "10/h"
 CALLBACK_CONFLICT = OpenApiResponse(
     response=OpenApiTypes.OBJECT,
     description=(
@@ -161,7 +160,7 @@ class CallsViewSet(OrganizationScopedViewSet):
             django_request,
             group=TEST_CALL_GROUP,
             key=_organization_key,
-            rate=getattr(settings, "TEST_CALL_RATE_LIMIT", TEST_CALL_RATE),
+            rate=settings.TEST_CALL_RATE_LIMIT,
             increment=True,
         )
         if usage is not None and usage["should_limit"]:

@@ -208,15 +208,6 @@ def stem(word: str) -> str:
     return word
 
 
-def content_words(text: str, *, extra_stopwords: Collection[str] = ()) -> list[str]:
-    """Stemmed words that carry meaning, in order (fillers, stopwords and punctuation dropped)."""
-    return [
-        stem(token)
-        for token in words(text)
-        if token not in STOPWORDS and token not in extra_stopwords
-    ]
-
-
 def spell_correct(tokens: Iterable[str], vocabulary: Collection[str]) -> list[str]:
     """Snap near-miss transcriptions ("intrested") onto known words ("interested").
 

@@ -113,7 +113,7 @@ def test_a_500_without_a_call_is_looked_up_twice_then_failed(simulator, twilio_s
     ]
 
 
-def test_20429_is_retried_and_rings_once(simulator, twilio_settings, acme):
+def test_20429_is_retried_and_rings_once(simulator, twilio_settings, acme, eager_retries):
     simulator.sim.faults.fail_next_creates(2, status=429)
     to = number("04", "404")
     session = make_session(acme, to)
@@ -134,7 +134,9 @@ def test_20429_is_retried_and_rings_once(simulator, twilio_settings, acme):
     ]
 
 
-def test_back_pressure_puts_the_session_back_and_tries_later(simulator, twilio_settings, acme):
+def test_back_pressure_puts_the_session_back_and_tries_later(
+    simulator, twilio_settings, acme, eager_retries
+):
     simulator.sim.faults.fail_next_creates(1, status=400, code=22005)
     to = number("04", "405")
     session = make_session(acme, to)
@@ -157,7 +159,7 @@ def test_it_backs_off_longer_under_back_pressure_than_after_20429():
     assert retry[5] >= 16  # 2**5 with at most half taken off by jitter
 
 
-def test_it_gives_up_after_the_last_retry(simulator, twilio_settings, acme):
+def test_it_gives_up_after_the_last_retry(simulator, twilio_settings, acme, eager_retries):
     simulator.sim.faults.fail_next_creates(PLACEMENT_MAX_RETRIES + 1, status=429)
     to = number("04", "406")
     session = make_session(acme, to)

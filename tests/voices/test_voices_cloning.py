@@ -67,7 +67,9 @@ def test_it_fails_the_voice_with_the_providers_reason(owner, audio, elevenlabs, 
     assert voice.samples.count() == 2
 
 
-def test_it_records_the_providers_reason_when_it_is_unreachable(owner, audio, elevenlabs, settings):
+def test_it_records_the_providers_reason_when_it_is_unreachable(
+    owner, audio, elevenlabs, settings, eager_retries
+):
     settings.ELEVENLABS_BASE_URL = "http://127.0.0.1:9"  # connection refused, every time
 
     response = clone(owner, audio.pair())

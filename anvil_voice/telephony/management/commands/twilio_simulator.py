@@ -12,13 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from anvil_voice.telephony.simulator import TwilioSimulator
-from anvil_voice.telephony.simulator.cli import (
-    DEFAULT_ACCOUNT_SID,
-    DEFAULT_AUTH_TOKEN,
-    DEFAULT_PORT,
-    add_arguments,
-    serve,
-)
+from anvil_voice.telephony.simulator.cli import add_arguments, serve
 
 
 def default_rewrites() -> list[tuple[str, str]]:
@@ -27,10 +21,10 @@ def default_rewrites() -> list[tuple[str, str]]:
     Locally the app serves plain HTTP, but Twilio only dials secure URLs, so our TwiML and
     callbacks name `wss://host`/`https://host`: connect to the real scheme, sign the written URL.
     """
-    configured = getattr(settings, "TWILIO_SIMULATOR_URL_REWRITES", None)
+    configured = settings.TWILIO_SIMULATOR_URL_REWRITES
     if configured:
         return [(str(public), str(local)) for public, local in configured]
-    public = urlsplit(getattr(settings, "PUBLIC_BASE_URL", "") or "")
+    public = urlsplit(str(settings.PUBLIC_BASE_URL))
     if not public.netloc:
         return []
     ws_scheme = "wss" if public.scheme == "https" else "ws"
@@ -44,13 +38,13 @@ class Command(BaseCommand):
     help = "Run the local Twilio simulator (REST, TwiML, Media Streams, personas)."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        add_arguments(parser, port=getattr(settings, "TWILIO_SIMULATOR_PORT", DEFAULT_PORT))
+        add_arguments(parser, port=int(settings.TWILIO_SIMULATOR_PORT))
 
     def handle(self, *args: Any, **options: Any) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
         simulator = TwilioSimulator(
-            getattr(settings, "TWILIO_ACCOUNT_SID", DEFAULT_ACCOUNT_SID),
-            getattr(settings, "TWILIO_AUTH_TOKEN", DEFAULT_AUTH_TOKEN),
+            str(settings.TWILIO_ACCOUNT_SID),
+            str(settings.TWILIO_AUTH_TOKEN),
             host=options["host"],
             port=options["port"],
             cps=options["cps"],
