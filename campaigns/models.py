@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from anvil_voice.accounts.models import ApiKey, Organization
+from anvil_voice.state_machine import StateMachine
 
 # E.164: "+" then up to 15 digits; phonenumbers validates, the column just holds the result.
 PHONE_MAX_LENGTH = 16
@@ -178,6 +179,25 @@ class CampaignStatus(models.TextChoices):
     PAUSED = "paused", "Paused"
     STOPPED = "stopped", "Stopped"
     COMPLETED = "completed", "Completed"
+
+
+# Every status change goes through `campaigns.services.lifecycle.campaign_transition` (row lock,
+# conditional update, `CampaignTransition` audit row). Stopped and completed are final.
+CAMPAIGN_STATES = StateMachine.of(
+    "status",
+    {
+        CampaignStatus.DRAFT: {CampaignStatus.SCHEDULED, CampaignStatus.RUNNING},
+        CampaignStatus.SCHEDULED: {CampaignStatus.RUNNING, CampaignStatus.STOPPED},
+        CampaignStatus.RUNNING: {
+            CampaignStatus.PAUSED,
+            CampaignStatus.STOPPED,
+            CampaignStatus.COMPLETED,
+        },
+        CampaignStatus.PAUSED: {CampaignStatus.RUNNING, CampaignStatus.STOPPED},
+        CampaignStatus.STOPPED: set(),
+        CampaignStatus.COMPLETED: set(),
+    },
+)
 
 
 class VoicemailBehaviour(models.TextChoices):
