@@ -306,6 +306,34 @@ class CampaignContactState(models.TextChoices):
     EXHAUSTED = "exhausted", "Attempts exhausted"
 
 
+# Rows are created pending (or do_not_call when the number is listed) by materialisation. The
+# dispatcher claims pending → in_progress, or the gate moves a pending contact to do_not_call,
+# exhausted or failed (`campaigns.dialling.dispatch`); a finished call moves in_progress to
+# its verdict (`campaigns.dialling.outcomes`). A reschedule (new next_attempt_at) keeps the
+# contact pending and is not a transition. The four finished states are final.
+CAMPAIGN_CONTACT_STATES = StateMachine.of(
+    "state",
+    {
+        CampaignContactState.PENDING: {
+            CampaignContactState.IN_PROGRESS,
+            CampaignContactState.DO_NOT_CALL,
+            CampaignContactState.EXHAUSTED,
+            CampaignContactState.FAILED,
+        },
+        CampaignContactState.IN_PROGRESS: {
+            CampaignContactState.PENDING,
+            CampaignContactState.COMPLETED,
+            CampaignContactState.FAILED,
+            CampaignContactState.DO_NOT_CALL,
+            CampaignContactState.EXHAUSTED,
+        },
+        CampaignContactState.COMPLETED: set(),
+        CampaignContactState.FAILED: set(),
+        CampaignContactState.DO_NOT_CALL: set(),
+        CampaignContactState.EXHAUSTED: set(),
+    },
+)
+
 FINISHED_CONTACT_STATES = frozenset(
     {
         CampaignContactState.COMPLETED,

@@ -37,9 +37,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from anvil_voice.api.errors import InvalidState
+from anvil_voice.state_machine import transition
 from campaigns.compliance import GateReason, Schedule, evaluate
 from campaigns.dialling import pacing
 from campaigns.models import (
+    CAMPAIGN_CONTACT_STATES,
     Campaign,
     CampaignContact,
     CampaignContactState,
@@ -206,13 +208,24 @@ def claim_due_contacts(*, campaign_id: int, now: datetime) -> ClaimResult:
                     )
                 )
         for (state, last_outcome, next_attempt_at), ids in moved.items():
-            changes: dict[str, Any] = {"state": state, "last_outcome": last_outcome}
+            # Only rows still pending move (they are locked by us, so all of them do).
+            rows = CampaignContact.objects.filter(pk__in=ids, state=CampaignContactState.PENDING)
+            changes: dict[str, Any] = {"last_outcome": last_outcome, "updated_at": now}
             if next_attempt_at is not None:
                 changes["next_attempt_at"] = next_attempt_at
-            CampaignContact.objects.filter(pk__in=ids).update(updated_at=now, **changes)
+            if state == CampaignContactState.PENDING:
+                rows.update(**changes)  # rescheduled: still pending, not a transition
+            else:
+                transition(rows, machine=CAMPAIGN_CONTACT_STATES, to=state, updates=changes)
         if claimed:
-            CampaignContact.objects.filter(pk__in=[target.pk for target, _ in claimed]).update(
-                state=CampaignContactState.IN_PROGRESS, attempts=F("attempts") + 1, updated_at=now
+            transition(
+                CampaignContact.objects.filter(
+                    pk__in=[target.pk for target, _ in claimed],
+                    state=CampaignContactState.PENDING,
+                ),
+                machine=CAMPAIGN_CONTACT_STATES,
+                to=CampaignContactState.IN_PROGRESS,
+                updates={"attempts": F("attempts") + 1, "updated_at": now},
             )
         created = CallSession.objects.bulk_create(sessions) if sessions else []
         result.session_ids = [session.pk for session in created]
