@@ -37,6 +37,7 @@ from django.utils.dateparse import parse_datetime
 
 from anvil_voice.accounts.models import ApiKey
 from anvil_voice.api.errors import ApiError, Conflict, ErrorCode, InvalidState
+from anvil_voice.state_machine import StateMachine, transition
 from campaigns.compliance import Callee, Schedule, next_allowed_moment
 from campaigns.models import Campaign, CampaignContact, CampaignStatus, Contact, DoNotCallEntry
 from sessions import selectors
@@ -49,6 +50,24 @@ from sessions.models import (
 )
 
 logger = logging.getLogger("campaigns.callbacks")
+
+# The scheduled callback's status machine (to move beside `sessions.models.CallbackStatus`):
+# the dialler places or skips a due pending callback (`dispatch.claim_due_callbacks`), a person
+# cancels one (`callback_cancel`); a placed, cancelled or skipped callback is final (asking
+# again schedules a new row).
+CALLBACK_STATES = StateMachine.of(
+    "status",
+    {
+        CallbackStatus.PENDING: {
+            CallbackStatus.PLACED,
+            CallbackStatus.SKIPPED,
+            CallbackStatus.CANCELLED,
+        },
+        CallbackStatus.PLACED: set(),
+        CallbackStatus.CANCELLED: set(),
+        CallbackStatus.SKIPPED: set(),
+    },
+)
 
 # Far enough for "call me after my holiday", near enough that the rules and the contact are
 # still what they were when it was asked.
@@ -184,7 +203,13 @@ def callback_cancel(*, session: CallSession, now: datetime | None = None) -> Sch
             .filter(source_session=session, status=CallbackStatus.PENDING)
             .first()
         )
-        if callback is None:
+        # The conditional move, not the lock, decides (SQLite has no row locks).
+        if callback is None or not transition(
+            ScheduledCallback.objects.filter(pk=callback.pk, status=CallbackStatus.PENDING),
+            machine=CALLBACK_STATES,
+            to=CallbackStatus.CANCELLED,
+            updates={"updated_at": moment},
+        ):
             raise ApiError(
                 "This session has no pending callback.",
                 code=ErrorCode.NOT_FOUND,
@@ -192,7 +217,6 @@ def callback_cancel(*, session: CallSession, now: datetime | None = None) -> Sch
             )
         callback.status = CallbackStatus.CANCELLED
         callback.updated_at = moment
-        callback.save(update_fields=["status", "updated_at"])
     logger.info("callback.cancelled callback=%s session=%s", callback.pk, session.pk)
     return callback
 

@@ -40,6 +40,7 @@ from anvil_voice.api.errors import InvalidState
 from anvil_voice.state_machine import transition
 from campaigns.compliance import GateReason, Schedule, evaluate
 from campaigns.dialling import pacing
+from campaigns.dialling.callbacks import CALLBACK_STATES
 from campaigns.models import (
     CAMPAIGN_CONTACT_STATES,
     Campaign,
@@ -347,9 +348,12 @@ def claim_due_callbacks(*, now: datetime) -> ClaimResult:
         budget = pacing.take_tokens(want=len(allowed), buckets=account, now=now)
         versions: dict[int, ScriptVersion] = {}
         for callback, evidence in allowed[:budget]:
-            placed = ScheduledCallback.objects.filter(
-                pk=callback.pk, status=CallbackStatus.PENDING
-            ).update(status=CallbackStatus.PLACED, updated_at=now)
+            placed = transition(
+                ScheduledCallback.objects.filter(pk=callback.pk, status=CallbackStatus.PENDING),
+                machine=CALLBACK_STATES,
+                to=CallbackStatus.PLACED,
+                updates={"updated_at": now},
+            )
             if not placed:
                 continue  # placed or cancelled by someone else meanwhile
             campaign = callback.campaign
@@ -402,8 +406,11 @@ def claim_due_callbacks(*, now: datetime) -> ClaimResult:
 
 
 def _skip_callback(callback: ScheduledCallback, *, reason: str, now: datetime) -> None:
-    ScheduledCallback.objects.filter(pk=callback.pk, status=CallbackStatus.PENDING).update(
-        status=CallbackStatus.SKIPPED, skip_reason=reason, updated_at=now
+    transition(
+        ScheduledCallback.objects.filter(pk=callback.pk, status=CallbackStatus.PENDING),
+        machine=CALLBACK_STATES,
+        to=CallbackStatus.SKIPPED,
+        updates={"skip_reason": reason, "updated_at": now},
     )
 
 
