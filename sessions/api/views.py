@@ -37,6 +37,8 @@ from sessions.transcripts import transcript_txt, transcript_vtt
 from voices.storage import audio_response
 
 TRANSCRIPT_FORMATS = ("json", "txt", "vtt")
+
+
 def with_latest_callback(queryset: QuerySet[CallSession]) -> QuerySet[CallSession]:
     """Each session's callbacks newest first, in one query per page (the `callback` field)."""
     return queryset.prefetch_related(
