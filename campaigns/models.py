@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from anvil_voice.accounts.models import ApiKey, Organization
+from anvil_voice.state_machine import StateMachine
 
 # E.164: "+" then up to 15 digits; phonenumbers validates, the column just holds the result.
 PHONE_MAX_LENGTH = 16
@@ -180,6 +181,25 @@ class CampaignStatus(models.TextChoices):
     COMPLETED = "completed", "Completed"
 
 
+# Every status change goes through `campaigns.services.lifecycle.campaign_transition` (row lock,
+# conditional update, `CampaignTransition` audit row). Stopped and completed are final.
+CAMPAIGN_STATES = StateMachine.of(
+    "status",
+    {
+        CampaignStatus.DRAFT: {CampaignStatus.SCHEDULED, CampaignStatus.RUNNING},
+        CampaignStatus.SCHEDULED: {CampaignStatus.RUNNING, CampaignStatus.STOPPED},
+        CampaignStatus.RUNNING: {
+            CampaignStatus.PAUSED,
+            CampaignStatus.STOPPED,
+            CampaignStatus.COMPLETED,
+        },
+        CampaignStatus.PAUSED: {CampaignStatus.RUNNING, CampaignStatus.STOPPED},
+        CampaignStatus.STOPPED: set(),
+        CampaignStatus.COMPLETED: set(),
+    },
+)
+
+
 class VoicemailBehaviour(models.TextChoices):
     HANG_UP = "hang_up", "Hang up"
     LEAVE_MESSAGE = "leave_message", "Leave the script's voicemail message"
@@ -285,6 +305,34 @@ class CampaignContactState(models.TextChoices):
     DO_NOT_CALL = "do_not_call", "Do not call"
     EXHAUSTED = "exhausted", "Attempts exhausted"
 
+
+# Rows are created pending (or do_not_call when the number is listed) by materialisation. The
+# dispatcher claims pending → in_progress, or the gate moves a pending contact to do_not_call,
+# exhausted or failed (`campaigns.dialling.dispatch`); a finished call moves in_progress to
+# its verdict (`campaigns.dialling.outcomes`). A reschedule (new next_attempt_at) keeps the
+# contact pending and is not a transition. The four finished states are final.
+CAMPAIGN_CONTACT_STATES = StateMachine.of(
+    "state",
+    {
+        CampaignContactState.PENDING: {
+            CampaignContactState.IN_PROGRESS,
+            CampaignContactState.DO_NOT_CALL,
+            CampaignContactState.EXHAUSTED,
+            CampaignContactState.FAILED,
+        },
+        CampaignContactState.IN_PROGRESS: {
+            CampaignContactState.PENDING,
+            CampaignContactState.COMPLETED,
+            CampaignContactState.FAILED,
+            CampaignContactState.DO_NOT_CALL,
+            CampaignContactState.EXHAUSTED,
+        },
+        CampaignContactState.COMPLETED: set(),
+        CampaignContactState.FAILED: set(),
+        CampaignContactState.DO_NOT_CALL: set(),
+        CampaignContactState.EXHAUSTED: set(),
+    },
+)
 
 FINISHED_CONTACT_STATES = frozenset(
     {

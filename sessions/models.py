@@ -350,6 +350,25 @@ class CallbackStatus(models.TextChoices):
     SKIPPED = "skipped", "Skipped"  # due, but compliance forbade the call (see skip_reason)
 
 
+# The scheduled callback's status machine: the dialler places or skips a due pending callback
+# (`campaigns.dialling.dispatch.claim_due_callbacks`), a person cancels one
+# (`campaigns.dialling.callbacks.callback_cancel`); a placed, cancelled or skipped callback is
+# final (asking again schedules a new row).
+CALLBACK_STATES = StateMachine.of(
+    "status",
+    {
+        CallbackStatus.PENDING: {
+            CallbackStatus.PLACED,
+            CallbackStatus.SKIPPED,
+            CallbackStatus.CANCELLED,
+        },
+        CallbackStatus.PLACED: set(),
+        CallbackStatus.CANCELLED: set(),
+        CallbackStatus.SKIPPED: set(),
+    },
+)
+
+
 class ScheduledCallback(models.Model):
     """A call back to a session's contact at a chosen time, in the session's campaign.
 

@@ -12,6 +12,7 @@ from django.db import models
 from django.utils import timezone
 
 from anvil_voice.accounts.models import Organization
+from anvil_voice.state_machine import StateMachine
 
 DEFAULT_SAMPLE_SENTENCE = (
     "Hello, this is a quick preview of my voice. I will be calling you about your appointment."
@@ -25,12 +26,16 @@ class VoiceStatus(models.TextChoices):
 
 
 # The whole state machine. A failed clone can be retried; a ready voice stays ready until it
-# is deleted (deleting is not a status: the row goes away).
-VOICE_TRANSITIONS: dict[str, frozenset[str]] = {
-    VoiceStatus.PROCESSING: frozenset({VoiceStatus.READY, VoiceStatus.FAILED}),
-    VoiceStatus.FAILED: frozenset({VoiceStatus.PROCESSING}),
-    VoiceStatus.READY: frozenset(),
-}
+# is deleted (deleting is not a status: the row goes away). Every change goes through
+# `voices.services._voice_transition`, which writes a `VoiceEvent` when the row moved.
+VOICE_STATES = StateMachine.of(
+    "status",
+    {
+        VoiceStatus.PROCESSING: {VoiceStatus.READY, VoiceStatus.FAILED},
+        VoiceStatus.FAILED: {VoiceStatus.PROCESSING},
+        VoiceStatus.READY: set(),
+    },
+)
 
 
 class Voice(models.Model):

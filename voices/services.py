@@ -25,10 +25,11 @@ from anvil_voice.errors import Conflict, InvalidState
 from anvil_voice.speech.local import LOCAL_PROVIDER_NAME, LOCAL_VOICE_ID
 from anvil_voice.speech.protocols import ProviderError, SampleInput
 from anvil_voice.speech.registry import get_voice_provider
+from anvil_voice.state_machine import transition
 from voices import storage
 from voices.models import (
     DEFAULT_SAMPLE_SENTENCE,
-    VOICE_TRANSITIONS,
+    VOICE_STATES,
     Voice,
     VoiceEvent,
     VoiceSample,
@@ -64,25 +65,29 @@ def _voice_transition(
 ) -> bool:
     """Apply one allowed transition with a conditional update; False if the row moved on.
 
-    The `status=from_status` filter makes concurrent writers (a redelivered task, a delete, an
-    admin retry) safe without a lock: exactly one of them changes the row.
+    The `status=from_status` filter (and `transition`'s own filter on the states allowed to
+    reach `to_status`) makes concurrent writers (a redelivered task, a delete, an admin retry)
+    safe without a lock: exactly one of them changes the row, and only it writes the
+    `VoiceEvent`. A move the map does not allow raises `TransitionNotAllowed` (a ValueError).
     """
-    if to_status not in VOICE_TRANSITIONS[from_status]:
-        raise ValueError(f"voice status {from_status} -> {to_status} is not allowed")
+    VOICE_STATES.check(from_status, to_status)
     now = timezone.now()
     with transaction.atomic():
-        changed = Voice.objects.filter(pk=voice.pk, status=from_status).update(
-            status=to_status, updated_at=now, **fields
+        moved = transition(
+            Voice.objects.filter(pk=voice.pk, status=from_status),
+            machine=VOICE_STATES,
+            to=to_status,
+            updates={"updated_at": now, **fields},
+            audit=lambda _moved: VoiceEvent.objects.create(
+                voice_id=voice.pk,
+                from_status=from_status,
+                to_status=to_status,
+                reason=reason[:500],
+                created_at=now,
+            ),
         )
-        if changed != 1:
-            return False
-        VoiceEvent.objects.create(
-            voice_id=voice.pk,
-            from_status=from_status,
-            to_status=to_status,
-            reason=reason[:500],
-            created_at=now,
-        )
+    if moved != 1:
+        return False
     for name, value in {"status": to_status, "updated_at": now, **fields}.items():
         setattr(voice, name, value)
     logger.info("voices.status voice=%s from=%s to=%s", voice.pk, from_status, to_status)

@@ -43,10 +43,12 @@ from anvil_voice.errors import (
     InvalidState,
     NotFound,
 )
+from anvil_voice.state_machine import transition
 from campaigns.compliance import Callee, Schedule, next_allowed_moment
 from campaigns.models import Campaign, CampaignContact, CampaignStatus, Contact, DoNotCallEntry
 from sessions import selectors
 from sessions.models import (
+    CALLBACK_STATES,
     CallbackStatus,
     CallSession,
     Outcome,
@@ -190,11 +192,16 @@ def callback_cancel(*, session: CallSession, now: datetime | None = None) -> Sch
             .filter(source_session=session, status=CallbackStatus.PENDING)
             .first()
         )
-        if callback is None:
+        # The conditional move, not the lock, decides (SQLite has no row locks).
+        if callback is None or not transition(
+            ScheduledCallback.objects.filter(pk=callback.pk, status=CallbackStatus.PENDING),
+            machine=CALLBACK_STATES,
+            to=CallbackStatus.CANCELLED,
+            updates={"updated_at": moment},
+        ):
             raise NotFound("This session has no pending callback.")
         callback.status = CallbackStatus.CANCELLED
         callback.updated_at = moment
-        callback.save(update_fields=["status", "updated_at"])
     logger.info("callback.cancelled callback=%s session=%s", callback.pk, session.pk)
     return callback
 

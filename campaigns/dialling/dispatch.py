@@ -37,9 +37,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from anvil_voice.errors import InvalidState
+from anvil_voice.state_machine import transition
 from campaigns.compliance import GateReason, Schedule, evaluate
 from campaigns.dialling import pacing
 from campaigns.models import (
+    CAMPAIGN_CONTACT_STATES,
     Campaign,
     CampaignContact,
     CampaignContactState,
@@ -50,6 +52,7 @@ from campaigns.models import (
 from campaigns.services import lifecycle
 from scripts.models import ScriptVersion
 from sessions.models import (
+    CALLBACK_STATES,
     CallbackStatus,
     CallEvent,
     CallSession,
@@ -206,13 +209,24 @@ def claim_due_contacts(*, campaign_id: int, now: datetime) -> ClaimResult:
                     )
                 )
         for (state, last_outcome, next_attempt_at), ids in moved.items():
-            changes: dict[str, Any] = {"state": state, "last_outcome": last_outcome}
+            # Only rows still pending move (they are locked by us, so all of them do).
+            rows = CampaignContact.objects.filter(pk__in=ids, state=CampaignContactState.PENDING)
+            changes: dict[str, Any] = {"last_outcome": last_outcome, "updated_at": now}
             if next_attempt_at is not None:
                 changes["next_attempt_at"] = next_attempt_at
-            CampaignContact.objects.filter(pk__in=ids).update(updated_at=now, **changes)
+            if state == CampaignContactState.PENDING:
+                rows.update(**changes)  # rescheduled: still pending, not a transition
+            else:
+                transition(rows, machine=CAMPAIGN_CONTACT_STATES, to=state, updates=changes)
         if claimed:
-            CampaignContact.objects.filter(pk__in=[target.pk for target, _ in claimed]).update(
-                state=CampaignContactState.IN_PROGRESS, attempts=F("attempts") + 1, updated_at=now
+            transition(
+                CampaignContact.objects.filter(
+                    pk__in=[target.pk for target, _ in claimed],
+                    state=CampaignContactState.PENDING,
+                ),
+                machine=CAMPAIGN_CONTACT_STATES,
+                to=CampaignContactState.IN_PROGRESS,
+                updates={"attempts": F("attempts") + 1, "updated_at": now},
             )
         created = CallSession.objects.bulk_create(sessions) if sessions else []
         result.session_ids = [session.pk for session in created]
@@ -334,9 +348,12 @@ def claim_due_callbacks(*, now: datetime) -> ClaimResult:
         budget = pacing.take_tokens(want=len(allowed), buckets=account, now=now)
         versions: dict[int, ScriptVersion] = {}
         for callback, evidence in allowed[:budget]:
-            placed = ScheduledCallback.objects.filter(
-                pk=callback.pk, status=CallbackStatus.PENDING
-            ).update(status=CallbackStatus.PLACED, updated_at=now)
+            placed = transition(
+                ScheduledCallback.objects.filter(pk=callback.pk, status=CallbackStatus.PENDING),
+                machine=CALLBACK_STATES,
+                to=CallbackStatus.PLACED,
+                updates={"updated_at": now},
+            )
             if not placed:
                 continue  # placed or cancelled by someone else meanwhile
             campaign = callback.campaign
@@ -389,8 +406,11 @@ def claim_due_callbacks(*, now: datetime) -> ClaimResult:
 
 
 def _skip_callback(callback: ScheduledCallback, *, reason: str, now: datetime) -> None:
-    ScheduledCallback.objects.filter(pk=callback.pk, status=CallbackStatus.PENDING).update(
-        status=CallbackStatus.SKIPPED, skip_reason=reason, updated_at=now
+    transition(
+        ScheduledCallback.objects.filter(pk=callback.pk, status=CallbackStatus.PENDING),
+        machine=CALLBACK_STATES,
+        to=CallbackStatus.SKIPPED,
+        updates={"skip_reason": reason, "updated_at": now},
     )
 
 

@@ -1,8 +1,10 @@
 """Campaigns: creation, the state machine, starting (materialisation), pausing, stopping.
 
-The state machine is `ALLOWED_TRANSITIONS`; `campaign_transition` is the only code that writes
-`Campaign.status`. It locks the row, checks the map, saves and writes a `CampaignTransition`
-audit row in one transaction; anything else answers INVALID_STATE.
+The state machine is `campaigns.models.CAMPAIGN_STATES` (`ALLOWED_TRANSITIONS` here is its map);
+`campaign_transition` is the only code that writes `Campaign.status`. It locks the row, checks
+the map, applies the move with `anvil_voice.state_machine.transition` (a conditional update) and
+writes a `CampaignTransition` audit row when the row moved, in one transaction; anything else
+answers INVALID_STATE.
 
 Lock order, everywhere: the campaign row first (FOR NO KEY UPDATE, so foreign-key inserts that
 point at it still proceed), then campaign contacts, then the stats row. The dispatcher, the
@@ -28,8 +30,10 @@ from django.utils import timezone
 from anvil_voice.accounts.models import ApiKey, Organization
 from anvil_voice.accounts.principal import Principal
 from anvil_voice.errors import InvalidState
+from anvil_voice.state_machine import transition
 from campaigns.calling_rules import LEGAL_WINDOW
 from campaigns.models import (
+    CAMPAIGN_STATES,
     CallerId,
     Campaign,
     CampaignContact,
@@ -46,16 +50,8 @@ from voices.models import Voice, VoiceStatus
 
 logger = logging.getLogger("campaigns.lifecycle")
 
-ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
-    CampaignStatus.DRAFT: frozenset({CampaignStatus.SCHEDULED, CampaignStatus.RUNNING}),
-    CampaignStatus.SCHEDULED: frozenset({CampaignStatus.RUNNING, CampaignStatus.STOPPED}),
-    CampaignStatus.RUNNING: frozenset(
-        {CampaignStatus.PAUSED, CampaignStatus.STOPPED, CampaignStatus.COMPLETED}
-    ),
-    CampaignStatus.PAUSED: frozenset({CampaignStatus.RUNNING, CampaignStatus.STOPPED}),
-    CampaignStatus.STOPPED: frozenset(),
-    CampaignStatus.COMPLETED: frozenset(),
-}
+# The map itself lives beside CampaignStatus; this name is kept for the admin and callers.
+ALLOWED_TRANSITIONS: Mapping[str, frozenset[str]] = CAMPAIGN_STATES.allowed
 # Contacts materialised per batch (at start, then one batch per dispatcher tick).
 MATERIALIZE_BATCH = 5000
 MAX_RETRY_MINUTES = 7 * 24 * 60
@@ -81,6 +77,13 @@ class Actor:
 # --- The state machine ---------------------------------------------------------------------
 
 
+def _refused(status: str, to: str) -> InvalidState:
+    return InvalidState(
+        f"A {status} campaign cannot become {to}.",
+        details={"status": status, "requested": to},
+    )
+
+
 def campaign_transition(
     *, campaign: Campaign, to: str, actor: Actor, now: datetime | None = None
 ) -> Campaign:
@@ -88,31 +91,36 @@ def campaign_transition(
     moment = now or timezone.now()
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
-        if to not in ALLOWED_TRANSITIONS[locked.status]:
-            raise InvalidState(
-                f"A {locked.status} campaign cannot become {to}.",
-                details={"status": locked.status, "requested": to},
-            )
         from_status = locked.status
-        locked.status = to
-        locked.updated_at = moment
-        fields = ["status", "updated_at"]
+        if not CAMPAIGN_STATES.can(from_status, to):
+            raise _refused(from_status, to)
+        updates: dict[str, Any] = {"updated_at": moment}
         if to == CampaignStatus.RUNNING and locked.started_at is None:
-            locked.started_at = moment
-            fields.append("started_at")
+            updates["started_at"] = moment
         if to in (CampaignStatus.COMPLETED, CampaignStatus.STOPPED):
-            locked.completed_at = moment
-            fields.append("completed_at")
-        locked.save(update_fields=fields)
-        CampaignTransition.objects.create(
-            campaign=locked,
-            from_status=from_status,
-            to_status=to,
-            actor_user=actor.user if actor.user is not None and actor.user.pk else None,
-            actor_api_key=actor.api_key,
-            actor_system=actor.system,
-            at=moment,
+            updates["completed_at"] = moment
+        moved = transition(
+            Campaign.objects.filter(pk=locked.pk, status=from_status),
+            machine=CAMPAIGN_STATES,
+            to=to,
+            updates=updates,
+            audit=lambda _moved: CampaignTransition.objects.create(
+                campaign=locked,
+                from_status=from_status,
+                to_status=to,
+                actor_user=actor.user if actor.user is not None and actor.user.pk else None,
+                actor_api_key=actor.api_key,
+                actor_system=actor.system,
+                at=moment,
+            ),
         )
+        if not moved:
+            # Not reachable while the row lock holds; never report a move that did not happen.
+            current = Campaign.objects.filter(pk=locked.pk).values_list("status", flat=True)
+            raise _refused(current.first() or from_status, to)
+        locked.status = to
+        for name, value in updates.items():
+            setattr(locked, name, value)
     logger.info(
         "campaign.transition campaign=%s from=%s to=%s actor=%s",
         locked.pk,
