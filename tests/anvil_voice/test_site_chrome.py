@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from django.contrib import admin
@@ -18,7 +19,7 @@ def served(path: str) -> tuple[int, bytes]:
         )
 
 
-def staff_client(client: Client, persona) -> Client:  # type: ignore[no-untyped-def]
+def staff_client(client: Client, persona: Any) -> Client:
     user = persona.membership.user
     user.is_staff = True
     user.save()

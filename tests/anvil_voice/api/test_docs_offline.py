@@ -31,6 +31,11 @@ def test_the_docs_page_references_no_external_host(page, anonymous):
     assert external == []
     assert "cdn.jsdelivr.net" not in html
     assert "@latest" not in html
+    # The browser enforces it too (ReDoc's bundle has a logo URL on cdn.redoc.ly).
+    policy = response["Content-Security-Policy"]
+    assert "default-src 'self'" in policy
+    assert "img-src 'self' data:" in policy
+    assert "http" not in policy
 
 
 @pytest.mark.parametrize("page", PAGES)
