@@ -254,6 +254,9 @@ def main() -> int:
                 process.terminate()
 
     signal.signal(signal.SIGTERM, stop)
+    # Ctrl-C stops everything even when started from a script in the background (where SIGINT
+    # is inherited as ignored, and only the simulator, which installs its own handler, stopped).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         if problem := wait_until_ready(processes, ready, timeout=START_TIMEOUT_SECONDS):
             print(f"Anvil Voice did not start: {problem}", file=sys.stderr)
