@@ -12,10 +12,9 @@ install:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	@$(UV) sync --frozen --quiet
 
+# The launcher migrates and seeds this instance's database itself (`var/`, or
+# `var/port-<PORT>/` for another PORT): see anvil_voice/run_embedded.py.
 run: install
-	@mkdir -p var
-	@$(VENV_PY) manage.py migrate --noinput
-	@$(VENV_PY) manage.py seed_demo
 	@PORT=$(PORT) $(VENV_PY) -m anvil_voice.run_embedded
 
 # The test suite needs these only when DATABASE_URL/REDIS_URL are set (DEBUG then defaults off).

@@ -1,9 +1,21 @@
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponsePermanentRedirect
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from sessions.live.monitor_page import live_monitor
 
+
+def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
+    """Browsers ask for /favicon.ico on every page that names no icon (the API's, for one)."""
+    return HttpResponsePermanentRedirect(static("anvil/favicon.svg"))
+
+
 urlpatterns = [
+    # Nothing is served at the root: people land on the admin's dashboard.
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("favicon.ico", favicon),
     path("admin/live/", live_monitor, name="live-monitor"),
     path("admin/", admin.site.urls),
     path("api/v1/voice/", include(("anvil_voice.api.urls", "api"), namespace="api")),

@@ -13,6 +13,8 @@ from anvil_voice.accounts.models import ApiKey, Membership, Organization
 admin.site.site_header = "Anvil Voice"
 admin.site.site_title = "Anvil Voice"
 admin.site.index_title = "Dashboard"
+# "View site" leads to the dashboard (the admin's index): the project has no other site.
+admin.site.site_url = "/admin/"
 
 
 @admin.register(Organization)

@@ -95,7 +95,13 @@ class TwilioSimulator:
         self._app_runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
         await self._app_runner.setup()
         site = web.TCPSite(self._app_runner, self.host, self.port)
-        await site.start()
+        try:
+            await site.start()
+        except BaseException:
+            # Port taken (or start cancelled): release the client session and the dispatcher,
+            # or asyncio reports "Unclosed client session" when they are collected.
+            await self.stop()
+            raise
         server = site._server
         if self.port == 0 and server is not None:
             sockets = getattr(server, "sockets", None) or []

@@ -1,4 +1,7 @@
-"""`create_api_key --organization <slug> [--create] [--name N] [--role R]`.
+"""`create_api_key --organization <slug> [--create] [--name N] [--role R] [--replace]`.
+
+`--replace` first revokes the organization's active keys with the same name (`make run` uses it
+so that only the demo key it printed last stays valid).
 
 Prints the new key alone on the last line of stdout (scripts read it with `tail -n 1`).
 """
@@ -23,6 +26,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--name", default="cli", help="A name to recognise the key by")
         parser.add_argument("--role", default=Role.MANAGER, choices=[r.value for r in Role])
+        parser.add_argument(
+            "--replace",
+            action="store_true",
+            help="Revoke the organization's active keys with this name first",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         slug = options["organization"]
@@ -32,6 +40,12 @@ class Command(BaseCommand):
                 raise CommandError(f"No organization with slug {slug!r} (use --create).")
             organization = services.organization_create(name=slug, slug=slug)
             self.stdout.write(f"Created organization {slug}.")
+        if options["replace"]:
+            previous = organization.api_keys.filter(name=options["name"], revoked_at__isnull=True)
+            for api_key in previous:
+                services.api_key_revoke(api_key=api_key)
+            if previous_count := len(previous):
+                self.stdout.write(f"Revoked {previous_count} previous {options['name']!r} key(s).")
         issued = services.api_key_issue(
             organization=organization, name=options["name"], role=options["role"]
         )

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from anvil_voice.telephony.simulator import TwilioSimulator
 from anvil_voice.telephony.simulator.cli import add_arguments, serve
@@ -51,4 +51,9 @@ class Command(BaseCommand):
             time_scale=options["time_scale"],
             url_rewrites=options["rewrite"] or default_rewrites(),
         )
-        asyncio.run(serve(simulator))
+        try:
+            asyncio.run(serve(simulator))
+        except OSError as error:
+            # A port in use is the usual cause: say so in one line rather than a traceback.
+            address = f"{options['host']}:{options['port']}"
+            raise CommandError(f"Twilio simulator cannot listen on {address}: {error}") from error
