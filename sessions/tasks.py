@@ -1,5 +1,8 @@
 """Celery entry points for call sessions: thin, idempotent wrappers around one service each.
 
+Each task imports its service inside its body and services import these tasks at module level
+(the Styleguide's way round): a service queues a task after commit, and no import cycle.
+
 Every task may run twice (acks_late, redelivery after a lost worker); the services make the
 second run a no-op: the database, not the queue, decides whether anything happens.
 """
@@ -12,8 +15,6 @@ import httpx
 from celery import Task, shared_task
 from django.conf import settings
 
-from sessions.carrier import placement, status
-
 # Deferred placements (20429, back-pressure) are retried this often before the session fails.
 PLACEMENT_MAX_RETRIES = 8
 
@@ -21,6 +22,8 @@ PLACEMENT_MAX_RETRIES = 8
 @shared_task(bind=True, acks_late=True, max_retries=PLACEMENT_MAX_RETRIES)
 def session_place_call_task(self: Task, session_id: int) -> str:
     """Place the session's call (enqueued by the dialler with `transaction.on_commit`)."""
+    from sessions.carrier import placement
+
     try:
         outcome = placement.session_place_call(session_id=session_id)
     except placement.PlacementDeferred as deferred:
@@ -40,6 +43,8 @@ def session_place_call_task(self: Task, session_id: int) -> str:
 @shared_task(acks_late=True)
 def session_reconcile_task(session_id: int) -> str:
     """The second (final) lookup of a call whose create answer was lost."""
+    from sessions.carrier import placement
+
     return str(placement.session_reconcile(session_id=session_id, final=True))
 
 
@@ -53,6 +58,8 @@ def session_reconcile_stuck_task(
 
     The ages default to the settings; tests and operators may pass shorter ones.
     """
+    from sessions.carrier import placement
+
     if older_than_seconds is None:
         older_than_seconds = float(settings.CALL_PLACEMENT_STUCK_SECONDS)
     older_than = timedelta(seconds=older_than_seconds)
@@ -70,6 +77,8 @@ def session_reconcile_stuck_task(
 
 @shared_task(acks_late=True)
 def session_hang_up_task(session_id: int) -> bool:
+    from sessions.carrier import status
+
     return status.session_hang_up(session_id=session_id)
 
 
@@ -81,6 +90,8 @@ def session_hang_up_task(session_id: int) -> bool:
     max_retries=6,
 )
 def session_store_recording_task(session_id: int, url: str) -> bool:
+    from sessions.carrier import status
+
     return status.session_store_recording(session_id=session_id, url=url)
 
 

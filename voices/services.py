@@ -38,6 +38,7 @@ from voices.models import (
 from voices.samples import samples_check
 from voices.selectors import voice_in_active_use, voice_stored_names
 from voices.speech import PreviewResult, voice_preview, voice_synthesize_ulaw
+from voices.tasks import voice_clone_task, voice_provider_forget_task
 
 __all__ = [
     "PreviewResult",
@@ -169,8 +170,6 @@ def voice_clone(
 
 
 def _enqueue_clone(voice_id: int) -> None:
-    from voices.tasks import voice_clone_task  # tasks import this module
-
     try:
         voice_clone_task.delay(voice_id)
     except Exception:
@@ -330,8 +329,6 @@ def _after_voice_deleted(names: list[str], provider_name: str, provider_voice_id
     storage.delete_quietly(names)
     if not provider_voice_id:
         return  # never reached the provider (still processing, or failed)
-    from voices.tasks import voice_provider_forget_task
-
     try:
         voice_provider_forget_task.delay(provider_name, provider_voice_id)
     except Exception:

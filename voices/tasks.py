@@ -5,7 +5,6 @@ from __future__ import annotations
 from celery import Task, shared_task
 
 from anvil_voice.speech.protocols import ProviderError
-from voices import services
 
 MAX_RETRIES = 3
 
@@ -20,6 +19,8 @@ def _is_final_attempt(task: Task) -> bool:
 
 @shared_task(bind=True, max_retries=MAX_RETRIES, acks_late=True)
 def voice_clone_task(self: Task, voice_id: int) -> None:
+    from voices import services
+
     # Redelivery and duplicates are harmless: the service only acts on a `processing` voice
     # and records the outcome with a conditional update.
     try:
@@ -30,6 +31,8 @@ def voice_clone_task(self: Task, voice_id: int) -> None:
 
 @shared_task(bind=True, max_retries=MAX_RETRIES, acks_late=True)
 def voice_provider_forget_task(self: Task, provider_name: str, provider_voice_id: str) -> None:
+    from voices import services
+
     # Deleting a voice the provider no longer knows is success, so repeating this is safe.
     try:
         services.voice_provider_forget(

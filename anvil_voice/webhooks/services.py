@@ -33,6 +33,7 @@ from anvil_voice.webhooks.models import (
     WebhookEvent,
 )
 from anvil_voice.webhooks.signing import SIGNATURE_HEADER, webhook_signature
+from anvil_voice.webhooks.tasks import webhook_deliver_task
 
 logger = logging.getLogger("anvil_voice.webhooks")
 
@@ -121,8 +122,6 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
 
 
 def _enqueue(delivery_id: int) -> None:
-    from anvil_voice.webhooks.tasks import webhook_deliver_task
-
     webhook_deliver_task.delay(delivery_id)
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from anvil_voice.webhooks import services
 from anvil_voice.webhooks.models import DeliveryStatus
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def webhook_deliver_task(delivery_id: int) -> None:
+    from anvil_voice.webhooks import services
+
     delivery = services.webhook_deliver(delivery_id=delivery_id)
     if (
         delivery is not None
@@ -24,6 +25,8 @@ def webhook_deliver_task(delivery_id: int) -> None:
 @shared_task(ignore_result=True)
 def webhook_retry_due_task() -> int:
     """For celery beat: re-enqueue due retries whose message was lost (e.g. a broker restart)."""
+    from anvil_voice.webhooks import services
+
     due = services.webhook_due_delivery_ids()
     for delivery_id in due:
         webhook_deliver_task.delay(delivery_id)

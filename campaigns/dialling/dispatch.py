@@ -60,6 +60,7 @@ from sessions.models import (
     ScheduledCallback,
     SessionKind,
 )
+from sessions.tasks import session_place_call_task
 
 logger = logging.getLogger("campaigns.dialler")
 
@@ -85,10 +86,6 @@ class ClaimResult:
 
 
 def _enqueue_placement(session_ids: list[int]) -> None:
-    # Imported here: the placement task lives in the sessions app, which must not be needed
-    # to import (or test) the dialler.
-    from sessions.tasks import session_place_call_task
-
     for session_id in session_ids:
         session_place_call_task.delay(session_id)
 

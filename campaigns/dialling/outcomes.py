@@ -30,6 +30,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from anvil_voice.state_machine import transition
 from campaigns import compliance
 from campaigns.dialling.rules import (
     PRE_DIAL_DO_NOT_CALL,
@@ -38,6 +39,7 @@ from campaigns.dialling.rules import (
     was_dialled,
 )
 from campaigns.models import (
+    CAMPAIGN_CONTACT_STATES,
     Campaign,
     CampaignContact,
     CampaignContactState,
@@ -191,22 +193,19 @@ def record_outcome(*, session_id: int, now: datetime | None = None) -> bool:
         ):
             return False  # a stale attempt: its contact moved on (stamped, so not looked at again)
         verdict = decide(session=session, target=target, campaign=campaign, now=moment)
-        target.state = verdict.state
-        target.last_outcome = verdict.outcome
+        updates: dict[str, Any] = {"last_outcome": verdict.outcome, "updated_at": moment}
         if not verdict.counted:
-            target.skipped_attempts += 1
+            updates["skipped_attempts"] = F("skipped_attempts") + 1
         if verdict.next_attempt_at is not None:
-            target.next_attempt_at = verdict.next_attempt_at
-        target.updated_at = moment
-        target.save(
-            update_fields=[
-                "state",
-                "last_outcome",
-                "skipped_attempts",
-                "next_attempt_at",
-                "updated_at",
-            ]
+            updates["next_attempt_at"] = verdict.next_attempt_at
+        moved = transition(
+            CampaignContact.objects.filter(pk=target.pk, attempts=session.attempt_number),
+            machine=CAMPAIGN_CONTACT_STATES,
+            to=verdict.state,
+            updates=updates,
         )
+        if not moved:
+            return False  # the contact left in_progress meanwhile (its row lock is a no-op here)
         counters: dict[str, Any] = {"in_progress": F("in_progress") - 1}
         column = _STATE_COUNTER[CampaignContactState(verdict.state)]
         counters[column] = F(column) + 1

@@ -31,6 +31,7 @@ from anvil_voice.accounts.models import ApiKey, Organization
 from anvil_voice.accounts.principal import Principal
 from anvil_voice.errors import InvalidState
 from anvil_voice.state_machine import transition
+from anvil_voice.telephony.carrier import get_carrier
 from campaigns.calling_rules import LEGAL_WINDOW
 from campaigns.models import (
     CAMPAIGN_STATES,
@@ -45,7 +46,10 @@ from campaigns.models import (
     ContactList,
     DoNotCallEntry,
 )
+from campaigns.tasks import cancel_campaign_calls
 from scripts.models import Script
+from sessions.carrier.calls import outbound_call
+from sessions.models import CallSession, CallStatus
 from voices.models import Voice, VoiceStatus
 
 logger = logging.getLogger("campaigns.lifecycle")
@@ -332,8 +336,6 @@ def campaign_stop(*, campaign: Campaign, actor: Actor) -> Campaign:
     stopped = campaign_transition(campaign=campaign, to=CampaignStatus.STOPPED, actor=actor)
 
     def enqueue() -> None:
-        from campaigns.tasks import cancel_campaign_calls
-
         cancel_campaign_calls.delay(stopped.pk)
 
     transaction.on_commit(enqueue)
@@ -342,10 +344,6 @@ def campaign_stop(*, campaign: Campaign, actor: Actor) -> Campaign:
 
 def campaign_cancel_calls(*, campaign_id: int) -> int:
     """Cancel the campaign's not-yet-answered calls at the carrier, tolerating failures."""
-    from anvil_voice.telephony.carrier import get_carrier
-    from sessions.carrier.calls import outbound_call
-    from sessions.models import CallSession, CallStatus
-
     carrier = get_carrier()
     cancelled = 0
     sessions = CallSession.objects.filter(

@@ -18,6 +18,7 @@ from anvil_voice.errors import VALIDATION_MESSAGE, ApplicationError, Conflict
 from campaigns.models import CallerId, DoNotCallEntry
 from scripts.models import Script, ScriptVersion
 from sessions.models import CallEvent, CallSession, SessionKind
+from sessions.tasks import session_place_call_task
 from voices.models import Voice, VoiceStatus
 
 logger = logging.getLogger("anvil_voice.sessions")
@@ -61,9 +62,6 @@ def _caller_id(*, organization: Organization, value: str | None) -> CallerId:
 
 
 def _enqueue_placement(session_id: int) -> None:
-    # Imported late: the telephony side owns the task and may load after this module.
-    from sessions.tasks import session_place_call_task
-
     session_place_call_task.delay(session_id)
 
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from anvil_voice.telephony.carrier import HeldElsewhere, OutboundCall
-from sessions.carrier.status import LEAVE_MESSAGE_ON_MACHINES
 from sessions.models import CallSession
+
+# `campaigns.VoicemailBehaviour.HANG_UP`: sessions never import campaigns (one direction only).
+HANG_UP_ON_MACHINES = "hang_up"
+LEAVE_MESSAGE_ON_MACHINES = "leave_message"
 
 
 def outbound_call(session: CallSession) -> OutboundCall:

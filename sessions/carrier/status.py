@@ -33,6 +33,12 @@ from anvil_voice.telephony.callbacks import (
     StatusCallback,
 )
 from anvil_voice.telephony.carrier import Carrier, get_carrier
+from sessions.carrier.calls import (
+    HANG_UP_ON_MACHINES,
+    LEAVE_MESSAGE_ON_MACHINES,
+    outbound_call,
+)
+from sessions.live.groups import send_control
 from sessions.models import (
     CALL_STATUS_RANK,
     CALL_STATUSES,
@@ -46,13 +52,9 @@ from sessions.models import (
     Outcome,
 )
 from sessions.signals import session_finished
+from sessions.tasks import session_hang_up_task, session_store_recording_task
 
 logger = logging.getLogger(__name__)
-
-
-# `campaigns.VoicemailBehaviour.HANG_UP`: sessions never import campaigns (one direction only).
-HANG_UP_ON_MACHINES = "hang_up"
-LEAVE_MESSAGE_ON_MACHINES = "leave_message"
 
 
 class ApplyResult(StrEnum):
@@ -363,8 +365,6 @@ def session_apply_amd_result(*, callback: AmdCallback) -> ApplyResult:
 
 
 def _tell_consumer_machine(session_id: int) -> None:
-    from sessions.live.groups import send_control
-
     try:
         send_control(session_id=session_id, message={"type": "call.machine"})
     except Exception:
@@ -373,8 +373,6 @@ def _tell_consumer_machine(session_id: int) -> None:
 
 
 def _enqueue_hang_up(session_id: int) -> None:
-    from sessions.tasks import session_hang_up_task
-
     session_hang_up_task.delay(session_id)
 
 
@@ -382,8 +380,6 @@ def session_hang_up(*, session_id: int, carrier: Carrier | None = None) -> bool:
     session = CallSession.objects.filter(pk=session_id).first()
     if session is None or session.is_finished or not session.carrier_call_sid:
         return False
-    from sessions.carrier.calls import outbound_call
-
     (carrier or get_carrier()).hang_up(outbound_call(session))
     return True
 
@@ -435,8 +431,6 @@ def session_apply_recording_callback(*, callback: RecordingCallback) -> ApplyRes
 
 
 def _enqueue_recording_download(session_id: int, url: str) -> None:
-    from sessions.tasks import session_store_recording_task
-
     session_store_recording_task.delay(session_id, url)
 
 

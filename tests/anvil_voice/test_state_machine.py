@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db.models import TextChoices
 
-from anvil_voice.api.errors import ApiError, InvalidState
+from anvil_voice.errors import InvalidState, NotFound
 from anvil_voice.state_machine import StateMachine, TransitionNotAllowed, transition
 from campaigns.dialling.callbacks import callback_cancel
 from campaigns.factories import CampaignFactory, ContactFactory
@@ -292,7 +292,7 @@ def test_a_placed_callback_cannot_be_cancelled_or_made_pending_again(acme) -> No
         status=CallbackStatus.PLACED,
     )
 
-    with pytest.raises(ApiError) as cancelled:
+    with pytest.raises(NotFound) as cancelled:
         callback_cancel(session=session)
     with pytest.raises(TransitionNotAllowed, match="nothing may move to pending"):
         transition(
@@ -301,8 +301,8 @@ def test_a_placed_callback_cannot_be_cancelled_or_made_pending_again(acme) -> No
             to=CallbackStatus.PENDING,
         )
 
-    assert (cancelled.value.status_code, cancelled.value.message) == (
-        404,
+    assert (cancelled.value.code, cancelled.value.message) == (
+        "NOT_FOUND",
         "This session has no pending callback.",
     )
     assert not CALLBACK_STATES.can(CallbackStatus.PLACED, CallbackStatus.CANCELLED)
@@ -328,5 +328,5 @@ def test_a_pending_callback_is_cancelled_once(acme) -> None:
     assert (cancelled.status, cancelled.updated_at) == (CallbackStatus.CANCELLED, NOW)
     stored = ScheduledCallback.objects.get(pk=cancelled.pk)
     assert (stored.status, stored.updated_at) == ("cancelled", NOW)
-    with pytest.raises(ApiError):
+    with pytest.raises(NotFound):
         callback_cancel(session=session, now=NOW)
