@@ -113,3 +113,14 @@ def outsider(globex: Organization) -> Persona:
 @pytest.fixture
 def anonymous() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture
+def placement_tasks(monkeypatch) -> list[int]:  # type: ignore[no-untyped-def]
+    """Records which sessions were sent to be placed instead of placing them (the services
+    queue the real task, imported at module level: its `delay` is what is replaced)."""
+    from sessions.tasks import session_place_call_task
+
+    queued: list[int] = []
+    monkeypatch.setattr(session_place_call_task, "delay", queued.append)
+    return queued

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -40,13 +38,3 @@ def make_campaign(db: None) -> Callable[..., Campaign]:
         return CampaignFactory(organization=organization, contact_list=contact_list, **fields)
 
     return make
-
-
-@pytest.fixture
-def placement_tasks(monkeypatch) -> list[int]:  # type: ignore[no-untyped-def]
-    """Stands in for sessions.tasks: records which sessions were sent to be placed."""
-    queued: list[int] = []
-    module = types.ModuleType("sessions.tasks")
-    module.session_place_call_task = types.SimpleNamespace(delay=queued.append)  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "sessions.tasks", module)
-    return queued

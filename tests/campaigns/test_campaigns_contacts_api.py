@@ -559,7 +559,7 @@ def test_it_checks_caller_ids_against_the_twilio_account(owner, settings, monkey
         def __init__(self, *args: object) -> None:
             self.incoming_phone_numbers = IncomingNumbers()
 
-    monkeypatch.setattr("twilio.rest.Client", FakeClient)
+    monkeypatch.setattr("campaigns.services.caller_ids.Client", FakeClient)
 
     owned = owner.client.post(NUMBERS, {"phoneNumber": "+14155552671"}, format="json")
     foreign = owner.client.post(NUMBERS, {"phoneNumber": "+14155552672"}, format="json")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
-
 import pytest
 
 from campaigns.factories import CallerIdFactory, DoNotCallEntryFactory
@@ -22,14 +19,8 @@ def _fast_passwords(settings) -> None:
 
 
 @pytest.fixture
-def placed(monkeypatch) -> list[int]:
-    """Stands in for the telephony task: records the session ids it was asked to place."""
-    calls: list[int] = []
-    task = types.SimpleNamespace(delay=calls.append)
-    module = types.ModuleType("sessions.tasks")
-    module.session_place_call_task = task  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "sessions.tasks", module)
-    return calls
+def placed(placement_tasks) -> list[int]:
+    return placement_tasks
 
 
 @pytest.fixture

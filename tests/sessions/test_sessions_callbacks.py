@@ -3,9 +3,7 @@ placing them on time in the session's campaign, whatever its status, never twice
 
 from __future__ import annotations
 
-import sys
 import threading
-import types
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
@@ -50,16 +48,6 @@ def _settings(settings) -> None:
 def frozen():
     with time_machine.travel(NOW, tick=False) as traveller:
         yield traveller
-
-
-@pytest.fixture
-def placement_tasks(monkeypatch) -> list[int]:
-    """Stands in for sessions.tasks: records which sessions were sent to be placed."""
-    queued: list[int] = []
-    module = types.ModuleType("sessions.tasks")
-    module.session_place_call_task = types.SimpleNamespace(delay=queued.append)  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "sessions.tasks", module)
-    return queued
 
 
 def campaign_call(organization, *, status=CampaignStatus.RUNNING, **contact_fields) -> CallSession:
