@@ -11,14 +11,13 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Model
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import URLPattern, path, reverse
 from django.utils.dateparse import parse_datetime
 
 from anvil_voice.accounts.admin_scoping import (
-    OrganizationScopedAdmin,
+    ReadOnlyScopedAdmin,
     scope_queryset_for_user,
     user_can_write,
 )
@@ -53,7 +52,7 @@ class ScheduleCallbackForm(forms.Form):
 
 
 @admin.register(ScheduledCallback)
-class ScheduledCallbackAdmin(OrganizationScopedAdmin):
+class ScheduledCallbackAdmin(ReadOnlyScopedAdmin):
     list_display = ["id", "contact", "campaign", "at", "status", "source_session"]
     list_filter = ["status"]
     ordering = ["-at"]
@@ -118,13 +117,3 @@ class ScheduledCallbackAdmin(OrganizationScopedAdmin):
             "change_url": change_url,
         }
         return render(request, "sessions/admin/schedule_callback.html", context)
-
-    # Callbacks are scheduled from a session (the page above) or by the API, never by hand.
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False

@@ -10,7 +10,6 @@ from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.db.models import Model
 from django.http import Http404, HttpRequest
 from django.http.response import HttpResponseBase
 from django.template.loader import render_to_string
@@ -18,7 +17,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin
+from anvil_voice.accounts.admin_scoping import ReadOnlyScopedAdmin
 from sessions import selectors
 from sessions.models import CallSession
 from voices.storage import audio_response
@@ -63,7 +62,7 @@ def _clock(ms: int) -> str:
 
 
 @admin.register(CallSession)
-class CallSessionAdmin(OrganizationScopedAdmin):
+class CallSessionAdmin(ReadOnlyScopedAdmin):
     list_display = [
         "id",
         "kind",
@@ -142,16 +141,6 @@ class CallSessionAdmin(OrganizationScopedAdmin):
         if not self.has_view_permission(request, session):
             raise PermissionDenied
         return audio_response(name=str(session.recording.name), audio_format="wav")
-
-    # Sessions are written by calls, never by hand.
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
     @admin.display(description="Recording")
     def recording_player(self, session: CallSession) -> SafeString | str:

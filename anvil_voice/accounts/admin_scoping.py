@@ -83,3 +83,17 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
         return super().has_delete_permission(request, obj) and user_can_write(
             request, self._organization_of(obj)
         )
+
+
+class ReadOnlyScopedAdmin(OrganizationScopedAdmin):
+    """Rows the system writes (call sessions, scheduled callbacks): listed and shown, never
+    added, changed or deleted by hand."""
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False

@@ -42,7 +42,7 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from anvil_voice.state_machine import transition
@@ -170,20 +170,23 @@ def session_place_call(
     return PlacementOutcome.PLACED
 
 
+def _own_claim(session_id: int, placed_at: datetime | None) -> QuerySet[CallSession]:
+    """The session while it is still this claim (initiated at `placed_at`, no call id yet)."""
+    return CallSession.objects.filter(
+        pk=session_id,
+        status=CallStatus.INITIATED,
+        placed_at=placed_at,
+        carrier_call_sid__isnull=True,
+    )
+
+
 def _mark_dialling(session_id: int, placed_at: datetime) -> bool:
     """Record that this claim is about to dial (the `placement_claimed` event), if it still
     holds: a claim without the mark never reached the carrier, so the sweep may give it back
     (`_release_undialled_claim`). Both take the row lock, so they cannot cross."""
     with transaction.atomic():
         held = list(
-            CallSession.objects.select_for_update()
-            .filter(
-                pk=session_id,
-                status=CallStatus.INITIATED,
-                placed_at=placed_at,
-                carrier_call_sid__isnull=True,
-            )
-            .values_list("pk", flat=True)
+            _own_claim(session_id, placed_at).select_for_update().values_list("pk", flat=True)
         )
         if held:
             _event(session_id, CallEventKind.PLACEMENT_CLAIMED, placed_at=placed_at.isoformat())
@@ -196,13 +199,8 @@ def _release_undialled_claim(session: CallSession) -> bool:
         return False
     with transaction.atomic():
         held = list(
-            CallSession.objects.select_for_update()
-            .filter(
-                pk=session.pk,
-                status=CallStatus.INITIATED,
-                placed_at=session.placed_at,
-                carrier_call_sid__isnull=True,
-            )
+            _own_claim(session.pk, session.placed_at)
+            .select_for_update()
             .values_list("pk", flat=True)
         )
         marked = CallEvent.objects.filter(
@@ -258,12 +256,7 @@ def _release_claim(session_id: int, placed_at: datetime, *, reason: str, code: s
     # Only our own claim, and only while no call id exists: a released session can be claimed
     # again by the retry, and nothing that might have dialled is ever released.
     transition(
-        CallSession.objects.filter(
-            pk=session_id,
-            status=CallStatus.INITIATED,
-            placed_at=placed_at,
-            carrier_call_sid__isnull=True,
-        ),
+        _own_claim(session_id, placed_at),
         machine=CALL_STATUSES,
         to=CallStatus.QUEUED,
         updates={"placed_at": None},
