@@ -1,7 +1,7 @@
 """No public top-level function in the product is defined and then used nowhere.
 
 A dead helper drifts: `sessions.selectors.session_callback_scheduled` still filtered callbacks
-the old way after `sessions.callbacks.sessions_with_callback_scheduled` replaced it, and a
+the old way after `sessions.selectors.sessions_with_callback_scheduled` replaced it, and a
 reader could not tell which one the API used. A name counts as used when it appears anywhere
 else in the code, tests, templates or settings strings (not in `docs/`, which may name what was
 removed).
