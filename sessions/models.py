@@ -191,8 +191,12 @@ class CallSession(models.Model):
         max_length=16, choices=AnsweredBy.choices, default=AnsweredBy.UNKNOWN, blank=True
     )
     stream_sid = models.CharField(max_length=64, blank=True)
+    # A database default too: bulk loads (COPY) that do not name the column get "none".
     conversation_state = models.CharField(
-        max_length=8, choices=ConversationState.choices, default=ConversationState.NONE
+        max_length=8,
+        choices=ConversationState.choices,
+        default=ConversationState.NONE,
+        db_default=ConversationState.NONE,
     )
 
     # Timeline.

@@ -41,7 +41,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='callsession',
             name='conversation_state',
-            field=models.CharField(choices=[('none', 'No conversation'), ('open', 'Open'), ('closed', 'Closed')], default='none', max_length=8),
+            field=models.CharField(choices=[('none', 'No conversation'), ('open', 'Open'), ('closed', 'Closed')], db_default='none', default='none', max_length=8),
         ),
         migrations.AddField(
             model_name='callsession',
