@@ -183,6 +183,9 @@ _GREETING = re.compile(
     r"|(?:this|it) is (?:he|she|him|her|me)(?: speaking)?|that is me)"
     rf"(?:\s*(?:,|\.|\?|!|{_GREETING_WORDS}|speaking|(?:this|it) is (?:he|she|him|her|me)))*$"
 )
+_CONFIRMS_IDENTITY = re.compile(
+    r"\bspeaking\b|\b(?:this|it|that) is (?:he|she|him|her|me)\b|\byou got (?:him|her|me)\b"
+)
 _REPEAT = _any(
     r"\b(?:say|repeat) (?:that|it|this)(?: again)?\b",
     r"\bcome again\b",
@@ -227,6 +230,11 @@ _VOCABULARY = (
 
 def _clean(text: str) -> str:
     return " ".join(spell_correct(normalize(text).split(), _VOCABULARY))
+
+
+def confirms_identity(text: str) -> bool:
+    """ "Yes, speaking.", "this is she": the caller says they are who we asked for."""
+    return bool(_CONFIRMS_IDENTITY.search(_clean(text)))
 
 
 def detect_intent(
