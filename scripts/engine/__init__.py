@@ -6,7 +6,8 @@ Modules, in dependency order:
     paraphrases   synonym table and objection paraphrase families
     matching      objection trigger matching (score + threshold)
     timeparse     callback time extraction in the contact's zone; describe_time for speech
-    intents       opt-out / callback / agreement / refusal / asks_if_ai / question / other
+    intents       opt-out / callback / agreement / refusal / asks_if_ai / asks_who / greeting /
+                  question / other
     types         ScriptSpec, CallContext, Outcome, EngineEvent, actions, AgentPhrases
     agent         the Agent protocol both agents implement; speakable_chunks for TTS
     scripted      ScriptedAgent (deterministic)
@@ -14,7 +15,7 @@ Modules, in dependency order:
 """
 
 from scripts.engine.agent import Agent, speakable_chunks, split_speakable
-from scripts.engine.conversation import AgentFinishedError
+from scripts.engine.conversation import AgentFinishedError, contact_stance
 from scripts.engine.intents import Intent, IntentResult, detect_intent
 from scripts.engine.llm import LLMAgent, LLMConfig
 from scripts.engine.llm_stream import AgentError, AgentErrorKind, Timeouts
@@ -40,6 +41,7 @@ from scripts.engine.types import (
     Outcome,
     ScheduleCallback,
     ScriptSpec,
+    Stance,
 )
 
 __all__ = [
@@ -65,10 +67,12 @@ __all__ = [
     "ScheduleCallback",
     "ScriptSpec",
     "ScriptedAgent",
+    "Stance",
     "Timeouts",
     "TriggerMatch",
     "TriggerMatcher",
     "best_match",
+    "contact_stance",
     "describe_time",
     "detect_intent",
     "find_placeholders",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from scripts.engine.intents import Intent, detect_intent
 from scripts.engine.types import (
     AgentAction,
     CallContext,
@@ -14,7 +16,32 @@ from scripts.engine.types import (
     MarkDoNotCall,
     Outcome,
     ScheduleCallback,
+    Stance,
 )
+
+# Utterances that say nothing about the offer: a hello, "who is this?", "yes, speaking".
+_NOT_A_STANCE = frozenset(
+    {Intent.GREETING, Intent.ASKS_WHO, Intent.ASKS_IF_AI, Intent.REPEAT_REQUEST}
+)
+_NEGATIVE = frozenset({Intent.REFUSAL, Intent.OPT_OUT})
+
+
+def contact_stance(events: Iterable[EngineEvent]) -> Stance:
+    """What the contact expressed, read from a call's engine events (either agent's): a refusal,
+    an opt-out or a matched objection is negative; anything else they said beyond a hello or
+    asking who is calling is engaged; otherwise none."""
+    stance = Stance.NONE
+    for event in events:
+        if event.kind is EventKind.OBJECTION_MATCHED:
+            return Stance.NEGATIVE
+        if event.kind is not EventKind.HEARD:
+            continue
+        intent = detect_intent(str(event.data.get("text", ""))).intent
+        if intent in _NEGATIVE:
+            return Stance.NEGATIVE
+        if intent not in _NOT_A_STANCE:
+            stance = Stance.ENGAGED
+    return stance
 
 
 class AgentFinishedError(RuntimeError):
@@ -83,10 +110,7 @@ class Conversation:
         phrases = self.context.phrases
         if self.silences < self.context.max_silences:
             return phrases.still_there
-        # Someone who spoke and then fell silent is treated as not interested (no retry); a
-        # call where nobody ever spoke is retried like an unanswered one.
-        outcome = Outcome.NOT_INTERESTED if self.caller_spoke else Outcome.NO_CONVERSATION
-        self.end("silence", outcome)
+        self.end("silence", self.unfinished_outcome())
         return phrases.silence_goodbye
 
     @property
@@ -94,9 +118,17 @@ class Conversation:
         return self.turn >= self.context.max_turns
 
     def end_at_turn_limit(self) -> str:
-        outcome = Outcome.NOT_INTERESTED if self.caller_spoke else Outcome.NO_CONVERSATION
-        self.end("max_turns", outcome)
+        self.end("max_turns", self.unfinished_outcome())
         return self.context.phrases.max_turns_close
+
+    def unfinished_outcome(self) -> Outcome:
+        """The outcome when the agent gives up without a decision (silence, turn limit): someone
+        who took part and then fell silent is not interested (no retry); a call where nobody
+        spoke, or only said hello or asked who was calling, had no conversation (retried like an
+        unanswered one)."""
+        if contact_stance(self.events) is Stance.NONE:
+            return Outcome.NO_CONVERSATION
+        return Outcome.NOT_INTERESTED
 
 
 class ConversationView:

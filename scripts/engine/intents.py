@@ -1,4 +1,5 @@
-"""What the caller means: opt-out, callback, agreement, refusal, "are you a robot?", other.
+"""What the caller means: opt-out, callback, agreement, refusal, "are you a robot?", "who is
+this?", a greeting, other.
 
 Rules run on `normalize`d text after near-miss spelling correction, in a fixed precedence that
 encodes the compliance and courtesy decisions:
@@ -10,7 +11,9 @@ encodes the compliance and courtesy decisions:
    on its own. A callback beats refusal: "not now, call me tomorrow" asks for a callback.
 3. **refusal** beats agreement when both are strong ("sounds good but I'm not interested").
 4. **agreement**, then the weak yes/no words ("yes", "nah") when only one kind is present.
-5. **asks_if_ai**, **repeat_request**, **question**, **other**.
+5. **asks_if_ai**, **asks_who** ("who is this?", "what is this about?", "where are you calling
+   from?"), **greeting** ("Hello?", "Yes, speaking.": a hello or a confirmation of who they are,
+   never a yes to the offer), **repeat_request**, **question**, **other**.
 
 "Don't call me at work, call me tonight" is a callback, not an opt-out: a "do not call" followed
 by a time or place qualifies *when*, it does not forbid calling.
@@ -34,6 +37,8 @@ class Intent(StrEnum):
     AGREEMENT = "agreement"
     REFUSAL = "refusal"
     ASKS_IF_AI = "asks_if_ai"
+    ASKS_WHO = "asks_who"  # who is calling, from where, and why
+    GREETING = "greeting"  # "hello?", "yes, speaking": nothing about the offer yet
     REPEAT_REQUEST = "repeat_request"
     QUESTION = "question"
     OTHER = "other"
@@ -157,6 +162,30 @@ _ASKS_IF_AI = _any(
     r"(?:person|human|robot|machine|computer|bot|ai)\b",
     r"\b(?:robot|automated|recorded) (?:call|message|voice)\b",
 )
+_ASKS_WHO = _any(
+    r"\bwho (?:is|was) (?:this|that|it|calling|speaking|on the (?:line|phone))\b",
+    r"\bwho are (?:you|u|ya|you guys|you people)\b",
+    r"\bwho (?:am i|are we) (?:speaking|talking) (?:to|with)\b",
+    r"\bwho (?:do you|does this) (?:work for|represent|call for)\b",
+    r"\bwhat (?:is|was) (?:this|that|it|the call|this call) (?:about|regarding|concerning|for)\b",
+    r"\bwhat (?:are you|is this|is it) (?:calling|ringing) (?:about|for|regarding)\b",
+    r"\bwhy (?:are you|are u|is someone|did you|do you keep) (?:calling|ringing|phoning)\b",
+    r"\bwhere (?:are you|is this|is it|is this call) (?:calling |ringing |phoning )?from\b",
+    r"\bwhat (?:company|business|organi[sz]ation|firm) (?:is this|are you|is it|did you say)\b",
+    r"\bwhat is (?:your|the) (?:name|company)\b",
+    r"\bwhat do you want\b",
+)
+_GREETING_WORDS = r"(?:hello|hallo|hi|hey|hiya|good (?:morning|afternoon|evening|day))"
+# The whole utterance is a hello and/or "this is me": nothing about the offer.
+_GREETING = re.compile(
+    r"^(?:(?:yes|yeah|yep|oh|um|uh|hm+|well|,|\.|\?|!)\s*)*"
+    rf"(?:{_GREETING_WORDS}(?: there)?|speaking|(?:yes|yeah|yep) ,? speaking"
+    r"|(?:this|it) is (?:he|she|him|her|me)(?: speaking)?|that is me)"
+    rf"(?:\s*(?:,|\.|\?|!|{_GREETING_WORDS}|speaking|(?:this|it) is (?:he|she|him|her|me)))*$"
+)
+_CONFIRMS_IDENTITY = re.compile(
+    r"\bspeaking\b|\b(?:this|it|that) is (?:he|she|him|her|me)\b|\byou got (?:him|her|me)\b"
+)
 _REPEAT = _any(
     r"\b(?:say|repeat) (?:that|it|this)(?: again)?\b",
     r"\bcome again\b",
@@ -203,6 +232,11 @@ def _clean(text: str) -> str:
     return " ".join(spell_correct(normalize(text).split(), _VOCABULARY))
 
 
+def confirms_identity(text: str) -> bool:
+    """ "Yes, speaking.", "this is she": the caller says they are who we asked for."""
+    return bool(_CONFIRMS_IDENTITY.search(_clean(text)))
+
+
 def detect_intent(
     text: str | None, *, now: datetime | None = None, timezone: str | ZoneInfo = "UTC"
 ) -> IntentResult:
@@ -229,6 +263,10 @@ def detect_intent(
         return IntentResult(Intent.AGREEMENT)
     if _ASKS_IF_AI.search(cleaned):
         return IntentResult(Intent.ASKS_IF_AI)
+    if _ASKS_WHO.search(cleaned):
+        return IntentResult(Intent.ASKS_WHO)
+    if _GREETING.match(cleaned):
+        return IntentResult(Intent.GREETING)
     if _REPEAT.search(cleaned):
         return IntentResult(Intent.REPEAT_REQUEST)
     is_question = "?" in cleaned or bool(_QUESTION_OPENERS.search(cleaned))

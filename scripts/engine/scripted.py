@@ -16,26 +16,42 @@ callback, no time      asks once "When is a good time?"; any answer but a      c
 objection (trigger)    its response; a trigger used before, or a third         not_interested on
                        objection in a row → polite close. Beats agreement      close
                        and refusal: "sure, but it's too expensive" and "no,
-                       it's too expensive" both get the rebuttal once
+                       it's too expensive" both get the rebuttal once. A
+                       response that asks nothing hands the turn back with
+                       the opening's question, unless it is a goodbye or
+                       answers a refusal: then it is the agent's last line
 agreement              the script's closing line                               interested
 refusal                polite close                                            not_interested
 "are you a robot?"     honest disclosure + steer back                          —
+"who is this?"         who is calling and why (the opening without its         —
+                       greeting), ending with the opening's question
+"yes, speaking"        "Great, thanks." + the pitch again (what the opening    —
+                       says after who is calling)
+"hello?"               "Hello!" + who is calling and why                       —
 "say that again?"      repeats the last line                                   —
+other question         "a specialist can go through that" + the question       —
 anything else          short steer back to the call's goal                     —
 =====================  ======================================================  ==================
 
+The opening line is read once into its parts (`OpeningParts`): a greeting ("Hi Jane,"), who is
+calling ("this is Anna from Acme Solar"), why, and the question it ends with. When it does not
+say who is calling, ``{{agent_name}}``/``{{business_name}}`` do.
+
 After ``max_turns`` caller turns without an ending, the agent closes politely instead of
-steering (not_interested, or no_conversation if the caller never spoke).
+steering (not_interested, or no_conversation if the caller never said more than hello or "who is
+this?").
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from scripts.engine.agent import split_speakable
 from scripts.engine.conversation import Conversation, ConversationView
-from scripts.engine.intents import Intent, detect_intent
+from scripts.engine.intents import Intent, confirms_identity, detect_intent
 from scripts.engine.matching import DEFAULT_THRESHOLD, TriggerMatcher
 from scripts.engine.placeholders import render
 from scripts.engine.timeparse import describe_time, parse_callback_time
@@ -48,6 +64,75 @@ from scripts.engine.types import (
 )
 
 MAX_OBJECTIONS_IN_A_ROW = 3
+
+_GREETING = re.compile(
+    r"^\s*(?:hi|hello|hey|hiya|good (?:morning|afternoon|evening|day))\b[^,.!?;:]{0,40}[,.!?;:]\s*",
+    re.IGNORECASE,
+)
+_INTRODUCTION = re.compile(
+    r"\b(?:this is|it's|it is|my name is|i'm|i am|calling (?:from|on behalf of)|here from)\b",
+    re.IGNORECASE,
+)
+_FAREWELL = re.compile(
+    r"\b(?:good ?bye|bye|farewell|take care|have a (?:good|great|nice|lovely|wonderful) "
+    r"(?:day|evening|afternoon|morning|one|weekend))\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OpeningParts:
+    """The rendered opening line, taken apart: ``greeting`` ("Hi Jane,"), ``introduction``
+    (who is calling), ``purpose`` (why) and ``question`` (what it asks). Any may be empty."""
+
+    greeting: str
+    introduction: str
+    purpose: str
+    question: str
+
+    @property
+    def pitch(self) -> str:
+        """Why we call and what we ask."""
+        return _join(self.purpose, self.question)
+
+
+def _join(*parts: str) -> str:
+    return " ".join(part for part in parts if part)
+
+
+def _capitalise(text: str) -> str:
+    return text[:1].upper() + text[1:] if text else text
+
+
+def split_opening(opening: str) -> OpeningParts:
+    greeting = ""
+    body = opening.strip()
+    match = _GREETING.match(body)
+    if match and match.end() < len(body):
+        greeting, body = match.group(0).strip(), _capitalise(body[match.end() :])
+    sentences = split_speakable(body, max_chars=10_000)
+    question = ""
+    if sentences and sentences[-1].endswith("?"):
+        question = sentences.pop()
+        head, comma, tail = question.rpartition(", ")
+        if comma and _INTRODUCTION.search(head):
+            # "It's Sam from Anvil Solar, want to hear about our plan?"
+            sentences.append(head + ".")
+            question = _capitalise(tail)
+    introduction: list[str] = []
+    while sentences and _INTRODUCTION.search(sentences[0]):
+        introduction.append(sentences.pop(0))
+    return OpeningParts(greeting, " ".join(introduction), " ".join(sentences), question)
+
+
+def _who_is_calling(variables: Mapping[str, object], template: str) -> str:
+    agent = str(variables.get("agent_name") or "").strip()
+    business = str(variables.get("business_name") or "").strip()
+    if agent and business:
+        return f"This is {agent}, calling from {business}."
+    if business:
+        return template.format(business=business)
+    return f"This is {agent}." if agent else ""
 
 
 class ScriptedAgent(ConversationView):
@@ -70,6 +155,12 @@ class ScriptedAgent(ConversationView):
             [render(item.trigger, variables) for item in script.objection_responses],
             threshold=match_threshold,
         )
+        self._parts = split_opening(self._opening)
+        phrases = context.phrases
+        who = self._parts.introduction or _who_is_calling(variables, phrases.calling_from)
+        self._question = self._parts.question or phrases.ask_again
+        # "Who is this?": who is calling and why, then the question again.
+        self._identity = _join(who, self._parts.purpose, self._question)
         self._used_triggers: set[int] = set()
         self._objections_in_a_row = 0
         self._awaiting_callback_time = False
@@ -154,7 +245,7 @@ class ScriptedAgent(ConversationView):
             if self._objections_in_a_row >= MAX_OBJECTIONS_IN_A_ROW:
                 return self._close(EndReason.TOO_MANY_OBJECTIONS)
             self._used_triggers.add(match.index)
-            return self._responses[match.index]
+            return self._rebut(self._responses[match.index], refused=intent is Intent.REFUSAL)
         self._objections_in_a_row = 0
 
         if intent is Intent.AGREEMENT:
@@ -164,9 +255,32 @@ class ScriptedAgent(ConversationView):
             return self._close(EndReason.REFUSED)
         if intent is Intent.ASKS_IF_AI:
             return f"{phrases.ai_disclosure} {phrases.steer}"
+        if intent is Intent.ASKS_WHO:
+            return self._identity
+        if intent is Intent.GREETING:
+            if confirms_identity(text):
+                # "Yes, speaking.": they are who we asked for; go on with the pitch.
+                return _join(phrases.identity_confirmed, self._parts.pitch or self._question)
+            return _join(phrases.hello_again, self._identity)
         if intent is Intent.REPEAT_REQUEST:
             return self._last_line
+        if intent is Intent.QUESTION:
+            return _join(phrases.question_deferred, self._question)
         return phrases.steer
+
+    def _rebut(self, response: str, *, refused: bool) -> str:
+        """The script's answer to an objection. One that asks nothing must not leave the caller
+        waiting in silence: a goodbye, or the answer to a refusal, is the agent's last line (the
+        call ends after it); otherwise the opening's question hands the turn back."""
+        if "?" in response:
+            return response
+        if _FAREWELL.search(response):
+            self._conversation.end(EndReason.OBJECTION_CLOSED, Outcome.NOT_INTERESTED)
+            return response
+        if refused:
+            self._conversation.end(EndReason.OBJECTION_CLOSED, Outcome.NOT_INTERESTED)
+            return _join(response, self.context.phrases.goodbye)
+        return _join(response, self._question)
 
     def _schedule(self, at: datetime | None, now: datetime) -> str:
         conversation = self._conversation

@@ -24,6 +24,15 @@ class Outcome(StrEnum):
     NO_CONVERSATION = "no_conversation"
 
 
+class Stance(StrEnum):
+    """What the contact has made clear so far (`conversation.contact_stance`): what a call that
+    ends before the agent decides is counted as."""
+
+    NONE = "none"  # nothing yet: silence, "hello?", "who is this?", "yes, speaking"
+    ENGAGED = "engaged"  # took part (questions, small talk), said no yes and no no
+    NEGATIVE = "negative"  # refused, objected or asked not to be called
+
+
 class EventKind(StrEnum):
     SAID = "said"  # {text}
     HEARD = "heard"  # {text}
@@ -42,6 +51,9 @@ class EndReason(StrEnum):
     REFUSED = "refused"
     OPTED_OUT = "opted_out"
     CALLBACK_SCHEDULED = "callback_scheduled"
+    # The script's answer to an objection was its last word (a goodbye, or no question after
+    # a refusal): the call ends after it.
+    OBJECTION_CLOSED = "objection_closed"
     OBJECTION_REPEATED = "objection_repeated"
     TOO_MANY_OBJECTIONS = "too_many_objections"
     SILENCE = "silence"
@@ -171,6 +183,16 @@ class AgentPhrases:
     polite_close: str = "I understand. Thank you for your time, and have a great day. Goodbye."
     max_turns_close: str = "I don't want to take up more of your time. Thank you, goodbye."
     steer: str = "I understand. Would you like to go ahead?"
+    # The question asked again when the opening line has none of its own.
+    ask_again: str = "Would you like to go ahead?"
+    # "Yes, speaking." before the pitch goes on; "Hello?" before who is calling again.
+    identity_confirmed: str = "Great, thanks."
+    hello_again: str = "Hello!"
+    # Who is calling, when the opening line does not say: {business} is `business_name`.
+    calling_from: str = "I'm calling from {business}."
+    # A question the script has no answer for (no "I understand" to a question).
+    question_deferred: str = "Good question. A specialist can go through that with you."
+    goodbye: str = "Goodbye."
     ai_disclosure: str = "Yes, I'm an automated assistant calling on behalf of the team."
     trouble: str = "Sorry, I'm having trouble. I'll call you another time."
 

@@ -34,6 +34,7 @@ from scripts.engine import (
     ScheduleCallback,
     ScriptedAgent,
     ScriptSpec,
+    contact_stance,
 )
 from sessions.carrier.status import session_hang_up
 from sessions.live import groups
@@ -164,6 +165,7 @@ def conversation_result(result: PipelineResult) -> ConversationResult:
         outcome=result.outcome.value if result.outcome else None,
         end_reason=end_reason,
         contact_spoke=any(turn.speaker == "contact" for turn in result.turns),
+        contact_stance=contact_stance(result.engine_events).value,
         hung_up_by_us=result.hung_up,
         extracted=extracted,
         summary=summarize(result),

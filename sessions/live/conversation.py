@@ -30,6 +30,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from anvil_voice.state_machine import transition
+from scripts.engine import Stance
 from sessions.carrier.status import send_finished_on_commit
 from sessions.models import (
     CONVERSATION_STATES,
@@ -72,6 +73,8 @@ class ConversationResult:
     outcome: str | None  # None: the agent never decided
     end_reason: str
     contact_spoke: bool
+    # What the contact expressed (`scripts.engine.Stance`): decides a call they hung up on.
+    contact_stance: str = Stance.NONE.value
     hung_up_by_us: bool
     extracted: dict[str, Any]
     summary: str
@@ -129,9 +132,15 @@ def _final_outcome(session: CallSession, result: ConversationResult) -> str | No
     if result.outcome:
         return result.outcome
     if result.contact_spoke and not result.hung_up_by_us:
-        # They talked, then hung up before the agent could close: count it as a no, so the
-        # campaign does not ring them again (documented in docs/decisions.md).
-        return Outcome.NOT_INTERESTED
+        # They talked, then hung up before the agent could close: what they had expressed
+        # decides (docs/decisions.md). A no or an objection is a no, so the campaign does not
+        # ring them again; taking part without a yes or a no is a completed call; only a hello
+        # or "who is this?" is no conversation (retried unless a human was known to answer).
+        if result.contact_stance == Stance.NEGATIVE:
+            return Outcome.NOT_INTERESTED
+        if result.contact_stance == Stance.ENGAGED:
+            return Outcome.COMPLETED
+        return Outcome.NO_CONVERSATION
     return None  # the carrier's preliminary outcome stands (completed / no_conversation)
 
 

@@ -16,10 +16,11 @@ from channels.layers import InMemoryChannelLayer
 from django.apps import apps as django_apps
 from django.utils import timezone
 
+from scripts.engine import CallContext, ScriptedAgent, ScriptSpec
 from scripts.factories import ScriptFactory
 from sessions.carrier.status import session_finish
 from sessions.factories import CallSessionFactory
-from sessions.live.consumer import DatabaseSink, LiveCallConsumer
+from sessions.live.consumer import DatabaseSink, LiveCallConsumer, conversation_result
 from sessions.live.conversation import (
     ConversationResult,
     session_close_abandoned_conversations,
@@ -37,7 +38,7 @@ from sessions.models import (
     TranscriptTurn,
 )
 from sessions.pipeline import CallEndReason
-from sessions.pipeline.turns import PipelineResult, PipelineStats
+from sessions.pipeline.turns import PipelineResult, PipelineStats, Speaker, Turn
 from sessions.signals import session_finished
 
 pytestmark = pytest.mark.django_db
@@ -210,28 +211,89 @@ def test_turns_the_sink_already_stored_are_kept():
 
 
 @pytest.mark.parametrize(
-    ("answered_by", "outcome", "spoke", "hung_up_by_us", "stored"),
+    ("answered_by", "outcome", "spoke", "stance", "hung_up_by_us", "stored"),
     [
         # A machine answered: whatever the agent made of the greeting, it is a voicemail.
-        (AnsweredBy.MACHINE, "interested", True, True, "voicemail"),
-        # They talked, then hung up on us before a decision: a no, not a retry.
-        (AnsweredBy.HUMAN, None, True, False, "not_interested"),
+        (AnsweredBy.MACHINE, "interested", True, "engaged", True, "voicemail"),
+        # They said no (or objected), then hung up on us before a decision: a no, not a retry.
+        (AnsweredBy.HUMAN, None, True, "negative", False, "not_interested"),
+        # They only said hello or asked who was calling, then hung up: not a no.
+        (AnsweredBy.HUMAN, None, True, "none", False, "no_conversation"),
+        # They took part, said neither yes nor no, and hung up: a call, not a refusal.
+        (AnsweredBy.HUMAN, None, True, "engaged", False, "completed"),
         # Nobody spoke: the carrier's preliminary outcome stands.
-        (AnsweredBy.HUMAN, None, False, False, ""),
-        (AnsweredBy.HUMAN, "callback_requested", True, True, "callback_requested"),
+        (AnsweredBy.HUMAN, None, False, "none", False, ""),
+        (AnsweredBy.HUMAN, "callback_requested", True, "engaged", True, "callback_requested"),
     ],
 )
-def test_the_stored_outcome(answered_by, outcome, spoke, hung_up_by_us, stored):
+def test_the_stored_outcome(answered_by, outcome, spoke, stance, hung_up_by_us, stored):
     session = live_session(answered_by=answered_by)
     session_conversation_open(session_id=session.pk)
 
     session_conversation_close(
         session_id=session.pk,
-        result=result(outcome, contact_spoke=spoke, hung_up_by_us=hung_up_by_us),
+        result=result(
+            outcome, contact_spoke=spoke, contact_stance=stance, hung_up_by_us=hung_up_by_us
+        ),
     )
     session.refresh_from_db()
 
     assert session.outcome == stored
+
+
+def _hung_up_on_after(*heard: str) -> PipelineResult:
+    """A call the contact ended after saying ``heard``, with the scripted agent's real events."""
+    agent = ScriptedAgent(
+        ScriptSpec(
+            opening_line="Hi Ivy, it's Sam from Anvil Solar, want to hear about our plan?",
+            closing_line="Great, goodbye!",
+            objection_responses=(("too expensive", "It costs nothing to start, shall I?"),),
+        ),
+        CallContext(),
+    )
+    agent.start()
+    turns = [Turn(index=0, speaker=Speaker.AGENT, text="Hi Ivy", start_ms=0, end_ms=900)]
+    for text in heard:
+        reply = agent.respond(text)
+        for speaker, said in ((Speaker.CONTACT, text), (Speaker.AGENT, reply)):
+            at = len(turns) * 1000
+            turns.append(Turn(index=len(turns), speaker=speaker, text=said, start_ms=at, end_ms=at))
+    assert not agent.finished
+    return PipelineResult(
+        end_reason=CallEndReason.STREAM_STOPPED,
+        outcome=None,
+        agent_end_reason=None,
+        actions=[],
+        turns=turns,
+        events=[],
+        engine_events=list(agent.events),
+        hung_up=False,
+        abandonment_ms=None,
+        duration_ms=5000,
+        stats=PipelineStats(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("heard", "stored"),
+    [
+        # "Who is this?" and gone: nobody said no (it was the not_interested of issue 13).
+        (["Sorry, who is this?"], "no_conversation"),
+        (["Yes, speaking.", "who's calling?"], "no_conversation"),
+        (["who is this?", "how long does it take?"], "completed"),
+        (["who is this?", "it's too expensive"], "not_interested"),
+    ],
+)
+def test_a_contact_who_hangs_up_is_counted_by_what_they_expressed(heard, stored):
+    session = live_session()
+    session_conversation_open(session_id=session.pk)
+
+    result = conversation_result(_hung_up_on_after(*heard))
+    session_conversation_close(session_id=session.pk, result=result)
+    session.refresh_from_db()
+
+    assert result.end_reason == "contact_hung_up"
+    assert (session.outcome, session.end_reason) == (stored, "contact_hung_up")
 
 
 @pytest.mark.django_db(transaction=True)

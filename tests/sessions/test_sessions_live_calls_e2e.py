@@ -54,7 +54,8 @@ TALKERS = {
     "06": ("Nick", "not_interested", ["not interested"]),
     "07": ("Cal", "callback_requested", ["call me back", "tomorrow"]),
     "08": ("Rita", "do_not_call", ["take me off", "stop calling"]),
-    "09": ("Hugo", "not_interested", ["sorry", "this"]),
+    # Only asked who was calling, then hung up: nobody said no (issue 13), no conversation.
+    "09": ("Hugo", "no_conversation", ["sorry", "this"]),
     "11": ("Bart", "interested", ["speaking"]),
 }
 CALL_WAIT = 180.0

@@ -9,7 +9,15 @@ from scripts.engine.intents import Intent, detect_intent
 NEW_YORK = ZoneInfo("America/New_York")
 # A Wednesday morning.
 NOW = datetime(2026, 3, 4, 10, 15, tzinfo=NEW_YORK)
-POSITIVE = {"opt_out", "callback", "agreement", "refusal", "asks_if_ai"}
+POSITIVE = {
+    "opt_out",
+    "callback",
+    "agreement",
+    "refusal",
+    "asks_if_ai",
+    "asks_who",
+    "greeting",
+}
 
 
 def _label(utterance: str) -> str | None:
@@ -71,10 +79,18 @@ def test_it_generalises_to_held_out_intents():
         ("yes, how much is it?", Intent.QUESTION),
         ("sorry, what?", Intent.REPEAT_REQUEST),
         ("can you say that again", Intent.REPEAT_REQUEST),
-        ("good morning", Intent.OTHER),
-        # Confirming who they are is not agreeing to anything.
-        ("Yes, speaking.", Intent.OTHER),
-        ("yeah, this is she", Intent.OTHER),
+        # A hello, or confirming who they are, is not agreeing to anything.
+        ("good morning", Intent.GREETING),
+        ("Hello?", Intent.GREETING),
+        ("Yes, speaking.", Intent.GREETING),
+        ("yeah, this is she", Intent.GREETING),
+        ("hello? can you hear me", Intent.QUESTION),
+        # Who is calling, from where and why: not an objection, not a refusal.
+        ("Sorry, who's this?", Intent.ASKS_WHO),
+        ("where are you calling from?", Intent.ASKS_WHO),
+        ("what is this about?", Intent.ASKS_WHO),
+        ("who gave you my number", Intent.QUESTION),
+        ("who is this? i'm not interested", Intent.REFUSAL),
         ("yes speaking, go ahead", Intent.AGREEMENT),
         ("i'm in a meeting", Intent.OTHER),
         ("", Intent.OTHER),

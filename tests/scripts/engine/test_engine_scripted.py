@@ -5,10 +5,17 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from scripts.engine.agent import Agent
-from scripts.engine.conversation import AgentFinishedError
+from scripts.engine.conversation import AgentFinishedError, contact_stance
 from scripts.engine.placeholders import PlaceholderError
-from scripts.engine.scripted import ScriptedAgent
-from scripts.engine.types import CallContext, EventKind, Outcome, ScriptSpec
+from scripts.engine.scripted import ScriptedAgent, split_opening
+from scripts.engine.types import (
+    CallContext,
+    EngineEvent,
+    EventKind,
+    Outcome,
+    ScriptSpec,
+    Stance,
+)
 
 NEW_YORK = ZoneInfo("America/New_York")
 NOW = datetime(2026, 3, 4, 10, 15, tzinfo=NEW_YORK)  # a Wednesday
@@ -30,6 +37,9 @@ SCRIPT = ScriptSpec(
 
 STEER = "Would you like to go ahead?"
 CLOSE = "Thank you for your time"
+QUESTION = "Do you have a minute to hear how you could lower your energy bill?"
+# Who is calling and why, then the opening's question again.
+WHO = f"This is Anna from Acme Solar. {QUESTION}"
 
 
 def _agent(**context: Any) -> ScriptedAgent:
@@ -187,7 +197,7 @@ CONVERSATIONS: list[dict[str, Any]] = [
         "id": "objections not in a row keep going",
         "turns": [
             ("too expensive", "nothing upfront"),
-            ("what is this about?", STEER),
+            ("what is this about?", WHO),
             ("we already got a provider", "switched and saved"),
             ("how'd you get my number", "public homeowner list"),
         ],
@@ -204,6 +214,40 @@ CONVERSATIONS: list[dict[str, Any]] = [
         "turns": [("wait, are you a robot?", "I'm an automated assistant"), ("nah", CLOSE)],
         "outcome": Outcome.NOT_INTERESTED,
         "reason": "refused",
+    },
+    {
+        "id": "who is this",
+        "turns": [("Sorry, who's this?", WHO), ("sounds good", "Wonderful")],
+        "outcome": Outcome.INTERESTED,
+        "reason": "agreed",
+        "events": [("intent", {"intent": "asks_who"}), ("said", {"text": WHO})],
+    },
+    {
+        "id": "where are you calling from",
+        "turns": [("where are you calling from?", WHO), ("what's this regarding", WHO)],
+        "outcome": None,
+    },
+    {
+        "id": "yes speaking goes on with the pitch",
+        "turns": [("Yes, speaking.", f"Great, thanks. {QUESTION}")],
+        "outcome": None,
+        "events": [("intent", {"intent": "greeting"})],
+    },
+    {
+        "id": "hello says who is calling again",
+        "turns": [("Hello?", f"Hello! {WHO}")],
+        "outcome": None,
+    },
+    {
+        "id": "a question the script cannot answer",
+        "turns": [("how long does the install take?", f"go through that with you. {QUESTION}")],
+        "outcome": None,
+    },
+    {
+        "id": "silence after only asking who is calling",
+        "turns": [("who is this?", WHO), (None, "still there"), (None, "lost you")],
+        "outcome": Outcome.NO_CONVERSATION,
+        "reason": "silence",
     },
     {
         "id": "repeat request",
@@ -227,7 +271,7 @@ CONVERSATIONS: list[dict[str, Any]] = [
         "id": "speech resets the silence count",
         "turns": [
             (None, "still there"),
-            ("what is this about?", STEER),
+            ("what is this about?", WHO),
             (None, "still there"),
             ("sounds good", "Wonderful"),
         ],
@@ -316,6 +360,149 @@ async def test_it_runs_the_conversation_table(row):
     else:
         assert agent.actions == []
     assert _contains_in_order(events, row.get("events", []))
+
+
+@pytest.mark.parametrize(
+    "heard",
+    ["Sorry, who's this?", "Yes, speaking.", "Hello?", "who's calling?", "what does it cost?"],
+)
+async def test_replies_fit_what_was_said(heard):
+    agent = _agent()
+    [chunk async for chunk in agent.opening()]
+
+    reply = await _say(agent, heard)
+
+    # "I understand" answers a statement, not a question or a hello.
+    assert not reply.startswith("I understand"), reply
+    assert reply.endswith("?"), reply  # the caller knows it is their turn
+    assert not agent.finished
+
+
+def _objection_agent(response: str) -> ScriptedAgent:
+    script = ScriptSpec(
+        opening_line=SCRIPT.opening_line,
+        closing_line=SCRIPT.closing_line,
+        objection_responses=(
+            ("not interested", response),
+            ("It's too expensive", "Most homeowners pay nothing upfront."),
+        ),
+    )
+    return ScriptedAgent(script, CallContext(variables={"first_name": "Jane"}))
+
+
+@pytest.mark.parametrize(
+    ("response", "said"),
+    [
+        # Written as a goodbye: it is one, and the call ends after it.
+        ("No problem at all, have a great day!", "No problem at all, have a great day!"),
+        # A statement after a refusal hands nothing back: the last line, with a goodbye.
+        ("No problem, thanks for your time.", "No problem, thanks for your time. Goodbye."),
+    ],
+)
+async def test_a_not_interested_objection_that_asks_nothing_ends_the_call(response, said):
+    agent = _objection_agent(response)
+    [chunk async for chunk in agent.opening()]
+
+    reply = await _say(agent, "No thanks, I'm not interested.")
+
+    assert reply == said
+    assert agent.finished
+    assert agent.outcome is Outcome.NOT_INTERESTED
+    assert agent.actions[-1].as_dict() == {
+        "action": "end_call",
+        "reason": "objection_closed",
+        "outcome": "not_interested",
+    }
+
+
+async def test_a_not_interested_objection_that_asks_gets_its_one_chance():
+    agent = _objection_agent("Can I ask what would change your mind?")
+    [chunk async for chunk in agent.opening()]
+
+    first = await _say(agent, "I'm not interested.")
+    second = await _say(agent, "no, really not interested")
+
+    assert first == "Can I ask what would change your mind?"
+    assert CLOSE in second
+    assert agent.outcome is Outcome.NOT_INTERESTED
+
+
+async def test_a_rebuttal_that_asks_nothing_hands_the_turn_back_with_the_question():
+    agent = _objection_agent("Bye.")
+    [chunk async for chunk in agent.opening()]
+
+    reply = await _say(agent, "it's too expensive")
+
+    assert reply == f"Most homeowners pay nothing upfront. {QUESTION}"
+    assert not agent.finished
+
+
+async def test_it_says_who_is_calling_from_the_variables_when_the_opening_does_not():
+    script = ScriptSpec(
+        opening_line="We help homeowners cut their power bill. Would you like a free quote?",
+        closing_line="Great!",
+    )
+    variables = {"agent_name": "Alex", "business_name": "Acme Solar"}
+    agent = ScriptedAgent(script, CallContext(variables=variables))
+    agent.start()
+
+    assert agent.respond("who is this?") == (
+        "This is Alex, calling from Acme Solar. We help homeowners cut their power bill. "
+        "Would you like a free quote?"
+    )
+
+
+@pytest.mark.parametrize(
+    ("opening", "parts"),
+    [
+        (
+            "Hi Nick, it's Sam from Anvil Solar, want to hear about our plan?",
+            ("Hi Nick,", "It's Sam from Anvil Solar.", "", "Want to hear about our plan?"),
+        ),
+        (
+            "Hi there, this is Alex, an AI assistant calling from Acme. We help homeowners cut "
+            "their power bill with solar. Would you like a free quote?",
+            (
+                "Hi there,",
+                "This is Alex, an AI assistant calling from Acme.",
+                "We help homeowners cut their power bill with solar.",
+                "Would you like a free quote?",
+            ),
+        ),
+        ("Solar is cheaper than ever.", ("", "", "Solar is cheaper than ever.", "")),
+    ],
+)
+def test_it_takes_the_opening_apart(opening, parts):
+    found = split_opening(opening)
+
+    assert (found.greeting, found.introduction, found.purpose, found.question) == parts
+
+
+@pytest.mark.parametrize(
+    ("heard", "stance"),
+    [
+        ([], Stance.NONE),
+        (["Hello?", "Sorry, who is this?", "Yes, speaking.", "are you a robot?"], Stance.NONE),
+        (["who is this?", "how much is it?"], Stance.ENGAGED),
+        (["who is this?", "no thanks"], Stance.NEGATIVE),
+        (["please take me off your list"], Stance.NEGATIVE),
+    ],
+)
+def test_the_contacts_stance_is_what_they_expressed(heard, stance):
+    events = [
+        EngineEvent(seq=index, turn=index + 1, kind=EventKind.HEARD, data={"text": text})
+        for index, text in enumerate(heard)
+    ]
+
+    assert contact_stance(events) is stance
+
+
+def test_a_matched_objection_is_negative():
+    agent = _agent()
+    agent.start()
+    agent.respond("it's too expensive")
+
+    assert contact_stance(agent.events) is Stance.NEGATIVE
 
 
 async def test_it_records_the_whole_transcript():

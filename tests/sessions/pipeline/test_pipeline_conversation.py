@@ -7,7 +7,7 @@ import base64
 
 from pipeline_support import SCRIPT, make_call, piper
 
-from scripts.engine import Outcome
+from scripts.engine import Outcome, ScriptSpec
 from scripts.engine.types import EndCall
 from sessions.pipeline import CallEndReason, PipelineConfig, Speaker
 
@@ -201,3 +201,40 @@ async def test_other_digits_are_recorded_and_ignored():
     assert not any(e.kind == "opt_out" for e in call.sink.events)
     result = await call.pipeline.close()
     assert result.outcome is None
+
+
+NOT_INTERESTED = "No thanks, I'm not interested."
+
+
+async def test_an_objection_answering_a_refusal_is_the_last_line_and_the_agent_hangs_up():
+    # Issue 13: the script answers "not interested" with a line that asks nothing; it stood in
+    # for the goodbye and the call then sat in silence until the silence timeout.
+    script = ScriptSpec(
+        opening_line=SCRIPT.opening_line,
+        closing_line=SCRIPT.closing_line,
+        objection_responses=[("not interested", "No problem, thanks for your time.")],
+    )
+    call = make_call(["Hello?", NOT_INTERESTED], script=script)
+    call.pipeline.start("MZ1")
+    await call.line.run(piper(HELLO), seconds=1.5)
+    await call.line.until(lambda: len(call.sink.turns) >= 2)
+    await call.line.run(piper(NOT_INTERESTED), seconds=1.0)
+    # Well inside the silence timeout: the hang-up follows the last line, not a timer.
+    await call.line.until(lambda: call.line.hung_up, seconds=5.0)
+    result = await asyncio.wait_for(call.pipeline.wait(), 5)
+
+    assert [(t.speaker.value, t.text) for t in result.turns][-1] == (
+        "agent",
+        "No problem, thanks for your time. Goodbye.",
+    )
+    assert (result.outcome, result.agent_end_reason) == (
+        Outcome.NOT_INTERESTED,
+        "objection_closed",
+    )
+    assert result.end_reason is CallEndReason.AGENT_ENDED
+    kinds = [event.kind.value for event in result.events]
+    assert "silence_timeout" not in kinds
+    # Hung up once the last line was heard, with no dead air after it.
+    [hang_up] = [event for event in result.events if event.kind.value == "hang_up"]
+    assert hang_up.at_ms - result.turns[-1].end_ms <= PipelineConfig().mark_grace_ms
+    assert result.stats.marks_echoed == result.stats.marks_sent
