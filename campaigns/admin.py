@@ -105,6 +105,12 @@ class CampaignAdminForm(forms.ModelForm):
         for field, problems in services.lifecycle.campaign_settings_errors(values).items():
             for problem in problems:
                 self.add_error(field if field in self.fields else None, problem)
+        voicemail = services.lifecycle.campaign_voicemail_errors(
+            voicemail_behaviour=cleaned.get("voicemail_behaviour"), script=cleaned.get("script")
+        )
+        for field, problems in voicemail.items():
+            for problem in problems:
+                self.add_error(field, problem)
         organization = cleaned.get("organization")
         for name in ("script", "voice", "contact_list", "caller_id"):
             related = cleaned.get(name)

@@ -45,6 +45,7 @@ from campaigns.models import (
     Contact,
     ContactList,
     DoNotCallEntry,
+    VoicemailBehaviour,
 )
 from campaigns.tasks import cancel_campaign_calls
 from scripts.models import Script
@@ -184,6 +185,25 @@ def campaign_settings_errors(values: Mapping[str, Any]) -> dict[str, list[str]]:
     return errors
 
 
+def campaign_voicemail_errors(
+    *, voicemail_behaviour: str | None, script: Script | None
+) -> dict[str, list[str]]:
+    """ "Leave the script's voicemail message" needs a script that has one (model field names).
+
+    Refused rather than defaulted: a message nobody wrote should not be left on anyone's phone.
+    """
+    if voicemail_behaviour != VoicemailBehaviour.LEAVE_MESSAGE or script is None:
+        return {}
+    if script.voicemail_message.strip():
+        return {}
+    return {
+        "voicemail_behaviour": [
+            f'The script "{script.name}" has no voicemail message: add one to the script, '
+            f'or choose "{VoicemailBehaviour.HANG_UP}".'
+        ]
+    }
+
+
 def _owned(model: type[Any], organization: Organization, pk: Any, field: str) -> Any:
     obj = model.objects.filter(organization=organization, pk=pk).first() if pk else None
     if obj is None:
@@ -225,6 +245,12 @@ def campaign_create(*, organization: Organization, data: Mapping[str, Any]) -> C
             errors.update(exc.message_dict)
     settings_values = {key: data[key] for key in SETTING_FIELDS if key in data}
     errors.update(campaign_settings_errors(settings_values))
+    errors.update(
+        campaign_voicemail_errors(
+            voicemail_behaviour=settings_values.get("voicemail_behaviour"),
+            script=related.get("script"),
+        )
+    )
     if errors:
         raise ValidationError(errors)
     now = timezone.now()
@@ -256,6 +282,13 @@ def campaign_readiness_errors(
         errors["script_id"] = ["The script no longer exists."]
     elif script.version < 1 or not script.versions.filter(number=script.version).exists():
         errors["script_id"] = ["The script has no saved version yet."]
+    else:
+        # The script may have lost its message since the campaign was created.
+        errors.update(
+            campaign_voicemail_errors(
+                voicemail_behaviour=campaign.voicemail_behaviour, script=script
+            )
+        )
     voice = Voice.objects.filter(pk=campaign.voice_id).first()
     if voice is None or voice.organization_id != organization_id:
         errors["voice_id"] = ["The voice no longer exists."]

@@ -14,6 +14,7 @@ from campaigns.factories import (
 )
 from campaigns.models import (
     CallerId,
+    Campaign,
     CampaignStatus,
     Contact,
     DoNotCallEntry,
@@ -135,6 +136,39 @@ def test_it_refuses_campaign_settings_past_the_legal_window_in_the_admin(client,
 
     assert response.status_code == 200
     assert "Calls may not go past 21:00 local time." in response.content.decode()
+
+
+def test_it_refuses_to_leave_a_voicemail_message_the_script_lacks_in_the_admin(client, owner):
+    staff(client, owner)
+    template = CampaignFactory(organization=owner.organization)
+    template.script.voicemail_message = ""
+    template.script.save()
+    form = {
+        "organization": owner.organization.pk,
+        "name": "Voicemail",
+        "script": template.script_id,
+        "voice": template.voice_id,
+        "contact_list": template.contact_list_id,
+        "caller_id": template.caller_id_id,
+        "days_of_week": "[0, 1, 2]",
+        "window_start": "08:00",
+        "window_end": "20:00",
+        "max_concurrent_calls": 5,
+        "calls_per_second": "1",
+        "max_attempts": 3,
+        "retry_no_answer_minutes": 60,
+        "retry_busy_minutes": 15,
+        "retry_voicemail_minutes": 240,
+        "voicemail_behaviour": "leave_message",
+        "transitions-TOTAL_FORMS": "0",
+        "transitions-INITIAL_FORMS": "0",
+    }
+
+    response = client.post(reverse("admin:campaigns_campaign_add"), form)
+
+    assert response.status_code == 200
+    assert "has no voicemail message" in response.content.decode()
+    assert not Campaign.objects.exclude(pk=template.pk).exists()
 
 
 def test_only_owners_remove_do_not_call_entries_and_every_removal_is_audited(client, owner, member):

@@ -107,7 +107,9 @@ def graph(owner):
     contact_list = ContactListFactory(organization=organization, name="Spring leads")
     ContactFactory(contact_list=contact_list)
     return {
-        "script": ScriptFactory(organization=organization),
+        "script": ScriptFactory(
+            organization=organization, voicemail_message="Hi {{first_name}}, call us back."
+        ),
         "voice": VoiceFactory(organization=organization),
         "contact_list": contact_list,
         "caller_id": CallerIdFactory(organization=organization, phone_number="+15555550100"),
@@ -499,3 +501,46 @@ def test_it_lists_a_campaigns_sessions_with_filters_and_cursor(owner, make_campa
     }
     assert [row["id"] for row in busy["data"]] == [newest.pk]
     assert bad.status_code == 400
+
+
+# --- Issue 13 item 6: "leave the script's voicemail message" needs a message -----------------
+
+NO_VOICEMAIL_MESSAGE = [
+    'The script "Silent" has no voicemail message: add one to the script, or choose "hang_up".'
+]
+
+
+def test_it_refuses_to_leave_a_voicemail_message_the_script_does_not_have(owner, graph):
+    silent = ScriptFactory(organization=owner.organization, name="Silent", voicemail_message="")
+
+    refused = owner.client.post(
+        CAMPAIGNS,
+        create_body(graph, scriptId=silent.pk, voicemailBehaviour="leave_message"),
+        format="json",
+    )
+    hanging_up = owner.client.post(
+        CAMPAIGNS,
+        create_body(graph, scriptId=silent.pk, voicemailBehaviour="hang_up"),
+        format="json",
+    )
+
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert refused.json()["error"]["details"] == {"voicemailBehaviour": NO_VOICEMAIL_MESSAGE}
+    assert hanging_up.status_code == 201
+    assert Campaign.objects.get().voicemail_behaviour == "hang_up"
+
+
+def test_it_refuses_to_start_when_the_script_lost_its_voicemail_message(owner, make_campaign):
+    campaign = make_campaign(owner.organization, voicemail_behaviour="leave_message")
+    # Edited after the campaign was created: the start checks again.
+    campaign.script.name = "Silent"
+    campaign.script.voicemail_message = ""
+    campaign.script.save()
+
+    response = owner.client.post(f"{CAMPAIGNS}/{campaign.pk}/start")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {"voicemailBehaviour": NO_VOICEMAIL_MESSAGE}
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.DRAFT
