@@ -14,7 +14,6 @@ from campaigns.contact_fields import TEXT_LIMITS, VARIABLE_VALUE_MAX
 from campaigns.models import (
     CallerId,
     Campaign,
-    CampaignStats,
     Contact,
     ContactList,
     DoNotCallEntry,
@@ -233,11 +232,7 @@ class CampaignSerializer(CamelCaseModelSerializer):
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_stats(self, campaign: Campaign) -> dict[str, Any]:
-        try:
-            stats: CampaignStats | None = campaign.stats
-        except CampaignStats.DoesNotExist:
-            stats = None
-        return selectors.campaign_stats_payload(stats)
+        return selectors.campaign_stats(campaign)
 
 
 class CampaignSessionSerializer(CamelCaseModelSerializer):

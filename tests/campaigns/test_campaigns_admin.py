@@ -171,6 +171,18 @@ def test_it_refuses_to_leave_a_voicemail_message_the_script_lacks_in_the_admin(c
     assert not Campaign.objects.exclude(pk=template.pk).exists()
 
 
+def test_a_draft_campaign_shows_its_lists_contacts_in_the_admin(client, owner, make_campaign):
+    staff(client, owner)
+    campaign = make_campaign(owner.organization, contacts=8)
+
+    changelist = client.get(reverse("admin:campaigns_campaign_changelist")).content.decode()
+    change = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+
+    assert "0.0% of 8" in changelist
+    assert "<th>contacts · total</th><td>8</td>" in change.content.decode()
+    assert "<th>contacts · pending</th><td>8</td>" in change.content.decode()
+
+
 def test_only_owners_remove_do_not_call_entries_and_every_removal_is_audited(client, owner, member):
     entry = DoNotCallEntryFactory(organization=owner.organization, phone_number="+12125550108")
     url = reverse("admin:campaigns_donotcallentry_changelist")

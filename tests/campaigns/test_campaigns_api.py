@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from campaigns.dialling.dispatch import dispatch_due
 from campaigns.dialling.outcomes import record_outcome
@@ -142,7 +144,8 @@ def test_it_creates_a_draft_campaign(owner, graph):
 
     assert response.status_code == 201
     campaign = Campaign.objects.get()
-    assert response.json() == {"success": True, "data": campaign_payload(campaign, empty_stats())}
+    # Not started yet: the list's one contact is the one that would take part, pending.
+    assert response.json() == {"success": True, "data": campaign_payload(campaign, empty_stats(1))}
     assert response.json()["data"]["status"] == "draft"
     assert response.json()["data"]["windowStart"] == "09:00"
     assert response.json()["data"]["callsPerSecond"] == 2.5
@@ -158,7 +161,10 @@ def test_it_lists_campaigns_newest_first_and_filters_by_status(owner, outsider, 
 
     assert everything == {
         "success": True,
-        "data": [campaign_payload(newer, empty_stats()), campaign_payload(older, empty_stats())],
+        "data": [
+            campaign_payload(newer, empty_stats(3)),
+            campaign_payload(older, empty_stats(3)),
+        ],
         "meta": {"total": 2, "cursor": None, "hasMore": False},
     }
     assert [row["name"] for row in paused["data"]] == ["Newer"]
@@ -544,3 +550,31 @@ def test_it_refuses_to_start_when_the_script_lost_its_voicemail_message(owner, m
     assert response.json()["error"]["details"] == {"voicemailBehaviour": NO_VOICEMAIL_MESSAGE}
     campaign.refresh_from_db()
     assert campaign.status == CampaignStatus.DRAFT
+
+
+# --- Issue 13 item 7: a campaign not started yet counts its list's contacts -----------------
+
+
+def test_a_draft_campaign_counts_its_lists_contacts_as_pending(owner, make_campaign):
+    campaign = make_campaign(owner.organization, contacts=8)
+
+    got = owner.client.get(f"{CAMPAIGNS}/{campaign.pk}").json()["data"]
+    listed = owner.client.get(CAMPAIGNS).json()["data"]
+
+    assert got["stats"] == empty_stats(8)
+    assert (got["stats"]["contacts"]["total"], got["stats"]["contacts"]["pending"]) == (8, 8)
+    assert [row["stats"] for row in listed] == [empty_stats(8)]
+
+
+def test_the_campaign_list_reads_list_counts_without_a_query_per_campaign(owner, make_campaign):
+    make_campaign(owner.organization, contacts=2)
+    owner.client.get(CAMPAIGNS)  # the key's first use writes its last-used time
+    with CaptureQueriesContext(connection) as one:
+        owner.client.get(CAMPAIGNS)
+    for contacts in (3, 4, 5):
+        make_campaign(owner.organization, contacts=contacts)
+    with CaptureQueriesContext(connection) as four:
+        rows = owner.client.get(CAMPAIGNS).json()["data"]
+
+    assert len(four.captured_queries) == len(one.captured_queries)
+    assert [row["stats"]["contacts"]["total"] for row in rows] == [5, 4, 3, 2]
