@@ -47,6 +47,7 @@ from campaigns.models import (
     DoNotCallEntry,
     VoicemailBehaviour,
 )
+from campaigns.services.caller_ids import caller_id_for_new_campaign
 from campaigns.tasks import cancel_campaign_calls
 from scripts.models import Script
 from sessions.carrier.calls import outbound_call
@@ -230,7 +231,8 @@ SETTING_FIELDS = (
 
 @transaction.atomic
 def campaign_create(*, organization: Organization, data: Mapping[str, Any]) -> Campaign:
-    """Create a draft campaign. Every id must belong to `organization` (else a field error)."""
+    """Create a draft campaign. Every id must belong to `organization` (else a field error);
+    without a caller ID, the organization's default one (or its only one) is used."""
     errors: dict[str, list[str]] = {}
     related: dict[str, Any] = {}
     for key, model, attribute in (
@@ -240,7 +242,11 @@ def campaign_create(*, organization: Organization, data: Mapping[str, Any]) -> C
         ("caller_id", CallerId, "caller_id"),
     ):
         try:
-            related[attribute] = _owned(model, organization, data.get(key), key)
+            if key == "caller_id" and data.get(key) is None:
+                # Optional: the organization's default caller ID, else its only one.
+                related[attribute] = caller_id_for_new_campaign(organization=organization)
+            else:
+                related[attribute] = _owned(model, organization, data.get(key), key)
         except ValidationError as exc:
             errors.update(exc.message_dict)
     settings_values = {key: data[key] for key in SETTING_FIELDS if key in data}

@@ -233,6 +233,25 @@ def test_it_registers_caller_ids_in_the_admin_through_the_carrier_check(client, 
     assert list(CallerId.objects.values_list("phone_number", flat=True)) == ["+15555550123"]
 
 
+def test_an_organization_has_at_most_one_default_caller_id_in_the_admin(client, owner):
+    staff(client, owner)
+    url = reverse("admin:campaigns_callerid_add")
+    organization = owner.organization.pk
+
+    first = client.post(
+        url, {"organization": organization, "phone_number": "+15555550101", "is_default": "on"}
+    )
+    second = client.post(
+        url, {"organization": organization, "phone_number": "+15555550102", "is_default": "on"}
+    )
+
+    assert first.status_code == 302
+    assert "already has a default caller ID" in second.content.decode()
+    assert list(CallerId.objects.values_list("phone_number", "is_default")) == [
+        ("+15555550101", True)
+    ]
+
+
 def test_it_keeps_caller_ids_in_use(client, owner):
     staff(client, owner)
     used = CampaignFactory(organization=owner.organization).caller_id

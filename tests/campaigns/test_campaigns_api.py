@@ -578,3 +578,68 @@ def test_the_campaign_list_reads_list_counts_without_a_query_per_campaign(owner,
 
     assert len(four.captured_queries) == len(one.captured_queries)
     assert [row["stats"]["contacts"]["total"] for row in rows] == [5, 4, 3, 2]
+
+
+# --- Issue 13 item 8: callerId is optional ---------------------------------------------------
+
+
+def test_without_a_caller_id_a_campaign_calls_from_the_organizations_only_one(owner, graph):
+    body = create_body(graph)
+    del body["callerId"]
+
+    response = owner.client.post(CAMPAIGNS, body, format="json")
+
+    assert response.status_code == 201
+    assert response.json()["data"]["callerId"] == graph["caller_id"].pk
+
+
+def test_without_a_caller_id_a_campaign_calls_from_the_default_one(owner, outsider, graph):
+    CallerIdFactory(organization=outsider.organization, phone_number="+15555550150")
+    default = CallerIdFactory(
+        organization=owner.organization, phone_number="+15555550101", is_default=True
+    )
+    CallerIdFactory(organization=owner.organization, phone_number="+15555550102")
+
+    response = owner.client.post(CAMPAIGNS, create_body(graph, callerId=None), format="json")
+
+    assert response.status_code == 201
+    assert response.json()["data"]["callerId"] == default.pk
+    assert response.json()["data"]["callerIdNumber"] == "+15555550101"
+
+
+def test_without_a_caller_id_several_and_no_default_are_refused_naming_the_field(owner, graph):
+    CallerIdFactory(organization=owner.organization, phone_number="+15555550101")
+    body = create_body(graph)
+    del body["callerId"]
+
+    response = owner.client.post(CAMPAIGNS, body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert response.json()["error"]["details"] == {
+        "callerId": ["Your organization has 2 caller IDs and none is the default: name one."]
+    }
+    assert not Campaign.objects.exists()
+
+
+def test_without_a_caller_id_an_organization_with_none_is_told_to_register_one(owner, graph):
+    graph["caller_id"].delete()
+    body = create_body(graph)
+    del body["callerId"]
+
+    response = owner.client.post(CAMPAIGNS, body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {
+        "callerId": ["Your organization has no caller ID: register one (/phone-numbers)."]
+    }
+
+
+def test_the_schema_says_caller_id_is_optional_and_what_it_defaults_to(owner):
+    schema = owner.client.get("/api/v1/voice/schema/", {"format": "json"}).json()
+    write = schema["components"]["schemas"]["CampaignWriteRequest"]
+
+    assert "callerId" not in write.get("required", [])
+    assert "default caller ID" in write["properties"]["callerId"]["description"]
+    numbers = schema["components"]["schemas"]["CallerId"]["properties"]
+    assert "isDefault" in numbers
