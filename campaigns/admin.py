@@ -105,6 +105,12 @@ class CampaignAdminForm(forms.ModelForm):
         for field, problems in services.lifecycle.campaign_settings_errors(values).items():
             for problem in problems:
                 self.add_error(field if field in self.fields else None, problem)
+        voicemail = services.lifecycle.campaign_voicemail_errors(
+            voicemail_behaviour=cleaned.get("voicemail_behaviour"), script=cleaned.get("script")
+        )
+        for field, problems in voicemail.items():
+            for problem in problems:
+                self.add_error(field, problem)
         organization = cleaned.get("organization")
         for name in ("script", "voice", "contact_list", "caller_id"):
             related = cleaned.get(name)
@@ -135,7 +141,8 @@ class CampaignAdmin(OrganizationScopedAdmin):
     list_display = ["name", "organization", "status", "progress", "started_at", "completed_at"]
     list_filter = ["status"]
     search_fields = ["name"]
-    list_select_related = ["stats", "organization"]
+    # The list too: a campaign not started yet counts its list's contacts (no query a row).
+    list_select_related = ["stats", "organization", "contact_list"]
     inlines = [CampaignTransitionInline]
     actions = ["start_campaigns", "pause_campaigns", "stop_campaigns"]
     change_form_template = "campaigns/admin/campaign_change_form.html"
@@ -176,7 +183,7 @@ class CampaignAdmin(OrganizationScopedAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def _panel(self, request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
-        stats = selectors.campaign_stats_payload(getattr(campaign, "stats", None))
+        stats = selectors.campaign_stats(campaign)
         can_change = self.has_change_permission(request, campaign)
         return {
             "campaign": campaign,
@@ -222,17 +229,13 @@ class CampaignAdmin(OrganizationScopedAdmin):
 
     @admin.display(description="Progress")
     def progress(self, campaign: Campaign) -> str:
-        stats = selectors.campaign_stats_payload(getattr(campaign, "stats", None))
+        stats = selectors.campaign_stats(campaign)
         contacts = stats["contacts"]
         return f"{stats['progressPercent']}% of {contacts['total']}"
 
     @admin.display(description="Stats")
     def stats_table(self, campaign: Campaign) -> SafeString:
-        try:
-            stats: CampaignStats | None = campaign.stats
-        except CampaignStats.DoesNotExist:
-            stats = None
-        payload = selectors.campaign_stats_payload(stats)
+        payload = selectors.campaign_stats(campaign)
         rows: list[tuple[str, Any]] = []
         for section in ("contacts", "calls", "outcomes", "talkTime"):
             rows.extend((f"{section} · {key}", value) for key, value in payload[section].items())

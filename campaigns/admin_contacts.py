@@ -279,7 +279,7 @@ class DoNotCallRemovalAdmin(OrganizationScopedAdmin):
 class CallerIdForm(forms.ModelForm):
     class Meta:
         model = CallerId
-        fields = ["organization", "phone_number", "label"]
+        fields = ["organization", "phone_number", "label", "is_default"]
 
     def clean_phone_number(self) -> str:
         if self.instance.pk:
@@ -298,7 +298,9 @@ class CallerIdForm(forms.ModelForm):
 @admin.register(CallerId)
 class CallerIdAdmin(OrganizationScopedAdmin):
     form = CallerIdForm
-    list_display = ["phone_number", "organization", "label", "carrier_sid", "created_at"]
+    list_display = [
+        "phone_number", "organization", "label", "is_default", "carrier_sid", "created_at"
+    ]  # fmt: skip
     search_fields = ["phone_number", "label"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
@@ -308,10 +310,13 @@ class CallerIdAdmin(OrganizationScopedAdmin):
         self, request: HttpRequest, obj: CallerId, form: ModelForm, change: bool
     ) -> None:
         if change:
-            obj.save(update_fields=["label"])
+            obj.save(update_fields=["label", "is_default"])
             return
         registered = services.caller_id_register(
-            organization=obj.organization, phone_number=obj.phone_number, label=obj.label
+            organization=obj.organization,
+            phone_number=obj.phone_number,
+            label=obj.label,
+            is_default=obj.is_default,
         )
         obj.pk, obj.carrier_sid, obj.created_at = (
             registered.pk,

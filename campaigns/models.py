@@ -158,6 +158,11 @@ class CallerId(models.Model):
     phone_number = models.CharField(max_length=PHONE_MAX_LENGTH)
     label = models.CharField(max_length=100, blank=True)
     carrier_sid = models.CharField(max_length=64, blank=True)
+    # The number a campaign created without a caller ID calls from (at most one per org).
+    is_default = models.BooleanField(
+        default=False,
+        help_text="Campaigns created without a caller ID call from this one.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -165,7 +170,13 @@ class CallerId(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["organization", "phone_number"], name="caller_id_unique"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["organization"],
+                condition=Q(is_default=True),
+                name="caller_id_one_default",
+                violation_error_message="The organization already has a default caller ID.",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -16,8 +16,9 @@ from sessions.models import CallSession, Outcome
 
 
 def campaign_list() -> QuerySet[Campaign]:
-    # Stats are one row per campaign: joined, never aggregated over contacts.
-    return Campaign.objects.select_related("caller_id", "stats")
+    # Stats are one row per campaign: joined, never aggregated over contacts. The list is
+    # joined too: a campaign not started yet counts its list's contacts (`campaign_stats`).
+    return Campaign.objects.select_related("caller_id", "stats", "contact_list")
 
 
 def campaign_sessions(*, campaign: Campaign) -> QuerySet[CallSession]:
@@ -46,17 +47,35 @@ def _ratio(part: int, whole: int, digits: int) -> float:
     return round(part / whole, digits) if whole > 0 else 0.0
 
 
-def campaign_stats_payload(stats: CampaignStats | None) -> dict[str, Any]:
-    """The `stats` object of a campaign, from its counters (O(1) at any size)."""
+def campaign_stats(campaign: Campaign) -> dict[str, Any]:
+    """The `stats` object of `campaign`. Until its first start fixes who takes part, the
+    counters know no contacts: its list's contacts are the ones that would, all pending (the
+    list's `contact_count`; join `contact_list` when reading many campaigns)."""
+    try:
+        stats: CampaignStats | None = campaign.stats
+    except CampaignStats.DoesNotExist:
+        stats = None
+    if campaign.materialize_until_id is None:
+        return campaign_stats_payload(stats, contacts_total=campaign.contact_list.contact_count)
+    return campaign_stats_payload(stats)
+
+
+def campaign_stats_payload(
+    stats: CampaignStats | None, *, contacts_total: int | None = None
+) -> dict[str, Any]:
+    """The `stats` object of a campaign, from its counters (O(1) at any size).
+
+    `contacts_total` stands in for the counters' total (a campaign not started yet)."""
     stats = stats or CampaignStats()
+    total = stats.contacts_total if contacts_total is None else contacts_total
     # Contacts not materialised yet are waiting, like pending ones.
-    unmaterialized = max(0, stats.contacts_total - stats.contacts_materialized)
+    unmaterialized = max(0, total - stats.contacts_materialized)
     pending = max(0, stats.pending) + unmaterialized
     finished = stats.completed + stats.failed + stats.do_not_call + stats.exhausted
     placed = stats.sessions_created - stats.sessions_skipped
     return {
         "contacts": {
-            "total": stats.contacts_total,
+            "total": total,
             "pending": pending,
             "inProgress": max(0, stats.in_progress),
             "completed": stats.completed,
@@ -85,7 +104,7 @@ def campaign_stats_payload(stats: CampaignStats | None) -> dict[str, Any]:
         },
         # Of the calls that reached the carrier and ended, how many were picked up.
         "answerRate": _ratio(stats.calls_answered, stats.calls_finished, 4),
-        "progressPercent": round(100 * _ratio(finished, stats.contacts_total, 6), 1),
+        "progressPercent": round(100 * _ratio(finished, total, 6), 1),
         "cost": (
             {
                 "total": str(Decimal(stats.cost_total).quantize(Decimal("0.0001"))),

@@ -322,6 +322,8 @@ class CallEventKind(StrEnum):
     CARRIER_RECORDING = "carrier_recording"
     RECORDING_STORED = "recording_stored"
     HANG_UP_REQUESTED = "hang_up_requested"
+    # A machine answered, the campaign leaves the script's message, the script has none.
+    VOICEMAIL_NOT_LEFT = "voicemail_not_left"
     STREAM_STARTED = "stream_started"
     STREAM_STOPPED = "stream_stopped"
     STREAM_DISCONNECTED = "stream_disconnected"

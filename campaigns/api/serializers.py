@@ -14,7 +14,6 @@ from campaigns.contact_fields import TEXT_LIMITS, VARIABLE_VALUE_MAX
 from campaigns.models import (
     CallerId,
     Campaign,
-    CampaignStats,
     Contact,
     ContactList,
     DoNotCallEntry,
@@ -161,8 +160,15 @@ class CallerIdSerializer(CamelCaseModelSerializer):
 
     class Meta:
         model = CallerId
-        fields = ["id", "phone_number", "label", "carrier_sid", "created_at"]
+        fields = ["id", "phone_number", "label", "is_default", "carrier_sid", "created_at"]
         read_only_fields = ["id", "carrier_sid", "created_at"]
+        extra_kwargs = {
+            "is_default": {
+                "required": False,
+                "help_text": "Campaigns created without a callerId call from the default. "
+                "At most one per organization: registering a new default replaces the old one.",
+            }
+        }
 
 
 # --- Campaigns ----------------------------------------------------------------------------
@@ -173,7 +179,13 @@ class CampaignWriteSerializer(CamelCaseSerializer):
     script_id = serializers.IntegerField()
     voice_id = serializers.IntegerField()
     contact_list_id = serializers.IntegerField()
-    caller_id = serializers.IntegerField(help_text="The id of a registered phone number.")
+    caller_id = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="The id of a registered phone number (/phone-numbers). Optional: omitted, "
+        "the organization's default caller ID (isDefault), else its only one; with several "
+        "and none the default, 400 VALIDATION_ERROR naming callerId.",
+    )
     start_at = serializers.DateTimeField(required=False, allow_null=True)
     end_at = serializers.DateTimeField(required=False, allow_null=True)
     days_of_week = serializers.ListField(
@@ -233,11 +245,7 @@ class CampaignSerializer(CamelCaseModelSerializer):
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_stats(self, campaign: Campaign) -> dict[str, Any]:
-        try:
-            stats: CampaignStats | None = campaign.stats
-        except CampaignStats.DoesNotExist:
-            stats = None
-        return selectors.campaign_stats_payload(stats)
+        return selectors.campaign_stats(campaign)
 
 
 class CampaignSessionSerializer(CamelCaseModelSerializer):

@@ -209,6 +209,7 @@ class PhoneNumberViewSet(_ObjectMixin, mixins.ListModelMixin, OrganizationScoped
             organization=self.organization,
             phone_number=serializer.validated_data["phone_number"],
             label=serializer.validated_data.get("label", ""),
+            is_default=serializer.validated_data.get("is_default", False),
         )
         return Response(CallerIdSerializer(caller_id).data, status=status.HTTP_201_CREATED)
 
@@ -245,7 +246,8 @@ class CampaignViewSet(
         return Response(CampaignSerializer(fresh).data, status=code)
 
     @extend_schema(
-        summary="Create a campaign (binds script + voice + contact list + caller ID)",
+        summary="Create a campaign (binds script + voice + contact list; "
+        "caller ID optional: the default one)",
         request=CampaignWriteSerializer,
         responses={201: CampaignSerializer},
     )

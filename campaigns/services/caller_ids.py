@@ -60,8 +60,10 @@ def verify_caller_id(phone_number: str) -> str:
 
 
 def caller_id_register(
-    *, organization: Organization, phone_number: str, label: str = ""
+    *, organization: Organization, phone_number: str, label: str = "", is_default: bool = False
 ) -> CallerId:
+    """Register a number after the carrier check; `is_default` makes it the organization's
+    default (the previous default, if any, stops being one in the same transaction)."""
     try:
         number = phones.normalize_phone_number(phone_number)
     except phones.InvalidPhoneNumber as exc:
@@ -74,14 +76,36 @@ def caller_id_register(
         raise ValidationError({"phone_number": [str(exc)]}) from exc
     try:
         with transaction.atomic():
+            if is_default:
+                CallerId.objects.filter(organization=organization, is_default=True).update(
+                    is_default=False
+                )
             return CallerId.objects.create(
                 organization=organization,
                 phone_number=number,
                 label=label.strip(),
                 carrier_sid=carrier_sid,
+                is_default=is_default,
             )
     except IntegrityError as exc:
         raise Conflict("This number is already registered.") from exc
+
+
+def caller_id_for_new_campaign(*, organization: Organization) -> CallerId:
+    """The caller ID a campaign created without one calls from: the organization's default,
+    else its only one; with none or several (and no default) a field error naming it."""
+    default = CallerId.objects.filter(organization=organization, is_default=True).first()
+    if default is not None:
+        return default
+    numbers = list(CallerId.objects.filter(organization=organization)[:2])
+    if len(numbers) == 1:
+        return numbers[0]
+    if not numbers:
+        message = "Your organization has no caller ID: register one (/phone-numbers)."
+    else:
+        count = CallerId.objects.filter(organization=organization).count()
+        message = f"Your organization has {count} caller IDs and none is the default: name one."
+    raise ValidationError({"caller_id": [message]})
 
 
 def caller_id_remove(*, caller_id: CallerId) -> None:

@@ -45,7 +45,9 @@ from campaigns.models import (
     Contact,
     ContactList,
     DoNotCallEntry,
+    VoicemailBehaviour,
 )
+from campaigns.services.caller_ids import caller_id_for_new_campaign
 from campaigns.tasks import cancel_campaign_calls
 from scripts.models import Script
 from sessions.carrier.calls import outbound_call
@@ -184,6 +186,25 @@ def campaign_settings_errors(values: Mapping[str, Any]) -> dict[str, list[str]]:
     return errors
 
 
+def campaign_voicemail_errors(
+    *, voicemail_behaviour: str | None, script: Script | None
+) -> dict[str, list[str]]:
+    """ "Leave the script's voicemail message" needs a script that has one (model field names).
+
+    Refused rather than defaulted: a message nobody wrote should not be left on anyone's phone.
+    """
+    if voicemail_behaviour != VoicemailBehaviour.LEAVE_MESSAGE or script is None:
+        return {}
+    if script.voicemail_message.strip():
+        return {}
+    return {
+        "voicemail_behaviour": [
+            f'The script "{script.name}" has no voicemail message: add one to the script, '
+            f'or choose "{VoicemailBehaviour.HANG_UP}".'
+        ]
+    }
+
+
 def _owned(model: type[Any], organization: Organization, pk: Any, field: str) -> Any:
     obj = model.objects.filter(organization=organization, pk=pk).first() if pk else None
     if obj is None:
@@ -210,7 +231,8 @@ SETTING_FIELDS = (
 
 @transaction.atomic
 def campaign_create(*, organization: Organization, data: Mapping[str, Any]) -> Campaign:
-    """Create a draft campaign. Every id must belong to `organization` (else a field error)."""
+    """Create a draft campaign. Every id must belong to `organization` (else a field error);
+    without a caller ID, the organization's default one (or its only one) is used."""
     errors: dict[str, list[str]] = {}
     related: dict[str, Any] = {}
     for key, model, attribute in (
@@ -220,11 +242,21 @@ def campaign_create(*, organization: Organization, data: Mapping[str, Any]) -> C
         ("caller_id", CallerId, "caller_id"),
     ):
         try:
-            related[attribute] = _owned(model, organization, data.get(key), key)
+            if key == "caller_id" and data.get(key) is None:
+                # Optional: the organization's default caller ID, else its only one.
+                related[attribute] = caller_id_for_new_campaign(organization=organization)
+            else:
+                related[attribute] = _owned(model, organization, data.get(key), key)
         except ValidationError as exc:
             errors.update(exc.message_dict)
     settings_values = {key: data[key] for key in SETTING_FIELDS if key in data}
     errors.update(campaign_settings_errors(settings_values))
+    errors.update(
+        campaign_voicemail_errors(
+            voicemail_behaviour=settings_values.get("voicemail_behaviour"),
+            script=related.get("script"),
+        )
+    )
     if errors:
         raise ValidationError(errors)
     now = timezone.now()
@@ -256,6 +288,13 @@ def campaign_readiness_errors(
         errors["script_id"] = ["The script no longer exists."]
     elif script.version < 1 or not script.versions.filter(number=script.version).exists():
         errors["script_id"] = ["The script has no saved version yet."]
+    else:
+        # The script may have lost its message since the campaign was created.
+        errors.update(
+            campaign_voicemail_errors(
+                voicemail_behaviour=campaign.voicemail_behaviour, script=script
+            )
+        )
     voice = Voice.objects.filter(pk=campaign.voice_id).first()
     if voice is None or voice.organization_id != organization_id:
         errors["voice_id"] = ["The voice no longer exists."]

@@ -44,6 +44,7 @@ from sessions.live.conversation import (
     session_conversation_close,
     session_conversation_note,
     session_conversation_open,
+    session_note_no_voicemail_message,
 )
 from sessions.live.media_stream import MediaStreamConsumer
 from sessions.live.stream import StreamStart
@@ -339,7 +340,11 @@ class LiveCallConsumer(MediaStreamConsumer):
         if text:
             self.pipeline.leave_voicemail(text)
         else:
-            # The script has no voicemail message: nothing to leave, so do not linger.
+            # The script has no voicemail message (the start refuses that, but the script may
+            # have been edited since): say why on the session, then do not linger.
+            await database_sync_to_async(session_note_no_voicemail_message)(
+                session_id=self.setup.session_id
+            )
             await database_sync_to_async(session_hang_up)(session_id=self.setup.session_id)
 
     async def _send_message(self, message: dict[str, Any]) -> None:

@@ -162,6 +162,31 @@ def session_conversation_note(*, session_id: int, result: ConversationResult) ->
         CallSession.objects.filter(pk=session_id).update(**updates)
 
 
+# The session's end reason when a machine answered and there was no message to leave.
+VOICEMAIL_NO_MESSAGE = "voicemail_no_message"
+
+
+def session_note_no_voicemail_message(*, session_id: int) -> None:
+    """A machine answered, the campaign says "leave the script's voicemail message", and the
+    script (edited after the campaign started) has none: say so on the session (an event and
+    its end reason) before hanging up, so the call does not end with no hint why."""
+    with transaction.atomic():
+        session = CallSession.objects.select_for_update().filter(pk=session_id).first()
+        if session is None:
+            return
+        if not session.end_reason or session.end_reason == "completed":
+            CallSession.objects.filter(pk=session_id).update(end_reason=VOICEMAIL_NO_MESSAGE)
+        CallEvent.objects.create(
+            session_id=session_id,
+            kind=CallEventKind.VOICEMAIL_NOT_LEFT,
+            data={
+                "reason": "The script has no voicemail message; the call was hung up.",
+                "voicemail_behaviour": "leave_message",
+            },
+        )
+    logger.warning("event=voicemail_not_left session=%s reason=no_message", session_id)
+
+
 def session_conversation_close(*, session_id: int, result: ConversationResult) -> bool:
     """The pipeline stopped: store its result once; send the deferred signal if it is due."""
     with transaction.atomic():

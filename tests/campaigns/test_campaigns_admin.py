@@ -14,6 +14,7 @@ from campaigns.factories import (
 )
 from campaigns.models import (
     CallerId,
+    Campaign,
     CampaignStatus,
     Contact,
     DoNotCallEntry,
@@ -137,6 +138,51 @@ def test_it_refuses_campaign_settings_past_the_legal_window_in_the_admin(client,
     assert "Calls may not go past 21:00 local time." in response.content.decode()
 
 
+def test_it_refuses_to_leave_a_voicemail_message_the_script_lacks_in_the_admin(client, owner):
+    staff(client, owner)
+    template = CampaignFactory(organization=owner.organization)
+    template.script.voicemail_message = ""
+    template.script.save()
+    form = {
+        "organization": owner.organization.pk,
+        "name": "Voicemail",
+        "script": template.script_id,
+        "voice": template.voice_id,
+        "contact_list": template.contact_list_id,
+        "caller_id": template.caller_id_id,
+        "days_of_week": "[0, 1, 2]",
+        "window_start": "08:00",
+        "window_end": "20:00",
+        "max_concurrent_calls": 5,
+        "calls_per_second": "1",
+        "max_attempts": 3,
+        "retry_no_answer_minutes": 60,
+        "retry_busy_minutes": 15,
+        "retry_voicemail_minutes": 240,
+        "voicemail_behaviour": "leave_message",
+        "transitions-TOTAL_FORMS": "0",
+        "transitions-INITIAL_FORMS": "0",
+    }
+
+    response = client.post(reverse("admin:campaigns_campaign_add"), form)
+
+    assert response.status_code == 200
+    assert "has no voicemail message" in response.content.decode()
+    assert not Campaign.objects.exclude(pk=template.pk).exists()
+
+
+def test_a_draft_campaign_shows_its_lists_contacts_in_the_admin(client, owner, make_campaign):
+    staff(client, owner)
+    campaign = make_campaign(owner.organization, contacts=8)
+
+    changelist = client.get(reverse("admin:campaigns_campaign_changelist")).content.decode()
+    change = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+
+    assert "0.0% of 8" in changelist
+    assert "<th>contacts · total</th><td>8</td>" in change.content.decode()
+    assert "<th>contacts · pending</th><td>8</td>" in change.content.decode()
+
+
 def test_only_owners_remove_do_not_call_entries_and_every_removal_is_audited(client, owner, member):
     entry = DoNotCallEntryFactory(organization=owner.organization, phone_number="+12125550108")
     url = reverse("admin:campaigns_donotcallentry_changelist")
@@ -185,6 +231,25 @@ def test_it_registers_caller_ids_in_the_admin_through_the_carrier_check(client, 
     assert "fictional range" in refused.content.decode()
     assert accepted.status_code == 302
     assert list(CallerId.objects.values_list("phone_number", flat=True)) == ["+15555550123"]
+
+
+def test_an_organization_has_at_most_one_default_caller_id_in_the_admin(client, owner):
+    staff(client, owner)
+    url = reverse("admin:campaigns_callerid_add")
+    organization = owner.organization.pk
+
+    first = client.post(
+        url, {"organization": organization, "phone_number": "+15555550101", "is_default": "on"}
+    )
+    second = client.post(
+        url, {"organization": organization, "phone_number": "+15555550102", "is_default": "on"}
+    )
+
+    assert first.status_code == 302
+    assert "already has a default caller ID" in second.content.decode()
+    assert list(CallerId.objects.values_list("phone_number", "is_default")) == [
+        ("+15555550101", True)
+    ]
 
 
 def test_it_keeps_caller_ids_in_use(client, owner):

@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from campaigns.dialling.dispatch import dispatch_due
 from campaigns.dialling.outcomes import record_outcome
@@ -107,7 +109,9 @@ def graph(owner):
     contact_list = ContactListFactory(organization=organization, name="Spring leads")
     ContactFactory(contact_list=contact_list)
     return {
-        "script": ScriptFactory(organization=organization),
+        "script": ScriptFactory(
+            organization=organization, voicemail_message="Hi {{first_name}}, call us back."
+        ),
         "voice": VoiceFactory(organization=organization),
         "contact_list": contact_list,
         "caller_id": CallerIdFactory(organization=organization, phone_number="+15555550100"),
@@ -140,7 +144,8 @@ def test_it_creates_a_draft_campaign(owner, graph):
 
     assert response.status_code == 201
     campaign = Campaign.objects.get()
-    assert response.json() == {"success": True, "data": campaign_payload(campaign, empty_stats())}
+    # Not started yet: the list's one contact is the one that would take part, pending.
+    assert response.json() == {"success": True, "data": campaign_payload(campaign, empty_stats(1))}
     assert response.json()["data"]["status"] == "draft"
     assert response.json()["data"]["windowStart"] == "09:00"
     assert response.json()["data"]["callsPerSecond"] == 2.5
@@ -156,7 +161,10 @@ def test_it_lists_campaigns_newest_first_and_filters_by_status(owner, outsider, 
 
     assert everything == {
         "success": True,
-        "data": [campaign_payload(newer, empty_stats()), campaign_payload(older, empty_stats())],
+        "data": [
+            campaign_payload(newer, empty_stats(3)),
+            campaign_payload(older, empty_stats(3)),
+        ],
         "meta": {"total": 2, "cursor": None, "hasMore": False},
     }
     assert [row["name"] for row in paused["data"]] == ["Newer"]
@@ -499,3 +507,139 @@ def test_it_lists_a_campaigns_sessions_with_filters_and_cursor(owner, make_campa
     }
     assert [row["id"] for row in busy["data"]] == [newest.pk]
     assert bad.status_code == 400
+
+
+# --- Issue 13 item 6: "leave the script's voicemail message" needs a message -----------------
+
+NO_VOICEMAIL_MESSAGE = [
+    'The script "Silent" has no voicemail message: add one to the script, or choose "hang_up".'
+]
+
+
+def test_it_refuses_to_leave_a_voicemail_message_the_script_does_not_have(owner, graph):
+    silent = ScriptFactory(organization=owner.organization, name="Silent", voicemail_message="")
+
+    refused = owner.client.post(
+        CAMPAIGNS,
+        create_body(graph, scriptId=silent.pk, voicemailBehaviour="leave_message"),
+        format="json",
+    )
+    hanging_up = owner.client.post(
+        CAMPAIGNS,
+        create_body(graph, scriptId=silent.pk, voicemailBehaviour="hang_up"),
+        format="json",
+    )
+
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert refused.json()["error"]["details"] == {"voicemailBehaviour": NO_VOICEMAIL_MESSAGE}
+    assert hanging_up.status_code == 201
+    assert Campaign.objects.get().voicemail_behaviour == "hang_up"
+
+
+def test_it_refuses_to_start_when_the_script_lost_its_voicemail_message(owner, make_campaign):
+    campaign = make_campaign(owner.organization, voicemail_behaviour="leave_message")
+    # Edited after the campaign was created: the start checks again.
+    campaign.script.name = "Silent"
+    campaign.script.voicemail_message = ""
+    campaign.script.save()
+
+    response = owner.client.post(f"{CAMPAIGNS}/{campaign.pk}/start")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {"voicemailBehaviour": NO_VOICEMAIL_MESSAGE}
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.DRAFT
+
+
+# --- Issue 13 item 7: a campaign not started yet counts its list's contacts -----------------
+
+
+def test_a_draft_campaign_counts_its_lists_contacts_as_pending(owner, make_campaign):
+    campaign = make_campaign(owner.organization, contacts=8)
+
+    got = owner.client.get(f"{CAMPAIGNS}/{campaign.pk}").json()["data"]
+    listed = owner.client.get(CAMPAIGNS).json()["data"]
+
+    assert got["stats"] == empty_stats(8)
+    assert (got["stats"]["contacts"]["total"], got["stats"]["contacts"]["pending"]) == (8, 8)
+    assert [row["stats"] for row in listed] == [empty_stats(8)]
+
+
+def test_the_campaign_list_reads_list_counts_without_a_query_per_campaign(owner, make_campaign):
+    make_campaign(owner.organization, contacts=2)
+    owner.client.get(CAMPAIGNS)  # the key's first use writes its last-used time
+    with CaptureQueriesContext(connection) as one:
+        owner.client.get(CAMPAIGNS)
+    for contacts in (3, 4, 5):
+        make_campaign(owner.organization, contacts=contacts)
+    with CaptureQueriesContext(connection) as four:
+        rows = owner.client.get(CAMPAIGNS).json()["data"]
+
+    assert len(four.captured_queries) == len(one.captured_queries)
+    assert [row["stats"]["contacts"]["total"] for row in rows] == [5, 4, 3, 2]
+
+
+# --- Issue 13 item 8: callerId is optional ---------------------------------------------------
+
+
+def test_without_a_caller_id_a_campaign_calls_from_the_organizations_only_one(owner, graph):
+    body = create_body(graph)
+    del body["callerId"]
+
+    response = owner.client.post(CAMPAIGNS, body, format="json")
+
+    assert response.status_code == 201
+    assert response.json()["data"]["callerId"] == graph["caller_id"].pk
+
+
+def test_without_a_caller_id_a_campaign_calls_from_the_default_one(owner, outsider, graph):
+    CallerIdFactory(organization=outsider.organization, phone_number="+15555550150")
+    default = CallerIdFactory(
+        organization=owner.organization, phone_number="+15555550101", is_default=True
+    )
+    CallerIdFactory(organization=owner.organization, phone_number="+15555550102")
+
+    response = owner.client.post(CAMPAIGNS, create_body(graph, callerId=None), format="json")
+
+    assert response.status_code == 201
+    assert response.json()["data"]["callerId"] == default.pk
+    assert response.json()["data"]["callerIdNumber"] == "+15555550101"
+
+
+def test_without_a_caller_id_several_and_no_default_are_refused_naming_the_field(owner, graph):
+    CallerIdFactory(organization=owner.organization, phone_number="+15555550101")
+    body = create_body(graph)
+    del body["callerId"]
+
+    response = owner.client.post(CAMPAIGNS, body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert response.json()["error"]["details"] == {
+        "callerId": ["Your organization has 2 caller IDs and none is the default: name one."]
+    }
+    assert not Campaign.objects.exists()
+
+
+def test_without_a_caller_id_an_organization_with_none_is_told_to_register_one(owner, graph):
+    graph["caller_id"].delete()
+    body = create_body(graph)
+    del body["callerId"]
+
+    response = owner.client.post(CAMPAIGNS, body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {
+        "callerId": ["Your organization has no caller ID: register one (/phone-numbers)."]
+    }
+
+
+def test_the_schema_says_caller_id_is_optional_and_what_it_defaults_to(owner):
+    schema = owner.client.get("/api/v1/voice/schema/", {"format": "json"}).json()
+    write = schema["components"]["schemas"]["CampaignWriteRequest"]
+
+    assert "callerId" not in write.get("required", [])
+    assert "default caller ID" in write["properties"]["callerId"]["description"]
+    numbers = schema["components"]["schemas"]["CallerId"]["properties"]
+    assert "isDefault" in numbers

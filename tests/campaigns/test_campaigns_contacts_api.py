@@ -507,12 +507,35 @@ def test_it_registers_a_caller_id_in_the_simulators_range(owner):
         "id": caller_id.pk,
         "phoneNumber": "+15555550100",
         "label": "Main line",
+        "isDefault": False,
         "carrierSid": "",
         "createdAt": iso(caller_id.created_at),
     }
     assert response.status_code == 201
     assert response.json()["data"] == expected
     assert listed["data"] == [expected]
+
+
+def test_a_new_default_caller_id_replaces_the_previous_default(owner, outsider):
+    elsewhere = CallerIdFactory(
+        organization=outsider.organization, phone_number="+15555550100", is_default=True
+    )
+    first = owner.client.post(
+        NUMBERS, {"phoneNumber": "+15555550101", "isDefault": True}, format="json"
+    )
+    second = owner.client.post(
+        NUMBERS, {"phoneNumber": "+15555550102", "isDefault": True}, format="json"
+    )
+
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert second.json()["data"]["isDefault"] is True
+    listed = owner.client.get(NUMBERS).json()["data"]
+    assert [(row["phoneNumber"], row["isDefault"]) for row in listed] == [
+        ("+15555550102", True),
+        ("+15555550101", False),
+    ]
+    elsewhere.refresh_from_db()
+    assert elsewhere.is_default  # another organization's default is its own
 
 
 @pytest.mark.parametrize(

@@ -325,3 +325,38 @@ def test_the_stream_route_serves_the_consumer_the_settings_name(settings):
     settings.MEDIA_STREAM_CONSUMER = "sessions.live.media_stream.MalformedMessage"
     with pytest.raises(ImproperlyConfigured, match="is not a sessions"):
         media_stream_consumer()
+
+
+# --- a machine, and a script without a voicemail message (issue 13 item 6) --------------------
+async def test_a_machine_with_no_message_to_leave_is_hung_up_on_saying_why(session, monkeypatch):
+    from sessions.live import consumer as consumer_module
+    from sessions.live.conversation import CallSetup
+
+    hung_up: list[int] = []
+    monkeypatch.setattr(
+        consumer_module, "session_hang_up", lambda *, session_id: hung_up.append(session_id)
+    )
+    consumer = LiveCallConsumer()
+    consumer.setup = CallSetup(
+        session_id=session.pk,
+        organization_id=session.organization_id,
+        campaign_id=None,
+        script={"opening_line": "Hello", "closing_line": "Bye", "voicemail_message": ""},
+        voicemail_behaviour="leave_message",
+    )
+
+    class Pipeline:
+        def leave_voicemail(self, text: str) -> None:
+            raise AssertionError("there is no message to leave")
+
+    consumer.pipeline = Pipeline()  # type: ignore[assignment]
+
+    await consumer.call_machine({"type": "call.machine"})
+
+    assert hung_up == [session.pk]
+    fresh = await database_sync_to_async(CallSession.objects.get)(pk=session.pk)
+    assert fresh.end_reason == "voicemail_no_message"
+    event = await database_sync_to_async(
+        CallEvent.objects.filter(session=session, kind="voicemail_not_left").get
+    )()
+    assert event.data["reason"] == "The script has no voicemail message; the call was hung up."
