@@ -350,6 +350,11 @@ class CallbackStatus(models.TextChoices):
     SKIPPED = "skipped", "Skipped"  # due, but compliance forbade the call (see skip_reason)
 
 
+class CallbackRequestedBy(models.TextChoices):
+    PERSON = "person", "A person"  # the API or the admin (`created_by` / `created_by_key`)
+    CALLEE = "callee", "The callee"  # asked for it on the call (`source_session`)
+
+
 # The scheduled callback's status machine: the dialler places or skips a due pending callback
 # (`campaigns.dialling.dispatch.claim_due_callbacks`), a person cancels one
 # (`campaigns.dialling.callbacks.callback_cancel`); a placed, cancelled or skipped callback is
@@ -377,6 +382,11 @@ class ScheduledCallback(models.Model):
     pending callback per contact and campaign (a partial unique constraint); `placed_session`
     is unique, and the pending → placed move happens in the transaction that creates the
     session, so a callback is placed at most once.
+
+    Whoever asked for it (`requested_by`): a person through the API or the admin, or the callee
+    on a campaign call (the outcome handler schedules it). While it is pending the contact's
+    campaign attempts wait for it; when it is placed and the contact is still pending in the
+    campaign, the callback call is the contact's next attempt (`target` on the session).
     """
 
     organization = models.ForeignKey(
@@ -402,6 +412,9 @@ class ScheduledCallback(models.Model):
     at = models.DateTimeField()
     requested_at = models.DateTimeField()
     note = models.CharField(max_length=500, blank=True)
+    requested_by = models.CharField(
+        max_length=8, choices=CallbackRequestedBy.choices, default=CallbackRequestedBy.PERSON
+    )
     status = models.CharField(
         max_length=16, choices=CallbackStatus.choices, default=CallbackStatus.PENDING
     )
