@@ -100,6 +100,7 @@ def test_it_schedules_a_callback_inside_the_window(owner, call, frozen):
             "requestedAt": "2026-03-03T16:00:00Z",
             "adjusted": False,
             "note": "After the school run.",
+            "requestedBy": "person",
             "skipReason": "",
             "placedSession": None,
             "createdAt": "2026-03-03T15:00:00Z",
