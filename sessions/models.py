@@ -258,11 +258,12 @@ class CallSession(models.Model):
                 name="session_conversation_open_idx",
             ),
             # Read by `campaigns.dialling.outcomes.apply_missed_outcomes`: finished campaign
-            # calls whose outcome no one applied yet (normally none older than a second).
+            # attempts (campaign calls, and callbacks placed as an attempt: those with a target)
+            # whose outcome no one applied yet (normally none older than a second).
             models.Index(
                 fields=["ended_at"],
                 condition=models.Q(
-                    kind="campaign", outcome_applied_at__isnull=True, ended_at__isnull=False
+                    target__isnull=False, outcome_applied_at__isnull=True, ended_at__isnull=False
                 ),
                 name="session_outcome_pending_idx",
             ),

@@ -311,6 +311,26 @@ def test_a_callback_call_nobody_answers_is_retried_by_the_campaigns_rules(
     assert_counters_match_rows(campaign)
 
 
+def test_the_sweep_applies_a_callback_attempt_whose_outcome_was_lost(
+    owner, make_campaign, frozen, placement_tasks
+):
+    campaign, _ = asked_for_a_callback(make_campaign, owner.organization)
+    frozen.move_to(TOMORROW_AT_THREE)
+    dispatch_due(now=TOMORROW_AT_THREE)
+    # Finished, but the process died before `session_finished` ran.
+    CallSession.objects.filter(kind=SessionKind.CALLBACK).update(
+        **{**HUMAN, "carrier_call_sid": "CA-cb"},
+        status=CallStatus.COMPLETED,
+        outcome=Outcome.INTERESTED,
+        ended_at=TOMORROW_AT_THREE,
+    )
+
+    assert apply_missed_outcomes(now=TOMORROW_AT_THREE + timedelta(minutes=6)) == 1
+
+    assert CampaignContact.objects.get().state == CampaignContactState.COMPLETED
+    assert_counters_match_rows(campaign)
+
+
 def test_cancelling_the_callees_callback_puts_the_contact_back_on_its_retry_schedule(
     owner, make_campaign, frozen, placement_tasks
 ):
