@@ -53,8 +53,8 @@ class ScheduleCallbackForm(forms.Form):
 
 @admin.register(ScheduledCallback)
 class ScheduledCallbackAdmin(ReadOnlyScopedAdmin):
-    list_display = ["id", "contact", "campaign", "at", "status", "source_session"]
-    list_filter = ["status"]
+    list_display = ["id", "contact", "campaign", "at", "status", "requested_by", "source_session"]
+    list_filter = ["status", "requested_by"]
     ordering = ["-at"]
 
     def get_urls(self) -> list[URLPattern]:

@@ -262,11 +262,12 @@ class CallSession(models.Model):
                 name="session_conversation_open_idx",
             ),
             # Read by `campaigns.dialling.outcomes.apply_missed_outcomes`: finished campaign
-            # calls whose outcome no one applied yet (normally none older than a second).
+            # attempts (campaign calls, and callbacks placed as an attempt: those with a target)
+            # whose outcome no one applied yet (normally none older than a second).
             models.Index(
                 fields=["ended_at"],
                 condition=models.Q(
-                    kind="campaign", outcome_applied_at__isnull=True, ended_at__isnull=False
+                    target__isnull=False, outcome_applied_at__isnull=True, ended_at__isnull=False
                 ),
                 name="session_outcome_pending_idx",
             ),
@@ -356,6 +357,11 @@ class CallbackStatus(models.TextChoices):
     SKIPPED = "skipped", "Skipped"  # due, but compliance forbade the call (see skip_reason)
 
 
+class CallbackRequestedBy(models.TextChoices):
+    PERSON = "person", "A person"  # the API or the admin (`created_by` / `created_by_key`)
+    CALLEE = "callee", "The callee"  # asked for it on the call (`source_session`)
+
+
 # The scheduled callback's status machine: the dialler places or skips a due pending callback
 # (`campaigns.dialling.dispatch.claim_due_callbacks`), a person cancels one
 # (`campaigns.dialling.callbacks.callback_cancel`); a placed, cancelled or skipped callback is
@@ -383,6 +389,11 @@ class ScheduledCallback(models.Model):
     pending callback per contact and campaign (a partial unique constraint); `placed_session`
     is unique, and the pending → placed move happens in the transaction that creates the
     session, so a callback is placed at most once.
+
+    Whoever asked for it (`requested_by`): a person through the API or the admin, or the callee
+    on a campaign call (the outcome handler schedules it). While it is pending the contact's
+    campaign attempts wait for it; when it is placed and the contact is still pending in the
+    campaign, the callback call is the contact's next attempt (`target` on the session).
     """
 
     organization = models.ForeignKey(
@@ -408,6 +419,9 @@ class ScheduledCallback(models.Model):
     at = models.DateTimeField()
     requested_at = models.DateTimeField()
     note = models.CharField(max_length=500, blank=True)
+    requested_by = models.CharField(
+        max_length=8, choices=CallbackRequestedBy.choices, default=CallbackRequestedBy.PERSON
+    )
     status = models.CharField(
         max_length=16, choices=CallbackStatus.choices, default=CallbackStatus.PENDING
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Exists, F, IntegerField, Max, Min, OuterRef, Q, QuerySet, Value
+from django.db.models import Count, Exists, F, IntegerField, Max, Min, OuterRef, QuerySet, Value
 from django.db.models.functions import Coalesce
 
 from anvil_voice.accounts.models import Organization
@@ -80,13 +80,11 @@ def callback_latest_for(*, session: CallSession) -> ScheduledCallback | None:
 def sessions_with_callback_scheduled(
     queryset: QuerySet[CallSession], scheduled: bool
 ) -> QuerySet[CallSession]:
-    """`?callbackScheduled=`: a callback is planned from the session, either scheduled by a
-    person (a pending `ScheduledCallback` from it) or asked for by the callee on the call (the
-    engine's `extracted["callback_at"]`, which the campaign turns into the contact's next
-    attempt)."""
+    """`?callbackScheduled=`: a callback is pending from the session (a `ScheduledCallback`),
+    whoever asked for it: a person, or the callee on the call (the outcome handler schedules
+    those). The engine's `extracted["callback_at"]` alone is not enough: the request may have
+    been refused (do-not-call, a test call), cancelled or placed already."""
     pending = ScheduledCallback.objects.filter(
         source_session=OuterRef("pk"), status=CallbackStatus.PENDING
     )
-    requested = Q(extracted__has_key="callback_at") & ~Q(extracted__callback_at=None)
-    planned = Q(Exists(pending)) | requested
-    return queryset.filter(planned) if scheduled else queryset.exclude(planned)
+    return queryset.filter(Exists(pending)) if scheduled else queryset.exclude(Exists(pending))

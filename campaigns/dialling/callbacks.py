@@ -1,4 +1,18 @@
-"""Scheduled callbacks: a person asks for a session's contact to be called back at a set time.
+"""Scheduled callbacks: a session's contact is called back at a set time, whoever asked for it.
+
+A person asks through the API or the admin (`requested_by` person); the callee asks on a
+campaign call (outcome `callback_requested`: `campaigns.dialling.outcomes` schedules it with
+`requested_by` callee, moved into the window). Either way it is one `ScheduledCallback`, with the
+same rules, the same cancel and the same "one pending per contact".
+
+While a callback is pending, the contact's own campaign attempts wait for it (the dialler's
+claim skips contacts with a pending callback). When it is placed and the contact is still
+pending in the campaign, the callback call is the contact's next attempt (the session has the
+contact's `target` and the next attempt number), so its outcome is the campaign's: no answer is
+retried under the campaign's rules and cap, opt-out and completion as for any attempt. A contact
+the campaign is done with (completed, exhausted, ...) is called outside its attempts.
+Cancelling a pending callback puts a pending contact back on the retry schedule: one retry delay
+(`retry_no_answer_minutes`) after the cancel, inside the calling window; the cap still applies.
 
 Writes (`callback_schedule`, `callback_cancel`) used by the API and the admin (the reads are
 sessions' selectors: `callback_pending_for_contact`, `callback_latest_for`,
@@ -44,11 +58,19 @@ from anvil_voice.errors import (
     NotFound,
 )
 from anvil_voice.state_machine import transition
-from campaigns.compliance import Callee, Schedule, next_allowed_moment
-from campaigns.models import Campaign, CampaignContact, CampaignStatus, Contact, DoNotCallEntry
+from campaigns.compliance import Callee, Schedule, next_allowed_moment, next_window_after
+from campaigns.models import (
+    Campaign,
+    CampaignContact,
+    CampaignContactState,
+    CampaignStatus,
+    Contact,
+    DoNotCallEntry,
+)
 from sessions import selectors
 from sessions.models import (
     CALLBACK_STATES,
+    CallbackRequestedBy,
     CallbackStatus,
     CallSession,
     Outcome,
@@ -63,6 +85,7 @@ logger = logging.getLogger("campaigns.callbacks")
 MAX_AHEAD = timedelta(days=90)
 # A callee on a callback call who asks again without saying when: try again this much later.
 CALLBACK_AGAIN_AFTER = timedelta(hours=2)
+ASKED_ON_THE_CALL = "Asked for on the call"
 
 
 def _invalid(field: str, message: str) -> ApplicationError:
@@ -101,6 +124,7 @@ def callback_schedule(
     adjust: bool = False,
     user: User | None = None,
     api_key: ApiKey | None = None,
+    requested_by: str = CallbackRequestedBy.PERSON,
     now: datetime | None = None,
 ) -> ScheduledResult:
     """Schedule a callback to `session`'s contact in `session`'s campaign (rules above)."""
@@ -155,6 +179,7 @@ def callback_schedule(
                 at=allowed,
                 requested_at=at,
                 note=note,
+                requested_by=requested_by,
                 created_by=user if user is not None and user.pk else None,
                 created_by_key=api_key,
                 created_at=moment,
@@ -202,8 +227,30 @@ def callback_cancel(*, session: CallSession, now: datetime | None = None) -> Sch
             raise NotFound("This session has no pending callback.")
         callback.status = CallbackStatus.CANCELLED
         callback.updated_at = moment
+        _resume_attempts(callback, now=moment)
     logger.info("callback.cancelled callback=%s session=%s", callback.pk, session.pk)
     return callback
+
+
+def _resume_attempts(callback: ScheduledCallback, *, now: datetime) -> None:
+    """A pending contact whose callback was cancelled is dialled again by the campaign's retry
+    rules: one retry delay after the cancel, inside the window (the dialler's gate applies the
+    cap and the do-not-call list when it is due)."""
+    if callback.target_id is None:
+        return
+    target = (
+        CampaignContact.objects.select_related("campaign", "contact")
+        .filter(pk=callback.target_id, state=CampaignContactState.PENDING)
+        .first()
+    )
+    if target is None:
+        return  # on a call, or finished in the campaign: nothing waits for this callback
+    at = now + timedelta(minutes=target.campaign.retry_no_answer_minutes)
+    planned = next_window_after(contact=target.contact, campaign=target.campaign, at=at)
+    # A reschedule keeps the contact pending: not a transition.
+    CampaignContact.objects.filter(pk=target.pk, state=CampaignContactState.PENDING).update(
+        next_attempt_at=planned or at, updated_at=now
+    )
 
 
 # --- When a callback call ends ------------------------------------------------------------
@@ -233,9 +280,9 @@ def _add_to_do_not_call(session: CallSession, phone_number: str) -> None:
 
 
 def callback_session_finished(*, session: CallSession, now: datetime | None = None) -> None:
-    """What a finished `callback` call means; the campaign's outcome handler ignores these
-    sessions (they are not one of its attempts), so the two rules that must not be lost live
-    here: an opt-out adds the number to the do-not-call list, and a callee who asks to be
+    """What a finished `callback` call outside the contact's attempts means (one with a
+    `target` is an attempt: `campaigns.dialling.outcomes` applies it). Two rules must not be
+    lost: an opt-out adds the number to the do-not-call list, and a callee who asks to be
     called back again gets a new scheduled callback (moved into the window if needed)."""
     if session.kind == SessionKind.TEST and session.outcome == Outcome.DO_NOT_CALL:
         # "Stop calling me" on a test call binds the organization too (no contact, no campaign).
@@ -243,6 +290,8 @@ def callback_session_finished(*, session: CallSession, now: datetime | None = No
         return
     if session.kind != SessionKind.CALLBACK or session.contact_id is None:
         return
+    if session.target_id is not None:
+        return  # the contact's campaign attempt: the campaign's outcome handler applies it
     moment = now or timezone.now()
     contact = Contact.objects.get(pk=session.contact_id)
     if session.outcome == Outcome.DO_NOT_CALL:
@@ -251,13 +300,28 @@ def callback_session_finished(*, session: CallSession, now: datetime | None = No
     if session.outcome != Outcome.CALLBACK_REQUESTED:
         return
     at = _requested_time(session, contact.time_zone) or moment + CALLBACK_AGAIN_AFTER
+    callback_requested_on_call(session=session, at=at, now=moment)
+
+
+def callback_requested_on_call(
+    *, session: CallSession, at: datetime, now: datetime
+) -> ScheduledCallback | None:
+    """The callee asked on `session` to be called back at `at`: a callback like a person's,
+    moved into the calling window (`adjust`), `requested_by` callee. None when a rule refuses
+    it (do-not-call, a callback already pending for the contact, a stopped campaign, too far
+    ahead): the caller decides what the contact does instead."""
     try:
-        callback_schedule(
-            session=session, at=max(at, moment + timedelta(minutes=1)), adjust=True, now=moment
-        )
+        return callback_schedule(
+            session=session,
+            at=max(at, now + timedelta(minutes=1)),
+            adjust=True,
+            note=ASKED_ON_THE_CALL,
+            requested_by=CallbackRequestedBy.CALLEE,
+            now=now,
+        ).callback
     except ApplicationError as exc:
-        # Do-not-call, a pending callback already, a stopped campaign: nothing to schedule.
-        logger.info("callback.not_rescheduled session=%s reason=%s", session.pk, exc.message)
+        logger.info("callback.not_scheduled session=%s reason=%s", session.pk, exc.message)
+        return None
 
 
 def handle_session_finished(sender: Any, *, session: CallSession, **kwargs: Any) -> None:

@@ -16,9 +16,15 @@ One claim transaction per campaign:
    second session for the same attempt impossible, whatever the queue redelivers;
 6. after commit, enqueue `session_place_call_task` for each new session.
 
+A contact with a pending scheduled callback in the campaign is not claimed: the callback is its
+next call (whoever asked for it, the callee on the call or a person).
+
 Scheduled callbacks (`claim_due_callbacks`, same tick): due pending callbacks of campaigns in
 any status but paused (a completed campaign's callbacks still happen; a stopped campaign's are
-skipped), re-checked for do-not-call and the calling window, become `callback` sessions.
+skipped), re-checked for do-not-call and the calling window, become `callback` sessions. When
+the contact is still pending in the campaign, the callback claims it (pending → in_progress,
+attempts + 1) and the session is that attempt (`target`, `attempt_number`), so the campaign's
+outcome handler applies it; otherwise it is a call outside the contact's attempts.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from anvil_voice.errors import InvalidState
@@ -113,6 +119,16 @@ def claim_due_contacts(*, campaign_id: int, now: datetime) -> ClaimResult:
                 campaign_id=campaign.pk,
                 state=CampaignContactState.PENDING,
                 next_attempt_at__lte=now,
+            )
+            # Waiting for a scheduled callback: that callback is the contact's next call.
+            .exclude(
+                Exists(
+                    ScheduledCallback.objects.filter(
+                        campaign_id=campaign.pk,
+                        contact_id=OuterRef("contact_id"),
+                        status=CallbackStatus.PENDING,
+                    )
+                )
             )
             .select_related("contact")
             .order_by("next_attempt_at", "id")
@@ -358,12 +374,22 @@ def claim_due_callbacks(*, now: datetime) -> ClaimResult:
                 versions[campaign.pk] = ScriptVersion.objects.get(
                     script_id=campaign.script_id, number=campaign.script.version
                 )
+            # Still pending in the campaign: this call is the contact's next attempt. Otherwise
+            # (finished there, or no campaign contact) it is outside the contact's attempts.
+            target = _claim_contact_for_callback(callback, now=now)
+            if target is not None:
+                evidence["rules"].append(
+                    {
+                        "rule": "campaign-attempt",
+                        "result": f"attempt {target.attempts} of the contact in the campaign",
+                    }
+                )
             session = CallSession.objects.create(
                 organization_id=callback.organization_id,
                 kind=SessionKind.CALLBACK,
                 campaign_id=campaign.pk,
-                # No target: the contact's campaign attempts (and their unique numbers) are the
-                # campaign's; a callback is outside them.
+                target=target,
+                attempt_number=target.attempts if target is not None else 1,
                 contact=callback.contact,
                 script_version=versions[campaign.pk],
                 voice_id=campaign.voice_id,
@@ -400,6 +426,37 @@ def claim_due_callbacks(*, now: datetime) -> ClaimResult:
             result.failed,
         )
     return result
+
+
+def _claim_contact_for_callback(
+    callback: ScheduledCallback, *, now: datetime
+) -> CampaignContact | None:
+    """Move the callback's campaign contact pending → in_progress (attempts + 1) if it is still
+    pending; None when it is not (finished in the campaign, or on a call)."""
+    if callback.target_id is None:
+        return None
+    target = CampaignContact.objects.filter(
+        pk=callback.target_id, state=CampaignContactState.PENDING
+    ).first()
+    if target is None:
+        return None
+    if not transition(
+        CampaignContact.objects.filter(
+            pk=target.pk, state=CampaignContactState.PENDING, attempts=target.attempts
+        ),
+        machine=CAMPAIGN_CONTACT_STATES,
+        to=CampaignContactState.IN_PROGRESS,
+        updates={"attempts": F("attempts") + 1, "updated_at": now},
+    ):
+        return None
+    target.attempts += 1
+    target.state = CampaignContactState.IN_PROGRESS
+    CampaignStats.objects.filter(campaign_id=target.campaign_id).update(
+        pending=F("pending") - 1,
+        in_progress=F("in_progress") + 1,
+        sessions_created=F("sessions_created") + 1,
+    )
+    return target
 
 
 def _skip_callback(callback: ScheduledCallback, *, reason: str, now: datetime) -> None:

@@ -13,8 +13,16 @@ redelivered signal (or a stale session) changes nothing.
 | failed (not an invalid number), cancelled after dial | the window; exhausted at the cap    |
 | failed because the number is invalid                 | failed                              |
 | do_not_call                                          | do_not_call + organization DNC entry|
-| callback_requested                                   | pending at the requested time       |
+| callback_requested                                   | pending, waiting for its callback   |
 | cancelled before dialling (pause, stop, gate)        | pending, attempt not counted        |
+
+A callback the callee asks for becomes a `ScheduledCallback` (`requested_by` callee, the time
+moved into the calling window), the same as one a person schedules
+(`campaigns.dialling.callbacks`): while it is pending the dialler's claim skips the contact, and
+when it is placed the callback call is the contact's next attempt (a `callback` session with the
+contact's target), whose outcome this handler applies like any attempt's. When no callback can be
+scheduled (do-not-call, one already pending, more than 90 days ahead), the contact is simply
+pending at the requested time, as a retry.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from django.utils.dateparse import parse_datetime
 
 from anvil_voice.state_machine import transition
 from campaigns import compliance
+from campaigns.dialling import callbacks
 from campaigns.dialling.rules import (
     PRE_DIAL_DO_NOT_CALL,
     effective_outcome,
@@ -68,6 +77,11 @@ _STATE_COUNTER = {
     CampaignContactState.DO_NOT_CALL: "do_not_call",
     CampaignContactState.EXHAUSTED: "exhausted",
 }
+
+
+# Sessions that are one of a contact's campaign attempts (those with a `target`): the campaign's
+# own calls, and callbacks placed while the contact was still pending in the campaign.
+ATTEMPT_KINDS = (SessionKind.CAMPAIGN, SessionKind.CALLBACK)
 
 
 @dataclass(frozen=True)
@@ -131,6 +145,21 @@ def decide(
     return Verdict(CampaignContactState.PENDING, outcome, next_attempt_at=planned or at)
 
 
+def _schedule_the_callees_callback(
+    *, session: CallSession, target: CampaignContact, campaign: Campaign, now: datetime
+) -> None:
+    """The callee's request as a scheduled callback; the contact waits for it (pending, its
+    next attempt shown at the callback's time, skipped by the claim while it is pending)."""
+    asked = _callback_time(session, target.contact.time_zone, now)
+    at = asked or now + timedelta(minutes=campaign.retry_no_answer_minutes)
+    callback = callbacks.callback_requested_on_call(session=session, at=at, now=now)
+    if callback is not None:
+        # A reschedule keeps the contact pending: not a transition.
+        CampaignContact.objects.filter(pk=target.pk, state=CampaignContactState.PENDING).update(
+            next_attempt_at=callback.at
+        )
+
+
 def _call_counters(session: CallSession, outcome: str) -> dict[str, Any]:
     counters: dict[str, Any] = {"calls_finished": F("calls_finished") + 1}
     answered = session.answered_at is not None or session.answered_by in (
@@ -164,7 +193,7 @@ def record_outcome(*, session_id: int, now: datetime | None = None) -> bool:
     (or is not a campaign call)."""
     moment = now or timezone.now()
     session = CallSession.objects.filter(pk=session_id).first()
-    if session is None or session.kind != SessionKind.CAMPAIGN or session.target_id is None:
+    if session is None or session.kind not in ATTEMPT_KINDS or session.target_id is None:
         return False
     campaign_id = (
         CampaignContact.objects.filter(pk=session.target_id)
@@ -206,6 +235,14 @@ def record_outcome(*, session_id: int, now: datetime | None = None) -> bool:
         )
         if not moved:
             return False  # the contact left in_progress meanwhile (its row lock is a no-op here)
+        if (
+            verdict.counted
+            and verdict.outcome == Outcome.CALLBACK_REQUESTED
+            and verdict.state == CampaignContactState.PENDING
+        ):
+            _schedule_the_callees_callback(
+                session=session, target=target, campaign=campaign, now=moment
+            )
         counters: dict[str, Any] = {"in_progress": F("in_progress") - 1}
         column = _STATE_COUNTER[CampaignContactState(verdict.state)]
         counters[column] = F(column) + 1
@@ -267,7 +304,7 @@ def apply_missed_outcomes(*, now: datetime | None = None, limit: int = 500) -> i
     moment = now or timezone.now()
     stale = (
         CallSession.objects.filter(
-            kind=SessionKind.CAMPAIGN,
+            kind__in=ATTEMPT_KINDS,
             target__isnull=False,
             outcome_applied_at__isnull=True,
             ended_at__lt=moment - MISSED_AFTER,
@@ -288,6 +325,6 @@ def apply_missed_outcomes(*, now: datetime | None = None, limit: int = 500) -> i
 
 def handle_session_finished(sender: Any, *, session: CallSession, **kwargs: Any) -> None:
     """`session_finished` receiver (connected in CampaignsConfig.ready)."""
-    if session.kind != SessionKind.CAMPAIGN or session.target_id is None:
+    if session.kind not in ATTEMPT_KINDS or session.target_id is None:
         return
     record_outcome(session_id=session.pk)

@@ -22,8 +22,9 @@ class TranscriptTurnSerializer(CamelCaseModelSerializer):
 
 
 class CallbackSerializer(CamelCaseModelSerializer):
-    """A scheduled callback: when (and what was asked, if `adjust` moved it), its state, and the
-    session the dialler placed for it."""
+    """A scheduled callback: when (and what was asked, if `adjust` moved it), who asked for it
+    (`person` through the API or the admin, `callee` on the call), its state, and the session the
+    dialler placed for it."""
 
     session = serializers.IntegerField(source="source_session_id", read_only=True)
     adjusted = serializers.SerializerMethodField()
@@ -40,6 +41,7 @@ class CallbackSerializer(CamelCaseModelSerializer):
             "requested_at",
             "adjusted",
             "note",
+            "requested_by",
             "skip_reason",
             "placed_session",
             "created_at",

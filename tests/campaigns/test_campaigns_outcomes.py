@@ -19,10 +19,13 @@ from campaigns.models import (
 )
 from sessions.models import (
     AnsweredBy,
+    CallbackStatus,
     CallSession,
     CallStatus,
     ConversationState,
     Outcome,
+    ScheduledCallback,
+    SessionKind,
 )
 from sessions.signals import session_finished
 from tests.campaigns.conftest import TUESDAY_MORNING_NY as NOW
@@ -212,6 +215,162 @@ def test_a_callback_request_is_scheduled_at_the_time_the_callee_asked_for(
     assert (target.state, target.next_attempt_at) == ("pending", tomorrow_at_three)
     assert dispatch_due(now=tomorrow_at_three - timedelta(minutes=1)) == 0
     assert dispatch_due(now=tomorrow_at_three) == 1
+
+
+SESSIONS = "/api/v1/voice/sessions"
+# Wednesday 15:00 in New York.
+TOMORROW_AT_THREE = datetime(2026, 3, 4, 20, 0, tzinfo=UTC)
+
+
+def asked_for_a_callback(make_campaign, organization):
+    """A campaign call on which the callee asked to be called back tomorrow at three."""
+    campaign = claimed_campaign(make_campaign, organization)
+    session = finish(
+        CallSession.objects.get(),
+        **HUMAN,
+        status=CallStatus.COMPLETED,
+        outcome=Outcome.CALLBACK_REQUESTED,
+        extracted={"callback_at": TOMORROW_AT_THREE.isoformat()},
+    )
+    return campaign, session
+
+
+def test_a_callback_the_callee_asks_for_is_one_scheduled_callback_dialled_once(
+    owner, make_campaign, frozen, placement_tasks
+):
+    campaign, session = asked_for_a_callback(make_campaign, owner.organization)
+
+    callback = ScheduledCallback.objects.get()
+    target = CampaignContact.objects.get()
+    assert (callback.status, callback.requested_by, callback.source_session_id) == (
+        CallbackStatus.PENDING,
+        "callee",
+        session.pk,
+    )
+    assert (callback.at, callback.requested_at, callback.target_id) == (
+        TOMORROW_AT_THREE,
+        TOMORROW_AT_THREE,
+        target.pk,
+    )
+    assert (callback.created_by_id, callback.created_by_key_id) == (None, None)
+    shown = owner.client.get(f"{SESSIONS}/{session.pk}").json()["data"]["callback"]
+    assert (shown["id"], shown["status"], shown["requestedBy"]) == (
+        callback.pk,
+        "pending",
+        "callee",
+    )
+    listed = owner.client.get(SESSIONS, {"callbackScheduled": "true"}).json()["data"]
+    assert [row["id"] for row in listed] == [session.pk]
+    second = owner.client.post(
+        f"{SESSIONS}/{session.pk}/callback", {"at": "2026-03-04T16:00:00-05:00"}, format="json"
+    )
+    assert (second.status_code, second.json()["error"]["code"]) == (409, "CONFLICT")
+
+    frozen.move_to(TOMORROW_AT_THREE - timedelta(minutes=1))
+    assert dispatch_due(now=TOMORROW_AT_THREE - timedelta(minutes=1)) == 0
+    frozen.move_to(TOMORROW_AT_THREE)
+    assert dispatch_due(now=TOMORROW_AT_THREE) == 1
+    for later in (timedelta(seconds=1), timedelta(minutes=5), timedelta(hours=3)):
+        assert dispatch_due(now=TOMORROW_AT_THREE + later) == 0
+
+    placed = CallSession.objects.exclude(pk=session.pk).get()
+    callback.refresh_from_db()
+    target.refresh_from_db()
+    assert (callback.status, callback.placed_session_id) == (CallbackStatus.PLACED, placed.pk)
+    # The callback call is the contact's next attempt, so the campaign's rules follow it.
+    assert (placed.kind, placed.target_id, placed.attempt_number) == (
+        SessionKind.CALLBACK,
+        target.pk,
+        2,
+    )
+    assert (target.state, target.attempts) == (CampaignContactState.IN_PROGRESS, 2)
+    assert_counters_match_rows(campaign)
+
+
+def test_a_callback_call_nobody_answers_is_retried_by_the_campaigns_rules(
+    owner, make_campaign, frozen, placement_tasks
+):
+    campaign, _ = asked_for_a_callback(make_campaign, owner.organization)
+    frozen.move_to(TOMORROW_AT_THREE)
+    dispatch_due(now=TOMORROW_AT_THREE)
+    placed = CallSession.objects.get(kind=SessionKind.CALLBACK)
+
+    finish(
+        placed, carrier_call_sid="CA-cb", status=CallStatus.NO_ANSWER, ended_at=TOMORROW_AT_THREE
+    )
+
+    target = CampaignContact.objects.get()
+    assert (target.state, target.last_outcome, target.next_attempt_at) == (
+        CampaignContactState.PENDING,
+        Outcome.NO_ANSWER,
+        TOMORROW_AT_THREE + timedelta(minutes=60),
+    )
+    assert not ScheduledCallback.objects.filter(status=CallbackStatus.PENDING).exists()
+    assert dispatch_due(now=TOMORROW_AT_THREE + timedelta(minutes=60)) == 1
+    assert CallSession.objects.filter(target=target).count() == 3
+    assert_counters_match_rows(campaign)
+
+
+def test_the_sweep_applies_a_callback_attempt_whose_outcome_was_lost(
+    owner, make_campaign, frozen, placement_tasks
+):
+    campaign, _ = asked_for_a_callback(make_campaign, owner.organization)
+    frozen.move_to(TOMORROW_AT_THREE)
+    dispatch_due(now=TOMORROW_AT_THREE)
+    # Finished, but the process died before `session_finished` ran.
+    CallSession.objects.filter(kind=SessionKind.CALLBACK).update(
+        **{**HUMAN, "carrier_call_sid": "CA-cb"},
+        status=CallStatus.COMPLETED,
+        outcome=Outcome.INTERESTED,
+        ended_at=TOMORROW_AT_THREE,
+    )
+
+    assert apply_missed_outcomes(now=TOMORROW_AT_THREE + timedelta(minutes=6)) == 1
+
+    assert CampaignContact.objects.get().state == CampaignContactState.COMPLETED
+    assert_counters_match_rows(campaign)
+
+
+def test_cancelling_the_callees_callback_puts_the_contact_back_on_its_retry_schedule(
+    owner, make_campaign, frozen, placement_tasks
+):
+    _, session = asked_for_a_callback(make_campaign, owner.organization)
+
+    response = owner.client.delete(f"{SESSIONS}/{session.pk}/callback")
+
+    assert response.status_code == 200
+    assert response.json()["data"]["status"] == CallbackStatus.CANCELLED
+    target = CampaignContact.objects.get()
+    # One retry delay (retry_no_answer_minutes) after the cancel, inside the window.
+    assert (target.state, target.next_attempt_at) == (
+        CampaignContactState.PENDING,
+        NOW + timedelta(minutes=60),
+    )
+    assert dispatch_due(now=NOW + timedelta(minutes=59)) == 0
+    assert dispatch_due(now=NOW + timedelta(minutes=60)) == 1
+    assert dispatch_due(now=TOMORROW_AT_THREE) == 0
+    retry = CallSession.objects.exclude(pk=session.pk).get()
+    assert (retry.kind, retry.attempt_number) == (SessionKind.CAMPAIGN, 2)
+
+
+def test_a_person_scheduled_callback_holds_the_contacts_own_retry(
+    owner, make_campaign, frozen, placement_tasks
+):
+    claimed_campaign(make_campaign, owner.organization)
+    session = finish(CallSession.objects.get(), carrier_call_sid="CA1", status=CallStatus.NO_ANSWER)
+    # The contact's retry is due in an hour; a person asks for a call tomorrow instead.
+    scheduled = owner.client.post(
+        f"{SESSIONS}/{session.pk}/callback", {"at": TOMORROW_AT_THREE.isoformat()}, format="json"
+    )
+    assert scheduled.status_code == 201
+    assert scheduled.json()["data"]["requestedBy"] == "person"
+
+    assert dispatch_due(now=NOW + timedelta(minutes=60)) == 0
+    frozen.move_to(TOMORROW_AT_THREE)
+    assert dispatch_due(now=TOMORROW_AT_THREE) == 1
+    assert dispatch_due(now=TOMORROW_AT_THREE + timedelta(seconds=1)) == 0
+    placed = CallSession.objects.exclude(pk=session.pk).get()
+    assert (placed.kind, placed.attempt_number) == (SessionKind.CALLBACK, 2)
 
 
 def test_a_retry_stays_inside_the_calling_window(owner, make_campaign):

@@ -11,7 +11,11 @@ import time_machine
 from django.db import IntegrityError, connection, connections, transaction
 from django.urls import reverse
 
-from campaigns.dialling.callbacks import callback_cancel, callback_schedule
+from campaigns.dialling.callbacks import (
+    callback_cancel,
+    callback_requested_on_call,
+    callback_schedule,
+)
 from campaigns.dialling.dispatch import claim_due_callbacks, dispatch_due
 from campaigns.factories import CampaignFactory, ContactFactory, DoNotCallEntryFactory
 from campaigns.models import Campaign, CampaignStatus, Contact
@@ -100,6 +104,7 @@ def test_it_schedules_a_callback_inside_the_window(owner, call, frozen):
             "requestedAt": "2026-03-03T16:00:00Z",
             "adjusted": False,
             "note": "After the school run.",
+            "requestedBy": "person",
             "skipReason": "",
             "placedSession": None,
             "createdAt": "2026-03-03T15:00:00Z",
@@ -131,14 +136,24 @@ def test_the_listing_and_the_detail_show_the_callback_and_the_filter_finds_it(ow
     assert [row["id"] for row in unscheduled] == [other.pk]
 
 
-def test_the_filter_still_counts_a_callback_the_callee_asked_for_on_the_call(owner, frozen):
-    asked = CallSessionFactory(
-        organization=owner.organization, extracted={"callback_at": "2026-03-04T15:00:00+00:00"}
+def test_the_filter_counts_the_callees_callback_by_its_row_not_by_what_was_said(owner, frozen):
+    said = {"callback_at": "2026-03-04T15:00:00+00:00"}
+    asked, cancelled = campaign_call(owner.organization), campaign_call(owner.organization)
+    CallSession.objects.filter(pk__in=[asked.pk, cancelled.pk]).update(
+        outcome="callback_requested", extracted=said
     )
+    callback_requested_on_call(session=asked, at=datetime(2026, 3, 4, 15, tzinfo=UTC), now=NOW)
+    # Said on a test call (nothing to call back in), or cancelled since: nothing is planned.
+    test_call = CallSessionFactory(organization=owner.organization, extracted=said)
+    callback_requested_on_call(session=cancelled, at=datetime(2026, 3, 4, 15, tzinfo=UTC), now=NOW)
+    callback_cancel(session=cancelled)
 
     scheduled = owner.client.get(SESSIONS, {"callbackScheduled": "true"}).json()["data"]
+    unscheduled = owner.client.get(SESSIONS, {"callbackScheduled": "false"}).json()["data"]
 
     assert [row["id"] for row in scheduled] == [asked.pk]
+    assert {row["id"] for row in unscheduled} == {test_call.pk, cancelled.pk}
+    assert ScheduledCallback.objects.get(source_session=asked).requested_by == "callee"
 
 
 def test_adjust_moves_a_time_outside_the_window_to_the_next_allowed_slot(owner, call, frozen):

@@ -27,7 +27,7 @@ from campaigns import services
 from campaigns.dialling.dispatch import dispatch_due
 from campaigns.models import CampaignContact, DoNotCallEntry
 from scripts.factories import ScriptFactory
-from sessions.models import CallEvent, CallSession
+from sessions.models import CallEvent, CallSession, ScheduledCallback
 from tests.anvil_voice.telephony.test_carrier_harness import (
     AsgiServer,
     SimulatorThread,
@@ -192,6 +192,14 @@ def test_every_talking_persona_gets_a_transcript_an_outcome_and_a_recording(
         campaign=campaign, contact__phone_number=number("07", "212")
     )
     assert (target.state, target.next_attempt_at) == ("pending", at)
+    # The callee's request is a scheduled callback like a person's, the contact's next call.
+    asked = ScheduledCallback.objects.get(source_session=callback)
+    assert (asked.status, asked.requested_by, asked.at, asked.target_id) == (
+        "pending",
+        "callee",
+        at,
+        target.pk,
+    )
 
     assert DoNotCallEntry.objects.filter(
         organization=acme, phone_number=number("08", "212")
