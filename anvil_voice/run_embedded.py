@@ -152,7 +152,8 @@ def asgi_server_command(kind: str, python: str, port: int, host: str = HOST) -> 
     if kind == "uvicorn":
         return [
             python, "-m", "uvicorn", "--host", host, "--port", str(port),
-            "--ws", "websockets-sansio", "--lifespan", "off", "--no-access-log",
+            "--ws", "websockets-sansio", "--lifespan", "off",
+            "--log-level", "warning", "--no-access-log",
             ASGI_APPLICATION,
         ]  # fmt: skip
     if kind == "daphne":
