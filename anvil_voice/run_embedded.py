@@ -1,8 +1,8 @@
 """`make run`: the whole system on the embedded default, in one terminal.
 
-Starts the ASGI server (Daphne: HTTP + websockets), a Celery worker with beat on the
-filesystem broker, and the Twilio simulator; prints the admin login and a fresh demo API key;
-stops everything on Ctrl-C.
+Starts the ASGI server (HTTP + websockets: Uvicorn, or Daphne with `ASGI_SERVER=daphne`), a
+Celery worker with beat on the filesystem broker, and the Twilio simulator; prints the admin
+login and a fresh demo API key; stops everything on Ctrl-C.
 
 `PORT` alone is enough to run a second instance beside the first: every helper's port is
 derived from it (the simulator listens on PORT + 10 unless that is taken, then on any free
@@ -44,6 +44,13 @@ DEMO_KEY_ARGS = ["create_api_key", "--organization", "demo", "--name", DEMO_KEY_
 # risk does not apply; setting C_FORCE_ROOT would be wrong (it re-enables pickle as root and
 # does not even silence the warning). Only the embedded worker's warning is filtered, by text.
 CELERY_ROOT_WARNING_FILTER = "ignore:You're running the worker with superuser privileges"
+ASGI_APPLICATION = "anvil_voice.asgi:application"
+# `ASGI_SERVER` picks the server; both are supported and tested (tests/anvil_voice/
+# test_asgi_servers.py). Uvicorn is the default: it spends less CPU per media frame
+# (docs/benchmarks.md). Daphne runs through our entry point, which leaves form bodies to Django
+# and names every status (anvil_voice/daphne_server.py). Docs: docs/decisions.md.
+ASGI_SERVERS = ("uvicorn", "daphne")
+DEFAULT_ASGI_SERVER = "uvicorn"
 
 
 @dataclass(frozen=True)
@@ -136,6 +143,27 @@ def child_env(env: Mapping[str, str], ports: Ports, var_dir: Path) -> dict[str, 
     return child
 
 
+def asgi_server_command(kind: str, python: str, port: int, host: str = HOST) -> list[str]:
+    """The command that serves our ASGI app (HTTP and websockets) on `host:port` with `kind`.
+
+    Uvicorn: websockets through the `websockets` library's sans-I/O protocol (the one the
+    benchmarks and the live-call tests use); Django has no lifespan events, so lifespan is off.
+    """
+    if kind == "uvicorn":
+        return [
+            python, "-m", "uvicorn", "--host", host, "--port", str(port),
+            "--ws", "websockets-sansio", "--lifespan", "off",
+            "--log-level", "warning", "--no-access-log",
+            ASGI_APPLICATION,
+        ]  # fmt: skip
+    if kind == "daphne":
+        return [
+            python, "-m", "anvil_voice.daphne_server", "-b", host, "-p", str(port),
+            ASGI_APPLICATION,
+        ]  # fmt: skip
+    raise ValueError(f"ASGI_SERVER must be one of {', '.join(ASGI_SERVERS)}, not {kind!r}.")
+
+
 def worker_env(env: Mapping[str, str]) -> dict[str, str]:
     worker = dict(env)
     if os.geteuid() == 0:
@@ -206,6 +234,11 @@ def main() -> int:
     ports = plan_ports(server_port, os.environ)
     var_dir = var_dir_for(server_port, os.environ)
     problems = port_problems(ports)
+    server_kind = os.environ.get("ASGI_SERVER") or DEFAULT_ASGI_SERVER
+    if server_kind not in ASGI_SERVERS:
+        problems.append(
+            f"ASGI_SERVER must be one of {', '.join(ASGI_SERVERS)}, not {server_kind!r}."
+        )
     lock = lock_var_dir(var_dir) if not problems else None
     if not problems and lock is None:
         problems = [f"Another `make run` is using {var_dir} (set ANVIL_VAR_DIR or PORT)."]
@@ -221,10 +254,7 @@ def main() -> int:
         return 1
 
     commands = {
-        "server": [
-            str(bin_dir / "daphne"), "-b", HOST, "-p", str(ports.server),
-            "anvil_voice.asgi:application",
-        ],
+        "server": asgi_server_command(server_kind, python, ports.server),
         "worker": [
             str(bin_dir / "celery"), "-A", "anvil_voice", "worker", "--beat",
             "--pool=threads", "--concurrency=4", "--loglevel=WARNING",
@@ -271,7 +301,7 @@ def main() -> int:
             "\n".join(
                 [
                     "",
-                    "Anvil Voice is running (embedded default).",
+                    f"Anvil Voice is running (embedded default, served by {server_kind}).",
                     f"  Admin:     {base}/admin/  (admin / anvil-demo)",
                     f"  API docs:  {base}/api/v1/voice/docs/  ({base}/api/v1/voice/redoc/)",
                     f"  Health:    curl -H 'Authorization: Bearer {api_key}' {health}",

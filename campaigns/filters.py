@@ -5,6 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q, QuerySet
 
+from anvil_voice.api.search import phone_search_digits
 from campaigns.models import Campaign, CampaignStatus, Contact, DoNotCallEntry
 from sessions.models import AnsweredBy, CallSession, CallStatus, Outcome
 
@@ -22,7 +23,9 @@ class CampaignFilter(django_filters.FilterSet):
 
 class ContactFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(
-        method="filter_search", max_length=100, help_text="Part of a name, company or number."
+        method="filter_search",
+        max_length=100,
+        help_text="Part of a name or company, or of the number written any way (`(212) 555-01`).",
     )
     phoneNumber = django_filters.CharFilter(field_name="phone_number", max_length=20)
 
@@ -36,12 +39,15 @@ class ContactFilter(django_filters.FilterSet):
         text = value.strip()
         if not text:
             return queryset
-        return queryset.filter(
+        matches = (
             Q(first_name__icontains=text)
             | Q(last_name__icontains=text)
             | Q(company__icontains=text)
             | Q(phone_number__contains=text)
         )
+        if digits := phone_search_digits(text):
+            matches |= Q(phone_number__contains=digits)
+        return queryset.filter(matches)
 
 
 class DoNotCallFilter(django_filters.FilterSet):

@@ -22,13 +22,17 @@ from sessions.selectors import sessions_with_callback_scheduled
 E164 = RegexValidator(r"^\+[1-9][0-9]{1,14}$", "Enter a phone number in E.164 form (+14155550100).")
 BOOLEAN_CHOICES = [("true", "true"), ("false", "false")]
 
-# API ordering value -> keyset ordering (ends in the primary key; every field non-null).
+# API ordering value -> keyset ordering (ends in the primary key; every field non-null). The
+# values name the fields a session answers with; `duration`/`-duration`, the names before
+# `durationSeconds`, stay as aliases (same ordering, so their cursors are interchangeable).
 ORDERINGS: dict[str, list[str]] = {
     "-startedAt": ["-id"],
     "startedAt": ["id"],
-    "-duration": ["-duration_key", "-id"],
-    "duration": ["duration_key", "id"],
+    "-durationSeconds": ["-duration_key", "-id"],
+    "durationSeconds": ["duration_key", "id"],
 }
+ORDERING_ALIASES = {"-duration": "-durationSeconds", "duration": "durationSeconds"}
+ORDERING_VALUES = [*ORDERINGS, *ORDERING_ALIASES]
 DEFAULT_ORDERING = "-startedAt"
 
 
@@ -64,7 +68,14 @@ class SessionFilter(django_filters.FilterSet):
     callbackScheduled = django_filters.ChoiceFilter(
         choices=BOOLEAN_CHOICES, method="filter_callback"
     )
-    search = django_filters.CharFilter(method="filter_search", max_length=200)
+    search = django_filters.CharFilter(
+        method="filter_search",
+        max_length=200,
+        help_text=(
+            "Words said in the call, or part of the number called, written any way "
+            "(`555010`, `(212) 555-0104`, `+1 212 555 0104`)."
+        ),
+    )
 
     class Meta:
         model = CallSession
@@ -86,7 +97,7 @@ class SessionFilter(django_filters.FilterSet):
         self, queryset: QuerySet[CallSession], name: str, value: str
     ) -> QuerySet[CallSession]:
         value = value.strip()
-        return selectors.session_transcript_search(queryset, value) if value else queryset
+        return selectors.session_search(queryset, value) if value else queryset
 
 
 LIST_PARAMS = frozenset(SessionFilter.base_filters) | {"ordering", "cursor", "limit"}
@@ -95,9 +106,11 @@ LIST_PARAMS = frozenset(SessionFilter.base_filters) | {"ordering", "cursor", "li
 def session_ordering(params: Any) -> list[str]:
     """The keyset ordering for `?ordering=`; unknown values are a 400."""
     value = params.get("ordering") or DEFAULT_ORDERING
+    value = ORDERING_ALIASES.get(value, value)
     if value not in ORDERINGS:
         raise ApplicationError(
-            VALIDATION_MESSAGE, details={"ordering": [f"Must be one of: {', '.join(ORDERINGS)}."]}
+            VALIDATION_MESSAGE,
+            details={"ordering": [f"Must be one of: {', '.join(ORDERING_VALUES)}."]},
         )
     return ORDERINGS[value]
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Exists, F, IntegerField, Max, Min, OuterRef, QuerySet, Value
+from django.db.models import Count, Exists, F, IntegerField, Max, Min, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 
 from anvil_voice.accounts.models import Organization
+from anvil_voice.api.search import phone_search_digits
 from sessions.models import (
     CallbackStatus,
     CallEvent,
@@ -39,10 +40,14 @@ def session_detail_queryset() -> QuerySet[CallSession]:
     return CallSession.objects.select_related("script_version", "script_version__script")
 
 
-def session_transcript_search(queryset: QuerySet[CallSession], text: str) -> QuerySet[CallSession]:
-    """Sessions with a turn containing `text`: EXISTS, so a session matching twice is one row."""
+def session_search(queryset: QuerySet[CallSession], text: str) -> QuerySet[CallSession]:
+    """Sessions with a turn containing `text` (EXISTS, so a session matching twice is one row),
+    or, when `text` is a phone number or part of one, whose number holds its digits."""
     turns = TranscriptTurn.objects.filter(session=OuterRef("pk"), text__icontains=text)
-    return queryset.filter(Exists(turns))
+    matches = Q(Exists(turns))
+    if digits := phone_search_digits(text):
+        matches |= Q(to_number__contains=digits)
+    return queryset.filter(matches)
 
 
 def session_turns(*, session: CallSession) -> list[TranscriptTurn]:

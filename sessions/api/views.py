@@ -31,7 +31,12 @@ from sessions.api.serializers import (
     SessionSerializer,
     TranscriptTurnSerializer,
 )
-from sessions.filters import SessionFilter, reject_unknown_params, session_ordering
+from sessions.filters import (
+    ORDERING_VALUES,
+    SessionFilter,
+    reject_unknown_params,
+    session_ordering,
+)
 from sessions.models import CallSession, ScheduledCallback
 from sessions.transcripts import transcript_txt, transcript_vtt
 from voices.storage import audio_response
@@ -104,7 +109,13 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizat
     @extend_schema(
         parameters=[
             OpenApiParameter(
-                "ordering", str, enum=["-startedAt", "startedAt", "-duration", "duration"]
+                "ordering",
+                str,
+                enum=ORDERING_VALUES,
+                description=(
+                    "By start time or `durationSeconds` (`-` for descending); `duration` and "
+                    "`-duration` are aliases of `durationSeconds` and `-durationSeconds`."
+                ),
             )
         ]
     )

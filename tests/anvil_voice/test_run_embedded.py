@@ -164,3 +164,15 @@ def test_the_embedded_worker_does_not_print_celerys_root_warning() -> None:
     if os.geteuid() == 0:
         assert "superuser" not in completed.stderr
     assert "C_FORCE_ROOT" not in worker_env(env)
+
+
+def test_uvicorn_serves_by_default_and_daphne_runs_through_our_entry_point() -> None:
+    uvicorn = run_embedded.asgi_server_command(run_embedded.DEFAULT_ASGI_SERVER, "py", 8000)
+    daphne = run_embedded.asgi_server_command("daphne", "py", 8000)
+
+    assert uvicorn[:3] == ["py", "-m", "uvicorn"]
+    assert uvicorn[uvicorn.index("--ws") + 1] == "websockets-sansio"
+    assert daphne[:3] == ["py", "-m", "anvil_voice.daphne_server"]
+    assert uvicorn[-1] == daphne[-1] == "anvil_voice.asgi:application"
+    with pytest.raises(ValueError, match="ASGI_SERVER must be one of uvicorn, daphne"):
+        run_embedded.asgi_server_command("gunicorn", "py", 8000)

@@ -171,6 +171,32 @@ def test_it_lists_a_lists_contacts_with_search(owner):
     assert body["meta"] == {"total": 1, "cursor": None, "hasMore": False}
 
 
+@pytest.mark.parametrize(
+    ("search", "expected"),
+    [
+        ("555010", ["Ivy"]),
+        ("212 555-0104", ["Ivy"]),
+        ("(212) 555-01", ["Ivy", "Olga"]),
+        ("+1 212", ["Ivy", "Olga"]),
+        ("0115", ["Olga"]),
+        ("415.555", ["Nick"]),
+        ("555-0199", []),
+    ],
+)
+def test_search_finds_part_of_a_number_written_any_way(owner, search, expected):
+    contact_list = ContactListFactory(organization=owner.organization)
+    for name, number in [
+        ("Ivy", "+12125550104"),
+        ("Olga", "+12125550115"),
+        ("Nick", "+14155550120"),
+    ]:
+        ContactFactory(contact_list=contact_list, first_name=name, phone_number=number)
+
+    body = owner.client.get(f"{LISTS}/{contact_list.pk}/contacts", {"search": search}).json()
+
+    assert sorted(row["firstName"] for row in body["data"]) == expected
+
+
 def test_it_hides_another_organizations_lists(owner, outsider):
     contact_list = ContactListFactory(organization=owner.organization)
 

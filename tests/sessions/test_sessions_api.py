@@ -309,6 +309,12 @@ def varied(owner, finished):
         ({"search": "DRIVING"}, ["finished"]),
         ({"search": "a"}, ["finished"]),
         ({"search": "nobody said this"}, []),
+        ({"search": "5550122"}, ["busy"]),
+        ({"search": "555-0133"}, ["machine"]),
+        ({"search": "(202) 555-0144"}, ["queued"]),
+        ({"search": "+1 202 555 0122"}, ["busy"]),
+        ({"search": "55501"}, ["queued", "machine", "busy", "finished"]),
+        ({"search": "0133 said"}, []),
     ],
 )
 def test_it_filters_sessions(owner, outsider, varied, params, expected):
@@ -391,7 +397,12 @@ def test_it_filters_by_campaign_and_contact(owner, varied):
         ),
         (
             {"ordering": "name"},
-            {"ordering": ["Must be one of: -startedAt, startedAt, -duration, duration."]},
+            {
+                "ordering": [
+                    "Must be one of: -startedAt, startedAt, -durationSeconds, durationSeconds, "
+                    "-duration, duration."
+                ]
+            },
         ),
         ({"colour": "red"}, {"colour": ["Unknown query parameter."]}),
         ({"cursor": "not-a-cursor"}, {"cursor": ["This cursor is not valid."]}),
@@ -435,15 +446,29 @@ def test_it_orders_and_pages_by_start_time_and_duration(owner):
 
     newest = walk(owner.client, {"limit": 2})
     oldest = walk(owner.client, {"limit": 3, "ordering": "startedAt"})
-    shortest = walk(owner.client, {"limit": 2, "ordering": "duration"})
-    longest = walk(owner.client, {"limit": 2, "ordering": "-duration"})
-    long_calls = walk(owner.client, {"limit": 1, "ordering": "-duration", "minDuration": 30})
+    shortest = walk(owner.client, {"limit": 2, "ordering": "durationSeconds"})
+    longest = walk(owner.client, {"limit": 2, "ordering": "-durationSeconds"})
+    long_calls = walk(owner.client, {"limit": 1, "ordering": "-durationSeconds", "minDuration": 30})
 
     assert newest == sorted(by_id, reverse=True)
     assert oldest == sorted(by_id)
     assert shortest == sorted(by_id, key=lambda pk: (key[pk], pk))
     assert longest == sorted(by_id, key=lambda pk: (key[pk], pk), reverse=True)
     assert long_calls == [sessions[6].pk, sessions[3].pk, sessions[0].pk]
+
+
+def test_duration_orders_as_its_alias_durationseconds_with_the_same_cursors(owner):
+    for seconds in [30, None, 10, 5]:
+        CallSessionFactory(organization=owner.organization, duration_seconds=seconds)
+    first = owner.client.get(SESSIONS, {"limit": 2, "ordering": "-durationSeconds"}).json()
+
+    alias = owner.client.get(SESSIONS, {"limit": 2, "ordering": "-duration"}).json()
+    rest = owner.client.get(
+        SESSIONS, {"ordering": "-duration", "cursor": first["meta"]["cursor"]}
+    ).json()
+
+    assert [row["id"] for row in alias["data"]] == [row["id"] for row in first["data"]]
+    assert [row["durationSeconds"] for row in first["data"] + rest["data"]] == [30, 10, 5, None]
 
 
 def test_it_refuses_a_cursor_from_another_ordering(owner):
