@@ -70,6 +70,10 @@ def envelope_postprocessing_hook(
             for status_code, response in list(responses.items()):
                 if not str(status_code).startswith("2"):
                     continue
+                if str(status_code) == "204":
+                    # Every DELETE: no body at all, not even the envelope.
+                    response.pop("content", None)
+                    continue
                 content = response.setdefault("content", {})
                 json_content = content.setdefault("application/json", {})
                 schema = json_content.get("schema")

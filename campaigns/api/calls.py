@@ -117,15 +117,15 @@ class SessionCallbackViewSet(OrganizationScopedViewSet):
         methods=["DELETE"],
         summary="Cancel the session's pending callback (404 when there is none)",
         request=None,
-        responses={200: CallbackSerializer},
+        responses={204: None},
     )
     @action(detail=True, methods=["post", "delete"])
     def callback(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         session = self.get_object()
         assert isinstance(session, CallSession)
         if request.method == "DELETE":
-            cancelled = callbacks.callback_cancel(session=session)
-            return Response(CallbackSerializer(cancelled).data)
+            callbacks.callback_cancel(session=session)
+            return Response(status=status.HTTP_204_NO_CONTENT)
         serializer = CallbackRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data

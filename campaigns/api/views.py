@@ -81,12 +81,14 @@ class ContactListViewSet(
         )
         return Response(ContactListSerializer(contact_list).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="Delete a contact list (409 while a campaign uses it)")
+    @extend_schema(
+        summary="Delete a contact list (409 while a campaign uses it)",
+        request=None,
+        responses={204: None},
+    )
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        contact_list = self._object(ContactList)
-        data = {"id": contact_list.pk, "name": contact_list.name, "deleted": True}
-        services.contact_list_delete(contact_list=contact_list)
-        return Response(data)
+        services.contact_list_delete(contact_list=self._object(ContactList))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
         methods=["GET"],
@@ -172,6 +174,7 @@ class DoNotCallViewSet(_ObjectMixin, mixins.ListModelMixin, OrganizationScopedVi
     @extend_schema(
         summary="Remove a number (owners only; a reason is required and audited)",
         request=DoNotCallRemovalSerializer,
+        responses={204: None},
     )
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         entry = self._object(DoNotCallEntry)
@@ -187,7 +190,7 @@ class DoNotCallViewSet(_ObjectMixin, mixins.ListModelMixin, OrganizationScopedVi
             user=self.principal.user,
             api_key=self.principal.api_key,
         )
-        return Response({"id": entry.pk, "phoneNumber": entry.phone_number, "removed": True})
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # --- Caller IDs -------------------------------------------------------------------------------
@@ -212,12 +215,14 @@ class PhoneNumberViewSet(_ObjectMixin, mixins.ListModelMixin, OrganizationScoped
         )
         return Response(CallerIdSerializer(caller_id).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="Remove a caller ID (409 while a campaign uses it)")
+    @extend_schema(
+        summary="Remove a caller ID (409 while a campaign uses it)",
+        request=None,
+        responses={204: None},
+    )
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        caller_id = self._object(CallerId)
-        data = {"id": caller_id.pk, "phoneNumber": caller_id.phone_number, "deleted": True}
-        services.caller_id_remove(caller_id=caller_id)
-        return Response(data)
+        services.caller_id_remove(caller_id=self._object(CallerId))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # --- Campaigns --------------------------------------------------------------------------------

@@ -72,11 +72,10 @@ class ScriptViewSet(
         )
         return Response(ScriptSerializer(script).data)
 
+    @extend_schema(request=None, responses={204: None})
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        script = self._script()
-        data = {"id": script.pk, "name": script.name, "deleted": True}
-        services.script_delete(script=script)
-        return Response(data)
+        services.script_delete(script=self._script())
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=ScriptRenderSerializer, responses={200: ScriptRenderedSerializer})
     @action(detail=True, methods=["post"])

@@ -74,10 +74,10 @@ class VoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizatio
         voice = selectors.voice_detail().get(pk=voice.pk)
         return Response(VoiceDetailSerializer(voice).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="Delete a voice", request=None, responses={200: VoiceSerializer})
+    @extend_schema(summary="Delete a voice", request=None, responses={204: None})
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        voice = services.voice_delete(voice=self._voice())
-        return Response(VoiceSerializer(voice).data)
+        services.voice_delete(voice=self._voice())
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
         summary="Generate a preview MP3",
