@@ -56,9 +56,9 @@ class ApiKeyViewSet(mixins.ListModelMixin, OrganizationScopedViewSet):
         data["key"] = issued.raw_key
         return Response(data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={200: ApiKeySerializer})
+    @extend_schema(request=None, responses={204: None})
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         api_key = self.get_object()
         assert isinstance(api_key, ApiKey)
-        api_key = services.api_key_revoke(api_key=api_key)
-        return Response(ApiKeySerializer(api_key).data)
+        services.api_key_revoke(api_key=api_key)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from anvil_voice.api.errors import ErrorCode, error_body
+from anvil_voice.api.schema import error_response
 from anvil_voice.api.views import ApiView
 
 logger = logging.getLogger("anvil_voice.health")
@@ -95,7 +96,10 @@ class HealthView(ApiView):
                     "status": serializers.CharField(),
                     "components": serializers.DictField(child=serializers.DictField()),
                 },
-            )
+            ),
+            503: error_response(
+                "SERVICE_UNAVAILABLE: a component is down; error.details.components says which."
+            ),
         },
     )
     def get(self, request: Request) -> Response:

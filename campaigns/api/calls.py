@@ -15,14 +15,14 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.dateparse import parse_datetime
 from django_ratelimit.core import get_usage
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from anvil_voice.api.schema import error_response
 from anvil_voice.api.serializers import CamelCaseSerializer
 from anvil_voice.api.views import OrganizationScopedViewSet
 from campaigns.dialling import callbacks
@@ -34,12 +34,9 @@ from sessions.api.serializers import CallbackSerializer, SessionDetailSerializer
 from sessions.models import CallSession
 
 TEST_CALL_GROUP = "test-calls"
-CALLBACK_CONFLICT = OpenApiResponse(
-    response=OpenApiTypes.OBJECT,
-    description=(
-        "CONFLICT: a callback is already pending for the contact, or the number is on the "
-        "do-not-call list; INVALID_STATE: not a campaign call, or the campaign was stopped."
-    ),
+CALLBACK_CONFLICT = error_response(
+    "CONFLICT: a callback is already pending for the contact, or the number is on the "
+    "do-not-call list; INVALID_STATE: not a campaign call, or the campaign was stopped."
 )
 # The shape only (documented as the schema's pattern); the service checks the number is real.
 E164_FORMAT = RegexValidator(r"^\+[1-9][0-9]{1,14}$", E164_MESSAGE)
@@ -117,15 +114,15 @@ class SessionCallbackViewSet(OrganizationScopedViewSet):
         methods=["DELETE"],
         summary="Cancel the session's pending callback (404 when there is none)",
         request=None,
-        responses={200: CallbackSerializer},
+        responses={204: None},
     )
     @action(detail=True, methods=["post", "delete"])
     def callback(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         session = self.get_object()
         assert isinstance(session, CallSession)
         if request.method == "DELETE":
-            cancelled = callbacks.callback_cancel(session=session)
-            return Response(CallbackSerializer(cancelled).data)
+            callbacks.callback_cancel(session=session)
+            return Response(status=status.HTTP_204_NO_CONTENT)
         serializer = CallbackRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -166,7 +163,13 @@ class CallsViewSet(OrganizationScopedViewSet):
         if usage is not None and usage["should_limit"]:
             raise Throttled(wait=max(1, usage["time_left"]))
 
-    @extend_schema(request=TestCallSerializer, responses={201: SessionDetailSerializer})
+    @extend_schema(
+        request=TestCallSerializer,
+        responses={
+            201: SessionDetailSerializer,
+            409: error_response("CONFLICT: the number is on the do-not-call list."),
+        },
+    )
     @action(detail=False, methods=["post"], url_path="test")
     def test(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = TestCallSerializer(data=request.data)

@@ -7,13 +7,19 @@ from typing import Any
 import django_filters
 from django.db.models import Model, QuerySet
 from django_filters.utils import translate_validation
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from anvil_voice.api.schema import BODY_ERROR_STATUSES, error_response
 from anvil_voice.api.views import OrganizationScopedViewSet
 from campaigns import selectors, services
 from campaigns.api.serializers import (
@@ -37,6 +43,10 @@ from campaigns.filters import (
 )
 from campaigns.importing import parse_mapping
 from campaigns.models import CallerId, Campaign, ContactList, DoNotCallEntry
+
+CAMPAIGN_STATE_CONFLICT = error_response(
+    "INVALID_STATE: the campaign's status does not allow this move."
+)
 
 
 def _filtered(
@@ -81,12 +91,14 @@ class ContactListViewSet(
         )
         return Response(ContactListSerializer(contact_list).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="Delete a contact list (409 while a campaign uses it)")
+    @extend_schema(
+        summary="Delete a contact list (409 while a campaign uses it)",
+        request=None,
+        responses={204: None, 409: error_response("CONFLICT: campaigns use the list.")},
+    )
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        contact_list = self._object(ContactList)
-        data = {"id": contact_list.pk, "name": contact_list.name, "deleted": True}
-        services.contact_list_delete(contact_list=contact_list)
-        return Response(data)
+        services.contact_list_delete(contact_list=self._object(ContactList))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
         methods=["GET"],
@@ -97,7 +109,10 @@ class ContactListViewSet(
         methods=["POST"],
         summary="Add one contact",
         request=ContactCreateSerializer,
-        responses={201: ContactSerializer},
+        responses={
+            201: ContactSerializer,
+            409: error_response("CONFLICT: the number is already in the list."),
+        },
     )
     @action(detail=True, methods=["get", "post"])
     def contacts(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -154,7 +169,15 @@ class DoNotCallViewSet(_ObjectMixin, mixins.ListModelMixin, OrganizationScopedVi
     def get_base_queryset(self) -> QuerySet[DoNotCallEntry]:
         return DoNotCallEntry.objects.all()
 
-    @extend_schema(summary="Add a number (idempotent: 200 when already listed)")
+    @extend_schema(
+        summary="Add a number (idempotent: 200 when already listed)",
+        responses={
+            201: DoNotCallSerializer,
+            200: OpenApiResponse(
+                DoNotCallSerializer, description="Already listed: the existing entry, unchanged."
+            ),
+        },
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = DoNotCallSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -172,6 +195,18 @@ class DoNotCallViewSet(_ObjectMixin, mixins.ListModelMixin, OrganizationScopedVi
     @extend_schema(
         summary="Remove a number (owners only; a reason is required and audited)",
         request=DoNotCallRemovalSerializer,
+        parameters=[
+            OpenApiParameter(
+                "reason",
+                str,
+                description="Why the number may be called again; required, here or in the body.",
+            )
+        ],
+        responses={
+            204: None,
+            # The reason may come as a body (OpenAPI 3.0 documents none for a DELETE).
+            415: error_response(BODY_ERROR_STATUSES["415"]),
+        },
     )
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         entry = self._object(DoNotCallEntry)
@@ -187,7 +222,7 @@ class DoNotCallViewSet(_ObjectMixin, mixins.ListModelMixin, OrganizationScopedVi
             user=self.principal.user,
             api_key=self.principal.api_key,
         )
-        return Response({"id": entry.pk, "phoneNumber": entry.phone_number, "removed": True})
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # --- Caller IDs -------------------------------------------------------------------------------
@@ -201,7 +236,14 @@ class PhoneNumberViewSet(_ObjectMixin, mixins.ListModelMixin, OrganizationScoped
     def get_base_queryset(self) -> QuerySet[CallerId]:
         return CallerId.objects.all()
 
-    @extend_schema(summary="Register a caller ID (checked with the carrier account)")
+    @extend_schema(
+        summary="Register a caller ID (checked with the carrier account)",
+        responses={
+            201: CallerIdSerializer,
+            409: error_response("CONFLICT: the number is already registered."),
+            503: error_response("SERVICE_UNAVAILABLE: the carrier could not be asked."),
+        },
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = CallerIdSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -213,12 +255,14 @@ class PhoneNumberViewSet(_ObjectMixin, mixins.ListModelMixin, OrganizationScoped
         )
         return Response(CallerIdSerializer(caller_id).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="Remove a caller ID (409 while a campaign uses it)")
+    @extend_schema(
+        summary="Remove a caller ID (409 while a campaign uses it)",
+        request=None,
+        responses={204: None, 409: error_response("CONFLICT: campaigns use the number.")},
+    )
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        caller_id = self._object(CallerId)
-        data = {"id": caller_id.pk, "phoneNumber": caller_id.phone_number, "deleted": True}
-        services.caller_id_remove(caller_id=caller_id)
-        return Response(data)
+        services.caller_id_remove(caller_id=self._object(CallerId))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # --- Campaigns --------------------------------------------------------------------------------
@@ -259,7 +303,11 @@ class CampaignViewSet(
         )
         return self._render(campaign, status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={200: CampaignSerializer}, summary="Start dialling")
+    @extend_schema(
+        request=None,
+        responses={200: CampaignSerializer, 409: CAMPAIGN_STATE_CONFLICT},
+        summary="Start dialling",
+    )
     @action(detail=True, methods=["post"])
     def start(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         campaign = services.campaign_start(
@@ -267,7 +315,11 @@ class CampaignViewSet(
         )
         return self._render(campaign)
 
-    @extend_schema(request=None, responses={200: CampaignSerializer}, summary="Pause")
+    @extend_schema(
+        request=None,
+        responses={200: CampaignSerializer, 409: CAMPAIGN_STATE_CONFLICT},
+        summary="Pause",
+    )
     @action(detail=True, methods=["post"])
     def pause(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         campaign = services.campaign_pause(
@@ -275,7 +327,11 @@ class CampaignViewSet(
         )
         return self._render(campaign)
 
-    @extend_schema(request=None, responses={200: CampaignSerializer}, summary="Stop (final)")
+    @extend_schema(
+        request=None,
+        responses={200: CampaignSerializer, 409: CAMPAIGN_STATE_CONFLICT},
+        summary="Stop (final)",
+    )
     @action(detail=True, methods=["post"])
     def stop(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         campaign = services.campaign_stop(

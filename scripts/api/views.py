@@ -10,6 +10,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from anvil_voice.api.schema import error_response
 from anvil_voice.api.views import OrganizationScopedViewSet
 from campaigns.models import Contact
 from scripts import services
@@ -72,11 +73,13 @@ class ScriptViewSet(
         )
         return Response(ScriptSerializer(script).data)
 
+    @extend_schema(
+        request=None,
+        responses={204: None, 409: error_response("CONFLICT: campaigns use the script.")},
+    )
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        script = self._script()
-        data = {"id": script.pk, "name": script.name, "deleted": True}
-        services.script_delete(script=script)
-        return Response(data)
+        services.script_delete(script=self._script())
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=ScriptRenderSerializer, responses={200: ScriptRenderedSerializer})
     @action(detail=True, methods=["post"])

@@ -141,6 +141,7 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizat
     @extend_schema(
         parameters=[OpenApiParameter("format", str, enum=[*TRANSCRIPT_FORMATS])],
         responses={
+            # Every turn at once: a call's transcript is short, so it is not paginated (no meta).
             200: TranscriptTurnSerializer(many=True),
             (200, "text/plain"): OpenApiTypes.STR,
             (200, "text/vtt"): OpenApiTypes.STR,
@@ -150,6 +151,7 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizat
         detail=True,
         methods=["get"],
         renderer_classes=[EnvelopeJSONRenderer, PlainTextRenderer, WebVttRenderer],
+        pagination_class=None,
     )
     def transcript(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         session = self.get_object()

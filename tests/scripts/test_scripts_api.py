@@ -141,10 +141,7 @@ def test_it_deletes_an_unused_script(owner):
 
     response = owner.client.delete(f"{SCRIPTS}/{script.pk}")
 
-    assert response.json() == {
-        "success": True,
-        "data": {"id": script.pk, "name": script.name, "deleted": True},
-    }
+    assert (response.status_code, response.content) == (204, b"")
     assert not Script.objects.exists()
 
 

@@ -136,7 +136,7 @@ def test_it_retrieves_a_voice_with_its_samples(viewer, acme):
 # --- Delete ---------------------------------------------------------------------------------
 
 
-def test_it_deletes_the_voice_its_files_and_answers_the_summary(
+def test_it_deletes_the_voice_and_its_files_and_answers_204(
     owner, acme, media_root, django_capture_on_commit_callbacks
 ):
     voice = VoiceFactory(organization=acme)
@@ -147,11 +147,7 @@ def test_it_deletes_the_voice_its_files_and_answers_the_summary(
     with django_capture_on_commit_callbacks(execute=True):
         response = owner.client.delete(f"{VOICES}/{voice.pk}")
 
-    assert response.status_code == 200
-    assert response.json() == {
-        "success": True,
-        "data": voice_payload(voice, sample_count=1, sample_seconds=1.0),
-    }
+    assert (response.status_code, response.content) == (204, b"")
     assert Voice.objects.count() == 0
     assert VoiceSample.objects.count() == VoicePreview.objects.count() == 0
     assert VoiceEvent.objects.count() == 0
@@ -165,7 +161,7 @@ def test_it_keeps_the_files_until_the_delete_commits(owner, acme, media_root):
 
     response = owner.client.delete(f"{VOICES}/{voice.pk}")
 
-    assert response.status_code == 200
+    assert response.status_code == 204
     assert len(stored_files(media_root)) == 1
 
 
@@ -177,7 +173,7 @@ def test_it_deletes_a_cloud_voice_at_the_provider(
     with django_capture_on_commit_callbacks(execute=True):
         response = owner.client.delete(f"{VOICES}/{voice.pk}")
 
-    assert response.status_code == 200
+    assert response.status_code == 204
     assert [(r.method, r.path) for r in elevenlabs.requests] == [("DELETE", "/v1/voices/el-42")]
 
 

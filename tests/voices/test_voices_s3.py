@@ -100,6 +100,6 @@ def test_it_deletes_every_object_with_the_voice(
     with django_capture_on_commit_callbacks(execute=True):
         response = owner.client.delete(f"{VOICES}/{voice_id}")
 
-    assert response.status_code == 200
+    assert response.status_code == 204
     assert s3.keys() == []
     assert VoicePreview.objects.count() == 0

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 
 from anvil_voice.api.negotiation import AudioNegotiation
 from anvil_voice.api.renderers import EnvelopeJSONRenderer
+from anvil_voice.api.schema import error_response
 from anvil_voice.api.views import OrganizationScopedViewSet
 from voices import selectors, services, speech, storage
 from voices.api.serializers import (
@@ -74,10 +75,17 @@ class VoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizatio
         voice = selectors.voice_detail().get(pk=voice.pk)
         return Response(VoiceDetailSerializer(voice).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="Delete a voice", request=None, responses={200: VoiceSerializer})
+    @extend_schema(
+        summary="Delete a voice",
+        request=None,
+        responses={
+            204: None,
+            409: error_response("CONFLICT: a running or paused campaign uses the voice."),
+        },
+    )
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        voice = services.voice_delete(voice=self._voice())
-        return Response(VoiceSerializer(voice).data)
+        services.voice_delete(voice=self._voice())
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
         summary="Generate a preview MP3",
@@ -85,6 +93,12 @@ class VoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizatio
         responses={
             201: VoicePreviewSerializer,
             200: OpenApiResponse(VoicePreviewSerializer, description="Reused: same text before."),
+            409: error_response(
+                "INVALID_STATE: the voice is not ready (still processing, or failed)."
+            ),
+            503: error_response(
+                "SERVICE_UNAVAILABLE: the speech provider could not synthesise it."
+            ),
         },
     )
     @action(detail=True, methods=["post"])

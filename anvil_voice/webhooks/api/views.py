@@ -41,9 +41,9 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, OrganizationScopedViewSet):
             WebhookEndpointCreatedSerializer(endpoint).data, status=status.HTTP_201_CREATED
         )
 
+    @extend_schema(request=None, responses={204: None})
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         endpoint = self.get_object()
         assert isinstance(endpoint, WebhookEndpoint)
-        data = {"id": endpoint.pk, "url": endpoint.url, "deleted": True}
         services.webhook_endpoint_delete(endpoint=endpoint)
-        return Response(data)
+        return Response(status=status.HTTP_204_NO_CONTENT)

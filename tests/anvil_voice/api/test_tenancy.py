@@ -25,8 +25,9 @@ def test_it_answers_404_for_another_organizations_object(owner, outsider):
 def test_it_lets_a_member_act_on_their_own_organization(owner, member):
     response = member.client.delete(f"{KEYS}/{owner.api_key.pk}")
 
-    assert response.status_code == 200
-    assert response.json()["data"]["revokedAt"] is not None
+    assert response.status_code == 204
+    owner.api_key.refresh_from_db()
+    assert owner.api_key.revoked_at is not None
 
 
 def test_it_forbids_a_manager_from_issuing_an_owner_key(member):
