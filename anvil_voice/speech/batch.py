@@ -70,7 +70,7 @@ class BatchRecognizer:
 
     async def _transcribe(self, utterance: Utterance) -> Final | RecognizerFailure:
         """The utterance's final, or why there is none (naming the utterance)."""
-        where = {"start_ms": utterance.start_ms, "end_ms": utterance.end_ms}
+        start_ms, end_ms = utterance.start_ms, utterance.end_ms
         try:
             # The thread cannot be interrupted: on timeout it finishes in the background and
             # its answer is dropped. The default executor bounds how many run at once.
@@ -85,14 +85,15 @@ class BatchRecognizer:
             )
         except TimeoutError:
             message = f"{self.name} took over {self._timeout}s"
-            return RecognizerFailure("stt_timeout", message, **where)
+            return RecognizerFailure("stt_timeout", message, start_ms=start_ms, end_ms=end_ms)
         except ProviderError as error:
-            return RecognizerFailure(error.code, error.message, **where)
+            return RecognizerFailure(error.code, error.message, start_ms=start_ms, end_ms=end_ms)
         except Exception as error:  # a provider bug must not kill the call
             logger.exception("pipeline.stt_failed provider=%s", self.name)
-            return RecognizerFailure("stt_error", repr(error), **where)
+            return RecognizerFailure("stt_error", repr(error), start_ms=start_ms, end_ms=end_ms)
         return Final(
             text=transcript.text.strip(),
+            start_ms=start_ms,
+            end_ms=end_ms,
             confidence=transcript.confidence,
-            **where,
         )

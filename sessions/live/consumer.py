@@ -74,6 +74,8 @@ _LOGGED_EVENTS = frozenset(
         PipelineEventKind.MARK_TIMEOUT,
         PipelineEventKind.HANG_UP,
         PipelineEventKind.HANG_UP_FAILED,
+        PipelineEventKind.HEARD_AFTER_END,
+        PipelineEventKind.RECOGNITION_CUT,
     }
 )
 
@@ -184,6 +186,7 @@ def turn_message(turn: Turn) -> dict[str, Any]:
         "startMs": turn.start_ms,
         "endMs": turn.end_ms,
         "interrupted": turn.interrupted,
+        "recognized": turn.recognized,
         "latency": turn.latency,
     }
 
