@@ -112,6 +112,7 @@ def pipeline_config() -> PipelineConfig:
     return PipelineConfig(
         max_call_ms=int(settings.CALL_MAX_DURATION_SECONDS) * 1000,
         tts_first_audio_timeout=float(settings.CALL_TTS_TIMEOUT_SECONDS),
+        hangup_grace=float(settings.CALL_HANGUP_GRACE_SECONDS),
     )
 
 
