@@ -358,6 +358,10 @@ CALL_MAX_DURATION_SECONDS = env.get_int("CALL_MAX_DURATION_SECONDS", 600, minimu
 # for an utterance, fails the turn (the agent apologises or says goodbye).
 CALL_TTS_TIMEOUT_SECONDS = env.get_int("CALL_TTS_TIMEOUT_SECONDS", 5, minimum=1)
 CALL_STT_TIMEOUT_SECONDS = env.get_int("CALL_STT_TIMEOUT_SECONDS", 8, minimum=1)
+# When the caller hangs up, how long recognition already under way gets to finish (and the agent
+# to decide on it: an opt-out said on the way out). Keep it plus the sink's 5 s under Daphne's
+# 10 s application close timeout.
+CALL_HANGUP_GRACE_SECONDS = env.get_int("CALL_HANGUP_GRACE_SECONDS", 4, minimum=0)
 CELERY_BEAT_SCHEDULE["sessions-close-abandoned-conversations"] = {
     "task": "sessions.tasks.session_close_abandoned_conversations_task",
     "schedule": 60.0,

@@ -53,7 +53,8 @@ NOWHERE = "http://127.0.0.1:9"  # nothing listens on the discard port: callbacks
 NOW = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)  # a Tuesday, 10:00 in New York
 # Persona suffixes that end without answering (PERSONAS.md: the last digit picks the persona,
 # 1 = busy, 2 = failed; 11 is barge-in, so it is left out).
-FAST_ENDINGS = [f"{tens}{last}" for tens in range(10) for last in (1, 2) if (tens, last) != (1, 1)]
+# 11 and 12 are personas of their own (barge-in, opt-out-hangs-up), not busy/failed.
+FAST_ENDINGS = [f"{tens}{last}" for tens in range(10) for last in (1, 2) if tens != 1]
 
 
 # --- the simulator process ------------------------------------------------------------------

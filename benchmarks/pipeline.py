@@ -110,6 +110,9 @@ class InstantRecognizer:
         if self._emit is not None:
             self._emit(Final("yes please", utterance.start_ms, utterance.end_ms))
 
+    async def finish(self) -> None:
+        return None  # every utterance is answered at once
+
     async def aclose(self) -> None:
         return None
 

@@ -157,7 +157,8 @@ class CallSessionAdmin(ReadOnlyScopedAdmin):
             {
                 "speaker": turn.speaker,
                 "label": turn.get_speaker_display(),
-                "text": turn.text,
+                "text": turn.text if turn.recognized else "(not recognised)",
+                "recognized": turn.recognized,
                 "start": _clock(turn.start_ms),
                 "end": _clock(turn.end_ms),
                 "interrupted": turn.interrupted,

@@ -296,10 +296,14 @@ class TranscriptTurn(models.Model):
     interrupted = models.BooleanField(default=False)
     # Per-turn timings (end of speech → STT final → first token → first audio → first frame).
     latency = models.JSONField(default=dict, blank=True)
+    # False: the caller spoke and recognition failed or did not answer in time (`text` empty).
+    recognized = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
-        ordering = ["session", "index"]
+        # `index` is the order turns were finished in (and the row's key within the session);
+        # speakers overlap, so a transcript reads by when each turn began.
+        ordering = ["session", "start_ms", "index"]
         constraints = [
             models.UniqueConstraint(fields=["session", "index"], name="turn_unique_index")
         ]

@@ -51,7 +51,9 @@ def session_search(queryset: QuerySet[CallSession], text: str) -> QuerySet[CallS
 
 
 def session_turns(*, session: CallSession) -> list[TranscriptTurn]:
-    return list(TranscriptTurn.objects.filter(session=session).order_by("index"))
+    """The session's turns as they were spoken: by start time (speakers overlap, and a turn is
+    numbered when it ends), then by number."""
+    return list(TranscriptTurn.objects.filter(session=session).order_by("start_ms", "index"))
 
 
 def session_events_summary(*, session: CallSession) -> dict[str, Any]:

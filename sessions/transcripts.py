@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from sessions.models import CallSession, Speaker, TranscriptTurn
 
 SPEAKER_NAMES = {Speaker.AGENT: "Agent", Speaker.CONTACT: "Contact"}
+# A turn whose recognition failed (`TranscriptTurn.recognized` False): the caller spoke.
+UNHEARD = "(not recognised)"
 
 
 def _speaker(turn: TranscriptTurn) -> str:
@@ -23,12 +25,14 @@ def _clock(ms: int, *, hours: bool) -> str:
 
 
 def transcript_txt(*, session: CallSession, turns: Iterable[TranscriptTurn]) -> str:
-    """`[mm:ss.mmm] Speaker: text`, one turn a line; a cut-off turn ends with "[interrupted]"."""
+    """`[mm:ss.mmm] Speaker: text`, one turn a line; a cut-off turn ends with "[interrupted]",
+    an unrecognised one reads "(not recognised)"."""
     lines = [f"Call session {session.pk} to {session.to_number}"]
     lines.append("")
     for turn in turns:
         mark = " [interrupted]" if turn.interrupted else ""
-        lines.append(f"[{_clock(turn.start_ms, hours=False)}] {_speaker(turn)}: {turn.text}{mark}")
+        text = turn.text if turn.recognized else UNHEARD
+        lines.append(f"[{_clock(turn.start_ms, hours=False)}] {_speaker(turn)}: {text}{mark}")
     return "\n".join(lines) + "\n"
 
 
@@ -45,7 +49,6 @@ def transcript_vtt(*, turns: Iterable[TranscriptTurn]) -> str:
         end_ms = max(turn.end_ms, turn.start_ms)
         start, end = _clock(turn.start_ms, hours=True), _clock(end_ms, hours=True)
         note = " (interrupted)" if turn.interrupted else ""
-        blocks.append(
-            f"{number}\n{start} --> {end}\n<v {_speaker(turn)}>{_vtt_text(turn.text)}{note}"
-        )
+        text = _vtt_text(turn.text) if turn.recognized else UNHEARD
+        blocks.append(f"{number}\n{start} --> {end}\n<v {_speaker(turn)}>{text}{note}")
     return "\n\n".join(blocks) + "\n"

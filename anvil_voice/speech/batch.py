@@ -46,6 +46,11 @@ class BatchRecognizer:
     def end_of_utterance(self, utterance: Utterance) -> None:
         self._queue.put_nowait(utterance)
 
+    async def finish(self) -> None:
+        """Until every utterance handed over has been answered (a final or a failure)."""
+        if self._worker is not None and not self._worker.done():
+            await self._queue.join()
+
     async def aclose(self) -> None:
         if self._worker is not None:
             self._worker.cancel()
@@ -55,34 +60,40 @@ class BatchRecognizer:
         while True:
             utterance = await self._queue.get()
             try:
-                # The thread cannot be interrupted: on timeout it finishes in the background
-                # and its answer is dropped. The default executor bounds how many run at once.
-                transcript = await asyncio.wait_for(
-                    asyncio.to_thread(
-                        self._stt.transcribe,
-                        audio=utterance.audio,
-                        encoding="ulaw",
-                        sample_rate=8000,
-                    ),
-                    self._timeout,
-                )
-            except TimeoutError:
-                emit(RecognizerFailure("stt_timeout", f"{self.name} took over {self._timeout}s"))
-                continue
-            except ProviderError as error:
-                emit(RecognizerFailure(error.code, error.message))
-                continue
-            except Exception as error:  # a provider bug must not kill the call
-                logger.exception("pipeline.stt_failed provider=%s", self.name)
-                emit(RecognizerFailure("stt_error", repr(error)))
-                continue
-            final = Final(
-                text=transcript.text.strip(),
-                start_ms=utterance.start_ms,
-                end_ms=utterance.end_ms,
-                confidence=transcript.confidence,
+                event = await self._transcribe(utterance)
+                try:
+                    emit(event)
+                except Exception:  # the listener's bug must not stop recognition for the call
+                    logger.exception("pipeline.stt_listener_failed")
+            finally:
+                self._queue.task_done()
+
+    async def _transcribe(self, utterance: Utterance) -> Final | RecognizerFailure:
+        """The utterance's final, or why there is none (naming the utterance)."""
+        start_ms, end_ms = utterance.start_ms, utterance.end_ms
+        try:
+            # The thread cannot be interrupted: on timeout it finishes in the background and
+            # its answer is dropped. The default executor bounds how many run at once.
+            transcript = await asyncio.wait_for(
+                asyncio.to_thread(
+                    self._stt.transcribe,
+                    audio=utterance.audio,
+                    encoding="ulaw",
+                    sample_rate=8000,
+                ),
+                self._timeout,
             )
-            try:
-                emit(final)
-            except Exception:  # the listener's bug must not stop recognition for the call
-                logger.exception("pipeline.stt_listener_failed")
+        except TimeoutError:
+            message = f"{self.name} took over {self._timeout}s"
+            return RecognizerFailure("stt_timeout", message, start_ms=start_ms, end_ms=end_ms)
+        except ProviderError as error:
+            return RecognizerFailure(error.code, error.message, start_ms=start_ms, end_ms=end_ms)
+        except Exception as error:  # a provider bug must not kill the call
+            logger.exception("pipeline.stt_failed provider=%s", self.name)
+            return RecognizerFailure("stt_error", repr(error), start_ms=start_ms, end_ms=end_ms)
+        return Final(
+            text=transcript.text.strip(),
+            start_ms=start_ms,
+            end_ms=end_ms,
+            confidence=transcript.confidence,
+        )

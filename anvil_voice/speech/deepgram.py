@@ -297,6 +297,16 @@ class DeepgramRecognizer:
     def end_of_utterance(self, utterance: Utterance) -> None:
         return None  # Deepgram endpoints on its own
 
+    async def finish(self) -> None:
+        """CloseStream: Deepgram finalises the audio it has, sends its last results and
+        closes; the reader reports them, then a final made of what is left unclosed."""
+        self._closing = True
+        if self._reader is None or self._reader.done():
+            return
+        with contextlib.suppress(Exception):
+            await self._stream.finish()
+        await asyncio.shield(self._reader)
+
     async def aclose(self) -> None:
         self._closing = True
         if self._reader is not None:
@@ -327,7 +337,9 @@ class DeepgramRecognizer:
             logger.exception("pipeline.deepgram_failed")
             emit(RecognizerFailure("stt_error", repr(error), fatal=True))
             return
-        if not self._closing:
+        if self._closing:
+            self._flush(emit)  # the last words, when CloseStream came before speech_final
+        else:
             emit(RecognizerFailure("deepgram_closed", "Deepgram ended the stream.", fatal=True))
 
     def _flush(self, emit: Emit) -> None:

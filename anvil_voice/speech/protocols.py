@@ -129,6 +129,10 @@ class RecognizerFailure:
     code: str
     message: str
     fatal: bool = False
+    # The utterance that could not be recognised, when the failure is about one (a batch
+    # recogniser's timeout): the pipeline keeps it as an unheard turn.
+    start_ms: int | None = None
+    end_ms: int | None = None
 
 
 RecognizerEvent = Interim | Final | RecognizerFailure
@@ -166,6 +170,11 @@ class StreamingRecognizer(Protocol):
 
     def end_of_utterance(self, utterance: Utterance) -> None:
         """The endpointer closed an utterance (batch recognisers transcribe it)."""
+
+    async def finish(self) -> None:
+        """No more audio is coming (the call ended): deliver the results of everything fed so
+        far (the final of the last utterance, recognition already under way), then return.
+        The caller bounds the wait and calls `aclose()` after it either way."""
 
     async def aclose(self) -> None:
         """Stop and release everything; no task may outlive this."""

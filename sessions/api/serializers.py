@@ -17,7 +17,7 @@ from voices.storage import signed_url
 class TranscriptTurnSerializer(CamelCaseModelSerializer):
     class Meta:
         model = TranscriptTurn
-        fields = ["index", "speaker", "text", "start_ms", "end_ms", "interrupted"]
+        fields = ["index", "speaker", "text", "start_ms", "end_ms", "interrupted", "recognized"]
         read_only_fields = fields
 
 

@@ -76,6 +76,8 @@ _LOGGED_EVENTS = frozenset(
         PipelineEventKind.MARK_TIMEOUT,
         PipelineEventKind.HANG_UP,
         PipelineEventKind.HANG_UP_FAILED,
+        PipelineEventKind.HEARD_AFTER_END,
+        PipelineEventKind.RECOGNITION_CUT,
     }
 )
 
@@ -112,6 +114,7 @@ def pipeline_config() -> PipelineConfig:
     return PipelineConfig(
         max_call_ms=int(settings.CALL_MAX_DURATION_SECONDS) * 1000,
         tts_first_audio_timeout=float(settings.CALL_TTS_TIMEOUT_SECONDS),
+        hangup_grace=float(settings.CALL_HANGUP_GRACE_SECONDS),
     )
 
 
@@ -187,6 +190,7 @@ def turn_message(turn: Turn) -> dict[str, Any]:
         "startMs": turn.start_ms,
         "endMs": turn.end_ms,
         "interrupted": turn.interrupted,
+        "recognized": turn.recognized,
         "latency": turn.latency,
     }
 

@@ -38,5 +38,10 @@ class PipelineConfig:
     stt_retry_line: str = "Sorry, I didn't catch that. Could you say that again?"
     # Estimating how much of a cut-off sentence was heard when its audio was not all made.
     partial_ms_per_char: float = 65.0
+    # When the call ends under the caller (`stop`, the socket closing), how long (seconds, wall
+    # clock) recognition already under way and the last utterance's final get, and the agent
+    # to decide on them (an opt-out, a callback: nothing is said). What is still unrecognised
+    # then is kept as an unheard turn.
+    hangup_grace: float = 4.0
     # On close, how long the sink gets to store what is left.
     sink_drain_timeout: float = 5.0

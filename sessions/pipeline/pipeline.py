@@ -66,6 +66,7 @@ class _Phase(Enum):
     GREETING = auto()  # listening for "Hello?" before the opening
     TALKING = auto()
     ENDING = auto()  # the last words are playing / hanging up
+    CLOSING = auto()  # the call is gone: nothing in or out; recognition ends, the agent decides
     ENDED = auto()
 
 
@@ -153,6 +154,9 @@ class CallPipeline:
         self._caller_spoke = False
         self._last_speech_at: float | None = None
         self._utterance_ends: deque[tuple[int, float, float]] = deque(maxlen=16)
+        # Utterances handed to the recogniser with no answer yet: (start_ms, end_ms).
+        self._pending: deque[tuple[int, int]] = deque()
+        self._recognition_dead = False
         self._opted_out = False
         self._voicemail: str | None = None
         self._end_reason: CallEndReason | None = None
@@ -191,7 +195,7 @@ class CallPipeline:
         if self._phase is _Phase.WAITING:
             self.stats.messages_before_start += 1
             return
-        if self._phase is _Phase.ENDED:
+        if self._phase in (_Phase.CLOSING, _Phase.ENDED):
             return
         frame = _decode(payload)
         if frame is None:
@@ -224,7 +228,7 @@ class CallPipeline:
         if self._phase is _Phase.WAITING:
             self.stats.messages_before_start += 1
             return
-        if self._phase is _Phase.ENDED:
+        if self._phase in (_Phase.CLOSING, _Phase.ENDED):
             return
         self.stats.dtmf_digits += digit
         self._emit_event(Kind.DTMF, digit=digit)
@@ -242,7 +246,7 @@ class CallPipeline:
         """A machine answered and the campaign leaves a message: stop whatever the agent is
         saying, say `text` whole and hang up. Carriers report the machine after its beep
         (DetectMessageEnd), so the message lands on the recording."""
-        if self._phase in (_Phase.WAITING, _Phase.ENDING, _Phase.ENDED):
+        if self._phase in (_Phase.WAITING, _Phase.ENDING, _Phase.CLOSING, _Phase.ENDED):
             return
         if self._voicemail is not None:
             return
@@ -251,12 +255,14 @@ class CallPipeline:
         self._push(_Trigger.VOICEMAIL)
 
     def on_stop(self) -> None:
-        """Twilio's ``stop``: the call is over (hung up by either side)."""
+        """Twilio's ``stop``: the call is over (hung up by either side). What the caller said
+        is still recognised and given to the agent (`PipelineConfig.hangup_grace`)."""
         self._stopped = True
         self._begin_shutdown(CallEndReason.STREAM_STOPPED)
 
     async def close(self) -> PipelineResult:
-        """The websocket closed (or the consumer gives up): cancel everything, report once."""
+        """The websocket closed (or the consumer gives up): stop talking, finish hearing (within
+        the hang-up grace), cancel everything, report once."""
         return await self._begin_shutdown(CallEndReason.DISCONNECTED)
 
     async def wait(self) -> PipelineResult:
@@ -294,6 +300,8 @@ class CallPipeline:
         self._emit_event(
             Kind.SPEECH_ENDED, start_ms=event.start_ms, end_ms=event.end_ms, reason=event.reason
         )
+        # Before the hand-over: a recogniser may answer synchronously.
+        self._pending.append((event.start_ms, event.end_ms))
         try:
             self._recognizer.end_of_utterance(event)
         except Exception:
@@ -315,6 +323,7 @@ class CallPipeline:
     def _on_final(self, final: Final) -> None:
         now = self.clock.now()
         self._last_activity_ms = self._now_ms()
+        self._answered(final.start_ms, final.end_ms)
         if not final.text:
             self._emit_event(Kind.TRANSCRIPT_EMPTY)
             return
@@ -338,7 +347,8 @@ class CallPipeline:
         greeting = self._phase is _Phase.GREETING or (
             self._opening_start_ms is not None and start_ms < self._opening_start_ms
         )
-        if greeting or self._phase is not _Phase.TALKING:
+        # CLOSING: the caller hung up; the agent still decides on their last words.
+        if greeting or self._phase not in (_Phase.TALKING, _Phase.CLOSING):
             return
         self._heard.append(_Heard(final.text, speech_end_at, endpoint_at, now))
         self._wakeup.set()
@@ -347,9 +357,46 @@ class CallPipeline:
         self._emit_event(
             Kind.STT_ERROR, code=failure.code, message=failure.message, fatal=failure.fatal
         )
+        if failure.fatal:
+            # Nothing handed over will be answered now: every waiting utterance is unheard.
+            self._recognition_dead = True
+            lost = list(self._pending)
+            self._pending.clear()
+        elif failure.start_ms is not None or self._pending:
+            lost = self._answered(failure.start_ms, failure.end_ms)
+        else:
+            lost = []
+        for start_ms, end_ms in lost:
+            self._emit_unheard(start_ms, end_ms, failure.code)
         self._stt_failures += 1
         fatal = failure.fatal or self._stt_failures >= self.config.max_stt_failures
         self._push(_Trigger.STT_FATAL if fatal else _Trigger.STT_RETRY)
+
+    def _answered(self, start_ms: int | None, end_ms: int | None) -> list[tuple[int, int]]:
+        """The recogniser answered (a final, or a failure) for speech ending at `end_ms`: the
+        waiting utterances it covers, oldest first, no longer wait. Without timing, the oldest
+        (batch recognisers answer in order)."""
+        if not self._pending:
+            return []
+        if end_ms is None:
+            return [self._pending.popleft()]
+        # A streaming recogniser's turn may span several of our utterances (or start earlier).
+        covered = [item for item in self._pending if item[0] <= end_ms + 200]
+        for item in covered:
+            self._pending.remove(item)
+        return covered
+
+    def _emit_unheard(self, start_ms: int, end_ms: int, code: str) -> None:
+        """Caller speech nobody could make words of: kept in the transcript, marked."""
+        self._caller_spoke = True
+        self._emit_turn(
+            Speaker.CONTACT,
+            "",
+            start_ms=start_ms,
+            end_ms=end_ms,
+            latency={"since": "speech_end", "stt_failure": code},
+            recognized=False,
+        )
 
     def _speech_end_for(self, end_ms: int | None, now: float) -> tuple[float, float | None]:
         """When the caller stopped talking (clock), and when our endpointer noticed."""
@@ -639,6 +686,7 @@ class CallPipeline:
         end_ms: int,
         interrupted: bool = False,
         latency: dict[str, Any],
+        recognized: bool = True,
     ) -> None:
         turn = Turn(
             index=len(self._turns),
@@ -648,6 +696,7 @@ class CallPipeline:
             end_ms=max(start_ms, end_ms),
             interrupted=interrupted,
             latency=latency,
+            recognized=recognized,
         )
         self._turns.append(turn)
         self._sink_queue.put_nowait(("turn", turn))
@@ -683,7 +732,8 @@ class CallPipeline:
 
     async def _shut_down(self) -> PipelineResult:
         was_waiting = self._phase is _Phase.WAITING
-        self._phase = _Phase.ENDED
+        # Nothing more is said or played; recognizer events are still taken (CLOSING).
+        self._phase = _Phase.ENDED if was_waiting else _Phase.CLOSING
         current = asyncio.current_task()
         sink_task = next((t for t in self._tasks if t.get_name() == "pipeline-sink"), None)
         others = [t for t in self._tasks if t is not current and t is not sink_task]
@@ -695,6 +745,9 @@ class CallPipeline:
         for task in others:
             task.cancel()
         await asyncio.gather(*others, return_exceptions=True)
+        if not was_waiting:
+            await self._finish_hearing()
+        self._phase = _Phase.ENDED
         with contextlib.suppress(Exception):
             await self._recognizer.aclose()
         reason = self._end_reason or CallEndReason.DISCONNECTED
@@ -714,6 +767,41 @@ class CallPipeline:
             sink_task.cancel()
             await asyncio.gather(sink_task, return_exceptions=True)
         return result
+
+    async def _finish_hearing(self) -> None:
+        """The call is gone: what the caller said still counts. Close the utterance in progress,
+        let recognition already started finish and give the agent what it has not answered yet
+        (an opt-out said on the way out must reach the do-not-call list), all within
+        `hangup_grace`. Recognition that does not answer in time leaves unheard turns."""
+        ended = self._vad.flush()
+        if ended is not None:
+            self._on_speech_ended(ended)
+        recognized = False
+        try:
+            async with asyncio.timeout(self.config.hangup_grace):
+                await self._recognizer.finish()
+                recognized = True
+                await self._answer_unspoken()
+        except TimeoutError:
+            logger.warning("pipeline.hangup_grace_expired recognized=%s", recognized)
+        except Exception:
+            logger.exception("pipeline.finish_hearing_failed")
+        if self._pending and (not recognized or self._recognition_dead):
+            self._emit_event(Kind.RECOGNITION_CUT, utterances=len(self._pending))
+            for start_ms, end_ms in self._pending:
+                self._emit_unheard(start_ms, end_ms, "stt_unfinished")
+        # What a streaming recogniser found no words in, after finishing, was not speech.
+        self._pending.clear()
+
+    async def _answer_unspoken(self) -> None:
+        """The agent decides on words it has not answered; the reply is never spoken."""
+        if not self._heard or self._agent.finished or self._opening_start_ms is None:
+            return
+        text = " ".join(item.text for item in self._heard)
+        self._heard.clear()
+        self._emit_event(Kind.HEARD_AFTER_END, text=text)
+        async for _ in self._agent.reply(text):
+            pass  # iterated to the end: the decision (outcome, actions) is taken
 
     def _build_result(self, reason: CallEndReason) -> PipelineResult:
         agent = self._agent

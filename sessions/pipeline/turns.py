@@ -36,6 +36,10 @@ class Turn:
                   when nobody spoke first) or ``"trigger"`` (silence, DTMF, limits, fallbacks).
                   Reply turns also carry ``"endpoint_ms"`` when the local endpointer closed
                   the utterance (batch STT).
+
+    ``recognized`` is False for caller speech the recogniser failed on or did not answer for in
+    time (``text`` is empty): the caller said something nobody heard, and the transcript says so.
+    ``index`` is the order turns were finished in; list them by ``start_ms`` (speakers overlap).
     """
 
     index: int
@@ -45,6 +49,7 @@ class Turn:
     end_ms: int
     interrupted: bool = False
     latency: dict[str, Any] = field(default_factory=dict)
+    recognized: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -57,6 +62,10 @@ class PipelineEventKind(StrEnum):
     SPEECH_STARTED = "speech_started"  # {}
     SPEECH_ENDED = "speech_ended"  # {start_ms, end_ms, reason}
     TRANSCRIPT_EMPTY = "transcript_empty"  # {}: the recogniser heard no words
+    # {utterances}: recognition did not answer within the hang-up grace (unheard turns kept)
+    RECOGNITION_CUT = "recognition_cut"
+    # {text}: words finalised after the caller hung up, given to the agent (nothing said)
+    HEARD_AFTER_END = "heard_after_end"
     BARGE_IN = "barge_in"  # {source: vad|interim|dtmf|machine, turn}
     DTMF = "dtmf"  # {digit}
     OPT_OUT = "opt_out"  # {digit}

@@ -76,7 +76,8 @@ class SpeechEnded:
     start_ms: int
     end_ms: int  # just after the last speech frame
     audio: bytes  # mu-law: pre-roll + the utterance + a short tail
-    reason: Literal["silence", "max_length"]
+    # "stream_end": the call ended mid-utterance and `flush()` closed it.
+    reason: Literal["silence", "max_length", "stream_end"]
 
 
 VadEvent = SpeechStarted | SpeechEnded
@@ -150,7 +151,11 @@ class Endpointer:
             return self._end("max_length")
         return None
 
-    def _end(self, reason: Literal["silence", "max_length"]) -> SpeechEnded:
+    def flush(self) -> SpeechEnded | None:
+        """The stream ended: close the utterance in progress, if any (what it holds was said)."""
+        return self._end("stream_end") if self.in_speech else None
+
+    def _end(self, reason: Literal["silence", "max_length", "stream_end"]) -> SpeechEnded:
         # Keep only a short tail of the trailing silence: it costs the recogniser time.
         trailing = self.frames - self._last_speech_frame
         cut = max(0, trailing - self._tail_frames) * ULAW_FRAME_BYTES

@@ -33,14 +33,20 @@
       const who = document.createElement("strong");
       who.textContent = (event.speaker === "agent" ? "Agent" : "Contact") + ": ";
       line.appendChild(who);
-      line.appendChild(document.createTextNode(event.text));
+      line.appendChild(document.createTextNode(event.recognized === false ? "(not recognised)" : event.text));
       if (event.interrupted) {
         const mark = document.createElement("span");
         mark.className = "interrupted";
         mark.textContent = " (interrupted)";
         line.appendChild(mark);
       }
-      element.appendChild(line);
+      // Turns arrive as they end; speakers overlap, so place each by when it began.
+      line.dataset.start = String(event.startMs || 0);
+      const later = Array.from(element.querySelectorAll(".turn[data-start]")).find(
+        (other) => Number(other.dataset.start) > (event.startMs || 0)
+      );
+      if (later) element.insertBefore(line, later);
+      else element.appendChild(line);
     } else if (event.type === "status") {
       element.querySelector(".status").textContent = event.status;
     }

@@ -77,12 +77,25 @@ def test_it_shows_the_session_page_with_chat_recording_and_result(client, owner)
         end_ms=67000,
         interrupted=True,
     )
+    # Numbered when it ended, before the turn above; never recognised.
+    TranscriptTurnFactory(
+        session=session,
+        index=2,
+        speaker=Speaker.CONTACT,
+        text="",
+        start_ms=30000,
+        end_ms=31000,
+        recognized=False,
+    )
     client.force_login(staff(owner))
 
     response = client.get(f"{CHANGELIST}{session.pk}/change/")
     html = response.content.decode()
 
     assert response.status_code == 200
+    assert html.index("Hi &lt;Jordan&gt;") < html.index("(not recognised)")
+    assert html.index("(not recognised)") < html.index("Call me Friday")
+    assert "not recognised</span>" in html
     assert f'src="{CHANGELIST}{session.pk}/recording/"' in html
     assert "<audio" in html
     assert "session-turn--agent" in html

@@ -151,6 +151,7 @@ def test_it_shows_the_full_session(owner, finished):
                     "startMs": 0,
                     "endMs": 2500,
                     "interrupted": False,
+                    "recognized": True,
                 },
                 {
                     "index": 1,
@@ -159,6 +160,7 @@ def test_it_shows_the_full_session(owner, finished):
                     "startMs": 2600,
                     "endMs": 4100,
                     "interrupted": False,
+                    "recognized": True,
                 },
                 {
                     "index": 2,
@@ -167,6 +169,7 @@ def test_it_shows_the_full_session(owner, finished):
                     "startMs": 4200,
                     "endMs": 5000,
                     "interrupted": True,
+                    "recognized": True,
                 },
             ],
             "events": {
@@ -212,6 +215,51 @@ def test_it_serves_the_transcript_as_json_text_and_webvtt(owner, finished):
         "\n"
         "3\n00:00:04.200 --> 00:00:05.000\n<v Agent>Of course, when may I call (interrupted)\n"
     )
+
+
+def test_transcripts_list_turns_by_start_and_keep_unrecognised_speech(owner):
+    # Turns are numbered as they end: the agent's reply (10 780 ms) finished before the caller's
+    # overlapping words (9 140 ms) were recognised, and one utterance was never recognised.
+    session = CallSessionFactory(organization=owner.organization, to_number="+12025550111")
+    rows = [
+        (0, Speaker.AGENT, "Hi, this is Alex.", 0, 2000, True),
+        (1, Speaker.AGENT, "Is now a good time?", 10780, 12000, True),
+        (2, Speaker.CONTACT, "Who is this?", 9140, 10900, True),
+        (3, Speaker.CONTACT, "", 12500, 13400, False),
+    ]
+    for index, speaker, text, start, end, recognized in rows:
+        TranscriptTurnFactory(
+            session=session,
+            index=index,
+            speaker=speaker,
+            text=text,
+            start_ms=start,
+            end_ms=end,
+            recognized=recognized,
+        )
+    url = f"{SESSIONS}/{session.pk}/transcript"
+
+    data = owner.client.get(url).json()["data"]
+    as_txt = owner.client.get(url, {"format": "txt"}).content.decode()
+    as_vtt = owner.client.get(url, {"format": "vtt"}).content.decode()
+
+    assert [(turn["index"], turn["startMs"], turn["recognized"]) for turn in data] == [
+        (0, 0, True),
+        (2, 9140, True),
+        (1, 10780, True),
+        (3, 12500, False),
+    ]
+    assert data[3]["text"] == ""
+    assert owner.client.get(f"{SESSIONS}/{session.pk}").json()["data"]["transcript"] == data
+    assert as_txt.splitlines()[2:] == [
+        "[00:00.000] Agent: Hi, this is Alex.",
+        "[00:09.140] Contact: Who is this?",
+        "[00:10.780] Agent: Is now a good time?",
+        "[00:12.500] Contact: (not recognised)",
+    ]
+    assert "<v Contact>Who is this?" in as_vtt
+    assert as_vtt.index("Who is this?") < as_vtt.index("Is now a good time?")
+    assert "4\n00:00:12.500 --> 00:00:13.400\n<v Contact>(not recognised)\n" in as_vtt
 
 
 def test_it_refuses_an_unknown_transcript_format_and_answers_errors_in_json(

@@ -16,11 +16,17 @@ from channels.layers import InMemoryChannelLayer
 from django.apps import apps as django_apps
 from django.utils import timezone
 
+from anvil_voice.speech.codec import frames_20ms
 from scripts.engine import CallContext, ScriptedAgent, ScriptSpec
 from scripts.factories import ScriptFactory
 from sessions.carrier.status import session_finish
 from sessions.factories import CallSessionFactory
-from sessions.live.consumer import DatabaseSink, LiveCallConsumer, conversation_result
+from sessions.live.consumer import (
+    DatabaseSink,
+    LiveCallConsumer,
+    build_agent,
+    conversation_result,
+)
 from sessions.live.conversation import (
     ConversationResult,
     session_close_abandoned_conversations,
@@ -37,9 +43,10 @@ from sessions.models import (
     ConversationState,
     TranscriptTurn,
 )
-from sessions.pipeline import CallEndReason
+from sessions.pipeline import CallEndReason, CallPipeline, ManualClock
 from sessions.pipeline.turns import PipelineResult, PipelineStats, Speaker, Turn
 from sessions.signals import session_finished
+from tests.sessions.pipeline.pipeline_support import FakeRecognizer, FakeVoice, Line, piper
 
 pytestmark = pytest.mark.django_db
 
@@ -373,3 +380,48 @@ async def test_the_consumer_stores_the_result_only_when_the_sink_did_not(sink_cl
 
     ended = CallEvent.objects.filter(session=session, kind=CallEventKind.CONVERSATION_ENDED)
     assert await database_sync_to_async(ended.count)() == closes
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_opt_out_said_as_the_caller_hangs_up_is_stored_and_reaches_the_list():
+    from campaigns.models import DoNotCallEntry
+    from sessions.models import SessionKind
+
+    opt_out = "Take me off your list."
+    session = await database_sync_to_async(live_session)(
+        kind=SessionKind.TEST, to_number="+12025550178"
+    )
+    setup = await database_sync_to_async(session_conversation_open)(session_id=session.pk)
+    assert setup is not None
+    clock = ManualClock(1000.0)
+    line = Line(clock)
+    sink = DatabaseSink(setup)
+    pipeline = CallPipeline(
+        agent=build_agent(setup),
+        voice=FakeVoice(),
+        voice_id="fake:voice",
+        recognizer=FakeRecognizer(["Hello?", opt_out]),
+        send=line.send,
+        hang_up=line.hang_up,
+        sink=sink,
+        clock=clock,
+    )
+    line.pipeline = pipeline
+    pipeline.start("MZ1")
+    await line.run(piper("Hello?"), seconds=1.5)
+    await line.until(lambda: len(pipeline.turns) >= 2)
+    await line.run(seconds=0.5)
+    for frame in frames_20ms(piper(opt_out)):  # said, and the line goes dead at once
+        await line.step(frame)
+    pipeline.on_stop()
+    await pipeline.close()
+
+    assert sink.closed
+    session = await CallSession.objects.aget(pk=session.pk)
+    assert (session.outcome, session.end_reason) == ("do_not_call", "contact_hung_up")
+    assert session.extracted["opt_out_via"] == "speech"
+    texts = [turn.text async for turn in TranscriptTurn.objects.filter(session=session)]
+    assert texts[-1] == opt_out
+    await database_sync_to_async(session_finish)(session_id=session.pk, status=CallStatus.COMPLETED)
+    entry = await DoNotCallEntry.objects.aget(organization_id=session.organization_id)
+    assert (entry.phone_number, entry.source) == ("+12025550178", DoNotCallEntry.Source.OPT_OUT)

@@ -66,7 +66,9 @@ def test_the_llm_without_a_key_falls_back_to_the_scripted_agent(settings, key):
 def test_the_limits_come_from_settings(settings):
     settings.CALL_MAX_DURATION_SECONDS = 120
     settings.CALL_TTS_TIMEOUT_SECONDS = 7
+    settings.CALL_HANGUP_GRACE_SECONDS = 3
 
     config = pipeline_config()
 
     assert (config.max_call_ms, config.tts_first_audio_timeout) == (120_000, 7.0)
+    assert config.hangup_grace == 3.0

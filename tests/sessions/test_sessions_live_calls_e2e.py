@@ -57,6 +57,8 @@ TALKERS = {
     # Only asked who was calling, then hung up: nobody said no (issue 13), no conversation.
     "09": ("Hugo", "no_conversation", ["sorry", "this"]),
     "11": ("Bart", "interested", ["speaking"]),
+    # Says it and hangs up with the last word: heard, acted on, nothing said back.
+    "12": ("Opal", "do_not_call", ["take me off"]),
 }
 CALL_WAIT = 180.0
 CONCURRENT_CALLS = 3
@@ -164,8 +166,10 @@ def test_every_talking_persona_gets_a_transcript_an_outcome_and_a_recording(
             assert expected_opening.startswith(opening.text), (digits, opening.text)
         else:
             assert opening.text == expected_opening
-        # Turns are in order on the stream's clock, and every agent reply carries its timings.
-        assert [t.index for t in turns] == sorted(t.index for t in turns)
+        # Turns are listed by when they began on the stream's clock (they are numbered as they
+        # end), and every agent reply carries its timings.
+        assert [t.start_ms for t in turns] == sorted(t.start_ms for t in turns)
+        assert sorted(t.index for t in turns) == list(range(len(turns)))
         assert all(t.end_ms >= t.start_ms for t in turns)
         replies = [t for t in turns if t.speaker == "agent" and t.latency.get("since")]
         assert replies, digits
@@ -208,6 +212,27 @@ def test_every_talking_persona_gets_a_transcript_an_outcome_and_a_recording(
     # close before it arrives, which the session tells apart (and counts the same).
     assert sessions["09"].end_reason in {"contact_hung_up", "stream_disconnected"}
 
+    # "Take me off your list." and the line went dead mid-utterance: the words were still
+    # recognised and given to the agent, whose opt-out reached the do-not-call list.
+    gone = sessions["12"]
+    assert gone.end_reason in {"contact_hung_up", "stream_disconnected"}
+    assert gone.extracted["opt_out_via"] == "speech"
+    last = list(gone.turns.all())[-1]
+    assert (last.speaker, last.recognized) == ("contact", True)
+    assert "take me off" in words(last.text)
+    assert DoNotCallEntry.objects.filter(
+        organization=acme, phone_number=number("12", "212")
+    ).exists()
+    assert (
+        CampaignContact.objects.get(
+            campaign=campaign, contact__phone_number=number("12", "212")
+        ).state
+        == "do_not_call"
+    )
+    assert CallEvent.objects.filter(session=gone, kind="pipeline.heard_after_end").exists()
+    [sim_gone] = simulator.calls_to(number("12", "212"))
+    assert [e["action"] for e in sim_gone.log.of_kind("persona")] == ["hung_up"]
+
     # Barge-in: the persona talked over the agent; we sent `clear` and kept only what played.
     barged = sessions["11"]
     [sim_call] = simulator.calls_to(number("11", "212"))
@@ -225,7 +250,7 @@ def test_every_talking_persona_gets_a_transcript_an_outcome_and_a_recording(
     assert {e["sessionId"] for e in turns_seen} == ids
     for session in sessions.values():
         live_lines = [e["text"] for e in turns_seen if e["sessionId"] == session.pk]
-        assert live_lines == [t.text for t in session.turns.all()]
+        assert live_lines == [t.text for t in session.turns.order_by("index")]
 
 
 def test_a_machine_gets_the_scripts_voicemail_message_after_the_beep(

@@ -24,7 +24,9 @@ digits, with or without an area code: `+15550104` and `+12125550104` both reach 
 | 11     | `barge-in`                  | "Hello?" / "Yes, speaking." / 1 s into the agent's next  |
 |        |                             | utterance: "Sorry to interrupt, how much does it cost?"  |
 |        |                             | / "Okay, sign me up."                                    |
-| 12-99  | as 00-09 by the last digit  | `+15550134` is `interested`: many numbers per persona    |
+| 12     | `opt-out-hangs-up`          | "Hello?" / "Take me off your list." and hangs up with    |
+|        |                             | the last word (no pause: the agent never hears it end)   |
+| 13-99  | as 00-09 by the last digit  | `+15550134` is `interested`: many numbers per persona    |
 | other  | `generic-human`             | "Hello?" then quiet                                      |
 
 Answering personas pick up ~4 s after ringing starts (all ring, AMD and callback delays are
@@ -67,6 +69,7 @@ MACHINE = "machine"
 SILENT = "silent"
 
 HELLO = "Hello?"
+OPT_OUT_AND_GO = "Take me off your list."
 VOICEMAIL_GREETING = (
     "Hi, you've reached Sam. I can't take your call right now. "
     "Please leave a message after the tone."
@@ -127,6 +130,13 @@ async def _barge_in(callee: Callee) -> None:
     await callee.say("Okay, sign me up.")
 
 
+async def _opts_out_and_hangs_up(callee: Callee) -> None:
+    await _pick_up(callee)
+    await callee.wait_for_agent_turn()
+    await callee.say(OPT_OUT_AND_GO)
+    callee.hang_up()  # with the last word: no trailing silence reaches the agent
+
+
 def _human(key: str, *replies: str) -> Persona:
     return Persona(key=key, outcome=ANSWER, lines=(HELLO, *replies), script=_conversation(*replies))
 
@@ -167,6 +177,12 @@ PERSONAS: dict[int, Persona] = {
             "Okay, sign me up.",
         ),
         script=_barge_in,
+    ),
+    12: Persona(
+        key="opt-out-hangs-up",
+        outcome=ANSWER,
+        lines=(HELLO, OPT_OUT_AND_GO),
+        script=_opts_out_and_hangs_up,
     ),
 }
 

@@ -66,12 +66,15 @@ async def test_batch_transcribes_each_utterance_in_order_off_the_event_loop():
 
 async def test_batch_reports_a_provider_error_and_keeps_going():
     events = await run_batch(FakeSTT(error=ProviderError("stt_down", "down")))
-    assert events == [RecognizerFailure("stt_down", "down")]
+    assert events == [RecognizerFailure("stt_down", "down", start_ms=0, end_ms=500)]
 
 
 async def test_batch_reports_a_stall_as_a_timeout():
     events = await run_batch(FakeSTT(delay=0.5), timeout=0.05)
-    assert events == [RecognizerFailure("stt_timeout", "fake-whisper took over 0.05s")]
+    # The failure names the utterance: the pipeline keeps it as an unheard turn.
+    assert events == [
+        RecognizerFailure("stt_timeout", "fake-whisper took over 0.05s", start_ms=0, end_ms=500)
+    ]
 
 
 async def test_batch_survives_an_unexpected_exception():
@@ -79,3 +82,14 @@ async def test_batch_survives_an_unexpected_exception():
     assert isinstance(failure, RecognizerFailure)
     assert failure.code == "stt_error"
     assert not failure.fatal
+
+
+async def test_finish_waits_until_every_utterance_handed_over_is_answered():
+    events: list[Any] = []
+    recognizer = BatchRecognizer(FakeSTT(delay=0.05), timeout=2.0)
+    await recognizer.start(events.append)
+    recognizer.end_of_utterance(utterance(0, 500))
+    recognizer.end_of_utterance(utterance(1000, 1500))
+    await asyncio.wait_for(recognizer.finish(), 2)
+    assert [event.start_ms for event in events] == [0, 1000]
+    await recognizer.aclose()

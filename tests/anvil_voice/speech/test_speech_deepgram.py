@@ -288,3 +288,23 @@ async def test_an_unreachable_deepgram_is_a_fatal_recognizer_failure():
     [failure] = events
     assert isinstance(failure, RecognizerFailure)
     assert (failure.code, failure.fatal) == ("deepgram_unreachable", True)
+
+
+async def test_finish_delivers_the_last_words_deepgram_flushes_on_close_stream():
+    async def script(ws: ServerConnection, fake: FakeDeepgram) -> None:
+        await fake.got_audio.wait()
+        await ws.send(results("take me off", is_final=True, start=2.0))
+
+    async with FakeDeepgram(script) as fake:
+        recognizer = DeepgramRecognizer(DeepgramStream(api_key=KEY, url=fake.url))
+        events: list[Any] = []
+        await recognizer.start(events.append)
+        recognizer.feed(b"\xff" * 160)
+        await asyncio.sleep(0.1)  # the partial result reaches the reader
+        await asyncio.wait_for(recognizer.finish(), 5)
+        await recognizer.aclose()
+
+    # The words before CloseStream and Deepgram's flushed last result arrive as one turn (no
+    # speech_final came before the close); a requested close is no failure.
+    assert events == [Final("take me off bye now", start_ms=2000, end_ms=10250, confidence=0.97)]
+    assert {"type": "CloseStream"} in fake.controls

@@ -125,6 +125,7 @@ class FakeRecognizer:
         self.utterances: list[SpeechEnded] = []
         self.frames = 0
         self.emit: Emit | None = None
+        self.finished = False
         self.closed = False
 
     async def start(self, emit: Emit) -> None:
@@ -141,6 +142,9 @@ class FakeRecognizer:
             self.emit(answer)
         else:
             self.emit(Final(answer, utterance.start_ms, utterance.end_ms, 0.9))
+
+    async def finish(self) -> None:
+        self.finished = True  # every utterance was answered at once
 
     async def aclose(self) -> None:
         self.closed = True

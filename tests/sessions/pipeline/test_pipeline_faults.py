@@ -33,13 +33,22 @@ async def test_an_stt_error_gets_a_retry_line_and_a_second_one_ends_politely():
     await call.line.run(piper(HELLO), seconds=1.5)
     await call.line.until(lambda: len(call.sink.turns) >= 2)
     await call.line.run(piper("Yes please."), seconds=1.0)
-    await call.line.until(lambda: len(call.sink.turns) >= 3)
-    assert call.sink.turns[-1].text == "Sorry, I didn't catch that. Could you say that again?"
+    await call.line.until(lambda: len(call.sink.turns) >= 4)
+    # The utterance recognition failed on is kept, marked, before the retry line.
+    unheard, retry = call.sink.turns[-2:]
+    assert (unheard.speaker, unheard.text, unheard.recognized) == ("contact", "", False)
+    assert unheard.latency["stt_failure"] == "stt_timeout"
+    assert retry.text == "Sorry, I didn't catch that. Could you say that again?"
     await call.line.run(piper("Yes please."), seconds=1.0)
     await call.line.until(lambda: call.line.hung_up)
     result = await asyncio.wait_for(call.pipeline.wait(), 5)
 
     assert result.turns[-1].text == TROUBLE
+    assert [turn.recognized for turn in result.turns if turn.speaker == "contact"] == [
+        True,
+        False,
+        False,
+    ]
     assert result.end_reason is CallEndReason.STT_FAILED
     assert result.outcome is Outcome.NO_CONVERSATION
     assert [(e.kind.value, e.data["code"]) for e in result.errors] == [
