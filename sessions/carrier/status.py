@@ -341,23 +341,19 @@ def session_apply_amd_result(*, callback: AmdCallback) -> ApplyResult:
             CallSession.objects.filter(pk=session.pk, answered_by="").exclude(
                 status__in=TERMINAL_CALL_STATUSES
             ).update(answered_by=answered_by)
-        hang_up = (
-            answered_by == AnsweredBy.MACHINE
+        # What a campaign call does when a machine answers (a test call just goes on).
+        on_machine = (
+            session.campaign.voicemail_behaviour
+            if answered_by == AnsweredBy.MACHINE
             and not session.is_finished
             and session.campaign is not None
-            and session.campaign.voicemail_behaviour == HANG_UP_ON_MACHINES
+            else None
         )
-        if hang_up:
+        if on_machine == HANG_UP_ON_MACHINES:
             session_id = session.pk
             _record_event(session_id, CallEventKind.HANG_UP_REQUESTED, {"reason": "machine"})
             transaction.on_commit(lambda: _enqueue_hang_up(session_id))
-        leave_message = (
-            answered_by == AnsweredBy.MACHINE
-            and not session.is_finished
-            and session.campaign is not None
-            and session.campaign.voicemail_behaviour == LEAVE_MESSAGE_ON_MACHINES
-        )
-        if leave_message:
+        if on_machine == LEAVE_MESSAGE_ON_MACHINES:
             # The live call's consumer says the script's message (or hangs up without one).
             session_id = session.pk
             transaction.on_commit(lambda: _tell_consumer_machine(session_id))

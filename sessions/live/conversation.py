@@ -144,21 +144,30 @@ def _final_outcome(session: CallSession, result: ConversationResult) -> str | No
     return None  # the carrier's preliminary outcome stands (completed / no_conversation)
 
 
+def _result_updates(
+    session: CallSession, result: ConversationResult, *, replace_reasons: tuple[str, ...]
+) -> dict[str, Any]:
+    """What the conversation's result writes on the session: extracted data, summary, the
+    outcome that stands, and its end reason unless one is set (or is in `replace_reasons`)."""
+    updates: dict[str, Any] = {
+        "extracted": {**(session.extracted or {}), **result.extracted},
+        "summary": result.summary,
+    }
+    outcome = _final_outcome(session, result)
+    if outcome:
+        updates["outcome"] = outcome
+    if not session.end_reason or session.end_reason in replace_reasons:
+        updates["end_reason"] = result.end_reason[:64]
+    return updates
+
+
 def session_conversation_note(*, session_id: int, result: ConversationResult) -> None:
     """Store the agent's decision before we hang up (the carrier's callback follows fast)."""
     with transaction.atomic():
         session = CallSession.objects.select_for_update().filter(pk=session_id).first()
         if session is None:
             return
-        updates: dict[str, Any] = {
-            "extracted": {**(session.extracted or {}), **result.extracted},
-            "summary": result.summary,
-        }
-        outcome = _final_outcome(session, result)
-        if outcome:
-            updates["outcome"] = outcome
-        if not session.end_reason:
-            updates["end_reason"] = result.end_reason[:64]
+        updates = _result_updates(session, result, replace_reasons=())
         CallSession.objects.filter(pk=session_id).update(**updates)
 
 
@@ -201,16 +210,8 @@ def session_conversation_close(*, session_id: int, result: ConversationResult) -
         )
         if not closed:
             return False
-        updates: dict[str, Any] = {
-            "extracted": {**(session.extracted or {}), **result.extracted},
-            "summary": result.summary,
-        }
-        outcome = _final_outcome(session, result)
-        if outcome:
-            updates["outcome"] = outcome
-        if not session.end_reason or session.end_reason == "completed":
-            # "completed" is the carrier's word; ours says why the conversation ended.
-            updates["end_reason"] = result.end_reason[:64]
+        # "completed" is the carrier's word; ours says why the conversation ended.
+        updates = _result_updates(session, result, replace_reasons=("completed",))
         CallSession.objects.filter(pk=session_id).update(**updates)
         if result.turns:
             TranscriptTurn.objects.bulk_create(
