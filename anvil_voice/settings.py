@@ -358,6 +358,11 @@ CALL_MAX_DURATION_SECONDS = env.get_int("CALL_MAX_DURATION_SECONDS", 600, minimu
 # for an utterance, fails the turn (the agent apologises or says goodbye).
 CALL_TTS_TIMEOUT_SECONDS = env.get_int("CALL_TTS_TIMEOUT_SECONDS", 5, minimum=1)
 CALL_STT_TIMEOUT_SECONDS = env.get_int("CALL_STT_TIMEOUT_SECONDS", 8, minimum=1)
+# Turn detection on live calls: "energy" (energy VAD + fixed silence, the default) or "neural"
+# (Silero VAD + Smart Turn v3.2 + backchannel-aware barge-in; docs/decisions.md).
+CALL_TURN_DETECTION = env.get_str("CALL_TURN_DETECTION", "energy")
+if CALL_TURN_DETECTION not in ("energy", "neural"):
+    raise ImproperlyConfigured("CALL_TURN_DETECTION must be 'energy' or 'neural'.")
 CELERY_BEAT_SCHEDULE["sessions-close-abandoned-conversations"] = {
     "task": "sessions.tasks.session_close_abandoned_conversations_task",
     "schedule": 60.0,

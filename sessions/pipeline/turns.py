@@ -57,7 +57,10 @@ class PipelineEventKind(StrEnum):
     SPEECH_STARTED = "speech_started"  # {}
     SPEECH_ENDED = "speech_ended"  # {start_ms, end_ms, reason}
     TRANSCRIPT_EMPTY = "transcript_empty"  # {}: the recogniser heard no words
-    BARGE_IN = "barge_in"  # {source: vad|interim|dtmf|machine, turn}
+    BARGE_IN = "barge_in"  # {source: vad|interim|speech|words|dtmf|machine, turn}
+    # Caller words over an agent line that went on (a backchannel, or a line that may not be
+    # interrupted): in the transcript, but not an answer.  {text}
+    BACKCHANNEL = "backchannel"
     DTMF = "dtmf"  # {digit}
     OPT_OUT = "opt_out"  # {digit}
     SILENCE_TIMEOUT = "silence_timeout"  # {silent_ms}
