@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from scripts.engine.types import ENGLISH_PHRASES, AgentPhrases
-from sessions.pipeline.neural_turn import NeuralTurnConfig
+from sessions.pipeline.turn_detection import NeuralTurnConfig
 from sessions.pipeline.vad import VadConfig
 
 

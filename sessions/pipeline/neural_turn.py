@@ -27,7 +27,7 @@ from __future__ import annotations
 import importlib.util
 import threading
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -38,8 +38,8 @@ from pipecat.audio.turn.smart_turn._whisper_features import compute_whisper_log_
 from anvil_voice.speech.codec import ULAW_FRAME_BYTES, resample_pcm16, ulaw_to_pcm16
 from sessions.pipeline.turn_detection import (
     BargeIn,
-    BargeInPolicy,
     BargeInState,
+    NeuralTurnConfig,
     TurnCheck,
     TurnEvent,
 )
@@ -147,21 +147,6 @@ class SileroStream:
             self._context = x[:, -SILERO_CONTEXT:]
             self.probability = float(np.asarray(out).reshape(-1)[0])
         return self.probability
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NeuralTurnConfig:
-    speech_threshold: float = 0.5  # Silero probability that opens speech
-    # Once in speech, frames stay speech down to this (hysteresis: word endings are soft).
-    continue_threshold: float = 0.35
-    start_ms: int = 60  # speech within a short window that opens an utterance
-    pause_ms: int = 250  # silence after which Smart Turn is asked
-    max_pause_ms: int = 2000  # silence that ends the turn whatever Smart Turn said
-    complete_threshold: float = 0.5  # Smart Turn probability meaning "the turn is complete"
-    max_utterance_ms: int = 15_000
-    pre_roll_ms: int = 200
-    tail_ms: int = 200
-    barge_in: BargeInPolicy = field(default_factory=BargeInPolicy)
 
 
 class NeuralTurnDetector:

@@ -40,7 +40,6 @@ from scripts.engine.agent import Agent
 from scripts.engine.types import AgentAction, EndCall, MarkDoNotCall, Outcome
 from sessions.pipeline.clock import Clock, LoopClock
 from sessions.pipeline.config import PipelineConfig
-from sessions.pipeline.neural_turn import NeuralTurnDetector
 from sessions.pipeline.pacer import AgentSpeech, Pacer, SpokenChunk
 from sessions.pipeline.speaking import AgentTurn, Outlet, TurnResult, TurnTiming, say
 from sessions.pipeline.turn_detection import (
@@ -826,6 +825,9 @@ class CallPipeline:
 
 def _build_detector(config: PipelineConfig) -> TurnDetector:
     if config.turn_detection == "neural":
+        # ONNX Runtime and pipecat's feature code load only when the neural detector is used.
+        from sessions.pipeline.neural_turn import NeuralTurnDetector
+
         return NeuralTurnDetector(config.neural, inline=False)
     return EnergyTurnDetector(config.vad)
 

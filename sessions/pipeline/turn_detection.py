@@ -27,7 +27,7 @@ agent's next input (`is_backchannel`, used by the pipeline).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from sessions.pipeline.vad import Endpointer, SpeechEnded, SpeechStarted, VadConfig
@@ -125,6 +125,23 @@ class BargeInPolicy:
     barge_in_min_speech_ms: int = 600
     barge_in_words_min_ms: int = 120
     barge_in_backchannel_max_ms: int = 1200
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NeuralTurnConfig:
+    """The neural detector's knobs (`neural_turn`; here so configuring it loads no model code)."""
+
+    speech_threshold: float = 0.5  # Silero probability that opens speech
+    # Once in speech, frames stay speech down to this (hysteresis: word endings are soft).
+    continue_threshold: float = 0.35
+    start_ms: int = 60  # speech within a short window that opens an utterance
+    pause_ms: int = 250  # silence after which Smart Turn is asked
+    max_pause_ms: int = 2000  # silence that ends the turn whatever Smart Turn said
+    complete_threshold: float = 0.5  # Smart Turn probability meaning "the turn is complete"
+    max_utterance_ms: int = 15_000
+    pre_roll_ms: int = 200
+    tail_ms: int = 200
+    barge_in: BargeInPolicy = field(default_factory=BargeInPolicy)
 
 
 class BargeInState:
