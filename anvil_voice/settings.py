@@ -362,6 +362,11 @@ CALL_STT_TIMEOUT_SECONDS = env.get_int("CALL_STT_TIMEOUT_SECONDS", 8, minimum=1)
 # to decide on it: an opt-out said on the way out). Keep it plus the sink's 5 s under Daphne's
 # 10 s application close timeout.
 CALL_HANGUP_GRACE_SECONDS = env.get_int("CALL_HANGUP_GRACE_SECONDS", 4, minimum=0)
+# Turn detection on live calls: "energy" (energy VAD + fixed silence, the default) or "neural"
+# (Silero VAD + Smart Turn v3.2 + backchannel-aware barge-in; docs/decisions.md).
+CALL_TURN_DETECTION = env.get_str("CALL_TURN_DETECTION", "energy")
+if CALL_TURN_DETECTION not in ("energy", "neural"):
+    raise ImproperlyConfigured("CALL_TURN_DETECTION must be 'energy' or 'neural'.")
 CELERY_BEAT_SCHEDULE["sessions-close-abandoned-conversations"] = {
     "task": "sessions.tasks.session_close_abandoned_conversations_task",
     "schedule": 60.0,

@@ -41,6 +41,8 @@ class ScriptAdminForm(forms.ModelForm):
             "closing_line",
             "voicemail_message",
             "system_prompt",
+            "opening_interruptible",
+            "closing_interruptible",
         ]
 
     def clean(self) -> dict[str, Any]:
@@ -113,7 +115,9 @@ class ScriptAdmin(OrganizationScopedAdmin):
                     "opening_line",
                     "rendered_opening_line",
                     "warnings",
+                    "opening_interruptible",
                     "closing_line",
+                    "closing_interruptible",
                     "voicemail_message",
                     "system_prompt",
                     "version",

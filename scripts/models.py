@@ -21,6 +21,10 @@ class Script(models.Model):
     system_prompt = models.TextField(max_length=MAX_PROMPT_LENGTH, blank=True)
     voicemail_message = models.TextField(max_length=MAX_LINE_LENGTH, blank=True)
     language = models.CharField(max_length=16, default="en-US")
+    # False: the caller cannot cut this line off (a required disclosure); what they say
+    # during it is still recognised and kept. The goodbye has always been heard whole.
+    opening_interruptible = models.BooleanField(default=True)
+    closing_interruptible = models.BooleanField(default=False)
     # The number of the newest ScriptVersion; bumped whenever what the agent says changes.
     version = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)

@@ -24,6 +24,8 @@ CONTENT_FIELDS = (
     "system_prompt",
     "voicemail_message",
     "language",
+    "opening_interruptible",
+    "closing_interruptible",
 )
 # Fields whose change alters a call (the name does not).
 SPOKEN_FIELDS = frozenset(CONTENT_FIELDS) - {"name"}
@@ -52,6 +54,8 @@ def script_snapshot(*, script: Script) -> dict[str, Any]:
         "system_prompt": script.system_prompt,
         "voicemail_message": script.voicemail_message,
         "language": script.language,
+        "opening_interruptible": script.opening_interruptible,
+        "closing_interruptible": script.closing_interruptible,
         "objection_responses": [
             {"trigger": item.trigger, "response": item.response}
             for item in script.objections.order_by("position", "id")

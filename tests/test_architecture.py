@@ -26,6 +26,8 @@ LOCAL_IMPORTS_ALLOWED = {
     "anvil_voice/telephony/simulator/voice.py": "the simulator runs without local speech",
     "campaigns/phones.py": "phonenumbers' geocoder loads ~10 s of tables on first use",
     "anvil_voice/api/health.py": "the Celery app is only needed by the broker check",
+    "sessions/pipeline/pipeline.py": "the neural turn detector (ONNX Runtime, pipecat) loads "
+    "only when configured",
 }
 
 

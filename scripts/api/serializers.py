@@ -29,6 +29,8 @@ class ScriptSerializer(CamelCaseModelSerializer):
             "system_prompt",
             "voicemail_message",
             "language",
+            "opening_interruptible",
+            "closing_interruptible",
             "objection_responses",
             "version",
             "warnings",

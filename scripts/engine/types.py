@@ -129,6 +129,10 @@ class ScriptSpec:
     objection_responses: tuple[ObjectionResponse, ...] = ()
     voicemail_message: str | None = None
     language: str = "en"
+    # False: the caller cannot cut the line off (barge-in is off while it plays); their words
+    # during it are still recognised. Snapshots from before these fields read as the defaults.
+    opening_interruptible: bool = True
+    closing_interruptible: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "objection_responses", _objections(self.objection_responses))
@@ -142,6 +146,8 @@ class ScriptSpec:
             objection_responses=data.get("objection_responses", ()),
             voicemail_message=data.get("voicemail_message") or None,
             language=data.get("language", "en"),
+            opening_interruptible=bool(data.get("opening_interruptible", True)),
+            closing_interruptible=bool(data.get("closing_interruptible", False)),
         )
 
     def lines(self) -> dict[str, str]:

@@ -110,11 +110,15 @@ def build_voice(setup: CallSetup) -> tuple[VoiceProvider, VoiceProvider | None]:
         return local, None
 
 
-def pipeline_config() -> PipelineConfig:
+def pipeline_config(setup: CallSetup | None = None) -> PipelineConfig:
+    script = ScriptSpec.from_dict(setup.script) if setup is not None else None
     return PipelineConfig(
         max_call_ms=int(settings.CALL_MAX_DURATION_SECONDS) * 1000,
         tts_first_audio_timeout=float(settings.CALL_TTS_TIMEOUT_SECONDS),
         hangup_grace=float(settings.CALL_HANGUP_GRACE_SECONDS),
+        turn_detection="neural" if settings.CALL_TURN_DETECTION == "neural" else "energy",
+        opening_interruptible=script.opening_interruptible if script else True,
+        closing_interruptible=script.closing_interruptible if script else False,
     )
 
 
@@ -283,7 +287,7 @@ class LiveCallConsumer(MediaStreamConsumer):
                 send=self._send_message,
                 hang_up=self._hang_up,
                 sink=sink,
-                config=pipeline_config(),
+                config=pipeline_config(setup),
             )
         except Exception:
             # A script that no longer renders, a provider that cannot be built: the call goes

@@ -18,7 +18,9 @@ and the database and wires them in through two callables and a sink::
     pipeline.on_stop()                # on "stop"
     await pipeline.close()            # on disconnect, always
 
-Modules: `vad` (energy endpointer), `tts_stream` (provider → 20 ms frames), `pacer` (real-time
+Modules: `turn_detection` (the `TurnDetector` protocol, the barge-in policy, the energy
+baseline), `neural_turn` (Silero VAD + Smart Turn v3.2 on ONNX Runtime), `vad` (energy
+endpointer), `tts_stream` (provider → 20 ms frames), `pacer` (real-time
 pacing, marks, what was heard), `turns` (data shapes and the sink protocol), `config`, `clock`,
 `pipeline` (`CallPipeline`). The recognisers (batch Whisper, Deepgram streaming) are speech
 providers: `anvil_voice.speech`, behind `anvil_voice.speech.protocols.StreamingRecognizer`,

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from scripts.engine.types import ENGLISH_PHRASES, AgentPhrases
+from sessions.pipeline.turn_detection import NeuralTurnConfig
 from sessions.pipeline.vad import VadConfig
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PipelineConfig:
-    vad: VadConfig = field(default_factory=VadConfig)
+    # "neural": Silero VAD + Smart Turn v3.2 + the backchannel-aware barge-in policy
+    # (`neural_turn`); "energy": the energy endpointer with a fixed silence, barge-in at any
+    # speech start (the baseline, `vad`). See docs/decisions.md.
+    turn_detection: Literal["neural", "energy"] = "energy"
+    vad: VadConfig = field(default_factory=VadConfig)  # the "energy" detector
+    neural: NeuralTurnConfig = field(default_factory=NeuralTurnConfig)
     # People answer with "Hello?": the opening waits for it to end, or this long for it to
     # start. 0 speaks at once.
     greeting_timeout_ms: int = 1500
@@ -22,6 +29,10 @@ class PipelineConfig:
     opt_out_digit: str | None = "9"
     # Caller speech over agent audio stops the agent (VAD start, or a recogniser interim).
     barge_in: bool = True
+    # The script's opening and closing lines may be marked as not interruptible (a required
+    # disclosure): no barge-in while they play; the caller's words are still recognised.
+    opening_interruptible: bool = True
+    closing_interruptible: bool = False
     # Audio kept queued at Twilio: refill up to `lead` once under `low_water`. A server or
     # network stall shorter than the queue is not heard; with 200 ms, a ~0.8 s stall on a
     # loaded box left a gap the caller took for the end of the agent's turn. Barge-in does not

@@ -42,6 +42,13 @@ from sessions.pipeline.clock import Clock, LoopClock
 from sessions.pipeline.config import PipelineConfig
 from sessions.pipeline.pacer import AgentSpeech, Pacer, SpokenChunk
 from sessions.pipeline.speaking import AgentTurn, Outlet, TurnResult, TurnTiming, say
+from sessions.pipeline.turn_detection import (
+    BargeIn,
+    EnergyTurnDetector,
+    TurnCheck,
+    TurnDetector,
+    is_backchannel,
+)
 from sessions.pipeline.turns import (
     CallEndReason,
     PipelineEvent,
@@ -52,7 +59,7 @@ from sessions.pipeline.turns import (
     Speaker,
     Turn,
 )
-from sessions.pipeline.vad import FRAME_MS, Endpointer, SpeechEnded, SpeechStarted
+from sessions.pipeline.vad import FRAME_MS, SpeechEnded, SpeechStarted
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +116,7 @@ class CallPipeline:
         clock: Clock | None = None,
         fallback_voice: VoiceProvider | None = None,
         fallback_voice_id: str | None = None,
+        turn_detector: TurnDetector | None = None,
     ) -> None:
         self.config = config or PipelineConfig()
         self._agent = agent
@@ -122,7 +130,7 @@ class CallPipeline:
         self._sink = sink
         self.clock: Clock = clock or LoopClock()
         c = self.config
-        self._vad = Endpointer(c.vad)
+        self._vad: TurnDetector = turn_detector or _build_detector(c)
         self._pacer = Pacer(
             self.clock, lead=c.playback_lead_ms / 1000, low_water=c.playback_low_water_ms / 1000
         )
@@ -206,14 +214,46 @@ class CallPipeline:
             self._recognizer.feed(frame)
         except Exception:
             logger.exception("pipeline.recognizer_feed_failed")
-        event = self._vad.process(frame)
+        events = self._vad.process(frame, agent_speaking=self._agent_audible())
         if self._vad.last_frame_speech:
             self._last_speech_at = self.clock.now()
+        for event in events:
+            self._on_turn_event(event)
+        self._check_timers()
+
+    def _on_turn_event(self, event: SpeechStarted | SpeechEnded | BargeIn | TurnCheck) -> None:
         if isinstance(event, SpeechStarted):
             self._on_speech_started(event)
         elif isinstance(event, SpeechEnded):
             self._on_speech_ended(event)
-        self._check_timers()
+        elif isinstance(event, BargeIn):
+            self._barge_in(event.reason)
+        else:
+            self._spawn(self._check_turn(event), "pipeline-turn-check")
+
+    async def _check_turn(self, check: TurnCheck) -> None:
+        """The end-of-turn model, off the event loop; its answer may end the caller's turn."""
+        try:
+            probability = await asyncio.to_thread(self._vad.decide, check)
+        except Exception:
+            logger.exception("pipeline.turn_check_failed")
+            return  # the silence cap still ends the turn
+        if self._phase is _Phase.ENDED:
+            return
+        ended = self._vad.resolve(check, probability)
+        if ended is not None:
+            self._on_speech_ended(ended)
+
+    def _agent_audible(self) -> bool:
+        """Agent audio is playing (some was sent, the turn runs and was not cut)."""
+        turn, task = self._turn, self._turn_task
+        return (
+            turn is not None
+            and task is not None
+            and not task.done()
+            and not turn.speech.interrupted
+            and turn.speech.frames_sent > 0
+        )
 
     def on_mark(self, name: str) -> None:
         if self._phase is _Phase.WAITING:
@@ -289,7 +329,6 @@ class CallPipeline:
         self._silence_fired = False
         self._last_activity_ms = self._now_ms()
         self._emit_event(Kind.SPEECH_STARTED, start_ms=event.start_ms)
-        self._barge_in("vad")
 
     def _on_speech_ended(self, event: SpeechEnded) -> None:
         now = self.clock.now()
@@ -314,7 +353,9 @@ class CallPipeline:
         if self._phase in (_Phase.WAITING, _Phase.ENDED):
             return
         if isinstance(event, Interim):
-            self._barge_in("interim")
+            barge = self._vad.heard_words(event.text, agent_speaking=self._agent_audible())
+            if barge is not None:
+                self._barge_in(barge.reason)
         elif isinstance(event, Final):
             self._on_final(event)
         else:
@@ -349,6 +390,10 @@ class CallPipeline:
         )
         # CLOSING: the caller hung up; the agent still decides on their last words.
         if greeting or self._phase not in (_Phase.TALKING, _Phase.CLOSING):
+            return
+        if self._agent_audible() and is_backchannel(final.text):
+            # "Uh-huh" over a line that goes on: kept in the transcript, not an answer.
+            self._emit_event(Kind.BACKCHANNEL, text=final.text)
             return
         self._heard.append(_Heard(final.text, speech_end_at, endpoint_at, now))
         self._wakeup.set()
@@ -481,7 +526,11 @@ class CallPipeline:
         else:
             since, base = "start", self.clock.now()
         if not self._triggers:
-            result = await self._speak(self._agent.opening(), TurnTiming(since, base))
+            result = await self._speak(
+                self._agent.opening(),
+                TurnTiming(since, base),
+                interruptible=self.config.opening_interruptible,
+            )
             if await self._after_failure(result):
                 return
         while True:
@@ -860,6 +909,15 @@ class CallPipeline:
             if task.get_name() == "pipeline-conversation" and self._shutdown is None:
                 self._emit_event(Kind.AGENT_ERROR, code="pipeline_error", message=repr(error))
                 self._begin_shutdown(CallEndReason.AGENT_ERROR)
+
+
+def _build_detector(config: PipelineConfig) -> TurnDetector:
+    if config.turn_detection == "neural":
+        # ONNX Runtime and pipecat's feature code load only when the neural detector is used.
+        from sessions.pipeline.neural_turn import NeuralTurnDetector
+
+        return NeuralTurnDetector(config.neural, inline=False)
+    return EnergyTurnDetector(config.vad)
 
 
 def _decode(payload: str | bytes) -> bytes | None:

@@ -175,8 +175,8 @@ class AgentTurn:
         audio: _ChunkAudio | None = None
         try:
             async for text in pieces:
-                if self._outlet.agent_finished():
-                    # The goodbye (or an opt-out confirmation) is heard whole.
+                if self._outlet.agent_finished() and not config.closing_interruptible:
+                    # The goodbye is heard whole, unless the script lets it be cut off.
                     self.interruptible = False
                 if audio is not None:
                     await audio.started.wait()

@@ -66,7 +66,10 @@ class PipelineEventKind(StrEnum):
     RECOGNITION_CUT = "recognition_cut"
     # {text}: words finalised after the caller hung up, given to the agent (nothing said)
     HEARD_AFTER_END = "heard_after_end"
-    BARGE_IN = "barge_in"  # {source: vad|interim|dtmf|machine, turn}
+    BARGE_IN = "barge_in"  # {source: vad|interim|speech|words|dtmf|machine, turn}
+    # Caller words over an agent line that went on (a backchannel, or a line that may not be
+    # interrupted): in the transcript, but not an answer.  {text}
+    BACKCHANNEL = "backchannel"
     DTMF = "dtmf"  # {digit}
     OPT_OUT = "opt_out"  # {digit}
     SILENCE_TIMEOUT = "silence_timeout"  # {silent_ms}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from scripts.engine import ScriptSpec
 from scripts.factories import ScriptFactory
 from scripts.models import Script, ScriptVersion
 
@@ -31,6 +32,8 @@ def script_payload(script: Script) -> dict[str, object]:
         "systemPrompt": script.system_prompt,
         "voicemailMessage": script.voicemail_message,
         "language": script.language,
+        "openingInterruptible": script.opening_interruptible,
+        "closingInterruptible": script.closing_interruptible,
         "objectionResponses": [
             {"trigger": o.trigger, "response": o.response} for o in script.objections.all()
         ],
@@ -53,6 +56,33 @@ def test_it_creates_a_script_with_ordered_objections(owner):
         {"trigger": "too expensive", "response": "Most customers save from month one."},
         {"trigger": "already have a provider", "response": "We can beat your current rate."},
     ]
+
+
+def test_lines_that_must_not_be_interrupted_are_script_fields_kept_in_each_version(owner):
+    response = owner.client.post(SCRIPTS, VALID, format="json")
+    data = response.json()["data"]
+    # The opening may be cut off and the goodbye is heard whole, unless the script says so.
+    assert (data["openingInterruptible"], data["closingInterruptible"]) == (True, False)
+
+    response = owner.client.patch(
+        f"{SCRIPTS}/{data['id']}",
+        {"openingInterruptible": False, "closingInterruptible": True},
+        format="json",
+    )
+
+    assert response.status_code == 200
+    script = Script.objects.get()
+    assert (script.opening_interruptible, script.closing_interruptible) == (False, True)
+    assert response.json()["data"] == script_payload(script)
+    # It changes what a call does, so it is a new version, and the engine reads it back.
+    latest = ScriptVersion.objects.get(script=script, number=2)
+    assert latest.snapshot["opening_interruptible"] is False
+    assert latest.snapshot["closing_interruptible"] is True
+    spec = ScriptSpec.from_dict(latest.snapshot)
+    assert (spec.opening_interruptible, spec.closing_interruptible) == (False, True)
+    # A snapshot from before the fields existed reads as the defaults.
+    old = {k: v for k, v in latest.snapshot.items() if not k.endswith("_interruptible")}
+    assert ScriptSpec.from_dict(old).opening_interruptible is True
 
 
 def test_it_lists_scripts_with_search_and_updated_range(owner, outsider):
