@@ -5,6 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q, QuerySet
 
+from anvil_voice.api.filters import UtcDateTimeFilter
 from anvil_voice.api.search import phone_search_digits
 from campaigns.models import Campaign, CampaignStatus, Contact, DoNotCallEntry
 from sessions.models import AnsweredBy, CallSession, CallStatus, Outcome
@@ -68,8 +69,8 @@ class CampaignSessionFilter(django_filters.FilterSet):
         field_name="answered_by", choices=[choice for choice in AnsweredBy.choices if choice[0]]
     )
     contact = django_filters.NumberFilter(field_name="contact_id")
-    startedAfter = django_filters.IsoDateTimeFilter(field_name="queued_at", lookup_expr="gte")
-    startedBefore = django_filters.IsoDateTimeFilter(field_name="queued_at", lookup_expr="lt")
+    startedAfter = UtcDateTimeFilter(field_name="queued_at", lookup_expr="gte")
+    startedBefore = UtcDateTimeFilter(field_name="queued_at", lookup_expr="lt")
 
     class Meta:
         model = CallSession

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import django_filters
 
+from anvil_voice.api.filters import UtcDateTimeFilter
 from scripts.models import Script
 
 
 class ScriptFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(field_name="name", lookup_expr="icontains")
-    updatedAfter = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
-    updatedBefore = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="lte")
+    updatedAfter = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    updatedBefore = UtcDateTimeFilter(field_name="updated_at", lookup_expr="lte")
 
     class Meta:
         model = Script

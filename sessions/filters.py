@@ -14,6 +14,7 @@ from django import forms
 from django.core.validators import RegexValidator
 from django.db.models import QuerySet
 
+from anvil_voice.api.filters import UtcDateTimeFilter
 from anvil_voice.errors import VALIDATION_MESSAGE, ApplicationError
 from sessions import selectors
 from sessions.models import AnsweredBy, CallSession, CallStatus, Outcome, SessionKind
@@ -60,8 +61,8 @@ class SessionFilter(django_filters.FilterSet):
         choices=[choice for choice in AnsweredBy.choices if choice[0]],
         distinct=False,
     )
-    startedAfter = django_filters.IsoDateTimeFilter(field_name="queued_at", lookup_expr="gte")
-    startedBefore = django_filters.IsoDateTimeFilter(field_name="queued_at", lookup_expr="lt")
+    startedAfter = UtcDateTimeFilter(field_name="queued_at", lookup_expr="gte")
+    startedBefore = UtcDateTimeFilter(field_name="queued_at", lookup_expr="lt")
     minDuration = IntegerFilter(field_name="duration_seconds", lookup_expr="gte", min_value=0)
     maxDuration = IntegerFilter(field_name="duration_seconds", lookup_expr="lte", min_value=0)
     hasRecording = django_filters.ChoiceFilter(choices=BOOLEAN_CHOICES, method="filter_recording")

@@ -297,7 +297,8 @@ class TranscriptTurn(models.Model):
     # Per-turn timings (end of speech → STT final → first token → first audio → first frame).
     latency = models.JSONField(default=dict, blank=True)
     # False: the caller spoke and recognition failed or did not answer in time (`text` empty).
-    recognized = models.BooleanField(default=True)
+    # A database default too: bulk loads (COPY) that do not name the column mean heard turns.
+    recognized = models.BooleanField(default=True, db_default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

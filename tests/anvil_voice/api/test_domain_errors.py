@@ -90,3 +90,21 @@ def test_a_view_raising_a_domain_error_answers_the_envelope():
         "success": False,
         "error": {"code": "CONFLICT", "message": "This number is already registered."},
     }
+
+
+@pytest.mark.parametrize(
+    ("moment", "status"),
+    [
+        # An offset PostgreSQL cannot hold (±15:59 at most): taken in UTC, not a 500.
+        ("0093-09-06T06:23:37-18:19", 200),
+        # A moment UTC cannot hold: a 400 naming the parameter, not a 500.
+        ("0001-01-01T00:00:00+14:00", 400),
+    ],
+)
+def test_a_datetime_filter_out_of_the_databases_range_is_not_a_500(owner, moment, status):
+    response = owner.client.get("/api/v1/voice/scripts", {"updatedBefore": moment})
+
+    assert response.status_code == status
+    assert response.json()["success"] is (status == 200)
+    if status == 400:
+        assert "updatedBefore" in response.json()["error"]["details"]
