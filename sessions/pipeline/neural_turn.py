@@ -29,7 +29,6 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import onnxruntime as ort
@@ -43,7 +42,13 @@ from sessions.pipeline.turn_detection import (
     TurnCheck,
     TurnEvent,
 )
-from sessions.pipeline.vad import FRAME_MS, SpeechEnded, SpeechStarted
+from sessions.pipeline.vad import (
+    FRAME_MS,
+    SpeechEnded,
+    SpeechStarted,
+    UtteranceEndReason,
+    utterance_ended,
+)
 
 SILERO_RATE = 8000
 SILERO_CHUNK = 256  # samples per inference at 8 kHz (32 ms)
@@ -283,15 +288,13 @@ class NeuralTurnDetector:
     def flush(self) -> SpeechEnded | None:
         return self._end("stream_end") if self._in_speech else None
 
-    def _end(self, reason: Literal["silence", "max_length", "stream_end"]) -> SpeechEnded:
-        tail_frames = self.config.tail_ms // FRAME_MS
-        trailing = self.frames - self._last_speech_frame
-        cut = max(0, trailing - tail_frames) * ULAW_FRAME_BYTES
-        audio = bytes(self._utterance[: len(self._utterance) - cut])
-        event = SpeechEnded(
-            start_ms=(self._start_frame - 1) * FRAME_MS,
-            end_ms=self._last_speech_frame * FRAME_MS,
-            audio=audio,
+    def _end(self, reason: UtteranceEndReason) -> SpeechEnded:
+        event = utterance_ended(
+            self._utterance,
+            start_frame=self._start_frame,
+            last_speech_frame=self._last_speech_frame,
+            frames=self.frames,
+            tail_frames=self.config.tail_ms // FRAME_MS,
             reason=reason,
         )
         self._in_speech = False

@@ -83,6 +83,32 @@ class SpeechEnded:
 VadEvent = SpeechStarted | SpeechEnded
 
 
+UtteranceEndReason = Literal["silence", "max_length", "stream_end"]
+
+
+def utterance_ended(
+    utterance: bytearray,
+    *,
+    start_frame: int,
+    last_speech_frame: int,
+    frames: int,
+    tail_frames: int,
+    reason: UtteranceEndReason,
+) -> SpeechEnded:
+    """The `SpeechEnded` for an utterance held since `start_frame` (every endpointer's end).
+
+    Keeps only a short tail (`tail_frames`) of the trailing silence: it costs the recogniser
+    time."""
+    trailing = frames - last_speech_frame
+    cut = max(0, trailing - tail_frames) * ULAW_FRAME_BYTES
+    return SpeechEnded(
+        start_ms=(start_frame - 1) * FRAME_MS,
+        end_ms=last_speech_frame * FRAME_MS,
+        audio=bytes(utterance[: len(utterance) - cut]),
+        reason=reason,
+    )
+
+
 class Endpointer:
     """Feed every inbound frame to `process`; it reports utterance starts and ends."""
 
@@ -155,15 +181,13 @@ class Endpointer:
         """The stream ended: close the utterance in progress, if any (what it holds was said)."""
         return self._end("stream_end") if self.in_speech else None
 
-    def _end(self, reason: Literal["silence", "max_length", "stream_end"]) -> SpeechEnded:
-        # Keep only a short tail of the trailing silence: it costs the recogniser time.
-        trailing = self.frames - self._last_speech_frame
-        cut = max(0, trailing - self._tail_frames) * ULAW_FRAME_BYTES
-        audio = bytes(self._utterance[: len(self._utterance) - cut])
-        event = SpeechEnded(
-            start_ms=(self._start_frame - 1) * FRAME_MS,
-            end_ms=self._last_speech_frame * FRAME_MS,
-            audio=audio,
+    def _end(self, reason: UtteranceEndReason) -> SpeechEnded:
+        event = utterance_ended(
+            self._utterance,
+            start_frame=self._start_frame,
+            last_speech_frame=self._last_speech_frame,
+            frames=self.frames,
+            tail_frames=self._tail_frames,
             reason=reason,
         )
         self.in_speech = False
