@@ -362,11 +362,13 @@ CALL_STT_TIMEOUT_SECONDS = env.get_int("CALL_STT_TIMEOUT_SECONDS", 8, minimum=1)
 # to decide on it: an opt-out said on the way out). Keep it plus the sink's 5 s under Daphne's
 # 10 s application close timeout.
 CALL_HANGUP_GRACE_SECONDS = env.get_int("CALL_HANGUP_GRACE_SECONDS", 4, minimum=0)
-# Turn detection on live calls: "energy" (energy VAD + fixed silence, the default) or "neural"
-# (Silero VAD + Smart Turn v3.2 + backchannel-aware barge-in; docs/decisions.md).
-CALL_TURN_DETECTION = env.get_str("CALL_TURN_DETECTION", "energy")
-if CALL_TURN_DETECTION not in ("energy", "neural"):
-    raise ImproperlyConfigured("CALL_TURN_DETECTION must be 'energy' or 'neural'.")
+# Turn detection on live calls (docs/decisions.md): "semantic" (the default: energy VAD, the
+# end of a turn judged on the words recognised at a pause, backchannel-aware barge-in),
+# "neural" (Silero VAD + Smart Turn v3.2 + the same barge-in policy) or "energy" (energy VAD +
+# a fixed 600 ms silence, barge-in on any speech: the old behaviour).
+CALL_TURN_DETECTION = env.get_str("CALL_TURN_DETECTION", "semantic")
+if CALL_TURN_DETECTION not in ("semantic", "energy", "neural"):
+    raise ImproperlyConfigured("CALL_TURN_DETECTION must be 'semantic', 'energy' or 'neural'.")
 CELERY_BEAT_SCHEDULE["sessions-close-abandoned-conversations"] = {
     "task": "sessions.tasks.session_close_abandoned_conversations_task",
     "schedule": 60.0,

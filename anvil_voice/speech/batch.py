@@ -3,12 +3,18 @@
 It transcribes each utterance the pipeline's endpointer closes, one at a time, in a worker
 thread (Whisper is CPU-bound and must never run on the event loop), with a timeout; failures are
 reported as `RecognizerFailure`s, never raised.
+
+It also recognises speculatively (`speculate`): at a pause the pipeline asks for the words so
+far, to judge whether the turn is over. When the utterance then ends with no speech after that
+pause, its final is the speculation's result (already there, or on its way): recognition
+started ~`pause` after the caller's last word instead of after the whole end-of-turn silence.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from anvil_voice.speech.protocols import (
     Emit,
@@ -31,6 +37,9 @@ class BatchRecognizer:
         self._queue: asyncio.Queue[Utterance] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._emit: Emit | None = None
+        # Speculative recognitions by (start_ms, end_ms) of the utterance so far: the key an
+        # utterance that ended with no more speech has too.
+        self._speculations: dict[tuple[int, int], asyncio.Task[Final | RecognizerFailure]] = {}
 
     @property
     def name(self) -> str:
@@ -46,27 +55,58 @@ class BatchRecognizer:
     def end_of_utterance(self, utterance: Utterance) -> None:
         self._queue.put_nowait(utterance)
 
+    async def speculate(self, utterance: Utterance) -> str | None:
+        key = (utterance.start_ms, utterance.end_ms)
+        task = self._speculations.get(key)
+        if task is None:
+            # An earlier pause of the same utterance (the caller went on) is of no use now.
+            for stale in [k for k in self._speculations if k[0] == key[0]]:
+                self._speculations.pop(stale).cancel()
+            task = asyncio.create_task(
+                self._transcribe(utterance), name=f"stt-speculate-{utterance.start_ms}"
+            )
+            self._speculations[key] = task
+        # Shielded: the pipeline giving up on the question must not cancel a transcript the
+        # utterance's end may still take.
+        event = await asyncio.shield(task)
+        return event.text if isinstance(event, Final) else None
+
     async def finish(self) -> None:
         """Until every utterance handed over has been answered (a final or a failure)."""
         if self._worker is not None and not self._worker.done():
             await self._queue.join()
 
     async def aclose(self) -> None:
+        tasks: list[asyncio.Task[Any]] = [*self._speculations.values()]
+        self._speculations.clear()
         if self._worker is not None:
-            self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
+            tasks.append(self._worker)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _work(self, emit: Emit) -> None:
         while True:
             utterance = await self._queue.get()
             try:
-                event = await self._transcribe(utterance)
+                event = await self._final_for(utterance)
                 try:
                     emit(event)
                 except Exception:  # the listener's bug must not stop recognition for the call
                     logger.exception("pipeline.stt_listener_failed")
             finally:
                 self._queue.task_done()
+
+    async def _final_for(self, utterance: Utterance) -> Final | RecognizerFailure:
+        """The utterance's final: its speculation's when one heard all of it."""
+        key = (utterance.start_ms, utterance.end_ms)
+        speculation = self._speculations.pop(key, None)
+        # Speculations of this utterance that stopped short (and any older) are not needed.
+        for stale in [k for k in self._speculations if k[0] <= key[0]]:
+            self._speculations.pop(stale).cancel()
+        if speculation is not None and not speculation.cancelled():
+            return await speculation
+        return await self._transcribe(utterance)
 
     async def _transcribe(self, utterance: Utterance) -> Final | RecognizerFailure:
         """The utterance's final, or why there is none (naming the utterance)."""

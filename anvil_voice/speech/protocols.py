@@ -153,6 +153,18 @@ class Utterance(Protocol):
         """8 kHz mu-law."""
 
 
+@runtime_checkable
+class SpeculativeRecognizer(Protocol):
+    """A recogniser that can transcribe an utterance before it has ended (batch recognisers).
+
+    The pipeline asks at a pause, to judge whether the caller's words sound finished; when
+    the utterance then ends with no more speech (the same start and end), its final reuses
+    this transcript instead of recognising the audio again."""
+
+    async def speculate(self, utterance: Utterance) -> str | None:
+        """The words of `utterance` so far; None when they could not be recognised."""
+
+
 class StreamingRecognizer(Protocol):
     """Speech recognition for one call: every inbound frame in, `Interim`, `Final` and
     `RecognizerFailure` (``fatal`` when recognition cannot continue for this call) out through

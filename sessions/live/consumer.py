@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -110,13 +110,21 @@ def build_voice(setup: CallSetup) -> tuple[VoiceProvider, VoiceProvider | None]:
         return local, None
 
 
+# The setting is checked at start-up; this gives mypy its literal type.
+TURN_DETECTIONS: dict[str, Literal["semantic", "neural", "energy"]] = {
+    "semantic": "semantic",
+    "neural": "neural",
+    "energy": "energy",
+}
+
+
 def pipeline_config(setup: CallSetup | None = None) -> PipelineConfig:
     script = ScriptSpec.from_dict(setup.script) if setup is not None else None
     return PipelineConfig(
         max_call_ms=int(settings.CALL_MAX_DURATION_SECONDS) * 1000,
         tts_first_audio_timeout=float(settings.CALL_TTS_TIMEOUT_SECONDS),
         hangup_grace=float(settings.CALL_HANGUP_GRACE_SECONDS),
-        turn_detection="neural" if settings.CALL_TURN_DETECTION == "neural" else "energy",
+        turn_detection=TURN_DETECTIONS[settings.CALL_TURN_DETECTION],
         opening_interruptible=script.opening_interruptible if script else True,
         closing_interruptible=script.closing_interruptible if script else False,
     )

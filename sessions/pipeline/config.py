@@ -6,18 +6,22 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from scripts.engine.types import ENGLISH_PHRASES, AgentPhrases
+from sessions.pipeline.semantic_turn import SemanticTurnConfig
 from sessions.pipeline.turn_detection import NeuralTurnConfig
 from sessions.pipeline.vad import VadConfig
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PipelineConfig:
-    # "neural": Silero VAD + Smart Turn v3.2 + the backchannel-aware barge-in policy
+    # "semantic": the energy endpointer for speech, the words so far (speculative
+    # recognition at a pause) for the end of a turn, the backchannel-aware barge-in policy
+    # (`semantic_turn`); "neural": Silero VAD + Smart Turn v3.2 + the same policy
     # (`neural_turn`); "energy": the energy endpointer with a fixed silence, barge-in at any
-    # speech start (the baseline, `vad`). See docs/decisions.md.
-    turn_detection: Literal["neural", "energy"] = "energy"
+    # speech start (the old behaviour, the measured baseline, `vad`). See docs/decisions.md.
+    turn_detection: Literal["semantic", "neural", "energy"] = "semantic"
     vad: VadConfig = field(default_factory=VadConfig)  # the "energy" detector
     neural: NeuralTurnConfig = field(default_factory=NeuralTurnConfig)
+    semantic: SemanticTurnConfig = field(default_factory=SemanticTurnConfig)
     # People answer with "Hello?": the opening waits for it to end, or this long for it to
     # start. 0 speaks at once.
     greeting_timeout_ms: int = 1500

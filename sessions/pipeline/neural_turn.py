@@ -262,7 +262,12 @@ class NeuralTurnDetector:
         if silence_ms >= c.pause_ms and not self._asked:
             self._asked = True
             self._check_serial += 1
-            check = TurnCheck(serial=self._check_serial, audio=bytes(self._utterance))
+            check = TurnCheck(
+                serial=self._check_serial,
+                audio=bytes(self._utterance),
+                start_ms=(self._start_frame - 1) * FRAME_MS,
+                end_ms=self._last_speech_frame * FRAME_MS,
+            )
             if not self.inline:
                 events.append(check)  # the caller runs it off the event loop, then `resolve`s
             else:
@@ -303,6 +308,12 @@ class NeuralTurnDetector:
         self._speech_frames = 0
         self._barge.reset()
         return event
+
+    turn_model = True
+
+    @property
+    def words_so_far(self) -> str | None:
+        return self._barge.words if self._in_speech else None
 
     def decide(self, check: TurnCheck) -> float:
         return self.models.smart_turn_probability(check.audio)

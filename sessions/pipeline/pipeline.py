@@ -33,6 +33,7 @@ from anvil_voice.speech.protocols import (
     Interim,
     RecognizerEvent,
     RecognizerFailure,
+    SpeculativeRecognizer,
     StreamingRecognizer,
     VoiceProvider,
 )
@@ -41,7 +42,9 @@ from scripts.engine.types import AgentAction, EndCall, MarkDoNotCall, Outcome
 from sessions.pipeline.clock import Clock, LoopClock
 from sessions.pipeline.config import PipelineConfig
 from sessions.pipeline.pacer import AgentSpeech, Pacer, SpokenChunk
+from sessions.pipeline.semantic_turn import SemanticTurnDetector
 from sessions.pipeline.speaking import AgentTurn, Outlet, TurnResult, TurnTiming, say
+from sessions.pipeline.turn_completion import looks_unfinished
 from sessions.pipeline.turn_detection import (
     BargeIn,
     EnergyTurnDetector,
@@ -155,6 +158,7 @@ class CallPipeline:
         self._turn_index = 0
         self._turn: AgentTurn | None = None
         self._turn_task: asyncio.Task[None] | None = None
+        self._agent_heard_until_ms = 0  # stream time the last finished agent turn's audio ended
         self._last_activity_ms = 0
         self._silence_fired = False
         self._max_fired = False
@@ -232,17 +236,30 @@ class CallPipeline:
             self._spawn(self._check_turn(event), "pipeline-turn-check")
 
     async def _check_turn(self, check: TurnCheck) -> None:
-        """The end-of-turn model, off the event loop; its answer may end the caller's turn."""
+        """At a pause: is the caller's turn over? The words so far (recognised speculatively,
+        or a streaming recogniser's interim) and the end-of-turn model (if the detector has
+        one, off the event loop) judge; both must say "finished" to end the turn now."""
         try:
-            probability = await asyncio.to_thread(self._vad.decide, check)
+            words = await self._words_at_pause(check)
+            probability = 1.0
+            if self._vad.turn_model:
+                probability = await asyncio.to_thread(self._vad.decide, check)
         except Exception:
             logger.exception("pipeline.turn_check_failed")
             return  # the silence cap still ends the turn
         if self._phase is _Phase.ENDED:
             return
+        if words is not None and looks_unfinished(words):
+            probability = 0.0
         ended = self._vad.resolve(check, probability)
         if ended is not None:
             self._on_speech_ended(ended)
+
+    async def _words_at_pause(self, check: TurnCheck) -> str | None:
+        recognizer = self._recognizer
+        if isinstance(recognizer, SpeculativeRecognizer):
+            return await recognizer.speculate(check)
+        return self._vad.words_so_far
 
     def _agent_audible(self) -> bool:
         """Agent audio is playing (some was sent, the turn runs and was not cut)."""
@@ -391,10 +408,16 @@ class CallPipeline:
         # CLOSING: the caller hung up; the agent still decides on their last words.
         if greeting or self._phase not in (_Phase.TALKING, _Phase.CLOSING):
             return
-        if self._agent_audible() and is_backchannel(final.text):
-            # "Uh-huh" over a line that goes on: kept in the transcript, not an answer.
-            self._emit_event(Kind.BACKCHANNEL, text=final.text)
-            return
+        if self._agent_audible() or start_ms < self._agent_heard_until_ms:
+            # Said over the agent: "uh-huh" keeps the agent going (even when its final only
+            # comes after the line has ended), anything else there cuts in.
+            if is_backchannel(final.text):
+                # "Uh-huh" over a line that goes on: kept in the transcript, not an answer.
+                self._emit_event(Kind.BACKCHANNEL, text=final.text)
+                return
+            # Words that are not a backchannel, said over the agent ("Wait.", "Stop."), too
+            # short for the barge-in policy to have cut in on their sound: they do now.
+            self._barge_in("words")
         self._heard.append(_Heard(final.text, speech_end_at, endpoint_at, now))
         self._wakeup.set()
 
@@ -683,6 +706,7 @@ class CallPipeline:
         if heard is None:
             return  # cut off before a word was heard: the barge-in event tells the story
         text, end_ms = heard
+        self._agent_heard_until_ms = max(self._agent_heard_until_ms, end_ms)
         start_ms = turn.speech.first_frame_ms or end_ms
         self._emit_turn(
             Speaker.AGENT,
@@ -917,6 +941,8 @@ def _build_detector(config: PipelineConfig) -> TurnDetector:
         from sessions.pipeline.neural_turn import NeuralTurnDetector
 
         return NeuralTurnDetector(config.neural, inline=False)
+    if config.turn_detection == "semantic":
+        return SemanticTurnDetector(config.semantic)
     return EnergyTurnDetector(config.vad)
 
 

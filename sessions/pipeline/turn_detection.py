@@ -90,6 +90,11 @@ class TurnCheck:
 
     serial: int
     audio: bytes
+    # The utterance's start and its last speech frame so far (stream ms): with `audio` it is
+    # an `Utterance` a recogniser can transcribe speculatively, and the key that lets the
+    # utterance's end reuse that transcript when no speech came after the pause.
+    start_ms: int = 0
+    end_ms: int = 0
 
 
 TurnEvent = SpeechStarted | SpeechEnded | BargeIn | TurnCheck
@@ -112,6 +117,14 @@ class TurnDetector(Protocol):
 
     def heard_words(self, text: str, *, agent_speaking: bool) -> BargeIn | None:
         """A recogniser's interim text for the current utterance."""
+
+    @property
+    def turn_model(self) -> bool:
+        """`decide` runs a model (call it off the event loop); False: it is free, answers 1."""
+
+    @property
+    def words_so_far(self) -> str | None:
+        """The recogniser's latest interim words for the utterance in progress, if any."""
 
     def decide(self, check: TurnCheck) -> float:
         """Run the end-of-turn model (blocking: call it in a worker thread)."""
@@ -208,6 +221,9 @@ class EnergyTurnDetector:
         # The baseline cuts in on any interim, as it always did.
         now_ms = self.endpointer.frames * 20
         return BargeIn(at_ms=now_ms, speech_ms=0, reason="interim")
+
+    turn_model = False
+    words_so_far = None
 
     def decide(self, check: TurnCheck) -> float:
         return 1.0  # never asked: the fixed silence decides

@@ -181,6 +181,34 @@ class Endpointer:
         """The stream ended: close the utterance in progress, if any (what it holds was said)."""
         return self._end("stream_end") if self.in_speech else None
 
+    # What a detector built on this endpointer asks about the utterance in progress.
+
+    @property
+    def silence_ms(self) -> int:
+        """Non-speech since the utterance's last speech frame."""
+        return self._silence_run * FRAME_MS
+
+    @property
+    def utterance_start_ms(self) -> int:
+        return (self._start_frame - 1) * FRAME_MS
+
+    @property
+    def last_speech_ms(self) -> int:
+        """Just after the utterance's last speech frame (its `SpeechEnded.end_ms` if it ended
+        now)."""
+        return self._last_speech_frame * FRAME_MS
+
+    @property
+    def utterance_ms(self) -> int:
+        return (self.frames - self._start_frame + 1) * FRAME_MS
+
+    def audio_so_far(self) -> bytes:
+        return bytes(self._utterance)
+
+    def end_now(self) -> SpeechEnded | None:
+        """End the utterance in progress here (another judge decided the turn is over)."""
+        return self._end("silence") if self.in_speech else None
+
     def _end(self, reason: UtteranceEndReason) -> SpeechEnded:
         event = utterance_ended(
             self._utterance,

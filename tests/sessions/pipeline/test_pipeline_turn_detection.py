@@ -1,9 +1,17 @@
 """Turn detection (issue 14 items 3 and 5): the neural detector (Silero VAD + Smart Turn v3.2)
-on Piper speech, its barge-in policy, and lines a script marks as not interruptible."""
+on Piper speech, its barge-in policy, and lines a script marks as not interruptible.
+
+Smart Turn is a quantised model: its probability for the same audio moves with the CPU's
+instruction set (0.23 or above 0.5 for the same "Hello?" on two machines). Tests whose outcome
+would hang on a probability near the threshold give the detector fixed answers
+(`FixedSmartTurn`); the real model is exercised where its answer is far from the threshold
+and in `benchmarks.turn_taking`."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from pipeline_support import SCRIPT, make_call, piper
@@ -21,7 +29,8 @@ from sessions.pipeline.turn_detection import (
 )
 from sessions.pipeline.vad import SpeechEnded, SpeechStarted
 
-INTERRUPTION = "Wait, stop, I have a question about the price."
+# No comma: a pause inside it would end the first words as an utterance of their own.
+INTERRUPTION = "I have a question about the price of this plan."
 
 
 def run(detector, ulaw: bytes, *, agent_speaking: bool = True) -> list[tuple[int, object]]:
@@ -58,6 +67,23 @@ def split_at_pause(text: str, pause_ms: int) -> tuple[bytes, int]:
 @pytest.fixture(scope="module")
 def models():
     return turn_models()
+
+
+@dataclass(frozen=True)
+class FixedSmartTurn:
+    """Real Silero, and Smart Turn answering `probabilities` in order (the last one after)."""
+
+    silero: Any
+    probabilities: list[float] = field(default_factory=lambda: [0.9])
+    asked: list[int] = field(default_factory=list)
+
+    def smart_turn_probability(self, ulaw: bytes) -> float:
+        self.asked.append(len(ulaw))
+        return self.probabilities[min(len(self.asked), len(self.probabilities)) - 1]
+
+
+def fixed(*probabilities: float) -> Any:
+    return FixedSmartTurn(turn_models().silero, list(probabilities) or [0.9])
 
 
 def test_backchannel_words_are_told_from_answers():
@@ -125,13 +151,13 @@ def test_no_barge_in_while_the_agent_is_silent(models):
     assert len(of(found, SpeechEnded)) == 1
 
 
-def test_a_mid_sentence_pause_does_not_end_the_turn(models):
-    detector = NeuralTurnDetector(models=models)
+def test_a_mid_sentence_pause_does_not_end_the_turn_when_smart_turn_says_not_yet():
+    detector = NeuralTurnDetector(models=fixed(0.1, 0.9))
     audio, _pause_at = split_at_pause("My number is five five five, one two three four.", 700)
     found = run(detector, ulaw_silence(300) + audio + ulaw_silence(2500), agent_speaking=False)
     [(_, ended)] = of(found, SpeechEnded)
-    # One turn, the whole number in it: Smart Turn said "not yet" at the pause.
-    assert detector.decisions[0] < detector.config.complete_threshold
+    # One turn, the whole number in it: "not yet" at the pause, "complete" at the end.
+    assert detector.decisions == [0.1, 0.9]
     assert ended.end_ms > 300 + len(audio) // 8 - 300
 
 
@@ -172,26 +198,36 @@ def sim_audio_onset_ms(ulaw: bytes) -> int:
 
 def neural_call(answers, **options):
     config = PipelineConfig(turn_detection="neural", **options.pop("config_options", {}))
-    # Inline decisions: deterministic in stream time (the live pipeline runs them in a thread).
-    return make_call(
-        answers, config=config, turn_detector=NeuralTurnDetector(inline=True), **options
-    )
+    # Inline decisions, fixed answers: deterministic in stream time on any CPU (the live
+    # pipeline runs the model in a thread).
+    detector = NeuralTurnDetector(models=fixed(0.9), inline=True)
+    return make_call(answers, config=config, turn_detector=detector, **options)
+
+
+def detection_call(detection, answers, **options):
+    if detection == "neural":
+        return neural_call(answers, **options)
+    return make_call(answers, config=PipelineConfig(turn_detection=detection), **options)
 
 
 async def greet(call) -> None:
+    """Until the opening has played about half a second (the pipeline keeps a second of audio
+    queued at Twilio: frames sent run 50 ahead of frames played)."""
     call.pipeline.start("MZ1")
-    await call.line.run(piper("Hello?"), seconds=2.5)
-    await call.line.until(lambda: len(call.line.of_event("media")) >= 50)
+    await call.line.run(piper("Hello?"), seconds=1.0)
+    await call.line.until(lambda: len(call.line.of_event("media")) >= 75)
 
 
-async def test_a_backchannel_over_the_agent_does_not_cut_it_and_is_not_an_answer():
-    call = neural_call(["Hello?", "Uh-huh.", "Yes, sign me up."])
+@pytest.mark.parametrize("detection", ["semantic", "neural"])
+async def test_a_backchannel_over_the_agent_does_not_cut_it_and_is_not_an_answer(detection):
+    call = detection_call(detection, ["Hello?", "Uh-huh.", "Yes, sign me up."])
     await greet(call)
     await call.line.run(piper("Uh-huh."), seconds=1.5)
     await call.line.until(lambda: any(t.speaker == "agent" for t in call.sink.turns))
 
     assert not call.line.of_event("clear")
-    _greeting, backchannel, opening = call.sink.turns
+    _greeting, backchannel = [t for t in call.sink.turns if t.speaker == "contact"]
+    [opening] = [t for t in call.sink.turns if t.speaker == "agent"]
     assert (backchannel.speaker, backchannel.text) == ("contact", "Uh-huh.")
     assert opening.text == SCRIPT.opening_line
     assert not opening.interrupted
@@ -206,7 +242,7 @@ async def test_a_backchannel_over_the_agent_does_not_cut_it_and_is_not_an_answer
 
 
 async def test_a_real_interruption_still_clears_twilio_with_the_neural_detector():
-    call = neural_call(["Hello?", "Wait, stop, I have a question about the price."])
+    call = neural_call(["Hello?", INTERRUPTION])
     await greet(call)
     await call.line.run(piper(INTERRUPTION), seconds=1.0)
     await call.line.until(lambda: len([t for t in call.sink.turns if t.speaker == "agent"]) >= 2)
@@ -236,7 +272,7 @@ async def test_the_threaded_end_of_turn_model_ends_a_turn_in_the_live_configurat
     ]
 
 
-@pytest.mark.parametrize("detection", ["energy", "neural"])
+@pytest.mark.parametrize("detection", ["semantic", "energy", "neural"])
 async def test_an_opening_marked_not_interruptible_plays_whole_and_keeps_the_callers_words(
     detection,
 ):
@@ -247,7 +283,11 @@ async def test_an_opening_marked_not_interruptible_plays_whole_and_keeps_the_cal
         opening_interruptible=False,
     )
     config = PipelineConfig(turn_detection=detection, opening_interruptible=False)
-    options = {"turn_detector": NeuralTurnDetector(inline=True)} if detection == "neural" else {}
+    options = (
+        {"turn_detector": NeuralTurnDetector(models=fixed(0.9), inline=True)}
+        if detection == "neural"
+        else {}
+    )
     call = make_call(
         ["Hello?", "Sorry to interrupt, how much does it cost?"],
         config=config,
