@@ -26,7 +26,16 @@ digits, with or without an area code: `+15550104` and `+12125550104` both reach 
 |        |                             | / "Okay, sign me up."                                    |
 | 12     | `opt-out-hangs-up`          | "Hello?" / "Take me off your list." and hangs up with    |
 |        |                             | the last word (no pause: the agent never hears it end)   |
-| 13-99  | as 00-09 by the last digit  | `+15550134` is `interested`: many numbers per persona    |
+| 13     | `backchanneler`             | "Hello?" / over the agent's next utterance, 1 s in:      |
+|        |                             | "Uh-huh.", 1 s of agent speech later: "Right." (logged   |
+|        |                             | as `backchanneled`) / "Yes, that sounds great, sign me   |
+|        |                             | up."                                                     |
+| 14     | `pauser`                    | "Hello?" / "My number is five five five," ~0.8 s of      |
+|        |                             | silence (logged `paused` / `resumed`) "one two three     |
+|        |                             | four." / "Yes, sign me up."                              |
+| 15     | `talks-over-opening`        | "Hello?" / 1 s into the agent's opening: "Sorry to       |
+|        |                             | interrupt, how much does it cost?" / "Okay, sign me up." |
+| 16-99  | as 00-09 by the last digit  | `+15550134` is `interested`: many numbers per persona    |
 | other  | `generic-human`             | "Hello?" then quiet                                      |
 
 Answering personas pick up ~4 s after ringing starts (all ring, AMD and callback delays are
@@ -70,6 +79,16 @@ SILENT = "silent"
 
 HELLO = "Hello?"
 OPT_OUT_AND_GO = "Take me off your list."
+SIGN_ME_UP = "Yes, that sounds great, sign me up."
+BACKCHANNELS = ("Uh-huh.", "Right.")
+# One sentence said in two halves around a pause, the way people read out a number. The comma
+# keeps Piper's intonation "more to come" on the first half.
+NUMBER_HALVES = ("My number is five five five,", "one two three four.")
+# Stream time between the halves. Piper ends a line with ~0.25 s of silence and starts the next
+# after ~0.06 s, so the caller is silent for ~0.8 s in all: inside the 400-900 ms range of
+# mid-sentence pauses issue 14 asks turn detection to sit through.
+NUMBER_PAUSE_SECONDS = 0.5
+INTERRUPTION = "Sorry to interrupt, how much does it cost?"
 VOICEMAIL_GREETING = (
     "Hi, you've reached Sam. I can't take your call right now. "
     "Please leave a message after the tone."
@@ -125,7 +144,45 @@ async def _barge_in(callee: Callee) -> None:
     await callee.say("Yes, speaking.")
     await callee.wait_for_agent_speech(1.0)
     callee.note("barged_in")
-    await callee.say("Sorry to interrupt, how much does it cost?")
+    await callee.say(INTERRUPTION)
+    await callee.wait_for_agent_turn()
+    await callee.say("Okay, sign me up.")
+
+
+async def _backchannels(callee: Callee) -> None:
+    await _pick_up(callee)
+    # Into the agent's next utterance (it has not started yet: the hello was ours), listening.
+    first, second = BACKCHANNELS
+    await callee.wait_for_agent_speech(1.0)
+    callee.note("backchanneled", text=first)
+    await callee.say(first)
+    await callee.wait_for_agent_speech(1.0)
+    callee.note("backchanneled", text=second)
+    await callee.say(second)
+    # The agent was never meant to stop: its turn ends when it has finished the line.
+    await callee.wait_for_agent_turn()
+    await callee.say(SIGN_ME_UP)
+
+
+async def _pauses_mid_sentence(callee: Callee) -> None:
+    await _pick_up(callee)
+    await callee.wait_for_agent_turn()
+    first, second = NUMBER_HALVES
+    await callee.say(first)
+    callee.note("paused")
+    await callee.pause(NUMBER_PAUSE_SECONDS)
+    callee.note("resumed")
+    # Whatever the agent did in the pause, a person reading out a number goes on.
+    await callee.say(second)
+    await callee.wait_for_agent_turn()
+    await callee.say("Yes, sign me up.")
+
+
+async def _talks_over_the_opening(callee: Callee) -> None:
+    await _pick_up(callee)
+    await callee.wait_for_agent_speech(1.0)
+    callee.note("talked_over")
+    await callee.say(INTERRUPTION)
     await callee.wait_for_agent_turn()
     await callee.say("Okay, sign me up.")
 
@@ -154,7 +211,7 @@ PERSONAS: dict[int, Persona] = {
         # Voicemail picks up late; Twilio's advice of Timeout >= 15 s still reaches it.
         ring_seconds=12.0,
     ),
-    4: _human("interested", "Yes, that sounds great, sign me up."),
+    4: _human("interested", SIGN_ME_UP),
     5: _human(
         "objection-then-interested",
         "We already have a provider.",
@@ -173,7 +230,7 @@ PERSONAS: dict[int, Persona] = {
         lines=(
             HELLO,
             "Yes, speaking.",
-            "Sorry to interrupt, how much does it cost?",
+            INTERRUPTION,
             "Okay, sign me up.",
         ),
         script=_barge_in,
@@ -183,6 +240,24 @@ PERSONAS: dict[int, Persona] = {
         outcome=ANSWER,
         lines=(HELLO, OPT_OUT_AND_GO),
         script=_opts_out_and_hangs_up,
+    ),
+    13: Persona(
+        key="backchanneler",
+        outcome=ANSWER,
+        lines=(HELLO, *BACKCHANNELS, SIGN_ME_UP),
+        script=_backchannels,
+    ),
+    14: Persona(
+        key="pauser",
+        outcome=ANSWER,
+        lines=(HELLO, *NUMBER_HALVES, "Yes, sign me up."),
+        script=_pauses_mid_sentence,
+    ),
+    15: Persona(
+        key="talks-over-opening",
+        outcome=ANSWER,
+        lines=(HELLO, INTERRUPTION, "Okay, sign me up."),
+        script=_talks_over_the_opening,
     ),
 }
 

@@ -293,3 +293,102 @@ async def test_personas_speak_with_the_local_piper_voice():
     # Real synthesised speech: a sentence lasts well over a second, and it is not silence.
     assert lines[1]["duration_ms"] > 1200
     assert connection.inbound_speech_frames() > 50
+
+
+def _utterance_end(utterance: dict) -> float:
+    return utterance["start_t"] + utterance["duration_ms"] / 1000
+
+
+async def _long_line(connection: StreamConnection) -> None:
+    """An agent that answers the hello with one 4 s line and never stops it."""
+    await connection.wait_for_callee_turn(0)
+    await connection.send_audio(audio.tone(4.0, frequency=300.0))
+    await connection.send_mark("line")
+
+
+async def test_the_backchanneler_says_uh_huh_and_right_over_the_line_and_answers_after_it():
+    async with FakeAgentServer(_long_line) as agent, simulator(agent) as sim:
+        sid = await place(sim, agent, "+15550113")
+        await wait_until(lambda: finished_lines(sim, sid) == 4)
+        await hang_up(sim, sid)
+
+    assert said(sim, sid) == [
+        "Hello?",
+        "Uh-huh.",
+        "Right.",
+        "Yes, that sounds great, sign me up.",
+    ]
+    log = sim.get_call(sid).log
+    [line] = log.of_kind("agent_utterance")
+    assert line["duration_ms"] >= 3900  # nobody cut it
+    notes = [entry for entry in log.of_kind("persona") if entry["action"] == "backchanneled"]
+    assert [entry["text"] for entry in notes] == ["Uh-huh.", "Right."]
+    # 1 s of agent speech in, then 1 s more after the first one ended; both inside the line.
+    first, second = (entry["t"] - line["start_t"] for entry in notes)
+    assert 0.95 <= first <= 1.5
+    backchannel = log.of_kind("persona_said")[1]
+    assert 0.95 <= second - (backchannel["done_t"] - line["start_t"]) <= 1.5
+    assert all(entry["done_t"] < _utterance_end(line) for entry in log.of_kind("persona_said")[1:3])
+    # The answer waits for the end of the agent's turn (600 ms of silence after it).
+    assert log.of_kind("persona_said")[3]["t"] >= _utterance_end(line) + 0.55
+
+
+async def _waits_for_the_whole_number(connection: StreamConnection) -> None:
+    await connection.wait_for_callee_turn(0)
+    heard = connection.inbound_speech_frames()
+    await connection.send_audio(UTTERANCE)
+    await connection.send_mark("question")
+    # Both halves of the number (each a 300 ms stand-in line), then the callee's silence.
+    half = speech_frames(fast_speak("half"))
+    await connection.wait_for(
+        lambda: (
+            connection.inbound_speech_frames() >= heard + 2 * half
+            and connection.inbound_silence_run() >= 20
+        )
+    )
+    await connection.send_audio(UTTERANCE)
+    await connection.send_mark("answer")
+
+
+async def test_the_pauser_stops_mid_sentence_for_the_pause_and_logs_it():
+    async with FakeAgentServer(_waits_for_the_whole_number) as agent, simulator(agent) as sim:
+        sid = await place(sim, agent, "+15550114")
+        await wait_until(lambda: finished_lines(sim, sid) == 4)
+        await hang_up(sim, sid)
+
+    assert said(sim, sid) == [
+        "Hello?",
+        "My number is five five five,",
+        "one two three four.",
+        "Yes, sign me up.",
+    ]
+    log = sim.get_call(sid).log
+    first_half, second_half = log.of_kind("persona_said")[1:3]
+    [paused] = [entry for entry in log.of_kind("persona") if entry["action"] == "paused"]
+    [resumed] = [entry for entry in log.of_kind("persona") if entry["action"] == "resumed"]
+    # The pause runs from the last frame of the first half, for 0.5 s of stream time, and the
+    # second half follows straight on.
+    assert first_half["done_t"] <= paused["t"] <= first_half["done_t"] + 0.05
+    assert 0.45 <= resumed["t"] - paused["t"] <= 0.7
+    assert resumed["t"] <= second_half["t"] <= resumed["t"] + 0.05
+    question, answer = log.of_kind("agent_utterance")
+    assert first_half["t"] >= _utterance_end(question) + 0.55
+    assert log.of_kind("persona_said")[3]["t"] >= _utterance_end(answer) + 0.55
+
+
+async def test_the_opening_talker_speaks_one_second_into_the_opening():
+    async with FakeAgentServer(_long_line) as agent, simulator(agent) as sim:
+        sid = await place(sim, agent, "+15550115")
+        await wait_until(lambda: finished_lines(sim, sid) == 3)
+        await hang_up(sim, sid)
+
+    assert said(sim, sid) == [
+        "Hello?",
+        "Sorry to interrupt, how much does it cost?",
+        "Okay, sign me up.",
+    ]
+    log = sim.get_call(sid).log
+    [opening] = log.of_kind("agent_utterance")
+    [talked_over] = [entry for entry in log.of_kind("persona") if entry["action"] == "talked_over"]
+    assert 0.95 <= talked_over["t"] - opening["start_t"] <= 1.5
+    assert log.of_kind("persona_said")[2]["t"] >= _utterance_end(opening) + 0.55
