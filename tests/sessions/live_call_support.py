@@ -119,3 +119,40 @@ def persona_campaign(organization: Any, people: dict[str, str], **fields: Any) -
         caller_id=CallerIdFactory(organization=organization, phone_number=CALLER),
         **fields,
     )
+
+
+def call_personas(campaign: Any, *, wait: float = 180.0) -> None:
+    """Start `campaign`, run the dispatcher until every contact was called and the call applied,
+    then until its sessions have gone quiet (no new event for 1.5 s, at most 30 s more), so the
+    stream's close and the last callbacks land before the test database is flushed (a flush
+    racing a row lock in the server thread deadlocks on PostgreSQL). Call it inside
+    `time_machine.travel(<a time the campaign may call>, tick=True)`."""
+    import time
+
+    from campaigns import services
+    from campaigns.dialling.dispatch import dispatch_due
+    from campaigns.models import CampaignContact
+    from sessions.models import CallEvent
+    from tests.anvil_voice.telephony.test_carrier_harness import wait_for
+
+    services.campaign_start(campaign=campaign, actor=services.Actor.named("test"))
+    targets = CampaignContact.objects.filter(campaign=campaign)
+
+    def all_called() -> bool:
+        # The dispatcher runs every second in production (beat); here, on each poll.
+        time.sleep(0.3)
+        dispatch_due()
+        return (
+            not targets.filter(attempts=0).exists()
+            and not targets.filter(state="in_progress").exists()
+        )
+
+    wait_for(all_called, wait, "every live call to end and be applied")
+    events = CallEvent.objects.filter(session__campaign=campaign)
+    last, since = events.count(), time.monotonic()
+    deadline = since + 30
+    while time.monotonic() - since < 1.5 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = events.count()
+        if now != last:
+            last, since = now, time.monotonic()
