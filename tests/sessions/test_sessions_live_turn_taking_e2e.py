@@ -9,11 +9,12 @@ agent), one call per test:
 * persona 14 says "My number is five five five," pauses ~0.8 s and goes on "one two three
   four.": the agent says nothing in the pause and answers the whole sentence;
 * persona 15 talks over an opening the script marks as not interruptible: the opening plays
-  whole and the caller's words are still heard and answered.
+  whole and the caller's words are still heard and answered;
+* persona 04 with a recogniser that never answers in time: both of its lines are kept in the
+  stored transcript, empty and marked unrecognised, in start order.
 
 (Persona 12, who opts out and hangs up with the last word, and the start-time order of
-overlapping turns are covered in `test_sessions_live_calls_e2e.py`; an unrecognised turn kept
-and marked, in `tests/sessions/pipeline/test_pipeline_hang_up.py` and `..._faults.py`.)
+overlapping turns are covered in `test_sessions_live_calls_e2e.py`.)
 
 The first two assert what issue 14 asks of turn detection. With the energy baseline
 (`CALL_TURN_DETECTION="energy"`: any speech over the agent is a barge-in, 600 ms of silence
@@ -226,3 +227,27 @@ def test_an_opening_that_may_not_be_interrupted_plays_whole_and_the_caller_is_st
     assert session.outcome == "interested", log
     target = CampaignContact.objects.get(campaign=session.campaign)
     assert target.state == "completed"
+
+
+def test_speech_whose_recognition_times_out_is_kept_in_the_transcript_marked_unheard(
+    settings, simulator, asgi_server, acme
+):
+    live_settings(settings, simulator, asgi_server)
+    # Whisper can never answer in time: every utterance is one nobody could make words of.
+    settings.CALL_STT_TIMEOUT_SECONDS = 0.001
+    session = call_one(acme, "04", "Ivy")
+    [call] = simulator.calls_to(number("04", "212"))
+    log = transcript(session)
+
+    said = [entry["text"] for entry in call.log.of_kind("persona_said")]
+    assert said == ["Hello?", "Yes, that sounds great, sign me up."], log
+    turns = list(session.turns.all())
+    contact = [t for t in turns if t.speaker == "contact"]
+    # Both lines are in the transcript, where they were said, marked as not recognised.
+    assert [(t.text, t.recognized) for t in contact] == [("", False), ("", False)], log
+    assert all(t.end_ms > t.start_ms for t in contact)
+    assert [t.start_ms for t in turns] == sorted(t.start_ms for t in turns)
+    failures = CallEvent.objects.filter(session=session, kind="pipeline.stt_error")
+    assert [e.data["code"] for e in failures] == ["stt_timeout", "stt_timeout"], log
+    # Nothing was heard, so nothing was decided: the agent gave up politely.
+    assert session.outcome == "no_conversation", log
