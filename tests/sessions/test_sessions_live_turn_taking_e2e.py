@@ -16,9 +16,9 @@ agent), one call per test:
 (Persona 12, who opts out and hangs up with the last word, and the start-time order of
 overlapping turns are covered in `test_sessions_live_calls_e2e.py`.)
 
-The first two assert what issue 14 asks of turn detection. With the energy baseline
-(`CALL_TURN_DETECTION="energy"`: any speech over the agent is a barge-in, 600 ms of silence
-ends a turn) they fail, by design of that baseline.
+The first two assert what issue 14 asks of turn detection: they pass with the default
+("semantic") and fail with `CALL_TURN_DETECTION="energy"` (any speech over the agent is a
+barge-in, 600 ms of silence ends a turn) and "neural" (docs/decisions.md says how).
 """
 
 from __future__ import annotations
