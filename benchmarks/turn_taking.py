@@ -15,7 +15,10 @@ line hiss at a few levels), run frame by frame through each turn detector in str
 Detectors, on the same audio in the same run: ``energy`` (energy VAD + 600 ms fixed silence,
 barge-in at any speech start: the baseline), ``neural`` (Silero VAD + Smart Turn v3.2, audio
 only, as with the local batch Whisper), ``neural+words`` (the same with a streaming recogniser's
-interim text for the utterance's words given 300 ms after its speech began, as Deepgram would).
+interim text for the utterance's words given 300 ms after its speech began, as Deepgram would),
+``semantic`` (the default: energy VAD, the barge-in policy, and at each 300 ms pause the words
+so far from local Whisper, judged by `turn_completion`; each answer lands as many frames later
+as Whisper took on this box) and ``semantic+words`` (the same with the interims).
 
 Piper's audio is cached under the temp dir (``anvil-turn-taking/``), never in git.
 """
@@ -34,10 +37,18 @@ from pathlib import Path
 import numpy as np
 
 from anvil_voice.speech.codec import frames_20ms
+from anvil_voice.speech.local import get_local_stt
 from anvil_voice.telephony.simulator import audio as sim_audio
 from benchmarks.support import percentile
 from sessions.pipeline.neural_turn import NeuralTurnDetector, turn_models
-from sessions.pipeline.turn_detection import BargeIn, EnergyTurnDetector, TurnDetector
+from sessions.pipeline.semantic_turn import SemanticTurnDetector
+from sessions.pipeline.turn_completion import looks_unfinished
+from sessions.pipeline.turn_detection import (
+    BargeIn,
+    EnergyTurnDetector,
+    TurnCheck,
+    TurnDetector,
+)
 from sessions.pipeline.vad import SpeechEnded
 
 RATE = 8000
@@ -240,15 +251,34 @@ def run_case(case: Case, detector: TurnDetector, *, words: bool) -> Outcome:
         if not detector.in_speech:
             break
         detector.process(frames_20ms(case.warm_up)[-1], agent_speaking=False)
+    # Turn checks answered by speculative recognition (the semantic detector): the answer is
+    # resolved as many frames later as Whisper took on this box, as in a live call.
+    answers: list[tuple[int, TurnCheck, float]] = []
     for frame in frames_20ms(case.audio):
         frame_ms += 20
-        for event in detector.process(frame, agent_speaking=case.agent_speaking):
+        events = detector.process(frame, agent_speaking=case.agent_speaking)
+        for due, check, probability in [a for a in answers if a[0] <= frame_ms]:
+            answers.remove((due, check, probability))
+            ended = detector.resolve(check, probability)
+            if ended is not None:
+                events.append(ended)
+        for event in events:
             if isinstance(event, BargeIn) and outcome.barge_in_ms is None:
                 outcome.barge_in_ms = frame_ms
             elif isinstance(event, SpeechEnded):
                 outcome.ends.append(frame_ms)
                 speech_started_ms = None
                 interim_sent = False
+            elif isinstance(event, TurnCheck):
+                begun = time.perf_counter()
+                text = (
+                    get_local_stt()
+                    .transcribe(audio=event.audio, encoding="ulaw", sample_rate=8000)
+                    .text
+                )
+                took_ms = (time.perf_counter() - begun) * 1000
+                probability = 0.0 if looks_unfinished(text) else 1.0
+                answers.append((frame_ms + max(20, round(took_ms / 20) * 20), event, probability))
         if detector.in_speech and speech_started_ms is None:
             speech_started_ms = frame_ms
         if (
@@ -269,6 +299,10 @@ DETECTORS: dict[str, tuple[Callable[[], TurnDetector], bool]] = {
     "energy": (lambda: EnergyTurnDetector(), False),
     "neural": (lambda: NeuralTurnDetector(inline=True), False),
     "neural+words": (lambda: NeuralTurnDetector(inline=True), True),
+    # The default: energy VAD + the barge-in policy + the words at a pause (local Whisper,
+    # speculatively, at the box's real speed); "+words" adds a streaming recogniser's interims.
+    "semantic": (lambda: SemanticTurnDetector(), False),
+    "semantic+words": (lambda: SemanticTurnDetector(), True),
 }
 
 
@@ -330,10 +364,12 @@ def main(quick: bool) -> None:
     }
     print(f"Turn-taking set: {len(cases)} cases {counts} (audio cached in {CACHE})", flush=True)
     turn_models()  # load once, outside the timings
+    get_local_stt()
     results: dict[str, list[Outcome]] = {}
     for name, (make, words) in DETECTORS.items():
         begun = time.monotonic()
-        same = results.get("neural") if words else None  # words change only the worded cases
+        # Words change only the worded cases.
+        same = results.get(name.removesuffix("+words")) if words else None
         outcomes = [
             same[index]
             if same is not None and not case.words
