@@ -524,11 +524,15 @@ class CallPipeline:
             self._max_fired = True
             self._emit_event(Kind.MAX_DURATION, limit_ms=c.max_call_ms)
             self._push(_Trigger.MAX_DURATION)
+        # Not idle while the caller's words are still being recognised: on a loaded box a
+        # final can take seconds, and "Are you still there?" right after "Yes, let's do it"
+        # was the result.
         idle = (
             (self._turn_task is None or self._turn_task.done())
             and not self._heard
             and not self._triggers
             and not self._vad.in_speech
+            and not self._pending
         )
         if idle and not self._silence_fired:
             silent_ms = now_ms - self._last_activity_ms
@@ -572,12 +576,18 @@ class CallPipeline:
             elif item is _Trigger.SILENCE:
                 result = await self._speak(self._agent.reply(None), self._trigger_timing())
             elif item is _Trigger.STT_RETRY:
+                if self._caller_busy():
+                    continue  # they are talking (again): their next words answer for them
                 result = await self._speak(say(self.config.stt_retry_line), self._trigger_timing())
             else:
                 await self._end_on(item)
                 return
             if await self._after_failure(result):
                 return
+
+    def _caller_busy(self) -> bool:
+        """The caller is talking, or words they said are still being recognised."""
+        return self._vad.in_speech or bool(self._pending) or bool(self._heard)
 
     async def _next_input(self) -> _Heard | _Trigger:
         while True:

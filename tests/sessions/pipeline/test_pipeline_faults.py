@@ -16,7 +16,7 @@ from pipeline_support import (
 )
 
 from scripts.engine import Outcome
-from sessions.pipeline import CallEndReason, Interim, PipelineConfig, RecognizerFailure
+from sessions.pipeline import CallEndReason, Final, Interim, PipelineConfig, RecognizerFailure
 
 HELLO = "Hello?"
 TROUBLE = "Sorry, I'm having trouble. I'll call you another time."
@@ -237,3 +237,71 @@ async def test_the_goodbye_is_not_interruptible():
     assert not call.line.of_event("clear")
     assert result.turns[-1].text == SCRIPT.closing_line
     assert not result.turns[-1].interrupted
+
+
+class HeldRecognizer(FakeRecognizer):
+    """Answers only when the test says so: recognition that is slow on a loaded box."""
+
+    def __init__(self, answers) -> None:
+        super().__init__(answers)
+        self.held: list = []
+
+    def end_of_utterance(self, utterance) -> None:
+        if not self.utterances:  # the greeting is answered at once
+            super().end_of_utterance(utterance)
+            return
+        self.utterances.append(utterance)
+        self.held.append(utterance)
+
+    def release(self) -> None:
+        utterance = self.held.pop(0)
+        answer = self.answers.popleft()
+        assert self.emit is not None
+        if isinstance(answer, RecognizerFailure):
+            self.emit(answer)
+        else:
+            self.emit(Final(answer, utterance.start_ms, utterance.end_ms, 0.9))
+
+
+async def test_no_are_you_still_there_while_the_callers_words_are_being_recognised():
+    recognizer = HeldRecognizer(["Hello?", "Yes, let's do it."])
+    call = make_call(recognizer=recognizer)
+    call.pipeline.start("MZ1")
+    await call.line.run(piper(HELLO), seconds=1.5)
+    await call.line.until(lambda: any(t.speaker == "agent" for t in call.sink.turns))
+    await call.line.until(lambda: call.pipeline._turn_task.done())
+    await call.line.run(piper("Yes, let's do it."))
+    await call.line.until(lambda: recognizer.held)
+    # Far past the 6 s silence timeout, the final still on its way.
+    await call.line.run(seconds=9.0)
+    assert "silence_timeout" not in [e.kind for e in call.sink.events]
+    recognizer.release()
+    await call.line.until(lambda: call.line.hung_up)
+    result = await asyncio.wait_for(call.pipeline.wait(), 5)
+    assert [t.text for t in result.turns if t.speaker == "agent"][-1] == SCRIPT.closing_line
+    assert "silence_timeout" not in [e.kind for e in result.events]
+
+
+async def test_no_didnt_catch_that_while_the_caller_is_talking():
+    failure = RecognizerFailure("stt_timeout", "took too long")
+    recognizer = HeldRecognizer(["Hello?", failure, "Yes please, sign me up."])
+    call = make_call(recognizer=recognizer)
+    call.pipeline.start("MZ1")
+    await call.line.run(piper(HELLO), seconds=1.5)
+    await call.line.until(lambda: any(t.speaker == "agent" for t in call.sink.turns))
+    await call.line.until(lambda: call.pipeline._turn_task.done())
+    await call.line.run(piper("Yes."), seconds=1.0)
+    await call.line.until(lambda: recognizer.held)
+    speech = piper("Yes please, sign me up.")
+    await call.line.run(speech[: len(speech) // 2])
+    recognizer.release()  # the first utterance failed while the caller talks again
+    await call.line.run(speech[len(speech) // 2 :])
+    await call.line.until(lambda: recognizer.held)
+    recognizer.release()
+    await call.line.until(lambda: call.line.hung_up)
+    result = await asyncio.wait_for(call.pipeline.wait(), 5)
+    agent = [t.text for t in result.turns if t.speaker == "agent"]
+    assert "Sorry, I didn't catch that. Could you say that again?" not in agent
+    assert agent[-1] == SCRIPT.closing_line
+    # Not even begun and cut off by the caller's words: nothing was said over them.
+    assert not [e for e in result.events if e.kind == "barge_in"]
