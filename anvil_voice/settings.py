@@ -442,6 +442,9 @@ DEEPGRAM_URL = env.get_url("DEEPGRAM_URL", "wss://api.deepgram.com/v1/listen")
 LLM_BASE_URL = env.get_url("LLM_BASE_URL", "https://api.openai.com")
 LLM_API_KEY = env.get_str("LLM_API_KEY")
 LLM_MODEL = env.get_str("LLM_MODEL", "gpt-4o-mini")
+# Synthesised lines kept per process for live calls (anvil_voice.speech.cache), in bytes of
+# 8 kHz mu-law: 64 MB is about 45 minutes of speech. 0 keeps nothing (lines still stream).
+TTS_CACHE_BYTES = env.get_int("TTS_CACHE_BYTES", 64 * 1024 * 1024, minimum=0)
 
 # --- Production hardening -----------------------------------------------------------------
 # On unless DEBUG; test runs against PostgreSQL set HTTPS_ONLY=0 because the test client speaks

@@ -14,7 +14,7 @@ Modules, in dependency order:
     llm           LLMAgent (OpenAI-compatible, streaming, tools)
 """
 
-from scripts.engine.agent import Agent, speakable_chunks, split_speakable
+from scripts.engine.agent import Agent, KnowsItsLines, speakable_chunks, split_speakable
 from scripts.engine.conversation import AgentFinishedError, contact_stance
 from scripts.engine.intents import Intent, IntentResult, detect_intent
 from scripts.engine.llm import LLMAgent, LLMConfig
@@ -58,6 +58,7 @@ __all__ = [
     "EventKind",
     "Intent",
     "IntentResult",
+    "KnowsItsLines",
     "LLMAgent",
     "LLMConfig",
     "MarkDoNotCall",

@@ -55,6 +55,15 @@ class Agent(Protocol):
     async def aclose(self) -> None: ...
 
 
+@runtime_checkable
+class KnowsItsLines(Protocol):
+    """An agent that can list what it will say before it hears anything (both agents do)."""
+
+    def known_lines(self) -> list[list[str]]:
+        """Each line as the pieces the agent streams for it, the most urgent (the opening)
+        first. Changes nothing."""
+
+
 # Abbreviations whose trailing dot does not end a sentence.
 _ABBREVIATIONS = frozenset(
     {

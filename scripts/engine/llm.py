@@ -108,6 +108,13 @@ class LLMAgent(ConversationView):
         """The chat history as it would be sent next (system message first)."""
         return [{"role": "system", "content": self._system}, *self._history]
 
+    def known_lines(self) -> list[list[str]]:
+        """What this agent says without the model (`ScriptedAgent.known_lines`): the opening
+        and the silence lines."""
+        phrases = self.context.phrases
+        lines = [self._opening, phrases.still_there, phrases.silence_goodbye]
+        return [[line] for line in [*lines, phrases.max_turns_close] if line]
+
     async def opening(self) -> AsyncIterator[str]:
         self._history.append({"role": "assistant", "content": self._opening})
         self._conversation.said(self._opening)

@@ -125,6 +125,11 @@ def split_opening(opening: str) -> OpeningParts:
     return OpeningParts(greeting, " ".join(introduction), " ".join(sentences), question)
 
 
+def _pieces(line: str) -> list[str]:
+    """What the agent streams for a line: its sentences."""
+    return split_speakable(line)
+
+
 def _who_is_calling(variables: Mapping[str, object], template: str) -> str:
     agent = str(variables.get("agent_name") or "").strip()
     business = str(variables.get("business_name") or "").strip()
@@ -169,12 +174,44 @@ class ScriptedAgent(ConversationView):
     # -- Agent protocol -----------------------------------------------------------------------
 
     async def opening(self) -> AsyncIterator[str]:
-        for piece in split_speakable(self.start()):
+        for piece in _pieces(self.start()):
             yield piece
 
     async def reply(self, heard: str | None) -> AsyncIterator[str]:
-        for piece in split_speakable(self.respond(heard)):
+        for piece in _pieces(self.respond(heard)):
             yield piece
+
+    def known_lines(self) -> list[list[str]]:
+        """The lines this agent can say to this contact without hearing anything new, each as
+        the pieces `opening()`/`reply()` stream for it, opening first, then the closing, the
+        objection responses (as each may end) and the fixed phrases. Rendered as the call will
+        say them, so a voice can synthesise them ahead (the TTS cache). Changes nothing.
+
+        Missing: a callback confirmation (it names the time the caller asked for)."""
+        phrases = self.context.phrases
+        question, pitch = self._question, self._parts.pitch or self._question
+        lines = [self._opening, self._closing]
+        for response in self._responses:
+            if "?" in response or _FAREWELL.search(response):
+                lines.append(response)
+            else:
+                lines += [_join(response, question), _join(response, phrases.goodbye)]
+        lines += [
+            phrases.polite_close,
+            _join(phrases.hello_again, self._identity),
+            self._identity,
+            _join(phrases.identity_confirmed, pitch),
+            _join(phrases.question_deferred, question),
+            phrases.steer,
+            _join(phrases.ai_disclosure, phrases.steer),
+            phrases.still_there,
+            phrases.silence_goodbye,
+            phrases.ask_callback_time,
+            phrases.callback_unspecified,
+            phrases.opt_out_confirmation,
+            phrases.max_turns_close,
+        ]
+        return [_pieces(line) for line in dict.fromkeys(lines) if line]
 
     async def aclose(self) -> None:
         return None

@@ -3,7 +3,10 @@
 `LiveCallConsumer` is what the `/ws/twilio/media/<token>/` route serves. On Twilio's `start`
 it loads the session's setup (script snapshot, variables, voice), builds a `CallPipeline`
 (agent, recogniser, voice) and feeds it every frame; `DatabaseSink` stores each transcript turn
-as it happens and broadcasts it to the session's, campaign's and organization's groups.
+as it happens and broadcasts it to the session's, campaign's and organization's groups. The
+call's voice sits behind the process's TTS cache, and as the stream starts the sentences the
+call is likely to say (the opening first) are synthesised into it (`warm_voice`), so the
+opening and the scripted replies start without waiting for TTS.
 
 With `settings.CALL_PIPELINE` off (or a session without a script version) the consumer only
 records the stream's start and stop, as the telephony layer alone does.
@@ -14,6 +17,8 @@ ask the carrier to hang up, and `session_finished` waits for the conversation's 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from typing import Any, Literal
@@ -21,6 +26,7 @@ from typing import Any, Literal
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from anvil_voice.speech.cache import CachingVoiceProvider
 from anvil_voice.speech.protocols import VoiceProvider
 from anvil_voice.speech.registry import get_streaming_stt, get_voice_provider
 from scripts.engine import (
@@ -59,6 +65,7 @@ from sessions.pipeline import (
     StreamingRecognizer,
     Turn,
 )
+from sessions.pipeline.warm_up import call_sentences
 
 logger = logging.getLogger(__name__)
 
@@ -98,16 +105,32 @@ def build_recognizer() -> StreamingRecognizer:
     return get_streaming_stt()
 
 
-def build_voice(setup: CallSetup) -> tuple[VoiceProvider, VoiceProvider | None]:
-    """The campaign voice, and the local voice to say goodbye with if it fails mid-call."""
-    local = get_voice_provider("local")
+def build_voice(setup: CallSetup) -> tuple[CachingVoiceProvider, CachingVoiceProvider | None]:
+    """The campaign voice, and the local voice to say goodbye with if it fails mid-call; both
+    behind the process's TTS cache (`anvil_voice.speech.cache`)."""
+    local = CachingVoiceProvider(get_voice_provider("local"))
     if setup.voice_provider == local.name:
         return local, None
     try:
-        return get_voice_provider(setup.voice_provider), local
+        return CachingVoiceProvider(get_voice_provider(setup.voice_provider)), local
     except Exception:
         logger.exception("event=voice_provider_unavailable session=%s", setup.session_id)
         return local, None
+
+
+async def warm_voice(
+    voice: VoiceProvider, *, voice_id: str, agent: Agent, config: PipelineConfig
+) -> int:
+    """Synthesise the call's likely sentences into the TTS cache, one at a time, in the
+    background; started with the stream, so the opening is ready before "Hello?" ends."""
+    if not isinstance(voice, CachingVoiceProvider):
+        return 0
+    try:
+        return await voice.warm(voice_id, await call_sentences(agent, config))
+    except Exception:
+        # A warm-up is an optimisation: the call speaks without it, only later.
+        logger.exception("event=tts_warm_failed provider=%s", voice.name)
+        return 0
 
 
 # The setting is checked at start-up; this gives mypy its literal type.
@@ -273,6 +296,7 @@ class LiveCallConsumer(MediaStreamConsumer):
     pipeline: CallPipeline | None = None
     setup: CallSetup | None = None
     sink: DatabaseSink | None = None
+    warming: asyncio.Task[int] | None = None
 
     async def on_start(self, start: StreamStart) -> None:
         if not settings.CALL_PIPELINE:
@@ -286,6 +310,7 @@ class LiveCallConsumer(MediaStreamConsumer):
             agent = build_agent(setup)
             voice, fallback = build_voice(setup)
             sink = DatabaseSink(setup)
+            config = pipeline_config(setup)
             pipeline = CallPipeline(
                 agent=agent,
                 voice=voice,
@@ -295,7 +320,7 @@ class LiveCallConsumer(MediaStreamConsumer):
                 send=self._send_message,
                 hang_up=self._hang_up,
                 sink=sink,
-                config=pipeline_config(setup),
+                config=config,
             )
         except Exception:
             # A script that no longer renders, a provider that cannot be built: the call goes
@@ -318,6 +343,11 @@ class LiveCallConsumer(MediaStreamConsumer):
         await self.channel_layer.group_add(
             groups.control_group(setup.session_id), self.channel_name
         )
+        # Before the pipeline: the opening's synthesis is under way when it asks for it.
+        self.warming = asyncio.create_task(
+            warm_voice(voice, voice_id=setup.voice_id, agent=agent, config=config),
+            name=f"tts-warm-{setup.session_id}",
+        )
         pipeline.start(start.stream_sid)
         await tell_monitors(setup, {"type": "status", "status": "in_progress"})
 
@@ -338,6 +368,10 @@ class LiveCallConsumer(MediaStreamConsumer):
             self.pipeline.on_stop()
 
     async def on_disconnect(self, code: int) -> None:
+        if self.warming is not None:
+            self.warming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.warming
         # Always: cancels the pipeline's tasks and stores its result (no leaked tasks).
         if self.pipeline is not None and self.setup is not None:
             await self.channel_layer.group_discard(

@@ -60,3 +60,14 @@ class PipelineConfig:
     hangup_grace: float = 4.0
     # On close, how long the sink gets to store what is left.
     sink_drain_timeout: float = 5.0
+
+    def fixed_lines(self) -> list[str]:
+        """What the pipeline itself may say (each whole, through `speaking.say`), most likely
+        first: worth synthesising before a call needs them."""
+        phrases = self.phrases
+        return [
+            self.stt_retry_line,
+            phrases.trouble,
+            phrases.opt_out_confirmation,
+            phrases.max_turns_close,
+        ]

@@ -17,7 +17,7 @@ import base64
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum, auto
 from typing import Any
@@ -231,11 +231,7 @@ class AgentTurn:
         async for text in source:
             if self.timing.first_token_at is None:
                 self.timing.first_token_at = self._clock.now()
-            # The scripted agent yields whole sentences with no whitespace between them;
-            # `speakable_chunks` needs "end. Next" to see a boundary, not "end.Next".
-            if _SENTENCE_END.search(previous) and _SENTENCE_START.match(text):
-                text = " " + text
-            previous = text
+            text, previous = _spaced(previous, text), text
             yield text
 
     def _send_frame(self, frame: bytes, chunk: SpokenChunk) -> None:
@@ -267,6 +263,27 @@ class AgentTurn:
                 return
             self.mark_event.clear()
             await self.mark_event.wait()
+
+
+def _spaced(previous: str, text: str) -> str:
+    # The scripted agent yields whole sentences with no whitespace between them;
+    # `speakable_chunks` needs "end. Next" to see a boundary, not "end.Next".
+    if _SENTENCE_END.search(previous) and _SENTENCE_START.match(text):
+        return " " + text
+    return text
+
+
+async def spoken_sentences(pieces: Iterable[str]) -> list[str]:
+    """The texts `AgentTurn` asks the voice for when an agent streams `pieces`: the same
+    spacing and `speakable_chunks`, so lines warmed in a TTS cache are the ones looked up."""
+
+    async def spaced() -> AsyncIterator[str]:
+        previous = ""
+        for piece in pieces:
+            text, previous = _spaced(previous, piece), piece
+            yield text
+
+    return [text async for text in speakable_chunks(spaced())]
 
 
 async def say(text: str) -> AsyncIterator[str]:

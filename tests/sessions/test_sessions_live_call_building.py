@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from anvil_voice.speech.batch import BatchRecognizer
+from anvil_voice.speech.cache import CachingVoiceProvider, process_cache
 from anvil_voice.speech.deepgram import DeepgramRecognizer
 from anvil_voice.speech.local import LocalVoiceProvider
 from scripts.engine import LLMAgent, ScriptedAgent
@@ -35,7 +36,10 @@ def test_the_embedded_default_is_scripted_whisper_and_piper(settings):
     assert isinstance(agent, ScriptedAgent)
     assert agent.context.timezone == "America/New_York"
     assert isinstance(build_recognizer(), BatchRecognizer)
-    assert isinstance(voice, LocalVoiceProvider)
+    # Behind the process's TTS cache (anvil_voice.speech.cache).
+    assert isinstance(voice, CachingVoiceProvider)
+    assert isinstance(voice.inner, LocalVoiceProvider)
+    assert voice.cache is process_cache()
     assert fallback is None
 
 
@@ -52,7 +56,8 @@ def test_cloud_settings_give_the_llm_deepgram_and_the_cloned_voice_with_a_local_
     assert isinstance(build_agent(cloned), LLMAgent)
     assert isinstance(build_recognizer(), DeepgramRecognizer)
     assert voice.name == "elevenlabs"
-    assert isinstance(fallback, LocalVoiceProvider)
+    assert isinstance(fallback, CachingVoiceProvider)
+    assert isinstance(fallback.inner, LocalVoiceProvider)
 
 
 @pytest.mark.parametrize("key", ["", None])

@@ -624,3 +624,42 @@ def test_it_renders_the_voicemail():
 def test_it_rejects_an_unknown_time_zone():
     with pytest.raises(ValueError, match="Mars/Olympus"):
         CallContext(timezone="Mars/Olympus")
+
+
+# --- what the agent can say before hearing anything (the TTS warm-up) -------------------------
+async def test_its_known_lines_start_with_the_opening_as_rendered_and_change_nothing():
+    agent = _agent()
+
+    known = agent.known_lines()
+
+    assert known[0] == [
+        "Hi Jane, this is Anna from Acme Solar.",
+        "Do you have a minute to hear how you could lower your energy bill?",
+    ]
+    assert known[1] == ["Wonderful, Jane!", "A specialist will call you to set up a free quote."]
+    assert ["Most homeowners pay nothing upfront.", "Would a free quote help?"] in known
+    assert agent.events == []  # nothing was said
+    assert [chunk async for chunk in agent.opening()] == known[0]
+
+
+@pytest.mark.parametrize(
+    "turns",
+    [
+        ["sure, book it"],
+        ["no thanks"],
+        ["It's too expensive", "We already have a provider"],
+        ["Sorry, who's this?", "Hello?", "Yes, speaking.", "are you a robot?"],
+        ["what does it cost?", "hmm", "say that again?"],
+        [None, None],
+        ["call me back later", "whenever"],
+        ["take me off your list"],
+    ],
+)
+async def test_every_reply_that_names_no_time_is_among_its_known_lines(turns):
+    agent = _agent()
+    known = agent.known_lines()
+    [chunk async for chunk in agent.opening()]
+
+    for heard in turns:
+        reply = [chunk async for chunk in agent.reply(heard)]
+        assert reply in known, reply
