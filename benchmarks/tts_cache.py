@@ -6,7 +6,8 @@ sentence is synthesised on demand, today's behaviour) and warmed (`CachingVoiceP
 ran first, as a live call does while the callee says "Hello?"). Same process, same run, same
 sentences: the opening as rendered for a contact first, then the closing, objection responses
 and fixed phrases (`sessions.pipeline.warm_up.call_sentences`). Also reports how long the
-warm-up itself took (background CPU a call spends once per new line).
+warm-up took: for the opening (it races the callee's "Hello?" and the greeting wait) and for
+all the sentences (background CPU, spent once per new line per process).
 
 Needs no database: the cache is built here with the default byte budget.
 """
@@ -69,6 +70,7 @@ async def run(lines: int, rounds: int) -> None:
     cold: list[float] = []
     warm: list[float] = []
     warm_up_ms: list[float] = []
+    opening_ms: list[float] = []
     for _ in range(rounds):
         # Cold: a fresh, empty cache each round (what a call got before the cache).
         voice = CachingVoiceProvider(
@@ -79,7 +81,9 @@ async def run(lines: int, rounds: int) -> None:
             cold += await first_frames_ms(voice, [text])
             voice.cache.clear()
         started = time.perf_counter()
-        made = await voice.warm(LOCAL_VOICE_ID, sentences)
+        made = await voice.warm(LOCAL_VOICE_ID, sentences[:1])  # what a call warms first
+        opening_ms.append((time.perf_counter() - started) * 1000)
+        made += await voice.warm(LOCAL_VOICE_ID, sentences)
         warm_up_ms.append((time.perf_counter() - started) * 1000)
         assert made == len(sentences), (made, len(sentences))
         warm += await first_frames_ms(voice, sentences)
@@ -90,13 +94,14 @@ async def run(lines: int, rounds: int) -> None:
         f"p95 {percentile(cold, 95):7.1f} ms"
     )
     print(
-        f"first frame, warmed cache:            p50 {warm_p50:7.2f} ms  "
-        f"p95 {percentile(warm, 95):7.2f} ms"
+        f"first frame, warmed cache:            p50 {warm_p50:7.3f} ms  "
+        f"p95 {percentile(warm, 95):7.3f} ms"
     )
-    print(f"ratio warmed / cold (p50): {warm_p50 / cold_p50:.4f}")
+    print(f"ratio warmed / cold (p50): {warm_p50 / cold_p50:.6f}")
     print(
-        f"warm-up of all {len(sentences)} sentences, one at a time: "
-        f"{statistics.median(warm_up_ms):.0f} ms (median over rounds)"
+        f"warm-up: the opening sentence ready after {statistics.median(opening_ms):.0f} ms, "
+        f"all {len(sentences)} sentences (one at a time) after "
+        f"{statistics.median(warm_up_ms):.0f} ms (medians over rounds)"
     )
 
 

@@ -12,8 +12,8 @@ instead of 100-300 ms of Piper (seconds under load).
   one process-wide LRU bounded in bytes (`TTS_CACHE_BYTES`).
 - A miss streams through as the provider produces it: caching never delays first audio. Only a
   line that completed is stored; a failure or a stream nobody listens to any more is not.
-- Requests for a line already being made share that synthesis. The provider's stream runs in a
-  task of its own, so a listener that goes away (barge-in cancels it, a first-audio timeout
+- Requests for a line already being made share that synthesis, whichever call made them. The
+  provider's stream runs in a task of its own, so a listener that goes away (barge-in cancels it, a first-audio timeout
   cancels it) does not end the stream for another; the last listener to leave cancels it.
 - Repeated lines get identical audio. Piper samples noise per utterance (and cloud voices vary
   from take to take) so that a line said twice sounds natural; one take per line per process is
@@ -29,6 +29,7 @@ import contextlib
 import functools
 import logging
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,6 +66,9 @@ class AudioCache:
         self._lines: OrderedDict[CacheKey, bytes] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        # Lines being made, whichever call asked: a second request reads the same synthesis.
+        # Touched only on an event loop; a line made on another loop is not shared.
+        self.in_flight: dict[CacheKey, _Line] = {}
         self.hits = 0
         self.misses = 0
 
@@ -113,6 +117,22 @@ class AudioCache:
 
 def _cost(key: CacheKey, audio: bytes) -> int:
     return len(audio) + len(key[2]) + _ENTRY_OVERHEAD
+
+
+_warm_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _warm_slot(loop: asyncio.AbstractEventLoop) -> asyncio.Semaphore:
+    """One warm-up synthesis at a time per event loop (the web process has one), whatever
+    the number of calls: until the warm-ups run at background priority, five calls warming at
+    once would take every core from the live calls' own speech. Lines queued here are not
+    started, so a live request that needs one takes it over instead of waiting."""
+    slot = _warm_slots.get(loop)
+    if slot is None:
+        slot = _warm_slots[loop] = asyncio.Semaphore(1)
+    return slot
 
 
 @functools.cache
@@ -180,7 +200,7 @@ class CachingVoiceProvider:
     def __init__(self, inner: VoiceProvider, *, cache: AudioCache | None = None) -> None:
         self.inner = inner
         self.cache = cache if cache is not None else process_cache()
-        self._lines: dict[CacheKey, _Line] = {}
+        self._lines = self.cache.in_flight
         # Warm-up jobs whose result is still to be stored (a strong reference: the loop keeps
         # only weak ones).
         self._jobs: set[asyncio.Future[bytes | None]] = set()
@@ -305,12 +325,22 @@ class CachingVoiceProvider:
                 continue
             line = _Line(loop)
             self._lines[key] = line
-            job = asyncio.ensure_future(
-                _run_background(functools.partial(self._synthesize_whole, line, voice_id, text))
-            )
-            self._jobs.add(job)
-            job.add_done_callback(functools.partial(self._warmed, key, line))
-            await asyncio.wait({job})
+            try:
+                await _warm_slot(loop).acquire()
+            except asyncio.CancelledError:
+                self._forget(key, line)
+                raise
+            try:
+                if line.abandoned:
+                    continue  # a live request took it over while it waited for the slot
+                job = asyncio.ensure_future(
+                    _run_background(functools.partial(self._synthesize_whole, line, voice_id, text))
+                )
+                self._jobs.add(job)
+                job.add_done_callback(functools.partial(self._warmed, key, line))
+                await asyncio.wait({job})
+            finally:
+                _warm_slot(loop).release()
             if not job.cancelled() and job.exception() is None and job.result():
                 made += 1
         return made

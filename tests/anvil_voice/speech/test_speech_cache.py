@@ -313,3 +313,39 @@ async def test_a_cache_of_no_bytes_keeps_nothing_and_still_speaks(budget):
     assert await say(voice, "Hello.") == b"Hello." * 10
     assert await say(voice, "Hello.") == b"Hello." * 10
     assert inner.streamed == ["Hello.", "Hello."]
+
+
+async def test_two_calls_asking_for_the_same_line_share_one_synthesis():
+    inner = GatedVoice(gated=True)
+    first_call = cached(inner)
+    second_call = CachingVoiceProvider(inner, cache=first_call.cache)  # the process's cache
+
+    readers = [
+        asyncio.create_task(say(first_call, "Are you still there?")),
+        asyncio.create_task(say(second_call, "Are you still there?")),
+    ]
+    await until(lambda: inner.streamed)
+    await asyncio.sleep(0.05)
+    inner.release()
+
+    assert await asyncio.gather(*readers) == [b"Are you still there?" * 10] * 2
+    assert inner.streamed == ["Are you still there?"]
+
+
+async def test_warm_ups_take_turns_and_a_live_request_takes_over_a_line_still_queued():
+    inner = GatedVoice()
+    inner.synthesis_gate.clear()
+    first_call = cached(inner)
+    second_call = CachingVoiceProvider(inner, cache=first_call.cache)
+    first = asyncio.create_task(first_call.warm(VOICE, ["Phrase."]))
+    await until(inner.synthesis_started.is_set)
+    second = asyncio.create_task(second_call.warm(VOICE, ["Hi Jane.", "Phrase."]))
+    await asyncio.sleep(0.05)  # "Hi Jane." waits for the first warm-up's turn
+
+    # The second call's opening is needed now: it does not wait behind background work.
+    assert await asyncio.wait_for(say(second_call, "Hi Jane."), 30) == b"Hi Jane." * 10
+    inner.synthesis_gate.set()
+
+    assert (await first, await second) == (1, 0)
+    assert inner.synthesized == ["Phrase."]
+    assert inner.streamed == ["Hi Jane."]
