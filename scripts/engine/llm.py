@@ -112,8 +112,13 @@ class LLMAgent(ConversationView):
         """What this agent says without the model (`ScriptedAgent.known_lines`): the opening
         and the silence lines."""
         phrases = self.context.phrases
-        lines = [self._opening, phrases.still_there, phrases.silence_goodbye]
-        return [[line] for line in [*lines, phrases.max_turns_close] if line]
+        lines = [
+            self._opening,  # streamed whole, as `opening()` does
+            phrases.still_there,
+            phrases.silence_goodbye,
+            phrases.max_turns_close,
+        ]
+        return [[line] for line in lines if line]
 
     async def opening(self) -> AsyncIterator[str]:
         self._history.append({"role": "assistant", "content": self._opening})

@@ -403,3 +403,16 @@ async def test_it_never_hangs_even_if_the_server_never_answers(fake_llm):
 
     assert chunks == [TROUBLE]
     assert agent.finished
+
+
+async def test_its_known_lines_are_the_opening_as_streamed_and_the_lines_without_the_model(
+    fake_llm,
+):
+    agent = _agent(fake_llm)
+
+    known = agent.known_lines()
+
+    assert known[0] == [chunk async for chunk in agent.opening()]
+    assert ["Are you still there?"] in known
+    assert fake_llm.requests == []  # listing them asks the model nothing
+    await agent.aclose()
