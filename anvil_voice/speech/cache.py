@@ -13,8 +13,9 @@ instead of 100-300 ms of Piper (seconds under load).
 - A miss streams through as the provider produces it: caching never delays first audio. Only a
   line that completed is stored; a failure or a stream nobody listens to any more is not.
 - Requests for a line already being made share that synthesis, whichever call made them. The
-  provider's stream runs in a task of its own, so a listener that goes away (barge-in cancels it, a first-audio timeout
-  cancels it) does not end the stream for another; the last listener to leave cancels it.
+  provider's stream runs in a task of its own, so a listener that goes away (barge-in cancels
+  it, a first-audio timeout cancels it) does not end the stream for another; the last listener
+  to leave cancels it.
 - Repeated lines get identical audio. Piper samples noise per utterance (and cloud voices vary
   from take to take) so that a line said twice sounds natural; one take per line per process is
   the trade (docs/decisions.md).
