@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]]*$")
 _SENTENCE_START = re.compile(r"[A-Z\"'(\[]")
+_CLAUSE_END = re.compile(r"[,;:]$")
 
 
 class TurnResult(Enum):
@@ -269,6 +270,10 @@ def _spaced(previous: str, text: str) -> str:
     # The scripted agent yields whole sentences with no whitespace between them;
     # `speakable_chunks` needs "end. Next" to see a boundary, not "end.Next".
     if _SENTENCE_END.search(previous) and _SENTENCE_START.match(text):
+        return " " + text
+    # A long sentence the agent split at a clause ("…at all," + "and which…"): Piper read
+    # "all,and" as one word. LLM tokens carry their own leading space, so they are left alone.
+    if _CLAUSE_END.search(previous) and text[:1].isalnum():
         return " " + text
     return text
 

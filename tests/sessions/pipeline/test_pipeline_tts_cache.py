@@ -19,6 +19,7 @@ from scripts.engine import (
 )
 from sessions.live.consumer import warm_voice
 from sessions.pipeline import PipelineConfig, Speaker
+from sessions.pipeline.speaking import spoken_sentences
 from sessions.pipeline.warm_up import call_sentences
 
 HELLO = "Hello?"
@@ -133,3 +134,12 @@ async def test_the_warmed_sentences_are_split_as_the_pipeline_splits_them():
     assert "It costs less than your current plan." in sentences
     assert PipelineConfig().stt_retry_line.split(". ")[0] + "." in sentences
     await call.pipeline.close()
+
+
+async def test_a_sentence_the_agent_split_at_a_comma_is_spoken_with_its_space():
+    pieces = ["We call about the plan you asked for at all,", "and which ends here."]
+    assert await spoken_sentences(pieces) == [
+        "We call about the plan you asked for at all, and which ends here."
+    ]
+    # LLM tokens bring their own spaces: nothing is added inside a word.
+    assert await spoken_sentences(["Hel", "lo,", " there", "."]) == ["Hello, there."]
