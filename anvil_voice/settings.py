@@ -15,6 +15,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from anvil_voice.capacity import live_call_capacity
 from anvil_voice.env import Env
 
 env = Env()
@@ -440,6 +441,19 @@ DEEPGRAM_URL = env.get_url("DEEPGRAM_URL", "wss://api.deepgram.com/v1/listen")
 LLM_BASE_URL = env.get_url("LLM_BASE_URL", "https://api.openai.com")
 LLM_API_KEY = env.get_str("LLM_API_KEY")
 LLM_MODEL = env.get_str("LLM_MODEL", "gpt-4o-mini")
+# Live-call capacity (anvil_voice/capacity.py, docs/decisions.md): the dialler never has more
+# calls live (queued to be placed, ringing or talking) than LIVE_CALL_CAPACITY_PER_PROCESS x
+# LIVE_CALL_PROCESSES, across every campaign, callback and test call; the rest wait queued.
+# - LIVE_CALL_CAPACITY_PER_PROCESS: calls one media-stream (ASGI) process holds. Default with
+#   local speech: the cores this process may use x LOCAL_SPEECH_CALLS_PER_CORE (speech runs on
+#   our CPU and degrades every call past it); with cloud speech a fixed 50 (the providers'
+#   concurrent-stream limits bind first).
+# - LIVE_CALL_PROCESSES: how many such processes the deployment runs (each on its own cores).
+LOCAL_SPEECH_CALLS_PER_CORE, LIVE_CALL_CAPACITY_PER_PROCESS, LIVE_CALL_PROCESSES = (
+    live_call_capacity(
+        env, speech_provider=SPEECH_PROVIDER, usable_cores=len(os.sched_getaffinity(0))
+    )
+)
 
 # --- Production hardening -----------------------------------------------------------------
 # On unless DEBUG; test runs against PostgreSQL set HTTPS_ONLY=0 because the test client speaks
