@@ -299,6 +299,8 @@ SPECTACULAR_SETTINGS = {
         "CallStatusEnum": "sessions.models.CallStatus",
         "OutcomeEnum": "sessions.models.Outcome",
         "RoleEnum": "anvil_voice.accounts.models.Role",
+        "DiallingStateEnum": "campaigns.selectors.DIALLING_STATES",
+        "DiallingReasonEnum": "campaigns.selectors.DIALLING_REASONS",
     },
 }
 

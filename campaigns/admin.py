@@ -135,6 +135,30 @@ class CampaignTransitionInline(admin.TabularInline):
         return False
 
 
+# The panel's "why not dialling" line, one per `selectors.Dialling.reason`.
+DIALLING_LINES = {
+    None: "Dialling.",
+    "capacity": "Waiting for a free line: every live call this deployment can hold is in use.",
+    "pacing": "Waiting: the campaign's own concurrent-call or calls-per-second limit is reached.",
+    "window": "Waiting: outside the contacts' calling window.",
+    "nothing_due": "Waiting: no contact is due now.",
+    "paused": "Paused.",
+    "scheduled": "Scheduled to start.",
+}
+
+
+def dialling_line(dialling: selectors.Dialling) -> dict[str, Any] | None:
+    if dialling.state == "idle":
+        return None
+    return {
+        "state": dialling.state,
+        "reason": dialling.reason or "",
+        "text": DIALLING_LINES.get(dialling.reason, dialling.reason or ""),
+        "waiting": dialling.waiting_for_capacity,
+        "next_dial_at": dialling.next_dial_at,
+    }
+
+
 @admin.register(Campaign)
 class CampaignAdmin(OrganizationScopedAdmin):
     form = CampaignAdminForm
@@ -187,6 +211,7 @@ class CampaignAdmin(OrganizationScopedAdmin):
         can_change = self.has_change_permission(request, campaign)
         return {
             "campaign": campaign,
+            "dialling": dialling_line(selectors.campaign_dialling(campaign)),
             "stats": stats,
             "progress_percent": stats["progressPercent"],
             "answer_rate_percent": round(100 * stats["answerRate"], 1),

@@ -51,6 +51,10 @@ def caller_id_campaign_names(*, caller_id: CallerId) -> list[str]:
     )
 
 
+DIALLING_STATES = ("dialling", "waiting", "idle")
+DIALLING_REASONS = (*DiallingReason.values, "paused", "scheduled")
+
+
 @dataclass(frozen=True)
 class Dialling:
     """Whether a campaign dials now, and if not why and until when (`GET /campaigns/:id`).

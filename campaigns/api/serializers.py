@@ -16,7 +16,6 @@ from campaigns.models import (
     Campaign,
     Contact,
     ContactList,
-    DiallingReason,
     DoNotCallEntry,
     VoicemailBehaviour,
 )
@@ -213,9 +212,9 @@ class CampaignWriteSerializer(CamelCaseSerializer):
 class CampaignDiallingSerializer(CamelCaseSerializer):
     """`dialling`: whether the campaign places calls now, and if not why (`selectors.Dialling`)."""
 
-    state = serializers.ChoiceField(choices=["dialling", "waiting", "idle"], read_only=True)
+    state = serializers.ChoiceField(choices=selectors.DIALLING_STATES, read_only=True)
     reason = serializers.ChoiceField(
-        choices=[*DiallingReason.values, "paused", "scheduled"],
+        choices=selectors.DIALLING_REASONS,
         allow_null=True,
         read_only=True,
         help_text=(

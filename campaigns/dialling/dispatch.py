@@ -24,9 +24,10 @@ One claim transaction per campaign:
 A contact with a pending scheduled callback in the campaign is not claimed: the callback is its
 next call (whoever asked for it, the callee on the call or a person).
 
-Scheduled callbacks (`claim_due_callbacks`, same tick): due pending callbacks of campaigns in
-any status but paused (a completed campaign's callbacks still happen; a stopped campaign's are
-skipped), re-checked for do-not-call and the calling window, become `callback` sessions. When
+Scheduled callbacks (`claim_due_callbacks`, same tick, before the campaigns): due pending
+callbacks of campaigns in any status but paused (a completed campaign's callbacks still happen;
+a stopped campaign's are skipped), re-checked for do-not-call and the calling window, become
+`callback` sessions within the free live-call capacity (the rest stay pending and due). When
 the contact is still pending in the campaign, the callback claims it (pending → in_progress,
 attempts + 1) and the session is that attempt (`target`, `attempt_number`), so the campaign's
 outcome handler applies it; otherwise it is a call outside the contact's attempts.

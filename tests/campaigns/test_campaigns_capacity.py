@@ -8,7 +8,9 @@ from datetime import time, timedelta
 
 import pytest
 import time_machine
+from django.contrib.auth.models import Permission
 from django.db import connections
+from django.urls import reverse
 
 from anvil_voice.accounts.factories import OrganizationFactory
 from anvil_voice.capacity import (
@@ -291,6 +293,27 @@ def test_it_says_paused_and_pacing(owner, make_campaign, frozen, placement_tasks
         "nextDialAt": None,
         "waitingForCapacity": 0,
     }
+
+
+def test_the_admin_campaign_page_says_it_waits_for_capacity(
+    client, owner, make_campaign, frozen, capacity_of_two, placement_tasks
+):
+    user = owner.membership.user
+    user.is_staff = True
+    user.save()
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="campaigns"))
+    client.force_login(user)
+    campaign = started(make_campaign, owner.organization, contacts=5)
+    dispatch_due(now=NOW)
+    dispatch_due(now=NOW + timedelta(seconds=1))
+
+    page = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content
+
+    assert (
+        '<div id="campaign-dialling" data-state="waiting" data-reason="capacity">\n'
+        "    Waiting for a free line: every live call this deployment can hold is in use. "
+        "3 due contacts waiting."
+    ) in page.decode()
 
 
 def test_a_draft_campaign_is_idle(owner, make_campaign):
