@@ -273,6 +273,24 @@ def test_it_says_when_the_calling_window_is_closed_and_when_it_opens(owner, make
     }
 
 
+def test_it_says_when_nothing_is_due_and_when_the_next_contact_is(owner, make_campaign, frozen):
+    campaign = started(make_campaign, owner.organization, contacts=2)
+    CampaignContact.objects.update(next_attempt_at=NOW + timedelta(minutes=60))
+    CampaignContact.objects.filter(pk=CampaignContact.objects.first().pk).update(
+        next_attempt_at=NOW + timedelta(minutes=15)
+    )
+
+    placed = dispatch_due(now=NOW)
+
+    assert placed == 0
+    assert dialling(owner, campaign)[0] == {
+        "state": "waiting",
+        "reason": "nothing_due",
+        "nextDialAt": "2026-03-03T15:15:00Z",
+        "waitingForCapacity": 0,
+    }
+
+
 def test_it_says_paused_and_pacing(owner, make_campaign, frozen, placement_tasks):
     campaign = started(make_campaign, owner.organization, contacts=3, max_concurrent_calls=1)
 
