@@ -326,12 +326,17 @@ def test_the_admin_campaign_page_says_it_waits_for_capacity(
     dispatch_due(now=NOW + timedelta(seconds=1))
 
     page = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content
+    changelist = client.get(reverse("admin:campaigns_campaign_changelist")).content.decode()
 
     assert (
         '<div id="campaign-dialling" data-state="waiting" data-reason="capacity">\n'
         "    Waiting for a free line: every live call this deployment can hold is in use. "
         "3 due contacts waiting."
     ) in page.decode()
+    assert (
+        '<td class="field-dialling">Waiting for a free line: every live call this deployment can '
+        "hold is in use. 3 waiting.</td>"
+    ) in changelist
 
 
 def test_a_draft_campaign_is_idle(owner, make_campaign):
