@@ -19,11 +19,13 @@ from anvil_voice.capacity import (
     live_call_capacity,
 )
 from anvil_voice.env import Env, EnvError
+from anvil_voice.errors import ServiceUnavailable
 from campaigns import services
 from campaigns.dialling.capacity import deployment_capacity
 from campaigns.dialling.dispatch import claim_due_contacts, dispatch_due
 from campaigns.factories import CallerIdFactory, CampaignFactory, ContactFactory, ContactListFactory
 from campaigns.models import CampaignContact, CampaignContactState
+from campaigns.services.test_calls import session_test_call_create
 from scripts.factories import ScriptFactory
 from sessions.models import LIVE_CALL_STATUSES, CallSession, CallStatus, ConversationState
 from sessions.selectors import live_call_count
@@ -469,3 +471,56 @@ def test_claims_of_different_campaigns_at_once_share_the_capacity(settings, plac
 
     assert not errors, errors
     assert live_call_count() == CallSession.objects.count() == CAPACITY
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_test_call_and_a_dispatcher_racing_for_the_last_line_get_one_call(
+    settings, placement_tasks
+):
+    settings.LIVE_CALL_CAPACITY_PER_PROCESS = 1
+    campaign = campaign_with_contacts(2)
+    organization = campaign.organization
+    CallerIdFactory(organization=organization, phone_number="+14155550100")
+    script = ScriptFactory(organization=organization)
+    voice = VoiceFactory(organization=organization)
+    dispatch_due(now=NOW - timedelta(seconds=5))  # materialised; none due yet
+    errors: list[BaseException] = []
+    refused: list[ServiceUnavailable] = []
+    barrier = threading.Barrier(2)
+
+    def test_call() -> None:
+        try:
+            barrier.wait()
+            session_test_call_create(
+                organization=organization,
+                to="+12025550111",
+                script_id=script.pk,
+                voice_id=voice.pk,
+                variables={},
+            )
+        except ServiceUnavailable as exc:
+            refused.append(exc)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def dispatcher() -> None:
+        try:
+            barrier.wait()
+            dispatch_due(now=NOW)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=test_call), threading.Thread(target=dispatcher)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert not errors, errors
+    assert live_call_count() == CallSession.objects.count() == 1
+    # Whoever came second got nothing: the test call was refused, or the dispatcher placed none.
+    assert len(refused) == CallSession.objects.filter(kind="campaign").count()
