@@ -15,6 +15,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from anvil_voice.capacity import live_call_capacity
 from anvil_voice.env import Env
 
 env = Env()
@@ -298,6 +299,8 @@ SPECTACULAR_SETTINGS = {
         "CallStatusEnum": "sessions.models.CallStatus",
         "OutcomeEnum": "sessions.models.Outcome",
         "RoleEnum": "anvil_voice.accounts.models.Role",
+        "DiallingStateEnum": "campaigns.selectors.DIALLING_STATES",
+        "DiallingReasonEnum": "campaigns.selectors.DIALLING_REASONS",
     },
 }
 
@@ -445,6 +448,19 @@ LLM_MODEL = env.get_str("LLM_MODEL", "gpt-4o-mini")
 # Synthesised lines kept per process for live calls (anvil_voice.speech.cache), in bytes of
 # 8 kHz mu-law: 64 MB is about 45 minutes of speech. 0 keeps nothing (lines still stream).
 TTS_CACHE_BYTES = env.get_int("TTS_CACHE_BYTES", 64 * 1024 * 1024, minimum=0)
+# Live-call capacity (anvil_voice/capacity.py, docs/decisions.md): the dialler never has more
+# calls live (queued to be placed, ringing or talking) than LIVE_CALL_CAPACITY_PER_PROCESS x
+# LIVE_CALL_PROCESSES, across every campaign, callback and test call; the rest wait queued.
+# - LIVE_CALL_CAPACITY_PER_PROCESS: calls one media-stream (ASGI) process holds. Default with
+#   local speech: the cores this process may use x LOCAL_SPEECH_CALLS_PER_CORE (speech runs on
+#   our CPU and degrades every call past it); with cloud speech a fixed 50 (the providers'
+#   concurrent-stream limits bind first).
+# - LIVE_CALL_PROCESSES: how many such processes the deployment runs (each on its own cores).
+LOCAL_SPEECH_CALLS_PER_CORE, LIVE_CALL_CAPACITY_PER_PROCESS, LIVE_CALL_PROCESSES = (
+    live_call_capacity(
+        env, speech_provider=SPEECH_PROVIDER, usable_cores=len(os.sched_getaffinity(0))
+    )
+)
 
 # --- Production hardening -----------------------------------------------------------------
 # On unless DEBUG; test runs against PostgreSQL set HTTPS_ONLY=0 because the test client speaks

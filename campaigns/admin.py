@@ -135,10 +135,42 @@ class CampaignTransitionInline(admin.TabularInline):
         return False
 
 
+# The panel's "why not dialling" line, one per `selectors.Dialling.reason`.
+DIALLING_LINES = {
+    None: "Dialling.",
+    "capacity": "Waiting for a free line: every live call this deployment can hold is in use.",
+    "pacing": "Waiting: the campaign's own concurrent-call or calls-per-second limit is reached.",
+    "window": "Waiting: outside the contacts' calling window.",
+    "nothing_due": "Waiting: no contact is due now.",
+    "paused": "Paused.",
+    "scheduled": "Scheduled to start.",
+}
+
+
+def dialling_line(dialling: selectors.Dialling) -> dict[str, Any] | None:
+    if dialling.state == "idle":
+        return None
+    return {
+        "state": dialling.state,
+        "reason": dialling.reason or "",
+        "text": DIALLING_LINES.get(dialling.reason, dialling.reason or ""),
+        "waiting": dialling.waiting_for_capacity,
+        "next_dial_at": dialling.next_dial_at,
+    }
+
+
 @admin.register(Campaign)
 class CampaignAdmin(OrganizationScopedAdmin):
     form = CampaignAdminForm
-    list_display = ["name", "organization", "status", "progress", "started_at", "completed_at"]
+    list_display = [
+        "name",
+        "organization",
+        "status",
+        "dialling",
+        "progress",
+        "started_at",
+        "completed_at",
+    ]
     list_filter = ["status"]
     search_fields = ["name"]
     # The list too: a campaign not started yet counts its list's contacts (no query a row).
@@ -187,6 +219,7 @@ class CampaignAdmin(OrganizationScopedAdmin):
         can_change = self.has_change_permission(request, campaign)
         return {
             "campaign": campaign,
+            "dialling": dialling_line(selectors.campaign_dialling(campaign)),
             "stats": stats,
             "progress_percent": stats["progressPercent"],
             "answer_rate_percent": round(100 * stats["answerRate"], 1),
@@ -226,6 +259,17 @@ class CampaignAdmin(OrganizationScopedAdmin):
     ) -> None:
         super().save_model(request, obj, form, change)
         CampaignStats.objects.get_or_create(campaign=obj)
+
+    @admin.display(description="Dialling")
+    def dialling(self, campaign: Campaign) -> str:
+        # The dispatcher's note is on the row: no query per line.
+        line = dialling_line(selectors.campaign_dialling(campaign))
+        if line is None:
+            return "—"
+        text = str(line["text"])
+        if line["waiting"]:
+            text += f" {line['waiting']} waiting."
+        return text
 
     @admin.display(description="Progress")
     def progress(self, campaign: Campaign) -> str:

@@ -220,6 +220,15 @@ def default_days() -> list[int]:
     return [0, 1, 2, 3, 4, 5, 6]  # Monday = 0, as datetime.weekday()
 
 
+class DiallingReason(models.TextChoices):
+    """Why the dispatcher's last tick of a running campaign placed no call (blank: it did)."""
+
+    CAPACITY = "capacity", "The deployment is at its live-call capacity"
+    PACING = "pacing", "The campaign's own concurrency or calls-per-second limit"
+    WINDOW = "window", "Outside the contacts' calling window"
+    NOTHING_DUE = "nothing_due", "No contact is due"
+
+
 class Campaign(models.Model):
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="campaigns"
@@ -271,6 +280,16 @@ class Campaign(models.Model):
     # `materialized_through_id` is how far the batches got (advanced with a conditional update).
     materialize_until_id = models.BigIntegerField(null=True, blank=True, editable=False)
     materialized_through_id = models.BigIntegerField(default=0, editable=False)
+    # The dispatcher's last word on a running campaign (`dialling.dispatch`, written only when
+    # it changes): why its last tick placed no call, how many due contacts wait for capacity,
+    # when it expects to dial next (known for a window or a retry time), and when it last
+    # placed a call (ticks serve the campaign that waited longest first).
+    dialling_reason = models.CharField(
+        max_length=16, choices=DiallingReason.choices, blank=True, editable=False
+    )
+    dialling_waiting = models.PositiveIntegerField(default=0, editable=False)
+    next_dial_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_dialled_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-id"]

@@ -11,7 +11,15 @@ from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from campaigns.models import CallerId, Campaign, CampaignStats, Contact, ContactList
+from campaigns.models import (
+    CallerId,
+    Campaign,
+    CampaignStats,
+    CampaignStatus,
+    Contact,
+    ContactList,
+    DiallingReason,
+)
 from sessions.models import CallSession, Outcome
 
 
@@ -43,6 +51,42 @@ def caller_id_campaign_names(*, caller_id: CallerId) -> list[str]:
     )
 
 
+DIALLING_STATES = ("dialling", "waiting", "idle")
+DIALLING_REASONS = (*DiallingReason.values, "paused", "scheduled")
+
+
+@dataclass(frozen=True)
+class Dialling:
+    """Whether a campaign dials now, and if not why and until when (`GET /campaigns/:id`).
+
+    `state`: "dialling" (its last tick placed calls, or it just started), "waiting" (running or
+    paused but placing no call: `reason`), "idle" (not started, stopped or completed).
+    `reason`: a `DiallingReason` the dispatcher noted, "paused", or "scheduled" (a start time
+    ahead: `next_dial_at`). `waiting_for_capacity`: due contacts the last tick left queued
+    because the deployment was at its live-call capacity.
+    """
+
+    state: str
+    reason: str | None
+    next_dial_at: datetime | None
+    waiting_for_capacity: int
+
+
+def campaign_dialling(campaign: Campaign) -> Dialling:
+    if campaign.status == CampaignStatus.RUNNING:
+        if not campaign.dialling_reason:
+            return Dialling("dialling", None, None, 0)
+        waiting = (
+            campaign.dialling_waiting if campaign.dialling_reason == DiallingReason.CAPACITY else 0
+        )
+        return Dialling("waiting", campaign.dialling_reason, campaign.next_dial_at, waiting)
+    if campaign.status == CampaignStatus.PAUSED:
+        return Dialling("waiting", "paused", None, 0)
+    if campaign.status == CampaignStatus.SCHEDULED:
+        return Dialling("waiting", "scheduled", campaign.start_at, 0)
+    return Dialling("idle", None, None, 0)
+
+
 def _ratio(part: int, whole: int, digits: int) -> float:
     return round(part / whole, digits) if whole > 0 else 0.0
 
@@ -55,17 +99,24 @@ def campaign_stats(campaign: Campaign) -> dict[str, Any]:
         stats: CampaignStats | None = campaign.stats
     except CampaignStats.DoesNotExist:
         stats = None
+    waiting = campaign_dialling(campaign).waiting_for_capacity
     if campaign.materialize_until_id is None:
-        return campaign_stats_payload(stats, contacts_total=campaign.contact_list.contact_count)
-    return campaign_stats_payload(stats)
+        return campaign_stats_payload(
+            stats, contacts_total=campaign.contact_list.contact_count, waiting_for_capacity=waiting
+        )
+    return campaign_stats_payload(stats, waiting_for_capacity=waiting)
 
 
 def campaign_stats_payload(
-    stats: CampaignStats | None, *, contacts_total: int | None = None
+    stats: CampaignStats | None,
+    *,
+    contacts_total: int | None = None,
+    waiting_for_capacity: int = 0,
 ) -> dict[str, Any]:
     """The `stats` object of a campaign, from its counters (O(1) at any size).
 
-    `contacts_total` stands in for the counters' total (a campaign not started yet)."""
+    `contacts_total` stands in for the counters' total (a campaign not started yet);
+    `waiting_for_capacity` is the dispatcher's note on the campaign row (`campaign_dialling`)."""
     stats = stats or CampaignStats()
     total = stats.contacts_total if contacts_total is None else contacts_total
     # Contacts not materialised yet are waiting, like pending ones.
@@ -82,6 +133,8 @@ def campaign_stats_payload(
             "failed": stats.failed,
             "doNotCall": stats.do_not_call,
             "exhausted": stats.exhausted,
+            # Of the pending ones: due, but left queued for lack of live-call capacity.
+            "waitingForCapacity": waiting_for_capacity,
         },
         "calls": {
             "placed": placed,

@@ -51,6 +51,14 @@ TERMINAL_CALL_STATUSES = frozenset(
         CallStatus.FAILED,
     }
 )
+# Statuses of a call that holds a line or is about to (queued for placement, dialling, ringing,
+# talking): what the deployment's live-call capacity counts (`live_call_count`).
+LIVE_CALL_STATUSES = (
+    CallStatus.QUEUED,
+    CallStatus.INITIATED,
+    CallStatus.RINGING,
+    CallStatus.IN_PROGRESS,
+)
 # A call never moves backwards: a status applies only if its rank is above the current one.
 CALL_STATUS_RANK = {
     CallStatus.QUEUED: 0,
@@ -254,6 +262,13 @@ class CallSession(models.Model):
                 Coalesce(F("duration_seconds"), Value(0)).desc(),
                 F("id").desc(),
                 name="session_org_duration_key_idx",
+            ),
+            # Read by `sessions.selectors.live_call_count` on every dialler claim: the few
+            # live calls among millions of finished ones.
+            models.Index(
+                fields=["status"],
+                condition=models.Q(status__in=LIVE_CALL_STATUSES),
+                name="session_live_status_idx",
             ),
             # Read by `session_close_abandoned_conversations`: the few calls talking right now.
             models.Index(

@@ -10,9 +10,11 @@ from django.db.models.functions import Coalesce
 from anvil_voice.accounts.models import Organization
 from anvil_voice.api.search import phone_search_digits
 from sessions.models import (
+    LIVE_CALL_STATUSES,
     CallbackStatus,
     CallEvent,
     CallSession,
+    ConversationState,
     ScheduledCallback,
     TranscriptTurn,
 )
@@ -95,3 +97,12 @@ def sessions_with_callback_scheduled(
         source_session=OuterRef("pk"), status=CallbackStatus.PENDING
     )
     return queryset.filter(Exists(pending)) if scheduled else queryset.exclude(Exists(pending))
+
+
+def live_call_count() -> int:
+    """Calls holding (or about to hold) speech right now, across every organization: sessions
+    in a live status, and finished ones whose conversation is still closing (the pipeline
+    still runs for a few seconds after a hang-up: `CALL_HANGUP_GRACE_SECONDS`)."""
+    return CallSession.objects.filter(
+        Q(status__in=LIVE_CALL_STATUSES) | Q(conversation_state=ConversationState.OPEN)
+    ).count()

@@ -69,6 +69,14 @@ def eager_retries() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _ample_live_call_capacity(settings) -> None:  # type: ignore[no-untyped-def]
+    # The default capacity follows the cores of the machine running the tests (4 on CI's two):
+    # tests of anything else must not queue behind it. Capacity tests set their own.
+    settings.LIVE_CALL_CAPACITY_PER_PROCESS = 10_000
+    settings.LIVE_CALL_PROCESSES = 1
+
+
+@pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
     settings.MEDIA_ROOT = tmp_path / "media"
     # Personas get passwords; the production hasher's deliberate slowness only costs test time.

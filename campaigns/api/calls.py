@@ -168,6 +168,10 @@ class CallsViewSet(OrganizationScopedViewSet):
         responses={
             201: SessionDetailSerializer,
             409: error_response("CONFLICT: the number is on the do-not-call list."),
+            503: error_response(
+                "SERVICE_UNAVAILABLE: every live-call slot of the deployment is in use "
+                "(test calls are refused, not queued); try again when a call ends."
+            ),
         },
     )
     @action(detail=False, methods=["post"], url_path="test")

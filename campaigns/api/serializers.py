@@ -209,6 +209,32 @@ class CampaignWriteSerializer(CamelCaseSerializer):
     record_calls = serializers.BooleanField(required=False)
 
 
+class CampaignDiallingSerializer(CamelCaseSerializer):
+    """`dialling`: whether the campaign places calls now, and if not why (`selectors.Dialling`)."""
+
+    state = serializers.ChoiceField(choices=selectors.DIALLING_STATES, read_only=True)
+    reason = serializers.ChoiceField(
+        choices=selectors.DIALLING_REASONS,
+        allow_null=True,
+        read_only=True,
+        help_text=(
+            "Why a running, paused or scheduled campaign places no call: capacity (the "
+            "deployment's live calls are all in use; due contacts wait queued), pacing (the "
+            "campaign's own concurrency or calls-per-second limit), window (outside the "
+            "contacts' calling window), nothing_due (no contact due: retries later or all "
+            "called), paused, scheduled (a start time ahead)."
+        ),
+    )
+    next_dial_at = serializers.DateTimeField(
+        allow_null=True,
+        read_only=True,
+        help_text="When it expects to dial next, if known (a window opening, a retry, a start).",
+    )
+    waiting_for_capacity = serializers.IntegerField(
+        read_only=True, help_text="Due contacts left queued for lack of live-call capacity."
+    )
+
+
 class CampaignSerializer(CamelCaseModelSerializer):
     script_id = serializers.IntegerField(read_only=True)
     voice_id = serializers.IntegerField(read_only=True)
@@ -220,6 +246,7 @@ class CampaignSerializer(CamelCaseModelSerializer):
     calls_per_second = serializers.DecimalField(
         max_digits=6, decimal_places=2, coerce_to_string=False, read_only=True
     )
+    dialling = serializers.SerializerMethodField()
     stats = serializers.SerializerMethodField()
 
     class Meta:
@@ -239,9 +266,14 @@ class CampaignSerializer(CamelCaseModelSerializer):
             "updated_at",
             "started_at",
             "completed_at",
+            "dialling",
             "stats",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(CampaignDiallingSerializer)
+    def get_dialling(self, campaign: Campaign) -> dict[str, Any]:
+        return dict(CampaignDiallingSerializer(selectors.campaign_dialling(campaign)).data)
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_stats(self, campaign: Campaign) -> dict[str, Any]:

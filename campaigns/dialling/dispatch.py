@@ -4,7 +4,10 @@ One claim transaction per campaign:
 1. lock the campaign row (FOR NO KEY UPDATE): dispatchers take turns per campaign, and a
    pause or stop waits for the claim in flight, then no new claim sees `running`;
 2. free concurrency = max_concurrent_calls - the campaign's sessions still queued, initiated,
-   ringing or in progress (counted under that lock, so two dispatchers cannot both fill it);
+   ringing or in progress (counted under that lock, so two dispatchers cannot both fill it),
+   and no more than the deployment's free live-call capacity (`dialling.capacity`: live
+   sessions of every campaign, callback and test call, counted under one deployment-wide lock);
+   contacts left out for capacity stay pending, untouched, and go first when a slot frees;
 3. lock due pending contacts (`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite
    serialises writers instead);
 4. take tokens for up to that many calls from the campaign's and the account's CPS buckets,
@@ -14,14 +17,17 @@ One claim transaction per campaign:
 5. for each granted contact: state → in_progress, attempts += 1, and a queued `CallSession`
    with attempt_number = attempts. The unique (target, attempt_number) constraint makes a
    second session for the same attempt impossible, whatever the queue redelivers;
-6. after commit, enqueue `session_place_call_task` for each new session.
+6. after commit, enqueue `session_place_call_task` for each new session;
+7. note on the campaign row why the tick placed no call, if it did not (`DiallingReason`:
+   capacity, pacing, window, nothing due), read by `GET /campaigns/:id` as `dialling`.
 
 A contact with a pending scheduled callback in the campaign is not claimed: the callback is its
 next call (whoever asked for it, the callee on the call or a person).
 
-Scheduled callbacks (`claim_due_callbacks`, same tick): due pending callbacks of campaigns in
-any status but paused (a completed campaign's callbacks still happen; a stopped campaign's are
-skipped), re-checked for do-not-call and the calling window, become `callback` sessions. When
+Scheduled callbacks (`claim_due_callbacks`, same tick, before the campaigns): due pending
+callbacks of campaigns in any status but paused (a completed campaign's callbacks still happen;
+a stopped campaign's are skipped), re-checked for do-not-call and the calling window, become
+`callback` sessions within the free live-call capacity (the rest stay pending and due). When
 the contact is still pending in the campaign, the callback claims it (pending → in_progress,
 attempts + 1) and the session is that attempt (`target`, `attempt_number`), so the campaign's
 outcome handler applies it; otherwise it is a call outside the contact's attempts.
@@ -39,13 +45,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
 from anvil_voice.errors import InvalidState
 from anvil_voice.state_machine import transition
 from campaigns.compliance import GateReason, Schedule, evaluate
-from campaigns.dialling import pacing
+from campaigns.dialling import capacity, pacing
 from campaigns.models import (
     CAMPAIGN_CONTACT_STATES,
     Campaign,
@@ -53,16 +59,17 @@ from campaigns.models import (
     CampaignContactState,
     CampaignStats,
     CampaignStatus,
+    DiallingReason,
     DoNotCallEntry,
 )
 from campaigns.services import lifecycle
 from scripts.models import ScriptVersion
 from sessions.models import (
     CALLBACK_STATES,
+    LIVE_CALL_STATUSES,
     CallbackStatus,
     CallEvent,
     CallSession,
-    CallStatus,
     ScheduledCallback,
     SessionKind,
 )
@@ -70,16 +77,14 @@ from sessions.tasks import session_place_call_task
 
 logger = logging.getLogger("campaigns.dialler")
 
-ACTIVE_CALL_STATUSES = (
-    CallStatus.QUEUED,
-    CallStatus.INITIATED,
-    CallStatus.RINGING,
-    CallStatus.IN_PROGRESS,
-)
+ACTIVE_CALL_STATUSES = LIVE_CALL_STATUSES
 # Contacts looked at per claim beyond the free slots: some will be out of their window.
 SCAN_FACTOR = 4
 SCAN_MIN = 20
 SCAN_MAX = 1000
+# Due contacts counted as waiting for capacity, at most: the count runs every tick for every
+# campaign that waits (an index range scan each), and past this "1 000 waiting" says enough.
+WAITING_COUNT_MAX = 1_000
 
 
 @dataclass
@@ -96,6 +101,72 @@ def _enqueue_placement(session_ids: list[int]) -> None:
         session_place_call_task.delay(session_id)
 
 
+def _due_contacts(campaign_id: int, *, now: datetime) -> QuerySet[CampaignContact]:
+    return CampaignContact.objects.filter(
+        campaign_id=campaign_id,
+        state=CampaignContactState.PENDING,
+        next_attempt_at__lte=now,
+    ).exclude(
+        # Waiting for a scheduled callback: that callback is the contact's next call.
+        Exists(
+            ScheduledCallback.objects.filter(
+                campaign_id=campaign_id,
+                contact_id=OuterRef("contact_id"),
+                status=CallbackStatus.PENDING,
+            )
+        )
+    )
+
+
+def _note_dialling(
+    campaign: Campaign,
+    *,
+    reason: str,
+    now: datetime,
+    waiting: int = 0,
+    next_dial_at: datetime | None = None,
+) -> None:
+    """Record why this tick placed no call (`reason`) or that it placed some (blank).
+
+    The campaign row is locked by the claim; it is written only when something changed, so a
+    campaign waiting for hours costs no write a second."""
+    changes: dict[str, Any] = {}
+    if reason == DiallingReason.NOTHING_DUE and campaign.dialling_reason == DiallingReason.WINDOW:
+        # The window's reschedule is what left nothing due: still the reason, until it opens.
+        reason = DiallingReason.WINDOW
+    if (campaign.dialling_reason, campaign.dialling_waiting, campaign.next_dial_at) != (
+        reason,
+        waiting,
+        next_dial_at,
+    ):
+        changes.update(dialling_reason=reason, dialling_waiting=waiting, next_dial_at=next_dial_at)
+    if not reason:
+        changes["last_dialled_at"] = now
+    if changes:
+        Campaign.objects.filter(pk=campaign.pk).update(**changes)
+
+
+def _next_due(campaign_id: int, *, now: datetime) -> datetime | None:
+    """When the campaign calls someone next: its next pending contact's due time (a retry, a
+    window opening) or its next scheduled callback, whichever comes first; None if neither."""
+    contact_due = (
+        CampaignContact.objects.filter(
+            campaign_id=campaign_id, state=CampaignContactState.PENDING, next_attempt_at__gt=now
+        )
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
+    callback_due = (
+        ScheduledCallback.objects.filter(campaign_id=campaign_id, status=CallbackStatus.PENDING)
+        .order_by("at")
+        .values_list("at", flat=True)
+        .first()
+    )
+    moments = [moment for moment in (contact_due, callback_due) if moment is not None]
+    return min(moments) if moments else None
+
+
 def claim_due_contacts(*, campaign_id: int, now: datetime) -> ClaimResult:
     result = ClaimResult()
     with transaction.atomic():
@@ -107,35 +178,40 @@ def claim_due_contacts(*, campaign_id: int, now: datetime) -> ClaimResult:
         )
         if campaign is None or campaign.status != CampaignStatus.RUNNING:
             return result
+        due = _due_contacts(campaign.pk, now=now)
+        # Unlocked look first: an idle campaign takes no deployment-wide lock.
+        if not due.exists():
+            _note_dialling(
+                campaign,
+                reason=DiallingReason.NOTHING_DUE,
+                now=now,
+                next_dial_at=_next_due(campaign.pk, now=now),
+            )
+            return result
         active = CallSession.objects.filter(
             campaign_id=campaign.pk, status__in=ACTIVE_CALL_STATUSES
         ).count()
         free = campaign.max_concurrent_calls - active
         if free <= 0:
+            _note_dialling(campaign, reason=DiallingReason.PACING, now=now)
             return result
+        # Counted under the deployment-wide lock, held until this transaction commits its
+        # sessions; taken before the contact rows (the lock order in `dialling.capacity`).
+        free_deployment = capacity.free_live_calls(now=now)
+        if free_deployment <= 0:
+            # The due contacts stay pending as they are: no attempt used, first in line later.
+            waiting = due[:WAITING_COUNT_MAX].count()
+            _note_dialling(campaign, reason=DiallingReason.CAPACITY, now=now, waiting=waiting)
+            return result
+        free = min(free, free_deployment)
         scan = min(max(free * SCAN_FACTOR, SCAN_MIN), SCAN_MAX)
         candidates = list(
-            CampaignContact.objects.filter(
-                campaign_id=campaign.pk,
-                state=CampaignContactState.PENDING,
-                next_attempt_at__lte=now,
-            )
-            # Waiting for a scheduled callback: that callback is the contact's next call.
-            .exclude(
-                Exists(
-                    ScheduledCallback.objects.filter(
-                        campaign_id=campaign.pk,
-                        contact_id=OuterRef("contact_id"),
-                        status=CallbackStatus.PENDING,
-                    )
-                )
-            )
-            .select_related("contact")
+            due.select_related("contact")
             .order_by("next_attempt_at", "id")
             .select_for_update(skip_locked=True, of=("self",))[:scan]
         )
         if not candidates:
-            return result
+            return result  # locked by another dispatcher, which is dialling them
         listed = set(
             DoNotCallEntry.objects.filter(
                 organization_id=campaign.organization_id,
@@ -150,11 +226,13 @@ def claim_due_contacts(*, campaign_id: int, now: datetime) -> ClaimResult:
         # what the gate turns away is given back below (the bucket rows stay locked by us).
         budget = pacing.take_tokens(want=min(free, len(candidates)), buckets=buckets, now=now)
         if budget <= 0:
+            _note_dialling(campaign, reason=DiallingReason.PACING, now=now)
             return result
         schedule = Schedule.of(campaign)
         allowed: list[tuple[CampaignContact, dict[str, Any]]] = []
         # Rows moved on without a call, grouped by what they become: one UPDATE per group.
         moved: dict[tuple[str, str, datetime | None], list[int]] = defaultdict(list)
+        window_opens: datetime | None = None  # the earliest reschedule, if any
         for target in candidates:
             if len(allowed) >= budget:
                 break  # the rest stay as they are for the next tick
@@ -184,6 +262,10 @@ def claim_due_contacts(*, campaign_id: int, now: datetime) -> ClaimResult:
                 key = (CampaignContactState.PENDING, target.last_outcome, decision.next_allowed_at)
                 moved[key].append(target.pk)
                 result.rescheduled += 1
+                if decision.next_allowed_at is not None:
+                    window_opens = min(
+                        window_opens or decision.next_allowed_at, decision.next_allowed_at
+                    )
             # CAMPAIGN_ENDED: the dispatcher stops the campaign; the contact stays pending.
 
         pacing.return_tokens(count=budget - len(allowed), buckets=buckets)
@@ -255,8 +337,13 @@ def claim_due_contacts(*, campaign_id: int, now: datetime) -> ClaimResult:
                 sessions_created=F("sessions_created") + len(result.session_ids),
             )
         if result.session_ids:
+            _note_dialling(campaign, reason="", now=now)
             session_ids = list(result.session_ids)
             transaction.on_commit(lambda: _enqueue_placement(session_ids))
+        elif window_opens is not None:
+            _note_dialling(
+                campaign, reason=DiallingReason.WINDOW, now=now, next_dial_at=window_opens
+            )
     if result.session_ids or result.rescheduled:
         logger.info(
             "dialler.claimed campaign=%s sessions=%d rescheduled=%d",
@@ -357,6 +444,10 @@ def claim_due_callbacks(*, now: datetime) -> ClaimResult:
                 result.rescheduled += 1
             elif decision.allowed and callback.contact_id not in on_a_call:
                 allowed.append((callback, decision.evidence))
+        if allowed:
+            # Callbacks are calls too: within the deployment's capacity (the rest stay pending
+            # and due, placed first at a later tick: `dispatch_due` runs them before campaigns).
+            allowed = allowed[: capacity.free_live_calls(now=now)]
         account = [(pacing.ACCOUNT_BUCKET, float(settings.CAMPAIGNS_ACCOUNT_CALLS_PER_SECOND))]
         budget = pacing.take_tokens(want=len(allowed), buckets=account, now=now)
         versions: dict[int, ScriptVersion] = {}
@@ -473,7 +564,19 @@ def dispatch_due(*, now: datetime | None = None) -> int:
     moment = now or timezone.now()
     lifecycle.campaign_start_due(now=moment)
     claimed = 0
-    running = Campaign.objects.filter(status=CampaignStatus.RUNNING).values_list("pk", "end_at")
+    # Callbacks first: each was promised for a time, and under capacity the campaigns' new
+    # attempts could otherwise take every slot that frees.
+    try:
+        claimed += len(claim_due_callbacks(now=moment).session_ids)
+    except Exception:
+        logger.exception("dialler.callbacks_failed")
+    # The campaign that placed a call longest ago goes first: when capacity is short, slots
+    # go round the campaigns (and organizations) instead of to the same one every tick.
+    running = (
+        Campaign.objects.filter(status=CampaignStatus.RUNNING)
+        .order_by(F("last_dialled_at").asc(nulls_first=True), "pk")
+        .values_list("pk", "end_at")
+    )
     for campaign_id, end_at in list(running):
         try:
             if end_at is not None and moment >= end_at:
@@ -485,10 +588,6 @@ def dispatch_due(*, now: datetime | None = None) -> int:
         except Exception:
             # One campaign's failure (a lock timeout, bad data) must not starve the others.
             logger.exception("dialler.campaign_failed campaign=%s", campaign_id)
-    try:
-        claimed += len(claim_due_callbacks(now=moment).session_ids)
-    except Exception:
-        logger.exception("dialler.callbacks_failed")
     return claimed
 
 

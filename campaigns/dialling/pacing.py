@@ -33,7 +33,7 @@ def campaign_bucket(campaign_id: int) -> str:
     return f"campaign:{campaign_id}"
 
 
-def _locked_row(key: str, *, tokens: float, now: datetime) -> PacingBucket:
+def locked_row(key: str, *, tokens: float, now: datetime) -> PacingBucket:
     """The row for `key`, locked; created with `tokens` if there is none yet."""
     try:
         return PacingBucket.objects.select_for_update().get(key=key)
@@ -55,8 +55,7 @@ def take_tokens(*, want: int, buckets: Sequence[tuple[str, float]], now: datetim
         # Always lock in key order so two takers never wait on each other crosswise.
         # A new bucket starts full: the first tick may use its whole second.
         rows = [
-            (_locked_row(key, tokens=max(1.0, rate), now=now), rate)
-            for key, rate in sorted(buckets)
+            (locked_row(key, tokens=max(1.0, rate), now=now), rate) for key, rate in sorted(buckets)
         ]
         granted = want
         for row, rate in rows:
@@ -130,7 +129,7 @@ def reserve_dial_slot(*, buckets: Sequence[tuple[str, float]], now: datetime) ->
     with transaction.atomic():
         # A new slot row has reserved no moment yet (tokens 0).
         rows = [
-            (_locked_row(DIAL_SLOT_PREFIX + key, tokens=0.0, now=now), rate) for key, rate in spaced
+            (locked_row(DIAL_SLOT_PREFIX + key, tokens=0.0, now=now), rate) for key, rate in spaced
         ]
         slot = now
         for _ in range(10):  # each pass only moves later; two or three settle it

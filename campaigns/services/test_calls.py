@@ -2,7 +2,9 @@
 
 A test call is a real call through the configured carrier (the simulator by default) with the
 same compliance rules as a campaign call: a valid E.164 number not on the organization's
-do-not-call list, from a caller ID registered to the organization.
+do-not-call list, from a caller ID registered to the organization. It counts toward the
+deployment's live-call capacity (`campaigns.dialling.capacity`); at capacity it is refused
+(503 `SERVICE_UNAVAILABLE`), never queued.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from typing import Any
 
 import phonenumbers
 from django.db import transaction
+from django.utils import timezone
 
 from anvil_voice.accounts.models import Organization
-from anvil_voice.errors import VALIDATION_MESSAGE, ApplicationError, Conflict
+from anvil_voice.errors import VALIDATION_MESSAGE, ApplicationError, Conflict, ServiceUnavailable
+from campaigns.dialling import capacity
 from campaigns.models import CallerId, DoNotCallEntry
 from scripts.models import Script, ScriptVersion
 from sessions.models import CallEvent, CallSession, SessionKind
@@ -94,6 +98,15 @@ def session_test_call_create(
         )
 
     with transaction.atomic():
+        # A test call takes a live-call slot like any other call. It is refused rather than
+        # queued when none is free: the person asked for a call now (and may be holding the
+        # phone); a call that rang minutes later, when a campaign call ends, would surprise.
+        if capacity.free_live_calls(now=timezone.now()) <= 0:
+            raise ServiceUnavailable(
+                "Every live-call slot of this deployment is in use "
+                f"({capacity.deployment_capacity()} calls); try again when a call ends.",
+                details={"to": ["No live-call capacity is free right now."]},
+            )
         version = ScriptVersion.objects.get(script=script, number=script.version)
         session = CallSession.objects.create(
             organization=organization,

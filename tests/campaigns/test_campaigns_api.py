@@ -41,6 +41,7 @@ def empty_stats(total: int = 0) -> dict[str, object]:
             "failed": 0,
             "doNotCall": 0,
             "exhausted": 0,
+            "waitingForCapacity": 0,
         },
         "calls": {
             "placed": 0,
@@ -71,7 +72,12 @@ def empty_stats(total: int = 0) -> dict[str, object]:
     }
 
 
-def campaign_payload(campaign: Campaign, stats: dict[str, object]) -> dict[str, object]:
+IDLE = {"state": "idle", "reason": None, "nextDialAt": None, "waitingForCapacity": 0}
+
+
+def campaign_payload(
+    campaign: Campaign, stats: dict[str, object], dialling: dict[str, object] | None = None
+) -> dict[str, object]:
     campaign.refresh_from_db()
     return {
         "id": campaign.pk,
@@ -99,6 +105,7 @@ def campaign_payload(campaign: Campaign, stats: dict[str, object]) -> dict[str, 
         "updatedAt": iso(campaign.updated_at),
         "startedAt": iso(campaign.started_at),
         "completedAt": iso(campaign.completed_at),
+        "dialling": dialling or IDLE,
         "stats": stats,
     }
 
@@ -162,7 +169,16 @@ def test_it_lists_campaigns_newest_first_and_filters_by_status(owner, outsider, 
     assert everything == {
         "success": True,
         "data": [
-            campaign_payload(newer, empty_stats(3)),
+            campaign_payload(
+                newer,
+                empty_stats(3),
+                {
+                    "state": "waiting",
+                    "reason": "paused",
+                    "nextDialAt": None,
+                    "waitingForCapacity": 0,
+                },
+            ),
             campaign_payload(older, empty_stats(3)),
         ],
         "meta": {"total": 2, "cursor": None, "hasMore": False},
@@ -211,6 +227,7 @@ def test_it_gets_a_campaign_with_stats_from_its_counters(owner, make_campaign):
         "failed": 0,
         "doNotCall": 0,
         "exhausted": 0,
+        "waitingForCapacity": 0,
     }
     stats["calls"] = {
         "placed": 4,
@@ -227,7 +244,12 @@ def test_it_gets_a_campaign_with_stats_from_its_counters(owner, make_campaign):
     stats["answerRate"] = 0.6667
     stats["progressPercent"] = 25.0
     stats["cost"] = {"total": "0.0130", "currency": "USD", "calls": 1}
-    assert response.json() == {"success": True, "data": campaign_payload(campaign, stats)}
+    # Its one tick placed every contact's call.
+    dialling = {"state": "dialling", "reason": None, "nextDialAt": None, "waitingForCapacity": 0}
+    assert response.json() == {
+        "success": True,
+        "data": campaign_payload(campaign, stats, dialling),
+    }
 
 
 def test_it_starts_pauses_resumes_and_stops_with_an_audit_trail(owner, make_campaign):

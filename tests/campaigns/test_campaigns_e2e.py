@@ -135,6 +135,7 @@ def test_a_campaign_over_the_personas_runs_to_completed(settings, simulator, asg
         "failed": 0,
         "doNotCall": 1,
         "exhausted": 4,
+        "waitingForCapacity": 0,
     }
     assert stats["calls"]["placed"] == stats["calls"]["finished"] == 11
     assert (stats["calls"]["busy"], stats["calls"]["noAnswer"], stats["calls"]["failed"]) == (

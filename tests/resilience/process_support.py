@@ -324,6 +324,8 @@ def base_env(**overrides: str) -> dict[str, str]:
         HTTPS_ONLY="0",
         LOG_LEVEL="INFO",
         PYTHONUNBUFFERED="1",
+        # These scenarios are about faults, not the live-call capacity (tests/conftest.py).
+        LIVE_CALL_CAPACITY_PER_PROCESS="10000",
     )
     env.update(overrides)
     return env

@@ -408,6 +408,27 @@ def test_it_is_never_placed_twice(owner, call, frozen, placement_tasks):
     assert CallSession.objects.filter(kind=SessionKind.CALLBACK).count() == 1
 
 
+def test_a_callback_waits_for_a_free_line_then_is_placed(
+    owner, call, frozen, placement_tasks, settings
+):
+    settings.LIVE_CALL_CAPACITY_PER_PROCESS = 1
+    callback = callback_schedule(session=call, at=IN_WINDOW_UTC).callback
+    busy = CallSessionFactory(organization=owner.organization, status=CallStatus.IN_PROGRESS)
+    moment = IN_WINDOW_UTC + timedelta(seconds=1)
+
+    at_capacity = claim_due_callbacks(now=moment)
+    callback.refresh_from_db()
+    still_pending = callback.status
+    CallSession.objects.filter(pk=busy.pk).update(status=CallStatus.COMPLETED)
+    line_free = claim_due_callbacks(now=moment + timedelta(seconds=1))
+
+    assert (len(at_capacity.session_ids), still_pending, len(line_free.session_ids)) == (
+        0,
+        CallbackStatus.PENDING,
+        1,
+    )
+
+
 def test_a_cancelled_callback_is_never_placed(owner, call, frozen, placement_tasks):
     callback_schedule(session=call, at=IN_WINDOW_UTC)
     callback_cancel(session=call)

@@ -115,6 +115,7 @@ def test_every_operation_documents_the_errors_any_request_can_meet(schema):
         ("POST", "/voices/{id}/preview", "409"),
         ("POST", "/voices/{id}/preview", "503"),
         ("POST", "/calls/test", "409"),
+        ("POST", "/calls/test", "503"),
         ("POST", "/sessions/{id}/callback", "409"),
         ("DELETE", "/do-not-call/{id}", "415"),
         ("GET", "/health", "503"),
