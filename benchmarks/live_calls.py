@@ -523,7 +523,9 @@ def verdicts(results: Sequence[LevelResult]) -> list[str]:
             continue
         stats = result.stats(HEARD[0])
         parts = [
-            f"{name} {_ms(stats[name])} ms (≤ {limit:.0f}: "
+            f"{name} no samples (≤ {limit:.0f}: NOT met)"
+            if stats[name] != stats[name]  # NaN: no reply was heard
+            else f"{name} {_ms(stats[name])} ms (≤ {limit:.0f}: "
             f"{'met' if stats[name] <= limit else 'NOT met'})"
             for name, limit in target.items()
         ]
@@ -578,7 +580,14 @@ def main(argv: list[str] | None = None) -> None:
                     "levels": [
                         {
                             **asdict(result),
-                            "stats": {key: result.stats(key) for key in result.samples},
+                            # No samples is null (NaN is not JSON).
+                            "stats": {
+                                key: {
+                                    name: None if value != value else value
+                                    for name, value in result.stats(key).items()
+                                }
+                                for key in result.samples
+                            },
                         }
                         for result in results
                     ],
