@@ -18,13 +18,15 @@ Measured for every agent reply (not the opening), from the caller's end of speec
   from the last speech frame the server processed): endpoint, recognition final, first token,
   first audio from TTS, first frame sent;
 - the caller's view, from the simulator's call log: the persona line's last speech frame sent
-  (`persona_said.speech_end_t`) → the first audible agent frame played to the persona after it (the
-  next `agent_utterance.start_t`). This is the voice-to-voice figure the targets are about.
+  (`persona_said.speech_end_t`) → the reply's first audible frame played to the persona (an
+  `agent_utterance.start_t`, told apart from trigger lines by the server's stream clock: see
+  `caller_view`). This is the voice-to-voice figure the targets are about; any agent audio
+  after the line is reported beside it.
 - the greeting: the persona's "Hello?" end → the opening's first audible frame (caller) and
   the server's `greeting_end` latency.
 Counted: recognition and synthesis timeouts and other pipeline errors (call events), calls
-ended by a pipeline error or otherwise not by the agent, wrong outcomes, lines no agent audio
-answered, agent speech that started while the caller was still talking, trigger lines ("Are you
+ended by a pipeline error or otherwise not by the agent, wrong outcomes, lines the agent never
+replied to, agent speech that started while the caller was still talking, trigger lines ("Are you
 still there?", "Sorry, I didn't catch that"). Before the levels, one unmeasured call per persona
 loads the models in the server and the personas' lines in the simulator.
 """
