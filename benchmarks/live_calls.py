@@ -190,6 +190,8 @@ class LevelResult:
     simulator_cpu_share: float = 0.0
     samples: dict[str, list[float]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    # One row per call, for reading a failure in the JSON: persona, status, end reasons, outcome.
+    sessions: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, key: str, value: float) -> None:
         self.samples.setdefault(key, []).append(value)
@@ -487,6 +489,15 @@ def measure_level(system: System, caller: Caller, concurrency: int, calls: int) 
         if not finished(session.pk):
             result.count("not_finished")
         read_server_side(result, session, PERSONAS[placed[session.pk]][1])
+        result.sessions.append(
+            {
+                "persona": placed[session.pk],
+                "status": session.status,
+                "end_reason": session.end_reason,
+                "pipeline_end_reason": (session.extracted or {}).get("pipeline_end_reason"),
+                "outcome": session.outcome,
+            }
+        )
         read_caller_side(result, session, logs.get(session.carrier_call_sid or "", []))
     for key in COUNTED:
         result.counts.setdefault(key, 0)
