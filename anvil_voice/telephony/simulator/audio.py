@@ -61,6 +61,17 @@ def is_speech(frame: bytes) -> bool:
     return float(np.sqrt(np.mean(samples * samples))) > SPEECH_RMS_THRESHOLD
 
 
+def trailing_silence_frames(ulaw: bytes) -> int:
+    """How many of the 20 ms frames `ulaw` is played as, counted from its end, are silence."""
+    starts = range(0, len(ulaw), FRAME_BYTES)
+    silent = 0
+    for start in reversed(starts):
+        if is_speech(ulaw[start : start + FRAME_BYTES]):
+            break
+        silent += 1
+    return silent
+
+
 def tone(seconds: float, frequency: float = 440.0, amplitude: float = 8000.0) -> bytes:
     """A sine tone as mu-law: the voicemail beep, and a cheap stand-in voice for tests."""
     count = round(seconds * SAMPLE_RATE)

@@ -36,6 +36,10 @@ class LineCallee:
         self._turn_mark = self._audio.ears.speech_frames
         # When the last frame went out: lets a test wait for the whole line to be heard.
         entry["done_t"] = self._call.log.now()
+        # When the last *speech* frame went out: a voice's clip ends in silence, and the
+        # caller's end of speech (what reply latency is measured from) is before it.
+        silent = audio.trailing_silence_frames(ulaw) * audio.FRAME_SECONDS
+        entry["speech_end_t"] = round(entry["done_t"] - silent, 3)
         self.first_line_done.set()
 
     async def pause(self, seconds: float) -> None:

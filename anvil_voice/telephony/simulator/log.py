@@ -18,7 +18,8 @@ Every entry is a flat JSON-able dict: `t` (seconds since the call was created, m
 - `agent_utterance`: the callee heard one stretch of agent speech (`start_t`, `duration_ms`),
   logged after 600 ms of silence or when the call ends.
 - `persona_said`: the callee started a line (`text`, `duration_ms`; `done_t` is added once its
-  last frame was sent); `persona` for other persona acts
+  last frame was sent, with `speech_end_t`: when its last non-silent frame was sent, the
+  caller's end of speech); `persona` for other persona acts
   (`action`: `hung_up`, `barged_in`, `beep`, `voicemail`...).
 - `error`: something Twilio would report in its debugger (`code`, `message`).
 """

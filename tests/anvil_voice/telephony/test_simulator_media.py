@@ -211,6 +211,40 @@ async def test_a_persona_takes_turns_by_listening_with_real_audio():
     assert connection.inbound_speech_frames() >= 3 * speech_frames(line)
 
 
+def speech_then_silence(text: str) -> bytes:
+    """A voice whose clip ends in 300 ms of silence, as Piper's do."""
+    return fast_speak(text) + audio.SILENCE_FRAME * 15
+
+
+async def test_a_persona_line_logs_when_its_speech_ended_before_its_trailing_silence():
+    async with (
+        FakeAgentServer(_two_turns) as agent,
+        simulator(agent, speak=speech_then_silence) as sim,
+    ):
+        sid = await place(sim, agent, "+15550104")
+        await agent.connection()
+        await wait_until(lambda: finished_lines(sim, sid) == 2)
+        await hang_up(sim, sid)
+
+    lines = sim.get_call(sid).log.of_kind("persona_said")
+    assert len(lines) == 2
+    for line in lines:
+        # The caller's end of speech (what reply latency is measured from) is the last
+        # non-silent frame: 15 frames before the clip's last one went out.
+        assert line["speech_end_t"] == round(line["done_t"] - 0.3, 3)
+        assert line["t"] < line["speech_end_t"]
+
+
+def test_trailing_silence_is_counted_in_whole_frames_from_the_end():
+    speech = audio.tone(0.4)  # 20 whole frames
+    assert audio.trailing_silence_frames(speech) == 0
+    assert audio.trailing_silence_frames(speech + audio.SILENCE_FRAME * 3) == 3
+    # A short last frame is played padded with silence: it counts as one frame.
+    assert audio.trailing_silence_frames(speech + audio.SILENCE_FRAME * 2 + b"\xff" * 40) == 3
+    assert audio.trailing_silence_frames(audio.SILENCE_FRAME * 4) == 4
+    assert audio.trailing_silence_frames(b"") == 0
+
+
 async def _pitch_interrupted_by_barge_in(connection: StreamConnection) -> None:
     await connection.wait_for_callee_turn(0)
     heard = connection.inbound_speech_frames()
