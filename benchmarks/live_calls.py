@@ -308,6 +308,10 @@ class System:
             # Scaled by the simulator's time scale: the agent ends every call long before.
             TWILIO_TIME_LIMIT_SECONDS="3000",
             CAMPAIGNS_ACCOUNT_CALLS_PER_SECOND="50",
+            # The benchmark chooses how many calls are live; the deployment's capacity (which
+            # `make run` enforces: the local default is printed with the results) must not
+            # refuse the test calls of the higher levels.
+            LIVE_CALL_CAPACITY_PER_PROCESS="1000",
         )
         for name in ("DATABASE_URL", "REDIS_URL", "CARRIER_BACKEND", "DJANGO_SETTINGS_MODULE"):
             self.env.pop(name, None)
