@@ -303,8 +303,24 @@ SPECTACULAR_SETTINGS = {
 
 # --- Telephony ----------------------------------------------------------------------------
 TWILIO_ACCOUNT_SID = env.get_str("TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
-TWILIO_AUTH_TOKEN = env.get_str("TWILIO_AUTH_TOKEN", "embedded-simulator-auth-token")
+# The simulator signs with this token. It is public (it is written here), so it stands in for
+# TWILIO_AUTH_TOKEN only while DEBUG is on; with DEBUG off a real token is required, as
+# SECRET_KEY is, and the signature check refuses this one whatever the settings say.
+TWILIO_SIMULATOR_AUTH_TOKEN = "embedded-simulator-auth-token"
+TWILIO_AUTH_TOKEN = env.get_str("TWILIO_AUTH_TOKEN") or (
+    TWILIO_SIMULATOR_AUTH_TOKEN if DEBUG else ""
+)
 TWILIO_AUTH_TOKEN_SECONDARY = env.get_str("TWILIO_AUTH_TOKEN_SECONDARY")
+if not DEBUG and not TWILIO_AUTH_TOKEN:
+    raise ImproperlyConfigured(
+        "TWILIO_AUTH_TOKEN must be set when DEBUG is off: it authenticates calls to Twilio and "
+        "checks the signature of every callback."
+    )
+if not DEBUG and TWILIO_SIMULATOR_AUTH_TOKEN in (TWILIO_AUTH_TOKEN, TWILIO_AUTH_TOKEN_SECONDARY):
+    raise ImproperlyConfigured(
+        "TWILIO_AUTH_TOKEN and TWILIO_AUTH_TOKEN_SECONDARY must not be the Twilio simulator's "
+        "public token when DEBUG is off: anyone could sign callbacks with it."
+    )
 # Points the real SDK at the Twilio simulator; empty means api.twilio.com.
 TWILIO_API_BASE_URL = env.get_url(
     "TWILIO_API_BASE_URL",
