@@ -246,6 +246,13 @@ RATELIMIT_USE_CACHE = "default"
 RATELIMIT_ENABLE = env.get_bool("RATELIMIT_ENABLE", True)
 # A cache outage should not take the whole API down with it: the limit fails open.
 RATELIMIT_FAIL_OPEN = True
+# --- Client addresses (issue 15, item 9) ---------------------------------------------------
+# How many reverse proxies stand in front of the app, each appending the address it saw to
+# TRUSTED_PROXY_HEADER. 0 (the default) trusts no header: the per-IP limits count REMOTE_ADDR,
+# and a client cannot pick its own bucket by sending the header itself.
+TRUSTED_PROXY_COUNT = env.get_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+TRUSTED_PROXY_HEADER = env.get_str("TRUSTED_PROXY_HEADER", "X-Forwarded-For")
+# --- end of client addresses ---------------------------------------------------------------
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
