@@ -6,6 +6,8 @@ and behind a proxy every client shared the proxy's address.
 
 from __future__ import annotations
 
+from typing import Any
+
 import time_machine
 from rest_framework.test import APIClient
 
@@ -16,7 +18,8 @@ GUESS = "Bearer avk_AAAAAAAAAA.guess"
 
 
 def guess(client: APIClient, **meta: str) -> int:
-    return client.get(KEYS, HTTP_AUTHORIZATION=GUESS, **meta).status_code
+    headers: dict[str, Any] = {"HTTP_AUTHORIZATION": GUESS, **meta}
+    return client.get(KEYS, **headers).status_code
 
 
 def test_it_never_limits_health_when_junk_exhausted_the_ip(db, anonymous):
