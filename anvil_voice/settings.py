@@ -246,13 +246,24 @@ RATELIMIT_USE_CACHE = "default"
 RATELIMIT_ENABLE = env.get_bool("RATELIMIT_ENABLE", True)
 # A cache outage should not take the whole API down with it: the limit fails open.
 RATELIMIT_FAIL_OPEN = True
-# --- Client addresses (issue 15, item 9) ---------------------------------------------------
+# --- Client addresses and admin sign-in throttling (issue 15, items 9 and 10) --------------
 # How many reverse proxies stand in front of the app, each appending the address it saw to
 # TRUSTED_PROXY_HEADER. 0 (the default) trusts no header: the per-IP limits count REMOTE_ADDR,
 # and a client cannot pick its own bucket by sending the header itself.
 TRUSTED_PROXY_COUNT = env.get_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
 TRUSTED_PROXY_HEADER = env.get_str("TRUSTED_PROXY_HEADER", "X-Forwarded-For")
-# --- end of client addresses ---------------------------------------------------------------
+# Admin sign-in (anvil_voice.accounts.login_throttle), counted in the cache: an account refuses
+# passwords for ADMIN_LOGIN_LOCKOUT_SECONDS once it has had that many failures from any address
+# in one such window, except from a browser that has signed in to it before; an address is
+# refused the same way after ADMIN_LOGIN_MAX_FAILURES_PER_IP failures on any accounts.
+ADMIN_LOGIN_MAX_FAILURES_PER_ACCOUNT = env.get_int(
+    "ADMIN_LOGIN_MAX_FAILURES_PER_ACCOUNT", 10, minimum=1
+)
+ADMIN_LOGIN_MAX_FAILURES_PER_IP = env.get_int("ADMIN_LOGIN_MAX_FAILURES_PER_IP", 30, minimum=1)
+ADMIN_LOGIN_LOCKOUT_SECONDS = env.get_int("ADMIN_LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+# How long a browser that signed in stays exempt from its account's lockout.
+ADMIN_LOGIN_TRUSTED_BROWSER_DAYS = env.get_int("ADMIN_LOGIN_TRUSTED_BROWSER_DAYS", 90, minimum=1)
+# --- end of client addresses and admin sign-in throttling ----------------------------------
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
