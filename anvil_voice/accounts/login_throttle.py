@@ -57,10 +57,21 @@ def _address_key(ip: str) -> str:
     return f"{KEY_PREFIX}:address:{ip}"
 
 
-def _lockout(key: str, *, limit: int, scope: str) -> Lockout | None:
+def _window(key: str) -> tuple[int, float]:
+    """(failures, when the window closes); (0, 0) when none is open.
+
+    The close time is checked against our clock as well as left to the cache's expiry: the
+    two clocks differ (Redis keeps its own), and the count must end when the message said.
+    """
     state = cache.get_many([key, f"{key}:closes"])
-    failures = int(state.get(key) or 0)
     closes_at = float(state.get(f"{key}:closes") or 0)
+    if closes_at <= time.time():
+        return 0, 0.0
+    return int(state.get(key) or 0), closes_at
+
+
+def _lockout(key: str, *, limit: int, scope: str) -> Lockout | None:
+    failures, closes_at = _window(key)
     if failures < limit:
         return None
     return Lockout(scope=scope, seconds_left=max(1, math.ceil(closes_at - time.time())))
@@ -87,14 +98,18 @@ def login_lockout(*, username: str, ip: str, trusted_browser: bool) -> Lockout |
 
 def _count(key: str) -> None:
     window = int(settings.ADMIN_LOGIN_LOCKOUT_SECONDS)
-    # add() only opens a window that is not open yet: the first failure fixes when it closes.
-    cache.add(f"{key}:closes", time.time() + window, timeout=window)
+    closes_key = f"{key}:closes"
+    closes_at = cache.get(closes_key)
+    if closes_at is not None and float(closes_at) <= time.time():
+        # Closed by our clock though the cache still holds it: start over.
+        cache.delete_many([key, closes_key])
+    # add() lets only the first failure of a window fix when it closes, even when two race.
+    cache.add(closes_key, time.time() + window, timeout=window)
     cache.add(key, 0, timeout=window)
     try:
         cache.incr(key)
-    except ValueError:  # the window closed between add() and incr()
+    except ValueError:  # the cache dropped the count between add() and incr()
         cache.set(key, 1, timeout=window)
-        cache.set(f"{key}:closes", time.time() + window, timeout=window)
 
 
 def login_failure_record(*, username: str, ip: str) -> None:
