@@ -19,6 +19,7 @@ run: install
 
 # The test suite needs these only when DATABASE_URL/REDIS_URL are set (DEBUG then defaults off).
 test: export SECRET_KEY ?= test-only-secret-key-not-for-production-0123456789abcdefghijklmn
+test: export TWILIO_AUTH_TOKEN ?= test-only-twilio-auth-token-not-for-production
 test: export HTTPS_ONLY ?= 0
 test: install
 	@$(VENV_PY) -m pytest

@@ -247,6 +247,24 @@ RATELIMIT_USE_CACHE = "default"
 RATELIMIT_ENABLE = env.get_bool("RATELIMIT_ENABLE", True)
 # A cache outage should not take the whole API down with it: the limit fails open.
 RATELIMIT_FAIL_OPEN = True
+# --- Client addresses and admin sign-in throttling (issue 15, items 9 and 10) --------------
+# How many reverse proxies stand in front of the app, each appending the address it saw to
+# TRUSTED_PROXY_HEADER. 0 (the default) trusts no header: the per-IP limits count REMOTE_ADDR,
+# and a client cannot pick its own bucket by sending the header itself.
+TRUSTED_PROXY_COUNT = env.get_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+TRUSTED_PROXY_HEADER = env.get_str("TRUSTED_PROXY_HEADER", "X-Forwarded-For")
+# Admin sign-in (anvil_voice.accounts.login_throttle), counted in the cache: an account refuses
+# passwords for ADMIN_LOGIN_LOCKOUT_SECONDS once it has had that many failures from any address
+# in one such window, except from a browser that has signed in to it before; an address is
+# refused the same way after ADMIN_LOGIN_MAX_FAILURES_PER_IP failures on any accounts.
+ADMIN_LOGIN_MAX_FAILURES_PER_ACCOUNT = env.get_int(
+    "ADMIN_LOGIN_MAX_FAILURES_PER_ACCOUNT", 10, minimum=1
+)
+ADMIN_LOGIN_MAX_FAILURES_PER_IP = env.get_int("ADMIN_LOGIN_MAX_FAILURES_PER_IP", 30, minimum=1)
+ADMIN_LOGIN_LOCKOUT_SECONDS = env.get_int("ADMIN_LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+# How long a browser that signed in stays exempt from its account's lockout.
+ADMIN_LOGIN_TRUSTED_BROWSER_DAYS = env.get_int("ADMIN_LOGIN_TRUSTED_BROWSER_DAYS", 90, minimum=1)
+# --- end of client addresses and admin sign-in throttling ----------------------------------
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -306,8 +324,24 @@ SPECTACULAR_SETTINGS = {
 
 # --- Telephony ----------------------------------------------------------------------------
 TWILIO_ACCOUNT_SID = env.get_str("TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
-TWILIO_AUTH_TOKEN = env.get_str("TWILIO_AUTH_TOKEN", "embedded-simulator-auth-token")
+# The simulator signs with this token. It is public (it is written here), so it stands in for
+# TWILIO_AUTH_TOKEN only while DEBUG is on; with DEBUG off a real token is required, as
+# SECRET_KEY is, and the signature check refuses this one whatever the settings say.
+TWILIO_SIMULATOR_AUTH_TOKEN = "embedded-simulator-auth-token"
+TWILIO_AUTH_TOKEN = env.get_str("TWILIO_AUTH_TOKEN") or (
+    TWILIO_SIMULATOR_AUTH_TOKEN if DEBUG else ""
+)
 TWILIO_AUTH_TOKEN_SECONDARY = env.get_str("TWILIO_AUTH_TOKEN_SECONDARY")
+if not DEBUG and not TWILIO_AUTH_TOKEN:
+    raise ImproperlyConfigured(
+        "TWILIO_AUTH_TOKEN must be set when DEBUG is off: it authenticates calls to Twilio and "
+        "checks the signature of every callback."
+    )
+if not DEBUG and TWILIO_SIMULATOR_AUTH_TOKEN in (TWILIO_AUTH_TOKEN, TWILIO_AUTH_TOKEN_SECONDARY):
+    raise ImproperlyConfigured(
+        "TWILIO_AUTH_TOKEN and TWILIO_AUTH_TOKEN_SECONDARY must not be the Twilio simulator's "
+        "public token when DEBUG is off: anyone could sign callbacks with it."
+    )
 # Points the real SDK at the Twilio simulator; empty means api.twilio.com.
 TWILIO_API_BASE_URL = env.get_url(
     "TWILIO_API_BASE_URL",

@@ -4,6 +4,7 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from anvil_voice.accounts.admin_login import admin_login
 from sessions.live.monitor_page import live_monitor
 
 
@@ -17,6 +18,8 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("favicon.ico", favicon),
     path("admin/live/", live_monitor, name="live-monitor"),
+    # Before the admin's own login route: the throttled sign-in sets the trusted-browser cookie.
+    path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("api/v1/voice/", include(("anvil_voice.api.urls", "api"), namespace="api")),
     path("telephony/", include("sessions.carrier.urls")),

@@ -147,9 +147,10 @@ def setup_bench_environment(*, database: str, reuse: bool) -> tuple[str | None, 
         os.environ["ANVIL_VAR_DIR"] = os.environ["ANVIL_BENCH_VAR_DIR"] = tempfile.mkdtemp(
             prefix="anvil-bench-"
         )
-    # DEBUG follows the embedded default (off with a DATABASE_URL): it needs a key, and the
-    # test client speaks plain HTTP.
+    # DEBUG follows the embedded default (off with a DATABASE_URL): it needs a key and a carrier
+    # token, and the test client speaks plain HTTP.
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
+    os.environ.setdefault("TWILIO_AUTH_TOKEN", "bench-only-twilio-auth-token")
     os.environ.setdefault("HTTPS_ONLY", "0")
     # Each figure is many requests from one key: the limiter still runs, it just never refuses.
     os.environ["API_RATE_LIMIT"] = "100000000/m"

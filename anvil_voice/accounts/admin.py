@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from anvil_voice.accounts import services
+from anvil_voice.accounts.admin_login import ThrottledAdminAuthenticationForm
 from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin, scope_queryset_for_user
 from anvil_voice.accounts.models import ApiKey, Membership, Organization
 
@@ -15,6 +16,8 @@ admin.site.site_title = "Anvil Voice"
 admin.site.index_title = "Dashboard"
 # "View site" leads to the dashboard (the admin's index): the project has no other site.
 admin.site.site_url = "/admin/"
+# Wrong passwords are counted per account and per address (issue 15, item 10).
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 
 @admin.register(Organization)

@@ -86,6 +86,9 @@ def run_checks() -> dict[str, dict[str, object]]:
 class HealthView(ApiView):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
+    # Never limited: load balancers and monitors poll it from addresses that may share a bucket
+    # with anyone's failed authentications, and a 429 there would take a healthy server out.
+    rate_limit_exempt = True
 
     @extend_schema(
         auth=[],

@@ -1,7 +1,8 @@
 """The standard 200/min limit, counted with django-ratelimit on the shared cache.
 
-Counted per API key, per user for session auth and per client IP otherwise, so two web
-processes sharing Redis enforce one limit. It is a DRF throttle so the 429 flows through the
+Counted per API key, per user for session auth and per client IP otherwise (behind the
+trusted proxies `TRUSTED_PROXY_COUNT` names, the address they saw), so two web processes
+sharing Redis enforce one limit. It is a DRF throttle so the 429 flows through the
 envelope exception handler with `Retry-After`.
 """
 
@@ -16,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from anvil_voice.accounts.principal import Principal
+from anvil_voice.api.client_address import client_ip
 
 RATE_LIMIT_GROUP = "api-v1"
 
@@ -24,7 +26,7 @@ def rate_limit_key(group: str, request: HttpRequest) -> str:
     principal = getattr(request, "anvil_principal", None)
     if isinstance(principal, Principal):
         return principal.rate_limit_key
-    return f"ip:{request.META.get('REMOTE_ADDR', '')}"
+    return f"ip:{client_ip(request)}"
 
 
 class ApiRateLimit(BaseThrottle):

@@ -3,7 +3,7 @@
 Twilio signs the URL *it* requested. Behind a proxy or a load balancer our server sees another
 scheme, host or port, so the URL is rebuilt from `PUBLIC_BASE_URL` (configuration), never from
 the Host header. While the auth token is rotated, signatures made with the secondary token are
-accepted too.
+accepted too. The simulator's public token is accepted only while DEBUG is on.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ SIGNATURE_HEADER = "X-Twilio-Signature"
 
 
 def auth_tokens() -> list[str]:
-    tokens = [str(settings.TWILIO_AUTH_TOKEN)]
-    secondary = str(settings.TWILIO_AUTH_TOKEN_SECONDARY)
-    if secondary:
-        tokens.append(secondary)
-    return [token for token in tokens if token]
+    tokens = [str(settings.TWILIO_AUTH_TOKEN), str(settings.TWILIO_AUTH_TOKEN_SECONDARY)]
+    # The simulator's token is public: with DEBUG off a signature made with it proves nothing,
+    # even if a settings override or a test harness put it back.
+    refused = "" if settings.DEBUG else str(settings.TWILIO_SIMULATOR_AUTH_TOKEN)
+    return [token for token in tokens if token and token != refused]
 
 
 def signature_is_valid(url: str, params: Mapping[str, Any], signature: str) -> bool:
