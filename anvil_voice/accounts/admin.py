@@ -66,7 +66,7 @@ class MembershipAdmin(OrganizationScopedAdmin):
     """Who belongs where. Owner is granted and removed only by owners, and never disappears.
 
     A member is added by picking someone who already belongs to an organization the editor
-    manages (an operator, through the superuser or `createsuperuser`, brings new people in):
+    manages (a superuser creates new accounts and their first membership):
     the list never shows other tenants' people, and never answers "does this e-mail exist?".
     """
 
