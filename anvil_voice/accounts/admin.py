@@ -17,8 +17,8 @@ from anvil_voice.accounts.admin_login import ThrottledAdminAuthenticationForm
 from anvil_voice.accounts.admin_scoping import (
     ROLE_RANK,
     OrganizationScopedAdmin,
+    organization_roles,
     role_in,
-    scope_queryset_for_user,
     writable_organization_ids,
 )
 from anvil_voice.accounts.models import ApiKey, Membership, Organization, Role
@@ -50,15 +50,32 @@ def _stored_role(obj: Membership | ApiKey) -> str | None:
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(OrganizationScopedAdmin):
+    """An organization's own settings (the AI-disclosure rule) and its deletion, which takes
+    every row it owns with it: owners only. New organizations come from an operator."""
+
+    organization_path = "id"
     list_display = ["name", "slug", "ai_disclosure_required", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Organization]:
-        return scope_queryset_for_user(
-            super().get_queryset(request), request=request, organization_path="id"
-        )
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        # Nobody would belong to it, so nobody but a superuser could ever see it again.
+        return bool(request.user.is_superuser)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return super().has_change_permission(request, obj) and self._owned(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return super().has_delete_permission(request, obj) and self._owned(request, obj)
+
+    @staticmethod
+    def _owned(request: HttpRequest, obj: Model | None) -> bool:
+        if obj is None:
+            return any(role == Role.OWNER for role in organization_roles(request).values()) or (
+                bool(request.user.is_superuser)
+            )
+        return role_in(request, obj.pk) == Role.OWNER
 
 
 @admin.register(Membership)

@@ -216,3 +216,34 @@ def test_a_manager_adds_people_she_manages_elsewhere_but_never_as_owner(client, 
     assert "above your own" in as_owner.content.decode()
     assert as_viewer.status_code == 302
     assert Membership.objects.get(organization=acme, user=ian).role == Role.VIEWER
+
+
+# --- Item 1: the organization's own settings --------------------------------------------------
+
+
+def test_only_an_owner_changes_or_deletes_the_organization(client, mario, owner, acme):
+    change = reverse("admin:accounts_organization_change", args=[acme.pk])
+    disclosure_off = {"name": acme.name, "slug": acme.slug}  # the checkbox left unticked
+
+    by_manager = client.post(change, disclosure_off)
+    deleted_by_manager = client.post(
+        reverse("admin:accounts_organization_delete", args=[acme.pk]), {"post": "yes"}
+    )
+    acme.refresh_from_db()
+    assert (by_manager.status_code, deleted_by_manager.status_code) == (403, 403)
+    assert acme.ai_disclosure_required is True
+
+    sign_in(client, owner.membership.user)
+    by_owner = client.post(change, disclosure_off)
+
+    acme.refresh_from_db()
+    assert by_owner.status_code == 302
+    assert acme.ai_disclosure_required is False
+
+
+def test_a_staff_member_cannot_create_organizations(client, mario):
+    response = client.post(
+        reverse("admin:accounts_organization_add"), {"name": "Shadow", "slug": "shadow"}
+    )
+
+    assert response.status_code == 403
