@@ -98,11 +98,19 @@ class _Job:
 class InferenceExecutor:
     """`workers` daemon threads taking jobs from a priority heap.
 
+    A running job cannot be preempted, so an URGENT job arriving while every worker runs a
+    speculative recognition would wait up to a whole recognition. `reserved_for_urgent` workers
+    (default: one, when there are two or more) therefore never start anything but URGENT work:
+    the final of an utterance or a reply's first audio always finds a worker unless other
+    URGENT work holds them all. The rest still run in priority order.
+
     Daemon threads: a process exiting mid-inference must not wait for a model to finish.
     """
 
     workers: int
     name: str = "speech-inference"
+    reserved_for_urgent: int | None = None
+    _running_below_urgent: int = field(default=0, init=False)
     _heap: list[tuple[int, int, _Job | None]] = field(default_factory=list, init=False)
     _ready: threading.Condition = field(default_factory=threading.Condition, init=False)
     _serial: itertools.count[int] = field(default_factory=itertools.count, init=False)
@@ -112,6 +120,10 @@ class InferenceExecutor:
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ValueError("an inference executor needs at least one worker")
+        if self.reserved_for_urgent is None:
+            self.reserved_for_urgent = 1 if self.workers >= 2 else 0
+        if not 0 <= self.reserved_for_urgent < self.workers:
+            raise ValueError("reserved_for_urgent must leave at least one worker for the rest")
         for number in range(self.workers):
             thread = threading.Thread(target=self._work, name=f"{self.name}-{number}", daemon=True)
             thread.start()
@@ -161,13 +173,13 @@ class InferenceExecutor:
     def _work(self) -> None:
         while True:
             with self._ready:
-                while not self._heap:
+                while (popped := self._next_job()) is None:
                     self._ready.wait()
-                _priority, _serial, job = heapq.heappop(self._heap)
+                job, urgent = popped
                 if job is None:
                     return
-                if job.cancelled:
-                    continue
+                if not urgent:
+                    self._running_below_urgent += 1
             try:
                 result = job.call()
             except BaseException as error:  # handed to the awaiter, never lost
@@ -176,6 +188,27 @@ class InferenceExecutor:
                 self._settle(job, _fail, error)
             else:
                 self._settle(job, _succeed, result)
+            finally:
+                if not urgent:
+                    with self._ready:
+                        self._running_below_urgent -= 1
+                        self._ready.notify_all()  # a worker held back by the reserve may start
+
+    def _next_job(self) -> tuple[_Job | None, bool] | None:
+        """The job this worker may start now (None: the shutdown marker), or None to wait.
+        Called with the lock held."""
+        while self._heap:
+            priority, _serial, job = self._heap[0]
+            if job is not None and job.cancelled:
+                heapq.heappop(self._heap)  # its caller gave up before it started: never run it
+                continue
+            urgent = priority == Priority.URGENT
+            shared = self.workers - (self.reserved_for_urgent or 0)
+            if job is not None and not urgent and self._running_below_urgent >= shared:
+                return None  # only the reserve is free, and this job is not urgent
+            heapq.heappop(self._heap)
+            return job, urgent
+        return None
 
     @staticmethod
     def _settle(job: _Job, settle: Callable[[asyncio.Future[Any], Any], None], value: Any) -> None:

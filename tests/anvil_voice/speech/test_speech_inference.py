@@ -93,6 +93,30 @@ async def test_it_runs_the_most_urgent_job_first_and_fifo_within_a_priority(one_
     ]
 
 
+async def test_it_keeps_a_worker_for_urgent_work():
+    executor = InferenceExecutor(workers=2, name="test-inference")  # one kept for URGENT
+    speculative, normal = Gate(), Gate()
+    try:
+        first = asyncio.create_task(executor.run(speculative, priority=Priority.SPECULATIVE))
+        await wait_started(speculative)
+        second = asyncio.create_task(executor.run(normal, priority=Priority.NORMAL))
+        await until(lambda: executor.queued == 1, "the normal job is queued")
+
+        # The second worker is idle, yet it waits for urgent work, and takes it at once.
+        urgent = executor.run(str.upper, "final", priority=Priority.URGENT)
+        assert await asyncio.wait_for(urgent, LIMIT) == "FINAL"
+        assert not normal.started.is_set()
+
+        speculative.release.set()
+        await wait_started(normal)
+        normal.release.set()
+        assert await asyncio.wait_for(asyncio.gather(first, second), LIMIT) == ["gate", "gate"]
+    finally:
+        speculative.release.set()
+        normal.release.set()
+        executor.shutdown()
+
+
 async def test_it_never_runs_a_job_cancelled_before_it_started(one_worker):
     gate = Gate()
     ran: list[str] = []
@@ -175,7 +199,7 @@ def test_it_answers_event_loops_in_different_threads():
 
 async def test_it_never_runs_more_jobs_at_once_than_it_has_workers():
     workers = 3
-    executor = InferenceExecutor(workers=workers, name="test-inference")
+    executor = InferenceExecutor(workers=workers, name="test-inference", reserved_for_urgent=0)
     lock = threading.Lock()
     running = 0
     most = 0
