@@ -8,7 +8,7 @@ transcription (URGENT) is timed; then a two-sentence reply is synthesised senten
 the first sentence's audio (URGENT) timed as **first audio**, the second (NORMAL) as **second
 audio**; the reply "plays" for as long as its audio lasts, and the next turn starts.
 
-Two ways, in the same process, interleaved level by level (old, new, old, new, ...):
+Three ways, in the same process, interleaved level by level (old, new, fifo, old, ...):
 
 * **old**: what the product did before: `asyncio.to_thread` on the loop's default executor,
   models at their libraries' default threads (CTranslate2: 4 intra-op threads and one replica,
@@ -19,9 +19,13 @@ Two ways, in the same process, interleaved level by level (old, new, old, new, .
 * **fifo**: the same executor and models, no worker kept for URGENT work (priorities only),
   to show what the reserve buys.
 
-Reports per K and way the p50/p95 of each wall time (submit -> result, queueing included), how
-many finals took over the pipeline's 8 s STT timeout or first audio over its 5 s TTS timeout,
-and the new/old ratios. The box is shared: read the ratios, not the absolute numbers.
+First, one job alone (nothing else running in this process): a final and a reply sentence with
+one intra-op thread and with one per core, interleaved, wall and CPU time (the thread choice).
+Then the calls: per K and way, the p50/p95 of each wall time (submit -> result, queueing
+included), how many finals took over the pipeline's 8 s STT timeout or first audio over its
+5 s TTS timeout, the process's CPU time per turn (less sensitive to the rest of the box than
+wall time), and the ratios to "old". The box is shared: read the ratios, not the absolute
+numbers.
 """
 
 from __future__ import annotations
