@@ -477,6 +477,14 @@ ELEVENLABS_BASE_URL = env.get_url("ELEVENLABS_BASE_URL", "https://api.elevenlabs
 DEEPGRAM_API_KEY = env.get_str("DEEPGRAM_API_KEY")
 DEEPGRAM_URL = env.get_url("DEEPGRAM_URL", "wss://api.deepgram.com/v1/listen")
 LLM_BASE_URL = env.get_url("LLM_BASE_URL", "https://api.openai.com")
+# Local speech models (Whisper, Piper, Smart Turn) run on one prioritised executor per process
+# (anvil_voice.speech.inference): this many jobs at once, each model using this many intra-op
+# threads. 0 = derived from the cores this process may use: one worker per core, cores //
+# workers threads each, so workers x threads never oversubscribes the box (docs/decisions.md).
+# Django-free code reads them, so the executor parses the same variables with the same `Env`;
+# they are declared here so a malformed value fails at start-up.
+SPEECH_INFERENCE_WORKERS = env.get_int("SPEECH_INFERENCE_WORKERS", 0, minimum=0)
+SPEECH_MODEL_THREADS = env.get_int("SPEECH_MODEL_THREADS", 0, minimum=0)
 LLM_API_KEY = env.get_str("LLM_API_KEY")
 LLM_MODEL = env.get_str("LLM_MODEL", "gpt-4o-mini")
 # Synthesised lines kept per process for live calls (anvil_voice.speech.cache), in bytes of

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from anvil_voice.speech.inference import Priority, run_inference
 from anvil_voice.speech.protocols import CloneResult, OutputFormat, SampleInput, VoiceProvider
 
 logger = logging.getLogger(__name__)
@@ -50,10 +51,10 @@ CacheKey = tuple[str, str, str]  # provider name, voice id, text
 
 
 async def _run_background[T](fn: Callable[[], T]) -> T:
-    """Run the warm-up's synthesis off the loop. The one place to switch to the shared
-    priority executor (`run_inference(fn, priority=Priority.BACKGROUND)`): a warm-up must never
-    hold back a live reply's first audio or a finished utterance's recognition."""
-    return await asyncio.to_thread(fn)
+    """Run the warm-up's synthesis off the loop, on the shared inference executor at the lowest
+    priority: a warm-up must never hold back a live reply's first audio or a finished
+    utterance's recognition."""
+    return await run_inference(fn, priority=Priority.BACKGROUND)
 
 
 class AudioCache:

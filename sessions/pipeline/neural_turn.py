@@ -4,8 +4,10 @@ Both models ship inside the locked `pipecat-ai` wheel (``pipecat/audio/vad/data/
 silero_vad.onnx``, ``pipecat/audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx``) and are
 read from there: never downloaded. One ONNX Runtime session per model per process
 (`turn_models()`), shared by every call: `InferenceSession.run` may be called from several
-threads at once. Each session runs on one thread (intra-op 1, inter-op 1, sequential), so a
-call never takes more than its share of the box's two cores.
+threads at once. Silero runs on one thread (it runs inline on the call's event loop every 32 ms,
+on 288 samples: a thread pool costs more to wake than the model takes). Smart Turn runs off the
+loop on the shared inference executor with `inference.model_threads()` intra-op threads, like
+Whisper and Piper, so workers times threads never exceeds the cores (`speech.onnx_session`).
 
 * Silero VAD takes 8 kHz natively (chunks of 256 samples = 32 ms, with 32 samples of context
   carried over): the phone's mu-law is decoded to float and fed as it is, no resampling. Its
@@ -35,6 +37,8 @@ import onnxruntime as ort
 from pipecat.audio.turn.smart_turn._whisper_features import compute_whisper_log_mel_features
 
 from anvil_voice.speech.codec import ULAW_FRAME_BYTES, resample_pcm16, ulaw_to_pcm16
+from anvil_voice.speech.inference import model_threads
+from anvil_voice.speech.onnx_session import cpu_session
 from sessions.pipeline.turn_detection import (
     BargeIn,
     BargeInState,
@@ -84,15 +88,6 @@ def _model_path(parts: tuple[str, ...]) -> Path:
     return path
 
 
-def _session(path: Path) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-
-
 @dataclass(frozen=True, slots=True)
 class TurnModels:
     silero: ort.InferenceSession
@@ -123,8 +118,8 @@ def turn_models() -> TurnModels:
         with _models_lock:
             if _models is None:
                 _models = TurnModels(
-                    silero=_session(_model_path(_SILERO_PATH)),
-                    smart_turn=_session(_model_path(_SMART_TURN_PATH)),
+                    silero=cpu_session(_model_path(_SILERO_PATH), threads=1),
+                    smart_turn=cpu_session(_model_path(_SMART_TURN_PATH), threads=model_threads()),
                 )
     return _models
 
