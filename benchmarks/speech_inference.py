@@ -232,12 +232,12 @@ async def call(
         speculative.add(task)
         task.add_done_callback(speculative.discard)
         await asyncio.sleep(speaking / 2)  # ... and finishes the sentence
-        _, ms = await timed(way.run, transcribe, way.stt, audio, priority=Priority.URGENT)
+        _, ms = await timed(way.run, transcribe, way.stt, audio, priority=Priority.FINAL)
         figures.final_ms.append(ms)
 
         sentences: Iterator[bytes] = way.tts.iter_ulaw8k(rng.choice(REPLIES))
         played = 0.0
-        for index, priority in enumerate((Priority.URGENT, Priority.NORMAL)):
+        for index, priority in enumerate((Priority.FIRST_AUDIO, Priority.NORMAL)):
             chunk, ms = await timed(way.run, next, sentences, None, priority=priority)
             if chunk is None:
                 break

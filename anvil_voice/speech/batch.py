@@ -16,6 +16,7 @@ import asyncio
 import logging
 from typing import Any
 
+from anvil_voice.speech.inference import Priority, run_inference
 from anvil_voice.speech.protocols import (
     Emit,
     Final,
@@ -63,7 +64,8 @@ class BatchRecognizer:
             for stale in [k for k in self._speculations if k[0] == key[0]]:
                 self._speculations.pop(stale).cancel()
             task = asyncio.create_task(
-                self._transcribe(utterance), name=f"stt-speculate-{utterance.start_ms}"
+                self._transcribe(utterance, Priority.SPECULATIVE),
+                name=f"stt-speculate-{utterance.start_ms}",
             )
             self._speculations[key] = task
         # Shielded: the pipeline giving up on the question must not cancel a transcript the
@@ -106,20 +108,24 @@ class BatchRecognizer:
             self._speculations.pop(stale).cancel()
         if speculation is not None and not speculation.cancelled():
             return await speculation
-        return await self._transcribe(utterance)
+        return await self._transcribe(utterance, Priority.FINAL)
 
-    async def _transcribe(self, utterance: Utterance) -> Final | RecognizerFailure:
+    async def _transcribe(
+        self, utterance: Utterance, priority: Priority
+    ) -> Final | RecognizerFailure:
         """The utterance's final, or why there is none (naming the utterance)."""
         start_ms, end_ms = utterance.start_ms, utterance.end_ms
         try:
-            # The thread cannot be interrupted: on timeout it finishes in the background and
-            # its answer is dropped. The default executor bounds how many run at once.
+            # On the process's bounded inference executor (`run_inference`). The timeout
+            # counts time queued too: a job that has not started by then is never run; one
+            # that has finishes in the background and its answer is dropped.
             transcript = await asyncio.wait_for(
-                asyncio.to_thread(
+                run_inference(
                     self._stt.transcribe,
                     audio=utterance.audio,
                     encoding="ulaw",
                     sample_rate=8000,
+                    priority=priority,
                 ),
                 self._timeout,
             )

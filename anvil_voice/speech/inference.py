@@ -36,12 +36,34 @@ from anvil_voice.env import Env
 
 
 class Priority(IntEnum):
-    """Lower runs first. FIFO within a priority."""
+    """Lower runs first. FIFO within a priority.
 
-    URGENT = 0  # the final of a finished utterance; the first audio of a reply
-    NORMAL = 1  # later sentences of a reply; end-of-turn model decisions
-    SPECULATIVE = 2  # recognition at a pause that may be thrown away
-    BACKGROUND = 3  # previews, cache warming, batch work
+    Shortest first among what a caller is waiting for: the first sentence of a reply (~0.2 s
+    of Piper) goes before a final (~0.4-1 s of Whisper). With both at one level, at 3-5 calls
+    a reply's first audio waited behind other calls' finals and came 1.2-2.9x later than with
+    no executor at all (docs/benchmarks.md); the call whose audio it is has its final already.
+    """
+
+    FIRST_AUDIO = 0  # the first sentence of a reply
+    FINAL = 1  # the final of a finished utterance
+    # Recognition at a pause: most often it *is* the final (the turn ended there), now and
+    # then thrown away (the caller went on), so after finals, before work with slack.
+    SPECULATIVE = 2
+    NORMAL = 3  # later sentences (one plays while the next is made); end-of-turn model
+    BACKGROUND = 4  # previews, cache warming, batch work
+
+    @property
+    def urgent(self) -> bool:
+        """May run on the worker kept for what a caller waits on right now."""
+        return self <= Priority.FINAL
+
+
+# The priority of speech work done on behalf of the current task when the caller cannot pass
+# one: a voice provider's `stream_synthesize` does not know whether its text is the first
+# sentence of a reply; the pipeline does, and says so here (`sessions.pipeline.speaking`).
+synthesis_priority: contextvars.ContextVar[Priority] = contextvars.ContextVar(
+    "synthesis_priority", default=Priority.FIRST_AUDIO
+)
 
 
 def usable_cores() -> int:
@@ -98,11 +120,11 @@ class _Job:
 class InferenceExecutor:
     """`workers` daemon threads taking jobs from a priority heap.
 
-    A running job cannot be preempted, so an URGENT job arriving while every worker runs a
+    A running job cannot be preempted, so an urgent job arriving while every worker runs a
     speculative recognition would wait up to a whole recognition. `reserved_for_urgent` workers
-    (default: one, when there are two or more) therefore never start anything but URGENT work:
+    (default: one, when there are two or more) therefore never start anything but urgent work:
     the final of an utterance or a reply's first audio always finds a worker unless other
-    URGENT work holds them all. The rest still run in priority order.
+    urgent work holds them all. The rest still run in priority order.
 
     Daemon threads: a process exiting mid-inference must not wait for a model to finish.
     """
@@ -202,7 +224,7 @@ class InferenceExecutor:
             if job is not None and job.cancelled:
                 heapq.heappop(self._heap)  # its caller gave up before it started: never run it
                 continue
-            urgent = priority == Priority.URGENT
+            urgent = Priority(priority).urgent
             shared = self.workers - (self.reserved_for_urgent or 0)
             if job is not None and not urgent and self._running_below_urgent >= shared:
                 return None  # only the reserve is free, and this job is not urgent

@@ -25,7 +25,13 @@ from anvil_voice.speech.codec import (
     resample_pcm16,
     ulaw_to_pcm16,
 )
-from anvil_voice.speech.inference import Priority, inference_workers, model_threads, run_inference
+from anvil_voice.speech.inference import (
+    Priority,
+    inference_workers,
+    model_threads,
+    run_inference,
+    synthesis_priority,
+)
 from anvil_voice.speech.protocols import (
     CloneResult,
     InputEncoding,
@@ -159,12 +165,12 @@ class LocalVoiceProvider:
     async def stream_synthesize(self, *, provider_voice_id: str, text: str) -> AsyncIterator[bytes]:
         # Piper is CPU-bound: run it on the inference executor so the event loop (and every
         # other call on this process) keeps moving, and hand over audio sentence by sentence.
-        # The first sentence is what the caller is waiting for (URGENT); the rest can be made
-        # while it plays (NORMAL).
+        # The first sentence of a reply is what the caller is waiting for (the pipeline says
+        # which one that is: `synthesis_priority`); the rest can be made while it plays.
         sentences = get_local_tts().iter_ulaw8k(text)
-        priority = Priority.URGENT
+        priority = synthesis_priority.get()
         while (chunk := await run_inference(next, sentences, None, priority=priority)) is not None:
-            priority = Priority.NORMAL
+            priority = max(priority, Priority.NORMAL)
             yield chunk
 
 

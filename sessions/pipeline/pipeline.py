@@ -28,6 +28,7 @@ from enum import Enum, auto
 from typing import Any
 
 from anvil_voice.speech.codec import ULAW_FRAME_BYTES
+from anvil_voice.speech.inference import Priority, run_inference
 from anvil_voice.speech.protocols import (
     Final,
     Interim,
@@ -243,7 +244,7 @@ class CallPipeline:
             words = await self._words_at_pause(check)
             probability = 1.0
             if self._vad.turn_model:
-                probability = await asyncio.to_thread(self._vad.decide, check)
+                probability = await run_inference(self._vad.decide, check, priority=Priority.NORMAL)
         except Exception:
             logger.exception("pipeline.turn_check_failed")
             return  # the silence cap still ends the turn

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from enum import Enum, auto
 from typing import Any
 
+from anvil_voice.speech.inference import Priority, synthesis_priority
 from anvil_voice.speech.protocols import VoiceProvider
 from scripts.engine.agent import speakable_chunks
 from sessions.pipeline.clock import Clock
@@ -185,6 +186,10 @@ class AgentTurn:
                 speech.chunks.append(chunk)
                 audio = _ChunkAudio(chunk)
                 chunks.put_nowait(audio)
+                # Shortest first on the shared inference executor: the reply's first sentence
+                # ahead of other calls' finals; later ones have a sentence of playback in hand.
+                first = len(speech.chunks) == 1
+                synthesis_priority.set(Priority.FIRST_AUDIO if first else Priority.NORMAL)
                 async for frame in synthesize_frames(
                     self._voice,
                     voice_id=self._voice_id,

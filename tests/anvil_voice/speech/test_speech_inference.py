@@ -62,16 +62,17 @@ async def until(predicate, what: str) -> None:
 async def test_it_runs_the_most_urgent_job_first_and_fifo_within_a_priority(one_worker):
     gate = Gate()
     started: list[str] = []
-    blocker = asyncio.create_task(one_worker.run(gate, priority=Priority.URGENT))
+    blocker = asyncio.create_task(one_worker.run(gate, priority=Priority.FINAL))
     await wait_started(gate)
 
     queued = [
         ("background", Priority.BACKGROUND),
         ("speculative-1", Priority.SPECULATIVE),
         ("normal-1", Priority.NORMAL),
-        ("urgent-1", Priority.URGENT),
+        ("final-1", Priority.FINAL),
         ("speculative-2", Priority.SPECULATIVE),
-        ("urgent-2", Priority.URGENT),
+        ("first-audio", Priority.FIRST_AUDIO),
+        ("final-2", Priority.FINAL),
         ("normal-2", Priority.NORMAL),
     ]
     jobs = [
@@ -83,12 +84,13 @@ async def test_it_runs_the_most_urgent_job_first_and_fifo_within_a_priority(one_
     await asyncio.wait_for(asyncio.gather(blocker, *jobs), LIMIT)
 
     assert started == [
-        "urgent-1",
-        "urgent-2",
-        "normal-1",
-        "normal-2",
+        "first-audio",
+        "final-1",
+        "final-2",
         "speculative-1",
         "speculative-2",
+        "normal-1",
+        "normal-2",
         "background",
     ]
 
@@ -103,7 +105,7 @@ async def test_it_keeps_a_worker_for_urgent_work():
         await until(lambda: executor.queued == 1, "the normal job is queued")
 
         # The second worker is idle, yet it waits for urgent work, and takes it at once.
-        urgent = executor.run(str.upper, "final", priority=Priority.URGENT)
+        urgent = executor.run(str.upper, "final", priority=Priority.FINAL)
         assert await asyncio.wait_for(urgent, LIMIT) == "FINAL"
         assert not normal.started.is_set()
 
@@ -120,9 +122,9 @@ async def test_it_keeps_a_worker_for_urgent_work():
 async def test_it_never_runs_a_job_cancelled_before_it_started(one_worker):
     gate = Gate()
     ran: list[str] = []
-    blocker = asyncio.create_task(one_worker.run(gate, priority=Priority.URGENT))
+    blocker = asyncio.create_task(one_worker.run(gate, priority=Priority.FINAL))
     await wait_started(gate)
-    doomed = asyncio.create_task(one_worker.run(ran.append, "doomed", priority=Priority.URGENT))
+    doomed = asyncio.create_task(one_worker.run(ran.append, "doomed", priority=Priority.FINAL))
     kept = asyncio.create_task(one_worker.run(ran.append, "kept", priority=Priority.NORMAL))
     await until(lambda: one_worker.queued == 2, "both jobs are queued")
 
@@ -137,7 +139,7 @@ async def test_it_never_runs_a_job_cancelled_before_it_started(one_worker):
 
 async def test_a_job_cancelled_while_running_finishes_and_its_result_is_dropped(one_worker):
     gate = Gate()
-    running = asyncio.create_task(one_worker.run(gate, priority=Priority.URGENT))
+    running = asyncio.create_task(one_worker.run(gate, priority=Priority.FINAL))
     await wait_started(gate)
 
     running.cancel()
@@ -154,7 +156,7 @@ async def test_it_raises_the_jobs_exception_in_the_awaiter(one_worker):
         raise ValueError(message)
 
     with pytest.raises(ValueError, match="model broke"):
-        await one_worker.run(fails, "model broke", priority=Priority.URGENT)
+        await one_worker.run(fails, "model broke", priority=Priority.FINAL)
     with pytest.raises(RuntimeError, match="StopIteration"):
         await one_worker.run(next, iter(()), priority=Priority.NORMAL)
     # The worker survived both.
