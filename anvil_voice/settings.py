@@ -240,6 +240,10 @@ VOICE_SAMPLES_MAX_TOTAL_BYTES = env.get_int("VOICE_SAMPLES_MAX_TOTAL_BYTES", 50 
 # Total speech a clone's samples must hold; about 30 s already gives a usable ElevenLabs clone.
 VOICE_SAMPLES_MIN_SECONDS = env.get_int("VOICE_SAMPLES_MIN_SECONDS", 10, minimum=1)
 VOICE_SAMPLES_MAX_SECONDS = env.get_int("VOICE_SAMPLES_MAX_SECONDS", 600, minimum=1)
+# Decoding cost is rate x channels x seconds, whatever the file's size: a 400 KB FLAC can declare
+# 655 350 Hz x 8 channels. Speech needs neither; a clone is made from mono or stereo <= 48 kHz.
+VOICE_SAMPLE_MAX_SAMPLE_RATE = env.get_int("VOICE_SAMPLE_MAX_SAMPLE_RATE", 48_000, minimum=8000)
+VOICE_SAMPLE_MAX_CHANNELS = env.get_int("VOICE_SAMPLE_MAX_CHANNELS", 2, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_JSON_BODY_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 RATELIMIT_USE_CACHE = "default"
