@@ -137,7 +137,7 @@ def parse_mapping(raw: str | Mapping[str, Any] | None) -> dict[str, str]:
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:  # RecursionError: 1000s of "["
             raise ValidationError({"mapping": ["Not valid JSON."]}) from exc
     if not isinstance(raw, Mapping):
         raise ValidationError(

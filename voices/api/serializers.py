@@ -6,7 +6,11 @@ from typing import Any
 
 from rest_framework import serializers
 
-from anvil_voice.api.serializers import CamelCaseModelSerializer, CamelCaseSerializer
+from anvil_voice.api.serializers import (
+    BoundedJSONField,
+    CamelCaseModelSerializer,
+    CamelCaseSerializer,
+)
 from voices import conf
 from voices.models import Voice, VoiceSample
 from voices.samples import sample_count_problem
@@ -76,7 +80,7 @@ class VoiceCloneSerializer(CamelCaseSerializer):
 
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(max_length=500, required=False, allow_blank=True)
-    labels = serializers.JSONField(
+    labels = BoundedJSONField(
         required=False,
         help_text='A JSON object of text labels, e.g. {"language": "en", "accent": "british"}.',
     )
