@@ -115,7 +115,7 @@ class AudioLimits:
         if sample_rate > self.max_sample_rate:
             return (
                 f"is sampled at {sample_rate} Hz; the limit is {self.max_sample_rate} Hz "
-                "(export it at 48 kHz or less)."
+                f"(export it at {self.max_sample_rate / 1000:g} kHz or less)."
             )
         if channels > self.max_channels:
             return (

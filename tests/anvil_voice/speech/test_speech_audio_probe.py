@@ -191,7 +191,9 @@ def test_it_stops_decoding_when_the_frames_outgrow_what_the_header_said(make_ton
     error = rejected(mono + stereo, "switch.aac", max_sample_rate=24_000)
 
     assert error.code == "unsupported_audio"
-    assert error.message.startswith('"switch.aac" is sampled at 44100 Hz; the limit is 24000 Hz')
+    assert error.message == (
+        '"switch.aac" is sampled at 44100 Hz; the limit is 24000 Hz (export it at 24 kHz or less).'
+    )
 
 
 def test_it_accepts_stereo_at_the_rate_limit(make_tone):
