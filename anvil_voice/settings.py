@@ -236,11 +236,18 @@ API_RATE_LIMIT = env.get_str("API_RATE_LIMIT", "200/m")
 TEST_CALL_RATE_LIMIT = env.get_str("TEST_CALL_RATE_LIMIT", "10/h")
 # JSON bodies above this answer 413; multipart voice uploads have their own, larger cap.
 API_MAX_JSON_BODY_BYTES = env.get_int("API_MAX_JSON_BODY_BYTES", 1024 * 1024, minimum=1024)
+# Arrays and objects nested deeper than this are refused before parsing (ours nest 3 or 4
+# levels; a few thousand made the recursive parser fail with a 500).
+API_MAX_JSON_DEPTH = env.get_int("API_MAX_JSON_DEPTH", 32, minimum=8)
 VOICE_SAMPLE_MAX_BYTES = env.get_int("VOICE_SAMPLE_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
 VOICE_SAMPLES_MAX_TOTAL_BYTES = env.get_int("VOICE_SAMPLES_MAX_TOTAL_BYTES", 50 * 1024 * 1024)
 # Total speech a clone's samples must hold; about 30 s already gives a usable ElevenLabs clone.
 VOICE_SAMPLES_MIN_SECONDS = env.get_int("VOICE_SAMPLES_MIN_SECONDS", 10, minimum=1)
 VOICE_SAMPLES_MAX_SECONDS = env.get_int("VOICE_SAMPLES_MAX_SECONDS", 600, minimum=1)
+# Decoding cost is rate x channels x seconds, whatever the file's size: a 400 KB FLAC can declare
+# 655 350 Hz x 8 channels. Speech needs neither; a clone is made from mono or stereo <= 48 kHz.
+VOICE_SAMPLE_MAX_SAMPLE_RATE = env.get_int("VOICE_SAMPLE_MAX_SAMPLE_RATE", 48_000, minimum=8000)
+VOICE_SAMPLE_MAX_CHANNELS = env.get_int("VOICE_SAMPLE_MAX_CHANNELS", 2, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_JSON_BODY_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 RATELIMIT_USE_CACHE = "default"
@@ -277,7 +284,7 @@ REST_FRAMEWORK = {
         "anvil_voice.api.renderers.EnvelopeBrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "anvil_voice.api.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],

@@ -137,7 +137,7 @@ def parse_mapping(raw: str | Mapping[str, Any] | None) -> dict[str, str]:
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:  # RecursionError: 1000s of "["
             raise ValidationError({"mapping": ["Not valid JSON."]}) from exc
     if not isinstance(raw, Mapping):
         raise ValidationError(
@@ -205,9 +205,24 @@ def _resolve_columns(
     return columns, variables
 
 
+def _refuse_nul(line: str, number: int) -> str:
+    # PostgreSQL text cannot hold NUL (the INSERT failed with a 500), and a NUL in a CSV means
+    # a UTF-16 or binary file anyway: refuse it like the JSON API refuses "\u0000" in a field.
+    if "\x00" in line:
+        raise _file_error(
+            f"Line {number}: null characters are not allowed; save the file as UTF-8 text."
+        )
+    return line
+
+
+def _nul_free(lines: IO[str]) -> Iterator[str]:
+    for number, line in enumerate(lines, start=2):
+        yield _refuse_nul(line, number)
+
+
 def _rows(text: IO[str], delimiter: str) -> Iterator[tuple[int, list[str]]]:
     """(line number of the row's first line in the file, cells); the header is line 1."""
-    reader = csv.reader(text, delimiter=delimiter, strict=True)
+    reader = csv.reader(_nul_free(text), delimiter=delimiter, strict=True)
     start = 2
     try:
         for cells in reader:
@@ -384,6 +399,7 @@ def _import_rows(
         raise _file_error("The file is not UTF-8 text.") from exc
     if not header_line.strip():
         raise _file_error("The file is empty: the first line must name the columns.")
+    _refuse_nul(header_line, 1)
     report.delimiter = _sniff_delimiter(header_line)
     header = [cell.strip() for cell in next(csv.reader([header_line], delimiter=report.delimiter))]
     columns, variables = _resolve_columns(header, mapping)

@@ -30,3 +30,11 @@ def samples_min_seconds() -> float:
 
 def samples_max_seconds() -> float:
     return float(settings.VOICE_SAMPLES_MAX_SECONDS)
+
+
+def sample_max_sample_rate() -> int:
+    return int(settings.VOICE_SAMPLE_MAX_SAMPLE_RATE)
+
+
+def sample_max_channels() -> int:
+    return int(settings.VOICE_SAMPLE_MAX_CHANNELS)

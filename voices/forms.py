@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.core.validators import ProhibitNullCharactersValidator
 from django.db.models import QuerySet
 
 from anvil_voice.accounts.models import Organization
@@ -18,6 +19,9 @@ def _text_labels(labels: Any) -> dict[str, str]:
         isinstance(key, str) and isinstance(value, str) for key, value in labels.items()
     ):
         raise forms.ValidationError('Give a JSON object of text labels, e.g. {"language": "en"}.')
+    for text in (*labels, *labels.values()):
+        # What every CharField does: PostgreSQL cannot store NUL, so it is a form error, not a 500.
+        ProhibitNullCharactersValidator()(text)
     return labels
 
 

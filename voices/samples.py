@@ -1,6 +1,7 @@
 """Checking a set of uploaded voice samples before anything is stored.
 
-Every file is decoded in full (by `probe_audio`, which judges content, never names), and every
+Every file is decoded in full (by `probe_audio`, which judges content, never names, and refuses
+a stream too big to decode from its header before decoding anything), and every
 problem with every file is collected, so one answer tells the uploader all that is wrong:
 `details: {"samples": ["clip.wav: is empty (0 bytes).", ...]}`.
 """
@@ -80,6 +81,8 @@ def samples_check(*, uploads: Sequence[File]) -> list[CheckedSample]:
                 claimed_name=name,
                 min_seconds=conf.SAMPLE_MIN_SECONDS,
                 max_seconds=conf.samples_max_seconds(),
+                max_sample_rate=conf.sample_max_sample_rate(),
+                max_channels=conf.sample_max_channels(),
             )
         except AudioRejected as rejected:
             errors.append(f"{name}: {_reason(rejected, name)}")

@@ -89,7 +89,9 @@ class KeysetCursorPagination(BasePagination):
             if not isinstance(values, list) or len(values) != size:
                 raise ValueError("wrong shape")
             return [_decode_value(value) for value in values]
-        except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        # RecursionError: a forged cursor of thousands of "[" (a flat list is all we accept,
+        # checked right after parsing, so no depth bound is needed beforehand).
+        except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:
             raise ValidationError({"cursor": ["This cursor is not valid."]}) from exc
 
     @staticmethod

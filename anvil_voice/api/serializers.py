@@ -11,7 +11,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
 from rest_framework import serializers
+
+from anvil_voice.json_depth import json_too_deep
 
 _SNAKE = re.compile(r"_([a-z0-9])")
 
@@ -60,3 +63,18 @@ class CamelCaseModelSerializer(StrictFieldsMixin, CamelCaseMixin, serializers.Mo
 
 class CamelCaseSerializer(StrictFieldsMixin, CamelCaseMixin, serializers.Serializer):
     pass
+
+
+class BoundedJSONField(serializers.JSONField):
+    """A JSON value sent as a form field's text (multipart), nesting bounded like a body."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        too_deep = f"Nested deeper than {settings.API_MAX_JSON_DEPTH} levels."
+        if isinstance(data, str | bytes) and json_too_deep(
+            data, max_depth=int(settings.API_MAX_JSON_DEPTH)
+        ):
+            raise serializers.ValidationError(too_deep)
+        try:
+            return super().to_internal_value(data)
+        except RecursionError:
+            raise serializers.ValidationError(too_deep) from None

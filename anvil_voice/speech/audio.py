@@ -33,12 +33,19 @@ from anvil_voice.speech.codec import (
     ulaw_silence,
     ulaw_to_pcm16,
 )
-from anvil_voice.speech.sniff import sniff_after_id3, sniff_format, wav_claimed_seconds
+from anvil_voice.speech.sniff import (
+    declared_stream,
+    id3_end,
+    sniff_after_id3,
+    sniff_format,
+    wav_claimed_seconds,
+)
 
 __all__ = [
     "PHONE_SAMPLE_RATE",
     "ULAW_FRAME_BYTES",
     "AudioInfo",
+    "AudioLimits",
     "AudioRejected",
     "encode_mp3",
     "frames_20ms",
@@ -93,6 +100,32 @@ class AudioRejected(Exception):
 
 
 @dataclass(frozen=True)
+class AudioLimits:
+    """The largest stream worth decoding. The decode work is bounded by their product: a
+    compressed file can declare far more audio than its size suggests (FLAC stores a run of
+    silence in a few bytes per block), so the bytes on disk say nothing about the CPU it costs.
+    """
+
+    max_seconds: float = 3600.0
+    max_sample_rate: int = 48_000
+    max_channels: int = 2
+
+    def shape_problem(self, sample_rate: int, channels: int) -> str | None:
+        """Why a stream of this rate and channel count is refused (message tail), or None."""
+        if sample_rate > self.max_sample_rate:
+            return (
+                f"is sampled at {sample_rate} Hz; the limit is {self.max_sample_rate} Hz "
+                f"(export it at {self.max_sample_rate / 1000:g} kHz or less)."
+            )
+        if channels > self.max_channels:
+            return (
+                f"has {channels} channels; at most {self.max_channels} "
+                "(mono or stereo) are accepted."
+            )
+        return None
+
+
+@dataclass(frozen=True)
 class AudioInfo:
     format: str
     duration_seconds: float
@@ -111,6 +144,8 @@ def probe_audio(
     claimed_name: str,
     min_seconds: float = 0.0,
     max_seconds: float = 3600.0,
+    max_sample_rate: int = AudioLimits.max_sample_rate,
+    max_channels: int = AudioLimits.max_channels,
     silence_dbfs: float = -55.0,
 ) -> AudioInfo:
     """Decode the whole stream and return what it really is, or raise AudioRejected.
@@ -118,16 +153,21 @@ def probe_audio(
     `source` is a path or a seekable binary file (an upload, a storage file); it is read in
     chunks and rewound afterwards. `claimed_name` is only used in messages: the content decides
     the format, so FLAC named "x.mp3" is accepted as FLAC. Audio whose RMS level is below
-    `silence_dbfs` counts as silent.
+    `silence_dbfs` counts as silent. A stream sampled faster than `max_sample_rate`, with more
+    than `max_channels` channels or longer than `max_seconds` is refused from its header when
+    the header says so, and otherwise as soon as decoding reaches it.
     """
     label = _display_name(claimed_name)
+    limits = AudioLimits(
+        max_seconds=max_seconds, max_sample_rate=max_sample_rate, max_channels=max_channels
+    )
     with _opened(source) as fileobj:
         try:
             return _probe(
                 fileobj,
                 label=label,
                 min_seconds=min_seconds,
-                max_seconds=max_seconds,
+                limits=limits,
                 silence_dbfs=silence_dbfs,
             )
         finally:
@@ -139,9 +179,10 @@ def _probe(
     *,
     label: str,
     min_seconds: float,
-    max_seconds: float,
+    limits: AudioLimits,
     silence_dbfs: float,
 ) -> AudioInfo:
+    max_seconds = limits.max_seconds
     size, sha256 = _scan_bytes(fileobj, label)
     if size == 0:
         raise AudioRejected("empty_file", f'"{label}" is empty (0 bytes).')
@@ -158,13 +199,17 @@ def _probe(
             "M4A/AAC or WebM content).",
         )
 
+    _check_declared(fileobj, head, fmt, label=label, limits=limits)
+
     fileobj.seek(0)
     try:
-        decoded = _decode(fileobj, max_seconds=max_seconds)
+        decoded = _decode(fileobj, limits=limits)
     except _TooLong:
         raise AudioRejected(
             "too_long", f'"{label}" is longer than the {_fmt_seconds(max_seconds)} limit.'
         ) from None
+    except _BadShape as bad:
+        raise AudioRejected("unsupported_audio", f'"{label}" {bad.problem}') from None
     except (av.FFmpegError, IndexError, ValueError, OSError) as error:
         raise AudioRejected(
             "corrupt_audio", f'"{label}" looks like {fmt.upper()} but cannot be decoded.'
@@ -226,6 +271,26 @@ def _probe(
     )
 
 
+def _check_declared(
+    fileobj: BinaryIO, head: bytes, fmt: str, *, label: str, limits: AudioLimits
+) -> None:
+    """Refuse what the WAV or FLAC header declares as too big, before FFmpeg opens the file
+    (opening alone may decode a few blocks to learn the stream's parameters)."""
+    start = head
+    if head[:3] == b"ID3" and (end := id3_end(head)) is not None:
+        fileobj.seek(end)
+        start = fileobj.read(4096).lstrip(b"\x00")
+    declared = declared_stream(start, fmt)
+    if declared is None:
+        return
+    if problem := limits.shape_problem(declared.sample_rate, declared.channels):
+        raise AudioRejected("unsupported_audio", f'"{label}" {problem}')
+    if declared.seconds is not None and declared.seconds > limits.max_seconds:
+        raise AudioRejected(
+            "too_long", f'"{label}" is longer than the {_fmt_seconds(limits.max_seconds)} limit.'
+        )
+
+
 def _scan_bytes(fileobj: BinaryIO, label: str) -> tuple[int, str]:
     """One pass over the raw bytes: size, SHA-256, and no document or script hidden inside."""
     digest = hashlib.sha256()
@@ -265,8 +330,20 @@ class _TooLong(Exception):
     pass
 
 
-def _decode(fileobj: BinaryIO, *, max_seconds: float) -> _Decoded:
-    """Decode the first audio stream packet by packet, keeping only running totals."""
+class _BadShape(Exception):
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
+def _decode(fileobj: BinaryIO, *, limits: AudioLimits) -> _Decoded:
+    """Decode the first audio stream packet by packet, keeping only running totals.
+
+    The work is bounded: every frame's rate and channel count are checked (a stream may
+    change both mid-way, e.g. ADTS AAC or FLAC frames disagreeing with their header), and
+    decoding stops once more than `max_seconds` of samples have come out.
+    """
+    max_seconds = limits.max_seconds
     with av.open(fileobj, mode="r") as container:
         stream = container.streams.audio[0]  # IndexError: no audio stream at all
         claimed: float | None = None
@@ -277,6 +354,8 @@ def _decode(fileobj: BinaryIO, *, max_seconds: float) -> _Decoded:
         if claimed is not None and claimed > max_seconds * 1.5:
             # Refuse before spending minutes of CPU on a file that says it is hours long.
             raise _TooLong
+        if problem := limits.shape_problem(stream.rate or 0, stream.channels or 0):
+            raise _BadShape(problem)
         result = _Decoded(
             demuxer_label=container.format.name,
             sample_rate=stream.rate or 0,
@@ -294,6 +373,8 @@ def _decode(fileobj: BinaryIO, *, max_seconds: float) -> _Decoded:
                 result.failed_packets += 1
                 continue
             for frame in frames:
+                if problem := limits.shape_problem(frame.sample_rate, len(frame.layout.channels)):
+                    raise _BadShape(problem)
                 _accumulate(result, frame)
             if result.sample_rate and result.samples > max_seconds * result.sample_rate:
                 raise _TooLong

@@ -9,11 +9,13 @@ from django.db.models import Model
 from django.http import HttpRequest
 
 from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin
+from anvil_voice.webhooks.forms import WebhookEndpointForm
 from anvil_voice.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(OrganizationScopedAdmin):
+    form = WebhookEndpointForm
     list_display = ["url", "organization", "events", "active", "created_at"]
     list_filter = ["active"]
     search_fields = ["url", "description"]

@@ -96,18 +96,26 @@ def webhook_url_errors(url: str) -> list[str]:
     return ["Must be an https:// URL."]
 
 
-def webhook_endpoint_create(
-    *, organization: Organization, url: str, events: list[str], description: str = ""
-) -> WebhookEndpoint:
+def webhook_endpoint_errors(*, url: str, events: Any) -> dict[str, list[str]]:
+    """Everything wrong with an endpoint, by field: the one check for the API and the admin
+    form (the admin once saved plain http and private addresses the API refused)."""
     errors: dict[str, list[str]] = {}
     if url_errors := webhook_url_errors(url):
         errors["url"] = url_errors
     known = set(WebhookEvent.values)
     if not events:
         errors["events"] = ["Subscribe to at least one event."]
+    elif not isinstance(events, list) or not all(isinstance(event, str) for event in events):
+        errors["events"] = ['Give a list of event names, e.g. ["session.completed"].']
     elif unknown := sorted(set(events) - known):
         errors["events"] = [f"Unknown event: {', '.join(unknown)}."]
-    if errors:
+    return errors
+
+
+def webhook_endpoint_create(
+    *, organization: Organization, url: str, events: list[str], description: str = ""
+) -> WebhookEndpoint:
+    if errors := webhook_endpoint_errors(url=url, events=events):
         raise ValidationError(errors)
     return WebhookEndpoint.objects.create(
         organization=organization,

@@ -8,7 +8,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from anvil_voice.api.serializers import CamelCaseModelSerializer, CamelCaseSerializer
+from anvil_voice.api.serializers import (
+    BoundedJSONField,
+    CamelCaseModelSerializer,
+    CamelCaseSerializer,
+)
 from campaigns import selectors
 from campaigns.contact_fields import TEXT_LIMITS, VARIABLE_VALUE_MAX
 from campaigns.models import (
@@ -89,7 +93,7 @@ class ContactCreateSerializer(CamelCaseSerializer):
     consent_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
-class JsonTextField(serializers.JSONField):
+class JsonTextField(BoundedJSONField):
     """A JSON value sent as a multipart form field (text) or as JSON."""
 
     def to_internal_value(self, data: Any) -> Any:

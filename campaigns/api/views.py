@@ -15,10 +15,11 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from anvil_voice.api.parsers import BoundedJSONParser
 from anvil_voice.api.schema import BODY_ERROR_STATUSES, error_response
 from anvil_voice.api.views import OrganizationScopedViewSet
 from campaigns import selectors, services
@@ -141,7 +142,7 @@ class ContactListViewSet(
         detail=True,
         methods=["post"],
         url_path="import",
-        parser_classes=[MultiPartParser, FormParser, JSONParser],
+        parser_classes=[MultiPartParser, FormParser, BoundedJSONParser],
     )
     def import_contacts(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         contact_list = self._object(ContactList)

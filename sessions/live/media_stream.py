@@ -21,6 +21,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from anvil_voice.json_depth import json_too_deep
 from anvil_voice.telephony.carrier import get_carrier
 from anvil_voice.telephony.twiml import SESSION_PARAMETER
 from sessions.live import stream
@@ -31,6 +32,13 @@ logger = logging.getLogger(__name__)
 # Close codes (4000-4999 are the application's). Before accept() the server answers 403.
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_OUR_CALL = 4409
+
+# Twilio's messages nest three levels (`start.mediaFormat`) and stay under a few KB (a media
+# frame is ~400 bytes; `start` carries our custom parameters). Anything much bigger or deeper
+# is dropped before `json.loads`, which recurses per level: 400 000 `[` raised RecursionError,
+# which killed the handler without `disconnect`, so the stream token stayed claimed.
+MAX_FRAME_CHARS = 64 * 1024
+MAX_FRAME_DEPTH = 16
 
 
 class MalformedMessage(ValueError):
@@ -97,9 +105,15 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         if text_data is None:
             self._malformed("binary frame")
             return
+        if len(text_data) > MAX_FRAME_CHARS:
+            self._malformed("frame too large")
+            return
+        if json_too_deep(text_data, max_depth=MAX_FRAME_DEPTH):
+            self._malformed("nested too deeply")
+            return
         try:
             message = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):
             self._malformed("not JSON")
             return
         if not isinstance(message, dict):
@@ -140,12 +154,17 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         parameters = body.get("customParameters") or {}
         if not isinstance(parameters, dict):
             raise MalformedMessage("customParameters must be an object")
+        tracks = body.get("tracks") or []
+        media_format = body.get("mediaFormat") or {}
+        if not isinstance(tracks, list) or not isinstance(media_format, dict):
+            # `list(5)` or `dict("ab")` would raise out of the handler, not count a bad frame.
+            raise MalformedMessage("tracks must be a list and mediaFormat an object")
         start = StreamStart(
             stream_sid=_text(message, "streamSid"),
             call_sid=_text(body, "callSid"),
             account_sid=str(body.get("accountSid", "")),
-            tracks=[str(track) for track in body.get("tracks") or []],
-            media_format=dict(body.get("mediaFormat") or {}),
+            tracks=[str(track) for track in tracks],
+            media_format=dict(media_format),
             custom_parameters={str(k): str(v) for k, v in parameters.items()},
         )
         assert self.session_id is not None

@@ -64,8 +64,9 @@ class LiveMonitorConsumer(AsyncJsonWebsocketConsumer):
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        """The monitor only listens; anything the page sends is ignored."""
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """The monitor only listens: what the page sends is ignored unread (parsing it as JSON
+        let 400 000 nested "[" kill the socket with RecursionError)."""
 
     async def call_event(self, message: dict[str, Any]) -> None:
         await self.send_json(message["event"])

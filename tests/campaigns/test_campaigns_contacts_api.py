@@ -404,6 +404,22 @@ def test_it_uses_an_explicit_header_mapping_and_an_explicit_time_zone(owner):
             {"file": ["Line 2: unexpected end of data."]},
         ),
         (
+            "phone,name\n+12125550104,Ann\x00ie\n",
+            {},
+            {"file": ["Line 2: null characters are not allowed; save the file as UTF-8 text."]},
+        ),
+        (
+            "phone,na\x00me\n+12125550104,Annie\n",
+            {},
+            {"file": ["Line 1: null characters are not allowed; save the file as UTF-8 text."]},
+        ),
+        (
+            # UTF-16 without a BOM decodes as UTF-8 with a NUL after every ASCII character.
+            "phone\n+12125550104\n".encode("utf-16-le"),
+            {},
+            {"file": ["Line 1: null characters are not allowed; save the file as UTF-8 text."]},
+        ),
+        (
             "phone,phone\n+12125550104,+12125550105\n",
             {},
             {"file": ["The header repeats column(s): phone."]},

@@ -26,7 +26,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from anvil_voice.speech.codec import pcm16_to_wav
-from tests.voices.voices_support import SeaweedS3, encode_audio
+from tests.voices.voices_support import SeaweedS3, encode_audio, flac_declaring
 from voices.models import Voice, VoiceEvent, VoiceSample
 
 CLONE = "/api/v1/voice/voices/clone"
@@ -148,6 +148,12 @@ def flac_claiming_hours() -> bytes:
     return bytes(head) + audio("flac", 1.0)[42:]
 
 
+def flac_bomb() -> bytes:
+    # The probe's decompression bomb: 655 350 Hz x 8 channels x 590 s declared (three billion
+    # samples), inside the 600 s duration limit.
+    return flac_declaring(audio("flac", 2.0), rate=655_350, channels=8, seconds=590)
+
+
 def m4a_without_moov() -> bytes:
     m4a = audio("m4a")
     boxes = []
@@ -203,6 +209,7 @@ CORPUS = [
     Bad("riff-only.wav", lambda: b"RIFF\x24\x00\x00\x00WAVE", "audio/wav"),
     Bad("random.wav", lambda: random.Random(5).randbytes(20000), "audio/wav"),
     Bad("random-after-header.ogg", lambda: audio("ogg")[:200] + random.Random(6).randbytes(30000)),
+    Bad("bomb.flac", flac_bomb, "audio/flac"),
 ]
 
 
@@ -281,6 +288,25 @@ def test_every_bad_file_is_named_in_one_answer(owner, storage_listing):
     body = assert_refused(response)
     named = {message.split(": ", 1)[0] for message in body["error"]["details"]["samples"]}
     assert named == {bad.name for bad in CORPUS[:20]}
+    assert_nothing_left(storage_listing)
+
+
+def test_a_decompression_bomb_is_refused_for_its_declared_rate(owner, storage_listing):
+    upload = SimpleUploadedFile("bomb.flac", flac_bomb(), "audio/flac")
+
+    response = clone(owner, [*good_pair(), upload])
+
+    body = assert_refused(response, naming="bomb.flac")
+    assert body["error"] == {
+        "code": "VALIDATION_ERROR",
+        "message": "The request is not valid; see error.details.",
+        "details": {
+            "samples": [
+                "bomb.flac: is sampled at 655350 Hz; the limit is 48000 Hz (export it at 48 kHz "
+                "or less)."
+            ]
+        },
+    }
     assert_nothing_left(storage_listing)
 
 

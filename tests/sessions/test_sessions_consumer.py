@@ -256,6 +256,63 @@ async def test_a_stream_that_drops_without_stop_is_recorded(session):
     assert [kind for kind, _ in await events(session)] == ["stream_started", "stream_disconnected"]
 
 
+async def test_a_deeply_nested_frame_is_counted_and_dropped(session):
+    # 400 000 "[" made json.loads raise RecursionError, which killed the handler.
+    ws = communicator(session.token)
+    assert (await ws.connect())[0]
+
+    await ws.send_json_to(start_message(session.token))
+    await ws.send_to(text_data="[" * 400_000)
+    await ws.send_to(text_data='{"event": "media", "x": ' + "[" * 20 + "]" * 20 + "}")
+    await ws.send_to(text_data=json.dumps({**media_message(), "pad": "x" * 70_000}))
+    await ws.send_json_to(media_message(chunk=2))
+    await ws.send_json_to(STOP)
+    await ws.disconnect()
+
+    kinds = await events(session)
+    assert kinds[-1] == (
+        "stream_stopped",
+        {"stream_sid": STREAM_SID, "media_frames": 1, "malformed_frames": 3, "ignored_frames": 0},
+    )
+
+
+async def test_a_bomb_before_start_gives_the_token_back(session):
+    ws = communicator(session.token)
+    assert (await ws.connect())[0]
+
+    await ws.send_to(text_data="[" * 400_000)
+    await ws.send_to(text_data="{" * 5_000)
+    await ws.disconnect()
+
+    # The handler lived to run `disconnect`: the token is free for the real stream.
+    assert (await reload(session)).stream_sid == ""
+    again = communicator(session.token)
+    assert (await again.connect())[0]
+    await again.disconnect()
+
+
+@pytest.mark.parametrize(
+    "start_body",
+    [{"tracks": 5}, {"mediaFormat": "ab"}, {"mediaFormat": [1]}],
+    ids=["tracks-not-a-list", "format-a-string", "format-a-list"],
+)
+async def test_a_start_of_the_wrong_shape_is_a_bad_frame(session, start_body):
+    ws = communicator(session.token)
+    assert (await ws.connect())[0]
+    bad = start_message(session.token)
+    bad["start"].update(start_body)
+
+    await ws.send_json_to(bad)
+    await ws.send_json_to(start_message(session.token))
+    await ws.send_json_to(STOP)
+    await ws.disconnect()
+
+    assert (await events(session))[-1] == (
+        "stream_stopped",
+        {"stream_sid": STREAM_SID, "media_frames": 0, "malformed_frames": 1, "ignored_frames": 0},
+    )
+
+
 # --- extending it -------------------------------------------------------------------------
 class EchoConsumer(MediaStreamConsumer):
     """What the speech pipeline will do: override hooks, talk back."""

@@ -59,6 +59,26 @@ async def test_it_streams_the_organizations_call_events(owner, outsider):
     await theirs.disconnect()
 
 
+async def test_it_ignores_what_the_page_sends_without_parsing_it(owner):
+    # 400 000 nested "[" made the JSON decoder raise RecursionError and killed the socket.
+    ws = communicator(await make_staff(owner))
+    assert (await ws.connect())[0]
+    assert (await ws.receive_json_from())["type"] == "subscribed"
+
+    await ws.send_to(text_data="[" * 400_000)
+    await ws.send_to(text_data="not json")
+    await ws.send_to(bytes_data=b"\x00")
+    await abroadcast(
+        organization_id=owner.organization.pk,
+        session_id=8,
+        campaign_id=None,
+        event={"type": "turn", "speaker": "agent", "text": "Still here."},
+    )
+
+    assert (await ws.receive_json_from(timeout=2))["text"] == "Still here."
+    await ws.disconnect()
+
+
 async def test_it_refuses_anonymous_and_non_staff_users(owner):
     anonymous = communicator(AnonymousUser())
     member = communicator(owner.membership.user)

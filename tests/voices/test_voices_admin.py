@@ -225,3 +225,27 @@ def test_it_edits_descriptive_fields_only(client, owner, acme):
         {"accent": "scottish"},
         "ready",
     )
+
+
+def test_it_refuses_null_characters_in_labels_as_a_form_error(client, owner, acme):
+    voice = VoiceFactory(organization=acme, name="Old", labels={"accent": "scottish"})
+    client.force_login(staff(owner))
+
+    response = client.post(
+        f"{ADMIN}/{voice.pk}/change/",
+        {
+            "name": "New",
+            "description": "",
+            "labels": '{"accent": "a\\u0000b"}',
+            "sample_sentence": "Hello again.",
+            "samples-TOTAL_FORMS": "0",
+            "samples-INITIAL_FORMS": "0",
+            "previews-TOTAL_FORMS": "0",
+            "previews-INITIAL_FORMS": "0",
+        },
+    )
+
+    assert response.status_code == 200  # the form again, with the error
+    assert "Null characters are not allowed." in response.content.decode()
+    voice.refresh_from_db()
+    assert (voice.name, voice.labels) == ("Old", {"accent": "scottish"})

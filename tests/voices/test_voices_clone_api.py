@@ -191,6 +191,22 @@ def test_it_names_every_bad_field_at_once(owner, media_root):
     assert_nothing_stored(media_root)
 
 
+@pytest.mark.parametrize(
+    "labels", ['{"accent": "brit\\u0000ish"}', '{"acc\\u0000ent": "british"}'], ids=["value", "key"]
+)
+def test_it_refuses_null_characters_in_labels(owner, audio, media_root, labels):
+    # PostgreSQL's jsonb cannot hold \u0000: the row insert failed with a 500.
+    response = clone(owner, audio.pair(), labels=labels)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "VALIDATION_ERROR",
+        "message": "The request is not valid; see error.details.",
+        "details": {"labels": ["Null characters are not allowed."]},
+    }
+    assert_nothing_stored(media_root)
+
+
 def test_it_refuses_a_file_over_the_per_file_cap(owner, audio, settings, media_root):
     settings.VOICE_SAMPLE_MAX_BYTES = 100_000
     big = audio.sample("big.wav")  # about 280 KB of 22 kHz WAV

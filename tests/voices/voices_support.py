@@ -67,6 +67,21 @@ def encode_audio(samples: np.ndarray, rate: int, fmt: str, *, channels: int = 1)
     return buffer.getvalue()
 
 
+def flac_declaring(flac: bytes, *, rate: int, channels: int, seconds: float) -> bytes:
+    """A real FLAC file whose STREAMINFO header is rewritten to declare another stream.
+
+    The frames behind it stay as they were: what matters is what a reader trusting the header
+    would set out to decode (rate x channels x seconds samples).
+    """
+    assert flac[:4] == b"fLaC"
+    assert flac[4] & 0x7F == 0  # STREAMINFO comes first
+    packed = int.from_bytes(flac[18:26], "big")
+    bits_per_sample = (packed >> 36) & 0b11111
+    total = int(rate * seconds)
+    packed = (rate << 44) | ((channels - 1) << 41) | (bits_per_sample << 36) | total
+    return flac[:18] + packed.to_bytes(8, "big") + flac[26:]
+
+
 def decoded_seconds(data: bytes) -> float:
     """Decode a whole file with PyAV and return how long its audio really is."""
     with av.open(io.BytesIO(data)) as container:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import ProhibitNullCharactersValidator
 from rest_framework import serializers
 
-from anvil_voice.api.serializers import CamelCaseModelSerializer, CamelCaseSerializer
+from anvil_voice.api.serializers import (
+    BoundedJSONField,
+    CamelCaseModelSerializer,
+    CamelCaseSerializer,
+)
 from voices import conf
 from voices.models import Voice, VoiceSample
 from voices.samples import sample_count_problem
@@ -71,12 +76,15 @@ class VoiceDetailSerializer(VoiceSerializer):
         read_only_fields = fields
 
 
+prohibit_nul = ProhibitNullCharactersValidator()
+
+
 class VoiceCloneSerializer(CamelCaseSerializer):
     """multipart/form-data: `samples` repeated once per file; `labels` a JSON object string."""
 
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(max_length=500, required=False, allow_blank=True)
-    labels = serializers.JSONField(
+    labels = BoundedJSONField(
         required=False,
         help_text='A JSON object of text labels, e.g. {"language": "en", "accent": "british"}.',
     )
@@ -102,6 +110,9 @@ class VoiceCloneSerializer(CamelCaseSerializer):
         for key, value in labels.items():
             if not isinstance(value, str) or not key.strip():
                 raise serializers.ValidationError(message)
+            # The same refusal as every text field of the API: PostgreSQL cannot store NUL.
+            prohibit_nul(key)
+            prohibit_nul(value)
             if len(key) > MAX_LABEL_KEY_CHARS or len(value) > MAX_LABEL_VALUE_CHARS:
                 raise serializers.ValidationError(
                     f"Label names are at most {MAX_LABEL_KEY_CHARS} characters and values at "

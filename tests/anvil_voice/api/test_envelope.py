@@ -94,6 +94,41 @@ def test_it_answers_malformed_json_with_parse_error(owner):
     assert body["error"]["message"].startswith("JSON parse error")
 
 
+@pytest.mark.parametrize("opener", ["[", '{"a":'])
+def test_it_refuses_deeply_nested_json_before_parsing_it(owner, opener):
+    # 5 000 nested arrays made the recursive JSON parser raise RecursionError: a 500.
+    response = owner.client.generic("POST", KEYS, opener * 5000, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "success": False,
+        "error": {
+            "code": "PARSE_ERROR",
+            "message": "JSON parse error - nested deeper than 32 levels.",
+        },
+    }
+    assert ApiKey.objects.count() == 1
+
+
+def test_it_still_parses_json_nested_within_the_limit(owner):
+    body = json.dumps({"name": "nested", "role": "viewer", "x": [[[[[[]]]]]]})
+
+    response = owner.client.generic("POST", KEYS, body, content_type="application/json")
+
+    # Parsed, then refused by the serializer for the unknown field: not a parse error.
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {"x": ["Unknown field."]}
+
+
+def test_it_refuses_deeply_nested_json_in_a_form_field(owner):
+    response = owner.client.post(
+        "/api/v1/voice/voices/clone", {"name": "Deep", "labels": "[" * 5000}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["labels"] == ["Nested deeper than 32 levels."]
+
+
 def test_it_answers_a_wrong_content_type_with_415(owner):
     response = owner.client.generic("POST", KEYS, "name=x", content_type="text/plain")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from anvil_voice.accounts import services
 from anvil_voice.accounts.models import ApiKey
 
@@ -58,7 +60,15 @@ def test_it_refuses_out_of_range_limits(owner):
 
 
 def test_it_refuses_bad_cursors(owner):
-    for cursor in ("garbage", "W10", "eyJhIjoxfQ", "WyJ4Il0", "W3siZHQiOiJub3QgYSBkYXRlIn1d"):
+    nested = base64.urlsafe_b64encode(b"[" * 5000).decode().rstrip("=")  # was a 500
+    for cursor in (
+        "garbage",
+        "W10",
+        "eyJhIjoxfQ",
+        "WyJ4Il0",
+        "W3siZHQiOiJub3QgYSBkYXRlIn1d",
+        nested,
+    ):
         response = owner.client.get(KEYS, {"cursor": cursor})
 
         assert response.status_code == 400, cursor

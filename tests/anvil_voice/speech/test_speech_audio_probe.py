@@ -8,7 +8,9 @@ import re
 import numpy as np
 import pytest
 
-from anvil_voice.speech.audio import AudioRejected, probe_audio, sniff_format
+from anvil_voice.speech import audio
+from anvil_voice.speech.audio import AudioRejected, pcm16_to_wav, probe_audio, sniff_format
+from tests.voices.voices_support import encode_audio, flac_declaring
 
 FORMATS = ["wav", "mp3", "flac", "ogg", "m4a", "aac", "webm"]
 
@@ -116,6 +118,91 @@ def test_it_measures_what_is_left_when_a_format_states_no_total_length(speech_fi
     info = probe_audio(io.BytesIO(data[: len(data) // 2]), claimed_name=f"cut.{fmt}")
 
     assert 0.8 < info.duration_seconds < 2.0
+
+
+# --- decompression bombs: refused from the header, decoding bounded ---------------------------
+
+
+@pytest.fixture
+def no_decoding(monkeypatch):
+    """Fail the test if FFmpeg is asked to open the file at all (opening may decode blocks)."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the file was handed to the decoder")
+
+    monkeypatch.setattr(audio.av, "open", refuse)
+
+
+def test_it_refuses_a_flac_declaring_a_decompression_bomb_without_decoding_it(
+    speech_files, no_decoding
+):
+    # What a probe sent: 407 KB declaring 655 350 Hz x 8 channels x 590 s, three billion samples
+    # (74 s of CPU before this check). 590 s is within the duration limit on purpose.
+    bomb = flac_declaring(speech_files["flac"], rate=655_350, channels=8, seconds=590)
+
+    error = rejected(bomb, "bomb.flac", max_seconds=600)
+
+    assert error.code == "unsupported_audio"
+    assert error.message == (
+        '"bomb.flac" is sampled at 655350 Hz; the limit is 48000 Hz (export it at 48 kHz or less).'
+    )
+
+
+def test_it_refuses_too_many_declared_channels_without_decoding(speech_files, no_decoding):
+    bomb = flac_declaring(speech_files["flac"], rate=16_000, channels=8, seconds=2)
+
+    error = rejected(bomb, "surround.flac")
+
+    assert error.code == "unsupported_audio"
+    assert error.message == (
+        '"surround.flac" has 8 channels; at most 2 (mono or stereo) are accepted.'
+    )
+
+
+def test_it_refuses_a_declared_length_over_the_limit_without_decoding(speech_files, no_decoding):
+    # Within 1.5x of the limit, where the demuxer's estimate used to be given the benefit of
+    # the doubt: a FLAC header's sample count is exact, so the limit applies as it is.
+    long_flac = flac_declaring(speech_files["flac"], rate=16_000, channels=1, seconds=800)
+
+    error = rejected(long_flac, "long.flac", max_seconds=600)
+
+    assert error.code == "too_long"
+    assert error.message == '"long.flac" is longer than the 10.0 minutes limit.'
+
+
+def test_it_refuses_a_wav_declaring_a_huge_rate_without_decoding(no_decoding):
+    wav = bytearray(pcm16_to_wav(b"\x10\x20" * 16000, 16000))
+    fmt_at = wav.index(b"fmt ")
+    wav[fmt_at + 10 : fmt_at + 12] = (6).to_bytes(2, "little")  # channels
+    wav[fmt_at + 12 : fmt_at + 16] = (384_000).to_bytes(4, "little")  # sample rate
+
+    error = rejected(bytes(wav), "studio.wav")
+
+    assert error.code == "unsupported_audio"
+    assert "384000 Hz" in error.message
+
+
+def test_it_stops_decoding_when_the_frames_outgrow_what_the_header_said(make_tone):
+    # ADTS AAC states rate and layout per frame: this stream starts as 16 kHz mono (all its
+    # header shows) and switches to 44.1 kHz stereo. The limit is met frame by frame.
+    mono = encode_audio(make_tone(2.0, rate=16000), 16000, "aac")
+    stereo = encode_audio(np.repeat(make_tone(2.0, rate=44100), 2), 44100, "aac", channels=2)
+
+    error = rejected(mono + stereo, "switch.aac", max_sample_rate=24_000)
+
+    assert error.code == "unsupported_audio"
+    assert error.message == (
+        '"switch.aac" is sampled at 44100 Hz; the limit is 24000 Hz (export it at 24 kHz or less).'
+    )
+
+
+def test_it_accepts_stereo_at_the_rate_limit(make_tone):
+    stereo = encode_audio(np.repeat(make_tone(2.0, rate=48000), 2), 48000, "flac", channels=2)
+
+    info = probe_audio(io.BytesIO(stereo), claimed_name="stereo.flac")
+
+    assert (info.sample_rate, info.channels) == (48000, 2)
+    assert info.duration_seconds == pytest.approx(2.0, rel=0.01)
 
 
 def test_it_rejects_an_m4a_whose_index_was_cut_off(speech_files):
