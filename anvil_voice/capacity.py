@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from anvil_voice.env import Env
 
-# Live calls one usable core holds with local speech. Provisional: the integrator replaces it
-# with the figure the end-to-end benchmark measures (calls at which the p95 reply latency
-# target still holds, divided by the cores it ran on).
+# Live calls one usable core holds with local speech, measured (`benchmarks.live_calls`, 2-core
+# box, docs/benchmarks.md): 5 calls met the 2 s p95 reply target only narrowly (1.94 s), 4 with
+# room (1.48 s); 2 per core keeps that room on a box that is also running the dialler and web.
 LOCAL_SPEECH_CALLS_PER_CORE = 2
 # With cloud speech a media-stream process only relays 8 kHz frames (~50 a second per call,
 # a few microseconds each) and waits on the network: the providers' concurrent-stream limits
