@@ -12,6 +12,7 @@ import json
 import logging
 import socket
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -34,6 +35,7 @@ from anvil_voice.webhooks.models import (
 )
 from anvil_voice.webhooks.signing import SIGNATURE_HEADER, webhook_signature
 from anvil_voice.webhooks.tasks import webhook_deliver_task
+from anvil_voice.webhooks.transport import delivery_error_text, pinned_client
 
 logger = logging.getLogger("anvil_voice.webhooks")
 
@@ -61,28 +63,43 @@ def _internal(address: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
-def webhook_target_refusal(host: str) -> str | None:
-    """Why we will not send to `host`: it is, or resolves to, an internal address.
+@dataclass(frozen=True)
+class WebhookTarget:
+    """What a receiver's host name resolved to, checked: connect to these `addresses` only
+    (empty when the name does not resolve now), unless `refusal` says why not at all."""
+
+    addresses: tuple[str, ...] = ()
+    refusal: str | None = None
+
+
+def webhook_target_resolve(host: str) -> WebhookTarget:
+    """Resolve `host` once and refuse it if any answer is an internal address.
 
     A customer's URL must never make our servers reach our own network (metadata service,
     databases, the admin): server-side request forgery. Checked when the URL is registered and
-    again right before every delivery, since DNS answers change. A name that does not resolve
-    now is not refused here (the delivery fails and retries).
+    again right before every delivery, since DNS answers change; the delivery then connects to
+    these very addresses (anvil_voice/webhooks/transport.py), so a second, different DNS answer
+    (rebinding) is never used. A name that does not resolve now is not refused here (the
+    delivery fails and retries).
     """
-    if host in LOCAL_HOSTS and _allow_http_localhost():
-        return None  # development: deliveries to a local receiver
     try:
         addresses = [str(ipaddress.ip_address(host.strip("[]")))]
     except ValueError:
         try:
-            infos = socket.getaddrinfo(host, 443, proto=socket.IPPROTO_TCP)
+            infos = socket.getaddrinfo(host, 443, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError):
-            return None
-        addresses = [str(info[4][0]) for info in infos]
+            return WebhookTarget()
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if host in LOCAL_HOSTS and _allow_http_localhost():
+        return WebhookTarget(addresses=tuple(addresses))  # development: a local receiver
     for address in addresses:
         if _internal(address):
-            return f"{host} is an internal address ({address})."
-    return None
+            return WebhookTarget(refusal=f"{host} is an internal address ({address}).")
+    return WebhookTarget(addresses=tuple(addresses))
+
+
+def webhook_target_refusal(host: str) -> str | None:
+    return webhook_target_resolve(host).refusal
 
 
 def webhook_url_errors(url: str) -> list[str]:
@@ -191,22 +208,21 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
     started = time.monotonic()
     if not endpoint.active:
         error = "The endpoint is disabled."
-    elif (refusal := webhook_target_refusal(urlsplit(endpoint.url).hostname or "")) is not None:
-        error = f"Not sent: {refusal}"[:500]
+    elif (target := webhook_target_resolve(urlsplit(endpoint.url).hostname or "")).refusal:
+        error = f"Not sent: {target.refusal}"[:500]
+    elif not target.addresses:
+        error = "Could not resolve the receiver's host name."
     else:
         try:
-            response = httpx.post(
-                endpoint.url,
-                content=body,
-                headers=headers,
-                timeout=DELIVERY_TIMEOUT,
-                follow_redirects=False,
-            )
+            with pinned_client(target.addresses, timeout=DELIVERY_TIMEOUT) as client:
+                response = client.post(endpoint.url, content=body, headers=headers)
             code = response.status_code
             if not 200 <= code < 300:
                 error = f"The receiver answered HTTP {code}."
         except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500]
+            error = delivery_error_text(exc)
+            # The detail is for operators (our logs), never the tenant's delivery log.
+            logger.info("webhook_request_failed delivery=%s error=%r", delivery.pk, exc)
     duration_ms = int((time.monotonic() - started) * 1000)
 
     attempts = delivery.attempts + 1

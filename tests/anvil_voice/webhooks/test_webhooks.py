@@ -277,7 +277,7 @@ def test_it_gives_up_after_six_attempts(owner):
     assert delivery.status == DeliveryStatus.FAILED
     assert delivery.attempts == 6
     assert delivery.next_retry_at is None
-    assert delivery.last_error.startswith("ConnectError")
+    assert delivery.last_error.startswith("Could not connect to the receiver")
     assert services.webhook_deliver(delivery_id=delivery.pk) is None
     assert list(
         WebhookAttempt.objects.filter(delivery=delivery).values_list("number", flat=True)
