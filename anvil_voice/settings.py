@@ -156,7 +156,9 @@ CELERY_BROKER_URL = env.get_str("CELERY_BROKER_URL") or REDIS_URL or "filesystem
 CELERY_BROKER_DIR = VAR_DIR / "celery-broker"
 if CELERY_BROKER_URL == "filesystem://":
     # kombu's filesystem transport needs no server: the embedded default's worker and beat
-    # exchange messages through these folders.
+    # exchange messages through these folders. Our subclass writes each message atomically:
+    # kombu's own can hand a reader an empty file, which killed the worker (issue 15).
+    CELERY_BROKER_TRANSPORT = "anvil_voice.celery_broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
