@@ -9,7 +9,8 @@ derived from it (the simulator listens on PORT + 10 unless that is taken, then o
 port), and an instance on another port keeps its state (SQLite file, media, broker folders,
 beat schedule) in `var/port-<PORT>/` so two instances never share a broker or a database.
 Ports and the state folder are checked before anything starts, and a process that exits
-during start-up is reported before the banner.
+during start-up is reported before the banner. Once running, a crashed worker is restarted
+(anvil_voice/process_supervisor.py) while the server and the simulator keep serving.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+from anvil_voice.process_supervisor import ProcessSupervisor
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_PORT = 8000
@@ -271,17 +274,24 @@ def main() -> int:
     health = f"http://{HOST}:{ports.server}/api/v1/voice/health"
     ready["server"] = lambda: _answers(health)
 
-    processes = {
-        name: subprocess.Popen(  # noqa: S603 - fixed argv
-            command, cwd=BASE_DIR, env=worker_env(env) if name == "worker" else env
+    # Only the worker is restarted: its crash loses no state (tasks are acked late and the
+    # sweeps catch up), while a server or simulator that dies has a problem worth seeing. It
+    # leads its own process group, so a restart can first kill an orphaned embedded beat.
+    def spawner(name: str, command: list[str]) -> Callable[[], subprocess.Popen[bytes]]:
+        worker = name == "worker"
+        child = worker_env(env) if worker else env
+        return lambda: subprocess.Popen(  # noqa: S603 - fixed argv
+            command, cwd=BASE_DIR, env=child, start_new_session=worker
         )
-        for name, command in commands.items()
-    }
+
+    supervisor = ProcessSupervisor(
+        {name: spawner(name, command) for name, command in commands.items()},
+        restartable={"worker"},
+    )
+    processes = supervisor.start()
 
     def stop(*_: object) -> None:
-        for process in processes.values():
-            if process.poll() is None:
-                process.terminate()
+        supervisor.terminate()
 
     signal.signal(signal.SIGTERM, stop)
     # Ctrl-C stops everything even when started from a script in the background (where SIGINT
@@ -313,20 +323,13 @@ def main() -> int:
             ),
             flush=True,
         )
-        while all(process.poll() is None for process in processes.values()):
-            time.sleep(0.5)
-        failed = [name for name, process in processes.items() if process.poll() is not None]
-        print(f"Stopped: {', '.join(failed)} exited.", file=sys.stderr)
+        reason = supervisor.run()
+        print(f"Stopped: {reason}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
     finally:
-        stop()
-        for process in processes.values():
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        supervisor.stop()
         lock.close()
 
 
