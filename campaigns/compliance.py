@@ -8,10 +8,14 @@ Checked when the dispatcher claims a contact and again right before the call is 
    a callback the callee asked for may exceed the cap by `CALLBACK_EXTRA_ATTEMPTS`).
 3. Campaign end: nothing is claimed at or after `end_at`.
 4. Calling window in the callee's local time: the intersection of the country's rule, the
-   state's rule (`calling_rules`), and the campaign's days of week and hours. A contact whose
-   zone was inferred from the number is checked in *every* zone the number may be in. Outside
-   the window the contact is rescheduled to the next allowed moment, computed with zoneinfo so
+   state's rule (`calling_rules`), and the campaign's days of week and hours. A contact is
+   checked in *every* zone its number may be in, and in its explicit zone too when it has one
+   (an import's `time_zone` column adds a zone, it never replaces the number's). Outside the
+   window the contact is rescheduled to the next allowed moment, computed with zoneinfo so
    daylight-saving days are right.
+
+Test calls (`POST /calls/test`) have no campaign: they are checked against the legal window
+alone (`LEGAL_SCHEDULE`), in every zone of the number (`Callee.of_number`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from django.conf import settings
 
 from campaigns import phones
 from campaigns.calling_rules import LEGAL_WINDOW, CallingRule, DayWindow, rules_for
@@ -93,14 +99,36 @@ class Callee:
 
     @classmethod
     def of(cls, contact: Contact) -> Callee:
-        zones: tuple[str, ...] = (contact.time_zone,)
+        # Several zones (a split area code, Alaska, toll-free): allowed in all of them.
+        number_zones = phones.zones_for_number(contact.phone_number)
         if contact.time_zone_source == TimeZoneSource.NUMBER:
-            # Several zones (a split area code, Alaska, toll-free): allowed in all of them.
-            zones = phones.zones_for_number(contact.phone_number) or zones
+            zones = number_zones or (contact.time_zone,)
+        else:
+            # A zone given with the contact may be right (a New York mobile carried to Los
+            # Angeles) or wrong (a bad import column): when it disagrees with the number the
+            # call is allowed only inside the window in both, so a typo never rings at 04:00.
+            zones = tuple(dict.fromkeys((contact.time_zone, *number_zones)))
         country = phones.country_of(contact.phone_number)
         return cls(
             zones, country, contact.region, rules_for(country=country, region=contact.region)
         )
+
+    @classmethod
+    def of_number(cls, e164: str) -> Callee:
+        """A callee known only by a number (a test call): its zones, country and state."""
+        zones = phones.zones_for_number(e164) or (settings.CAMPAIGNS_DEFAULT_TIME_ZONE,)
+        country = phones.country_of(e164)
+        region = phones.infer_region(e164)
+        return cls(zones, country, region, rules_for(country=country, region=region))
+
+
+# A call outside any campaign: the legal window on every day the rules allow.
+LEGAL_SCHEDULE = Schedule(
+    days_of_week=frozenset(range(7)),
+    window_start=LEGAL_WINDOW.start,
+    window_end=LEGAL_WINDOW.end,
+    end_at=None,
+)
 
 
 def _next_in_zone(
@@ -151,6 +179,30 @@ class GateDecision:
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
+def local_times(callee: Callee, now: datetime) -> dict[str, str]:
+    """`now` on the callee's clocks, per zone, for evidence and messages."""
+    return {
+        name: now.astimezone(ZoneInfo(name)).strftime("%Y-%m-%d %H:%M %Z (%A)")
+        for name in callee.zones
+    }
+
+
+def legal_window_evidence(*, callee: Callee, now: datetime) -> dict[str, Any]:
+    """What a call outside any campaign was checked against (the session's evidence)."""
+    return {
+        "checked_at": now.isoformat(),
+        "time_zones": list(callee.zones),
+        "time_zone_source": TimeZoneSource.NUMBER.value,
+        "country": callee.country,
+        "region": callee.region,
+        "local_times": local_times(callee, now),
+        "rules": [
+            {"rule": rule.key, "summary": rule.summary, "source": rule.source}
+            for rule in callee.rules
+        ],
+    }
+
+
 def _window_evidence(callee: Callee, schedule: Schedule, now: datetime) -> list[dict[str, Any]]:
     checks: list[dict[str, Any]] = [
         {
@@ -197,10 +249,7 @@ def evaluate(
         return GateDecision(False, GateReason.NO_CALLING_WINDOW)
     if moment > now:
         return GateDecision(False, GateReason.OUTSIDE_CALLING_WINDOW, next_allowed_at=moment)
-    local_times = {
-        name: now.astimezone(ZoneInfo(name)).strftime("%Y-%m-%d %H:%M %Z (%A)")
-        for name in callee.zones
-    }
+    times = local_times(callee, now)
     evidence = {
         "checked_at": now.isoformat(),
         "allowed": True,
@@ -208,14 +257,14 @@ def evaluate(
         "time_zone_source": contact.time_zone_source,
         "country": callee.country,
         "region": callee.region,
-        "local_times": local_times,
+        "local_times": times,
         "rules": [
             *_window_evidence(callee, schedule, now),
             {"rule": "do-not-call", "result": "not on the organization's list"},
             {"rule": "attempt-cap", "result": f"attempt {counted_attempts + 1} of {cap}"},
         ],
         "why": (
-            f"Local time {', '.join(local_times.values())} is inside every calling window; "
+            f"Local time {', '.join(times.values())} is inside every calling window; "
             f"the number is not on the do-not-call list; attempt {counted_attempts + 1} of {cap}."
         ),
     }

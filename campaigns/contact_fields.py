@@ -40,6 +40,7 @@ _VARIABLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 class RejectReason(StrEnum):
     MISSING_PHONE = "missing_phone"
     INVALID_NUMBER = "invalid_number"
+    NON_GEOGRAPHIC_NUMBER = "non_geographic_number"
     DUPLICATE = "duplicate"
     DO_NOT_CALL = "do_not_call"
     FIELD_TOO_LONG = "field_too_long"
@@ -128,6 +129,12 @@ def normalize_contact(
         phone = phones.normalize_phone_number(raw_phone)
     except phones.InvalidPhoneNumber as exc:
         return Rejection(RejectReason.INVALID_NUMBER, "phone_number", str(exc))
+    if kind := phones.refused_number_kind(phone):
+        return Rejection(
+            RejectReason.NON_GEOGRAPHIC_NUMBER,
+            "phone_number",
+            f"'{raw_phone[:40]}' is {kind}; campaigns do not call those.",
+        )
 
     if email := texts.get("email", ""):
         try:

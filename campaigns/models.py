@@ -168,8 +168,13 @@ class CallerId(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
+            # A number belongs to one organization: a second tenant registering it could call
+            # (and be called back) as the first. Numbers are stored normalised (E.164) by
+            # `caller_id_register`, so equal numbers are equal strings.
             models.UniqueConstraint(
-                fields=["organization", "phone_number"], name="caller_id_unique"
+                fields=["phone_number"],
+                name="caller_id_number_one_organization",
+                violation_error_message="This number is already registered.",
             ),
             models.UniqueConstraint(
                 fields=["organization"],

@@ -66,6 +66,34 @@ def normalize_phone_number(raw: str, *, region: str | None = None) -> str:
     raise InvalidPhoneNumber(f"'{text[:40]}' is not a valid phone number.")
 
 
+# Numbers a campaign or a test call never dials: they do not reach a person at a place whose
+# calling hours we can know, or the call costs money that is not ours to spend. Premium-rate
+# and shared-cost numbers charge per minute (a test call to one is a way to bill the account);
+# personal ("follow-me", UK 070) and universal access numbers forward anywhere, so their zone
+# says nothing; voicemail-access and pager numbers reach no one who can hear the disclosure.
+# Allowed: fixed lines, mobiles, VoIP (people's own numbers), toll-free (free to call; checked
+# in every zone the plan gives, which for US toll-free is all of them) and UNKNOWN (the plan
+# does not say, e.g. the simulator's fictional range).
+REFUSED_NUMBER_TYPES: dict[int, str] = {
+    phonenumbers.PhoneNumberType.PREMIUM_RATE: "a premium-rate number",
+    phonenumbers.PhoneNumberType.SHARED_COST: "a shared-cost number",
+    phonenumbers.PhoneNumberType.PERSONAL_NUMBER: "a personal (follow-me) number",
+    phonenumbers.PhoneNumberType.UAN: "a universal access number",
+    phonenumbers.PhoneNumberType.VOICEMAIL: "a voicemail access number",
+    phonenumbers.PhoneNumberType.PAGER: "a pager number",
+}
+
+
+def refused_number_kind(e164: str) -> str | None:
+    """What kind of non-geographic number `e164` is ("a premium-rate number"), or None when
+    it may be dialled."""
+    try:
+        parsed = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return None
+    return REFUSED_NUMBER_TYPES.get(phonenumbers.number_type(parsed))
+
+
 def zones_for_number(e164: str) -> tuple[str, ...]:
     """Every IANA zone the number may be in (empty when the plan does not say)."""
     # phonenumbers maps zones by prefixes of at most TIMEZONE_LONGEST_PREFIX digits, so the

@@ -88,6 +88,22 @@ class TestCallSerializer(CamelCaseSerializer):
         default=dict,
     )
     caller = serializers.CharField(required=False, max_length=32)
+    override_calling_window = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=(
+            "Call even outside the legal calling window at the number's local time (refused "
+            "with a 400 otherwise); requires overrideReason. Recorded in the session's "
+            "compliance evidence."
+        ),
+    )
+    override_reason = serializers.CharField(
+        required=False,
+        default="",
+        allow_blank=True,
+        max_length=500,
+        help_text="Why the calling window is overridden (required with overrideCallingWindow).",
+    )
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
@@ -164,6 +180,13 @@ class CallsViewSet(OrganizationScopedViewSet):
             raise Throttled(wait=max(1, usage["time_left"]))
 
     @extend_schema(
+        description=(
+            "Place one call now. Refused (400 on `to`) outside the legal calling window at the "
+            "number's local time, in every zone the number may be in, unless "
+            "`overrideCallingWindow` is true with an `overrideReason` (recorded in the "
+            "session's compliance evidence); premium-rate and other non-geographic numbers "
+            "are always refused."
+        ),
         request=TestCallSerializer,
         responses={
             201: SessionDetailSerializer,
@@ -188,5 +211,9 @@ class CallsViewSet(OrganizationScopedViewSet):
             voice_id=data["voice"],
             variables=dict(data["variables"]),
             caller=data.get("from"),
+            override_calling_window=data["override_calling_window"],
+            override_reason=data["override_reason"],
+            user=self.principal.user,
+            api_key=self.principal.api_key,
         )
         return Response(SessionDetailSerializer(session).data, status=status.HTTP_201_CREATED)

@@ -15,7 +15,13 @@ from time import sleep as _sleep
 from django.conf import settings
 from django.utils import timezone
 
-from campaigns.compliance import Callee, GateReason, Schedule, next_allowed_moment
+from campaigns.compliance import (
+    LEGAL_SCHEDULE,
+    Callee,
+    GateReason,
+    Schedule,
+    next_allowed_moment,
+)
 from campaigns.dialling import pacing
 from campaigns.models import CallerId, Campaign, CampaignContact, CampaignStatus, DoNotCallEntry
 from sessions.carrier.dial_gate import DialDecision
@@ -40,13 +46,16 @@ def check_before_dial(session: CallSession, *, now: datetime | None = None) -> D
     A refusal ends the session without a call (`sessions.carrier.placement`): as a do-not-call
     failure for `do_not_call`, otherwise `canceled` with `end_reason = "compliance:<reason>"`; the
     campaign's outcome handler then puts the contact back (rescheduled, or do-not-call) without
-    counting the attempt. Test calls are only checked against the do-not-call list.
+    counting the attempt. Test calls are checked against the do-not-call list and, unless their
+    request overrode it, the legal calling window at the number.
     """
     moment = now or timezone.now()
     if is_on_do_not_call_list(
         organization_id=session.organization_id, phone_number=session.to_number
     ):
         return DialDecision(False, GateReason.DO_NOT_CALL.value)
+    if session.kind == SessionKind.TEST:
+        return _check_test_call_window(session, moment)
     if session.kind != SessionKind.CAMPAIGN or session.target_id is None:
         return DialDecision.allow()
     target = CampaignContact.objects.select_related("campaign", "contact").get(pk=session.target_id)
@@ -61,6 +70,22 @@ def check_before_dial(session: CallSession, *, now: datetime | None = None) -> D
     if schedule.end_at is not None and moment >= schedule.end_at:
         return DialDecision(False, GateReason.CAMPAIGN_ENDED.value)
     allowed_at = next_allowed_moment(callee=Callee.of(target.contact), schedule=schedule, at=moment)
+    if allowed_at is None:
+        return DialDecision(False, GateReason.NO_CALLING_WINDOW.value)
+    if allowed_at > moment:
+        return DialDecision(False, GateReason.OUTSIDE_CALLING_WINDOW.value)
+    return DialDecision.allow()
+
+
+def _check_test_call_window(session: CallSession, moment: datetime) -> DialDecision:
+    # `session_test_call_create` checked the window when the call was requested and wrote
+    # `calling_window` into the evidence; checked again here as for campaign calls (a request
+    # at 20:59:59 must not ring at 21:00). An override recorded there holds.
+    window = session.compliance.get("calling_window")
+    if not isinstance(window, dict) or window.get("overridden"):
+        return DialDecision.allow()
+    callee = Callee.of_number(session.to_number)
+    allowed_at = next_allowed_moment(callee=callee, schedule=LEGAL_SCHEDULE, at=moment)
     if allowed_at is None:
         return DialDecision(False, GateReason.NO_CALLING_WINDOW.value)
     if allowed_at > moment:

@@ -52,6 +52,13 @@ def _verify_with_twilio(phone_number: str) -> str:
     return str(numbers[0].sid)
 
 
+def _already_registered() -> Conflict:
+    return Conflict(
+        "This number is already registered.",
+        details={"phoneNumber": ["This number is already registered."]},
+    )
+
+
 def verify_caller_id(phone_number: str) -> str:
     """The carrier's id for `phone_number` ("" for the simulator), or CallerIdRejected."""
     if settings.CAMPAIGNS_CALLER_ID_CHECK == "twilio":
@@ -68,8 +75,11 @@ def caller_id_register(
         number = phones.normalize_phone_number(phone_number)
     except phones.InvalidPhoneNumber as exc:
         raise ValidationError({"phone_number": [str(exc)]}) from exc
-    if CallerId.objects.filter(organization=organization, phone_number=number).exists():
-        raise Conflict("This number is already registered.")
+    # Across organizations: a number belongs to one (the constraint `caller_id_number_one_
+    # organization` holds it under races). The answer is the same whether the caller's own
+    # organization or another one has it, so it never says who owns a number.
+    if CallerId.objects.filter(phone_number=number).exists():
+        raise _already_registered()
     try:
         carrier_sid = verify_caller_id(number)
     except CallerIdRejected as exc:
@@ -88,7 +98,7 @@ def caller_id_register(
                 is_default=is_default,
             )
     except IntegrityError as exc:
-        raise Conflict("This number is already registered.") from exc
+        raise _already_registered() from exc
 
 
 def caller_id_for_new_campaign(*, organization: Organization) -> CallerId:

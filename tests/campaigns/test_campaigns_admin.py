@@ -233,6 +233,23 @@ def test_it_registers_caller_ids_in_the_admin_through_the_carrier_check(client, 
     assert list(CallerId.objects.values_list("phone_number", flat=True)) == ["+15555550123"]
 
 
+def test_the_admin_refuses_a_number_another_organization_registered(client, owner, outsider):
+    CallerIdFactory(organization=outsider.organization, phone_number="+15555550123")
+    staff(client, owner)
+
+    refused = client.post(
+        reverse("admin:campaigns_callerid_add"),
+        {"organization": owner.organization.pk, "phone_number": "555-555-0123"},
+    )
+
+    assert refused.status_code == 200
+    assert "This number is already registered." in refused.content.decode()
+    assert outsider.organization.name not in refused.content.decode()
+    assert list(CallerId.objects.values_list("organization", flat=True)) == [
+        outsider.organization.pk
+    ]
+
+
 def test_an_organization_has_at_most_one_default_caller_id_in_the_admin(client, owner):
     staff(client, owner)
     url = reverse("admin:campaigns_callerid_add")

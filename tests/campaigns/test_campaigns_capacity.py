@@ -475,7 +475,7 @@ def test_claims_of_different_campaigns_at_once_share_the_capacity(settings, plac
 
 @pytest.mark.django_db(transaction=True)
 def test_a_test_call_and_a_dispatcher_racing_for_the_last_line_get_one_call(
-    settings, placement_tasks
+    settings, placement_tasks, frozen
 ):
     settings.LIVE_CALL_CAPACITY_PER_PROCESS = 1
     campaign = campaign_with_contacts(2)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, time
 
 import pytest
 import time_machine
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from campaigns import services
 from campaigns.compliance import GateReason, Schedule, evaluate
@@ -238,3 +239,69 @@ def test_check_before_dial_refuses_what_changed_since_the_claim(owner, make_camp
     assert too_late == DialDecision(False, "outside_calling_window")
     assert paused == DialDecision(False, "campaign_not_running")
     assert listed == DialDecision(False, "do_not_call")
+
+
+# --- Issue 15 item 11: a given zone adds to the number's zones, never replaces them ----------
+
+
+def test_an_explicit_zone_that_disagrees_with_the_number_needs_the_window_in_both():
+    # 09:16 in London, 04:16 in New York: a New York number given London's zone by an import.
+    now = utc(2026, 3, 3, 9, 16)
+
+    refused = gate(contact("Europe/London", ""), now)
+    allowed = gate(contact("Europe/London", ""), utc(2026, 3, 3, 13, 0))
+
+    assert refused.reason == GateReason.OUTSIDE_CALLING_WINDOW
+    assert refused.next_allowed_at == utc(2026, 3, 3, 13, 0)  # 08:00 New York, 13:00 London
+    assert allowed.allowed
+    assert allowed.evidence["time_zones"] == ["Europe/London", "America/New_York"]
+
+
+def test_an_imported_time_zone_column_cannot_make_the_dialler_call_new_york_at_0416(
+    owner, make_campaign
+):
+    campaign = make_campaign(owner.organization, contacts=0)
+    imported = owner.client.post(
+        f"/api/v1/voice/contact-lists/{campaign.contact_list_id}/import",
+        {
+            "file": SimpleUploadedFile(
+                "contacts.csv", b"phone,time_zone\n+12125550104,Europe/London\n", "text/csv"
+            )
+        },
+        format="multipart",
+    )
+    assert imported.json()["data"]["imported"] == 1, imported.json()
+    person = Contact.objects.get()
+    assert (person.time_zone, person.time_zone_source) == ("Europe/London", "explicit")
+
+    with time_machine.travel(utc(2026, 3, 3, 9, 16), tick=False):  # 04:16 in New York
+        services.campaign_start(campaign=campaign, actor=services.Actor.named("test"))
+        claimed = dispatch_due()
+
+    target = CampaignContact.objects.get()
+    assert claimed == 0
+    assert not CallSession.objects.exists()
+    assert target.state == CampaignContactState.PENDING
+    assert target.next_attempt_at == utc(2026, 3, 3, 13, 0)  # 08:00 in New York
+    with time_machine.travel(utc(2026, 3, 3, 13, 0), tick=False):
+        assert dispatch_due() == 1
+
+
+def test_an_import_refuses_premium_rate_and_other_non_geographic_numbers(owner, make_campaign):
+    campaign = make_campaign(owner.organization, contacts=0)
+    text = "phone\n+12125550104\n+449098790000\n+19005550100\n+447012345678\n"
+
+    response = owner.client.post(
+        f"/api/v1/voice/contact-lists/{campaign.contact_list_id}/import",
+        {"file": SimpleUploadedFile("contacts.csv", text.encode(), "text/csv")},
+        format="multipart",
+    )
+
+    report = response.json()["data"]
+    assert (report["imported"], report["rejectedByReason"]) == (1, {"non_geographic_number": 3})
+    assert [item["message"] for item in report["rejections"]] == [
+        "'+449098790000' is a premium-rate number; campaigns do not call those.",
+        "'+19005550100' is a premium-rate number; campaigns do not call those.",
+        "'+447012345678' is a personal (follow-me) number; campaigns do not call those.",
+    ]
+    assert list(Contact.objects.values_list("phone_number", flat=True)) == ["+12125550104"]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+import time_machine
 
 from campaigns.factories import CallerIdFactory, DoNotCallEntryFactory
 from scripts.factories import ScriptFactory
@@ -16,6 +19,14 @@ TEST_CALLS = "/api/v1/voice/calls/test"
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _inside_the_calling_window():
+    # Test calls obey the calling window at the number (Washington DC here): a Tuesday 10:00
+    # EST, whatever the hour the suite runs at. The clock ticks, for the rate limit's sake.
+    with time_machine.travel(datetime(2026, 3, 3, 15, 0, tzinfo=UTC), tick=True):
+        yield
 
 
 @pytest.fixture
