@@ -154,6 +154,7 @@ def setup_bench_environment(*, database: str, reuse: bool) -> tuple[str | None, 
     os.environ.setdefault("HTTPS_ONLY", "0")
     # Each figure is many requests from one key: the limiter still runs, it just never refuses.
     os.environ["API_RATE_LIMIT"] = "100000000/m"
+    os.environ["API_ORGANIZATION_RATE_LIMIT"] = "100000000/m"
     url = os.environ.get("DATABASE_URL", "")
     admin_url = None
     reused = False
