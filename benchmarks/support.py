@@ -261,6 +261,10 @@ def contact_list_of(name: str, numbers: Iterable[str]) -> Any:
 def api_key_for(organization: Any) -> str:
     from anvil_voice.accounts import services
 
+    # A reused database keeps earlier runs' keys: revoke them, or the organization's cap on
+    # active keys (API_KEYS_MAX_ACTIVE_PER_ORGANIZATION) stops the 21st run.
+    for previous in organization.api_keys.filter(name="bench", revoked_at__isnull=True):
+        services.api_key_revoke(api_key=previous)
     return services.api_key_issue(organization=organization, name="bench").raw_key
 
 
