@@ -236,6 +236,13 @@ CSRF_FAILURE_VIEW = "anvil_voice.api.middleware.csrf_failure"
 API_RATE_LIMIT = env.get_str("API_RATE_LIMIT", "200/m")
 # `POST /calls/test` per organization (django-ratelimit rate).
 TEST_CALL_RATE_LIMIT = env.get_str("TEST_CALL_RATE_LIMIT", "10/h")
+# Every request of an organization's keys and members also counts against one budget for the
+# organization (issue 15, item 15): more keys must not mean more requests.
+API_ORGANIZATION_RATE_LIMIT = env.get_str("API_ORGANIZATION_RATE_LIMIT", API_RATE_LIMIT)
+# Active (unrevoked) API keys an organization may hold; issuing one more answers 409 CONFLICT.
+API_KEYS_MAX_ACTIVE_PER_ORGANIZATION = env.get_int(
+    "API_KEYS_MAX_ACTIVE_PER_ORGANIZATION", 20, minimum=1
+)
 # JSON bodies above this answer 413; multipart voice uploads have their own, larger cap.
 API_MAX_JSON_BODY_BYTES = env.get_int("API_MAX_JSON_BODY_BYTES", 1024 * 1024, minimum=1024)
 # Arrays and objects nested deeper than this are refused before parsing (ours nest 3 or 4
@@ -441,6 +448,12 @@ CAMPAIGNS_ACCOUNT_CALLS_PER_SECOND = env.get_int(
     "CAMPAIGNS_ACCOUNT_CALLS_PER_SECOND", 10, minimum=1
 )
 CAMPAIGNS_MAX_CONCURRENT_CALLS = env.get_int("CAMPAIGNS_MAX_CONCURRENT_CALLS", 500, minimum=1)
+# A CSV import's header line and column count (issue 15, item 4): a 700 KB header of 350 000
+# columns cost 53 s of CPU. Files above either are refused before the header is resolved.
+CONTACT_IMPORT_MAX_COLUMNS = env.get_int("CONTACT_IMPORT_MAX_COLUMNS", 200, minimum=10)
+CONTACT_IMPORT_MAX_HEADER_CHARS = env.get_int(
+    "CONTACT_IMPORT_MAX_HEADER_CHARS", 64 * 1024, minimum=1024
+)
 # "simulator": any +1 NXX 555 01xx number may be a caller ID (the simulator's fictional range);
 # "twilio": the number must be one of the Twilio account's incoming numbers.
 CAMPAIGNS_CALLER_ID_CHECK = env.get_str(

@@ -3,6 +3,9 @@
 
 1. CSV import: N generated contacts (default 100 000, ~1 % bad rows) through the real import
    service; rows/s without tracing, then peak Python memory with tracemalloc (a second run).
+   Then the probe's header attack (issue 15, item 4): a 700 KB header (`phone,` + 350 000 x
+   `a,`) against a one-row import, best of 5 each, as a ratio (it was quadratic: 53 s of CPU
+   in the probe; now it is refused from its length).
 2. Dispatcher overhead per claimed call: a running campaign over M contacts (default 5 000),
    `dispatch_due` ticks until every contact is claimed; placement is replaced by a no-op
    (sessions are marked ended between ticks, outside the timing), so the number is the claim
@@ -86,6 +89,34 @@ def bench_import(rows: int) -> dict[str, float]:
     return results
 
 
+def bench_header_attack() -> dict[str, float]:
+    from django.core.exceptions import ValidationError
+
+    from campaigns.importing import contacts_import
+    from campaigns.models import ContactList
+
+    contact_list = ContactList.objects.create(organization=bench_organization(), name="header")
+    files = {
+        "one_row": b"phone,name\n+12125550104,Ann\n",
+        "attack": ("phone," + "a," * 350_000 + "\n+12125550105\n").encode(),
+    }
+    best: dict[str, float] = {}
+    for name, data in files.items():
+        for _ in range(5):
+            started = time.perf_counter()
+            try:
+                contacts_import(contact_list=contact_list, upload=io.BytesIO(data), dry_run=True)
+            except ValidationError:
+                assert name == "attack"
+            elapsed = time.perf_counter() - started
+            best[name] = min(best.get(name, elapsed), elapsed)
+    return {
+        "one_row_ms": best["one_row"] * 1000,
+        "attack_ms": best["attack"] * 1000,
+        "ratio": best["attack"] / best["one_row"],
+    }
+
+
 def bench_dispatch(contacts: int) -> dict[str, float]:
     from django.conf import settings
 
@@ -167,6 +198,11 @@ def _run(rows: int, calls: int) -> None:
         "csv import: {rows:.0f} rows ({csv_mb:.1f} MB) in {seconds:.1f} s = "
         "{rows_per_second:,.0f} rows/s; imported {imported:.0f}, rejected {rejected:.0f}; "
         "peak Python memory {peak_mib:.1f} MiB (tracemalloc run)".format(**imported)
+    )
+    header = bench_header_attack()
+    print(
+        "header attack: 700 KB header refused in {attack_ms:.2f} ms, a one-row import "
+        "{one_row_ms:.2f} ms: ratio {ratio:.2f}".format(**header)
     )
     dispatched = bench_dispatch(calls)
     print(

@@ -10,7 +10,8 @@ process) for a fixed time per level. Reports requests/s and p50/p99 latency for 
 and, as the baseline in the same run and the same server, for `/api/v1/voice/health` (no
 authentication; one database, cache, channel-layer and broker round trip), and the ratio.
 
-The API's rate limit (200/min per key) is raised for the server through `API_RATE_LIMIT`, so
+The API's rate limit (200/min per key and per organization) is raised for the server through
+`API_RATE_LIMIT` and `API_ORGANIZATION_RATE_LIMIT`, so
 the limiter still counts every request but never refuses one. The embedded default (SQLite,
 in-memory cache) is used unless DATABASE_URL points at PostgreSQL, in which case a throw-away
 `bench_voices` database is created there and dropped at the end. The server runs with DEBUG

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from anvil_voice.accounts import services
 from anvil_voice.accounts.models import ApiKey, Role
+from anvil_voice.api.schema import error_response
 from anvil_voice.api.serializers import CamelCaseModelSerializer
 from anvil_voice.api.views import OrganizationScopedViewSet
 
@@ -39,7 +40,13 @@ class ApiKeyViewSet(mixins.ListModelMixin, OrganizationScopedViewSet):
     def get_base_queryset(self) -> QuerySet[ApiKey]:
         return ApiKey.objects.all()
 
-    @extend_schema(request=ApiKeySerializer, responses={201: IssuedApiKeySerializer})
+    @extend_schema(
+        request=ApiKeySerializer,
+        responses={
+            201: IssuedApiKeySerializer,
+            409: error_response("CONFLICT: the organization holds its maximum of active keys."),
+        },
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = ApiKeySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

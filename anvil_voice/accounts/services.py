@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
 from anvil_voice.accounts.models import ApiKey, Membership, Organization, Role, hash_api_key
+from anvil_voice.errors import Conflict
 
 # last_used_at is informational; writing it on every request would turn reads into writes.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -42,6 +44,17 @@ def api_key_issue(
     role: str = Role.MANAGER,
     created_by: User | None = None,
 ) -> IssuedApiKey:
+    """Issue a key, within the organization's cap on active keys (issue 15, item 15)."""
+    # The organization's row is the lock: two requests at 19 active keys cannot both issue.
+    Organization.objects.select_for_update().get(pk=organization.pk)
+    limit = settings.API_KEYS_MAX_ACTIVE_PER_ORGANIZATION
+    active = ApiKey.objects.filter(organization=organization, revoked_at__isnull=True).count()
+    if active >= limit:
+        raise Conflict(
+            f"The organization already has {active} active API keys (the limit is {limit}); "
+            "revoke one before issuing another.",
+            details={"activeKeys": active, "limit": limit},
+        )
     prefix, raw_key = ApiKey.generate_raw_key()
     api_key = ApiKey.objects.create(
         organization=organization,

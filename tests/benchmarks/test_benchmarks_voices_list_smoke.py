@@ -20,6 +20,7 @@ def server_url(transactional_db: None, settings: Any) -> Iterator[str]:
     from anvil_voice.asgi import application
 
     settings.API_RATE_LIMIT = "100000/m"
+    settings.API_ORGANIZATION_RATE_LIMIT = "100000/m"
     # Under ASGI every request context opens its own connection; persistent ones would outlive
     # the test and keep PostgreSQL from dropping the test database (Django: off under ASGI).
     database = connections.settings["default"]

@@ -82,9 +82,10 @@ def two_servers() -> Iterator[list[str]]:
             process.wait(timeout=20)
 
 
-def test_it_refuses_the_201st_request_whichever_process_receives_it(acme, two_servers):
+def test_it_refuses_the_201st_request_whichever_process_receives_it(acme, globex, two_servers):
     issued = services.api_key_issue(organization=acme, name="shared")
-    other = services.api_key_issue(organization=acme, name="other")
+    sibling = services.api_key_issue(organization=acme, name="sibling")
+    other = services.api_key_issue(organization=globex, name="other")
     headers = {"Authorization": f"Bearer {issued.raw_key}"}
 
     with httpx.Client(timeout=10) as client:
@@ -95,6 +96,11 @@ def test_it_refuses_the_201st_request_whichever_process_receives_it(acme, two_se
         refused = [
             client.get(f"{url}/api/v1/voice/api-keys", headers=headers) for url in two_servers
         ]
+        # The organization's budget is shared by its keys, across processes too (item 15).
+        sibling_refused = client.get(
+            f"{two_servers[1]}/api/v1/voice/api-keys",
+            headers={"Authorization": f"Bearer {sibling.raw_key}"},
+        )
         unaffected = client.get(
             f"{two_servers[0]}/api/v1/voice/api-keys",
             headers={"Authorization": f"Bearer {other.raw_key}"},
@@ -104,4 +110,5 @@ def test_it_refuses_the_201st_request_whichever_process_receives_it(acme, two_se
     assert [response.status_code for response in refused] == [429, 429]
     assert all(r.json()["error"]["code"] == "RATE_LIMITED" for r in refused)
     assert all(int(r.headers["Retry-After"]) >= 1 for r in refused)
+    assert sibling_refused.status_code == 429
     assert unaffected.status_code == 200

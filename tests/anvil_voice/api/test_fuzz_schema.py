@@ -80,6 +80,7 @@ def _keep_test_connection() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _no_rate_limit(settings) -> None:  # type: ignore[no-untyped-def]
     settings.API_RATE_LIMIT = "1000000/m"
+    settings.API_ORGANIZATION_RATE_LIMIT = "1000000/m"
     settings.TEST_CALL_RATE_LIMIT = "1000000/m"
 
 

@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from anvil_voice.accounts import services
 from anvil_voice.accounts.models import Organization, Role
+from anvil_voice.errors import Conflict
 
 
 class Command(BaseCommand):
@@ -46,9 +47,12 @@ class Command(BaseCommand):
                 services.api_key_revoke(api_key=api_key)
             if previous_count := len(previous):
                 self.stdout.write(f"Revoked {previous_count} previous {options['name']!r} key(s).")
-        issued = services.api_key_issue(
-            organization=organization, name=options["name"], role=options["role"]
-        )
+        try:
+            issued = services.api_key_issue(
+                organization=organization, name=options["name"], role=options["role"]
+            )
+        except Conflict as exc:  # the organization's cap on active keys
+            raise CommandError(exc.message) from exc
         self.stdout.write(
             f"API key {issued.api_key.prefix} for {organization.slug}; it is shown only once:"
         )
