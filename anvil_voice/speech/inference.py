@@ -224,7 +224,7 @@ class InferenceExecutor:
             if job is not None and job.cancelled:
                 heapq.heappop(self._heap)  # its caller gave up before it started: never run it
                 continue
-            urgent = Priority(priority).urgent
+            urgent = priority <= Priority.FINAL  # (the stop marker ranks below every level)
             shared = self.workers - (self.reserved_for_urgent or 0)
             if job is not None and not urgent and self._running_below_urgent >= shared:
                 return None  # only the reserve is free, and this job is not urgent

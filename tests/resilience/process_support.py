@@ -343,7 +343,11 @@ def midday_zone(now: datetime | None = None) -> str:
 
 def seed_running_campaign(organization: Any, numbers: list[str], **fields: Any) -> Any:
     """A running campaign over `numbers` (explicit midday zone), caller ID in the simulator's
-    range; `fields` set the campaign (concurrency, CPS, attempts, retry delays)."""
+    range; `fields` set the campaign (concurrency, CPS, attempts, retry delays).
+
+    The numbers must be in area codes the numbering plan gives no zone (611, 621, 624, 625,
+    627, 632, ...): a contact's explicit zone adds to its number's zones (issue 15), so a real
+    area code would make the workers' real clock decide whether it may be called."""
     from campaigns import services
     from campaigns.factories import CallerIdFactory, CampaignFactory, ContactListFactory
     from campaigns.models import Contact

@@ -166,7 +166,7 @@ def assert_counters_match_a_rebuild(campaign: Campaign) -> None:
 def test_a_worker_killed_between_calls_create_and_storing_the_sid_rings_once(
     acme, worker, redis_server, simulator
 ):
-    numbers = [number("00", "611"), number("01", "612"), number("00", "613")]
+    numbers = [number("00", "611"), number("01", "624"), number("00", "625")]
     campaign = seed_running_campaign(
         acme, numbers, max_concurrent_calls=5, calls_per_second=5, max_attempts=1
     )
@@ -250,7 +250,7 @@ def holding_the_campaign_row(campaign: Campaign) -> Iterator[None]:
 def test_a_worker_killed_after_the_claim_commits_and_before_the_enqueue_loses_no_claim(
     acme, worker, redis_server, simulator
 ):
-    numbers = [number("00", "621"), number("01", "622"), number("00", "623")]
+    numbers = [number("00", "621"), number("01", "627"), number("00", "632")]
     campaign = seed_running_campaign(
         acme, numbers, max_concurrent_calls=5, calls_per_second=5, max_attempts=1
     )
