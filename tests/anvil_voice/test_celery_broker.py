@@ -7,6 +7,9 @@ producer is serialising the payload, after anything the transport did to the fol
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -29,14 +32,35 @@ def broker(folder: Path) -> Connection:
     }
     for key in ("data_folder_in", "processed_folder", "control_folder"):
         Path(options[key]).mkdir(parents=True, exist_ok=True)
-    return Connection(
-        "filesystem://", transport=settings.CELERY_BROKER_TRANSPORT, transport_options=options
-    )
+    return Connection("filesystem://", transport=ATOMIC_TRANSPORT, transport_options=options)
+
+
+ATOMIC_TRANSPORT = "anvil_voice.celery_broker:Transport"
 
 
 def test_the_embedded_default_uses_the_atomic_transport() -> None:
-    assert settings.CELERY_BROKER_URL == "filesystem://"
-    assert settings.CELERY_BROKER_TRANSPORT == "anvil_voice.celery_broker:Transport"
+    """Settings loaded as `make run` loads them (no Redis, no broker URL): in a subprocess, so
+    the check holds on the PostgreSQL + Redis pass too, whose own broker is Redis."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("REDIS_URL", "DATABASE_URL", "CELERY_BROKER_URL")
+    }
+    env["DJANGO_SETTINGS_MODULE"] = "anvil_voice.settings"
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.CELERY_BROKER_URL, settings.CELERY_BROKER_TRANSPORT)"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert shown.stdout.split() == ["filesystem://", ATOMIC_TRANSPORT]
 
 
 def test_a_reader_polling_during_a_put_sees_nothing_then_the_whole_message(

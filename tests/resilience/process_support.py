@@ -341,6 +341,19 @@ def midday_zone(now: datetime | None = None) -> str:
     return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"
 
 
+def zoneless_area_codes(count: int) -> list[str]:
+    """`count` NANP area codes the plan gives no time zone (see `seed_running_campaign`)."""
+    from campaigns import phones
+
+    found = [
+        str(area)
+        for area in range(620, 1000)
+        if area % 100 != 11 and not phones.zones_for_number(f"+1{area}5550100")
+    ]
+    assert len(found) >= count, f"only {len(found)} zoneless area codes"
+    return found[:count]
+
+
 def seed_running_campaign(organization: Any, numbers: list[str], **fields: Any) -> Any:
     """A running campaign over `numbers` (explicit midday zone), caller ID in the simulator's
     range; `fields` set the campaign (concurrency, CPS, attempts, retry delays).
