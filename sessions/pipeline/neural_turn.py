@@ -27,7 +27,6 @@ agent follows `turn_detection.BargeInPolicy`.
 from __future__ import annotations
 
 import importlib.util
-import threading
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ import numpy as np
 import onnxruntime as ort
 from pipecat.audio.turn.smart_turn._whisper_features import compute_whisper_log_mel_features
 
+from anvil_voice.process_singleton import ProcessSingleton
 from anvil_voice.speech.codec import ULAW_FRAME_BYTES, resample_pcm16, ulaw_to_pcm16
 from anvil_voice.speech.inference import model_threads
 from anvil_voice.speech.onnx_session import cpu_session
@@ -107,21 +107,17 @@ class TurnModels:
         return float(np.asarray(outputs[0]).reshape(-1)[0])
 
 
-_models: TurnModels | None = None
-_models_lock = threading.Lock()
+_models = ProcessSingleton(
+    lambda: TurnModels(
+        silero=cpu_session(_model_path(_SILERO_PATH), threads=1),
+        smart_turn=cpu_session(_model_path(_SMART_TURN_PATH), threads=model_threads()),
+    )
+)
 
 
 def turn_models() -> TurnModels:
     """The process's one pair of sessions, loaded on first use (about 0.3 s)."""
-    global _models
-    if _models is None:
-        with _models_lock:
-            if _models is None:
-                _models = TurnModels(
-                    silero=cpu_session(_model_path(_SILERO_PATH), threads=1),
-                    smart_turn=cpu_session(_model_path(_SMART_TURN_PATH), threads=model_threads()),
-                )
-    return _models
+    return _models.get()
 
 
 class SileroStream:
