@@ -28,6 +28,7 @@ from sessions.pipeline.turn_detection import (
     BargeIn,
     BargeInPolicy,
     BargeInState,
+    EndpointerTurnDetector,
     TurnCheck,
     TurnEvent,
     is_backchannel,
@@ -50,7 +51,7 @@ class SemanticTurnConfig:
     barge_in: BargeInPolicy = field(default_factory=BargeInPolicy)
 
 
-class SemanticTurnDetector:
+class SemanticTurnDetector(EndpointerTurnDetector):
     """One per call: the endpointer, the pending question, the barge-in decision."""
 
     turn_model = False  # the judgement is on words, made by the pipeline: `decide` is free
@@ -63,18 +64,6 @@ class SemanticTurnDetector:
         self._asked = False
         # The serial whose words sounded finished before `min_end_silence_ms` had passed.
         self._finished_serial: int | None = None
-
-    @property
-    def frames(self) -> int:
-        return self.endpointer.frames
-
-    @property
-    def in_speech(self) -> bool:
-        return self.endpointer.in_speech
-
-    @property
-    def last_frame_speech(self) -> bool:
-        return self.endpointer.last_frame_speech
 
     @property
     def words_so_far(self) -> str | None:
@@ -147,9 +136,6 @@ class SemanticTurnDetector:
             self._finished_serial = check.serial  # `process` ends it when the silence is enough
             return None
         return self._end()
-
-    def flush(self) -> SpeechEnded | None:
-        return self.endpointer.flush()
 
     def _new_utterance(self) -> None:
         self._barge.reset()

@@ -190,11 +190,10 @@ class BargeInState:
         return BargeIn(at_ms=now_ms, speech_ms=speech_ms, reason=reason)
 
 
-class EnergyTurnDetector:
-    """The baseline: energy endpointer, fixed silence, barge-in at any speech start."""
+class EndpointerTurnDetector:
+    """What a detector built on the energy `Endpointer` reports straight from it."""
 
-    def __init__(self, config: VadConfig | None = None) -> None:
-        self.endpointer = Endpointer(config)
+    endpointer: Endpointer
 
     @property
     def frames(self) -> int:
@@ -207,6 +206,16 @@ class EnergyTurnDetector:
     @property
     def last_frame_speech(self) -> bool:
         return self.endpointer.last_frame_speech
+
+    def flush(self) -> SpeechEnded | None:
+        return self.endpointer.flush()
+
+
+class EnergyTurnDetector(EndpointerTurnDetector):
+    """The baseline: energy endpointer, fixed silence, barge-in at any speech start."""
+
+    def __init__(self, config: VadConfig | None = None) -> None:
+        self.endpointer = Endpointer(config)
 
     def process(self, frame: bytes, *, agent_speaking: bool) -> list[TurnEvent]:
         event = self.endpointer.process(frame)
@@ -230,6 +239,3 @@ class EnergyTurnDetector:
 
     def resolve(self, check: TurnCheck, probability: float) -> SpeechEnded | None:
         return None
-
-    def flush(self) -> SpeechEnded | None:
-        return self.endpointer.flush()
