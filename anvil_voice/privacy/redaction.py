@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 from anvil_voice.privacy.checksums import (
+    aba_routing_valid,
     card_number_valid,
     iban_valid,
     nino_valid,
@@ -91,7 +92,7 @@ _BIGRAM_CUES = {
 }
 _WORD_CUES = {
     **dict.fromkeys(
-        ["card", "credit", "debit", "visa", "mastercard", "amex", "expiry", "expiration"], Cue.CARD
+        ["card", "credit", "debit", "visa", "mastercard", "amex"], Cue.CARD
     ),
     **dict.fromkeys(["cvv", "cvc", "cvv2", "csc"], Cue.CARD_CODE),
     **dict.fromkeys(["social", "ssn", "socials"], Cue.SSN),
@@ -107,6 +108,8 @@ _WORD_CUES = {
             "pounds", "euros", "cents", "o'clock", "am", "pm", "minutes", "hours", "days",
             "weeks", "months", "years", "items", "boxes", "units", "pieces", "people",
             "street", "avenue", "road", "lane", "drive", "route", "highway", "pin", "passcode",
+            # Without the card number (redacted), an expiry date tells nobody anything.
+            "expiry", "expires", "expiration", "expiring",
         ],
         Cue.OTHER,
     ),
@@ -135,12 +138,21 @@ def _cue_before(tokens: list[Token], index: int) -> Cue | None:
     return None
 
 
+_UNITS_AFTER = frozenset(
+    {
+        "o'clock", "am", "pm", "minutes", "hours", "days", "weeks", "months", "years",
+        "items", "boxes", "units", "pieces", "people", "dollars", "bucks", "pounds", "euros",
+        "cents", "percent", "times",
+    }
+)  # fmt: skip
+
+
 def _cue_after(tokens: list[Token], index: int) -> Cue | None:
     """A unit right after the digits ("2 boxes", "5 o'clock", "20 dollars") says what they are."""
     j = index + 1
     while j < len(tokens) and tokens[j].text in FILLERS:
         j += 1
-    if j < len(tokens) and not tokens[j].context and _WORD_CUES.get(tokens[j].text) is Cue.OTHER:
+    if j < len(tokens) and not tokens[j].context and tokens[j].text in _UNITS_AFTER:
         return Cue.OTHER
     return None
 
@@ -167,15 +179,23 @@ def _classify_run(tokens: list[Token], run: list[Digits]) -> list[_Found]:
     if cue is Cue.OTHER or _cue_after(tokens, last) is Cue.OTHER:
         return []
     whole = [_Found(PiiKind.CARD_NUMBER, first, last)]
-    if cue is Cue.CARD and len(digits) >= 12:
-        # A card number with its expiry and code said in one breath: all of it is card data,
-        # and a digit the recogniser got wrong does not let the number through.
+    if cue is Cue.CARD and len(digits) >= 4:
+        # After "card number": a first group given before a pause (live, the monitor shows
+        # the turn before the rest is said), a number with its expiry and code in one breath,
+        # a digit the recogniser got wrong: all of it is card data.
         return whole
     if cue is Cue.CARD_CODE and 3 <= len(digits) <= 4:
         return whole
-    if cue is Cue.SSN and (len(digits) == 9 or len(digits) == 4):
+    if cue is Cue.SSN and 3 <= len(digits) <= 9:  # whole, its last four, or a first group
         return [_Found(PiiKind.NATIONAL_ID, first, last)]
     if cue is Cue.ROUTING and len(digits) == 9:
+        return [_Found(PiiKind.BANK_ACCOUNT, first, last)]
+    if (
+        cue in (Cue.ROUTING, Cue.ACCOUNT)
+        and 9 < len(digits) <= 26
+        and aba_routing_valid(digits[:9])
+    ):
+        # Routing and account number in one breath ("021000021 12345678").
         return [_Found(PiiKind.BANK_ACCOUNT, first, last)]
     if cue is Cue.SORT_CODE and len(digits) == 6:
         return [_Found(PiiKind.BANK_ACCOUNT, first, last)]
