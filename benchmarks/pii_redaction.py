@@ -8,7 +8,6 @@ numbers) lose words. Prints a Markdown table for docs/resilience.md.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 from anvil_voice.privacy.evaluation import evaluate, load_labelled
@@ -34,12 +33,9 @@ def main(argv: list[str]) -> None:
                 print("missed:", miss)
             for text in report.false_redactions:
                 print("false redaction:", text)
-    started = time.perf_counter()
     report = evaluate(everything)
-    elapsed = time.perf_counter() - started
     print(f"\nboth: {len(everything)} utterances ({report.chatter} chatter)")
     print(report.table())
-    print(f"{elapsed / len(everything) * 1000:.2f} ms per utterance")
 
 
 if __name__ == "__main__":

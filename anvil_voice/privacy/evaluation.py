@@ -76,10 +76,12 @@ class Report:
                 f"| {kind.value} | {figures.labelled} | {figures.recall:.3f} "
                 f"| {figures.precision:.3f} |"
             )
-        lines.append(
-            f"| chatter utterances with a false redaction | {self.chatter} "
-            f"| {self.chatter_redacted} | {self.false_redaction_rate:.1%} |"
-        )
+        lines += [
+            "",
+            "| chatter utterances | with a false redaction | false-redaction rate |",
+            "|---|---|---|",
+            f"| {self.chatter} | {self.chatter_redacted} | {self.false_redaction_rate:.1%} |",
+        ]
         return "\n".join(lines)
 
 
