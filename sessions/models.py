@@ -342,6 +342,8 @@ class CallEventKind(StrEnum):
     CARRIER_AMD = "carrier_amd"
     CARRIER_RECORDING = "carrier_recording"
     RECORDING_STORED = "recording_stored"
+    # The organization redacts personal data and the file could not be muted: not kept.
+    RECORDING_DISCARDED = "recording_discarded"
     HANG_UP_REQUESTED = "hang_up_requested"
     # A machine answered, the campaign leaves the script's message, the script has none.
     VOICEMAIL_NOT_LEFT = "voicemail_not_left"

@@ -82,17 +82,26 @@ def session_hang_up_task(session_id: int) -> bool:
     return status.session_hang_up(session_id=session_id)
 
 
+class RecordingNotReadyError(Exception):
+    """Raised by the task when the service says the conversation is still closing."""
+
+
 @shared_task(
     acks_late=True,
-    autoretry_for=(httpx.HTTPError,),
+    autoretry_for=(httpx.HTTPError, RecordingNotReadyError),
     retry_backoff=5,
     retry_backoff_max=300,
     max_retries=6,
 )
 def session_store_recording_task(session_id: int, url: str) -> bool:
+    """Retried while the conversation closes when the recording must be muted (a dead
+    consumer's conversation is closed by the sweeper within minutes)."""
     from sessions.carrier import status
 
-    return status.session_store_recording(session_id=session_id, url=url)
+    try:
+        return status.session_store_recording(session_id=session_id, url=url)
+    except status.RecordingNotReady as error:
+        raise RecordingNotReadyError(str(error)) from error
 
 
 @shared_task(acks_late=True)

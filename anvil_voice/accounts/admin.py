@@ -51,11 +51,11 @@ def _stored_role(obj: Membership | ApiKey) -> str | None:
 
 @admin.register(Organization)
 class OrganizationAdmin(OrganizationScopedAdmin):
-    """An organization's own settings (the AI-disclosure rule) and its deletion, which takes
-    every row it owns with it: owners only. New organizations come from an operator."""
+    """An organization's own settings (the AI-disclosure rule, PII redaction) and its deletion,
+    which takes every row it owns with it: owners only. New organizations come from an operator."""
 
     organization_path = "id"
-    list_display = ["name", "slug", "ai_disclosure_required", "created_at"]
+    list_display = ["name", "slug", "ai_disclosure_required", "redact_pii", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
 

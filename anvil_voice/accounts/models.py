@@ -15,6 +15,18 @@ class Organization(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     # Script validation warns when an opening line lacks this sentence (compliance rule 3).
     ai_disclosure_required = models.BooleanField(default=True)
+    # Transcripts, summaries and recordings keep no card numbers, national ids, bank numbers or
+    # e-mail addresses (issue 15 item 17): replaced by "[CARD_NUMBER]"-style placeholders
+    # before they are stored, and muted in the recording. Off by default: a campaign that
+    # collects an e-mail address on purpose would lose it.
+    redact_pii = models.BooleanField(
+        "redact personal data",
+        default=False,
+        help_text=(
+            "Store transcripts with card numbers, national ids, bank account numbers and "
+            "e-mail addresses replaced by placeholders, and mute them in recordings."
+        ),
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

@@ -24,6 +24,7 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from anvil_voice.privacy.recording import UnsupportedRecording, mute_wav
 from anvil_voice.state_machine import transition
 from anvil_voice.telephony.callbacks import (
     AmdCallback,
@@ -51,6 +52,7 @@ from sessions.models import (
     ConversationState,
     Outcome,
 )
+from sessions.privacy import organization_redacts_pii, recording_mute_spans
 from sessions.signals import session_finished
 from sessions.tasks import session_hang_up_task, session_store_recording_task
 
@@ -430,11 +432,20 @@ def _enqueue_recording_download(session_id: int, url: str) -> None:
     session_store_recording_task.delay(session_id, url)
 
 
+class RecordingNotReady(Exception):
+    """The organization redacts personal data and the conversation is still closing: its last
+    turns (what to mute) are not all stored yet. The task tries again later."""
+
+
 def session_store_recording(*, session_id: int, url: str, carrier: Carrier | None = None) -> bool:
-    """Download the call's recording and keep it on `session.recording` (once)."""
+    """Download the call's recording and keep it on `session.recording` (once); when the
+    organization redacts personal data, the turns that held some are muted first."""
     session = CallSession.objects.filter(pk=session_id).first()
     if session is None or session.recording:
         return False
+    redacting = organization_redacts_pii(session.organization_id)
+    if redacting and session.conversation_state == ConversationState.OPEN:
+        raise RecordingNotReady(f"session {session_id}: conversation still open")
     carrier = carrier or get_carrier()
     if not isinstance(carrier, RecordingDownloader):
         logger.warning("event=recording_not_downloadable carrier=%s", carrier.name)
@@ -445,6 +456,19 @@ def session_store_recording(*, session_id: int, url: str, carrier: Carrier | Non
         # Not a URL we trust with our credentials: nothing a retry would change.
         logger.warning("event=recording_url_refused session=%s reason=%s", session_id, error)
         return False
+    muted: list[tuple[int, int]] = []
+    if redacting and (muted := recording_mute_spans(session)):
+        try:
+            content = mute_wav(content, muted)
+        except UnsupportedRecording as error:
+            # Muting is the promise: a recording we cannot mute is not kept at all.
+            _record_event(
+                session_id,
+                CallEventKind.RECORDING_DISCARDED,
+                {"reason": f"cannot mute personal data: {error}"},
+            )
+            logger.warning("event=recording_discarded session=%s reason=%s", session_id, error)
+            return False
     name = f"{session.pk}-{session.recording_sid or 'recording'}.wav"
     session.recording.save(name, ContentFile(content), save=False)
     stored_name = str(session.recording.name)
@@ -452,7 +476,8 @@ def session_store_recording(*, session_id: int, url: str, carrier: Carrier | Non
     if not CallSession.objects.filter(pk=session_id, recording="").update(recording=stored_name):
         session.recording.storage.delete(stored_name)
         return False
-    _record_event(
-        session_id, CallEventKind.RECORDING_STORED, {"name": stored_name, "bytes": len(content)}
-    )
+    stored: dict[str, Any] = {"name": stored_name, "bytes": len(content)}
+    if redacting:
+        stored["muted_ms"] = [list(span) for span in muted]
+    _record_event(session_id, CallEventKind.RECORDING_STORED, stored)
     return True

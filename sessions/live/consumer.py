@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 from typing import Any, Literal
@@ -26,6 +27,7 @@ from typing import Any, Literal
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from anvil_voice.privacy.redaction import redact_value
 from anvil_voice.speech.cache import CachingVoiceProvider
 from anvil_voice.speech.protocols import VoiceProvider
 from anvil_voice.speech.registry import get_streaming_stt, get_voice_provider
@@ -66,6 +68,7 @@ from sessions.pipeline import (
     Turn,
 )
 from sessions.pipeline.warm_up import call_sentences
+from sessions.privacy import LiveRedactor
 
 logger = logging.getLogger(__name__)
 
@@ -245,20 +248,40 @@ async def tell_monitors(setup: CallSetup, event: dict[str, Any]) -> None:
 
 
 class DatabaseSink:
-    """Stores turns and notable events as they happen and tells the monitors."""
+    """Stores turns and notable events as they happen and tells the monitors.
+
+    When the organization redacts personal data, a turn is redacted before either: the raw
+    words stay in this process's memory (`LiveRedactor`), and a turn that completes a number
+    begun in earlier turns rewrites those rows and the monitor's lines too.
+    """
 
     def __init__(self, setup: CallSetup) -> None:
         self.setup = setup
         self.closed = False  # the conversation's result is stored
+        self.redactor = LiveRedactor() if setup.redact_pii else None
+        self.sent: dict[int, Turn] = {}  # index → the turn as stored (redacted)
 
     async def on_turn(self, turn: Turn) -> None:
+        earlier: dict[int, str] = {}
+        if self.redactor is not None:
+            text, earlier = self.redactor.add(turn.as_dict())
+            turn = dataclasses.replace(turn, text=text)
+            self.sent[turn.index] = turn
         # database_sync_to_async, not the async ORM: it closes stale connections around the
         # call, so a long call survives a database restart and leaves no connection behind.
-        await database_sync_to_async(_store_turn)(self.setup.session_id, turn)
+        await database_sync_to_async(_store_turn)(self.setup.session_id, turn, earlier)
         await tell_monitors(self.setup, turn_message(turn))
+        for index, text in earlier.items():
+            if index in self.sent:
+                # Same index: the monitor page replaces the line it showed.
+                self.sent[index] = dataclasses.replace(self.sent[index], text=text)
+                await tell_monitors(self.setup, turn_message(self.sent[index]))
 
     async def on_event(self, event: PipelineEvent) -> None:
         if event.kind in _LOGGED_EVENTS:
+            if self.setup.redact_pii:
+                # Words heard after the hang-up, an error quoting the caller: never raw.
+                event = dataclasses.replace(event, data=redact_value(event.data))
             await database_sync_to_async(_log_event)(self.setup.session_id, event)
         if event.kind is PipelineEventKind.BARGE_IN:
             await tell_monitors(self.setup, {"type": "barge_in", "atMs": event.at_ms})
@@ -281,8 +304,10 @@ async def close_conversation(setup: CallSetup, result: PipelineResult) -> None:
         )
 
 
-def _store_turn(session_id: int, turn: Turn) -> None:
+def _store_turn(session_id: int, turn: Turn, earlier: dict[int, str]) -> None:
     TranscriptTurn.objects.create(session_id=session_id, **turn.as_dict())
+    for index, text in earlier.items():
+        TranscriptTurn.objects.filter(session_id=session_id, index=index).update(text=text)
 
 
 def _log_event(session_id: int, event: PipelineEvent) -> None:

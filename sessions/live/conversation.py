@@ -22,13 +22,14 @@ open → closed move).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
+from anvil_voice.privacy.redaction import redact_text, redact_value
 from anvil_voice.state_machine import transition
 from scripts.engine import Stance
 from sessions.carrier.status import send_finished_on_commit
@@ -42,6 +43,12 @@ from sessions.models import (
     ConversationState,
     Outcome,
     TranscriptTurn,
+)
+from sessions.privacy import (
+    more_redacted,
+    organization_redacts_pii,
+    redact_events,
+    redact_turn_dicts,
 )
 
 logger = logging.getLogger(__name__)
@@ -64,6 +71,8 @@ class CallSetup:
     voice_provider: str = "local"
     voice_id: str = ""
     voicemail_behaviour: str = ""
+    # The organization redacts personal data (`sessions.privacy`): turns are stored redacted.
+    redact_pii: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,6 +131,7 @@ def session_conversation_open(*, session_id: int) -> CallSetup | None:
         voice_provider=voice.provider if voice is not None else "local",
         voice_id=voice.provider_voice_id if voice is not None else "",
         voicemail_behaviour=campaign.voicemail_behaviour if campaign is not None else "",
+        redact_pii=session.organization.redact_pii,
     )
 
 
@@ -161,12 +171,34 @@ def _result_updates(
     return updates
 
 
+def redact_conversation_result(result: ConversationResult) -> ConversationResult:
+    """The result with no personal data left in what it stores: the turns (read as one
+    conversation), the summary, the extracted data and the events (the engine's `heard`
+    events repeat the caller's words; they take the transcript's redacted version)."""
+    turns = redact_turn_dicts(result.turns)
+    raw = {str(t["index"]): str(t["text"]) for t in result.turns}
+    raw_to_redacted = {
+        raw[str(turn["index"])]: str(turn["text"])
+        for turn in turns
+        if raw[str(turn["index"])] != turn["text"]
+    }
+    return replace(
+        result,
+        turns=turns,
+        summary=redact_text(result.summary),
+        extracted=redact_value(result.extracted),
+        events=redact_events(result.events, raw_to_redacted=raw_to_redacted),
+    )
+
+
 def session_conversation_note(*, session_id: int, result: ConversationResult) -> None:
     """Store the agent's decision before we hang up (the carrier's callback follows fast)."""
     with transaction.atomic():
         session = CallSession.objects.select_for_update().filter(pk=session_id).first()
         if session is None:
             return
+        if organization_redacts_pii(session.organization_id):
+            result = redact_conversation_result(result)
         updates = _result_updates(session, result, replace_reasons=())
         CallSession.objects.filter(pk=session_id).update(**updates)
 
@@ -210,6 +242,9 @@ def session_conversation_close(*, session_id: int, result: ConversationResult) -
         )
         if not closed:
             return False
+        redacting = organization_redacts_pii(session.organization_id)
+        if redacting:
+            result = redact_conversation_result(result)
         # "completed" is the carrier's word; ours says why the conversation ended.
         updates = _result_updates(session, result, replace_reasons=("completed",))
         CallSession.objects.filter(pk=session_id).update(**updates)
@@ -218,6 +253,8 @@ def session_conversation_close(*, session_id: int, result: ConversationResult) -
                 [TranscriptTurn(session_id=session_id, **turn) for turn in result.turns],
                 ignore_conflicts=True,  # (session, index) is unique: the sink's rows stay
             )
+            if redacting:
+                _redact_stored_turns(session_id, result.turns)
         if result.events:
             CallEvent.objects.bulk_create(
                 CallEvent(session_id=session_id, kind=str(event["kind"])[:48], data=event)
@@ -238,6 +275,16 @@ def session_conversation_close(*, session_id: int, result: ConversationResult) -
         result.end_reason,
     )
     return True
+
+
+def _redact_stored_turns(session_id: int, turns: list[dict[str, Any]]) -> None:
+    """The whole conversation may show what the live window could not (a number given over
+    more turns than it holds): stored rows are redacted further, never less."""
+    stored = dict(TranscriptTurn.objects.filter(session_id=session_id).values_list("index", "text"))
+    for turn in turns:
+        index, text = int(turn["index"]), str(turn["text"])
+        if index in stored and more_redacted(text, stored[index]):
+            TranscriptTurn.objects.filter(session_id=session_id, index=index).update(text=text)
 
 
 def session_close_abandoned_conversations(*, now: Any = None) -> int:

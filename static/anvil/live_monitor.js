@@ -28,7 +28,12 @@
     if (!event.sessionId) return;
     const element = card(event.sessionId);
     if (event.type === "turn") {
+      // The same turn again: its text was redacted further (a number given over several
+      // turns is recognised at its last group); replace the line shown.
+      const shown = element.querySelector('.turn[data-index="' + String(event.index) + '"]');
+      if (shown) shown.remove();
       const line = document.createElement("div");
+      line.dataset.index = String(event.index);
       line.className = "turn " + event.speaker;
       const who = document.createElement("strong");
       who.textContent = (event.speaker === "agent" ? "Agent" : "Contact") + ": ";
