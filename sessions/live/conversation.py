@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from anvil_voice.state_machine import transition
 from scripts.engine import Stance
+from sessions.carrier.recording import disclosure_to_say
 from sessions.carrier.status import send_finished_on_commit
 from sessions.models import (
     CONVERSATION_STATES,
@@ -64,6 +65,8 @@ class CallSetup:
     voice_provider: str = "local"
     voice_id: str = ""
     voicemail_behaviour: str = ""
+    # Say this right after the opening; recording starts once it was heard in full.
+    recording_disclosure: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,6 +125,7 @@ def session_conversation_open(*, session_id: int) -> CallSetup | None:
         voice_provider=voice.provider if voice is not None else "local",
         voice_id=voice.provider_voice_id if voice is not None else "",
         voicemail_behaviour=campaign.voicemail_behaviour if campaign is not None else "",
+        recording_disclosure=disclosure_to_say(session),
     )
 
 
