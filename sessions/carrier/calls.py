@@ -40,12 +40,14 @@ def recording_plan(session: CallSession) -> RecordingPlan:
     if campaign is None or not campaign.record_calls:
         return RecordingPlan(RecordingMode.NONE)
     snapshot = session.script_version.snapshot if session.script_version is not None else {}
-    text = str(snapshot.get("recording_disclosure") or "").strip()
-    if not snapshot.get("recording_disclosure_required") or not text:
+    if not snapshot.get("recording_disclosure_required"):
         return RecordingPlan(RecordingMode.FROM_ANSWER)
+    # Required with no text cannot be saved; were it to happen, nothing is said, so nothing is
+    # recorded (never a recording without the disclosure it requires).
+    text = str(snapshot.get("recording_disclosure") or "").strip()
     # The same values the agent's lines are rendered with (`session_conversation_open`).
     variables = {"business_name": session.organization.name, **(session.variables or {})}
-    return RecordingPlan(RecordingMode.AFTER_DISCLOSURE, render(text, variables))
+    return RecordingPlan(RecordingMode.AFTER_DISCLOSURE, render(text, variables) if text else "")
 
 
 def outbound_call(session: CallSession) -> OutboundCall:
