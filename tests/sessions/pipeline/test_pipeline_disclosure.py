@@ -95,12 +95,9 @@ class DeafLine(Line):
 
 
 async def test_a_disclosure_whose_mark_never_comes_back_is_reported_unconfirmed():
-    call, reports = disclosure_call([HELLO])
-    deaf = DeafLine(call.clock, pipeline=call.pipeline)
-    call.line.send = deaf.send  # type: ignore[method-assign]
-    call.pipeline._send = deaf.send
-    call.line = deaf
+    call, reports = disclosure_call([HELLO], line_class=DeafLine)
     reports.line = None
+    deaf = call.line
     call.pipeline.start("MZ1")
     await deaf.run(piper(HELLO), seconds=1.5)
 
