@@ -16,7 +16,7 @@ from anvil_voice.charts import DEFAULT_COLOUR, OUTCOME_COLOURS, ChartItem, stack
 from scripts import selectors, services
 from scripts.api.views import SAMPLE_CONTACT
 from scripts.models import ObjectionResponse, Script, ScriptVersion
-from scripts.validation import line_errors, objection_errors
+from scripts.validation import disclosure_error, line_errors, objection_errors
 from sessions import analytics as call_analytics
 from sessions.models import Outcome
 
@@ -43,6 +43,8 @@ class ScriptAdminForm(forms.ModelForm):
             "system_prompt",
             "opening_interruptible",
             "closing_interruptible",
+            "recording_disclosure",
+            "recording_disclosure_required",
         ]
 
     def clean(self) -> dict[str, Any]:
@@ -53,6 +55,12 @@ class ScriptAdminForm(forms.ModelForm):
             for field, messages in line_errors(cleaned, known).items():
                 for message in messages:
                     self.add_error(field, message)
+        problem = disclosure_error(
+            text=str(cleaned.get("recording_disclosure") or ""),
+            required=bool(cleaned.get("recording_disclosure_required")),
+        )
+        if problem:
+            self.add_error("recording_disclosure", problem)
         return cleaned
 
 
@@ -118,6 +126,8 @@ class ScriptAdmin(OrganizationScopedAdmin):
                     "opening_interruptible",
                     "closing_line",
                     "closing_interruptible",
+                    "recording_disclosure",
+                    "recording_disclosure_required",
                     "voicemail_message",
                     "system_prompt",
                     "version",

@@ -25,6 +25,11 @@ class Script(models.Model):
     # during it is still recognised and kept. The goodbye has always been heard whole.
     opening_interruptible = models.BooleanField(default=True)
     closing_interruptible = models.BooleanField(default=False)
+    # Recording consent: when the campaign records, a required disclosure is said right after
+    # the opening line and the carrier records only once it has been heard in full
+    # (`sessions.carrier.recording`). Not required: the campaign records from the answer.
+    recording_disclosure = models.TextField(max_length=MAX_LINE_LENGTH, blank=True)
+    recording_disclosure_required = models.BooleanField(default=False)
     # The number of the newest ScriptVersion; bumped whenever what the agent says changes.
     version = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)

@@ -15,7 +15,12 @@ from anvil_voice.errors import Conflict
 from scripts import selectors
 from scripts.engine.placeholders import render
 from scripts.models import ObjectionResponse, Script, ScriptVersion
-from scripts.validation import compliance_warnings, line_errors, objection_errors
+from scripts.validation import (
+    compliance_warnings,
+    disclosure_error,
+    line_errors,
+    objection_errors,
+)
 
 CONTENT_FIELDS = (
     "name",
@@ -26,6 +31,8 @@ CONTENT_FIELDS = (
     "language",
     "opening_interruptible",
     "closing_interruptible",
+    "recording_disclosure",
+    "recording_disclosure_required",
 )
 # Fields whose change alters a call (the name does not).
 SPOKEN_FIELDS = frozenset(CONTENT_FIELDS) - {"name"}
@@ -40,6 +47,11 @@ def _validate(
     errors: dict[str, list[str]] = line_errors(
         lines, selectors.script_known_variables(organization=organization)
     )
+    if problem := disclosure_error(
+        text=str(lines.get("recording_disclosure") or ""),
+        required=bool(lines.get("recording_disclosure_required")),
+    ):
+        errors.setdefault("recording_disclosure", []).append(problem)
     if objections is not None and (problems := objection_errors(objections)):
         errors["objection_responses"] = problems
     if errors:
@@ -56,6 +68,8 @@ def script_snapshot(*, script: Script) -> dict[str, Any]:
         "language": script.language,
         "opening_interruptible": script.opening_interruptible,
         "closing_interruptible": script.closing_interruptible,
+        "recording_disclosure": script.recording_disclosure,
+        "recording_disclosure_required": script.recording_disclosure_required,
         "objection_responses": [
             {"trigger": item.trigger, "response": item.response}
             for item in script.objections.order_by("position", "id")

@@ -24,7 +24,13 @@ CONTACT_FIELDS = frozenset(
 CALL_FIELDS = frozenset({"business_name", "agent_name"})
 BUILT_IN_VARIABLES = CONTACT_FIELDS | CALL_FIELDS
 
-LINE_FIELDS = ("opening_line", "closing_line", "voicemail_message", "system_prompt")
+LINE_FIELDS = (
+    "opening_line",
+    "closing_line",
+    "voicemail_message",
+    "system_prompt",
+    "recording_disclosure",
+)
 
 _AI_DISCLOSURE = re.compile(
     r"\b(ai|a\.i\.|artificial intelligence|automated|virtual (assistant|agent)|"
@@ -44,6 +50,14 @@ def line_errors(lines: Mapping[str, str], known_variables: Collection[str]) -> d
         if problems:
             errors[field] = [problem.message for problem in problems]
     return errors
+
+
+def disclosure_error(*, text: str, required: bool) -> str | None:
+    """A required recording disclosure needs words: the call records only once it was heard,
+    so an empty one would either never record or record without consent."""
+    if required and not _HAS_WORD.search(text):
+        return 'A required recording disclosure needs its text (e.g. "This call is recorded.").'
+    return None
 
 
 def objection_errors(objections: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -27,6 +27,7 @@ TIMING_FIELDS = [
     ("Placed", "placed_at"),
     ("Ringing", "ringing_at"),
     ("Answered", "answered_at"),
+    ("Recording started", "recording_started_at"),
     ("Ended", "ended_at"),
 ]
 
@@ -97,6 +98,7 @@ class CallSessionAdmin(ReadOnlyScopedAdmin):
         ),
         ("Conversation", {"fields": ["recording_player", "conversation"]}),
         ("Result", {"fields": ["summary", "extracted_data", "error"]}),
+        ("Compliance", {"fields": ["recording_consent", "compliance_evidence"]}),
         ("Timings", {"fields": ["timings"]}),
         ("Callback", {"fields": ["callback"]}),
     ]
@@ -116,6 +118,8 @@ class CallSessionAdmin(ReadOnlyScopedAdmin):
         "summary",
         "extracted_data",
         "error",
+        "recording_consent",
+        "compliance_evidence",
         "timings",
         "callback",
     ]
@@ -175,6 +179,35 @@ class CallSessionAdmin(ReadOnlyScopedAdmin):
         return format_html(
             '<pre class="session-extracted">{}</pre>',
             json.dumps(session.extracted, indent=2, sort_keys=True, ensure_ascii=False),
+        )
+
+    @admin.display(description="Recording consent")
+    def recording_consent(self, session: CallSession) -> str:
+        """One sentence from the recording evidence (`sessions.carrier.recording`)."""
+        evidence = (session.compliance or {}).get("recording")
+        if not isinstance(evidence, dict):
+            return "Not recorded (the campaign does not record calls)."
+        if evidence.get("recorded"):
+            if evidence.get("disclosure_required"):
+                return (
+                    f"Recorded from {evidence.get('recording_started_at')}, after the "
+                    f"disclosure {evidence.get('disclosure_text')!r} was played in full "
+                    f"(confirmed by {evidence.get('playback_confirmed_by')} at "
+                    f"{evidence.get('disclosure_played_at')})."
+                )
+            return (
+                f"Recorded from the answer ({evidence.get('recording_started_at')}); the "
+                "script requires no recording disclosure."
+            )
+        return f"Not recorded: {str(evidence.get('reason', 'unknown')).replace('_', ' ')}."
+
+    @admin.display(description="Compliance evidence")
+    def compliance_evidence(self, session: CallSession) -> SafeString | str:
+        if not session.compliance:
+            return "-"
+        return format_html(
+            '<pre class="session-extracted">{}</pre>',
+            json.dumps(session.compliance, indent=2, sort_keys=True, ensure_ascii=False),
         )
 
     @admin.display(description="Error")

@@ -226,6 +226,10 @@ class CallSession(models.Model):
     recording = models.FileField(upload_to="recordings/%Y/%m/", blank=True)
     recording_sid = models.CharField(max_length=64, blank=True)
     recording_duration_seconds = models.PositiveIntegerField(null=True, blank=True)
+    # When the carrier began recording: the answer for from-answer recordings, the moment
+    # after the disclosure was heard for consent-gated ones (`sessions.carrier.recording`).
+    # Offsets into the stored recording (e.g. redaction spans) count from here.
+    recording_started_at = models.DateTimeField(null=True, blank=True)
     cost = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
     cost_currency = models.CharField(max_length=3, blank=True)
     # When the app above (campaigns) applied the finished call to its contact and counters;
@@ -344,6 +348,10 @@ class CallEventKind(StrEnum):
     RECORDING_STORED = "recording_stored"
     # The organization redacts personal data and the file could not be muted: not kept.
     RECORDING_DISCARDED = "recording_discarded"
+    # Recording consent (`sessions.carrier.recording`): the disclosure's last mark came back
+    # and the carrier was asked to record; or why it was not.
+    RECORDING_STARTED = "recording_started"
+    RECORDING_NOT_STARTED = "recording_not_started"
     HANG_UP_REQUESTED = "hang_up_requested"
     # A machine answered, the campaign leaves the script's message, the script has none.
     VOICEMAIL_NOT_LEFT = "voicemail_not_left"

@@ -104,11 +104,12 @@ class LiveRedactor:
 
 # --- the recording ------------------------------------------------------------------------
 def recording_origin(session: CallSession) -> datetime | None:
-    """When the stored recording's first sample was taken: the carrier records from the moment
-    the call is answered (`calls.create(record=True)`; the simulator does the same). The one
-    place that knows; a recording that starts later (after a consent disclosure) changes here.
+    """When the stored recording's first sample was taken: `recording_started_at` (the answer
+    for a call recorded from the start, the moment we asked the carrier for one that records
+    after its consent disclosure: the real start follows within a round trip, well inside the
+    muting margin). Sessions stored before that field existed recorded from the answer.
     """
-    return session.answered_at
+    return session.recording_started_at or session.answered_at
 
 
 def stream_origin(session: CallSession) -> datetime | None:
@@ -125,21 +126,20 @@ def recording_mute_spans(session: CallSession) -> list[tuple[int, int]]:
     """The recording's milliseconds to silence: every stored turn that holds a placeholder,
     whole (we have no word timings), with a margin.
 
-    Turn offsets are stream time; the recording started `recording_origin` earlier or later.
+    Turn offsets are stream time; the recording started `recording_origin` earlier (recorded
+    from the answer) or later (after a consent disclosure: the offset is negative, and a turn
+    over before the recording began is not in the file).
     """
     recording_at, stream_at = recording_origin(session), stream_origin(session)
     offset = 0
     if recording_at is not None and stream_at is not None:
-        offset = max(0, round((stream_at - recording_at).total_seconds() * 1000))
+        offset = round((stream_at - recording_at).total_seconds() * 1000)
     spans = []
     for start_ms, end_ms, text in TranscriptTurn.objects.filter(session=session).values_list(
         "start_ms", "end_ms", "text"
     ):
         if PLACEHOLDER.search(text):
-            spans.append(
-                (
-                    max(0, start_ms + offset - MUTE_BEFORE_MS),
-                    max(start_ms, end_ms) + offset + MUTE_AFTER_MS,
-                )
-            )
+            end = max(start_ms, end_ms) + offset + MUTE_AFTER_MS
+            if end > 0:
+                spans.append((max(0, start_ms + offset - MUTE_BEFORE_MS), end))
     return sorted(spans)

@@ -70,6 +70,29 @@ class OutboundCall:
     call_sid: str = ""  # the carrier's id for the call, once known
 
 
+class RecordingErrorKind(StrEnum):
+    # The call is not talking any more (ended, or never answered): nothing to record.
+    CALL_NOT_IN_PROGRESS = "call_not_in_progress"
+    # The carrier refused or did not answer; the call goes on unrecorded.
+    FAILED = "failed"
+
+
+class RecordingError(Exception):
+    def __init__(self, kind: RecordingErrorKind, message: str, *, carrier_code: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.carrier_code = carrier_code
+
+
+@dataclass(frozen=True)
+class StartedRecording:
+    """A recording the carrier began on a live call (`Carrier.start_recording`)."""
+
+    recording_sid: str
+    started_at: datetime | None  # the carrier's start time, when it says
+
+
 # Given candidate call ids, the ones other calls of ours already hold (reconciliation).
 HeldElsewhere = Callable[[Sequence[str]], Collection[str]]
 
@@ -102,6 +125,11 @@ class Carrier(Protocol):
 
     def cancel(self, call: OutboundCall) -> None:
         """Cancel a queued or ringing call. An already ended call (or none yet) is not an error."""
+
+    def start_recording(self, call: OutboundCall) -> StartedRecording:
+        """Begin recording the live call `call.call_sid` from now on (both sides, one file),
+        and report it to our recording callback like a from-answer recording. Raises
+        RecordingError (CALL_NOT_IN_PROGRESS when the call already ended)."""
 
     def validate_webhook(self, request: HttpRequest) -> bool:
         """True when the request carries a valid carrier signature for our public URL."""

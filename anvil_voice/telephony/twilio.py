@@ -29,6 +29,9 @@ from anvil_voice.telephony.carrier import (
     OutboundCall,
     PlaceCallError,
     PlaceCallErrorKind,
+    RecordingError,
+    RecordingErrorKind,
+    StartedRecording,
 )
 from anvil_voice.telephony.twilio_callbacks import call_status
 
@@ -42,6 +45,8 @@ MIN_RING_TIMEOUT_SECONDS = 15
 # Twilio error codes, grouped by what we do about them.
 TOO_MANY_REQUESTS = 20429  # never processed: safe to send again after a backoff
 CALL_NOT_FOUND = 20404  # updating a call that already ended
+# "You attempted a realtime operation on a Call that was not in-progress" (recording it).
+INVALID_CALL_STATE = 21220
 # The only list: the rest of the system sees PlaceCallErrorKind.INVALID_NUMBER.
 INVALID_NUMBER_CODES = frozenset(
     {
@@ -243,6 +248,43 @@ class TwilioCarrier:
                 # The call already ended: that is what we wanted.
                 return
             raise
+
+    # --- recording a live call ------------------------------------------------------------
+    def start_recording(self, call: OutboundCall) -> StartedRecording:
+        """Twilio's Call Recordings resource (`POST /Calls/{Sid}/Recordings.json`): records
+        from now on, both tracks mixed into one channel like `Record=true` does, and posts the
+        same recording status callback when the recording is ready."""
+        if not call.call_sid:
+            raise RecordingError(RecordingErrorKind.CALL_NOT_IN_PROGRESS, "no call id yet")
+        try:
+            created = self.client.calls(call.call_sid).recordings.create(
+                recording_status_callback=twiml.public_url(RECORDING_CALLBACK_PATH),
+                recording_status_callback_event=["completed"],
+                recording_status_callback_method="POST",
+                recording_channels="mono",
+                recording_track="both",
+            )
+        except TwilioRestException as error:
+            code = int(error.code) if error.code is not None else None
+            gone = code in (INVALID_CALL_STATE, CALL_NOT_FOUND) or error.status == 404
+            raise RecordingError(
+                RecordingErrorKind.CALL_NOT_IN_PROGRESS if gone else RecordingErrorKind.FAILED,
+                f"Twilio {error.status} {code}: {error.msg}",
+                carrier_code=str(code or error.status),
+            ) from error
+        except (requests.RequestException, TwilioException) as error:
+            raise RecordingError(
+                RecordingErrorKind.FAILED,
+                f"Twilio did not answer: {type(error).__name__}",
+                carrier_code=type(error).__name__,
+            ) from error
+        logger.info(
+            "event=twilio_recording_started session=%s call_sid=%s recording_sid=%s",
+            call.reference,
+            call.call_sid,
+            created.sid,
+        )
+        return StartedRecording(recording_sid=str(created.sid), started_at=created.start_time)
 
     # --- signatures ----------------------------------------------------------------------
     def validate_webhook(self, request: HttpRequest) -> bool:

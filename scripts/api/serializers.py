@@ -31,6 +31,8 @@ class ScriptSerializer(CamelCaseModelSerializer):
             "language",
             "opening_interruptible",
             "closing_interruptible",
+            "recording_disclosure",
+            "recording_disclosure_required",
             "objection_responses",
             "version",
             "warnings",

@@ -120,6 +120,7 @@ class SessionDetailSerializer(SessionSerializer):
             "end_reason",
             "summary",
             "extracted",
+            "compliance",
             "timings",
             "recording_url",
             "error",
@@ -150,6 +151,13 @@ class SessionDetailSerializer(SessionSerializer):
             },
             "durationSeconds": session.duration_seconds,
             "recordingDurationSeconds": session.recording_duration_seconds,
+            # Offsets into the recording count from here (after a consent disclosure, later
+            # than the answer).
+            "recordingStartedAt": (
+                field.to_representation(session.recording_started_at)
+                if session.recording_started_at
+                else None
+            ),
         }
 
     def get_recording_url(self, session: CallSession) -> str | None:

@@ -7,13 +7,47 @@ this is where a session (and its campaign's recording and voicemail choices) bec
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 
 from anvil_voice.telephony.carrier import HeldElsewhere, OutboundCall
+from scripts.engine.placeholders import render
 from sessions.models import CallSession
 
 # `campaigns.VoicemailBehaviour.HANG_UP`: sessions never import campaigns (one direction only).
 HANG_UP_ON_MACHINES = "hang_up"
 LEAVE_MESSAGE_ON_MACHINES = "leave_message"
+
+
+class RecordingMode(StrEnum):
+    """How a call records (`sessions.carrier.recording` has the whole story)."""
+
+    NONE = "none"  # test calls; campaigns that do not record
+    FROM_ANSWER = "from_answer"  # the carrier records from the answer: no disclosure required
+    AFTER_DISCLOSURE = "after_disclosure"  # recorded only once the disclosure was heard
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingPlan:
+    mode: RecordingMode
+    disclosure_text: str = ""  # as this contact hears it (placeholders filled)
+
+
+def recording_plan(session: CallSession) -> RecordingPlan:
+    """How `session`'s call records: never (test calls, campaigns that do not record), from the
+    answer, or only after its script's disclosure was heard."""
+    campaign = session.campaign
+    if campaign is None or not campaign.record_calls:
+        return RecordingPlan(RecordingMode.NONE)
+    snapshot = session.script_version.snapshot if session.script_version is not None else {}
+    if not snapshot.get("recording_disclosure_required"):
+        return RecordingPlan(RecordingMode.FROM_ANSWER)
+    # Required with no text cannot be saved; were it to happen, nothing is said, so nothing is
+    # recorded (never a recording without the disclosure it requires).
+    text = str(snapshot.get("recording_disclosure") or "").strip()
+    # The same values the agent's lines are rendered with (`session_conversation_open`).
+    variables = {"business_name": session.organization.name, **(session.variables or {})}
+    return RecordingPlan(RecordingMode.AFTER_DISCLOSURE, render(text, variables) if text else "")
 
 
 def outbound_call(session: CallSession) -> OutboundCall:
@@ -24,7 +58,8 @@ def outbound_call(session: CallSession) -> OutboundCall:
         token=session.token,
         to_number=session.to_number,
         from_number=session.from_number,
-        record=campaign is not None and bool(campaign.record_calls),
+        # A disclosure first: the call is placed unrecorded and recording starts after it.
+        record=recording_plan(session).mode is RecordingMode.FROM_ANSWER,
         leave_voicemail_message=(
             campaign is not None and campaign.voicemail_behaviour == LEAVE_MESSAGE_ON_MACHINES
         ),

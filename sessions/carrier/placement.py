@@ -53,8 +53,9 @@ from anvil_voice.telephony.carrier import (
     PlaceCallErrorKind,
     get_carrier,
 )
-from sessions.carrier.calls import held_by_other_sessions, outbound_call
+from sessions.carrier.calls import held_by_other_sessions, outbound_call, recording_plan
 from sessions.carrier.dial_gate import DO_NOT_CALL, DialGate, get_dial_gate
+from sessions.carrier.recording import session_note_recording_plan
 from sessions.carrier.status import session_apply_carrier_status, session_finish
 from sessions.models import (
     CALL_STATUSES,
@@ -129,7 +130,9 @@ def session_place_call(
     if not claimed:
         logger.info("event=placement_not_claimed session=%s", session_id)
         return PlacementOutcome.NOT_CLAIMED
-    session = CallSession.objects.select_related("campaign", "organization").get(pk=session_id)
+    session = CallSession.objects.select_related("campaign", "organization", "script_version").get(
+        pk=session_id
+    )
 
     gate = gate or get_dial_gate()
     decision = gate.check(session)
@@ -161,6 +164,8 @@ def session_place_call(
     if not _mark_dialling(session_id, placed_at):
         logger.info("event=placement_claim_lost session=%s", session_id)
         return PlacementOutcome.NOT_CLAIMED
+    # Recording consent: the evidence says how this call will record before it can ring.
+    session_note_recording_plan(session_id=session_id, plan=recording_plan(session))
     carrier = carrier or get_carrier()
     try:
         call_sid = carrier.place_call(outbound_call(session))

@@ -39,6 +39,7 @@ from sessions.carrier.calls import (
     LEAVE_MESSAGE_ON_MACHINES,
     outbound_call,
 )
+from sessions.carrier.recording import answered_recording_fields
 from sessions.live.groups import send_control
 from sessions.models import (
     CALL_STATUS_RANK,
@@ -184,6 +185,8 @@ def _status_fields(session: CallSession, status: str, at: datetime) -> dict[str,
         fields["ringing_at"] = at
     if status == CallStatus.IN_PROGRESS and session.answered_at is None:
         fields["answered_at"] = at
+        # A from-answer recording starts with the answer.
+        fields.update(answered_recording_fields(session, at))
     return fields
 
 

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.utils import timezone
 
 from anvil_voice.privacy.redaction import redact_value
 from anvil_voice.speech.cache import CachingVoiceProvider
@@ -44,6 +45,7 @@ from scripts.engine import (
     ScriptSpec,
     contact_stance,
 )
+from sessions.carrier.recording import session_disclosure_played
 from sessions.carrier.status import session_hang_up
 from sessions.live import groups
 from sessions.live.conversation import (
@@ -88,6 +90,8 @@ _LOGGED_EVENTS = frozenset(
         PipelineEventKind.HANG_UP_FAILED,
         PipelineEventKind.HEARD_AFTER_END,
         PipelineEventKind.RECOGNITION_CUT,
+        PipelineEventKind.DISCLOSURE_PLAYED,
+        PipelineEventKind.DISCLOSURE_UNCONFIRMED,
     }
 )
 
@@ -153,6 +157,7 @@ def pipeline_config(setup: CallSetup | None = None) -> PipelineConfig:
         turn_detection=TURN_DETECTIONS[settings.CALL_TURN_DETECTION],
         opening_interruptible=script.opening_interruptible if script else True,
         closing_interruptible=script.closing_interruptible if script else False,
+        recording_disclosure=(setup.recording_disclosure or None) if setup is not None else None,
     )
 
 
@@ -346,6 +351,7 @@ class LiveCallConsumer(MediaStreamConsumer):
                 hang_up=self._hang_up,
                 sink=sink,
                 config=config,
+                on_disclosure=self._disclosure_heard,
             )
         except Exception:
             # A script that no longer renders, a provider that cannot be built: the call goes
@@ -421,6 +427,14 @@ class LiveCallConsumer(MediaStreamConsumer):
                 session_id=self.setup.session_id
             )
             await database_sync_to_async(session_hang_up)(session_id=self.setup.session_id)
+
+    async def _disclosure_heard(self, confirmed: bool, mark: str) -> None:
+        """The recording disclosure's turn ended: recording starts if the carrier confirmed
+        it played in full (`sessions.carrier.recording`)."""
+        assert self.session_id is not None
+        await database_sync_to_async(session_disclosure_played)(
+            session_id=self.session_id, confirmed=confirmed, mark=mark, played_at=timezone.now()
+        )
 
     async def _send_message(self, message: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(message))

@@ -32,6 +32,7 @@ from django.utils import timezone
 from anvil_voice.privacy.redaction import redact_text, redact_value
 from anvil_voice.state_machine import transition
 from scripts.engine import Stance
+from sessions.carrier.recording import disclosure_to_say
 from sessions.carrier.status import send_finished_on_commit
 from sessions.models import (
     CONVERSATION_STATES,
@@ -73,6 +74,8 @@ class CallSetup:
     voicemail_behaviour: str = ""
     # The organization redacts personal data (`sessions.privacy`): turns are stored redacted.
     redact_pii: bool = False
+    # Say this right after the opening; recording starts once it was heard in full.
+    recording_disclosure: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,6 +135,7 @@ def session_conversation_open(*, session_id: int) -> CallSetup | None:
         voice_id=voice.provider_voice_id if voice is not None else "",
         voicemail_behaviour=campaign.voicemail_behaviour if campaign is not None else "",
         redact_pii=session.organization.redact_pii,
+        recording_disclosure=disclosure_to_say(session),
     )
 
 

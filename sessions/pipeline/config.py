@@ -37,6 +37,10 @@ class PipelineConfig:
     # disclosure): no barge-in while they play; the caller's words are still recognised.
     opening_interruptible: bool = True
     closing_interruptible: bool = False
+    # Recording consent: a disclosure said right after the opening line, never interruptible
+    # by speech; the pipeline reports when the carrier confirmed it played in full (its last
+    # mark came back) through `CallPipeline(on_disclosure=...)`. None: nothing to disclose.
+    recording_disclosure: str | None = None
     # Audio kept queued at Twilio: refill up to `lead` once under `low_water`. A server or
     # network stall shorter than the queue is not heard; with 200 ms, a ~0.8 s stall on a
     # loaded box left a gap the caller took for the end of the agent's turn. Barge-in does not
@@ -65,7 +69,10 @@ class PipelineConfig:
         """What the pipeline itself may say (each whole, through `speaking.say`), most likely
         first: worth synthesising before a call needs them."""
         phrases = self.phrases
+        # The disclosure is said on every call that has one, right after the opening.
+        disclosure = [self.recording_disclosure] if self.recording_disclosure else []
         return [
+            *disclosure,
             self.stt_retry_line,
             phrases.trouble,
             phrases.opt_out_confirmation,

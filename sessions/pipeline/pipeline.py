@@ -69,6 +69,9 @@ logger = logging.getLogger(__name__)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 HangUp = Callable[[], Awaitable[None]]
+# (confirmed, mark): the recording disclosure's turn ended; confirmed when its last mark came
+# back from the carrier (played in full), not when its audio was merely sent.
+DisclosureHeard = Callable[[bool, str], Coroutine[Any, Any, None]]
 Kind = PipelineEventKind
 
 
@@ -121,8 +124,10 @@ class CallPipeline:
         fallback_voice: VoiceProvider | None = None,
         fallback_voice_id: str | None = None,
         turn_detector: TurnDetector | None = None,
+        on_disclosure: DisclosureHeard | None = None,
     ) -> None:
         self.config = config or PipelineConfig()
+        self._on_disclosure = on_disclosure
         self._agent = agent
         self._voice = voice
         self._voice_id = voice_id
@@ -561,6 +566,9 @@ class CallPipeline:
             )
             if await self._after_failure(result):
                 return
+            disclosure = self.config.recording_disclosure
+            if disclosure and not self._triggers and await self._say_disclosure(disclosure):
+                return
         while True:
             if self._agent.finished:
                 await self._finish(CallEndReason.AGENT_ENDED)
@@ -585,6 +593,27 @@ class CallPipeline:
                 return
             if await self._after_failure(result):
                 return
+
+    async def _say_disclosure(self, text: str) -> bool:
+        """The recording disclosure, right after the opening: whole (the caller's words during
+        it are kept and answered after it), and reported as played only once the carrier
+        echoed the mark after its last audio. A key press or a machine still cuts it (the call
+        then ends unrecorded); a call that ends during it never reaches the report. True when
+        the call is over."""
+        result = await self._speak(say(text), self._trigger_timing(), interruptible=False)
+        turn = self._turn
+        speech = turn.speech if turn is not None else None
+        if speech is None or not speech.chunks or result is TurnResult.INTERRUPTED:
+            return await self._after_failure(result)
+        confirmed = result is TurnResult.DONE and speech.all_heard
+        mark = speech.chunks[-1].mark
+        kind = Kind.DISCLOSURE_PLAYED if confirmed else Kind.DISCLOSURE_UNCONFIRMED
+        self._emit_event(kind, mark=mark, turn=speech.index)
+        if self._on_disclosure is not None:
+            # Its own task: starting a recording is a carrier round trip the talk must not wait
+            # for (the caller's answer to the opening comes next).
+            self._spawn(self._on_disclosure(confirmed, mark), "pipeline-disclosure")
+        return await self._after_failure(result)
 
     def _caller_busy(self) -> bool:
         """The caller is talking, or words they said are still being recognised."""

@@ -78,6 +78,10 @@ class PipelineEventKind(StrEnum):
     TTS_ERROR = "tts_error"  # {code, message, provider}
     AGENT_ERROR = "agent_error"  # {code, message}
     MARK_TIMEOUT = "mark_timeout"  # {mark}: Twilio never echoed it; we moved on
+    # The script's recording disclosure (said right after the opening, not interruptible):
+    # Twilio echoed the mark after its last audio (played in full), or never did.  {mark, turn}
+    DISCLOSURE_PLAYED = "disclosure_played"
+    DISCLOSURE_UNCONFIRMED = "disclosure_unconfirmed"
     HANG_UP = "hang_up"  # {reason}
     HANG_UP_FAILED = "hang_up_failed"  # {message}
     STOPPED = "stopped"  # {reason}

@@ -95,3 +95,39 @@ def test_it_refuses_an_unknown_placeholder_in_the_admin(client, owner):
     assert "Unknown placeholder" in response.content.decode()
     script.refresh_from_db()
     assert script.version == 1
+
+
+def test_it_refuses_a_required_disclosure_without_text_in_the_admin(client, owner):
+    script = ScriptFactory(organization=owner.organization)
+    client.force_login(staff(owner))
+
+    response = client.post(
+        f"/admin/scripts/script/{script.pk}/change/",
+        form_data(script, recording_disclosure="  ", recording_disclosure_required="on"),
+    )
+
+    assert response.status_code == 200
+    assert "A required recording disclosure needs its text" in response.content.decode()
+    script.refresh_from_db()
+    assert (script.recording_disclosure_required, script.version) == (False, 1)
+
+
+def test_a_disclosure_saved_in_the_admin_is_in_the_next_version(client, owner):
+    script = ScriptFactory(organization=owner.organization)
+    client.force_login(staff(owner))
+
+    response = client.post(
+        f"/admin/scripts/script/{script.pk}/change/",
+        form_data(
+            script,
+            recording_disclosure="This call is recorded for quality.",
+            recording_disclosure_required="on",
+            **{"objections-TOTAL_FORMS": "0"},
+        ),
+    )
+
+    assert response.status_code == 302
+    latest = ScriptVersion.objects.filter(script=script).order_by("-number").first()
+    assert latest is not None
+    assert latest.snapshot["recording_disclosure"] == "This call is recorded for quality."
+    assert latest.snapshot["recording_disclosure_required"] is True

@@ -34,6 +34,8 @@ def script_payload(script: Script) -> dict[str, object]:
         "language": script.language,
         "openingInterruptible": script.opening_interruptible,
         "closingInterruptible": script.closing_interruptible,
+        "recordingDisclosure": script.recording_disclosure,
+        "recordingDisclosureRequired": script.recording_disclosure_required,
         "objectionResponses": [
             {"trigger": o.trigger, "response": o.response} for o in script.objections.all()
         ],
@@ -83,6 +85,86 @@ def test_lines_that_must_not_be_interrupted_are_script_fields_kept_in_each_versi
     # A snapshot from before the fields existed reads as the defaults.
     old = {k: v for k, v in latest.snapshot.items() if not k.endswith("_interruptible")}
     assert ScriptSpec.from_dict(old).opening_interruptible is True
+
+
+def test_a_required_recording_disclosure_is_a_versioned_script_field(owner):
+    response = owner.client.post(
+        SCRIPTS,
+        {
+            **VALID,
+            "recordingDisclosure": "This call is recorded for quality by {{business_name}}.",
+            "recordingDisclosureRequired": True,
+        },
+        format="json",
+    )
+
+    assert response.status_code == 201
+    script = Script.objects.get()
+    assert response.json()["data"] == script_payload(script)
+    assert script.recording_disclosure_required is True
+    first = ScriptVersion.objects.get(script=script, number=1).snapshot
+    assert (
+        first["recording_disclosure"] == "This call is recorded for quality by {{business_name}}."
+    )
+    assert first["recording_disclosure_required"] is True
+
+    # Dropping the requirement changes what a call does: a new version.
+    response = owner.client.patch(
+        f"{SCRIPTS}/{script.pk}", {"recordingDisclosureRequired": False}, format="json"
+    )
+
+    assert response.status_code == 200
+    assert response.json()["data"]["recordingDisclosureRequired"] is False
+    assert (
+        ScriptVersion.objects.get(script=script, number=2).snapshot["recording_disclosure_required"]
+        is False
+    )
+
+
+@pytest.mark.parametrize("text", ["", "   ", "..."])
+def test_it_refuses_a_required_disclosure_without_words(owner, text):
+    response = owner.client.post(
+        SCRIPTS,
+        {**VALID, "recordingDisclosure": text, "recordingDisclosureRequired": True},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert response.json()["error"]["details"] == {
+        "recordingDisclosure": [
+            'A required recording disclosure needs its text (e.g. "This call is recorded.").'
+        ]
+    }
+    assert not Script.objects.exists()
+
+
+def test_it_refuses_to_require_a_disclosure_the_script_does_not_have(owner):
+    script = ScriptFactory(organization=owner.organization)
+
+    response = owner.client.patch(
+        f"{SCRIPTS}/{script.pk}", {"recordingDisclosureRequired": True}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert list(response.json()["error"]["details"]) == ["recordingDisclosure"]
+    script.refresh_from_db()
+    assert (script.recording_disclosure_required, script.version) == (False, 1)
+
+
+def test_a_disclosure_placeholder_is_checked_like_the_lines(owner):
+    response = owner.client.post(
+        SCRIPTS,
+        {
+            **VALID,
+            "recordingDisclosure": "Recorded by {{compnay}}.",
+            "recordingDisclosureRequired": True,
+        },
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert list(response.json()["error"]["details"]) == ["recordingDisclosure"]
 
 
 def test_it_lists_scripts_with_search_and_updated_range(owner, outsider):

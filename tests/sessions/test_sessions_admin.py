@@ -121,3 +121,38 @@ def test_it_hides_another_organizations_session_page(client, owner, outsider):
 
     # The admin redirects to the index for an object outside the queryset.
     assert response.status_code == 302
+
+
+def test_it_shows_the_recording_consent_evidence(client, owner):
+    recorded = CallSessionFactory(
+        organization=owner.organization,
+        compliance={
+            "allowed": True,
+            "recording": {
+                "mode": "after_disclosure",
+                "disclosure_required": True,
+                "disclosure_text": "This call is recorded for quality.",
+                "disclosure_played_at": "2026-11-24T15:00:05+00:00",
+                "playback_confirmed_by": "mark",
+                "recording_started_at": "2026-11-24T15:00:05.100000+00:00",
+                "recorded": True,
+                "reason": "disclosure_confirmed",
+            },
+        },
+    )
+    gone = CallSessionFactory(
+        organization=owner.organization,
+        compliance={"recording": {"recorded": False, "reason": "disclosure_not_played"}},
+    )
+    client.force_login(staff(owner))
+
+    page = client.get(f"{CHANGELIST}{recorded.pk}/change/").content.decode()
+    other = client.get(f"{CHANGELIST}{gone.pk}/change/").content.decode()
+
+    assert (
+        "Recorded from 2026-11-24T15:00:05.100000+00:00, after the disclosure "
+        "&#x27;This call is recorded for quality.&#x27; was played in full (confirmed by mark at "
+        "2026-11-24T15:00:05+00:00)."
+    ) in page
+    assert "&quot;playback_confirmed_by&quot;: &quot;mark&quot;" in page
+    assert "Not recorded: disclosure not played." in other

@@ -131,6 +131,7 @@ def test_it_shows_the_full_session(owner, finished):
             "endReason": "hangup",
             "summary": "Asked to be called back tomorrow.",
             "extracted": {"callback_at": "2026-11-25T15:00:00+00:00", "interest": "high"},
+            "compliance": {},
             "timings": {
                 "queuedAt": "2026-11-24T10:00:00Z",
                 "placedAt": "2026-11-24T10:00:00Z",
@@ -139,6 +140,7 @@ def test_it_shows_the_full_session(owner, finished):
                 "endedAt": "2026-11-24T10:03:00Z",
                 "durationSeconds": 120,
                 "recordingDurationSeconds": None,
+                "recordingStartedAt": None,
             },
             # Local files are private: our route streams them (S3 would presign).
             "recordingUrl": f"http://testserver/api/v1/voice/sessions/{finished.pk}/recording",

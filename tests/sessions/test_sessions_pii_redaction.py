@@ -362,6 +362,28 @@ def test_the_recording_is_muted_where_personal_data_was_said(redacting):
     assert event.data["muted_ms"] == [[3150, 6650]]
 
 
+def test_a_recording_started_after_the_consent_disclosure_is_muted_from_its_own_start(redacting):
+    # The disclosure played and recording began 3 s after the answer: the card turn is then
+    # 1.4-3.4 s into the file, not 4.4-6.4 s.
+    original = tone_wav(10.0)
+    session = recorded_call(redacting.organization)
+    CallSession.objects.filter(pk=session.pk).update(
+        recording_started_at=session.answered_at + timedelta(seconds=3)
+    )
+    session.refresh_from_db()
+
+    assert store(session, original)
+
+    samples = stored_samples(session)
+    with wave.open(io.BytesIO(original)) as reader:
+        before = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2")
+    muted = slice(int(0.15 * RATE), int(3.65 * RATE))
+    assert not samples[muted].any()
+    assert np.array_equal(samples[muted.stop :], before[muted.stop :])
+    event = CallEvent.objects.get(session=session, kind=CallEventKind.RECORDING_STORED)
+    assert event.data["muted_ms"] == [[150, 3650]]
+
+
 def test_a_recording_is_kept_as_it_is_without_redaction(owner):
     original = tone_wav(10.0)
     session = recorded_call(owner.organization)

@@ -105,6 +105,13 @@ class CallAudio:
             _resolve(future)
         self._waiters.clear()
 
+    def start_recording(self) -> bool:
+        """Record from the next tick on (the Call Recordings resource); False when already."""
+        if self.recording is not None:
+            return False
+        self.recording = bytearray()
+        return True
+
     # --- callee side -----------------------------------------------------------------------
     def speak(self, ulaw: bytes) -> asyncio.Future[None]:
         """Queue callee speech; the future resolves once its last frame has been sent."""

@@ -77,6 +77,13 @@ class SimulatedCall:
     answered_by: str | None = None
     recording_sid: str | None = None
     recording: bytearray | None = None
+    # Where the recording came from (`OutboundAPI`: `Record=true` from the answer;
+    # `StartCallRecordingAPI`: the Call Recordings resource, from that request on), when it
+    # began, and where its status callback goes.
+    recording_source: str = "OutboundAPI"
+    recording_started_at: datetime | None = None
+    recording_callback: str | None = None
+    recording_callback_method: str = "POST"
     # Control: the REST API and the persona ask; the call's runner acts.
     end_request: str | None = None
     end_requested: asyncio.Event = field(default_factory=asyncio.Event)
@@ -146,6 +153,31 @@ class SimulatedCall:
                 ),
                 "user_defined_messages": f"{uri}/UserDefinedMessages.json",
             },
+        }
+
+    def recording_json(self) -> dict[str, Any]:
+        """The call's recording as Twilio's `Calls/{Sid}/Recordings/{Sid}.json` returns it."""
+        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Calls/{self.sid}"
+        finished = self.recording is not None and self.is_final
+        return {
+            "account_sid": self.account_sid,
+            "api_version": API_VERSION,
+            "call_sid": self.sid,
+            "conference_sid": None,
+            "date_created": rfc2822(self.recording_started_at),
+            "date_updated": rfc2822(self.recording_started_at),
+            "start_time": rfc2822(self.recording_started_at),
+            "duration": str(len(self.recording or b"") // 8000) if finished else "-1",
+            "sid": self.recording_sid,
+            "price": None,
+            "price_unit": "USD",
+            "status": "completed" if finished else "in-progress",
+            "channels": 1,
+            "source": self.recording_source,
+            "error_code": None,
+            "track": "both",
+            "encryption_details": None,
+            "uri": f"{uri}/Recordings/{self.recording_sid}.json",
         }
 
     def summary(self) -> dict[str, Any]:

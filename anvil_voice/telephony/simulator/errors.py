@@ -16,6 +16,7 @@ FROM_INVALID = 21212
 FROM_MISSING = 21213
 TWIML_PARSE_FAILURE = 12100
 QUEUE_FULL = 22005
+INVALID_CALL_STATE = 21220  # a realtime operation (e.g. start recording) on a call not talking
 
 
 class TwilioError(Exception):

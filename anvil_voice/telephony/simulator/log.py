@@ -7,6 +7,8 @@ Every entry is a flat JSON-able dict: `t` (seconds since the call was created, m
 - `status`: the call moved to a new status (`status`).
 - `callback`: a status callback was sent (`url`, `event`, `params`, `http_status` or `error`).
 - `amd_callback` / `recording_callback`: the async AMD or recording callback, same fields.
+- `recording_started`: a recording began (`recording_sid`, `source`: `OutboundAPI` at the
+  answer for `Record=true`, `StartCallRecordingAPI` for the Call Recordings resource).
 - `amd`: the answering-machine decision (`answered_by`, `duration_ms`).
 - `twiml`: a verb started executing (`verb` plus its attributes).
 - `played`: audio the callee heard from a `<Say>`/`<Play>` (`source`, `text`/`url`, `bytes`).

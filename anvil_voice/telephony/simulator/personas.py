@@ -35,7 +35,9 @@ digits, with or without an area code: `+15550104` and `+12125550104` both reach 
 |        |                             | four." / "Yes, sign me up."                              |
 | 15     | `talks-over-opening`        | "Hello?" / 1 s into the agent's opening: "Sorry to       |
 |        |                             | interrupt, how much does it cost?" / "Okay, sign me up." |
-| 16-99  | as 00-09 by the last digit  | `+15550134` is `interested`: many numbers per persona    |
+| 16     | `hangs-up-early`            | "Hello?", then hangs up 2 s into the agent's first       |
+|        |                             | utterance (the opening, or a disclosure right after it)  |
+| 17-99  | as 00-09 by the last digit  | `+15550134` is `interested`: many numbers per persona    |
 | other  | `generic-human`             | "Hello?" then quiet                                      |
 
 Answering personas pick up ~4 s after ringing starts (all ring, AMD and callback delays are
@@ -135,6 +137,14 @@ async def _hangs_up(callee: Callee) -> None:
     await callee.wait_for_agent_turn()
     await callee.say("Sorry, who is this?")
     await callee.wait_for_agent_speech(1.0)
+    callee.hang_up()
+
+
+async def _hangs_up_early(callee: Callee) -> None:
+    await _pick_up(callee)
+    # Into the agent's first utterance; with a recording disclosure after a short opening, in
+    # the middle of the disclosure.
+    await callee.wait_for_agent_speech(2.0)
     callee.hang_up()
 
 
@@ -259,6 +269,7 @@ PERSONAS: dict[int, Persona] = {
         lines=(HELLO, INTERRUPTION, "Okay, sign me up."),
         script=_talks_over_the_opening,
     ),
+    16: Persona(key="hangs-up-early", outcome=ANSWER, lines=(HELLO,), script=_hangs_up_early),
 }
 
 GENERIC_HUMAN = Persona(key="generic-human", outcome=ANSWER, lines=(HELLO,), script=_pick_up)

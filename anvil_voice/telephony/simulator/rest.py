@@ -21,6 +21,7 @@ from .rest_params import (
     int_param,
     parse_create,
     parse_redirect,
+    parse_start_recording,
     parse_time,
     text_param,
     time_matches,
@@ -67,6 +68,10 @@ class RestApi:
             web.get(base + "/Calls.json", self._guarded(self.list_calls)),
             web.get(call, self._guarded(self.fetch_call)),
             web.post(call, self._guarded(self.update_call)),
+            web.post(
+                base + "/Calls/{sid:[^/.]+}/Recordings.json",
+                self._guarded(self.start_recording),
+            ),
             # Twilio serves recordings without auth by default; `.wav` is the explicit form.
             web.get(base + "/Recordings/{sid:RE[0-9a-f]{32}}", self.recording),
             web.get(base + "/Recordings/{sid:RE[0-9a-f]{32}}.wav", self.recording),
@@ -174,6 +179,20 @@ class RestApi:
                 await asyncio.wait_for(call.ended.wait(), 1.0)
         entry["status"] = 200
         return json_response(call.to_json())
+
+    async def start_recording(self, request: web.Request) -> web.Response:
+        """The Call Recordings resource: start recording a call in progress."""
+        call = self._call_or_404(request)
+        params = await request.post()
+        entry = call.log.add("rest", method="POST", path=request.path, params=as_loggable(params))
+        try:
+            callback, method = parse_start_recording(params)
+            self._sim.start_recording(call.sid, callback=callback, method=method)
+        except TwilioError as error:
+            entry["status"] = error.status
+            raise
+        entry["status"] = 201
+        return json_response(call.recording_json(), status=201)
 
     async def list_calls(self, request: web.Request) -> web.Response:
         query = request.query

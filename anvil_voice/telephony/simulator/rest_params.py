@@ -84,6 +84,15 @@ def parse_create(params: MultiMapping[Any]) -> CallRequest:
     )
 
 
+def parse_start_recording(params: MultiMapping[Any]) -> tuple[str | None, str]:
+    """The Call Recordings resource's create: (RecordingStatusCallback, its method). Channels,
+    track and trim are accepted and ignored: the simulator records one mixed channel."""
+    callback = text_param(params, "RecordingStatusCallback") or None
+    if callback:
+        _require_url(callback, "RecordingStatusCallback", errors.INVALID_PARAMETER)
+    return callback, _method(params, "RecordingStatusCallbackMethod")
+
+
 def parse_redirect(params: MultiMapping[Any]) -> list[Verb] | str | None:
     twiml_text, url = text_param(params, "Twiml"), text_param(params, "Url")
     if twiml_text:

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from . import amd
+from . import amd, errors
 from .call_audio import CallAudio
 from .callbacks import StatusCallbacks, UrlRewriter, Webhooks, call_params
 from .callee import LineCallee
@@ -26,6 +26,7 @@ from .calls import (
     SimulatedCall,
     new_sid,
 )
+from .errors import TwilioError
 from .executor import TwimlExecutor
 from .personas import ANSWER, NO_ANSWER
 from .twiml import TwimlError, Verb, parse_twiml
@@ -111,6 +112,13 @@ class CallRunner:
         call.set_status(IN_PROGRESS)
         self.callbacks.event("answered")
         self._audio = call_audio = CallAudio(call.log, record=request.record)
+        if request.record:
+            call.recording_sid = new_sid("RE")
+            call.recording_started_at = datetime.now(UTC)
+            call.recording_callback = request.recording_status_callback
+            call.log.add(
+                "recording_started", recording_sid=call.recording_sid, source="OutboundAPI"
+            )
         call_audio.start()
         self._callee = callee = LineCallee(call, call_audio, env.voice)
         if call.persona.script is not None:
@@ -166,6 +174,28 @@ class CallRunner:
             call.log.add("error", code=APPLICATION_ERROR, message=str(error))
             return None
 
+    def start_recording(self, *, callback: str | None, method: str = "POST") -> SimulatedCall:
+        """The Call Recordings resource: record what the line carries from now on (nothing
+        played or said before this moment is in the file). Twilio answers 21220 for a call
+        that is not in progress; the simulator keeps one recording per call."""
+        call, call_audio = self.call, self._audio
+        if call.status != IN_PROGRESS or call_audio is None or call.end_requested.is_set():
+            raise TwilioError(
+                400,
+                errors.INVALID_CALL_STATE,
+                "Call is not in-progress. Cannot create recording.",
+            )
+        if not call_audio.start_recording():
+            raise TwilioError(400, errors.INVALID_PARAMETER, "The call is already being recorded.")
+        call.recording_sid = new_sid("RE")
+        call.recording_started_at = datetime.now(UTC)
+        call.recording_source = "StartCallRecordingAPI"
+        call.recording_callback, call.recording_callback_method = callback, method
+        call.log.add(
+            "recording_started", recording_sid=call.recording_sid, source=call.recording_source
+        )
+        return call
+
     async def _detect(self) -> None:
         assert self._audio is not None
         assert self._callee is not None
@@ -214,26 +244,32 @@ class CallRunner:
         extra = {"CallDuration": str(call.duration)}
         recording = self._audio.recording if self._audio is not None else None
         if recording:
-            call.recording_sid = new_sid("RE")
+            call.recording_sid = call.recording_sid or new_sid("RE")
             call.recording = recording
-            extra.update(self._recording_params())
+            if call.request.record:
+                # The final status callback carries the recording of `Record=true` calls.
+                extra.update(self._recording_params())
         if call.request.machine_detection and call.answered_by is None and call.answered_at:
             call.answered_by = "unknown"
         call.set_status(status)
         self.callbacks.event("completed", extra)
-        if recording and call.request.recording_status_callback:
+        if recording and call.recording_callback:
             params = {
                 "AccountSid": call.account_sid,
                 "CallSid": call.sid,
                 "RecordingStatus": "completed",
-                "RecordingSource": "OutboundAPI",
+                "RecordingSource": call.recording_source,
                 "RecordingChannels": "1",
                 "RecordingTrack": "both",
                 "ErrorCode": "0",
                 **self._recording_params(),
             }
             await self.env.webhooks.send_logged(
-                call.log, "recording_callback", call.request.recording_status_callback, params
+                call.log,
+                "recording_callback",
+                call.recording_callback,
+                params,
+                method=call.recording_callback_method,
             )
         await self.callbacks.drain(CALLBACK_DRAIN_SECONDS)
         call.ended.set()
@@ -247,9 +283,9 @@ class CallRunner:
             "RecordingSid": call.recording_sid,
             "RecordingUrl": self.env.base_url() + path,
             "RecordingDuration": str(math.ceil(len(call.recording) / 8000)),
-            "RecordingStartTime": (call.start_time or call.date_created).strftime(
-                "%a, %d %b %Y %H:%M:%S +0000"
-            ),
+            "RecordingStartTime": (
+                call.recording_started_at or call.start_time or call.date_created
+            ).strftime("%a, %d %b %Y %H:%M:%S +0000"),
         }
 
     # --- helpers ---------------------------------------------------------------------------

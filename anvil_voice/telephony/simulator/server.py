@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from . import errors
 from .callbacks import UrlRewriter, Webhooks
 from .calls import CallRequest, SimulatedCall, new_sid
 from .dispatch import Dispatcher
@@ -190,6 +191,13 @@ class TwilioSimulator:
         """Press a key on the callee's phone: a `dtmf` message on the open Media Stream."""
         runner = self._runners.get(sid)
         return runner.send_dtmf(digit) if runner else False
+
+    def start_recording(self, sid: str, *, callback: str | None, method: str = "POST") -> None:
+        """Start recording a call in progress (the REST API's Call Recordings resource)."""
+        runner = self._runners.get(sid)
+        if runner is None:
+            raise errors.not_found(sid)
+        runner.start_recording(callback=callback, method=method)
 
     async def sleep_unless_stopping(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -264,10 +264,11 @@ def make_call(
     config: PipelineConfig | None = None,
     script: ScriptSpec = SCRIPT,
     context: CallContext | None = None,
+    line_class: type[Line] = Line,
     **options: Any,
 ) -> Call:
     clock = ManualClock(1000.0)
-    line = Line(clock)
+    line = line_class(clock)
     sink = MemorySink()
     recognizer = recognizer or FakeRecognizer(answers)
     voice = voice or FakeVoice()
