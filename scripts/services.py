@@ -15,7 +15,7 @@ from anvil_voice.errors import Conflict
 from scripts import selectors
 from scripts.engine.placeholders import render
 from scripts.models import ObjectionResponse, Script, ScriptVersion
-from scripts.validation import compliance_warnings, line_errors, objection_errors
+from scripts.validation import compliance_warnings, keypad_errors, line_errors, objection_errors
 
 CONTENT_FIELDS = (
     "name",
@@ -26,6 +26,8 @@ CONTENT_FIELDS = (
     "language",
     "opening_interruptible",
     "closing_interruptible",
+    "keypad",
+    "keypad_prompt",
 )
 # Fields whose change alters a call (the name does not).
 SPOKEN_FIELDS = frozenset(CONTENT_FIELDS) - {"name"}
@@ -34,12 +36,14 @@ SPOKEN_FIELDS = frozenset(CONTENT_FIELDS) - {"name"}
 def _validate(
     *,
     organization: Organization,
-    lines: Mapping[str, str],
+    lines: Mapping[str, Any],
     objections: Sequence[Mapping[str, Any]] | None,
 ) -> None:
     errors: dict[str, list[str]] = line_errors(
         lines, selectors.script_known_variables(organization=organization)
     )
+    if problems := keypad_errors(lines.get("keypad") or [], lines.get("keypad_prompt") or ""):
+        errors["keypad"] = problems
     if objections is not None and (problems := objection_errors(objections)):
         errors["objection_responses"] = problems
     if errors:
@@ -56,6 +60,8 @@ def script_snapshot(*, script: Script) -> dict[str, Any]:
         "language": script.language,
         "opening_interruptible": script.opening_interruptible,
         "closing_interruptible": script.closing_interruptible,
+        "keypad": [dict(item) for item in script.keypad or []],
+        "keypad_prompt": script.keypad_prompt,
         "objection_responses": [
             {"trigger": item.trigger, "response": item.response}
             for item in script.objections.order_by("position", "id")

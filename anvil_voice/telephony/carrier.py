@@ -18,6 +18,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from anvil_voice.telephony.callbacks import CarrierCallStatus
+from anvil_voice.telephony.dtmf import LiveStream
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -102,6 +103,10 @@ class Carrier(Protocol):
 
     def cancel(self, call: OutboundCall) -> None:
         """Cancel a queued or ringing call. An already ended call (or none yet) is not an error."""
+
+    def send_digits(self, call: LiveStream, digits: str) -> int:
+        """Press keys on a live call (`0-9*#`, ``w`` waits 0.5 s): raises InvalidDigitsError
+        for anything else, before sending. Returns how long the presses take to play (ms)."""
 
     def validate_webhook(self, request: HttpRequest) -> bool:
         """True when the request carries a valid carrier signature for our public URL."""

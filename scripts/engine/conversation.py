@@ -13,6 +13,7 @@ from scripts.engine.types import (
     EndCall,
     EngineEvent,
     EventKind,
+    KeypadAction,
     MarkDoNotCall,
     Outcome,
     ScheduleCallback,
@@ -24,6 +25,7 @@ _NOT_A_STANCE = frozenset(
     {Intent.GREETING, Intent.ASKS_WHO, Intent.ASKS_IF_AI, Intent.REPEAT_REQUEST}
 )
 _NEGATIVE = frozenset({Intent.REFUSAL, Intent.OPT_OUT})
+_NEGATIVE_KEYS = frozenset({KeypadAction.OPT_OUT.value, KeypadAction.END.value})
 
 
 def contact_stance(events: Iterable[EngineEvent]) -> Stance:
@@ -34,6 +36,11 @@ def contact_stance(events: Iterable[EngineEvent]) -> Stance:
     for event in events:
         if event.kind is EventKind.OBJECTION_MATCHED:
             return Stance.NEGATIVE
+        if event.kind is EventKind.KEYPAD:
+            if event.data.get("action") in _NEGATIVE_KEYS:
+                return Stance.NEGATIVE
+            stance = Stance.ENGAGED
+            continue
         if event.kind is not EventKind.HEARD:
             continue
         intent = detect_intent(str(event.data.get("text", ""))).intent
@@ -80,6 +87,15 @@ class Conversation:
         self.caller_spoke = True
         self.emit(EventKind.HEARD, text=text)
         return text
+
+    def begin_key_turn(self, digit: str, action: KeypadAction) -> None:
+        """Start a caller turn that is a key press the script maps (not words)."""
+        if self.finished:
+            raise AgentFinishedError("The call has ended; no further replies.")
+        self.turn += 1
+        self.silences = 0
+        self.caller_spoke = True
+        self.emit(EventKind.KEYPAD, digit=digit, action=action.value)
 
     def said(self, text: str) -> None:
         """Record what the agent said this turn; a pending end is recorded right after it."""

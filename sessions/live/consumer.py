@@ -29,6 +29,7 @@ from django.conf import settings
 from anvil_voice.speech.cache import CachingVoiceProvider
 from anvil_voice.speech.protocols import VoiceProvider
 from anvil_voice.speech.registry import get_streaming_stt, get_voice_provider
+from anvil_voice.telephony.carrier import get_carrier
 from scripts.engine import (
     Agent,
     CallContext,
@@ -74,6 +75,7 @@ _LOGGED_EVENTS = frozenset(
     {
         PipelineEventKind.BARGE_IN,
         PipelineEventKind.DTMF,
+        PipelineEventKind.DIGITS_SENT,
         PipelineEventKind.OPT_OUT,
         PipelineEventKind.SILENCE_TIMEOUT,
         PipelineEventKind.MAX_DURATION,
@@ -321,6 +323,7 @@ class LiveCallConsumer(MediaStreamConsumer):
                 hang_up=self._hang_up,
                 sink=sink,
                 config=config,
+                send_digits=get_carrier().send_digits,
             )
         except Exception:
             # A script that no longer renders, a provider that cannot be built: the call goes

@@ -34,6 +34,8 @@ def script_payload(script: Script) -> dict[str, object]:
         "language": script.language,
         "openingInterruptible": script.opening_interruptible,
         "closingInterruptible": script.closing_interruptible,
+        "keypad": script.keypad,
+        "keypadPrompt": script.keypad_prompt,
         "objectionResponses": [
             {"trigger": o.trigger, "response": o.response} for o in script.objections.all()
         ],

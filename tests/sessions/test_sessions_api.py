@@ -152,6 +152,7 @@ def test_it_shows_the_full_session(owner, finished):
                     "endMs": 2500,
                     "interrupted": False,
                     "recognized": True,
+                    "keypad": "",
                 },
                 {
                     "index": 1,
@@ -161,6 +162,7 @@ def test_it_shows_the_full_session(owner, finished):
                     "endMs": 4100,
                     "interrupted": False,
                     "recognized": True,
+                    "keypad": "",
                 },
                 {
                     "index": 2,
@@ -170,6 +172,7 @@ def test_it_shows_the_full_session(owner, finished):
                     "endMs": 5000,
                     "interrupted": True,
                     "recognized": True,
+                    "keypad": "",
                 },
             ],
             "events": {
