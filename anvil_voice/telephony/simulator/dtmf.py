@@ -101,6 +101,28 @@ class DtmfDetector:
         return None
 
 
+TONE_SECONDS = 0.1
+WAIT_SECONDS = 0.5
+_AMPLITUDE = 8000.0
+
+
+def keys_ulaw(digits: str) -> bytes:
+    """`<Play digits>` as Twilio's network plays it: 100 ms of each key's two tones, 100 ms of
+    silence after it, ``w`` half a second of silence. The length Twilio uses is not documented;
+    any receiver (our detector included) needs 40 ms."""
+    t = np.arange(round(TONE_SECONDS * audio.SAMPLE_RATE)) / audio.SAMPLE_RATE
+    gap = np.zeros(len(t))
+    parts: list[np.ndarray] = []
+    for key in digits:
+        if key == "w":
+            parts.append(np.zeros(round(WAIT_SECONDS * audio.SAMPLE_RATE)))
+            continue
+        row = next(i for i, keys in enumerate(LAYOUT) if key in keys)
+        low, high = ROWS[row], COLUMNS[LAYOUT[row].index(key)]
+        parts += [_AMPLITUDE * (np.sin(2 * np.pi * low * t) + np.sin(2 * np.pi * high * t)), gap]
+    return audio.pcm_to_ulaw(np.concatenate(parts)) if parts else b""
+
+
 def detect(ulaw: bytes) -> str:
     """Every key in a stretch of mu-law audio, in order (tests, benchmarks)."""
     detector = DtmfDetector()
