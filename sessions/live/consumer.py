@@ -228,6 +228,7 @@ def turn_message(turn: Turn) -> dict[str, Any]:
         "endMs": turn.end_ms,
         "interrupted": turn.interrupted,
         "recognized": turn.recognized,
+        "keypad": turn.keypad,
         "latency": turn.latency,
     }
 

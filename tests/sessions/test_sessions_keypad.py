@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sessions.factories import CallSessionFactory, TranscriptTurnFactory
-from sessions.live.consumer import _store_turn
+from sessions.live.consumer import _store_turn, turn_message
 from sessions.models import Speaker
 from sessions.pipeline import Turn
 from tests.sessions.test_sessions_admin import staff
@@ -68,3 +68,13 @@ def test_the_admin_session_page_marks_the_keys(client, owner):
     assert ">keypad 1w2#<" in page
     assert "The contact pressed this key" in page
     assert "The agent pressed these keys" in page
+
+
+def test_the_live_monitor_is_told_which_turns_were_keys():
+    turn = Turn(index=3, speaker=Speaker.CONTACT, text="[pressed 1]", start_ms=5, end_ms=5)
+
+    assert turn_message(turn)["keypad"] == ""
+    pressed = Turn(
+        index=3, speaker=Speaker.CONTACT, text="[pressed 1]", start_ms=5, end_ms=5, keypad="1"
+    )
+    assert turn_message(pressed)["keypad"] == "1"
