@@ -240,31 +240,14 @@ class ScriptedAgent(ConversationView):
         return self._said_first
 
     def respond_to_key(self, digit: str) -> str:
-        """Decide a caller turn that is a key the script maps; what the agent says back. A key
-        does what the words it stands for would (`KeypadAction`), without guessing at intent."""
+        """Decide a caller turn that is a key the script maps; what the agent says back."""
         action = self._keypad[digit]
-        conversation = self._conversation
-        conversation.begin_key_turn(digit, action)
-        phrases = self.context.phrases
-        if action is KeypadAction.INTERESTED:
-            conversation.end(EndReason.AGREED, Outcome.INTERESTED)
-            line = self._closing
-        elif action is KeypadAction.OPT_OUT:
-            conversation.mark_do_not_call()
-            conversation.end(EndReason.OPTED_OUT, Outcome.DO_NOT_CALL)
-            line = phrases.opt_out_confirmation
-        elif action is KeypadAction.CALLBACK:
+        line = self._conversation.press_key(
+            digit, action, closing=self._closing, last_line=self._last_line
+        )
+        if action is KeypadAction.CALLBACK:
             self._awaiting_callback_time = True
             self._objections_in_a_row = 0
-            line = phrases.ask_callback_time
-        elif action is KeypadAction.END:
-            conversation.end(EndReason.KEYPAD_ENDED, Outcome.NOT_INTERESTED)
-            line = phrases.polite_close
-        else:  # REPEAT
-            line = self._last_line
-        if not conversation.finished and conversation.at_turn_limit:
-            line = conversation.end_at_turn_limit()
-        conversation.said(line)
         self._last_line = line
         return line
 

@@ -8,6 +8,7 @@ import pytest
 
 from scripts.engine.agent import HearsKeys
 from scripts.engine.conversation import contact_stance
+from scripts.engine.llm import LLMAgent, LLMConfig
 from scripts.engine.scripted import ScriptedAgent
 from scripts.engine.types import (
     CallContext,
@@ -142,3 +143,32 @@ def test_it_refuses_a_bad_keypad(keypad, prompt, error):
 
     assert len(errors) == 1
     assert error in errors[0]
+
+
+async def test_the_llm_agent_says_the_prompt_and_keys_act_without_asking_the_model(closed_port):
+    # Nothing listens at the model's address: a key must not need it.
+    config = LLMConfig(base_url=f"http://127.0.0.1:{closed_port}", api_key="sk", model="m")
+    bot = LLMAgent(SCRIPT, CallContext(variables={"first_name": "Jo"}), config)
+    try:
+        opening = "".join([chunk async for chunk in bot.opening()])
+        assert opening.endswith(PROMPT)
+        assert PROMPT in bot.messages[0]["content"]
+        assert isinstance(bot, HearsKeys)
+        assert not bot.answers_key("7")
+
+        again = "".join([chunk async for chunk in bot.press("3")])
+        closing = "".join([chunk async for chunk in bot.press("1")])
+    finally:
+        await bot.aclose()
+
+    assert again == opening
+    assert closing == "Wonderful, a specialist will call you."
+    assert bot.outcome is Outcome.INTERESTED
+    assert bot.messages[-2:] == [
+        {"role": "user", "content": "[pressed 1]"},
+        {"role": "assistant", "content": closing},
+    ]
+    assert [dict(e.data) for e in bot.events if e.kind is EventKind.KEYPAD] == [
+        {"digit": "3", "action": "repeat"},
+        {"digit": "1", "action": "interested"},
+    ]
