@@ -74,6 +74,8 @@ logger = logging.getLogger(__name__)
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 HangUp = Callable[[], Awaitable[None]]
 Kind = PipelineEventKind
+# Keys a phone can send (A-D exist on some keypads and in the DTMF standard).
+_PHONE_KEYS = frozenset("0123456789*#ABCD")
 
 
 class _Phase(Enum):
@@ -299,6 +301,11 @@ class CallPipeline:
             self.stats.messages_before_start += 1
             return
         if self._phase in (_Phase.CLOSING, _Phase.ENDED):
+            return
+        if not isinstance(digit, str) or len(digit) != 1 or digit not in _PHONE_KEYS:
+            # One key per message is all Twilio sends; anything else goes nowhere near the
+            # transcript or the agent.
+            self.stats.malformed_dtmf += 1
             return
         self.stats.dtmf_digits += digit
         now_ms = self._now_ms()

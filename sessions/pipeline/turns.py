@@ -129,6 +129,7 @@ class PipelineStats:
     marks_echoed: int = 0
     barge_ins: int = 0
     dtmf_digits: str = ""
+    malformed_dtmf: int = 0  # a `dtmf` digit that is not one key: counted and skipped
     digits_sent: str = ""
 
 

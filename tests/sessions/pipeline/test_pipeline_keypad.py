@@ -57,6 +57,21 @@ async def test_an_unmapped_key_is_transcribed_and_the_agent_goes_on():
     await call.pipeline.close()
 
 
+async def test_a_dtmf_message_that_is_not_one_key_is_counted_and_skipped():
+    call = make_call(script=KEYPAD_SCRIPT)
+    call.pipeline.start("MZ1")
+    await call.line.run(seconds=0.2)
+    for digit in ("", "11", "x", "[pressed 1]"):
+        call.pipeline.on_dtmf(digit)
+    await call.line.run(seconds=0.2)
+
+    assert not any(t.keypad for t in call.sink.turns)
+    assert not any(e.kind == "dtmf" for e in call.sink.events)
+    assert call.pipeline.stats.malformed_dtmf == 4
+    assert call.pipeline.stats.dtmf_digits == ""
+    await call.pipeline.close()
+
+
 async def test_the_agent_presses_keys_as_tones_after_what_is_queued():
     call = make_call()
     call.pipeline.start("MZ1")
