@@ -58,6 +58,7 @@ bench: install
 	@$(VENV_PY) -m benchmarks.campaign_stats --quick
 	@$(VENV_PY) -m benchmarks.voices_list --quick
 	@$(VENV_PY) -m benchmarks.pii_redaction
+	@$(VENV_PY) -m benchmarks.dtmf --trials 10
 
 clean:
 	rm -rf var/ staticfiles/ .pytest_cache .mypy_cache .ruff_cache

@@ -16,7 +16,13 @@ from anvil_voice.charts import DEFAULT_COLOUR, OUTCOME_COLOURS, ChartItem, stack
 from scripts import selectors, services
 from scripts.api.views import SAMPLE_CONTACT
 from scripts.models import ObjectionResponse, Script, ScriptVersion
-from scripts.validation import disclosure_error, line_errors, objection_errors
+from scripts.validation import (
+    KEYPAD_ACTIONS,
+    disclosure_error,
+    keypad_errors,
+    line_errors,
+    objection_errors,
+)
 from sessions import analytics as call_analytics
 from sessions.models import Outcome
 
@@ -30,7 +36,40 @@ def _outcome_label(outcome: str) -> str:
     return str(_OUTCOME_LABELS.get(outcome, outcome)) if outcome else NO_OUTCOME_LABEL
 
 
+class KeypadField(forms.Field):
+    """The keypad as a manager writes it: one key a line, ``1 = interested``. Stored as the
+    API's list of {digit, action}; `keypad_errors` judges it (in the form's `clean`)."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 30})
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return "\n".join(f"{item.get('digit')} = {item.get('action')}" for item in value)
+        return value
+
+    def to_python(self, value: Any) -> list[dict[str, str]]:
+        text = str(value or "")
+        keys: list[dict[str, str]] = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            digit, equals, action = line.partition("=")
+            if not equals:
+                raise forms.ValidationError(f"Line {number}: write a key as '1 = interested'.")
+            keys.append({"digit": digit.strip(), "action": action.strip()})
+        return keys
+
+
 class ScriptAdminForm(forms.ModelForm):
+    keypad = KeypadField(
+        required=False,
+        help_text=(
+            "One key a line, e.g. '1 = interested'. Actions: "
+            + ", ".join(KEYPAD_ACTIONS)
+            + ". 9 always opts out. Say which keys to press in the keypad prompt."
+        ),
+    )
+
     class Meta:
         model = Script
         fields = [
@@ -45,10 +84,15 @@ class ScriptAdminForm(forms.ModelForm):
             "closing_interruptible",
             "recording_disclosure",
             "recording_disclosure_required",
+            "keypad",
+            "keypad_prompt",
         ]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        if "keypad" in cleaned:
+            for message in keypad_errors(cleaned["keypad"], cleaned.get("keypad_prompt") or ""):
+                self.add_error("keypad", message)
         organization = cleaned.get("organization")
         if organization is not None:
             known = selectors.script_known_variables(organization=organization)
@@ -128,6 +172,8 @@ class ScriptAdmin(OrganizationScopedAdmin):
                     "closing_interruptible",
                     "recording_disclosure",
                     "recording_disclosure_required",
+                    "keypad",
+                    "keypad_prompt",
                     "voicemail_message",
                     "system_prompt",
                     "version",

@@ -30,6 +30,10 @@ class Script(models.Model):
     # (`sessions.carrier.recording`). Not required: the campaign records from the answer.
     recording_disclosure = models.TextField(max_length=MAX_LINE_LENGTH, blank=True)
     recording_disclosure_required = models.BooleanField(default=False)
+    # Keys the caller may press, [{"digit": "1", "action": "interested"}, ...]
+    # (`scripts.engine.types.KeypadAction`), and the line said after the opening that tells them.
+    keypad = models.JSONField(default=list, blank=True)
+    keypad_prompt = models.TextField(max_length=MAX_LINE_LENGTH, blank=True)
     # The number of the newest ScriptVersion; bumped whenever what the agent says changes.
     version = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)

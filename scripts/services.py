@@ -18,6 +18,7 @@ from scripts.models import ObjectionResponse, Script, ScriptVersion
 from scripts.validation import (
     compliance_warnings,
     disclosure_error,
+    keypad_errors,
     line_errors,
     objection_errors,
 )
@@ -33,6 +34,8 @@ CONTENT_FIELDS = (
     "closing_interruptible",
     "recording_disclosure",
     "recording_disclosure_required",
+    "keypad",
+    "keypad_prompt",
 )
 # Fields whose change alters a call (the name does not).
 SPOKEN_FIELDS = frozenset(CONTENT_FIELDS) - {"name"}
@@ -41,7 +44,7 @@ SPOKEN_FIELDS = frozenset(CONTENT_FIELDS) - {"name"}
 def _validate(
     *,
     organization: Organization,
-    lines: Mapping[str, str],
+    lines: Mapping[str, Any],
     objections: Sequence[Mapping[str, Any]] | None,
 ) -> None:
     errors: dict[str, list[str]] = line_errors(
@@ -52,6 +55,8 @@ def _validate(
         required=bool(lines.get("recording_disclosure_required")),
     ):
         errors.setdefault("recording_disclosure", []).append(problem)
+    if problems := keypad_errors(lines.get("keypad") or [], lines.get("keypad_prompt") or ""):
+        errors["keypad"] = problems
     if objections is not None and (problems := objection_errors(objections)):
         errors["objection_responses"] = problems
     if errors:
@@ -70,6 +75,8 @@ def script_snapshot(*, script: Script) -> dict[str, Any]:
         "closing_interruptible": script.closing_interruptible,
         "recording_disclosure": script.recording_disclosure,
         "recording_disclosure_required": script.recording_disclosure_required,
+        "keypad": [dict(item) for item in script.keypad or []],
+        "keypad_prompt": script.keypad_prompt,
         "objection_responses": [
             {"trigger": item.trigger, "response": item.response}
             for item in script.objections.order_by("position", "id")

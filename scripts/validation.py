@@ -12,6 +12,7 @@ from typing import Any
 
 from scripts.engine.normalize import normalize
 from scripts.engine.placeholders import validate_placeholders
+from scripts.engine.types import KEYPAD_KEYS, OPT_OUT_DIGIT, KeypadAction
 
 MAX_OBJECTIONS = 50
 MAX_TRIGGER_LENGTH = 300
@@ -30,7 +31,9 @@ LINE_FIELDS = (
     "voicemail_message",
     "system_prompt",
     "recording_disclosure",
+    "keypad_prompt",
 )
+KEYPAD_ACTIONS = tuple(action.value for action in KeypadAction)
 
 _AI_DISCLOSURE = re.compile(
     r"\b(ai|a\.i\.|artificial intelligence|automated|virtual (assistant|agent)|"
@@ -77,6 +80,46 @@ def objection_errors(objections: Sequence[Mapping[str, Any]]) -> list[str]:
             )
         else:
             seen[key] = index
+    return errors
+
+
+def keypad_errors(keypad: Sequence[Any], prompt: str) -> list[str]:
+    """What is wrong with a script's keypad (a list of {digit, action}) and its prompt line.
+
+    A key is one of 0-9, * and #, used once, with a known action; the platform's opt-out key
+    (9) always opts out, so a script may list it only with that action; and a keypad needs
+    the prompt that tells the caller about it (and a prompt, a keypad).
+    """
+    errors: list[str] = []
+    if not isinstance(keypad, Sequence) or isinstance(keypad, str | bytes):
+        return ["The keypad must be a list of {digit, action} objects."]
+    seen: set[str] = set()
+    for index, item in enumerate(keypad, start=1):
+        if not isinstance(item, Mapping):
+            errors.append(f"Key {index}: must be an object with a digit and an action.")
+            continue
+        digit, action = item.get("digit"), item.get("action")
+        if not isinstance(digit, str) or len(digit) != 1 or digit not in KEYPAD_KEYS:
+            errors.append(f"Key {index}: the digit must be one of 0-9, * or #; got {digit!r}.")
+            continue
+        if action not in KEYPAD_ACTIONS:
+            errors.append(
+                f"Key {index}: unknown action {action!r}; use one of {', '.join(KEYPAD_ACTIONS)}."
+            )
+            continue
+        if digit in seen:
+            errors.append(f"Key {index}: the digit {digit} is already used.")
+        seen.add(digit)
+        if digit == OPT_OUT_DIGIT and action != KeypadAction.OPT_OUT:
+            errors.append(
+                f"Key {index}: {OPT_OUT_DIGIT} is the opt-out key on every call; it can only "
+                "have the opt_out action."
+            )
+    has_prompt = bool(prompt and prompt.strip())
+    if keypad and not has_prompt:
+        errors.append("A keypad needs a keypad prompt that tells the caller which keys to press.")
+    if has_prompt and not keypad:
+        errors.append("The keypad prompt names keys, but the keypad has none.")
     return errors
 
 

@@ -166,6 +166,7 @@ class CallSessionAdmin(ReadOnlyScopedAdmin):
                 "start": _clock(turn.start_ms),
                 "end": _clock(turn.end_ms),
                 "interrupted": turn.interrupted,
+                "keypad": turn.keypad,
                 "latency": _latency(turn.latency),
             }
             for turn in selectors.session_turns(session=session)

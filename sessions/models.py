@@ -318,6 +318,9 @@ class TranscriptTurn(models.Model):
     # False: the caller spoke and recognition failed or did not answer in time (`text` empty).
     # A database default too: bulk loads (COPY) that do not name the column mean heard turns.
     recognized = models.BooleanField(default=True, db_default=True)
+    # Keys instead of words: the contact pressed them (text "[pressed 1]") or the agent did.
+    # A database default like `recognized`: bulk loads that do not name the column mean speech.
+    keypad = models.CharField(max_length=64, blank=True, default="", db_default="")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

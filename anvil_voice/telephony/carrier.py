@@ -18,6 +18,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from anvil_voice.telephony.callbacks import CarrierCallStatus
+from anvil_voice.telephony.dtmf import LiveStream
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -130,6 +131,10 @@ class Carrier(Protocol):
         """Begin recording the live call `call.call_sid` from now on (both sides, one file),
         and report it to our recording callback like a from-answer recording. Raises
         RecordingError (CALL_NOT_IN_PROGRESS when the call already ended)."""
+
+    def send_digits(self, call: LiveStream, digits: str) -> int:
+        """Press keys on a live call (`0-9*#`, ``w`` waits 0.5 s): raises InvalidDigitsError
+        for anything else, before sending. Returns how long the presses take to play (ms)."""
 
     def validate_webhook(self, request: HttpRequest) -> bool:
         """True when the request carries a valid carrier signature for our public URL."""

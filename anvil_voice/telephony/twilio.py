@@ -22,7 +22,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from anvil_voice.telephony import signatures, twiml
+from anvil_voice.telephony import dtmf, signatures, twiml
 from anvil_voice.telephony.carrier import (
     CarrierCall,
     HeldElsewhere,
@@ -287,6 +287,12 @@ class TwilioCarrier:
         return StartedRecording(recording_sid=str(created.sid), started_at=created.start_time)
 
     # --- signatures ----------------------------------------------------------------------
+    def send_digits(self, call: dtmf.LiveStream, digits: str) -> int:
+        # In-band tones in the call's own Media Stream. Twilio's `<Play digits>` needs a call
+        # update with new TwiML, which ends the `<Connect><Stream>` the agent talks on, and a
+        # stream has no message that sends a digit (docs/decisions.md, "The keypad").
+        return dtmf.send_digits_in_band(call, digits)
+
     def validate_webhook(self, request: HttpRequest) -> bool:
         return signatures.webhook_is_valid(request)
 

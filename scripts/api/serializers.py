@@ -7,7 +7,7 @@ from rest_framework import serializers
 from anvil_voice.api.serializers import CamelCaseModelSerializer, CamelCaseSerializer
 from scripts import services
 from scripts.models import MAX_LINE_LENGTH, Script, ScriptVersion
-from scripts.validation import MAX_TRIGGER_LENGTH
+from scripts.validation import KEYPAD_ACTIONS, MAX_TRIGGER_LENGTH
 
 
 class ObjectionResponseSerializer(CamelCaseSerializer):
@@ -15,8 +15,20 @@ class ObjectionResponseSerializer(CamelCaseSerializer):
     response = serializers.CharField(max_length=MAX_LINE_LENGTH)
 
 
+class KeypadKeySerializer(CamelCaseSerializer):
+    digit = serializers.CharField(
+        max_length=1, help_text="0-9, * or #; 9 is the opt-out key on every call."
+    )
+    action = serializers.ChoiceField(choices=KEYPAD_ACTIONS)
+
+
 class ScriptSerializer(CamelCaseModelSerializer):
     objection_responses = ObjectionResponseSerializer(many=True, required=False)
+    keypad = KeypadKeySerializer(
+        many=True,
+        required=False,
+        help_text="Keys the caller may press and what each does; `keypadPrompt` tells them.",
+    )
     warnings = serializers.SerializerMethodField()
 
     class Meta:
@@ -33,6 +45,8 @@ class ScriptSerializer(CamelCaseModelSerializer):
             "closing_interruptible",
             "recording_disclosure",
             "recording_disclosure_required",
+            "keypad",
+            "keypad_prompt",
             "objection_responses",
             "version",
             "warnings",
@@ -46,6 +60,10 @@ class ScriptSerializer(CamelCaseModelSerializer):
 
     def to_representation(self, instance: Script) -> dict[str, Any]:
         data = super().to_representation(instance)
+        data["keypad"] = [
+            {"digit": str(item.get("digit", "")), "action": str(item.get("action", ""))}
+            for item in instance.keypad or []
+        ]
         data["objectionResponses"] = [
             {"trigger": item.trigger, "response": item.response}
             for item in instance.objections.all()

@@ -34,6 +34,9 @@ SAMPLE_CONTACT = {
 
 def _split(validated: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
     objections = validated.pop("objection_responses", None)
+    if "keypad" in validated:
+        # Stored as plain JSON, in the order given (the prompt reads them in that order).
+        validated["keypad"] = [dict(item) for item in validated["keypad"]]
     return validated, objections
 
 

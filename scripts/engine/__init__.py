@@ -14,7 +14,13 @@ Modules, in dependency order:
     llm           LLMAgent (OpenAI-compatible, streaming, tools)
 """
 
-from scripts.engine.agent import Agent, KnowsItsLines, speakable_chunks, split_speakable
+from scripts.engine.agent import (
+    Agent,
+    HearsKeys,
+    KnowsItsLines,
+    speakable_chunks,
+    split_speakable,
+)
 from scripts.engine.conversation import AgentFinishedError, contact_stance
 from scripts.engine.intents import Intent, IntentResult, detect_intent
 from scripts.engine.llm import LLMAgent, LLMConfig
@@ -36,6 +42,8 @@ from scripts.engine.types import (
     EndReason,
     EngineEvent,
     EventKind,
+    KeypadAction,
+    KeypadKey,
     MarkDoNotCall,
     ObjectionResponse,
     Outcome,
@@ -56,8 +64,11 @@ __all__ = [
     "EndReason",
     "EngineEvent",
     "EventKind",
+    "HearsKeys",
     "Intent",
     "IntentResult",
+    "KeypadAction",
+    "KeypadKey",
     "KnowsItsLines",
     "LLMAgent",
     "LLMConfig",

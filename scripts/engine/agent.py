@@ -56,6 +56,17 @@ class Agent(Protocol):
 
 
 @runtime_checkable
+class HearsKeys(Protocol):
+    """An agent that acts on the keys the caller presses (the scripted agent, from its script's
+    keypad). The pipeline asks `answers_key` first: a key nobody maps is only transcribed."""
+
+    def answers_key(self, digit: str) -> bool: ...
+
+    def press(self, digit: str) -> AsyncIterator[str]:
+        """The reply to a key press, streamed like `reply()`."""
+
+
+@runtime_checkable
 class KnowsItsLines(Protocol):
     """An agent that can list what it will say before it hears anything (both agents do)."""
 

@@ -11,8 +11,10 @@ from scripts.engine.types import (
     AgentAction,
     CallContext,
     EndCall,
+    EndReason,
     EngineEvent,
     EventKind,
+    KeypadAction,
     MarkDoNotCall,
     Outcome,
     ScheduleCallback,
@@ -24,6 +26,7 @@ _NOT_A_STANCE = frozenset(
     {Intent.GREETING, Intent.ASKS_WHO, Intent.ASKS_IF_AI, Intent.REPEAT_REQUEST}
 )
 _NEGATIVE = frozenset({Intent.REFUSAL, Intent.OPT_OUT})
+_NEGATIVE_KEYS = frozenset({KeypadAction.OPT_OUT.value, KeypadAction.END.value})
 
 
 def contact_stance(events: Iterable[EngineEvent]) -> Stance:
@@ -34,6 +37,11 @@ def contact_stance(events: Iterable[EngineEvent]) -> Stance:
     for event in events:
         if event.kind is EventKind.OBJECTION_MATCHED:
             return Stance.NEGATIVE
+        if event.kind is EventKind.KEYPAD:
+            if event.data.get("action") in _NEGATIVE_KEYS:
+                return Stance.NEGATIVE
+            stance = Stance.ENGAGED
+            continue
         if event.kind is not EventKind.HEARD:
             continue
         intent = detect_intent(str(event.data.get("text", ""))).intent
@@ -80,6 +88,36 @@ class Conversation:
         self.caller_spoke = True
         self.emit(EventKind.HEARD, text=text)
         return text
+
+    def press_key(self, digit: str, action: KeypadAction, *, closing: str, last_line: str) -> str:
+        """Decide a caller turn that is a key the script maps; the line to say back (recorded).
+        A key does what the words it stands for would, with no guessing at intent, and the
+        same in both agents: the script's map decides, not the model."""
+        if self.finished:
+            raise AgentFinishedError("The call has ended; no further replies.")
+        self.turn += 1
+        self.silences = 0
+        self.caller_spoke = True
+        self.emit(EventKind.KEYPAD, digit=digit, action=action.value)
+        phrases = self.context.phrases
+        if action is KeypadAction.INTERESTED:
+            self.end(EndReason.AGREED, Outcome.INTERESTED)
+            line = closing
+        elif action is KeypadAction.OPT_OUT:
+            self.mark_do_not_call()
+            self.end(EndReason.OPTED_OUT, Outcome.DO_NOT_CALL)
+            line = phrases.opt_out_confirmation
+        elif action is KeypadAction.CALLBACK:
+            line = phrases.ask_callback_time  # the answer, in words, names the time
+        elif action is KeypadAction.END:
+            self.end(EndReason.KEYPAD_ENDED, Outcome.NOT_INTERESTED)
+            line = phrases.polite_close
+        else:  # REPEAT
+            line = last_line
+        if not self.finished and self.at_turn_limit:
+            line = self.end_at_turn_limit()
+        self.said(line)
+        return line
 
     def said(self, text: str) -> None:
         """Record what the agent said this turn; a pending end is recorded right after it."""

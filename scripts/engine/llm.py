@@ -98,6 +98,13 @@ class LLMAgent(ConversationView):
         self._conversation = Conversation(context)
         self._opening = render(script.opening_line, context.variables)
         self._closing = render(script.closing_line, context.variables)
+        # The keypad prompt follows the opening, and the script's map decides what a key does
+        # (`Conversation.press_key`), as with the scripted agent: a key is never a guess.
+        self._keypad = {key.digit: key.action for key in script.keypad}
+        if self._keypad and script.keypad_prompt:
+            prompt = render(script.keypad_prompt, context.variables)
+            self._opening = f"{self._opening} {prompt}".strip()
+        self._last_line = self._opening
         self._system = system_message(script, context, now=context.local_now())
         self._history: list[dict[str, Any]] = []
 
@@ -190,6 +197,22 @@ class LLMAgent(ConversationView):
                     conversation.emit(EventKind.SAID, text=said, interrupted=True)
             else:
                 conversation.said(said)
+                self._last_line = said or self._last_line
+
+    # -- the keypad (`HearsKeys`) -------------------------------------------------------------
+
+    def answers_key(self, digit: str) -> bool:
+        return digit in self._keypad and not self.finished
+
+    async def press(self, digit: str) -> AsyncIterator[str]:
+        line = self._conversation.press_key(
+            digit, self._keypad[digit], closing=self._closing, last_line=self._last_line
+        )
+        # The model sees the key and the answer, so a later turn reads in context.
+        self._history.append({"role": "user", "content": f"[pressed {digit}]"})
+        self._history.append({"role": "assistant", "content": line})
+        self._last_line = line
+        yield line
 
     async def aclose(self) -> None:
         if self._owns_client:

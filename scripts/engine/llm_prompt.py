@@ -76,6 +76,11 @@ def system_message(script: ScriptSpec, context: CallContext, *, now: datetime) -
         f'- Opening line (already said): "{render(script.opening_line, variables)}"',
         f'- Closing line (say it when they agree): "{render(script.closing_line, variables)}"',
     ]
+    if script.keypad and script.keypad_prompt:
+        lines.append(
+            f'- Keypad (said after the opening): "{render(script.keypad_prompt, variables)}". '
+            'Keys the caller presses appear as "[pressed 1]" and are handled for you.'
+        )
     if script.objection_responses:
         lines += ["", "Objection guidance (answer in the spirit of the response, once each):"]
         for objection in script.objection_responses:

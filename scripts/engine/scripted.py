@@ -59,6 +59,7 @@ from scripts.engine.types import (
     CallContext,
     EndReason,
     EventKind,
+    KeypadAction,
     Outcome,
     ScriptSpec,
 )
@@ -169,7 +170,12 @@ class ScriptedAgent(ConversationView):
         self._used_triggers: set[int] = set()
         self._objections_in_a_row = 0
         self._awaiting_callback_time = False
-        self._last_line = self._opening
+        # The keypad prompt follows the opening: the opening's question stays its last sentence
+        # for `split_opening`, and the caller hears which keys do what before answering.
+        self._keypad = {key.digit: key.action for key in script.keypad}
+        prompt = render(script.keypad_prompt, variables) if self._keypad else ""
+        self._said_first = _join(self._opening, prompt)
+        self._last_line = self._said_first
 
     # -- Agent protocol -----------------------------------------------------------------------
 
@@ -181,6 +187,16 @@ class ScriptedAgent(ConversationView):
         for piece in _pieces(self.respond(heard)):
             yield piece
 
+    # -- the keypad (`HearsKeys`) -------------------------------------------------------------
+
+    def answers_key(self, digit: str) -> bool:
+        """True when the script maps `digit`: the pipeline hands it over (and stops talking)."""
+        return digit in self._keypad and not self.finished
+
+    async def press(self, digit: str) -> AsyncIterator[str]:
+        for piece in _pieces(self.respond_to_key(digit)):
+            yield piece
+
     def known_lines(self) -> list[list[str]]:
         """The lines this agent can say to this contact without hearing anything new, each as
         the pieces `opening()`/`reply()` stream for it, opening first, then the closing, the
@@ -190,7 +206,7 @@ class ScriptedAgent(ConversationView):
         Missing: a callback confirmation (it names the time the caller asked for)."""
         phrases = self.context.phrases
         question, pitch = self._question, self._parts.pitch or self._question
-        lines = [self._opening, self._closing]
+        lines = [self._said_first, self._closing]
         for response in self._responses:
             if "?" in response or _FAREWELL.search(response):
                 lines.append(response)
@@ -219,9 +235,21 @@ class ScriptedAgent(ConversationView):
     # -- synchronous core ---------------------------------------------------------------------
 
     def start(self) -> str:
-        """The rendered opening line (turn 0)."""
-        self._conversation.said(self._opening)
-        return self._opening
+        """The rendered opening line (turn 0), and the keypad prompt after it."""
+        self._conversation.said(self._said_first)
+        return self._said_first
+
+    def respond_to_key(self, digit: str) -> str:
+        """Decide a caller turn that is a key the script maps; what the agent says back."""
+        action = self._keypad[digit]
+        line = self._conversation.press_key(
+            digit, action, closing=self._closing, last_line=self._last_line
+        )
+        if action is KeypadAction.CALLBACK:
+            self._awaiting_callback_time = True
+            self._objections_in_a_row = 0
+        self._last_line = line
+        return line
 
     def respond(self, heard: str | None) -> str:
         """Decide one caller turn and return everything the agent says in reply."""

@@ -42,6 +42,7 @@ class EventKind(StrEnum):
     CALLBACK_REQUESTED = "callback_requested"  # {at}: ISO-8601 with offset, or None
     OPTED_OUT = "opted_out"  # {}
     TOOL_CALLED = "tool_called"  # {name, arguments}: LLM agent only
+    KEYPAD = "keypad"  # {digit, action}: the caller pressed a key the script maps
     ERROR = "error"  # {code, message, status}: LLM agent only
     ENDED = "ended"  # {reason, outcome}
 
@@ -61,6 +62,43 @@ class EndReason(StrEnum):
     AGENT_ERROR = "agent_error"
     # The LLM's own end_call; its free-text reason goes into the event next to this.
     MODEL_ENDED = "model_ended"
+    # The caller pressed a key the script maps to "end" (e.g. "press 2 if this is not for you").
+    KEYPAD_ENDED = "keypad_ended"
+
+
+# The key that always means "stop calling me" (the live pipeline acts on it before any agent,
+# `PipelineConfig.opt_out_digit`); a script's keypad may only give it the opt-out action.
+OPT_OUT_DIGIT = "9"
+KEYPAD_KEYS = "0123456789*#"
+
+
+class KeypadAction(StrEnum):
+    """What a key the caller presses does (a script's keypad; issue 16). Transfers join later."""
+
+    INTERESTED = "interested"  # as "yes": the closing line, outcome interested
+    CALLBACK = "callback"  # as "call me back": asks when
+    OPT_OUT = "opt_out"  # as "take me off your list"
+    REPEAT = "repeat"  # says the last line again
+    END = "end"  # polite close, outcome not_interested
+
+
+@dataclass(frozen=True, slots=True)
+class KeypadKey:
+    digit: str
+    action: KeypadAction
+
+    def as_dict(self) -> dict[str, str]:
+        return {"digit": self.digit, "action": self.action.value}
+
+
+def _keypad(items: Iterable[Any]) -> tuple[KeypadKey, ...]:
+    result: list[KeypadKey] = []
+    for item in items:
+        if isinstance(item, KeypadKey):
+            result.append(item)
+        else:
+            result.append(KeypadKey(str(item["digit"]), KeypadAction(item["action"])))
+    return tuple(result)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +171,14 @@ class ScriptSpec:
     # during it are still recognised. Snapshots from before these fields read as the defaults.
     opening_interruptible: bool = True
     closing_interruptible: bool = False
+    # Keys the caller may press and what each does, and the line that tells them (said right
+    # after the opening: "Press 1 to talk to a person."). Both empty: no keypad.
+    keypad: tuple[KeypadKey, ...] = ()
+    keypad_prompt: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "objection_responses", _objections(self.objection_responses))
+        object.__setattr__(self, "keypad", _keypad(self.keypad))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ScriptSpec:
@@ -148,6 +191,8 @@ class ScriptSpec:
             language=data.get("language", "en"),
             opening_interruptible=bool(data.get("opening_interruptible", True)),
             closing_interruptible=bool(data.get("closing_interruptible", False)),
+            keypad=data.get("keypad") or (),
+            keypad_prompt=data.get("keypad_prompt", ""),
         )
 
     def lines(self) -> dict[str, str]:
@@ -159,6 +204,8 @@ class ScriptSpec:
         }
         if self.voicemail_message:
             lines["voicemail_message"] = self.voicemail_message
+        if self.keypad_prompt:
+            lines["keypad_prompt"] = self.keypad_prompt
         for index, objection in enumerate(self.objection_responses):
             lines[f"objection_responses[{index}].trigger"] = objection.trigger
             lines[f"objection_responses[{index}].response"] = objection.response

@@ -17,7 +17,16 @@ from voices.storage import signed_url
 class TranscriptTurnSerializer(CamelCaseModelSerializer):
     class Meta:
         model = TranscriptTurn
-        fields = ["index", "speaker", "text", "start_ms", "end_ms", "interrupted", "recognized"]
+        fields = [
+            "index",
+            "speaker",
+            "text",
+            "start_ms",
+            "end_ms",
+            "interrupted",
+            "recognized",
+            "keypad",
+        ]
         read_only_fields = fields
 
 

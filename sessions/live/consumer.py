@@ -32,6 +32,7 @@ from anvil_voice.privacy.redaction import redact_value
 from anvil_voice.speech.cache import CachingVoiceProvider
 from anvil_voice.speech.protocols import VoiceProvider
 from anvil_voice.speech.registry import get_streaming_stt, get_voice_provider
+from anvil_voice.telephony.carrier import get_carrier
 from scripts.engine import (
     Agent,
     CallContext,
@@ -79,6 +80,7 @@ _LOGGED_EVENTS = frozenset(
     {
         PipelineEventKind.BARGE_IN,
         PipelineEventKind.DTMF,
+        PipelineEventKind.DIGITS_SENT,
         PipelineEventKind.OPT_OUT,
         PipelineEventKind.SILENCE_TIMEOUT,
         PipelineEventKind.MAX_DURATION,
@@ -234,6 +236,7 @@ def turn_message(turn: Turn) -> dict[str, Any]:
         "endMs": turn.end_ms,
         "interrupted": turn.interrupted,
         "recognized": turn.recognized,
+        "keypad": turn.keypad,
         "latency": turn.latency,
     }
 
@@ -352,6 +355,7 @@ class LiveCallConsumer(MediaStreamConsumer):
                 sink=sink,
                 config=config,
                 on_disclosure=self._disclosure_heard,
+                send_digits=get_carrier().send_digits,
             )
         except Exception:
             # A script that no longer renders, a provider that cannot be built: the call goes

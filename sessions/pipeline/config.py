@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from scripts.engine.types import ENGLISH_PHRASES, AgentPhrases
+from scripts.engine.types import ENGLISH_PHRASES, OPT_OUT_DIGIT, AgentPhrases
 from sessions.pipeline.semantic_turn import SemanticTurnConfig
 from sessions.pipeline.turn_detection import NeuralTurnConfig
 from sessions.pipeline.vad import VadConfig
@@ -30,7 +30,7 @@ class PipelineConfig:
     # Stream time after which the agent says `phrases.max_turns_close` and hangs up.
     max_call_ms: int = 600_000
     # A key press that means "stop calling me"; None disables it.
-    opt_out_digit: str | None = "9"
+    opt_out_digit: str | None = OPT_OUT_DIGIT
     # Caller speech over agent audio stops the agent (VAD start, or a recogniser interim).
     barge_in: bool = True
     # The script's opening and closing lines may be marked as not interruptible (a required

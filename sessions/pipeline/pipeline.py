@@ -5,6 +5,9 @@ Inbound (the consumer calls these; none blocks, none raises on bad input)::
     start(stream_sid)  feed_media(payload)  on_mark(name)  on_dtmf(digit)  on_stop()
     await close()      # the websocket went away (always call it); returns the result
 
+Outbound keys: ``send_digits("1w2#")`` presses keys on the call (the carrier's way: in-band
+tones in the stream for Twilio), after the audio already queued.
+
 Inside, per call: endpointer (VAD) → recogniser → agent → sentence chunks → TTS → paced
 frames + marks → ``send``. Barge-in cuts the agent off (``clear``). Turns, events and the
 result go to the `PipelineSink` from one task, in order. No ORM, no Django: the consumer adapts.
@@ -22,7 +25,7 @@ import binascii
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from enum import Enum, auto
 from typing import Any
@@ -38,7 +41,8 @@ from anvil_voice.speech.protocols import (
     StreamingRecognizer,
     VoiceProvider,
 )
-from scripts.engine.agent import Agent
+from anvil_voice.telephony.dtmf import DigitSender, send_digits_in_band, validate_digits
+from scripts.engine.agent import Agent, HearsKeys
 from scripts.engine.types import AgentAction, EndCall, MarkDoNotCall, Outcome
 from sessions.pipeline.clock import Clock, LoopClock
 from sessions.pipeline.config import PipelineConfig
@@ -73,6 +77,8 @@ HangUp = Callable[[], Awaitable[None]]
 # back from the carrier (played in full), not when its audio was merely sent.
 DisclosureHeard = Callable[[bool, str], Coroutine[Any, Any, None]]
 Kind = PipelineEventKind
+# Keys a phone can send (A-D exist on some keypads and in the DTMF standard).
+_PHONE_KEYS = frozenset("0123456789*#ABCD")
 
 
 class _Phase(Enum):
@@ -90,6 +96,11 @@ class _Heard:
     speech_end_at: float  # clock time of the caller's last speech frame
     endpoint_at: float | None  # clock time our endpointer closed the utterance
     final_at: float  # clock time the recogniser's final arrived
+
+
+@dataclass(slots=True)
+class _Pressed:
+    digit: str  # a key the agent answers (`HearsKeys.answers_key`)
 
 
 class _Trigger(Enum):
@@ -125,9 +136,12 @@ class CallPipeline:
         fallback_voice_id: str | None = None,
         turn_detector: TurnDetector | None = None,
         on_disclosure: DisclosureHeard | None = None,
+        send_digits: DigitSender | None = None,
     ) -> None:
         self.config = config or PipelineConfig()
         self._on_disclosure = on_disclosure
+        # The carrier's way to press keys on the call (`Carrier.send_digits`).
+        self._digit_sender: DigitSender = send_digits or send_digits_in_band
         self._agent = agent
         self._voice = voice
         self._voice_id = voice_id
@@ -155,7 +169,7 @@ class CallPipeline:
         self._events: list[PipelineEvent] = []
         # Conversation inputs: caller utterances in order; triggers jump the queue.
         self._heard: deque[_Heard] = deque()
-        self._triggers: deque[_Trigger] = deque()
+        self._triggers: deque[_Trigger | _Pressed] = deque()
         self._wakeup = asyncio.Event()
         self._greeting_done = asyncio.Event()
         self._greeting_end_at: float | None = None
@@ -293,9 +307,34 @@ class CallPipeline:
             return
         if self._phase in (_Phase.CLOSING, _Phase.ENDED):
             return
+        if not isinstance(digit, str) or len(digit) != 1 or digit not in _PHONE_KEYS:
+            # One key per message is all Twilio sends; anything else goes nowhere near the
+            # transcript or the agent.
+            self.stats.malformed_dtmf += 1
+            return
         self.stats.dtmf_digits += digit
-        self._emit_event(Kind.DTMF, digit=digit)
-        if digit != self.config.opt_out_digit or self._opted_out:
+        now_ms = self._now_ms()
+        self._emit_turn(
+            Speaker.CONTACT,
+            f"[pressed {digit}]",
+            start_ms=now_ms,
+            end_ms=now_ms,
+            latency={},
+            keypad=digit,
+        )
+        if digit != self.config.opt_out_digit:
+            answered = self._answers_key(digit)
+            self._emit_event(Kind.DTMF, digit=digit, answered=answered)
+            if answered:
+                self._last_activity_ms = now_ms
+                # The key answers the prompt: stop talking (as for an opt-out) and act on it.
+                self._barge_in("dtmf")
+                self._triggers.append(_Pressed(digit))
+                self._greeting_done.set()
+                self._wakeup.set()
+            return
+        self._emit_event(Kind.DTMF, digit=digit, answered=not self._opted_out)
+        if self._opted_out:
             return
         # Compliance first: the opt-out is recorded now, whatever happens to the call next.
         self._opted_out = True
@@ -304,6 +343,42 @@ class CallPipeline:
             return  # the goodbye is already playing; the result carries the opt-out
         self._barge_in("dtmf")
         self._push(_Trigger.OPT_OUT)
+
+    def _answers_key(self, digit: str) -> bool:
+        agent = self._agent
+        if self._phase is _Phase.ENDING or self._voicemail is not None:
+            return False
+        return isinstance(agent, HearsKeys) and agent.answers_key(digit)
+
+    def send_digits(self, digits: str) -> int:
+        """Press keys on the call (``0-9*#``, ``w`` waits 0.5 s) through the carrier, after the
+        audio already queued; in the transcript as an agent turn. Returns how long they take
+        (ms); 0 when the call is not live. Raises InvalidDigitsError before sending anything."""
+        validate_digits(digits)
+        if self._phase in (_Phase.WAITING, _Phase.CLOSING, _Phase.ENDED):
+            return 0
+        duration_ms = self._digit_sender(self, digits)
+        self.stats.digits_sent += digits
+        start_ms = self._now_ms()
+        self._emit_event(Kind.DIGITS_SENT, digits=digits, duration_ms=duration_ms)
+        self._emit_turn(
+            Speaker.AGENT,
+            f"[pressed {digits}]",
+            start_ms=start_ms,
+            end_ms=start_ms + duration_ms,
+            latency={},
+            keypad=digits,
+        )
+        return duration_ms
+
+    def queue_audio(self, frames: Sequence[bytes]) -> None:
+        """`LiveStream`: frames for the caller, sent in order after what is queued. Not part of
+        an agent turn, so a barge-in does not drop them (Twilio's `clear` still can)."""
+        for frame in frames:
+            payload = base64.b64encode(frame).decode("ascii")
+            self._queue(
+                {"event": "media", "streamSid": self.stream_sid, "media": {"payload": payload}}
+            )
 
     def leave_voicemail(self, text: str) -> None:
         """A machine answered and the campaign leaves a message: stop whatever the agent is
@@ -582,6 +657,11 @@ class CallPipeline:
                     endpoint_at=item.endpoint_at,
                 )
                 result = await self._speak(self._agent.reply(item.text), timing)
+            elif isinstance(item, _Pressed):
+                agent = self._agent
+                if self._agent.finished or not isinstance(agent, HearsKeys):
+                    continue
+                result = await self._speak(agent.press(item.digit), self._trigger_timing())
             elif item is _Trigger.SILENCE:
                 result = await self._speak(self._agent.reply(None), self._trigger_timing())
             elif item is _Trigger.STT_RETRY:
@@ -619,7 +699,7 @@ class CallPipeline:
         """The caller is talking, or words they said are still being recognised."""
         return self._vad.in_speech or bool(self._pending) or bool(self._heard)
 
-    async def _next_input(self) -> _Heard | _Trigger:
+    async def _next_input(self) -> _Heard | _Trigger | _Pressed:
         while True:
             if self._triggers:
                 return self._triggers.popleft()
@@ -800,6 +880,7 @@ class CallPipeline:
         interrupted: bool = False,
         latency: dict[str, Any],
         recognized: bool = True,
+        keypad: str = "",
     ) -> None:
         turn = Turn(
             index=len(self._turns),
@@ -810,6 +891,7 @@ class CallPipeline:
             interrupted=interrupted,
             latency=latency,
             recognized=recognized,
+            keypad=keypad,
         )
         self._turns.append(turn)
         self._sink_queue.put_nowait(("turn", turn))

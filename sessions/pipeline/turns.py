@@ -50,6 +50,9 @@ class Turn:
     interrupted: bool = False
     latency: dict[str, Any] = field(default_factory=dict)
     recognized: bool = True
+    # Keys, not words: the caller pressed them (a contact turn, text "[pressed 1]") or the
+    # agent did (an agent turn, text "[pressed 1w2#]"). Empty for speech.
+    keypad: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -70,7 +73,8 @@ class PipelineEventKind(StrEnum):
     # Caller words over an agent line that went on (a backchannel, or a line that may not be
     # interrupted): in the transcript, but not an answer.  {text}
     BACKCHANNEL = "backchannel"
-    DTMF = "dtmf"  # {digit}
+    DTMF = "dtmf"  # {digit, answered}: answered when the agent acts on the key
+    DIGITS_SENT = "digits_sent"  # {digits, duration_ms}: the agent pressed keys (in-band tones)
     OPT_OUT = "opt_out"  # {digit}
     SILENCE_TIMEOUT = "silence_timeout"  # {silent_ms}
     MAX_DURATION = "max_duration"  # {limit_ms}
@@ -129,6 +133,8 @@ class PipelineStats:
     marks_echoed: int = 0
     barge_ins: int = 0
     dtmf_digits: str = ""
+    malformed_dtmf: int = 0  # a `dtmf` digit that is not one key: counted and skipped
+    digits_sent: str = ""
 
 
 @dataclass(slots=True, kw_only=True)

@@ -36,6 +36,8 @@ def script_payload(script: Script) -> dict[str, object]:
         "closingInterruptible": script.closing_interruptible,
         "recordingDisclosure": script.recording_disclosure,
         "recordingDisclosureRequired": script.recording_disclosure_required,
+        "keypad": script.keypad,
+        "keypadPrompt": script.keypad_prompt,
         "objectionResponses": [
             {"trigger": o.trigger, "response": o.response} for o in script.objections.all()
         ],

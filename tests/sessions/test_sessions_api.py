@@ -154,6 +154,7 @@ def test_it_shows_the_full_session(owner, finished):
                     "endMs": 2500,
                     "interrupted": False,
                     "recognized": True,
+                    "keypad": "",
                 },
                 {
                     "index": 1,
@@ -163,6 +164,7 @@ def test_it_shows_the_full_session(owner, finished):
                     "endMs": 4100,
                     "interrupted": False,
                     "recognized": True,
+                    "keypad": "",
                 },
                 {
                     "index": 2,
@@ -172,6 +174,7 @@ def test_it_shows_the_full_session(owner, finished):
                     "endMs": 5000,
                     "interrupted": True,
                     "recognized": True,
+                    "keypad": "",
                 },
             ],
             "events": {

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from . import audio
+from .dtmf import DtmfDetector
 from .log import CallLog
 
 InboundListener = Callable[[bytes], Awaitable[None]]
@@ -37,10 +38,13 @@ class Marker:
 
 
 class Ears:
-    """What the callee has heard from the agent, in 20 ms frames of stream time."""
+    """What the callee has heard from the agent, in 20 ms frames of stream time, and the keys
+    the agent pressed (in-band tones, logged as ``heard_digit``)."""
 
     def __init__(self, log: CallLog) -> None:
         self._log = log
+        self._keypad = DtmfDetector()
+        self.digits = ""
         self.frame = 0
         self.speech_frames = 0
         self.silence_run = TURN_SILENCE_FRAMES
@@ -50,6 +54,10 @@ class Ears:
 
     def hear(self, frame: bytes | None) -> None:
         self.frame += 1
+        key = self._keypad.feed(frame if frame is not None else audio.SILENCE_FRAME)
+        if key is not None:
+            self.digits += key
+            self._log.add("heard_digit", digit=key, frame=self.frame)
         if frame is not None and audio.is_speech(frame):
             if self.silence_run >= TURN_SILENCE_FRAMES:
                 self.utterances += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from . import audio
 from .call_audio import TURN_SILENCE_FRAMES, CallAudio
@@ -15,10 +16,18 @@ BEEP = audio.tone(0.5, frequency=1000.0)
 class LineCallee:
     """Implements the `personas.Callee` protocol on top of a call's audio."""
 
-    def __init__(self, call: SimulatedCall, call_audio: CallAudio, voice: Voice) -> None:
+    def __init__(
+        self,
+        call: SimulatedCall,
+        call_audio: CallAudio,
+        voice: Voice,
+        *,
+        send_dtmf: Callable[[str], bool] | None = None,
+    ) -> None:
         self._call = call
         self._audio = call_audio
         self._voice = voice
+        self._send_dtmf = send_dtmf
         # Agent speech frames heard when the persona last finished talking: a turn ends only
         # after agent speech that came after that point. (From the end, not the start: after
         # talking over the agent, a person waits for the answer, not for the tail of the
@@ -68,6 +77,19 @@ class LineCallee:
         self.speech_frames_at_beep = self._audio.ears.speech_frames
         self.note("beep")
         self.beep_done.set()
+
+    async def press(self, digit: str) -> None:
+        """Press a key: Twilio sends our server a `dtmf` message (not the tone). Logged with
+        whether a Media Stream was open to carry it."""
+        sent = self._send_dtmf(digit) if self._send_dtmf is not None else False
+        self._call.log.add("persona_pressed", digit=digit, sent=sent)
+        # A finger on a key: the next thing the persona does is not in the same instant.
+        await self.pause(0.1)
+
+    @property
+    def heard_digits(self) -> str:
+        """The keys the agent has pressed so far (in-band tones the callee heard)."""
+        return self._audio.ears.digits
 
     def note(self, action: str, **fields: object) -> None:
         self._call.log.add("persona", action=action, **fields)

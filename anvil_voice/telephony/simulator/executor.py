@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from . import audio
+from . import audio, dtmf
 from .call_audio import CallAudio
 from .callbacks import UrlRewriter
 from .calls import SimulatedCall
@@ -46,6 +46,10 @@ class TwimlExecutor:
                     for _ in range(loop or _FOREVER):
                         log.add("played", source="say", text=text, bytes=len(ulaw))
                         await self._audio.play(ulaw)
+                case Play(digits=digits) if digits:
+                    # Tones on the call, heard by the callee like any audio (`heard_digit`).
+                    log.add("twiml", verb="Play", digits=digits)
+                    await self._audio.play(dtmf.keys_ulaw(digits))
                 case Play(url=url, loop=loop):
                     log.add("twiml", verb="Play", url=url, loop=loop)
                     ulaw, decoded = await self._fetch_audio(url)

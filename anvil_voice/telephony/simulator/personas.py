@@ -37,6 +37,8 @@ digits, with or without an area code: `+15550104` and `+12125550104` both reach 
 |        |                             | interrupt, how much does it cost?" / "Okay, sign me up." |
 | 16     | `hangs-up-early`            | "Hello?", then hangs up 2 s into the agent's first       |
 |        |                             | utterance (the opening, or a disclosure right after it)  |
+| 17     | `presses-1`                 | "Hello?" / presses 1 (a `dtmf` message) when the agent's |
+|        |                             | first turn ends (its keypad prompt) / then listens       |
 | 17-99  | as 00-09 by the last digit  | `+15550134` is `interested`: many numbers per persona    |
 | other  | `generic-human`             | "Hello?" then quiet                                      |
 
@@ -64,6 +66,9 @@ class Callee(Protocol):
     async def wait_for_agent_turn(self) -> None: ...
     async def wait_for_agent_speech(self, seconds: float) -> None: ...
     async def beep(self) -> None: ...
+    async def press(self, digit: str) -> None: ...
+    @property
+    def heard_digits(self) -> str: ...
     def note(self, action: str, **fields: object) -> None: ...
     def hang_up(self) -> None: ...
 
@@ -197,6 +202,15 @@ async def _talks_over_the_opening(callee: Callee) -> None:
     await callee.say("Okay, sign me up.")
 
 
+async def _presses_one(callee: Callee) -> None:
+    await _pick_up(callee)
+    # The agent's opening ends with its keypad prompt ("press 1 to ..."): the persona answers
+    # it with the key, not words. It cannot understand speech, so it presses at that moment.
+    await callee.wait_for_agent_turn()
+    await callee.press("1")
+    await callee.wait_for_agent_turn()
+
+
 async def _opts_out_and_hangs_up(callee: Callee) -> None:
     await _pick_up(callee)
     await callee.wait_for_agent_turn()
@@ -270,6 +284,7 @@ PERSONAS: dict[int, Persona] = {
         script=_talks_over_the_opening,
     ),
     16: Persona(key="hangs-up-early", outcome=ANSWER, lines=(HELLO,), script=_hangs_up_early),
+    17: Persona(key="presses-1", outcome=ANSWER, lines=(HELLO,), script=_presses_one),
 }
 
 GENERIC_HUMAN = Persona(key="generic-human", outcome=ANSWER, lines=(HELLO,), script=_pick_up)

@@ -120,7 +120,7 @@ class CallRunner:
                 "recording_started", recording_sid=call.recording_sid, source="OutboundAPI"
             )
         call_audio.start()
-        self._callee = callee = LineCallee(call, call_audio, env.voice)
+        self._callee = callee = LineCallee(call, call_audio, env.voice, send_dtmf=self.send_dtmf)
         if call.persona.script is not None:
             self._spawn(call.persona.script(callee))
         self._spawn(self._enforce_time_limit())

@@ -6,10 +6,13 @@ notices when our TwiML drifts outside what the simulator can faithfully execute.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 
 TWIML_MAX_CHARS = 4000
+# `<Play digits>`: keys and `w` (a half-second wait), as Twilio documents them.
+_DIGITS = re.compile(r"^[0-9*#w]+$")
 
 
 class TwimlError(ValueError):
@@ -27,6 +30,7 @@ class Say:
 class Play:
     url: str
     loop: int = 1
+    digits: str = ""  # `<Play digits="1w2"/>`: DTMF tones instead of a file (then no URL)
 
 
 @dataclass(frozen=True)
@@ -77,9 +81,12 @@ def _parse_verb(element: ElementTree.Element) -> Verb:
             return Say(text=text, voice=element.get("voice"), loop=_int(element, "loop", 1))
         case "Play":
             url = (element.text or "").strip()
-            if not url:
-                raise TwimlError("<Play> needs a URL")
-            return Play(url=url, loop=_int(element, "loop", 1))
+            digits = element.get("digits", "")
+            if digits and not _DIGITS.fullmatch(digits):
+                raise TwimlError("<Play digits> may only hold 0-9, *, # and w")
+            if not url and not digits:
+                raise TwimlError("<Play> needs a URL or digits")
+            return Play(url=url, loop=_int(element, "loop", 1), digits=digits)
         case "Pause":
             return Pause(length=_int(element, "length", 1))
         case "Hangup":

@@ -200,7 +200,9 @@ async def test_other_digits_are_recorded_and_ignored():
     await call.line.run(seconds=0.2)
     call.pipeline.on_dtmf("1")
     await call.line.run(seconds=0.2)
-    assert [e.data for e in call.sink.events if e.kind == "dtmf"] == [{"digit": "1"}]
+    assert [e.data for e in call.sink.events if e.kind == "dtmf"] == [
+        {"digit": "1", "answered": False}
+    ]
     assert not any(e.kind == "opt_out" for e in call.sink.events)
     result = await call.pipeline.close()
     assert result.outcome is None
