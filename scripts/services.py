@@ -15,7 +15,7 @@ from anvil_voice.errors import Conflict
 from scripts import selectors
 from scripts.engine.placeholders import render
 from scripts.models import ObjectionResponse, Script, ScriptVersion
-from scripts.validation import compliance_warnings, line_errors, objection_errors
+from scripts.validation import compliance_warnings, line_errors, objection_errors, tool_errors
 
 CONTENT_FIELDS = (
     "name",
@@ -26,6 +26,8 @@ CONTENT_FIELDS = (
     "language",
     "opening_interruptible",
     "closing_interruptible",
+    "tools",
+    "tool_rules",
 )
 # Fields whose change alters a call (the name does not).
 SPOKEN_FIELDS = frozenset(CONTENT_FIELDS) - {"name"}
@@ -34,7 +36,7 @@ SPOKEN_FIELDS = frozenset(CONTENT_FIELDS) - {"name"}
 def _validate(
     *,
     organization: Organization,
-    lines: Mapping[str, str],
+    lines: Mapping[str, Any],
     objections: Sequence[Mapping[str, Any]] | None,
 ) -> None:
     errors: dict[str, list[str]] = line_errors(
@@ -42,6 +44,9 @@ def _validate(
     )
     if objections is not None and (problems := objection_errors(objections)):
         errors["objection_responses"] = problems
+    if "tools" in lines or "tool_rules" in lines:
+        tools = lines.get("tools")
+        errors.update(tool_errors(tools or [], lines.get("tool_rules") or []))
     if errors:
         raise ValidationError(errors)
 
@@ -56,6 +61,8 @@ def script_snapshot(*, script: Script) -> dict[str, Any]:
         "language": script.language,
         "opening_interruptible": script.opening_interruptible,
         "closing_interruptible": script.closing_interruptible,
+        "tools": list(script.tools),
+        "tool_rules": list(script.tool_rules),
         "objection_responses": [
             {"trigger": item.trigger, "response": item.response}
             for item in script.objections.order_by("position", "id")

@@ -35,11 +35,10 @@ import httpx
 from scripts.engine.conversation import Conversation, ConversationView
 from scripts.engine.intents import Intent, detect_intent
 from scripts.engine.llm_prompt import (
-    END_CALL,
+    DO_NOT_CALL_NAMES,
     MARK_DO_NOT_CALL,
-    SCHEDULE_CALLBACK,
-    TOOLS,
     system_message,
+    tool_definitions,
 )
 from scripts.engine.llm_stream import (
     AgentError,
@@ -51,6 +50,16 @@ from scripts.engine.llm_stream import (
 )
 from scripts.engine.placeholders import render
 from scripts.engine.timeparse import describe_time, parse_callback_time
+from scripts.engine.tools import (
+    ADD_TO_DO_NOT_CALL,
+    END_CALL,
+    SCHEDULE_CALLBACK,
+    ToolKind,
+    ToolResult,
+    ToolRunner,
+    run_tool,
+    with_filler,
+)
 from scripts.engine.types import (
     CallContext,
     EndReason,
@@ -60,6 +69,18 @@ from scripts.engine.types import (
 )
 
 logger = logging.getLogger(__name__)
+
+# Rounds of HTTP tool calls one caller turn may take before the model must answer in words.
+MAX_TOOL_ROUNDS = 3
+DO_NOT_CALL = ADD_TO_DO_NOT_CALL
+
+
+def _after(spoken: list[str], text: str) -> str:
+    """``text`` to stream after what the turn already said: a space between them, so the
+    transcript does not read "check.One moment"."""
+    if spoken and spoken[-1] and not spoken[-1][-1].isspace() and not text[:1].isspace():
+        return f" {text}"
+    return text
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,8 +108,10 @@ class LLMAgent(ConversationView):
         *,
         client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        tools: ToolRunner | None = None,
     ) -> None:
         self.script = script
+        self._tools = tools
         self.context = context
         self.config = config
         self._owns_client = client is None
@@ -149,36 +172,57 @@ class LLMAgent(ConversationView):
         spoken: list[str] = []
         completed = False
         try:
-            try:
-                calls = None
-                async for item in stream_chat(
-                    self._client,
-                    url=self.config.completions_url,
-                    headers={"Authorization": f"Bearer {self.config.api_key}"},
-                    body=self._request_body(),
-                    timeouts=self.config.timeouts,
-                ):
-                    if isinstance(item, TextDelta):
-                        spoken.append(item.text)
-                        yield item.text
-                    else:
-                        calls = item.calls
-                if not spoken and not calls:
-                    raise AgentError(AgentErrorKind.EMPTY_REPLY, "no text and no tool call")
-            except AgentError as error:
-                line = self._fail(error)
-                spoken.append(f" {line}" if spoken else line)
-                yield spoken[-1]
-                completed = True
-                return
-            said = "".join(spoken).strip()
-            self._history.append(self._assistant_message(said, calls or []))
-            extra = self._apply_tools(calls or [], said=said, heard=text)
-            if not conversation.finished and conversation.at_turn_limit:
-                extra = conversation.end_at_turn_limit()
-            if extra:
-                spoken.append(f" {extra}" if spoken else extra)
-                yield spoken[-1]
+            for round_number in range(MAX_TOOL_ROUNDS + 1):
+                round_text: list[str] = []
+                calls: list[ToolCall] = []
+                try:
+                    # The last round offers no tools: a model that keeps calling them must
+                    # answer the caller in the end.
+                    offer_tools = round_number < MAX_TOOL_ROUNDS
+                    async for item in stream_chat(
+                        self._client,
+                        url=self.config.completions_url,
+                        headers={"Authorization": f"Bearer {self.config.api_key}"},
+                        body=self._request_body(offer_tools=offer_tools),
+                        timeouts=self.config.timeouts,
+                    ):
+                        if isinstance(item, TextDelta):
+                            piece = _after(spoken, item.text) if not round_text else item.text
+                            round_text.append(item.text)
+                            spoken.append(piece)
+                            yield piece
+                        else:
+                            calls = item.calls
+                    if not round_text and not calls:
+                        raise AgentError(AgentErrorKind.EMPTY_REPLY, "no text and no tool call")
+                except AgentError as error:
+                    line = self._fail(error)
+                    spoken.append(_after(spoken, line))
+                    yield spoken[-1]
+                    completed = True
+                    return
+                said = "".join(round_text).strip()
+                self._history.append(self._assistant_message(said, calls))
+                answered: list[ToolCall] = []
+                for call in calls:
+                    if self._is_builtin(call.name):
+                        continue
+                    # An HTTP tool, or a name the script does not offer: the model reads the
+                    # result (or the error) and answers in another round.
+                    async for step in self._run_tool(call):
+                        if isinstance(step, str):
+                            spoken.append(_after(spoken, step))
+                            yield spoken[-1]
+                    answered.append(call)
+                builtins = [call for call in calls if call not in answered]
+                extra = self._apply_tools(builtins, said=said, heard=text)
+                if not conversation.finished and conversation.at_turn_limit and not answered:
+                    extra = conversation.end_at_turn_limit()
+                if extra:
+                    spoken.append(_after(spoken, extra))
+                    yield spoken[-1]
+                if conversation.finished or not answered:
+                    break
             completed = True
         finally:
             # Also runs when the pipeline closes the generator on barge-in: the transcript
@@ -197,14 +241,16 @@ class LLMAgent(ConversationView):
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _request_body(self) -> dict[str, Any]:
+    def _request_body(self, *, offer_tools: bool = True) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.config.model,
             "messages": self.messages,
             "stream": True,
-            "tools": TOOLS,
-            "tool_choice": "auto",
         }
+        tools = tool_definitions(self.script)
+        if tools:
+            body["tools"] = tools
+            body["tool_choice"] = "auto" if offer_tools else "none"
         if self.config.temperature is not None:
             body["temperature"] = self.config.temperature
         if self.config.max_tokens is not None:
@@ -237,16 +283,58 @@ class LLMAgent(ConversationView):
             ]
         return message
 
+    def _is_builtin(self, name: str) -> bool:
+        if self.script.tools is None:
+            return name in (END_CALL, SCHEDULE_CALLBACK, MARK_DO_NOT_CALL)
+        tool = self.script.tool(name)
+        return tool is not None and tool.kind is ToolKind.BUILTIN
+
+    async def _run_tool(self, call: ToolCall) -> AsyncIterator[str]:
+        """Run one HTTP tool (the filler line is yielded while it is slow); record it and give
+        the model its result, or an error it can act on."""
+        tool = self.script.tool(call.name)
+        if tool is None:
+            result = ToolResult(False, error=f"There is no tool named {call.name!r}.")
+        else:
+            result = ToolResult(False, error="The tool was not run.")
+            async for step in with_filler(
+                run_tool(self._tools, tool, call.arguments, call_id=call.id),
+                filler=self.context.phrases.tool_filler,
+            ):
+                if isinstance(step, ToolResult):
+                    result = step
+                else:
+                    yield step
+        self._conversation.emit(
+            EventKind.TOOL_CALLED,
+            id=call.id,
+            name=call.name,
+            tool_kind=ToolKind.HTTP.value,
+            arguments=call.arguments,
+            **result.record(),
+        )
+        self._history.append(
+            {"role": "tool", "tool_call_id": call.id, "content": result.for_model()}
+        )
+
     def _apply_tools(self, calls: list[ToolCall], *, said: str, heard: str) -> str:
-        """Apply tool calls (opt-out, then callback, then end); returns any line to add."""
+        """Apply built-in tool calls (opt-out, then callback, then end); returns any line to
+        add."""
         conversation = self._conversation
         phrases = self.context.phrases
         by_name: dict[str, ToolCall] = {}
         for call in calls:
-            conversation.emit(EventKind.TOOL_CALLED, name=call.name, arguments=call.arguments)
+            conversation.emit(
+                EventKind.TOOL_CALLED,
+                id=call.id,
+                name=call.name,
+                tool_kind=ToolKind.BUILTIN.value,
+                arguments=call.arguments,
+                **ToolResult(True, "ok").record(),
+            )
             self._history.append({"role": "tool", "tool_call_id": call.id, "content": "ok"})
-            by_name.setdefault(call.name, call)
-        if MARK_DO_NOT_CALL in by_name:
+            by_name.setdefault(DO_NOT_CALL if call.name in DO_NOT_CALL_NAMES else call.name, call)
+        if DO_NOT_CALL in by_name:
             conversation.mark_do_not_call()
             conversation.end(EndReason.OPTED_OUT, Outcome.DO_NOT_CALL)
             return "" if said else phrases.opt_out_confirmation

@@ -64,6 +64,8 @@ class CallSetup:
     voice_provider: str = "local"
     voice_id: str = ""
     voicemail_behaviour: str = ""
+    # Signs the script's HTTP tool requests (`scripts.tool_http`).
+    tool_secret: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,7 +91,7 @@ def session_conversation_open(*, session_id: int) -> CallSetup | None:
     (no script version: the session was made by hand) so the consumer only records the stream."""
     session = (
         CallSession.objects.select_related(
-            "script_version", "voice", "contact", "campaign", "organization"
+            "script_version__script", "voice", "contact", "campaign", "organization"
         )
         .filter(pk=session_id)
         .first()
@@ -122,6 +124,7 @@ def session_conversation_open(*, session_id: int) -> CallSetup | None:
         voice_provider=voice.provider if voice is not None else "local",
         voice_id=voice.provider_voice_id if voice is not None else "",
         voicemail_behaviour=campaign.voicemail_behaviour if campaign is not None else "",
+        tool_secret=session.script_version.script.tool_secret,
     )
 
 
