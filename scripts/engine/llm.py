@@ -15,11 +15,17 @@ Behaviour that is deliberately *not* left to the model:
   ``no_conversation`` and reason ``agent_error``: the call failed on our side, so the campaign's
   retry policy decides, which matches "I'll call you another time".
 
-Tool calls map onto the scripted agent's actions and events: ``mark_do_not_call`` →
-`MarkDoNotCall` + do_not_call; ``schedule_callback`` → `ScheduleCallback` + callback_requested
-(an unusable ``at`` falls back to the time in the caller's words, else None);
-``end_call`` → its outcome (interested / not_interested). When the model calls a tool without
-saying anything, the agent supplies the matching line so the caller always hears a goodbye.
+Tools (`scripts.engine.tools`): the request offers the script's list (`tool_definitions`).
+Built-in calls map onto the scripted agent's actions and events: ``add_to_do_not_call`` (or
+``mark_do_not_call``, its name before scripts listed tools) → `MarkDoNotCall` + do_not_call;
+``schedule_callback`` → `ScheduleCallback` + callback_requested (an unusable ``at`` falls back
+to the time in the caller's words, else None); ``end_call`` → its outcome (interested /
+not_interested). When the model calls a built-in without saying anything, the agent supplies
+the matching line so the caller always hears a goodbye. An HTTP tool call is run through the
+injected `ToolRunner` (the filler line is streamed if it is slow), its result (or error) goes
+back as a ``tool`` message and the model is asked again, at most `MAX_TOOL_ROUNDS` times a
+turn; the last request offers no tools, so the caller hears words. Every call is a
+``tool_called`` event.
 """
 
 from __future__ import annotations

@@ -37,6 +37,12 @@ The opening line is read once into its parts (`OpeningParts`): a greeting ("Hi J
 calling ("this is Anna from Acme Solar"), why, and the question it ends with. When it does not
 say who is calling, ``{{agent_name}}``/``{{business_name}}`` do.
 
+Tool rules (`ScriptSpec.tool_rules`): before deciding a turn as above, the first unused rule
+whose intent matches calls its HTTP tool through the injected `ToolRunner` (in `reply` only;
+the synchronous `respond` runs no tools). On success the rule's ``say`` line (filled from the
+tool's answer) comes before the reply; on failure ``phrases.tool_failed`` does. The filler line
+is spoken first if the tool is slow. Each rule fires once a call.
+
 After ``max_turns`` caller turns without an ending, the agent closes politely instead of
 steering (not_interested, or no_conversation if the caller never said more than hello or "who is
 this?").
