@@ -63,6 +63,7 @@ from scripts.engine.tools import (
     ToolKind,
     ToolResult,
     ToolRunner,
+    has_http_tools,
     run_tool,
     with_filler,
 )
@@ -147,6 +148,9 @@ class LLMAgent(ConversationView):
             phrases.silence_goodbye,
             phrases.max_turns_close,
         ]
+        if has_http_tools(self.script):
+            # Said exactly when a tool is slow: ready in the TTS cache, it adds no wait itself.
+            lines.append(phrases.tool_filler)
         return [[line] for line in lines if line]
 
     async def opening(self) -> AsyncIterator[str]:

@@ -62,7 +62,14 @@ from scripts.engine.intents import Intent, IntentResult, confirms_identity, dete
 from scripts.engine.matching import DEFAULT_THRESHOLD, TriggerMatcher
 from scripts.engine.placeholders import render
 from scripts.engine.timeparse import describe_time, parse_callback_time
-from scripts.engine.tools import ToolResult, ToolRule, ToolRunner, run_tool, with_filler
+from scripts.engine.tools import (
+    ToolResult,
+    ToolRule,
+    ToolRunner,
+    has_http_tools,
+    run_tool,
+    with_filler,
+)
 from scripts.engine.types import (
     CallContext,
     EndReason,
@@ -240,6 +247,8 @@ class ScriptedAgent(ConversationView):
             phrases.opt_out_confirmation,
             phrases.max_turns_close,
         ]
+        if has_http_tools(self.script):
+            lines += [phrases.tool_filler, phrases.tool_failed]
         return [_pieces(line) for line in dict.fromkeys(lines) if line]
 
     async def aclose(self) -> None:

@@ -21,9 +21,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import jsonschema
+
+if TYPE_CHECKING:
+    from scripts.engine.types import ScriptSpec  # types imports this module
 
 TOOL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,63}$")
 MIN_TIMEOUT_SECONDS = 0.5
@@ -164,6 +167,11 @@ def tools_from_snapshot(items: Any) -> tuple[ToolSpec, ...] | None:
         except KeyError:
             continue
     return tuple(specs)
+
+
+def has_http_tools(script: ScriptSpec) -> bool:
+    """Whether a `ScriptSpec` lists an HTTP tool (its agent may say the filler line)."""
+    return any(tool.kind is ToolKind.HTTP for tool in script.tools or ())
 
 
 @dataclass(frozen=True, slots=True)

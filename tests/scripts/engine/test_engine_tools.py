@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -328,3 +329,84 @@ async def test_the_scripted_agent_says_so_when_the_tool_fails_and_carries_on():
     other = ScriptedAgent(SCRIPT, _context(), tools=runner)
     await _drain(other.reply("Who is this?"))
     assert len(runner.calls) == 1
+
+
+async def test_an_llm_agent_books_a_slot_through_a_signed_http_tool(fake_llm, settings):
+    """The whole path the live call takes: the fake OpenAI-compatible stream asks for the tool,
+    `HttpToolRunner` posts the signed request to a local receiver (which checks the signature),
+    the result goes back to the model and the model confirms."""
+    from aiohttp import web
+
+    from anvil_voice.webhooks.signing import SIGNATURE_HEADER, webhook_signature_valid
+    from scripts.tool_http import HttpToolRunner
+
+    settings.WEBHOOKS_ALLOW_HTTP_LOCALHOST = True  # the receiver is plain http on localhost
+    secret = "whsec_engine_tools"
+    received: list[dict[str, Any]] = []
+
+    async def book(request: web.Request) -> web.Response:
+        body = await request.read()
+        signed = webhook_signature_valid(
+            secret=secret,
+            header=request.headers.get(SIGNATURE_HEADER, ""),
+            body=body,
+            now=int(time.time()),
+        )
+        if not signed:
+            return web.json_response({"error": "bad signature"}, status=401)
+        received.append(json.loads(body))
+        return web.json_response({"slot": "Friday 15:00", "confirmation": "AC-7"})
+
+    app = web.Application()
+    app.router.add_post("/book", book)
+    receiver = web.AppRunner(app)
+    await receiver.setup()
+    site = web.TCPSite(receiver, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://localhost:{receiver.addresses[0][1]}/book"
+    script = ScriptSpec.from_dict({**SNAPSHOT, "tools": [{**BOOK_SLOT, "url": url}]})
+    fake_llm.reply_with(
+        FakeReply(
+            [
+                tool_chunk(0, name="book_slot"),
+                tool_chunk(0, arguments='{"day": "Friday",'),
+                tool_chunk(0, arguments=' "time": "15:00"}'),
+                DONE,
+            ]
+        ),
+        FakeReply([text_chunk("Booked: Friday at 3 PM, reference AC-7."), DONE]),
+    )
+    config = LLMConfig(base_url=fake_llm.url, api_key="sk-test", model="m", timeouts=FAST)
+    runner = HttpToolRunner(secret=secret, session_id=99)
+    agent = LLMAgent(script, _context(), config, tools=runner)
+    try:
+        chunks = await _drain(agent.reply("Friday at three, please"))
+    finally:
+        await agent.aclose()
+        await receiver.cleanup()
+
+    assert received == [
+        {
+            "tool": "book_slot",
+            "callId": "call_0",
+            "sessionId": 99,
+            "arguments": {"day": "Friday", "time": "15:00"},
+        }
+    ]
+    assert "".join(chunks).endswith("Booked: Friday at 3 PM, reference AC-7.")
+    tool_message = fake_llm.requests[1]["json"]["messages"][-1]
+    assert json.loads(tool_message["content"]) == {
+        "ok": True,
+        "result": {"slot": "Friday 15:00", "confirmation": "AC-7"},
+    }
+    [event] = _tool_events(agent)
+    assert event["ok"] is True
+    assert event["latency_ms"] > 0
+
+
+def test_the_filler_line_is_among_the_lines_warmed_for_tts():
+    agent = ScriptedAgent(SCRIPT, _context())
+    lines = [" ".join(pieces) for pieces in agent.known_lines()]
+    assert "One moment while I check that." in lines
+    plain = ScriptedAgent(ScriptSpec(opening_line="Hi.", closing_line="Bye."), _context())
+    assert "One moment while I check that." not in [" ".join(p) for p in plain.known_lines()]
