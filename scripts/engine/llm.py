@@ -80,6 +80,7 @@ logger = logging.getLogger(__name__)
 # Rounds of HTTP tool calls one caller turn may take before the model must answer in words.
 MAX_TOOL_ROUNDS = 3
 DO_NOT_CALL = ADD_TO_DO_NOT_CALL
+INTERRUPTED = "The caller spoke before the tool answered; it was cancelled."
 
 
 def _after(spoken: list[str], text: str) -> str:
@@ -239,6 +240,7 @@ class LLMAgent(ConversationView):
             # keeps what was actually streamed to speech.
             said = "".join(spoken).strip()
             if not completed:
+                self._answer_open_calls()
                 self._history.append({"role": "assistant", "content": said})
                 if said:
                     conversation.emit(EventKind.SAID, text=said, interrupted=True)
@@ -306,26 +308,51 @@ class LLMAgent(ConversationView):
         if tool is None:
             result = ToolResult(False, error=f"There is no tool named {call.name!r}.")
         else:
-            result = ToolResult(False, error="The tool was not run.")
-            async for step in with_filler(
-                run_tool(self._tools, tool, call.arguments, call_id=call.id),
-                filler=self.context.phrases.tool_filler,
-            ):
-                if isinstance(step, ToolResult):
-                    result = step
-                else:
-                    yield step
-        self._conversation.emit(
-            EventKind.TOOL_CALLED,
-            id=call.id,
-            name=call.name,
-            tool_kind=ToolKind.HTTP.value,
-            arguments=call.arguments,
-            **result.record(),
-        )
-        self._history.append(
-            {"role": "tool", "tool_call_id": call.id, "content": result.for_model()}
-        )
+            # What stands if the caller cuts in while the tool runs (the reply is closed).
+            result = ToolResult(False, error=INTERRUPTED)
+        try:
+            if tool is not None:
+                async for step in with_filler(
+                    run_tool(self._tools, tool, call.arguments, call_id=call.id),
+                    filler=self.context.phrases.tool_filler,
+                ):
+                    if isinstance(step, ToolResult):
+                        result = step
+                    else:
+                        yield step
+        finally:
+            self._conversation.emit(
+                EventKind.TOOL_CALLED,
+                id=call.id,
+                name=call.name,
+                tool_kind=ToolKind.HTTP.value,
+                arguments=call.arguments,
+                **result.record(),
+            )
+            self._history.append(
+                {"role": "tool", "tool_call_id": call.id, "content": result.for_model()}
+            )
+
+    def _answer_open_calls(self) -> None:
+        """Every tool call of the last assistant message gets its ``tool`` message: the API
+        refuses a history where one is missing, which a barge-in during a tool round would
+        otherwise leave behind (and the next turn would fail)."""
+        for index in range(len(self._history) - 1, -1, -1):
+            message = self._history[index]
+            if message.get("role") != "assistant":
+                continue
+            answered = {
+                later.get("tool_call_id")
+                for later in self._history[index + 1 :]
+                if later.get("role") == "tool"
+            }
+            for call in message.get("tool_calls") or ():
+                if call["id"] not in answered:
+                    content = ToolResult(False, error=INTERRUPTED).for_model()
+                    self._history.append(
+                        {"role": "tool", "tool_call_id": call["id"], "content": content}
+                    )
+            return
 
     def _apply_tools(self, calls: list[ToolCall], *, said: str, heard: str) -> str:
         """Apply built-in tool calls (opt-out, then callback, then end); returns any line to

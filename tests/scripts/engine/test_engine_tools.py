@@ -251,6 +251,53 @@ async def test_the_filler_line_is_spoken_only_while_a_tool_is_slow(fake_llm):
     await agent.aclose()
 
 
+async def test_a_caller_cutting_in_during_a_tool_leaves_a_history_the_api_accepts(fake_llm):
+    fake_llm.reply_with(
+        FakeReply(
+            [
+                tool_chunk(0, name="book_slot", arguments='{"day": "Mon", "time": "9"}'),
+                tool_chunk(
+                    1, name="end_call", arguments='{"reason": "x", "outcome": "interested"}'
+                ),
+                DONE,
+            ]
+        ),
+        FakeReply([text_chunk("Sure, what day instead?"), DONE]),
+    )
+    runner = FakeRunner({"ok": 1}, gate=True)
+    agent = _llm(fake_llm, runner)
+    stream = agent.reply("yes please")
+    assert await anext(stream) == FILLER
+
+    await stream.aclose()  # barge-in: the pipeline closes the reply while the tool runs
+    await _drain(agent.reply("actually, make it Tuesday"))
+
+    # Every call of the interrupted round has its tool message, in order, before what was
+    # said: an assistant tool_calls message without them is refused by the API.
+    messages = fake_llm.requests[1]["json"]["messages"]
+    interrupted = {
+        "ok": False,
+        "error": "The caller spoke before the tool answered; it was cancelled.",
+    }
+    assert [(m["role"], m.get("tool_call_id")) for m in messages[-5:]] == [
+        ("assistant", None),
+        ("tool", "call_0"),
+        ("tool", "call_1"),
+        ("assistant", None),
+        ("user", None),
+    ]
+    assert [json.loads(m["content"]) for m in messages[-4:-2]] == [interrupted, interrupted]
+    assert messages[-2]["content"] == "One moment while I check that."
+    [event] = _tool_events(agent)
+    assert (event["name"], event["ok"], event["error"]) == (
+        "book_slot",
+        False,
+        interrupted["error"],
+    )
+    assert not agent.finished  # the end_call of the cut-off round was never applied
+    await agent.aclose()
+
+
 async def test_a_tool_that_does_not_answer_in_time_is_an_error_result():
     slow = ToolSpec(ToolKind.HTTP, "slow", "Slow.", {"type": "object"}, timeout_seconds=0.05)
     runner = FakeRunner(gate=True)
