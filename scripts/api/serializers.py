@@ -6,7 +6,12 @@ from rest_framework import serializers
 
 from anvil_voice.api.serializers import CamelCaseModelSerializer, CamelCaseSerializer, to_camel
 from scripts import services
-from scripts.engine.tools import DEFAULT_TIMEOUT_SECONDS, MAX_DESCRIPTION_LENGTH, ToolKind
+from scripts.engine.tools import (
+    DEFAULT_TIMEOUT_SECONDS,
+    MAX_DESCRIPTION_LENGTH,
+    TOOL_KINDS,
+    ToolKind,
+)
 from scripts.models import MAX_LINE_LENGTH, Script, ScriptVersion
 from scripts.validation import MAX_TRIGGER_LENGTH
 
@@ -15,7 +20,7 @@ class ToolSerializer(CamelCaseSerializer):
     """A tool the agent may use: a built-in by name, or an HTTP tool the customer defines.
     Checked as a whole by the service (`scripts.validation.tool_errors`)."""
 
-    type = serializers.ChoiceField(choices=[kind.value for kind in ToolKind])
+    type = serializers.ChoiceField(choices=TOOL_KINDS)
     name = serializers.CharField(max_length=64)
     description = serializers.CharField(
         max_length=MAX_DESCRIPTION_LENGTH, required=False, allow_blank=True

@@ -59,6 +59,7 @@ from scripts.engine.timeparse import describe_time, parse_callback_time
 from scripts.engine.tools import (
     ADD_TO_DO_NOT_CALL,
     END_CALL,
+    INTERRUPTED,
     SCHEDULE_CALLBACK,
     ToolKind,
     ToolResult,
@@ -80,7 +81,6 @@ logger = logging.getLogger(__name__)
 # Rounds of HTTP tool calls one caller turn may take before the model must answer in words.
 MAX_TOOL_ROUNDS = 3
 DO_NOT_CALL = ADD_TO_DO_NOT_CALL
-INTERRUPTED = "The caller spoke before the tool answered; it was cancelled."
 
 
 def _after(spoken: list[str], text: str) -> str:

@@ -63,6 +63,7 @@ from scripts.engine.matching import DEFAULT_THRESHOLD, TriggerMatcher
 from scripts.engine.placeholders import render
 from scripts.engine.timeparse import describe_time, parse_callback_time
 from scripts.engine.tools import (
+    INTERRUPTED,
     ToolResult,
     ToolRule,
     ToolRunner,
@@ -317,7 +318,7 @@ class ScriptedAgent(ConversationView):
         assert tool is not None  # `_rule_for` checked
         arguments = _rendered(rule.arguments, self.context.variables)
         call_id = f"rule_{self._conversation.turn}_{rule.tool}"
-        result = ToolResult(False, error="The tool was not run.")
+        result = ToolResult(False, error=INTERRUPTED)  # unless it answers
         try:
             async for step in with_filler(
                 run_tool(self._tools, tool, arguments, call_id=call_id),

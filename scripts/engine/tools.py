@@ -38,11 +38,17 @@ MAX_DESCRIPTION_LENGTH = 1000
 MAX_RESULT_BYTES = 16_384
 # The filler line waits this long: a tool that answers sooner adds no audio to the turn.
 FILLER_AFTER_SECONDS = 0.3
+# The result of a tool call the caller cut off (the agent's reply was closed while it ran).
+INTERRUPTED = "The caller spoke before the tool answered; it was cancelled."
 
 
 class ToolKind(StrEnum):
     BUILTIN = "builtin"
     HTTP = "http"
+
+
+# The API's choice set (one OpenAPI enum for a script tool's type and a tool call's kind).
+TOOL_KINDS = tuple(kind.value for kind in ToolKind)
 
 
 _NO_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}

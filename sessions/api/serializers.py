@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from anvil_voice.api.serializers import CamelCaseModelSerializer
+from scripts.engine.tools import TOOL_KINDS
 from sessions import selectors
 from sessions.models import CallSession, ScheduledCallback, TranscriptTurn
 from voices.storage import signed_url
@@ -28,7 +29,7 @@ class ToolCallSerializer(serializers.Serializer):
     id = serializers.CharField()
     turn = serializers.IntegerField(allow_null=True)
     name = serializers.CharField()
-    kind = serializers.ChoiceField(choices=["builtin", "http"])
+    kind = serializers.ChoiceField(choices=TOOL_KINDS)
     arguments = serializers.JSONField()
     ok = serializers.BooleanField()
     result = serializers.JSONField(allow_null=True)
