@@ -335,6 +335,9 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "anvil_voice.accounts.models.Role",
         "DiallingStateEnum": "campaigns.selectors.DIALLING_STATES",
         "DiallingReasonEnum": "campaigns.selectors.DIALLING_REASONS",
+        # A script tool's type and a session tool call's kind: builtin or http.
+        "ToolKindEnum": "scripts.engine.tools.TOOL_KINDS",
+        "SessionKindEnum": "sessions.models.SessionKind",
     },
 }
 

@@ -22,6 +22,7 @@ from scripts.validation import (
     keypad_errors,
     line_errors,
     objection_errors,
+    tool_errors,
 )
 from sessions import analytics as call_analytics
 from sessions.models import Outcome
@@ -86,7 +87,15 @@ class ScriptAdminForm(forms.ModelForm):
             "recording_disclosure_required",
             "keypad",
             "keypad_prompt",
+            "tools",
+            "tool_rules",
         ]
+        help_texts = {
+            "tools": 'A JSON list: {"type": "builtin", "name": "end_call"} or {"type": "http", '
+            '"name", "description", "parameters" (a JSON schema), "url", "timeout_seconds"}.',
+            "tool_rules": 'A JSON list of {"intent", "tool", "arguments", "say"}: the scripted '
+            "agent calls the HTTP tool when the caller's intent matches.",
+        }
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -105,6 +114,21 @@ class ScriptAdminForm(forms.ModelForm):
         )
         if problem:
             self.add_error("recording_disclosure", problem)
+        # An emptied box means no tools, not a null the column cannot hold.
+        for field in ("tools", "tool_rules"):
+            if field in cleaned and cleaned[field] is None:
+                cleaned[field] = []
+        tools, rules = cleaned.get("tools"), cleaned.get("tool_rules")
+        if not isinstance(tools, list) or not all(isinstance(item, dict) for item in tools):
+            if "tools" in cleaned:
+                self.add_error("tools", "Give a list of tool objects.")
+        elif not isinstance(rules, list) or not all(isinstance(item, dict) for item in rules):
+            if "tool_rules" in cleaned:
+                self.add_error("tool_rules", "Give a list of rule objects.")
+        else:
+            for field, messages in tool_errors(tools, rules).items():
+                for message in messages:
+                    self.add_error(field, message)
         return cleaned
 
 
@@ -149,6 +173,7 @@ class ScriptAdmin(OrganizationScopedAdmin):
     search_fields = ["name", "opening_line"]
     list_filter = ["language"]
     readonly_fields = [
+        "tool_secret",
         "version",
         "rendered_opening_line",
         "warnings",
@@ -176,6 +201,9 @@ class ScriptAdmin(OrganizationScopedAdmin):
                     "keypad_prompt",
                     "voicemail_message",
                     "system_prompt",
+                    "tools",
+                    "tool_rules",
+                    "tool_secret",
                     "version",
                     "usage",
                     "updated_at",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from django.db import models
@@ -11,6 +12,18 @@ from anvil_voice.accounts.models import Organization
 
 MAX_LINE_LENGTH = 1000
 MAX_PROMPT_LENGTH = 8000
+
+
+def new_tool_secret() -> str:
+    return f"whsec_{secrets.token_hex(32)}"
+
+
+def default_tools() -> list[dict[str, str]]:
+    """A new script's tools: the built-ins every agent had before scripts listed tools."""
+    return [
+        {"type": "builtin", "name": name}
+        for name in ("end_call", "schedule_callback", "add_to_do_not_call")
+    ]
 
 
 class Script(models.Model):
@@ -34,6 +47,13 @@ class Script(models.Model):
     # (`scripts.engine.types.KeypadAction`), and the line said after the opening that tells them.
     keypad = models.JSONField(default=list, blank=True)
     keypad_prompt = models.TextField(max_length=MAX_LINE_LENGTH, blank=True)
+    # The tools the agent may use during a call (`scripts.engine.tools`; checked by
+    # `scripts.validation.tool_errors`) and the scripted agent's intent → tool rules.
+    tools = models.JSONField(default=default_tools, blank=True)
+    tool_rules = models.JSONField(default=list, blank=True)
+    # Signs every HTTP tool request (`X-Anvil-Signature`, as customer webhooks are); not part
+    # of the versioned content: rotating it must not change what a call says.
+    tool_secret = models.CharField(max_length=80, default=new_tool_secret, editable=False)
     # The number of the newest ScriptVersion; bumped whenever what the agent says changes.
     version = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)

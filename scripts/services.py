@@ -21,6 +21,7 @@ from scripts.validation import (
     keypad_errors,
     line_errors,
     objection_errors,
+    tool_errors,
 )
 
 CONTENT_FIELDS = (
@@ -36,6 +37,8 @@ CONTENT_FIELDS = (
     "recording_disclosure_required",
     "keypad",
     "keypad_prompt",
+    "tools",
+    "tool_rules",
 )
 # Fields whose change alters a call (the name does not).
 SPOKEN_FIELDS = frozenset(CONTENT_FIELDS) - {"name"}
@@ -59,6 +62,9 @@ def _validate(
         errors["keypad"] = problems
     if objections is not None and (problems := objection_errors(objections)):
         errors["objection_responses"] = problems
+    if "tools" in lines or "tool_rules" in lines:
+        tools = lines.get("tools")
+        errors.update(tool_errors(tools or [], lines.get("tool_rules") or []))
     if errors:
         raise ValidationError(errors)
 
@@ -77,6 +83,8 @@ def script_snapshot(*, script: Script) -> dict[str, Any]:
         "recording_disclosure_required": script.recording_disclosure_required,
         "keypad": [dict(item) for item in script.keypad or []],
         "keypad_prompt": script.keypad_prompt,
+        "tools": list(script.tools),
+        "tool_rules": list(script.tool_rules),
         "objection_responses": [
             {"trigger": item.trigger, "response": item.response}
             for item in script.objections.order_by("position", "id")

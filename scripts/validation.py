@@ -10,8 +10,21 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
+from anvil_voice.webhooks.services import webhook_url_errors
+from scripts.engine.intents import Intent
 from scripts.engine.normalize import normalize
 from scripts.engine.placeholders import validate_placeholders
+from scripts.engine.tools import (
+    BUILTIN_TOOLS,
+    DEFAULT_TIMEOUT_SECONDS,
+    MAX_DESCRIPTION_LENGTH,
+    MAX_TIMEOUT_SECONDS,
+    MAX_TOOLS,
+    MIN_TIMEOUT_SECONDS,
+    TOOL_NAME,
+    ToolKind,
+    schema_errors,
+)
 from scripts.engine.types import KEYPAD_KEYS, OPT_OUT_DIGIT, KeypadAction
 
 MAX_OBJECTIONS = 50
@@ -141,3 +154,95 @@ def compliance_warnings(
             "caller is an AI or automated assistant."
         )
     return warnings
+
+
+def _tool_problems(index: int, item: Mapping[str, Any], seen: set[str]) -> list[str]:
+    where = f"Tool {index}"
+    name = item.get("name")
+    if not isinstance(name, str) or not TOOL_NAME.match(name):
+        return [
+            f"{where}: the name must be 1-64 letters, digits or underscores, not starting "
+            "with a digit."
+        ]
+    where = f"Tool {index} ({name})"
+    problems: list[str] = []
+    if name in seen:
+        problems.append(f"{where}: the name is used by another tool.")
+    seen.add(name)
+    kind = item.get("type", ToolKind.HTTP.value)
+    if kind == ToolKind.BUILTIN.value:
+        if name not in BUILTIN_TOOLS:
+            known = ", ".join(sorted(BUILTIN_TOOLS))
+            problems.append(f"{where}: no such built-in tool (there are: {known}).")
+        extra = sorted(set(item) - {"type", "name"})
+        if extra:
+            problems.append(f"{where}: a built-in tool takes only a name, not {', '.join(extra)}.")
+        return problems
+    if kind != ToolKind.HTTP.value:
+        return [*problems, f'{where}: the type must be "builtin" or "http".']
+    if name in BUILTIN_TOOLS:
+        problems.append(f"{where}: the name is a built-in tool's.")
+    description = item.get("description")
+    if not isinstance(description, str) or not description.strip():
+        problems.append(f"{where}: describe what the tool does (the model reads it).")
+    elif len(description) > MAX_DESCRIPTION_LENGTH:
+        problems.append(f"{where}: the description is over {MAX_DESCRIPTION_LENGTH} characters.")
+    problems += [f"{where}: {message}" for message in schema_errors(item.get("parameters"))]
+    url = item.get("url")
+    if not isinstance(url, str) or not url:
+        problems.append(f"{where}: give the URL to POST to.")
+    else:
+        # The customer webhooks' rules: https only, never an internal address (SSRF).
+        problems += [
+            f"{where}: the URL {message[0].lower()}{message[1:]}"
+            for message in webhook_url_errors(url)
+        ]
+    timeout = item.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not MIN_TIMEOUT_SECONDS <= timeout <= MAX_TIMEOUT_SECONDS
+    ):
+        problems.append(
+            f"{where}: the timeout must be {MIN_TIMEOUT_SECONDS:g} to {MAX_TIMEOUT_SECONDS:g} "
+            "seconds."
+        )
+    return problems
+
+
+def tool_errors(
+    tools: Sequence[Mapping[str, Any]], rules: Sequence[Mapping[str, Any]]
+) -> dict[str, list[str]]:
+    """Problems with a script's tools and its scripted agent's tool rules, by field."""
+    errors: dict[str, list[str]] = {}
+    if len(tools) > MAX_TOOLS:
+        errors["tools"] = [f"At most {MAX_TOOLS} tools; got {len(tools)}."]
+        return errors
+    seen: set[str] = set()
+    problems: list[str] = []
+    for index, item in enumerate(tools, start=1):
+        problems += _tool_problems(index, item, seen)
+    if problems:
+        errors["tools"] = problems
+    http_tools = {
+        item.get("name") for item in tools if item.get("type", "http") == ToolKind.HTTP.value
+    }
+    intents = {intent.value for intent in Intent}
+    rule_problems: list[str] = []
+    for index, rule in enumerate(rules, start=1):
+        if rule.get("intent") not in intents:
+            rule_problems.append(
+                f"Rule {index}: the intent must be one of {', '.join(sorted(intents))}."
+            )
+        if rule.get("tool") not in http_tools:
+            rule_problems.append(
+                f"Rule {index}: the tool must be one of the script's HTTP tools (the scripted "
+                "agent's built-ins are its own rules)."
+            )
+        if not isinstance(rule.get("arguments", {}), Mapping):
+            rule_problems.append(f"Rule {index}: the arguments must be an object.")
+        if not isinstance(rule.get("say", ""), str):
+            rule_problems.append(f"Rule {index}: say must be text.")
+    if rule_problems:
+        errors["tool_rules"] = rule_problems
+    return errors

@@ -14,7 +14,7 @@ from django.http import Http404, HttpRequest
 from django.http.response import HttpResponseBase
 from django.template.loader import render_to_string
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from anvil_voice.accounts.admin_scoping import ReadOnlyScopedAdmin
@@ -96,7 +96,7 @@ class CallSessionAdmin(ReadOnlyScopedAdmin):
                 ]
             },
         ),
-        ("Conversation", {"fields": ["recording_player", "conversation"]}),
+        ("Conversation", {"fields": ["recording_player", "conversation", "tool_calls"]}),
         ("Result", {"fields": ["summary", "extracted_data", "error"]}),
         ("Compliance", {"fields": ["recording_consent", "compliance_evidence"]}),
         ("Timings", {"fields": ["timings"]}),
@@ -115,6 +115,7 @@ class CallSessionAdmin(ReadOnlyScopedAdmin):
         "end_reason",
         "recording_player",
         "conversation",
+        "tool_calls",
         "summary",
         "extracted_data",
         "error",
@@ -172,6 +173,36 @@ class CallSessionAdmin(ReadOnlyScopedAdmin):
             for turn in selectors.session_turns(session=session)
         ]
         return SafeString(render_to_string("sessions/admin/transcript.html", {"turns": turns}))
+
+    @admin.display(description="Tool calls")
+    def tool_calls(self, session: CallSession) -> SafeString | str:
+        calls = selectors.session_tool_calls(session=session)
+        if not calls:
+            return "-"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    call["turn"],
+                    call["name"],
+                    json.dumps(call["arguments"], sort_keys=True, ensure_ascii=False),
+                    (
+                        json.dumps(call["result"], sort_keys=True, ensure_ascii=False)
+                        if call["ok"]
+                        else f"error: {call['error']}"
+                    ),
+                    f"{call['latencyMs']} ms" if call["latencyMs"] is not None else "",
+                )
+                for call in calls
+            ),
+        )
+        return format_html(
+            '<table class="session-tool-calls"><thead><tr><th>Turn</th><th>Tool</th>'
+            "<th>Arguments</th><th>Result</th><th>Latency</th></tr></thead><tbody>{}</tbody>"
+            "</table>",
+            rows,
+        )
 
     @admin.display(description="Extracted data")
     def extracted_data(self, session: CallSession) -> SafeString | str:

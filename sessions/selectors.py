@@ -58,6 +58,35 @@ def session_turns(*, session: CallSession) -> list[TranscriptTurn]:
     return list(TranscriptTurn.objects.filter(session=session).order_by("start_ms", "index"))
 
 
+# The engine's tool-call events, stored with the conversation's other engine events when it
+# closes (`sessions.live.conversation.session_conversation_close`).
+TOOL_CALL_EVENT = "engine.tool_called"
+
+
+def session_tool_calls(*, session: CallSession) -> list[dict[str, Any]]:
+    """Every tool the agent called on the call, in order: name, kind, arguments, the result or
+    the error, and how long it took. ``turn`` is the agent's turn (0 the opening, then one
+    per thing the contact said)."""
+    calls = []
+    for event in CallEvent.objects.filter(session=session, kind=TOOL_CALL_EVENT).order_by("id"):
+        data = event.data or {}
+        calls.append(
+            {
+                "id": str(data.get("id", "")),
+                "turn": data.get("turn"),
+                "name": str(data.get("name", "")),
+                "kind": str(data.get("tool_kind", "")),
+                "arguments": data.get("arguments") or {},
+                "ok": bool(data.get("ok", True)),
+                "result": data.get("result"),
+                "error": str(data.get("error", "")),
+                "latencyMs": data.get("latency_ms"),
+                "at": event.at,
+            }
+        )
+    return calls
+
+
 def session_events_summary(*, session: CallSession) -> dict[str, Any]:
     """How many events of each kind, and when the first and last happened."""
     events = CallEvent.objects.filter(session=session)

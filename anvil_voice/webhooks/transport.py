@@ -12,6 +12,7 @@ addresses and ports, and its varieties would let a tenant map what listens where
 
 from __future__ import annotations
 
+import functools
 import ssl
 from collections.abc import Iterable, Sequence
 
@@ -53,16 +54,24 @@ class PinnedNetworkBackend(httpcore.SyncBackend):
         raise failure
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # Loading the CA bundle costs ~30 ms, paid on every delivery and every HTTP tool call
+    # (a call waits for its tool) when each client built its own; a context is safe to share
+    # between threads and connections, so the process builds one.
+    return httpx.create_ssl_context(trust_env=False)
+
+
 class PinnedTransport(httpx.HTTPTransport):
     """An httpx transport whose connections go to `addresses` only; no proxy from the
     environment (a proxy would resolve the name itself)."""
 
     def __init__(self, addresses: Sequence[str]) -> None:
-        super().__init__(trust_env=False)
+        super().__init__(verify=_tls_context(), trust_env=False)
         # httpx takes no network backend, its connection pool (httpcore's) does: replace the
         # pool the base class built with one that connects through the pinned backend.
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=_tls_context(),
             network_backend=PinnedNetworkBackend(addresses),
         )
 

@@ -4,10 +4,49 @@ from typing import Any
 
 from rest_framework import serializers
 
-from anvil_voice.api.serializers import CamelCaseModelSerializer, CamelCaseSerializer
+from anvil_voice.api.serializers import CamelCaseModelSerializer, CamelCaseSerializer, to_camel
 from scripts import services
+from scripts.engine.tools import (
+    DEFAULT_TIMEOUT_SECONDS,
+    MAX_DESCRIPTION_LENGTH,
+    TOOL_KINDS,
+    ToolKind,
+)
 from scripts.models import MAX_LINE_LENGTH, Script, ScriptVersion
 from scripts.validation import KEYPAD_ACTIONS, MAX_TRIGGER_LENGTH
+
+
+class ToolSerializer(CamelCaseSerializer):
+    """A tool the agent may use: a built-in by name, or an HTTP tool the customer defines.
+    Checked as a whole by the service (`scripts.validation.tool_errors`)."""
+
+    type = serializers.ChoiceField(choices=TOOL_KINDS)
+    name = serializers.CharField(max_length=64)
+    description = serializers.CharField(
+        max_length=MAX_DESCRIPTION_LENGTH, required=False, allow_blank=True
+    )
+    # A JSON schema: its keys are the customer's ("additionalProperties"), never renamed.
+    parameters = serializers.JSONField(required=False)
+    url = serializers.CharField(max_length=500, required=False)
+    timeout_seconds = serializers.FloatField(required=False)
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        data = dict(instance)
+        if data.get("type") == ToolKind.HTTP.value:
+            data.setdefault("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)
+        return {to_camel(key): value for key, value in data.items()}
+
+
+class ToolRuleSerializer(CamelCaseSerializer):
+    """The scripted agent's rule: on this caller intent, call this HTTP tool."""
+
+    intent = serializers.CharField(max_length=32)
+    tool = serializers.CharField(max_length=64)
+    arguments = serializers.DictField(required=False)
+    say = serializers.CharField(max_length=MAX_LINE_LENGTH, required=False, allow_blank=True)
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        return dict(instance)
 
 
 class ObjectionResponseSerializer(CamelCaseSerializer):
@@ -29,6 +68,8 @@ class ScriptSerializer(CamelCaseModelSerializer):
         required=False,
         help_text="Keys the caller may press and what each does; `keypadPrompt` tells them.",
     )
+    tools = ToolSerializer(many=True, required=False)
+    tool_rules = ToolRuleSerializer(many=True, required=False)
     warnings = serializers.SerializerMethodField()
 
     class Meta:
@@ -48,6 +89,8 @@ class ScriptSerializer(CamelCaseModelSerializer):
             "keypad",
             "keypad_prompt",
             "objection_responses",
+            "tools",
+            "tool_rules",
             "version",
             "warnings",
             "created_at",
@@ -69,6 +112,14 @@ class ScriptSerializer(CamelCaseModelSerializer):
             for item in instance.objections.all()
         ]
         return data
+
+
+class ScriptWithSecretSerializer(ScriptSerializer):
+    """A single script: with the secret its HTTP tool requests are signed with."""
+
+    class Meta(ScriptSerializer.Meta):
+        fields = [*ScriptSerializer.Meta.fields, "tool_secret"]
+        read_only_fields = [*ScriptSerializer.Meta.read_only_fields, "tool_secret"]
 
 
 class ScriptVersionSerializer(CamelCaseModelSerializer):

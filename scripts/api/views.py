@@ -19,6 +19,7 @@ from scripts.api.serializers import (
     ScriptRenderSerializer,
     ScriptSerializer,
     ScriptVersionSerializer,
+    ScriptWithSecretSerializer,
 )
 from scripts.filters import ScriptFilter
 from scripts.models import Script, ScriptVersion
@@ -64,7 +65,11 @@ class ScriptViewSet(
         script = services.script_create(
             organization=self.organization, fields=fields, objection_responses=objections or []
         )
-        return Response(ScriptSerializer(script).data, status=status.HTTP_201_CREATED)
+        return Response(ScriptWithSecretSerializer(script).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: ScriptWithSecretSerializer})
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return Response(ScriptWithSecretSerializer(self._script()).data)
 
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         script = self._script()
@@ -74,7 +79,7 @@ class ScriptViewSet(
         script = services.script_update(
             script=script, fields=fields, objection_responses=objections
         )
-        return Response(ScriptSerializer(script).data)
+        return Response(ScriptWithSecretSerializer(script).data)
 
     @extend_schema(
         request=None,

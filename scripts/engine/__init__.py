@@ -8,6 +8,8 @@ Modules, in dependency order:
     timeparse     callback time extraction in the contact's zone; describe_time for speech
     intents       opt-out / callback / agreement / refusal / asks_if_ai / asks_who / greeting /
                   question / other
+    tools         the built-in tool registry, a script's tools, running one call (filler,
+                  timeout, argument checks) behind the ToolRunner protocol
     types         ScriptSpec, CallContext, Outcome, EngineEvent, actions, AgentPhrases
     agent         the Agent protocol both agents implement; speakable_chunks for TTS
     scripted      ScriptedAgent (deterministic)

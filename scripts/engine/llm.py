@@ -15,11 +15,17 @@ Behaviour that is deliberately *not* left to the model:
   ``no_conversation`` and reason ``agent_error``: the call failed on our side, so the campaign's
   retry policy decides, which matches "I'll call you another time".
 
-Tool calls map onto the scripted agent's actions and events: ``mark_do_not_call`` →
-`MarkDoNotCall` + do_not_call; ``schedule_callback`` → `ScheduleCallback` + callback_requested
-(an unusable ``at`` falls back to the time in the caller's words, else None);
-``end_call`` → its outcome (interested / not_interested). When the model calls a tool without
-saying anything, the agent supplies the matching line so the caller always hears a goodbye.
+Tools (`scripts.engine.tools`): the request offers the script's list (`tool_definitions`).
+Built-in calls map onto the scripted agent's actions and events: ``add_to_do_not_call`` (or
+``mark_do_not_call``, its name before scripts listed tools) → `MarkDoNotCall` + do_not_call;
+``schedule_callback`` → `ScheduleCallback` + callback_requested (an unusable ``at`` falls back
+to the time in the caller's words, else None); ``end_call`` → its outcome (interested /
+not_interested). When the model calls a built-in without saying anything, the agent supplies
+the matching line so the caller always hears a goodbye. An HTTP tool call is run through the
+injected `ToolRunner` (the filler line is streamed if it is slow), its result (or error) goes
+back as a ``tool`` message and the model is asked again, at most `MAX_TOOL_ROUNDS` times a
+turn; the last request offers no tools, so the caller hears words. Every call is a
+``tool_called`` event.
 """
 
 from __future__ import annotations
@@ -35,11 +41,10 @@ import httpx
 from scripts.engine.conversation import Conversation, ConversationView
 from scripts.engine.intents import Intent, detect_intent
 from scripts.engine.llm_prompt import (
-    END_CALL,
+    DO_NOT_CALL_NAMES,
     MARK_DO_NOT_CALL,
-    SCHEDULE_CALLBACK,
-    TOOLS,
     system_message,
+    tool_definitions,
 )
 from scripts.engine.llm_stream import (
     AgentError,
@@ -51,6 +56,18 @@ from scripts.engine.llm_stream import (
 )
 from scripts.engine.placeholders import render
 from scripts.engine.timeparse import describe_time, parse_callback_time
+from scripts.engine.tools import (
+    ADD_TO_DO_NOT_CALL,
+    END_CALL,
+    INTERRUPTED,
+    SCHEDULE_CALLBACK,
+    ToolKind,
+    ToolResult,
+    ToolRunner,
+    has_http_tools,
+    run_tool,
+    with_filler,
+)
 from scripts.engine.types import (
     CallContext,
     EndReason,
@@ -60,6 +77,18 @@ from scripts.engine.types import (
 )
 
 logger = logging.getLogger(__name__)
+
+# Rounds of HTTP tool calls one caller turn may take before the model must answer in words.
+MAX_TOOL_ROUNDS = 3
+DO_NOT_CALL = ADD_TO_DO_NOT_CALL
+
+
+def _after(spoken: list[str], text: str) -> str:
+    """``text`` to stream after what the turn already said: a space between them, so the
+    transcript does not read "check.One moment"."""
+    if spoken and spoken[-1] and not spoken[-1][-1].isspace() and not text[:1].isspace():
+        return f" {text}"
+    return text
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,8 +116,10 @@ class LLMAgent(ConversationView):
         *,
         client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        tools: ToolRunner | None = None,
     ) -> None:
         self.script = script
+        self._tools = tools
         self.context = context
         self.config = config
         self._owns_client = client is None
@@ -125,6 +156,9 @@ class LLMAgent(ConversationView):
             phrases.silence_goodbye,
             phrases.max_turns_close,
         ]
+        if has_http_tools(self.script):
+            # Said exactly when a tool is slow: ready in the TTS cache, it adds no wait itself.
+            lines.append(phrases.tool_filler)
         return [[line] for line in lines if line]
 
     async def opening(self) -> AsyncIterator[str]:
@@ -156,42 +190,64 @@ class LLMAgent(ConversationView):
         spoken: list[str] = []
         completed = False
         try:
-            try:
-                calls = None
-                async for item in stream_chat(
-                    self._client,
-                    url=self.config.completions_url,
-                    headers={"Authorization": f"Bearer {self.config.api_key}"},
-                    body=self._request_body(),
-                    timeouts=self.config.timeouts,
-                ):
-                    if isinstance(item, TextDelta):
-                        spoken.append(item.text)
-                        yield item.text
-                    else:
-                        calls = item.calls
-                if not spoken and not calls:
-                    raise AgentError(AgentErrorKind.EMPTY_REPLY, "no text and no tool call")
-            except AgentError as error:
-                line = self._fail(error)
-                spoken.append(f" {line}" if spoken else line)
-                yield spoken[-1]
-                completed = True
-                return
-            said = "".join(spoken).strip()
-            self._history.append(self._assistant_message(said, calls or []))
-            extra = self._apply_tools(calls or [], said=said, heard=text)
-            if not conversation.finished and conversation.at_turn_limit:
-                extra = conversation.end_at_turn_limit()
-            if extra:
-                spoken.append(f" {extra}" if spoken else extra)
-                yield spoken[-1]
+            for round_number in range(MAX_TOOL_ROUNDS + 1):
+                round_text: list[str] = []
+                calls: list[ToolCall] = []
+                try:
+                    # The last round offers no tools: a model that keeps calling them must
+                    # answer the caller in the end.
+                    offer_tools = round_number < MAX_TOOL_ROUNDS
+                    async for item in stream_chat(
+                        self._client,
+                        url=self.config.completions_url,
+                        headers={"Authorization": f"Bearer {self.config.api_key}"},
+                        body=self._request_body(offer_tools=offer_tools),
+                        timeouts=self.config.timeouts,
+                    ):
+                        if isinstance(item, TextDelta):
+                            piece = _after(spoken, item.text) if not round_text else item.text
+                            round_text.append(item.text)
+                            spoken.append(piece)
+                            yield piece
+                        else:
+                            calls = item.calls
+                    if not round_text and not calls:
+                        raise AgentError(AgentErrorKind.EMPTY_REPLY, "no text and no tool call")
+                except AgentError as error:
+                    line = self._fail(error)
+                    spoken.append(_after(spoken, line))
+                    yield spoken[-1]
+                    completed = True
+                    return
+                said = "".join(round_text).strip()
+                self._history.append(self._assistant_message(said, calls))
+                answered: list[ToolCall] = []
+                for call in calls:
+                    if self._is_builtin(call.name):
+                        continue
+                    # An HTTP tool, or a name the script does not offer: the model reads the
+                    # result (or the error) and answers in another round.
+                    async for step in self._run_tool(call):
+                        if isinstance(step, str):
+                            spoken.append(_after(spoken, step))
+                            yield spoken[-1]
+                    answered.append(call)
+                builtins = [call for call in calls if call not in answered]
+                extra = self._apply_tools(builtins, said=said, heard=text)
+                if not conversation.finished and conversation.at_turn_limit and not answered:
+                    extra = conversation.end_at_turn_limit()
+                if extra:
+                    spoken.append(_after(spoken, extra))
+                    yield spoken[-1]
+                if conversation.finished or not answered:
+                    break
             completed = True
         finally:
             # Also runs when the pipeline closes the generator on barge-in: the transcript
             # keeps what was actually streamed to speech.
             said = "".join(spoken).strip()
             if not completed:
+                self._answer_open_calls()
                 self._history.append({"role": "assistant", "content": said})
                 if said:
                     conversation.emit(EventKind.SAID, text=said, interrupted=True)
@@ -220,14 +276,16 @@ class LLMAgent(ConversationView):
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _request_body(self) -> dict[str, Any]:
+    def _request_body(self, *, offer_tools: bool = True) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.config.model,
             "messages": self.messages,
             "stream": True,
-            "tools": TOOLS,
-            "tool_choice": "auto",
         }
+        tools = tool_definitions(self.script)
+        if tools:
+            body["tools"] = tools
+            body["tool_choice"] = "auto" if offer_tools else "none"
         if self.config.temperature is not None:
             body["temperature"] = self.config.temperature
         if self.config.max_tokens is not None:
@@ -260,16 +318,83 @@ class LLMAgent(ConversationView):
             ]
         return message
 
+    def _is_builtin(self, name: str) -> bool:
+        if self.script.tools is None:
+            return name in (END_CALL, SCHEDULE_CALLBACK, MARK_DO_NOT_CALL)
+        tool = self.script.tool(name)
+        return tool is not None and tool.kind is ToolKind.BUILTIN
+
+    async def _run_tool(self, call: ToolCall) -> AsyncIterator[str]:
+        """Run one HTTP tool (the filler line is yielded while it is slow); record it and give
+        the model its result, or an error it can act on."""
+        tool = self.script.tool(call.name)
+        if tool is None:
+            result = ToolResult(False, error=f"There is no tool named {call.name!r}.")
+        else:
+            # What stands if the caller cuts in while the tool runs (the reply is closed).
+            result = ToolResult(False, error=INTERRUPTED)
+        try:
+            if tool is not None:
+                async for step in with_filler(
+                    run_tool(self._tools, tool, call.arguments, call_id=call.id),
+                    filler=self.context.phrases.tool_filler,
+                ):
+                    if isinstance(step, ToolResult):
+                        result = step
+                    else:
+                        yield step
+        finally:
+            self._conversation.emit(
+                EventKind.TOOL_CALLED,
+                id=call.id,
+                name=call.name,
+                tool_kind=ToolKind.HTTP.value,
+                arguments=call.arguments,
+                **result.record(),
+            )
+            self._history.append(
+                {"role": "tool", "tool_call_id": call.id, "content": result.for_model()}
+            )
+
+    def _answer_open_calls(self) -> None:
+        """Every tool call of the last assistant message gets its ``tool`` message: the API
+        refuses a history where one is missing, which a barge-in during a tool round would
+        otherwise leave behind (and the next turn would fail)."""
+        for index in range(len(self._history) - 1, -1, -1):
+            message = self._history[index]
+            if message.get("role") != "assistant":
+                continue
+            answered = {
+                later.get("tool_call_id")
+                for later in self._history[index + 1 :]
+                if later.get("role") == "tool"
+            }
+            for call in message.get("tool_calls") or ():
+                if call["id"] not in answered:
+                    content = ToolResult(False, error=INTERRUPTED).for_model()
+                    self._history.append(
+                        {"role": "tool", "tool_call_id": call["id"], "content": content}
+                    )
+            return
+
     def _apply_tools(self, calls: list[ToolCall], *, said: str, heard: str) -> str:
-        """Apply tool calls (opt-out, then callback, then end); returns any line to add."""
+        """Apply built-in tool calls (opt-out, then callback, then end); returns any line to
+        add."""
         conversation = self._conversation
         phrases = self.context.phrases
         by_name: dict[str, ToolCall] = {}
         for call in calls:
-            conversation.emit(EventKind.TOOL_CALLED, name=call.name, arguments=call.arguments)
+            conversation.emit(
+                EventKind.TOOL_CALLED,
+                id=call.id,
+                name=call.name,
+                tool_kind=ToolKind.BUILTIN.value,
+                arguments=call.arguments,
+                **ToolResult(True, "ok").record(),
+            )
             self._history.append({"role": "tool", "tool_call_id": call.id, "content": "ok"})
-            by_name.setdefault(call.name, call)
-        if MARK_DO_NOT_CALL in by_name:
+            by_name.setdefault(DO_NOT_CALL if call.name in DO_NOT_CALL_NAMES else call.name, call)
+        if DO_NOT_CALL in by_name:
             conversation.mark_do_not_call()
             conversation.end(EndReason.OPTED_OUT, Outcome.DO_NOT_CALL)
             return "" if said else phrases.opt_out_confirmation

@@ -6,11 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from scripts.engine.placeholders import render
+from scripts.engine.tools import ADD_TO_DO_NOT_CALL, END_CALL, SCHEDULE_CALLBACK, ToolKind
 from scripts.engine.types import CallContext, Outcome, ScriptSpec
 
-END_CALL = "end_call"
-SCHEDULE_CALLBACK = "schedule_callback"
+# The do-not-call tool's name before scripts listed their tools (`ADD_TO_DO_NOT_CALL` since);
+# a script saved before then still offers it under this name.
 MARK_DO_NOT_CALL = "mark_do_not_call"
+DO_NOT_CALL_NAMES = frozenset({MARK_DO_NOT_CALL, ADD_TO_DO_NOT_CALL})
 
 TOOLS: list[dict[str, Any]] = [
     {
@@ -60,6 +62,46 @@ TOOLS: list[dict[str, Any]] = [
 ]
 
 
+def tool_definitions(script: ScriptSpec) -> list[dict[str, Any]]:
+    """The ``tools`` of a request: the script's list, or the three built-ins a script saved
+    before tools existed always had."""
+    if script.tools is None:
+        return TOOLS
+    return [tool.as_openai() for tool in script.tools]
+
+
+def _tool_rules(script: ScriptSpec) -> list[str]:
+    if script.tools is None:
+        offered = {END_CALL, SCHEDULE_CALLBACK, MARK_DO_NOT_CALL}
+    else:
+        offered = {tool.name for tool in script.tools}
+    dnc = next((name for name in sorted(DO_NOT_CALL_NAMES) if name in offered), None)
+    lines = []
+    if dnc:
+        lines.append(
+            f"- If they ask not to be called again or to be removed, call {dnc}, "
+            "confirm in one short sentence and say goodbye."
+        )
+    if SCHEDULE_CALLBACK in offered:
+        lines.append(
+            f"- If they ask to be called back at another time, call {SCHEDULE_CALLBACK} with the "
+            "time as ISO-8601 in their time zone and confirm the time in words. If they named no "
+            "time, ask once when suits them."
+        )
+    if END_CALL in offered:
+        lines.append(
+            f"- When they agree, say the closing line and call {END_CALL} with outcome "
+            f'"{Outcome.INTERESTED.value}". After a firm refusal, say goodbye politely and call '
+            f'{END_CALL} with outcome "{Outcome.NOT_INTERESTED.value}".'
+        )
+    if any(tool.kind is ToolKind.HTTP for tool in script.tools or ()):
+        lines.append(
+            "- Use the other tools when they help the caller; tell them only what a tool's "
+            "result says, and if a tool fails, say so briefly and go on."
+        )
+    return lines
+
+
 def system_message(script: ScriptSpec, context: CallContext, *, now: datetime) -> str:
     variables = context.variables
     lines = [render(script.system_prompt, variables).strip()] if script.system_prompt else []
@@ -92,14 +134,7 @@ def system_message(script: ScriptSpec, context: CallContext, *, now: datetime) -
         "Rules:",
         "- If asked whether you are a person, a robot or an AI, say honestly that you are an "
         "automated AI assistant.",
-        f"- If they ask not to be called again or to be removed, call {MARK_DO_NOT_CALL}, "
-        "confirm in one short sentence and say goodbye.",
-        f"- If they ask to be called back at another time, call {SCHEDULE_CALLBACK} with the time "
-        "as ISO-8601 in their time zone and confirm the time in words. If they named no time, "
-        "ask once when suits them.",
-        f"- When they agree, say the closing line and call {END_CALL} with outcome "
-        f'"{Outcome.INTERESTED.value}". After a firm refusal, say goodbye politely and call '
-        f'{END_CALL} with outcome "{Outcome.NOT_INTERESTED.value}".',
+        *_tool_rules(script),
         "- Do not invent prices, promises or facts that are not in the script.",
     ]
     return "\n".join(lines).strip()

@@ -37,6 +37,12 @@ The opening line is read once into its parts (`OpeningParts`): a greeting ("Hi J
 calling ("this is Anna from Acme Solar"), why, and the question it ends with. When it does not
 say who is calling, ``{{agent_name}}``/``{{business_name}}`` do.
 
+Tool rules (`ScriptSpec.tool_rules`): before deciding a turn as above, the first unused rule
+whose intent matches calls its HTTP tool through the injected `ToolRunner` (in `reply` only;
+the synchronous `respond` runs no tools). On success the rule's ``say`` line (filled from the
+tool's answer) comes before the reply; on failure ``phrases.tool_failed`` does. The filler line
+is spoken first if the tool is slow. Each rule fires once a call.
+
 After ``max_turns`` caller turns without an ending, the agent closes politely instead of
 steering (not_interested, or no_conversation if the caller never said more than hello or "who is
 this?").
@@ -48,13 +54,23 @@ import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from scripts.engine.agent import split_speakable
 from scripts.engine.conversation import Conversation, ConversationView
-from scripts.engine.intents import Intent, confirms_identity, detect_intent
+from scripts.engine.intents import Intent, IntentResult, confirms_identity, detect_intent
 from scripts.engine.matching import DEFAULT_THRESHOLD, TriggerMatcher
 from scripts.engine.placeholders import render
 from scripts.engine.timeparse import describe_time, parse_callback_time
+from scripts.engine.tools import (
+    INTERRUPTED,
+    ToolResult,
+    ToolRule,
+    ToolRunner,
+    has_http_tools,
+    run_tool,
+    with_filler,
+)
 from scripts.engine.types import (
     CallContext,
     EndReason,
@@ -126,6 +142,14 @@ def split_opening(opening: str) -> OpeningParts:
     return OpeningParts(greeting, " ".join(introduction), " ".join(sentences), question)
 
 
+def _rendered(arguments: Mapping[str, Any], variables: Mapping[str, object]) -> dict[str, Any]:
+    """A rule's arguments with ``{{placeholders}}`` in its strings filled from the call."""
+    return {
+        key: render(value, variables) if isinstance(value, str) else value
+        for key, value in arguments.items()
+    }
+
+
 def _pieces(line: str) -> list[str]:
     """What the agent streams for a line: its sentences."""
     return split_speakable(line)
@@ -148,9 +172,12 @@ class ScriptedAgent(ConversationView):
         context: CallContext,
         *,
         match_threshold: float = DEFAULT_THRESHOLD,
+        tools: ToolRunner | None = None,
     ) -> None:
         self.script = script
         self.context = context
+        self._tools = tools
+        self._used_rules: set[int] = set()
         self._conversation = Conversation(context)
         # Render every line up front: a broken placeholder fails before anyone is dialled.
         variables = context.variables
@@ -184,7 +211,17 @@ class ScriptedAgent(ConversationView):
             yield piece
 
     async def reply(self, heard: str | None) -> AsyncIterator[str]:
-        for piece in _pieces(self.respond(heard)):
+        text, result = self._begin(heard)
+        rule = self._rule_for(result)
+        filler, tool_line = "", ""
+        if rule is not None:
+            async for step in self._run_rule(rule):
+                if isinstance(step, ToolResult):
+                    tool_line = self._tool_line(rule, step)
+                else:
+                    filler = step.strip()
+                    yield step
+        for piece in _pieces(self._conclude(text, result, tool_line=tool_line, filler=filler)):
             yield piece
 
     # -- the keypad (`HearsKeys`) -------------------------------------------------------------
@@ -227,6 +264,8 @@ class ScriptedAgent(ConversationView):
             phrases.opt_out_confirmation,
             phrases.max_turns_close,
         ]
+        if has_http_tools(self.script):
+            lines += [phrases.tool_filler, phrases.tool_failed]
         return [_pieces(line) for line in dict.fromkeys(lines) if line]
 
     async def aclose(self) -> None:
@@ -252,31 +291,96 @@ class ScriptedAgent(ConversationView):
         return line
 
     def respond(self, heard: str | None) -> str:
-        """Decide one caller turn and return everything the agent says in reply."""
+        """Decide one caller turn and return everything the agent says in reply. Synchronous,
+        so it runs no tools: `reply` applies the script's tool rules."""
+        text, result = self._begin(heard)
+        return self._conclude(text, result)
+
+    def _begin(self, heard: str | None) -> tuple[str | None, IntentResult | None]:
+        """Start the caller's turn: their words and what they mean (None for silence)."""
         conversation = self._conversation
         text = conversation.begin_turn(heard)
         if text is None:
+            return None, None
+        result = detect_intent(text, now=self._now(), timezone=self.context.zone)
+        conversation.emit(EventKind.INTENT, intent=result.intent.value)
+        return text, result
+
+    def _conclude(
+        self,
+        text: str | None,
+        result: IntentResult | None,
+        *,
+        tool_line: str = "",
+        filler: str = "",
+    ) -> str:
+        """Decide the reply; returns what is left to say (the filler was said already)."""
+        conversation = self._conversation
+        if text is None or result is None:
             line = conversation.silence_reply()
-            if not conversation.finished and conversation.at_turn_limit:
-                line = conversation.end_at_turn_limit()
         else:
-            line = self._decide(text)
-            if not conversation.finished and conversation.at_turn_limit:
-                line = conversation.end_at_turn_limit()
-        conversation.said(line)
+            line = _join(tool_line, self._decide(text, result))
+        if not conversation.finished and conversation.at_turn_limit:
+            line = conversation.end_at_turn_limit()
+        conversation.said(_join(filler, line))
         self._last_line = line
         return line
+
+    # -- tool rules ---------------------------------------------------------------------------
+
+    def _rule_for(self, result: IntentResult | None) -> ToolRule | None:
+        """The first unused rule for this intent whose tool the script offers (each fires
+        once a call: a booking is not made twice because the caller said yes twice)."""
+        if result is None:
+            return None
+        for index, rule in enumerate(self.script.tool_rules):
+            if index in self._used_rules or rule.intent != result.intent.value:
+                continue
+            if self.script.tool(rule.tool) is not None:
+                self._used_rules.add(index)
+                return rule
+        return None
+
+    async def _run_rule(self, rule: ToolRule) -> AsyncIterator[str | ToolResult]:
+        tool = self.script.tool(rule.tool)
+        assert tool is not None  # `_rule_for` checked
+        arguments = _rendered(rule.arguments, self.context.variables)
+        call_id = f"rule_{self._conversation.turn}_{rule.tool}"
+        result = ToolResult(False, error=INTERRUPTED)  # unless it answers
+        try:
+            async for step in with_filler(
+                run_tool(self._tools, tool, arguments, call_id=call_id),
+                filler=self.context.phrases.tool_filler,
+            ):
+                if isinstance(step, ToolResult):
+                    result = step
+                yield step
+        finally:
+            self._conversation.emit(
+                EventKind.TOOL_CALLED,
+                id=call_id,
+                name=tool.name,
+                tool_kind=tool.kind.value,
+                arguments=arguments,
+                **result.record(),
+            )
+
+    def _tool_line(self, rule: ToolRule, result: ToolResult) -> str:
+        if not result.ok:
+            return self.context.phrases.tool_failed
+        values: dict[str, object] = dict(self.context.variables)
+        if isinstance(result.value, Mapping):
+            values.update({str(key): value for key, value in result.value.items()})
+        return render(rule.say, values) if rule.say else ""
 
     def _now(self) -> datetime:
         return self.context.local_now()
 
-    def _decide(self, text: str) -> str:
+    def _decide(self, text: str, result: IntentResult) -> str:
         conversation = self._conversation
         phrases = self.context.phrases
         now = self._now()
-        result = detect_intent(text, now=now, timezone=self.context.zone)
         intent = result.intent
-        conversation.emit(EventKind.INTENT, intent=intent.value)
 
         if intent is Intent.OPT_OUT:
             conversation.mark_do_not_call()

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from scripts.engine.placeholders import PlaceholderError, render, validate_placeholders
+from scripts.engine.tools import ToolRule, ToolSpec, tools_from_snapshot
 
 
 class Outcome(StrEnum):
@@ -41,7 +42,8 @@ class EventKind(StrEnum):
     OBJECTION_MATCHED = "objection_matched"  # {trigger, score}
     CALLBACK_REQUESTED = "callback_requested"  # {at}: ISO-8601 with offset, or None
     OPTED_OUT = "opted_out"  # {}
-    TOOL_CALLED = "tool_called"  # {name, arguments}: LLM agent only
+    # {id, name, tool_kind, arguments, ok, result | error, latency_ms}: one per tool call
+    TOOL_CALLED = "tool_called"
     KEYPAD = "keypad"  # {digit, action}: the caller pressed a key the script maps
     ERROR = "error"  # {code, message, status}: LLM agent only
     ENDED = "ended"  # {reason, outcome}
@@ -175,10 +177,18 @@ class ScriptSpec:
     # after the opening: "Press 1 to talk to a person."). Both empty: no keypad.
     keypad: tuple[KeypadKey, ...] = ()
     keypad_prompt: str = ""
+    # The tools the agent may use (`scripts.engine.tools`); None: a script saved before tools
+    # existed, whose LLM agent keeps the three built-ins it always had.
+    tools: tuple[ToolSpec, ...] | None = None
+    # The scripted agent's intent → tool rules.
+    tool_rules: tuple[ToolRule, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "objection_responses", _objections(self.objection_responses))
         object.__setattr__(self, "keypad", _keypad(self.keypad))
+
+    def tool(self, name: str) -> ToolSpec | None:
+        return next((tool for tool in self.tools or () if tool.name == name), None)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ScriptSpec:
@@ -193,6 +203,8 @@ class ScriptSpec:
             closing_interruptible=bool(data.get("closing_interruptible", False)),
             keypad=data.get("keypad") or (),
             keypad_prompt=data.get("keypad_prompt", ""),
+            tools=tools_from_snapshot(data.get("tools")),
+            tool_rules=tuple(ToolRule.from_dict(item) for item in data.get("tool_rules") or ()),
         )
 
     def lines(self) -> dict[str, str]:
@@ -248,6 +260,9 @@ class AgentPhrases:
     goodbye: str = "Goodbye."
     ai_disclosure: str = "Yes, I'm an automated assistant calling on behalf of the team."
     trouble: str = "Sorry, I'm having trouble. I'll call you another time."
+    # Spoken only while a tool is slow to answer (`tools.with_filler`).
+    tool_filler: str = "One moment while I check that."
+    tool_failed: str = "Sorry, I couldn't do that just now."
 
 
 ENGLISH_PHRASES = AgentPhrases()

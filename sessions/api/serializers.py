@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from anvil_voice.api.serializers import CamelCaseModelSerializer
+from scripts.engine.tools import TOOL_KINDS
 from sessions import selectors
 from sessions.models import CallSession, ScheduledCallback, TranscriptTurn
 from voices.storage import signed_url
@@ -28,6 +29,22 @@ class TranscriptTurnSerializer(CamelCaseModelSerializer):
             "keypad",
         ]
         read_only_fields = fields
+
+
+class ToolCallSerializer(serializers.Serializer):
+    """One tool call the agent made (`sessions.selectors.session_tool_calls`): already in wire
+    shape; the arguments and result are the tool's own JSON, never renamed."""
+
+    id = serializers.CharField()
+    turn = serializers.IntegerField(allow_null=True)
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=TOOL_KINDS)
+    arguments = serializers.JSONField()
+    ok = serializers.BooleanField()
+    result = serializers.JSONField(allow_null=True)
+    error = serializers.CharField(allow_blank=True)
+    latencyMs = serializers.FloatField(allow_null=True)
+    at = serializers.DateTimeField()
 
 
 class CallbackSerializer(CamelCaseModelSerializer):
@@ -118,6 +135,7 @@ class SessionDetailSerializer(SessionSerializer):
     recording_url = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
     transcript = serializers.SerializerMethodField()
+    tool_calls = serializers.SerializerMethodField()
     events = serializers.SerializerMethodField()
 
     class Meta(SessionSerializer.Meta):
@@ -134,6 +152,7 @@ class SessionDetailSerializer(SessionSerializer):
             "recording_url",
             "error",
             "transcript",
+            "tool_calls",
             "events",
         ]
         read_only_fields = fields
@@ -188,6 +207,11 @@ class SessionDetailSerializer(SessionSerializer):
     def get_transcript(self, session: CallSession) -> list[dict[str, Any]]:
         turns = selectors.session_turns(session=session)
         return list(TranscriptTurnSerializer(turns, many=True).data)
+
+    @extend_schema_field(ToolCallSerializer(many=True))
+    def get_tool_calls(self, session: CallSession) -> list[dict[str, Any]]:
+        calls = selectors.session_tool_calls(session=session)
+        return list(ToolCallSerializer(calls, many=True).data)
 
     def get_events(self, session: CallSession) -> dict[str, Any]:
         summary = selectors.session_events_summary(session=session)

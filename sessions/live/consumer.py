@@ -46,6 +46,7 @@ from scripts.engine import (
     ScriptSpec,
     contact_stance,
 )
+from scripts.tool_http import HttpToolRunner
 from sessions.carrier.recording import session_disclosure_played
 from sessions.carrier.status import session_hang_up
 from sessions.live import groups
@@ -102,12 +103,13 @@ _LOGGED_EVENTS = frozenset(
 def build_agent(setup: CallSetup) -> Agent:
     script = ScriptSpec.from_dict(setup.script)
     context = CallContext(variables=setup.variables, timezone=setup.time_zone)
+    tools = HttpToolRunner(secret=setup.tool_secret, session_id=setup.session_id)
     if settings.AGENT_PROVIDER == "llm" and settings.LLM_API_KEY:
         config = LLMConfig(
             base_url=settings.LLM_BASE_URL, api_key=settings.LLM_API_KEY, model=settings.LLM_MODEL
         )
-        return LLMAgent(script, context, config)
-    return ScriptedAgent(script, context)
+        return LLMAgent(script, context, config, tools=tools)
+    return ScriptedAgent(script, context, tools=tools)
 
 
 def build_recognizer() -> StreamingRecognizer:
@@ -183,6 +185,13 @@ def summarize(result: PipelineResult) -> str:
     callback = next((a for a in result.actions if isinstance(a, ScheduleCallback)), None)
     if callback is not None:
         parts.append(f"callback at {callback.at.isoformat() if callback.at else 'an open time'}")
+    tools = [
+        str(event.data.get("name", ""))
+        for event in result.engine_events
+        if event.kind is EventKind.TOOL_CALLED and event.data.get("tool_kind") == "http"
+    ]
+    if tools:
+        parts.append("tools: " + ", ".join(tools))
     if result.stats.barge_ins:
         parts.append(f"{result.stats.barge_ins} interruption(s)")
     return "; ".join(parts) + f" (ended: {result.end_reason.value.replace('_', ' ')})."

@@ -76,6 +76,8 @@ class CallSetup:
     redact_pii: bool = False
     # Say this right after the opening; recording starts once it was heard in full.
     recording_disclosure: str = ""
+    # Signs the script's HTTP tool requests (`scripts.tool_http`).
+    tool_secret: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,7 +103,7 @@ def session_conversation_open(*, session_id: int) -> CallSetup | None:
     (no script version: the session was made by hand) so the consumer only records the stream."""
     session = (
         CallSession.objects.select_related(
-            "script_version", "voice", "contact", "campaign", "organization"
+            "script_version__script", "voice", "contact", "campaign", "organization"
         )
         .filter(pk=session_id)
         .first()
@@ -136,6 +138,7 @@ def session_conversation_open(*, session_id: int) -> CallSetup | None:
         voicemail_behaviour=campaign.voicemail_behaviour if campaign is not None else "",
         redact_pii=session.organization.redact_pii,
         recording_disclosure=disclosure_to_say(session),
+        tool_secret=session.script_version.script.tool_secret,
     )
 
 

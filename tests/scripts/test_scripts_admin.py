@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.contrib.auth.models import Permission
 
 from scripts.factories import ScriptFactory
@@ -26,6 +28,8 @@ def form_data(script: Script, **changes: object) -> dict[str, object]:
         "closing_line": script.closing_line,
         "voicemail_message": script.voicemail_message,
         "system_prompt": script.system_prompt,
+        "tools": json.dumps(script.tools),
+        "tool_rules": json.dumps(script.tool_rules),
         "objections-TOTAL_FORMS": str(len(objections) + 1),
         "objections-INITIAL_FORMS": str(len(objections)),
         "objections-MIN_NUM_FORMS": "0",
@@ -131,3 +135,31 @@ def test_a_disclosure_saved_in_the_admin_is_in_the_next_version(client, owner):
     assert latest is not None
     assert latest.snapshot["recording_disclosure"] == "This call is recorded for quality."
     assert latest.snapshot["recording_disclosure_required"] is True
+
+
+def test_it_refuses_a_tool_with_an_internal_url_in_the_admin(client, owner):
+    script = ScriptFactory(organization=owner.organization)
+    client.force_login(staff(owner))
+    tool = {
+        "type": "http",
+        "name": "book_slot",
+        "description": "Book a slot.",
+        "parameters": {"type": "object", "properties": {}},
+        "url": "https://169.254.169.254/latest",
+    }
+
+    response = client.post(
+        f"/admin/scripts/script/{script.pk}/change/",
+        form_data(script, tools=json.dumps([tool])),
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["tools"] == [
+        "Tool 1 (book_slot): the URL must not point to a private, loopback or link-local address."
+    ]
+    script.refresh_from_db()
+    assert [item["name"] for item in script.tools] == [
+        "end_call",
+        "schedule_callback",
+        "add_to_do_not_call",
+    ]

@@ -41,10 +41,19 @@ def script_payload(script: Script) -> dict[str, object]:
         "objectionResponses": [
             {"trigger": o.trigger, "response": o.response} for o in script.objections.all()
         ],
+        # A new script offers the three built-in tools (scripts.models.default_tools).
+        "tools": [
+            {"type": "builtin", "name": "end_call"},
+            {"type": "builtin", "name": "schedule_callback"},
+            {"type": "builtin", "name": "add_to_do_not_call"},
+        ],
+        "toolRules": [],
         "version": script.version,
         "warnings": [],
         "createdAt": script.created_at.isoformat().replace("+00:00", "Z"),
         "updatedAt": script.updated_at.isoformat().replace("+00:00", "Z"),
+        # A single script's answers carry the secret its tool requests are signed with.
+        "toolSecret": script.tool_secret,
     }
 
 

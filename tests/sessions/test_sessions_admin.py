@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.core.files.base import ContentFile
 
-from sessions.factories import CallSessionFactory, TranscriptTurnFactory
+from sessions.factories import CallEventFactory, CallSessionFactory, TranscriptTurnFactory
 from sessions.models import CallStatus, Outcome, Speaker
 
 CHANGELIST = "/admin/call_sessions/callsession/"
@@ -156,3 +156,37 @@ def test_it_shows_the_recording_consent_evidence(client, owner):
     ) in page
     assert "&quot;playback_confirmed_by&quot;: &quot;mark&quot;" in page
     assert "Not recorded: disclosure not played." in other
+
+
+def test_the_session_page_lists_the_agents_tool_calls(client, owner):
+    session = CallSessionFactory(organization=owner.organization, status=CallStatus.COMPLETED)
+    for seq, (name, ok, outcome) in enumerate(
+        [
+            ("check_calendar", True, {"result": {"free": ["15:00"]}}),
+            ("book_slot", False, {"error": "The tool answered HTTP 500."}),
+        ]
+    ):
+        CallEventFactory(
+            session=session,
+            kind="engine.tool_called",
+            data={
+                "seq": seq,
+                "turn": 2,
+                "name": name,
+                "tool_kind": "http",
+                "arguments": {"day": "Friday"},
+                "ok": ok,
+                "latency_ms": 12.5,
+                **outcome,
+            },
+        )
+    client.force_login(staff(owner))
+
+    page = client.get(f"{CHANGELIST}{session.pk}/change/").content.decode()
+
+    assert '<table class="session-tool-calls">' in page
+    assert (
+        "<tr><td>2</td><td>check_calendar</td><td><code>{&quot;day&quot;: &quot;Friday&quot;}"
+        "</code></td><td>{&quot;free&quot;: [&quot;15:00&quot;]}</td><td>12.5 ms</td></tr>"
+    ) in page
+    assert "<td>error: The tool answered HTTP 500.</td>" in page

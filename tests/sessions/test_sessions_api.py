@@ -98,6 +98,24 @@ def finished(owner) -> CallSession:
     CallEventFactory(session=session, kind="status.ringing", at=at(10))
     CallEventFactory(session=session, kind="status.completed", at=at(10, 3))
     CallEventFactory(session=session, kind="status.completed", at=at(10, 3))
+    # An HTTP tool the agent called, as the conversation's close stores it (the engine event).
+    CallEventFactory(
+        session=session,
+        kind="engine.tool_called",
+        at=at(10, 2),
+        data={
+            "seq": 4,
+            "turn": 1,
+            "kind": "engine.tool_called",
+            "id": "call_0",
+            "name": "check_calendar",
+            "tool_kind": "http",
+            "arguments": {"day": "tomorrow"},
+            "ok": True,
+            "result": {"free": ["15:00"]},
+            "latency_ms": 42.5,
+        },
+    )
     return session
 
 
@@ -177,9 +195,23 @@ def test_it_shows_the_full_session(owner, finished):
                     "keypad": "",
                 },
             ],
+            "toolCalls": [
+                {
+                    "id": "call_0",
+                    "turn": 1,
+                    "name": "check_calendar",
+                    "kind": "http",
+                    "arguments": {"day": "tomorrow"},
+                    "ok": True,
+                    "result": {"free": ["15:00"]},
+                    "error": "",
+                    "latencyMs": 42.5,
+                    "at": "2026-11-24T10:02:00Z",
+                }
+            ],
             "events": {
-                "total": 3,
-                "byKind": {"status.completed": 2, "status.ringing": 1},
+                "total": 4,
+                "byKind": {"engine.tool_called": 1, "status.completed": 2, "status.ringing": 1},
                 "firstAt": "2026-11-24T10:00:00Z",
                 "lastAt": "2026-11-24T10:03:00Z",
             },

@@ -45,6 +45,7 @@ from sessions.models import (
 )
 from sessions.pipeline import CallEndReason, CallPipeline, ManualClock
 from sessions.pipeline.turns import PipelineResult, PipelineStats, Speaker, Turn
+from sessions.selectors import session_tool_calls
 from sessions.signals import session_finished
 from tests.sessions.pipeline.pipeline_support import FakeRecognizer, FakeVoice, Line, piper
 
@@ -425,3 +426,38 @@ async def test_an_opt_out_said_as_the_caller_hangs_up_is_stored_and_reaches_the_
     await database_sync_to_async(session_finish)(session_id=session.pk, status=CallStatus.COMPLETED)
     entry = await DoNotCallEntry.objects.aget(organization_id=session.organization_id)
     assert (entry.phone_number, entry.source) == ("+12025550178", DoNotCallEntry.Source.OPT_OUT)
+
+
+def test_the_agents_tool_calls_are_stored_with_the_conversation_and_read_back():
+    session = live_session()
+    setup = session_conversation_open(session_id=session.pk)
+    assert setup is not None
+    # The live call signs its tool requests with the script's own secret.
+    assert setup.tool_secret == session.script_version.script.tool_secret
+    event = {
+        "seq": 3,
+        "turn": 1,
+        "kind": "engine.tool_called",
+        "id": "call_0",
+        "name": "book_slot",
+        "tool_kind": "http",
+        "arguments": {"day": "Friday"},
+        "ok": False,
+        "error": "The tool answered HTTP 500.",
+        "latency_ms": 12.0,
+    }
+
+    session_conversation_close(session_id=session.pk, result=result(events=[event]))
+
+    [call] = session_tool_calls(session=session)
+    assert {key: value for key, value in call.items() if key != "at"} == {
+        "id": "call_0",
+        "turn": 1,
+        "name": "book_slot",
+        "kind": "http",
+        "arguments": {"day": "Friday"},
+        "ok": False,
+        "result": None,
+        "error": "The tool answered HTTP 500.",
+        "latencyMs": 12.0,
+    }

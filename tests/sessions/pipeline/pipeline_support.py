@@ -20,6 +20,7 @@ from anvil_voice.speech.codec import ULAW_FRAME_BYTES, frames_20ms, ulaw_silence
 from anvil_voice.speech.protocols import Emit, ProviderError
 from anvil_voice.telephony.simulator import audio as sim_audio
 from scripts.engine import CallContext, ScriptedAgent, ScriptSpec
+from scripts.engine.tools import ToolRunner
 from sessions.pipeline import (
     CallPipeline,
     Final,
@@ -265,6 +266,7 @@ def make_call(
     script: ScriptSpec = SCRIPT,
     context: CallContext | None = None,
     line_class: type[Line] = Line,
+    tools: ToolRunner | None = None,
     **options: Any,
 ) -> Call:
     clock = ManualClock(1000.0)
@@ -272,7 +274,7 @@ def make_call(
     sink = MemorySink()
     recognizer = recognizer or FakeRecognizer(answers)
     voice = voice or FakeVoice()
-    agent = ScriptedAgent(script, context or CallContext())
+    agent = ScriptedAgent(script, context or CallContext(), tools=tools)
     pipeline = CallPipeline(
         agent=agent,
         voice=voice,

@@ -1,0 +1,306 @@
+"""Tools the agent may use during a call: the built-in registry, a script's tool list, and how
+one call to a tool is run, bounded and recorded.
+
+A script lists its tools (`ScriptSpec.tools`); each is either a **built-in** the platform
+carries out itself (`BUILTIN_TOOLS`: end the call, schedule a callback, add to do-not-call;
+transfer and send-digits join the registry when the carrier can do them) or an **HTTP tool**
+the customer defines (name, description, JSON-schema parameters, URL, timeout), run by a
+`ToolRunner` the caller injects (the live call's signs and SSRF-checks its POST:
+`scripts.tool_http`). The engine stays pure Python: it never opens a socket for a tool.
+
+Every way a tool call can go wrong (arguments that do not fit the schema, a timeout, an error,
+an answer that is not JSON) becomes an error `ToolResult` the agent reads; the call goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import jsonschema
+
+if TYPE_CHECKING:
+    from scripts.engine.types import ScriptSpec  # types imports this module
+
+TOOL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,63}$")
+MIN_TIMEOUT_SECONDS = 0.5
+MAX_TIMEOUT_SECONDS = 10.0
+DEFAULT_TIMEOUT_SECONDS = 5.0
+MAX_TOOLS = 20
+MAX_DESCRIPTION_LENGTH = 1000
+# A tool's answer goes back into the model's context and the session's record: kept small.
+MAX_RESULT_BYTES = 16_384
+# The filler line waits this long: a tool that answers sooner adds no audio to the turn.
+FILLER_AFTER_SECONDS = 0.3
+# The result of a tool call the caller cut off (the agent's reply was closed while it ran).
+INTERRUPTED = "The caller spoke before the tool answered; it was cancelled."
+
+
+class ToolKind(StrEnum):
+    BUILTIN = "builtin"
+    HTTP = "http"
+
+
+# The API's choice set (one OpenAPI enum for a script tool's type and a tool call's kind).
+TOOL_KINDS = tuple(kind.value for kind in ToolKind)
+
+
+_NO_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltinTool:
+    """A tool the platform carries out; the agents map its name to an action (`EndCall`,
+    `ScheduleCallback`, `MarkDoNotCall`, later a transfer or digits)."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any] = field(default_factory=lambda: dict(_NO_PARAMETERS))
+
+
+# Keyed by name. `register_builtin` adds one (the transfer and keypad work plugs in here).
+BUILTIN_TOOLS: dict[str, BuiltinTool] = {}
+
+
+def register_builtin(tool: BuiltinTool) -> BuiltinTool:
+    if not TOOL_NAME.match(tool.name):
+        raise ValueError(f"invalid tool name {tool.name!r}")
+    BUILTIN_TOOLS[tool.name] = tool
+    return tool
+
+
+END_CALL = "end_call"
+SCHEDULE_CALLBACK = "schedule_callback"
+ADD_TO_DO_NOT_CALL = "add_to_do_not_call"
+
+register_builtin(
+    BuiltinTool(
+        END_CALL,
+        "End the call after saying goodbye.",
+        {
+            "type": "object",
+            "properties": {
+                "reason": {"type": "string", "description": "Why the call ends, briefly."},
+                "outcome": {"type": "string", "enum": ["interested", "not_interested"]},
+            },
+            "required": ["reason", "outcome"],
+        },
+    )
+)
+register_builtin(
+    BuiltinTool(
+        SCHEDULE_CALLBACK,
+        "The caller asked to be called back at a specific time. Ends the call.",
+        {
+            "type": "object",
+            "properties": {
+                "at": {
+                    "type": "string",
+                    "description": "ISO-8601 date-time with UTC offset, in the future.",
+                }
+            },
+            "required": ["at"],
+        },
+    )
+)
+register_builtin(
+    BuiltinTool(
+        ADD_TO_DO_NOT_CALL,
+        "The caller asked not to be called again or to be removed from the list. Confirm "
+        "briefly, then this ends the call.",
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """One tool a script lists, as the engine uses it."""
+
+    kind: ToolKind
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
+    url: str = ""
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ToolSpec:
+        """From a script snapshot's ``tools`` item (validated when the script was saved)."""
+        kind = ToolKind(data.get("type", ToolKind.HTTP))
+        name = str(data["name"])
+        if kind is ToolKind.BUILTIN:
+            builtin = BUILTIN_TOOLS.get(name)
+            if builtin is None:
+                # A built-in a newer release offered and this one does not: left out, never
+                # offered to the model with a schema we do not know.
+                raise KeyError(name)
+            return cls(kind, name, builtin.description, builtin.parameters)
+        return cls(
+            kind,
+            name,
+            str(data.get("description", "")),
+            dict(data.get("parameters") or _NO_PARAMETERS),
+            url=str(data.get("url", "")),
+            timeout_seconds=float(data.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)),
+        )
+
+    def as_openai(self) -> dict[str, Any]:
+        """The OpenAI-compatible ``tools`` entry."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": dict(self.parameters),
+            },
+        }
+
+
+def tools_from_snapshot(items: Any) -> tuple[ToolSpec, ...] | None:
+    """The snapshot's tools; None when the snapshot predates tools (the agents' defaults)."""
+    if items is None:
+        return None
+    specs: list[ToolSpec] = []
+    for item in items:
+        try:
+            specs.append(ToolSpec.from_dict(item))
+        except KeyError:
+            continue
+    return tuple(specs)
+
+
+def has_http_tools(script: ScriptSpec) -> bool:
+    """Whether a `ScriptSpec` lists an HTTP tool (its agent may say the filler line)."""
+    return any(tool.kind is ToolKind.HTTP for tool in script.tools or ())
+
+
+@dataclass(frozen=True, slots=True)
+class ToolRule:
+    """The scripted agent's rule: when the caller's intent is ``intent``, call ``tool`` with
+    ``arguments`` (placeholders rendered from the call's variables); on success say ``say``
+    (placeholders also filled from the tool's JSON object answer) before the usual reply."""
+
+    intent: str
+    tool: str
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+    say: str = ""
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ToolRule:
+        return cls(
+            intent=str(data["intent"]),
+            tool=str(data["tool"]),
+            arguments=dict(data.get("arguments") or {}),
+            say=str(data.get("say", "")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    ok: bool
+    value: Any = None  # the tool's JSON answer (ok only)
+    error: str = ""  # a short reason the agent and the record read (not ok)
+    latency_ms: float = 0.0
+
+    def for_model(self) -> str:
+        """The ``tool`` message content: the answer, or an error the model can act on."""
+        if self.ok:
+            return json.dumps({"ok": True, "result": self.value}, separators=(",", ":"))
+        return json.dumps({"ok": False, "error": self.error}, separators=(",", ":"))
+
+    def record(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"ok": self.ok, "latency_ms": round(self.latency_ms, 1)}
+        if self.ok:
+            data["result"] = self.value
+        else:
+            data["error"] = self.error
+        return data
+
+
+class ToolError(Exception):
+    """What a runner raises for a failed call; its message is the agent's error text (short,
+    no addresses: it reaches the model and the customer's session record)."""
+
+
+@runtime_checkable
+class ToolRunner(Protocol):
+    async def run(self, tool: ToolSpec, arguments: Mapping[str, Any], *, call_id: str) -> Any:
+        """The tool's JSON answer; raises `ToolError` (or times out) when there is none."""
+
+
+def schema_errors(schema: Any) -> list[str]:
+    """Problems with a tool's ``parameters``: it must be a JSON schema of type object."""
+    if not isinstance(schema, Mapping):
+        return ["Parameters must be a JSON schema object."]
+    if schema.get("type") != "object":
+        return ['Parameters must be a JSON schema of "type": "object".']
+    try:
+        jsonschema.Draft202012Validator.check_schema(dict(schema))
+    except jsonschema.SchemaError as error:
+        return [f"Parameters are not a valid JSON schema: {error.message}"]
+    return []
+
+
+def argument_errors(schema: Mapping[str, Any], arguments: Mapping[str, Any]) -> list[str]:
+    validator = jsonschema.Draft202012Validator(dict(schema))
+    return [
+        f"{'/'.join(str(part) for part in error.absolute_path) or 'arguments'}: {error.message}"
+        for error in sorted(validator.iter_errors(dict(arguments)), key=str)
+    ][:5]
+
+
+async def run_tool(
+    runner: ToolRunner | None,
+    tool: ToolSpec,
+    arguments: Mapping[str, Any],
+    *,
+    call_id: str,
+) -> ToolResult:
+    """One HTTP tool call, never raising: arguments checked against the schema first (a bad
+    argument is an error for the agent, not a request), the whole call bounded by the tool's
+    timeout, the answer size-capped."""
+    started = time.monotonic()
+
+    def result(ok: bool, value: Any = None, error: str = "") -> ToolResult:
+        return ToolResult(ok, value, error, (time.monotonic() - started) * 1000)
+
+    if runner is None:
+        return result(False, error="Tools are not available on this call.")
+    if problems := argument_errors(tool.parameters, arguments):
+        return result(False, error="Invalid arguments: " + "; ".join(problems))
+    try:
+        async with asyncio.timeout(tool.timeout_seconds):
+            value = await runner.run(tool, arguments, call_id=call_id)
+    except TimeoutError:
+        return result(False, error=f"The tool did not answer within {tool.timeout_seconds:g} s.")
+    except ToolError as error:
+        return result(False, error=str(error))
+    except Exception:  # a runner bug must not end the call: the agent hears an error
+        return result(False, error="The tool failed.")
+    if len(json.dumps(value)) > MAX_RESULT_BYTES:
+        return result(False, error=f"The tool's answer is larger than {MAX_RESULT_BYTES} bytes.")
+    return result(True, value)
+
+
+async def with_filler(
+    call: Awaitable[ToolResult], *, filler: str, after: float = FILLER_AFTER_SECONDS
+) -> AsyncIterator[str | ToolResult]:
+    """Run ``call``; yield ``filler`` (to speak) only if it has not finished after ``after``
+    seconds, then its result. Closing the iterator (barge-in, hang-up) cancels the call."""
+    task = asyncio.ensure_future(call)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=after)
+        if not done and filler:
+            # The trailing space lets the sentence chunker release it at once.
+            yield filler.strip() + " "
+        yield await task
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
