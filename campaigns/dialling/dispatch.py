@@ -730,6 +730,7 @@ def dispatch_due(*, now: datetime | None = None) -> int:
     except Exception:
         logger.exception("dialler.callbacks_failed")
     full: list[_Running] = []
+    unused = plan.unshared  # grows by what each claim leaves of its share
     for item in running:
         share = plan.campaign_share(item.pk)
         try:
@@ -739,12 +740,14 @@ def dispatch_due(*, now: datetime | None = None) -> int:
         except Exception:
             logger.exception("dialler.campaign_failed campaign=%s", item.pk)
             continue
+        unused += share - len(result.session_ids)
         if share > 0 and len(result.session_ids) >= share:
             full.append(item)
     # Calls a share left unused (the gate rescheduled contacts outside their window, a
     # concurrent dispatcher got there first) go, planned the same way, to the campaigns that
-    # used all of theirs and may want more: the account's second is not wasted.
-    if full:
+    # used all of theirs and may want more: the account's second is not wasted. (`unshared`:
+    # calls nobody wanted at planning time; they count only if someone was capped by share.)
+    if full and unused > 0:
         claimed += _claim_leftover(full, now=moment)
     return claimed
 

@@ -80,6 +80,12 @@ class Plan:
 
     callbacks: dict[int, int] = field(default_factory=dict)  # organization id -> calls
     campaigns: dict[int, int] = field(default_factory=dict)  # campaign id -> calls
+    budget: int = 0  # the calls the tick had to split
+
+    @property
+    def unshared(self) -> int:
+        """Calls of the budget nobody wanted (everyone's demand was met)."""
+        return self.budget - sum(self.callbacks.values()) - sum(self.campaigns.values())
 
     def campaign_share(self, campaign_id: int) -> int:
         return self.campaigns.get(campaign_id, 0)
@@ -91,7 +97,7 @@ def plan_tick(*, budget: int, organizations: Mapping[int, OrganizationDemand]) -
     organization_shares = water_fill(
         budget=budget, demands={org: demand.total for org, demand in organizations.items()}
     )
-    plan = Plan()
+    plan = Plan(budget=max(0, budget))
     for org, share in organization_shares.items():
         demand = organizations[org]
         callbacks = min(share, demand.callbacks)

@@ -21,6 +21,7 @@ from campaigns.dialling import pacing
 from campaigns.dialling.dispatch import dispatch_due
 from campaigns.dialling.fair_share import OrganizationDemand, plan_tick, turn_order, water_fill
 from campaigns.dialling.gate import wait_for_dial_slot
+from campaigns.factories import ContactFactory
 from campaigns.models import CampaignContact, PacingBucket
 from sessions.factories import CallSessionFactory
 from sessions.models import CallSession, ScheduledCallback
@@ -197,3 +198,18 @@ def test_the_dial_slots_space_an_organizations_creates_to_its_cap(
     assert waits[0] == 0
     assert 0 < waits[1] <= 1.0
     assert PacingBucket.objects.filter(key=f"dial-slot:{pacing.organization_bucket(acme.pk)}")
+
+
+def test_calls_a_share_leaves_unused_go_to_the_others_in_the_same_tick(
+    acme, globex, make_campaign, account_of_ten, frozen
+):
+    too_early = make_campaign(acme, contacts=0, calls_per_second=10, max_concurrent_calls=500)
+    for _ in range(10):  # 07:00 in Los Angeles: outside the window, rescheduled
+        ContactFactory(contact_list=too_early.contact_list, time_zone="America/Los_Angeles")
+    services.campaign_start(campaign=too_early, actor=SYSTEM, now=NOW)
+    running(make_campaign, acme)
+    running(make_campaign, globex)
+
+    # The early campaign's part of Acme's share is not lost: the account's 10 are all used.
+    assert dispatch_due(now=NOW) == 10
+    assert CallSession.objects.filter(campaign=too_early).count() == 0
