@@ -1,5 +1,10 @@
 """The dialler: every second, claim due contacts of running campaigns and queue their calls.
 
+Each tick first plans how many calls each organization's callbacks and each campaign may claim
+(`fair_share`: the carrier account's calls this second split fairly between organizations, then
+between an organization's campaigns; `_plan_tick`), then claims. The plan bounds what a claim
+asks for; the buckets of step 4 are what holds every cap.
+
 One claim transaction per campaign:
 1. lock the campaign row (FOR NO KEY UPDATE): dispatchers take turns per campaign, and a
    pause or stop waits for the claim in flight, then no new claim sees `running`;
@@ -10,7 +15,8 @@ One claim transaction per campaign:
    contacts left out for capacity stay pending, untouched, and go first when a slot frees;
 3. lock due pending contacts (`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite
    serialises writers instead);
-4. take tokens for up to that many calls from the campaign's and the account's CPS buckets,
+4. take tokens for up to that many calls (and no more than the plan's share) from the
+   campaign's, the organization's (when capped) and the account's CPS buckets,
    then run the compliance gate on contacts until the tokens are used: DNC → `do_not_call`,
    attempts used up → `exhausted`, outside the calling window → rescheduled to the next allowed
    local moment, no window at all → `failed`; unused tokens go back;
