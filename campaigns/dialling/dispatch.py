@@ -747,12 +747,12 @@ def dispatch_due(*, now: datetime | None = None) -> int:
             logger.exception("dialler.campaign_failed campaign=%s", item.pk)
             continue
         unused += share - len(result.session_ids)
-        if share > 0 and len(result.session_ids) >= share:
+        if share > 0 and len(result.session_ids) >= share and plan.held_back(item.pk):
             full.append(item)
     # Calls a share left unused (the gate rescheduled contacts outside their window, a
     # concurrent dispatcher got there first) go, planned the same way, to the campaigns that
-    # used all of theirs and may want more: the account's second is not wasted. (`unshared`:
-    # calls nobody wanted at planning time; they count only if someone was capped by share.)
+    # used all of theirs and wanted more: the account's second is not wasted. Nobody held back
+    # (the account was not the limit): no second pass.
     if full and unused > 0:
         claimed += _claim_leftover(full, now=moment)
     return claimed

@@ -81,6 +81,11 @@ class Plan:
     callbacks: dict[int, int] = field(default_factory=dict)  # organization id -> calls
     campaigns: dict[int, int] = field(default_factory=dict)  # campaign id -> calls
     budget: int = 0  # the calls the tick had to split
+    wanted: dict[int, int] = field(default_factory=dict)  # campaign id -> its demand
+
+    def held_back(self, campaign_id: int) -> bool:
+        """True when the campaign's share was less than it could have dialled."""
+        return self.campaign_share(campaign_id) < self.wanted.get(campaign_id, 0)
 
     @property
     def unshared(self) -> int:
@@ -103,6 +108,7 @@ def plan_tick(*, budget: int, organizations: Mapping[int, OrganizationDemand]) -
         callbacks = min(share, demand.callbacks)
         plan.callbacks[org] = callbacks
         plan.campaigns.update(water_fill(budget=share - callbacks, demands=demand.campaigns))
+        plan.wanted.update(demand.campaigns)
     return plan
 
 

@@ -17,7 +17,7 @@ import time_machine
 
 from anvil_voice.accounts.models import Organization
 from campaigns import services
-from campaigns.dialling import pacing
+from campaigns.dialling import fair_share, pacing
 from campaigns.dialling.dispatch import dispatch_due
 from campaigns.dialling.fair_share import OrganizationDemand, plan_tick, turn_order, water_fill
 from campaigns.dialling.gate import wait_for_dial_slot
@@ -213,3 +213,21 @@ def test_calls_a_share_leaves_unused_go_to_the_others_in_the_same_tick(
     # The early campaign's part of Acme's share is not lost: the account's 10 are all used.
     assert dispatch_due(now=NOW) == 10
     assert CallSession.objects.filter(campaign=too_early).count() == 0
+
+
+def test_a_tick_the_account_does_not_limit_plans_once(
+    acme, globex, make_campaign, account_of_ten, frozen, monkeypatch
+):
+    running(make_campaign, acme, cps=2)
+    running(make_campaign, globex, cps=3)
+    plans: list[int] = []
+    real_plan = fair_share.plan_tick
+
+    def counted(**kwargs):
+        plans.append(kwargs["budget"])
+        return real_plan(**kwargs)
+
+    monkeypatch.setattr(fair_share, "plan_tick", counted)
+
+    assert dispatch_due(now=NOW) == 5
+    assert plans == [10]  # nobody was held back by a share: no second pass
