@@ -54,6 +54,7 @@ bench: install
 	@$(VENV_PY) -m benchmarks.live_calls --quick
 	@$(VENV_PY) -m benchmarks.speech_inference --quick
 	@$(VENV_PY) -m benchmarks.dialler --quick
+	@$(VENV_PY) -m benchmarks.dialler_fairness --quick
 	@$(VENV_PY) -m benchmarks.media_servers --quick
 	@$(VENV_PY) -m benchmarks.sessions_list --quick
 	@$(VENV_PY) -m benchmarks.campaign_stats --quick

@@ -55,9 +55,25 @@ class OrganizationAdmin(OrganizationScopedAdmin):
     which takes every row it owns with it: owners only. New organizations come from an operator."""
 
     organization_path = "id"
-    list_display = ["name", "slug", "ai_disclosure_required", "redact_pii", "created_at"]
+    list_display = [
+        "name",
+        "slug",
+        "ai_disclosure_required",
+        "redact_pii",
+        "max_calls_per_second",
+        "created_at",
+    ]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+    # The tenant's share of the carrier account (issue 15, item 3) is the operator's to set:
+    # an owner who could raise her own cap could take the other tenants' calls.
+    OPERATOR_FIELDS = ["max_calls_per_second"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            readonly += self.OPERATOR_FIELDS
+        return readonly
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         # Nobody would belong to it, so nobody but a superuser could ever see it again.

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from decimal import Decimal
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -26,6 +28,20 @@ class Organization(models.Model):
             "Store transcripts with card numbers, national ids, bank account numbers and "
             "e-mail addresses replaced by placeholders, and mute them in recordings."
         ),
+    )
+    # The most calls a second this tenant's campaigns and callbacks may place together (issue
+    # 15, item 3), on top of the fair share of the carrier account it gets anyway; blank: no
+    # cap of its own. Set by an operator (a superuser) only: the admin shows it read-only to
+    # everyone else, and the API never writes it.
+    max_calls_per_second = models.DecimalField(
+        "max calls per second",
+        max_digits=6,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text="Cap on this organization's calls per second, all campaigns and callbacks "
+        "together; blank for none beyond the carrier account's (operators only).",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 

@@ -1,5 +1,10 @@
 """The dialler: every second, claim due contacts of running campaigns and queue their calls.
 
+Each tick first plans how many calls each organization's callbacks and each campaign may claim
+(`fair_share`: the carrier account's calls this second split fairly between organizations, then
+between an organization's campaigns; `_plan_tick`), then claims. The plan bounds what a claim
+asks for; the buckets of step 4 are what holds every cap.
+
 One claim transaction per campaign:
 1. lock the campaign row (FOR NO KEY UPDATE): dispatchers take turns per campaign, and a
    pause or stop waits for the claim in flight, then no new claim sees `running`;
@@ -10,7 +15,8 @@ One claim transaction per campaign:
    contacts left out for capacity stay pending, untouched, and go first when a slot frees;
 3. lock due pending contacts (`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite
    serialises writers instead);
-4. take tokens for up to that many calls from the campaign's and the account's CPS buckets,
+4. take tokens for up to that many calls (and no more than the plan's share) from the
+   campaign's, the organization's (when capped) and the account's CPS buckets,
    then run the compliance gate on contacts until the tokens are used: DNC → `do_not_call`,
    attempts used up → `exhausted`, outside the calling window → rescheduled to the next allowed
    local moment, no window at all → `failed`; unused tokens go back;
@@ -39,19 +45,20 @@ import contextlib
 import dataclasses
 import logging
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
 from anvil_voice.errors import InvalidState
 from anvil_voice.state_machine import transition
 from campaigns.compliance import GateReason, Schedule, evaluate
-from campaigns.dialling import capacity, pacing
+from campaigns.dialling import capacity, fair_share, pacing
 from campaigns.models import (
     CAMPAIGN_CONTACT_STATES,
     Campaign,
@@ -73,6 +80,7 @@ from sessions.models import (
     ScheduledCallback,
     SessionKind,
 )
+from sessions.selectors import live_call_count
 from sessions.tasks import session_place_call_task
 
 logger = logging.getLogger("campaigns.dialler")
@@ -167,12 +175,14 @@ def _next_due(campaign_id: int, *, now: datetime) -> datetime | None:
     return min(moments) if moments else None
 
 
-def claim_due_contacts(*, campaign_id: int, now: datetime) -> ClaimResult:
+def claim_due_contacts(*, campaign_id: int, now: datetime, share: int | None = None) -> ClaimResult:
+    """Claim the campaign's due contacts; at most `share` calls when the tick's fair-share plan
+    gave it one (`fair_share`; None: only the buckets limit it)."""
     result = ClaimResult()
     with transaction.atomic():
         campaign = (
             Campaign.objects.select_for_update(no_key=True, of=("self",))
-            .select_related("caller_id", "script")
+            .select_related("caller_id", "script", "organization")
             .filter(pk=campaign_id)
             .first()
         )
@@ -204,6 +214,13 @@ def claim_due_contacts(*, campaign_id: int, now: datetime) -> ClaimResult:
             _note_dialling(campaign, reason=DiallingReason.CAPACITY, now=now, waiting=waiting)
             return result
         free = min(free, free_deployment)
+        if share is not None:
+            if share <= 0:
+                # The account's calls this tick went to other tenants (or to this one's other
+                # campaigns) by the fair-share plan: a pacing wait, like an empty bucket.
+                _note_dialling(campaign, reason=DiallingReason.PACING, now=now)
+                return result
+            free = min(free, share)
         scan = min(max(free * SCAN_FACTOR, SCAN_MIN), SCAN_MAX)
         candidates = list(
             due.select_related("contact")
@@ -220,7 +237,10 @@ def claim_due_contacts(*, campaign_id: int, now: datetime) -> ClaimResult:
         )
         buckets = [
             (pacing.campaign_bucket(campaign.pk), float(campaign.calls_per_second)),
-            (pacing.ACCOUNT_BUCKET, float(settings.CAMPAIGNS_ACCOUNT_CALLS_PER_SECOND)),
+            *pacing.organization_buckets(
+                campaign.organization_id, campaign.organization.max_calls_per_second
+            ),
+            *pacing.account_buckets(),
         ]
         # Tokens first, so the gate runs only for as many contacts as may be dialled now;
         # what the gate turns away is given back below (the bucket rows stay locked by us).
@@ -390,8 +410,12 @@ def _callback_gate(callback: ScheduledCallback, *, now: datetime, listed: bool) 
     return decision
 
 
-def claim_due_callbacks(*, now: datetime) -> ClaimResult:
+def claim_due_callbacks(*, now: datetime, shares: Mapping[int, int] | None = None) -> ClaimResult:
     """Turn due pending callbacks into queued `callback` sessions, each at most once.
+
+    Each organization's callbacks take from the account's bucket and the organization's own
+    (when capped), at most `shares[organization id]` of them when the tick's fair-share plan
+    gave shares (None: only the buckets limit them).
 
     Rows are locked with SKIP LOCKED on PostgreSQL; on every backend the pending → placed move
     is a conditional UPDATE done before the session is created, in the same transaction, so a
@@ -400,10 +424,11 @@ def claim_due_callbacks(*, now: datetime) -> ClaimResult:
     result = ClaimResult()
     with transaction.atomic():
         due = list(
-            ScheduledCallback.objects.filter(status=CallbackStatus.PENDING, at__lte=now)
-            # Paused: held until the campaign runs again (or completes); the rest go ahead.
-            .exclude(campaign__status=CampaignStatus.PAUSED)
-            .select_related("campaign", "campaign__caller_id", "campaign__script", "contact")
+            _due_callbacks()
+            .filter(at__lte=now)
+            .select_related(
+                "organization", "campaign", "campaign__caller_id", "campaign__script", "contact"
+            )
             .order_by("at", "id")
             .select_for_update(skip_locked=True, of=("self",))[:CALLBACK_BATCH]
         )
@@ -448,10 +473,28 @@ def claim_due_callbacks(*, now: datetime) -> ClaimResult:
             # Callbacks are calls too: within the deployment's capacity (the rest stay pending
             # and due, placed first at a later tick: `dispatch_due` runs them before campaigns).
             allowed = allowed[: capacity.free_live_calls(now=now)]
-        account = [(pacing.ACCOUNT_BUCKET, float(settings.CAMPAIGNS_ACCOUNT_CALLS_PER_SECOND))]
-        budget = pacing.take_tokens(want=len(allowed), buckets=account, now=now)
+        # Per organization: its callbacks count against its share and its cap.
+        by_organization: dict[int, list[tuple[ScheduledCallback, dict[str, Any]]]] = {}
+        for callback, evidence in allowed:
+            by_organization.setdefault(callback.organization_id, []).append((callback, evidence))
+        granted: list[tuple[ScheduledCallback, dict[str, Any]]] = []
+        taken: dict[int, tuple[int, list[tuple[str, float]]]] = {}
+        for organization_id, callbacks in by_organization.items():
+            want = len(callbacks)
+            if shares is not None:
+                want = min(want, shares.get(organization_id, 0))
+            buckets = [
+                *pacing.organization_buckets(
+                    organization_id, callbacks[0][0].organization.max_calls_per_second
+                ),
+                *pacing.account_buckets(),
+            ]
+            count = pacing.take_tokens(want=want, buckets=buckets, now=now)
+            taken[organization_id] = (count, buckets)
+            granted.extend(callbacks[:count])
+        placed_by_organization: dict[int, int] = defaultdict(int)
         versions: dict[int, ScriptVersion] = {}
-        for callback, evidence in allowed[:budget]:
+        for callback, evidence in granted:
             placed = transition(
                 ScheduledCallback.objects.filter(pk=callback.pk, status=CallbackStatus.PENDING),
                 machine=CALLBACK_STATES,
@@ -504,7 +547,10 @@ def claim_due_callbacks(*, now: datetime) -> ClaimResult:
                 at=now,
             )
             result.session_ids.append(session.pk)
-        pacing.return_tokens(count=budget - len(result.session_ids), buckets=account)
+            placed_by_organization[callback.organization_id] += 1
+        for organization_id, (count, buckets) in taken.items():
+            unused = count - placed_by_organization[organization_id]
+            pacing.return_tokens(count=unused, buckets=buckets)
         if result.session_ids:
             session_ids = list(result.session_ids)
             transaction.on_commit(lambda: _enqueue_placement(session_ids))
@@ -559,35 +605,171 @@ def _skip_callback(callback: ScheduledCallback, *, reason: str, now: datetime) -
     )
 
 
+@dataclass(frozen=True)
+class _Running:
+    """A running campaign as the tick's plan sees it."""
+
+    pk: int
+    organization_id: int
+    calls_per_second: float
+    max_concurrent_calls: int
+    organization_cap: Decimal | None
+    last_dialled_at: datetime | None
+
+
+def _due_callbacks() -> QuerySet[ScheduledCallback]:
+    # Paused: held until the campaign runs again (or completes); the rest go ahead.
+    return ScheduledCallback.objects.filter(status=CallbackStatus.PENDING).exclude(
+        campaign__status=CampaignStatus.PAUSED
+    )
+
+
+def _plan_tick(
+    running: list[_Running], *, now: datetime, with_callbacks: bool = True
+) -> fair_share.Plan:
+    """What each organization's callbacks and each campaign may claim this tick (`fair_share`).
+
+    Read without locks: a plan, not a grant. A few cheap queries a tick: the buckets, live
+    calls per campaign, due callbacks per organization, and per campaign a due count bounded by
+    what it could dial anyway (its CPS burst), so a million pending contacts cost no more."""
+    demands: dict[int, fair_share.OrganizationDemand] = defaultdict(fair_share.OrganizationDemand)
+    caps: dict[int, Decimal | None] = {
+        item.organization_id: item.organization_cap for item in running
+    }
+    # Who dialled longest ago gets the calls equal shares leave over (an organization: when
+    # its campaigns last did; its callbacks alone count as never).
+    organization_dialled: dict[int, datetime | None] = {}
+    for item in running:
+        latest = organization_dialled.get(item.organization_id)
+        moments = [moment for moment in (latest, item.last_dialled_at) if moment is not None]
+        organization_dialled[item.organization_id] = max(moments) if moments else None
+    if with_callbacks:
+        due = (
+            _due_callbacks()
+            .filter(at__lte=now)
+            .values("organization_id", "organization__max_calls_per_second")
+            .annotate(count=Count("pk"))
+        )
+        for row in due:
+            demands[row["organization_id"]].callbacks = min(row["count"], CALLBACK_BATCH)
+            caps[row["organization_id"]] = row["organization__max_calls_per_second"]
+            organization_dialled.setdefault(row["organization_id"], None)
+    buckets = [
+        *pacing.account_buckets(),
+        *[(pacing.campaign_bucket(item.pk), item.calls_per_second) for item in running],
+        *[bucket for org, cap in caps.items() for bucket in pacing.organization_buckets(org, cap)],
+    ]
+    available = pacing.available_tokens(buckets=buckets, now=now)
+    live = dict(
+        CallSession.objects.filter(
+            campaign_id__in=[item.pk for item in running], status__in=ACTIVE_CALL_STATUSES
+        )
+        .values("campaign_id")
+        .annotate(count=Count("pk"))
+        .values_list("campaign_id", "count")
+    )
+    turn = int(now.timestamp())  # moves the rotation of ties on by one each tick
+    by_organization: dict[int, dict[int, _Running]] = defaultdict(dict)
+    for item in running:
+        by_organization[item.organization_id][item.pk] = item
+    for org, campaigns in by_organization.items():
+        dialled = {pk: item.last_dialled_at for pk, item in campaigns.items()}
+        for pk in fair_share.turn_order(dialled, turn=turn):
+            item = campaigns[pk]
+            could = min(
+                available[pacing.campaign_bucket(pk)],
+                item.max_concurrent_calls - live.get(pk, 0),
+            )
+            if could > 0:
+                could = _due_contacts(pk, now=now)[:could].count()
+            demands[org].campaigns[pk] = max(0, could)
+    for org, cap in caps.items():
+        if cap is not None:
+            demands[org].cap = available[pacing.organization_bucket(org)]
+    budget = min(
+        available[pacing.ACCOUNT_BUCKET], capacity.deployment_capacity() - live_call_count()
+    )
+    organizations = {
+        org: demands[org] for org in fair_share.turn_order(organization_dialled, turn=turn)
+    }
+    return fair_share.plan_tick(budget=budget, organizations=organizations)
+
+
 def dispatch_due(*, now: datetime | None = None) -> int:
     """One dispatcher tick over every running campaign; returns how many calls it queued."""
     moment = now or timezone.now()
     lifecycle.campaign_start_due(now=moment)
+    # The campaign that placed a call longest ago claims first: when capacity is short (the
+    # plan counts it unlocked; claims count it under the lock), slots go round the campaigns.
+    rows = (
+        Campaign.objects.filter(status=CampaignStatus.RUNNING)
+        .order_by(F("last_dialled_at").asc(nulls_first=True), "pk")
+        .values_list(
+            "pk",
+            "end_at",
+            "organization_id",
+            "calls_per_second",
+            "max_concurrent_calls",
+            "organization__max_calls_per_second",
+            "last_dialled_at",
+        )
+    )
+    running: list[_Running] = []
+    for pk, end_at, organization_id, cps, concurrency, organization_cap, dialled in list(rows):
+        try:
+            if end_at is not None and moment >= end_at:
+                _stop_at_end(pk)
+                continue
+            lifecycle.campaign_materialize_batch(campaign_id=pk, now=moment)
+            running.append(
+                _Running(pk, organization_id, float(cps), concurrency, organization_cap, dialled)
+            )
+        except Exception:
+            # One campaign's failure (a lock timeout, bad data) must not starve the others.
+            logger.exception("dialler.campaign_failed campaign=%s", pk)
+    plan = _plan_tick(running, now=moment)
     claimed = 0
     # Callbacks first: each was promised for a time, and under capacity the campaigns' new
     # attempts could otherwise take every slot that frees.
     try:
-        claimed += len(claim_due_callbacks(now=moment).session_ids)
+        claimed += len(claim_due_callbacks(now=moment, shares=plan.callbacks).session_ids)
     except Exception:
         logger.exception("dialler.callbacks_failed")
-    # The campaign that placed a call longest ago goes first: when capacity is short, slots
-    # go round the campaigns (and organizations) instead of to the same one every tick.
-    running = (
-        Campaign.objects.filter(status=CampaignStatus.RUNNING)
-        .order_by(F("last_dialled_at").asc(nulls_first=True), "pk")
-        .values_list("pk", "end_at")
-    )
-    for campaign_id, end_at in list(running):
+    full: list[_Running] = []
+    unused = plan.unshared  # grows by what each claim leaves of its share
+    for item in running:
+        share = plan.campaign_share(item.pk)
         try:
-            if end_at is not None and moment >= end_at:
-                _stop_at_end(campaign_id)
-                continue
-            lifecycle.campaign_materialize_batch(campaign_id=campaign_id, now=moment)
-            claimed += len(claim_due_contacts(campaign_id=campaign_id, now=moment).session_ids)
-            lifecycle.campaign_complete_if_finished(campaign_id=campaign_id, now=moment)
+            result = claim_due_contacts(campaign_id=item.pk, now=moment, share=share)
+            claimed += len(result.session_ids)
+            lifecycle.campaign_complete_if_finished(campaign_id=item.pk, now=moment)
         except Exception:
-            # One campaign's failure (a lock timeout, bad data) must not starve the others.
-            logger.exception("dialler.campaign_failed campaign=%s", campaign_id)
+            logger.exception("dialler.campaign_failed campaign=%s", item.pk)
+            continue
+        unused += share - len(result.session_ids)
+        if share > 0 and len(result.session_ids) >= share and plan.held_back(item.pk):
+            full.append(item)
+    # Calls a share left unused (the gate rescheduled contacts outside their window, a
+    # concurrent dispatcher got there first) go, planned the same way, to the campaigns that
+    # used all of theirs and wanted more: the account's second is not wasted. Nobody held back
+    # (the account was not the limit): no second pass.
+    if full and unused > 0:
+        claimed += _claim_leftover(full, now=moment)
+    return claimed
+
+
+def _claim_leftover(running: list[_Running], *, now: datetime) -> int:
+    plan = _plan_tick(running, now=now, with_callbacks=False)
+    claimed = 0
+    for item in running:
+        share = plan.campaign_share(item.pk)
+        if share <= 0:
+            continue
+        try:
+            result = claim_due_contacts(campaign_id=item.pk, now=now, share=share)
+            claimed += len(result.session_ids)
+        except Exception:
+            logger.exception("dialler.campaign_failed campaign=%s", item.pk)
     return claimed
 
 

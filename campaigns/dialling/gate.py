@@ -2,7 +2,8 @@
 
 The dispatcher checked the contact when it claimed it; the gate checks again what may have
 changed since (a do-not-call entry, a pause or stop, the calling window closing, the caller ID
-removed) and then spaces the create from the campaign's and the account's previous ones.
+removed) and then spaces the create from the campaign's, the organization's and the account's
+previous ones.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from collections.abc import Callable
 from datetime import datetime
 from time import sleep as _sleep
 
-from django.conf import settings
 from django.utils import timezone
 
+from anvil_voice.accounts.models import Organization
 from campaigns.compliance import (
     LEGAL_SCHEDULE,
     Callee,
@@ -94,11 +95,20 @@ def _check_test_call_window(session: CallSession, moment: datetime) -> DialDecis
 
 
 def wait_for_dial_slot(session: CallSession, *, sleep: Callable[[float], None] = _sleep) -> float:
-    """Space this create from the campaign's and the account's previous ones (1/CPS apart).
+    """Space this create from the campaign's, the organization's (when an operator capped it)
+    and the account's previous ones, so each cap holds in every wall-clock second.
 
     Runs in the placement worker outside any transaction, right before the carrier is asked.
     """
-    buckets = [(pacing.ACCOUNT_BUCKET, float(settings.CAMPAIGNS_ACCOUNT_CALLS_PER_SECOND))]
+    organization_cap = (
+        Organization.objects.filter(pk=session.organization_id)
+        .values_list("max_calls_per_second", flat=True)
+        .first()
+    )
+    buckets = [
+        *pacing.account_buckets(),
+        *pacing.organization_buckets(session.organization_id, organization_cap),
+    ]
     if session.campaign_id is not None:
         cps = Campaign.objects.filter(pk=session.campaign_id).values_list(
             "calls_per_second", flat=True

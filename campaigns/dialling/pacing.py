@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from campaigns.models import PacingBucket
@@ -31,6 +33,49 @@ _MAX_SLACK_TOKENS = 0.5
 
 def campaign_bucket(campaign_id: int) -> str:
     return f"campaign:{campaign_id}"
+
+
+def organization_bucket(organization_id: int) -> str:
+    return f"org:{organization_id}"
+
+
+def organization_buckets(
+    organization_id: int, cap: Decimal | float | None
+) -> list[tuple[str, float]]:
+    """The organization's own bucket, if an operator set it a cap (none: only the account's)."""
+    if cap is None:
+        return []
+    return [(organization_bucket(organization_id), float(cap))]
+
+
+def account_buckets() -> list[tuple[str, float]]:
+    return [(ACCOUNT_BUCKET, float(settings.CAMPAIGNS_ACCOUNT_CALLS_PER_SECOND))]
+
+
+def _refill(tokens: float, updated_at: datetime, rate: float, now: datetime) -> float:
+    elapsed = max(0.0, (now - updated_at).total_seconds())
+    return min(max(1.0, rate), tokens + elapsed * rate)
+
+
+def _grantable(tokens: float, rate: float) -> int:
+    """Whole tokens a bucket holding `tokens` (already refilled) may grant this tick."""
+    slack = min(_MAX_SLACK_TOKENS, rate * TICK_JITTER_SECONDS)
+    burst = int(max(1.0, rate) + _EPSILON)
+    return max(0, min(burst, int(tokens + slack + _EPSILON)))
+
+
+def available_tokens(*, buckets: Sequence[tuple[str, float]], now: datetime) -> dict[str, int]:
+    """What each bucket could grant now, read without locking (a plan, not a grant: a
+    concurrent taker may spend some first, and `take_tokens` is what holds the caps)."""
+    rows = {
+        row.key: row for row in PacingBucket.objects.filter(key__in=[key for key, _ in buckets])
+    }
+    available = {}
+    for key, rate in buckets:
+        row = rows.get(key)
+        tokens = max(1.0, rate) if row is None else _refill(row.tokens, row.updated_at, rate, now)
+        available[key] = _grantable(tokens, rate)
+    return available
 
 
 def locked_row(key: str, *, tokens: float, now: datetime) -> PacingBucket:
@@ -59,12 +104,9 @@ def take_tokens(*, want: int, buckets: Sequence[tuple[str, float]], now: datetim
         ]
         granted = want
         for row, rate in rows:
-            elapsed = max(0.0, (now - row.updated_at).total_seconds())
-            row.tokens = min(max(1.0, rate), row.tokens + elapsed * rate)
+            row.tokens = _refill(row.tokens, row.updated_at, rate, now)
             row.updated_at = max(row.updated_at, now)
-            slack = min(_MAX_SLACK_TOKENS, rate * TICK_JITTER_SECONDS)
-            burst = int(max(1.0, rate) + _EPSILON)
-            granted = min(granted, burst, int(row.tokens + slack + _EPSILON))
+            granted = min(granted, _grantable(row.tokens, rate))
         for row, _rate in rows:
             row.tokens -= granted
             row.save(update_fields=["tokens", "updated_at"])

@@ -99,6 +99,7 @@ def test_placement_waits_for_its_slot_but_never_too_long(owner, make_campaign):
     class Session:
         pk = 1
         campaign_id = campaign.pk
+        organization_id = campaign.organization_id
 
     # At the start of a wall-clock second: from 0.8 s into one, even an idle account's first
     # create waits for the next second (the FILL rule, tested above).

@@ -302,10 +302,10 @@ def test_one_broken_campaign_does_not_stop_the_others(owner, make_campaign, monk
     healthy = started(make_campaign, owner.organization, contacts=1)
     real_claim = claim_due_contacts
 
-    def claim(*, campaign_id, now):
+    def claim(*, campaign_id, now, **options):
         if campaign_id == broken.pk:
             raise RuntimeError("boom")
-        return real_claim(campaign_id=campaign_id, now=now)
+        return real_claim(campaign_id=campaign_id, now=now, **options)
 
     monkeypatch.setattr("campaigns.dialling.dispatch.claim_due_contacts", claim)
 

@@ -247,3 +247,51 @@ def test_a_staff_member_cannot_create_organizations(client, mario):
     )
 
     assert response.status_code == 403
+
+
+# --- Item 3: the per-organization calls-per-second cap is an operator's to set --------------
+
+
+def change_organization(client, organization, **fields):
+    data = {
+        "name": organization.name,
+        "slug": organization.slug,
+        "ai_disclosure_required": "on",
+        "max_calls_per_second": "",
+        **fields,
+    }
+    return client.post(reverse("admin:accounts_organization_change", args=[organization.pk]), data)
+
+
+def test_an_owner_cannot_raise_her_organizations_calls_per_second_cap(client, owner):
+    acme = owner.organization
+    acme.max_calls_per_second = 2
+    acme.save()
+    sign_in(client, owner.membership.user)
+
+    page = client.get(reverse("admin:accounts_organization_change", args=[acme.pk]))
+    response = change_organization(client, acme, max_calls_per_second="50", name="Acme Two")
+
+    acme.refresh_from_db()
+    assert 'name="max_calls_per_second"' not in page.content.decode()  # shown read-only
+    assert response.status_code == 302  # her other settings are still hers to change
+    assert (acme.name, acme.max_calls_per_second) == ("Acme Two", 2)
+
+
+def test_an_operator_sets_and_clears_an_organizations_cap(admin_client, acme):
+    capped = change_organization(admin_client, acme, max_calls_per_second="3.5")
+    acme.refresh_from_db()
+    cap = acme.max_calls_per_second
+    cleared = change_organization(admin_client, acme)
+    acme.refresh_from_db()
+
+    assert (capped.status_code, cap) == (302, 3.5)
+    assert (cleared.status_code, acme.max_calls_per_second) == (302, None)
+
+
+def test_an_operators_cap_must_be_positive(admin_client, acme):
+    response = change_organization(admin_client, acme, max_calls_per_second="0")
+
+    acme.refresh_from_db()
+    assert response.status_code == 200
+    assert acme.max_calls_per_second is None
