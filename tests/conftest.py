@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pytest
 from django.core.cache import cache
@@ -18,6 +19,9 @@ from anvil_voice.accounts import services
 from anvil_voice.accounts.factories import MembershipFactory, OrganizationFactory
 from anvil_voice.accounts.models import ApiKey, Membership, Organization, Role
 from anvil_voice.celery import app as celery_app
+
+if TYPE_CHECKING:
+    from tests.voices.voices_support import SeaweedS3
 
 
 @dataclass
@@ -54,6 +58,22 @@ def _eager_celery() -> Iterator[None]:
     celery_app.conf.task_eager_propagates = True
     yield
     celery_app.conf.task_always_eager = False
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """One SeaweedFS server (S3) for the session: the voices and upload tests share it (each
+    test empties the bucket first); it takes seconds to start."""
+    from tests.voices.voices_support import SeaweedS3
+
+    server = SeaweedS3(workdir=tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        server.start(timeout=30)
+    except RuntimeError as error:
+        # Never a silent skip: S3 behaviour is part of what these tests promise.
+        pytest.fail(f"SeaweedFS could not start: {error}")
+    yield server
+    server.stop()
 
 
 @pytest.fixture
