@@ -48,11 +48,11 @@ def make_persona(organization: Organization, role: str, username: str) -> Person
 def _flush_by_delete_on_postgresql() -> Iterator[None]:
     """After each transactional test Django empties every table (`flush`); on PostgreSQL that is
     one TRUNCATE of them all, which gives each table and index new files and scans the shared
-    buffers once per relation: 0.1-0.2 s a test more than DELETEs, 8-16 s over the PostgreSQL
-    pass's 79 transactional tests (docs/decisions.md, 2026-12-07). DELETEs of the few rows a
-    test leaves take milliseconds and leave the same empty tables, in one transaction (Django's
-    foreign keys are deferred, so the order does not matter). Sequence resets and cascades,
-    which no test asks for, keep TRUNCATE."""
+    buffers once per relation: 0.1-0.7 s a test more than DELETEs on this box, 10-50 s over
+    the PostgreSQL pass's 79 transactional tests (docs/decisions.md, 2026-12-07). DELETEs of
+    the few rows a test leaves take milliseconds and leave the same empty tables, in one
+    transaction (Django's foreign keys are deferred, so the order does not matter). Sequence
+    resets and cascades, which no test asks for, keep TRUNCATE."""
     from django.db import connection
 
     if connection.vendor != "postgresql":
