@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pytest
 from django.core.cache import cache
@@ -18,6 +19,9 @@ from anvil_voice.accounts import services
 from anvil_voice.accounts.factories import MembershipFactory, OrganizationFactory
 from anvil_voice.accounts.models import ApiKey, Membership, Organization, Role
 from anvil_voice.celery import app as celery_app
+
+if TYPE_CHECKING:
+    from tests.voices.voices_support import SeaweedS3
 
 
 @dataclass
@@ -40,6 +44,39 @@ def make_persona(organization: Organization, role: str, username: str) -> Person
     return Persona(membership, issued.api_key, issued.raw_key, client)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _flush_by_delete_on_postgresql() -> Iterator[None]:
+    """After each transactional test Django empties every table (`flush`); on PostgreSQL that is
+    one TRUNCATE of them all, which gives each table and index new files and scans the shared
+    buffers once per relation: 0.1-0.7 s a test more than DELETEs on this box, 10-50 s over
+    the PostgreSQL pass's 79 transactional tests (docs/decisions.md, 2026-12-07). DELETEs of
+    the few rows a test leaves take milliseconds and leave the same empty tables, in one
+    transaction (Django's foreign keys are deferred, so the order does not matter). Sequence
+    resets and cascades, which no test asks for, keep TRUNCATE."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        yield
+        return
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    truncate = DatabaseOperations.sql_flush
+
+    def sql_flush(  # type: ignore[no-untyped-def]
+        self, style, tables, *, reset_sequences=False, allow_cascade=False
+    ) -> list[str]:
+        if reset_sequences or allow_cascade:
+            return truncate(
+                self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade
+            )
+        delete = style.SQL_KEYWORD("DELETE FROM")
+        return [f"{delete} {style.SQL_FIELD(self.quote_name(table))};" for table in tables]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DatabaseOperations, "sql_flush", sql_flush)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache() -> Iterator[None]:
     # Rate-limit counters live in the cache; every test starts with a clean budget.
@@ -54,6 +91,22 @@ def _eager_celery() -> Iterator[None]:
     celery_app.conf.task_eager_propagates = True
     yield
     celery_app.conf.task_always_eager = False
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """One SeaweedFS server (S3) for the session: the voices and upload tests share it (each
+    test empties the bucket first); it takes seconds to start."""
+    from tests.voices.voices_support import SeaweedS3
+
+    server = SeaweedS3(workdir=tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        server.start(timeout=30)
+    except RuntimeError as error:
+        # Never a silent skip: S3 behaviour is part of what these tests promise.
+        pytest.fail(f"SeaweedFS could not start: {error}")
+    yield server
+    server.stop()
 
 
 @pytest.fixture

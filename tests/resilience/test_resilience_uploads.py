@@ -15,7 +15,7 @@ import random
 import struct
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -457,15 +457,7 @@ def test_a_broken_multipart_body(owner, storage_listing, content_type, data):
 # --- the same against S3 (SeaweedFS) ------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
-    server = SeaweedS3(workdir=tmp_path_factory.mktemp("seaweedfs-uploads"))
-    try:
-        server.start(timeout=30)
-    except RuntimeError as error:
-        pytest.fail(f"SeaweedFS could not start: {error}")
-    yield server
-    server.stop()
+# `seaweed` (tests/conftest.py): the session's SeaweedFS server, shared with the voices tests.
 
 
 @pytest.fixture

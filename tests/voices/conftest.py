@@ -93,16 +93,7 @@ def elevenlabs(settings, elevenlabs_server: FakeElevenLabs) -> FakeElevenLabs:  
 # --- S3 -------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
-    server = SeaweedS3(workdir=tmp_path_factory.mktemp("seaweedfs"))
-    try:
-        server.start(timeout=30)
-    except RuntimeError as error:
-        # Never a silent skip: S3 behaviour is part of what these tests promise.
-        pytest.fail(f"SeaweedFS could not start: {error}")
-    yield server
-    server.stop()
+# `seaweed`, the SeaweedFS server, is in tests/conftest.py: the upload resilience tests share it.
 
 
 @pytest.fixture
