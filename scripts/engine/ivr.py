@@ -361,8 +361,12 @@ class IvrNavigator:
     def pressed(self) -> str:
         return "".join(str(s.data["digit"]) for s in self.path if s.kind == "pressed")
 
+    def expired(self, now_ms: int) -> bool:
+        """The time limit passed and the navigator has not finished (no state change)."""
+        return not self.done and now_ms - self.started_ms >= self.timeout_ms
+
     def tick(self, now_ms: int) -> Decision:
-        if self.done or now_ms - self.started_ms < self.timeout_ms:
+        if not self.expired(now_ms):
             return None
         return self._give_up(GiveUpReason.TIMEOUT, now_ms)
 
