@@ -261,6 +261,12 @@ def option_score(target: str, option: MenuOption) -> float:
 
 # Below this nothing of the target is in the option (a synonym scores 0.9 of one word).
 MATCH_THRESHOLD = 0.3
+# Every target word said as written: pressed at once. Anything less (a synonym, part of the
+# target) is pressed only once the menu has gone quiet or repeats: a better option may follow
+# ("for your balance" comes before "to speak to someone in accounts").
+FULL_MATCH = 1.0
+# Stream time after the last option heard before a partial match is pressed.
+SETTLE_MS = 2500
 
 
 def best_option(target: str, options: list[MenuOption]) -> tuple[MenuOption, float] | None:
@@ -342,7 +348,10 @@ class IvrStep:
 class IvrNavigator:
     """The menu-walking state machine; `hear` per utterance, `tick` with the stream time."""
 
-    def __init__(self, *, target: str, timeout_ms: int, started_ms: int = 0) -> None:
+    def __init__(
+        self, *, target: str, timeout_ms: int, started_ms: int = 0, settle_ms: int = SETTLE_MS
+    ) -> None:
+        self.settle_ms = settle_ms
         self.target = target
         self.timeout_ms = timeout_ms
         self.started_ms = started_ms
@@ -351,7 +360,8 @@ class IvrNavigator:
         self.menu_heard = False
         self.path: list[IvrStep] = []
         self._options: dict[str, str] = {}  # this level's options: digit → label
-        self._repeats = 0
+        self._candidate: tuple[MenuOption, float] | None = None  # a partial match, waiting
+        self._last_option_ms = 0
 
     @property
     def done(self) -> bool:
@@ -365,17 +375,29 @@ class IvrNavigator:
         """The time limit passed and the navigator has not finished (no state change)."""
         return not self.done and now_ms - self.started_ms >= self.timeout_ms
 
+    def due(self, now_ms: int) -> bool:
+        """`tick` would act now: the limit passed, or a partial match has settled."""
+        return self.expired(now_ms) or self._settled(now_ms)
+
+    def _settled(self, now_ms: int) -> bool:
+        return (
+            not self.done
+            and self._candidate is not None
+            and now_ms - self._last_option_ms >= self.settle_ms
+        )
+
     def tick(self, now_ms: int) -> Decision:
-        if not self.expired(now_ms):
-            return None
-        return self._give_up(GiveUpReason.TIMEOUT, now_ms)
+        if self.expired(now_ms):
+            return self._give_up(GiveUpReason.TIMEOUT, now_ms)
+        if self._settled(now_ms):
+            return self._press(now_ms)
+        return None
 
     def hear(self, text: str, now_ms: int) -> Decision:
         if self.done:
             return None
-        timed_out = self.tick(now_ms)
-        if timed_out is not None:
-            return timed_out
+        if self.expired(now_ms):
+            return self._give_up(GiveUpReason.TIMEOUT, now_ms)
         kind, options = classify(text)
         if kind is Heard.PERSON or (kind is Heard.UNKNOWN and self.state is IvrState.LISTENING):
             # Words that are no recording, first thing on the line: a person ("Hello?").
@@ -396,7 +418,8 @@ class IvrNavigator:
         if self.state is not IvrState.IN_MENU:
             self.state = IvrState.IN_MENU
             self._options = {}
-            self._repeats = 0
+                self._candidate = None
+        self._last_option_ms = now_ms
         repeated = any(self._options.get(o.digit) == o.label for o in options)
         for option in options:
             self._options[option.digit] = option.label
@@ -408,30 +431,36 @@ class IvrNavigator:
             )
         )
         every = [MenuOption(digit, label) for digit, label in self._options.items()]
-        chosen = best_option(self.target, every)
-        if chosen is not None:
-            option, score = chosen
-            self.path.append(
-                IvrStep(
-                    now_ms,
-                    "pressed",
-                    {
-                        "level": self.level,
-                        "digit": option.digit,
-                        "label": option.label,
-                        "score": round(score, 2),
-                    },
-                )
-            )
-            self.level += 1
-            self.state = IvrState.WAITING
-            self._options = {}
-            return Press(option, score)
+        self._candidate = best_option(self.target, every)
+        if self._candidate is not None and self._candidate[1] >= FULL_MATCH:
+            return self._press(now_ms)
         if repeated:
-            self._repeats += 1
-            if self._repeats >= 1:
-                return self._give_up(GiveUpReason.NO_OPTION, now_ms)
+            # The whole menu has been heard: the best partial match, or nothing fits.
+            if self._candidate is not None:
+                return self._press(now_ms)
+            return self._give_up(GiveUpReason.NO_OPTION, now_ms)
         return None
+
+    def _press(self, now_ms: int) -> Press:
+        assert self._candidate is not None
+        option, score = self._candidate
+        self._candidate = None
+        self.path.append(
+            IvrStep(
+                now_ms,
+                "pressed",
+                {
+                    "level": self.level,
+                    "digit": option.digit,
+                    "label": option.label,
+                    "score": round(score, 2),
+                },
+            )
+        )
+        self.level += 1
+        self.state = IvrState.WAITING
+        self._options = {}
+        return Press(option, score)
 
     def _give_up(self, reason: GiveUpReason, now_ms: int) -> GiveUp:
         self.state = IvrState.GAVE_UP

@@ -112,7 +112,7 @@ class _Trigger(Enum):
     MAX_DURATION = auto()
     STT_RETRY = auto()
     STT_FATAL = auto()
-    IVR_TIMEOUT = auto()
+    IVR_TICK = auto()  # the menu's limit passed, or a partial match has settled
 
 
 @dataclass(slots=True)
@@ -208,7 +208,7 @@ class CallPipeline:
                 target=self.config.ivr_target, timeout_ms=self.config.ivr_timeout_ms
             )
         self._ivr_reported = 0  # navigator path steps already emitted as events
-        self._ivr_timeout_fired = False
+        self._ivr_tick_queued = False
 
     # -- inbound ------------------------------------------------------------------------------
 
@@ -621,9 +621,9 @@ class CallPipeline:
         if self._phase is _Phase.MENU:
             # Holds are long and silent: no silence prompt, only the menu's own limit.
             ivr = self._ivr
-            if ivr is not None and not self._ivr_timeout_fired and ivr.expired(now_ms):
-                self._ivr_timeout_fired = True
-                self._push(_Trigger.IVR_TIMEOUT)
+            if ivr is not None and not self._ivr_tick_queued and ivr.due(now_ms):
+                self._ivr_tick_queued = True
+                self._push(_Trigger.IVR_TICK)
             return
         turn = self._turn
         deadline = turn.mark_deadline if turn is not None else None
@@ -721,7 +721,8 @@ class CallPipeline:
             item = await self._next_input()
             if isinstance(item, _Heard):
                 decision = ivr.hear(item.text, self._now_ms())
-            elif item is _Trigger.IVR_TIMEOUT:
+            elif item is _Trigger.IVR_TICK:
+                self._ivr_tick_queued = False
                 decision = ivr.tick(self._now_ms())
             elif isinstance(item, _Pressed) or item in (_Trigger.SILENCE, _Trigger.STT_RETRY):
                 continue  # keys and retries mean nothing to a recording

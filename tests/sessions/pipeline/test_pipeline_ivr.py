@@ -19,7 +19,7 @@ UTTERANCE = "Hello?"
 
 
 def ivr_config(**options: object) -> PipelineConfig:
-    return PipelineConfig(ivr_target="a person in accounts", **options)  # type: ignore[arg-type]
+    return PipelineConfig(ivr_target="accounts", **options)  # type: ignore[arg-type]
 
 
 async def say(call: Call, times: int = 1) -> None:
