@@ -418,7 +418,7 @@ class IvrNavigator:
         if self.state is not IvrState.IN_MENU:
             self.state = IvrState.IN_MENU
             self._options = {}
-                self._candidate = None
+            self._candidate = None
         self._last_option_ms = now_ms
         repeated = any(self._options.get(o.digit) == o.label for o in options)
         for option in options:
