@@ -113,6 +113,11 @@ class MenuOption:
     label: str  # normalised words: "sales", "speak to a representative"
 
 
+# Whisper hears "press two for billing" as "press to for billing" (and "four" as "for"): right
+# after a verb and before a label, these are keys.
+_HOMOPHONE_KEYS = {"to": "2", "too": "2", "for": "4"}
+
+
 def _key(token: str) -> str | None:
     if len(token) == 1 and token.isdigit():
         return token
@@ -172,6 +177,14 @@ def _key_at(tokens: list[str], index: int, seen_verb: bool) -> int | None:
 def parse_options(text: str) -> list[MenuOption]:
     """Every "press N for X" (in any of its phrasings) in one utterance, in order."""
     tokens = _prepare(text)
+    for index in range(len(tokens) - 2):
+        # "press to for billing": the homophone is the key (see `_HOMOPHONE_KEYS`).
+        if (
+            tokens[index] in _VERBS
+            and tokens[index + 1] in _HOMOPHONE_KEYS
+            and tokens[index + 2] in _LABEL_LEADERS
+        ):
+            tokens[index + 1] = _HOMOPHONE_KEYS[tokens[index + 1]]
     options: list[MenuOption] = []
     consumed = 0  # tokens before this belong to an option already
     seen_verb = False

@@ -54,6 +54,11 @@ def digits(text: str) -> list[tuple[str, str]]:
         ("To go back press #.", [("#", "to go back")]),
         ("Please press 9 to hear these options again", [("9", "to hear these options again")]),
         ("Dial 0 for the operator.", [("0", "for the operator")]),
+        # Whisper's homophones right after the verb: "two" as "to", "four" as "for".
+        ("Press to for billing.", [("2", "for billing")]),
+        ("Press for for support.", [("4", "for support")]),
+        ("Press for sales.", []),  # no key named
+        ("Press 1 or say sales.", []),
         ("To speak to an operator, please stay on the line.", [("", "to speak to an operator")]),
         ("Your call is important to us. Please hold.", []),
         ("Hello, this is Sam, how can I help?", []),
