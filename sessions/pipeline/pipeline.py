@@ -615,7 +615,10 @@ class CallPipeline:
         now_ms = self._now_ms()
         c = self.config
         if self._phase is _Phase.GREETING:
-            if not self._vad.in_speech and now_ms >= c.greeting_timeout_ms:
+            wait_ms = c.greeting_timeout_ms
+            if self._ivr is not None:
+                wait_ms = max(wait_ms, c.ivr_first_words_ms)
+            if not self._vad.in_speech and now_ms >= wait_ms:
                 self._greeting_done.set()
             return
         if self._phase is _Phase.MENU:

@@ -124,3 +124,22 @@ async def test_without_a_target_a_menu_is_talked_to_as_before():
     await call.line.until(lambda: agent_lines(call))
     assert agent_lines(call)[0] == SCRIPT.opening_line
     await call.pipeline.close()
+
+
+async def test_with_a_target_a_menu_that_starts_after_silence_is_still_walked():
+    call = make_call(["Press 2 for accounts."], config=ivr_config())
+    call.pipeline.start("MZ1")
+    await call.line.run(seconds=3.0)  # past the 1.5 s greeting wait: a menu may still start
+    assert call.line.of_event("media") == []  # no opening sent
+    await say(call)
+    assert call.pipeline.stats.digits_sent == "2"
+    assert agent_lines(call) == []
+    await call.pipeline.close()
+
+
+async def test_with_a_target_a_silent_line_still_gets_the_opening():
+    call = make_call([], config=ivr_config())
+    call.pipeline.start("MZ1")
+    await call.line.until(lambda: agent_lines(call), seconds=15)
+    assert call.sink.turns[0].start_ms >= 4000
+    await call.pipeline.close()
