@@ -61,6 +61,7 @@ bench: install
 	@$(VENV_PY) -m benchmarks.voices_list --quick
 	@$(VENV_PY) -m benchmarks.pii_redaction
 	@$(VENV_PY) -m benchmarks.dtmf --trials 10
+	@$(VENV_PY) -m benchmarks.ivr --trials 2
 
 clean:
 	rm -rf var/ staticfiles/ .pytest_cache .mypy_cache .ruff_cache

@@ -457,6 +457,7 @@ class CampaignStats(models.Model):
     outcome_busy = models.IntegerField(default=0)
     outcome_failed = models.IntegerField(default=0)
     outcome_completed = models.IntegerField(default=0)
+    outcome_ivr_unresolved = models.IntegerField(default=0)
 
     class Meta:
         verbose_name_plural = "campaign stats"

@@ -19,6 +19,7 @@ from scripts.models import ObjectionResponse, Script, ScriptVersion
 from scripts.validation import (
     KEYPAD_ACTIONS,
     disclosure_error,
+    ivr_target_error,
     keypad_errors,
     line_errors,
     objection_errors,
@@ -89,8 +90,12 @@ class ScriptAdminForm(forms.ModelForm):
             "keypad_prompt",
             "tools",
             "tool_rules",
+            "ivr_target",
+            "ivr_timeout_seconds",
         ]
         help_texts = {
+            "ivr_target": 'When a phone menu answers, where to get to ("a person", "accounts"). '
+            "Blank: no menu handling.",
             "tools": 'A JSON list: {"type": "builtin", "name": "end_call"} or {"type": "http", '
             '"name", "description", "parameters" (a JSON schema), "url", "timeout_seconds"}.',
             "tool_rules": 'A JSON list of {"intent", "tool", "arguments", "say"}: the scripted '
@@ -99,6 +104,8 @@ class ScriptAdminForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        if problem := ivr_target_error(cleaned.get("ivr_target") or ""):
+            self.add_error("ivr_target", problem)
         if "keypad" in cleaned:
             for message in keypad_errors(cleaned["keypad"], cleaned.get("keypad_prompt") or ""):
                 self.add_error("keypad", message)
@@ -203,6 +210,8 @@ class ScriptAdmin(OrganizationScopedAdmin):
                     "system_prompt",
                     "tools",
                     "tool_rules",
+                    "ivr_target",
+                    "ivr_timeout_seconds",
                     "tool_secret",
                     "version",
                     "usage",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -51,6 +52,13 @@ class Script(models.Model):
     # `scripts.validation.tool_errors`) and the scripted agent's intent → tool rules.
     tools = models.JSONField(default=default_tools, blank=True)
     tool_rules = models.JSONField(default=list, blank=True)
+    # Phone menus (`scripts.engine.ivr`): when a menu answers, where to get to ("a person",
+    # "accounts"); the script starts once a person answers, and the call ends as
+    # `ivr_unresolved` after `ivr_timeout_seconds` without one. Blank: no menu handling.
+    ivr_target = models.CharField(max_length=200, blank=True)
+    ivr_timeout_seconds = models.PositiveIntegerField(
+        default=120, validators=[MinValueValidator(10), MaxValueValidator(600)]
+    )
     # Signs every HTTP tool request (`X-Anvil-Signature`, as customer webhooks are); not part
     # of the versioned content: rotating it must not change what a call says.
     tool_secret = models.CharField(max_length=80, default=new_tool_secret, editable=False)

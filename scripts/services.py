@@ -18,6 +18,7 @@ from scripts.models import ObjectionResponse, Script, ScriptVersion
 from scripts.validation import (
     compliance_warnings,
     disclosure_error,
+    ivr_target_error,
     keypad_errors,
     line_errors,
     objection_errors,
@@ -39,6 +40,8 @@ CONTENT_FIELDS = (
     "keypad_prompt",
     "tools",
     "tool_rules",
+    "ivr_target",
+    "ivr_timeout_seconds",
 )
 # Fields whose change alters a call (the name does not).
 SPOKEN_FIELDS = frozenset(CONTENT_FIELDS) - {"name"}
@@ -58,6 +61,8 @@ def _validate(
         required=bool(lines.get("recording_disclosure_required")),
     ):
         errors.setdefault("recording_disclosure", []).append(problem)
+    if problem := ivr_target_error(str(lines.get("ivr_target") or "")):
+        errors["ivr_target"] = [problem]
     if problems := keypad_errors(lines.get("keypad") or [], lines.get("keypad_prompt") or ""):
         errors["keypad"] = problems
     if objections is not None and (problems := objection_errors(objections)):
@@ -85,6 +90,8 @@ def script_snapshot(*, script: Script) -> dict[str, Any]:
         "keypad_prompt": script.keypad_prompt,
         "tools": list(script.tools),
         "tool_rules": list(script.tool_rules),
+        "ivr_target": script.ivr_target,
+        "ivr_timeout_seconds": script.ivr_timeout_seconds,
         "objection_responses": [
             {"trigger": item.trigger, "response": item.response}
             for item in script.objections.order_by("position", "id")

@@ -96,6 +96,13 @@ def objection_errors(objections: Sequence[Mapping[str, Any]]) -> list[str]:
     return errors
 
 
+def ivr_target_error(target: str) -> str | None:
+    """A menu target names where to get to in words the menu says ("a person", "accounts")."""
+    if target and not re.search(r"[A-Za-z]", target):
+        return 'Name where to get to in a phone menu in words, e.g. "a person" or "accounts".'
+    return None
+
+
 def keypad_errors(keypad: Sequence[Any], prompt: str) -> list[str]:
     """What is wrong with a script's keypad (a list of {digit, action}) and its prompt line.
 

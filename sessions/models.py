@@ -125,6 +125,9 @@ class AnsweredBy(models.TextChoices):
     UNKNOWN = "", "Unknown"
     HUMAN = "human", "Human"
     MACHINE = "machine", "Machine"
+    # A phone menu (IVR) answered: the agent heard menu options (and pressed keys); whether a
+    # person was reached after it is the outcome (`ivr_unresolved` when not).
+    IVR = "ivr", "Phone menu"
     FAX = "fax", "Fax"
 
 
@@ -139,6 +142,8 @@ class Outcome(models.TextChoices):
     BUSY = "busy", "Busy"
     FAILED = "failed", "Failed"
     COMPLETED = "completed", "Completed"
+    # A phone menu answered and the agent never reached a person (the script's IVR target).
+    IVR_UNRESOLVED = "ivr_unresolved", "Phone menu unresolved"
 
 
 class SessionKind(models.TextChoices):

@@ -165,6 +165,7 @@ def _call_counters(session: CallSession, outcome: str) -> dict[str, Any]:
     answered = session.answered_at is not None or session.answered_by in (
         AnsweredBy.HUMAN,
         AnsweredBy.MACHINE,
+        AnsweredBy.IVR,
     )
     if answered:
         counters["calls_answered"] = F("calls_answered") + 1

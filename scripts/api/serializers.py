@@ -91,6 +91,8 @@ class ScriptSerializer(CamelCaseModelSerializer):
             "objection_responses",
             "tools",
             "tool_rules",
+            "ivr_target",
+            "ivr_timeout_seconds",
             "version",
             "warnings",
             "created_at",

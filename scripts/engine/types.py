@@ -23,6 +23,8 @@ class Outcome(StrEnum):
     CALLBACK_REQUESTED = "callback_requested"
     DO_NOT_CALL = "do_not_call"
     NO_CONVERSATION = "no_conversation"
+    # A phone menu answered and no person was reached (issue 16 item 3): set by the pipeline.
+    IVR_UNRESOLVED = "ivr_unresolved"
 
 
 class Stance(StrEnum):
@@ -182,6 +184,10 @@ class ScriptSpec:
     tools: tuple[ToolSpec, ...] | None = None
     # The scripted agent's intent → tool rules.
     tool_rules: tuple[ToolRule, ...] = ()
+    # Phone menus: where to get to when a menu answers ("" = no menu handling), and how long
+    # to try (`scripts.engine.ivr`).
+    ivr_target: str = ""
+    ivr_timeout_seconds: int = 120
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "objection_responses", _objections(self.objection_responses))
@@ -205,6 +211,8 @@ class ScriptSpec:
             keypad_prompt=data.get("keypad_prompt", ""),
             tools=tools_from_snapshot(data.get("tools")),
             tool_rules=tuple(ToolRule.from_dict(item) for item in data.get("tool_rules") or ()),
+            ivr_target=str(data.get("ivr_target") or ""),
+            ivr_timeout_seconds=int(data.get("ivr_timeout_seconds") or 120),
         )
 
     def lines(self) -> dict[str, str]:

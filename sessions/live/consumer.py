@@ -162,6 +162,8 @@ def pipeline_config(setup: CallSetup | None = None) -> PipelineConfig:
         opening_interruptible=script.opening_interruptible if script else True,
         closing_interruptible=script.closing_interruptible if script else False,
         recording_disclosure=(setup.recording_disclosure or None) if setup is not None else None,
+        ivr_target=(script.ivr_target.strip() or None) if script else None,
+        ivr_timeout_ms=(script.ivr_timeout_seconds * 1000) if script else 120_000,
     )
 
 
@@ -212,6 +214,8 @@ def conversation_result(result: PipelineResult) -> ConversationResult:
     if result.outcome is Outcome.DO_NOT_CALL:
         dtmf = result.end_reason is CallEndReason.OPTED_OUT_DTMF
         extracted["opt_out_via"] = "dtmf" if dtmf else "speech"
+    if result.answered_by == "ivr":
+        extracted["ivr_pressed"] = result.ivr_pressed  # the path: the session's ivr_* events
     if result.errors:
         extracted["errors"] = [event.as_dict() for event in result.errors]
     end_reason = result.agent_end_reason or result.end_reason.value
@@ -232,6 +236,7 @@ def conversation_result(result: PipelineResult) -> ConversationResult:
             for event in result.engine_events
         ],
         turns=[turn.as_dict() for turn in result.turns],
+        answered_by=result.answered_by,
     )
 
 

@@ -96,6 +96,9 @@ class ConversationResult:
     # Every turn of the call (`Turn.as_dict()`): the sink stores them live; the close stores
     # any the sink could not (it is given a few seconds at the end, then cancelled).
     turns: list[dict[str, Any]] = field(default_factory=list)
+    # "ivr" when the pipeline heard a phone menu (it outranks the carrier's guess: AMD calls
+    # most menus a machine); "" when it did not.
+    answered_by: str = ""
 
 
 def session_conversation_open(*, session_id: int) -> CallSetup | None:
@@ -144,7 +147,7 @@ def session_conversation_open(*, session_id: int) -> CallSetup | None:
 
 def _final_outcome(session: CallSession, result: ConversationResult) -> str | None:
     """The outcome to store: the agent's, unless a machine answered or nobody decided."""
-    if session.answered_by == AnsweredBy.MACHINE:
+    if session.answered_by == AnsweredBy.MACHINE and result.answered_by != AnsweredBy.IVR:
         return Outcome.VOICEMAIL  # whatever the agent made of a greeting
     if result.outcome:
         return result.outcome
@@ -173,6 +176,10 @@ def _result_updates(
     outcome = _final_outcome(session, result)
     if outcome:
         updates["outcome"] = outcome
+    if result.answered_by == AnsweredBy.IVR:
+        # Machine, menu and person are told apart: a menu we heard is a menu, whatever AMD
+        # said; the outcome says whether a person was reached after it.
+        updates["answered_by"] = AnsweredBy.IVR
     if not session.end_reason or session.end_reason in replace_reasons:
         updates["end_reason"] = result.end_reason[:64]
     return updates

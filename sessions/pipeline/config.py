@@ -41,6 +41,17 @@ class PipelineConfig:
     # by speech; the pipeline reports when the carrier confirmed it played in full (its last
     # mark came back) through `CallPipeline(on_disclosure=...)`. None: nothing to disclose.
     recording_disclosure: str | None = None
+    # Phone menus (issue 16 item 3): where to get to when a menu answers ("a person",
+    # "accounts"). Set, the opening waits until a person answers: menu options are matched to
+    # it and the key pressed, holds are waited through; after `ivr_timeout_ms` of stream time
+    # without a person the call ends as `ivr_unresolved`. None: no menu handling (a call
+    # answered by a menu is talked to as a person, as before).
+    ivr_target: str | None = None
+    ivr_timeout_ms: int = 120_000
+    # With a target, how long the first words may take before the opening is said to a
+    # silent line (instead of `greeting_timeout_ms`): menus often start after a second or two
+    # of silence or a ring-back, and an opening said to a menu never walks it.
+    ivr_first_words_ms: int = 4000
     # Audio kept queued at Twilio: refill up to `lead` once under `low_water`. A server or
     # network stall shorter than the queue is not heard; with 200 ms, a ~0.8 s stall on a
     # loaded box left a gap the caller took for the end of the agent's turn. Barge-in does not

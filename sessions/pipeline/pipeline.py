@@ -43,6 +43,7 @@ from anvil_voice.speech.protocols import (
 )
 from anvil_voice.telephony.dtmf import DigitSender, send_digits_in_band, validate_digits
 from scripts.engine.agent import Agent, HearsKeys
+from scripts.engine.ivr import GiveUp, IvrNavigator, PersonAnswered, Press
 from scripts.engine.types import AgentAction, EndCall, MarkDoNotCall, Outcome
 from sessions.pipeline.clock import Clock, LoopClock
 from sessions.pipeline.config import PipelineConfig
@@ -84,6 +85,7 @@ _PHONE_KEYS = frozenset("0123456789*#ABCD")
 class _Phase(Enum):
     WAITING = auto()  # before `start`
     GREETING = auto()  # listening for "Hello?" before the opening
+    MENU = auto()  # a phone menu answered: navigating it until a person does (`ivr_target`)
     TALKING = auto()
     ENDING = auto()  # the last words are playing / hanging up
     CLOSING = auto()  # the call is gone: nothing in or out; recognition ends, the agent decides
@@ -110,6 +112,7 @@ class _Trigger(Enum):
     MAX_DURATION = auto()
     STT_RETRY = auto()
     STT_FATAL = auto()
+    IVR_TICK = auto()  # the menu's limit passed, or a partial match has settled
 
 
 @dataclass(slots=True)
@@ -198,6 +201,14 @@ class CallPipeline:
         self._shutdown: asyncio.Task[PipelineResult] | None = None
         self._ended = asyncio.Event()
         self._result: PipelineResult | None = None
+        # Phone menus: the navigator reads what answered until a person does.
+        self._ivr: IvrNavigator | None = None
+        if self.config.ivr_target:
+            self._ivr = IvrNavigator(
+                target=self.config.ivr_target, timeout_ms=self.config.ivr_timeout_ms
+            )
+        self._ivr_reported = 0  # navigator path steps already emitted as events
+        self._ivr_tick_queued = False
 
     # -- inbound ------------------------------------------------------------------------------
 
@@ -481,6 +492,11 @@ class CallPipeline:
                 "stt_final_ms": round((now - speech_end_at) * 1000, 1),
             },
         )
+        if self._navigating():
+            # Before the opening, with a menu target: the navigator decides what answered.
+            self._heard.append(_Heard(final.text, speech_end_at, endpoint_at, now))
+            self._wakeup.set()
+            return
         # Speech that began before the opening did ("Hello?") is a greeting, not an answer to
         # it, even when a streaming recogniser finalises it after the opening has started.
         greeting = self._phase is _Phase.GREETING or (
@@ -501,6 +517,13 @@ class CallPipeline:
             self._barge_in("words")
         self._heard.append(_Heard(final.text, speech_end_at, endpoint_at, now))
         self._wakeup.set()
+
+    def _navigating(self) -> bool:
+        return (
+            self._ivr is not None
+            and not self._ivr.done
+            and self._phase in (_Phase.GREETING, _Phase.MENU)
+        )
 
     def _on_recognizer_failure(self, failure: RecognizerFailure) -> None:
         self._emit_event(
@@ -592,8 +615,18 @@ class CallPipeline:
         now_ms = self._now_ms()
         c = self.config
         if self._phase is _Phase.GREETING:
-            if not self._vad.in_speech and now_ms >= c.greeting_timeout_ms:
+            wait_ms = c.greeting_timeout_ms
+            if self._ivr is not None:
+                wait_ms = max(wait_ms, c.ivr_first_words_ms)
+            if not self._vad.in_speech and now_ms >= wait_ms:
                 self._greeting_done.set()
+            return
+        if self._phase is _Phase.MENU:
+            # Holds are long and silent: no silence prompt, only the menu's own limit.
+            ivr = self._ivr
+            if ivr is not None and not self._ivr_tick_queued and ivr.due(now_ms):
+                self._ivr_tick_queued = True
+                self._push(_Trigger.IVR_TICK)
             return
         turn = self._turn
         deadline = turn.mark_deadline if turn is not None else None
@@ -626,7 +659,10 @@ class CallPipeline:
 
     async def _converse(self) -> None:
         await self._greeting_done.wait()
-        if self._phase is _Phase.GREETING:
+        navigate = self._ivr is not None and self._phase is _Phase.GREETING and not self._triggers
+        if navigate and await self._navigate_menu():
+            return
+        if self._phase in (_Phase.GREETING, _Phase.MENU):
             self._phase = _Phase.TALKING
         self._opening_start_ms = self._now_ms()
         if self._greeting_end_at is not None:
@@ -673,6 +709,62 @@ class CallPipeline:
                 return
             if await self._after_failure(result):
                 return
+
+    async def _navigate_menu(self) -> bool:
+        """Until a person answers: read each utterance (menu options, a hold message, a
+        person), press the key the navigator chooses, give up on its limit. Nobody spoke by
+        the greeting timeout: a person waiting for us (the opening follows, as without a
+        target). True when the call is over (given up, or a limit / opt-out ended it)."""
+        ivr = self._ivr
+        assert ivr is not None
+        if self._greeting_end_at is None and not self._pending and not self._heard:
+            return False
+        self._phase = _Phase.MENU
+        while True:
+            item = await self._next_input()
+            if isinstance(item, _Heard):
+                decision = ivr.hear(item.text, self._now_ms())
+            elif item is _Trigger.IVR_TICK:
+                self._ivr_tick_queued = False
+                decision = ivr.tick(self._now_ms())
+            elif isinstance(item, _Pressed) or item in (_Trigger.SILENCE, _Trigger.STT_RETRY):
+                continue  # keys and retries mean nothing to a recording
+            else:
+                assert isinstance(item, _Trigger)
+                self._report_ivr()
+                await self._end_on(item)
+                return True
+            self._report_ivr()
+            if isinstance(decision, Press):
+                if decision.option.digit:  # "" is "stay on the line": nothing to press
+                    self.send_digits(decision.option.digit)
+            elif isinstance(decision, PersonAnswered):
+                assert isinstance(item, _Heard)
+                # The opening answers this person: its latency counts from their words.
+                self._greeting_end_at = item.speech_end_at
+                return False
+            elif isinstance(decision, GiveUp):
+                await self._finish(CallEndReason.IVR_UNRESOLVED)
+                return True
+
+    def _report_ivr(self) -> None:
+        """The navigator's new path steps, as events (the session keeps the path)."""
+        ivr = self._ivr
+        if ivr is None:
+            return
+        kinds = {
+            "menu": Kind.IVR_MENU,
+            "pressed": Kind.IVR_PRESSED,
+            "hold": Kind.IVR_HOLD,
+            "person": Kind.IVR_PERSON,
+            "gave_up": Kind.IVR_GAVE_UP,
+        }
+        for step in ivr.path[self._ivr_reported :]:
+            data = dict(step.data)
+            if step.kind in ("person", "gave_up"):
+                data.update(pressed=ivr.pressed, menu_heard=ivr.menu_heard)
+            self._emit_event(kinds[step.kind], **data)
+        self._ivr_reported = len(ivr.path)
 
     async def _say_disclosure(self, text: str) -> bool:
         """The recording disclosure, right after the opening: whole (the caller's words during
@@ -1011,6 +1103,8 @@ class CallPipeline:
                 actions.insert(at, MarkDoNotCall())
         elif outcome is None and reason is CallEndReason.MAX_DURATION:
             outcome = Outcome.NOT_INTERESTED if self._caller_spoke else Outcome.NO_CONVERSATION
+        elif reason is CallEndReason.IVR_UNRESOLVED:
+            outcome = Outcome.IVR_UNRESOLVED
         elif outcome is None and reason in (
             CallEndReason.STT_FAILED,
             CallEndReason.TTS_FAILED,
@@ -1035,6 +1129,8 @@ class CallPipeline:
             abandonment_ms=abandonment,
             duration_ms=self._now_ms(),
             stats=self.stats,
+            answered_by="ivr" if self._ivr is not None and self._ivr.menu_heard else "",
+            ivr_pressed=self._ivr.pressed if self._ivr is not None else "",
         )
 
     # -- helpers ------------------------------------------------------------------------------

@@ -86,6 +86,12 @@ class PipelineEventKind(StrEnum):
     # Twilio echoed the mark after its last audio (played in full), or never did.  {mark, turn}
     DISCLOSURE_PLAYED = "disclosure_played"
     DISCLOSURE_UNCONFIRMED = "disclosure_unconfirmed"
+    # Phone menus (`scripts.engine.ivr`, the script's IVR target): the path taken.
+    IVR_MENU = "ivr_menu"  # {level, options: [[digit, label], ...]}: options heard
+    IVR_PRESSED = "ivr_pressed"  # {level, digit, label, score}: the option chosen
+    IVR_HOLD = "ivr_hold"  # {text}: a recording (welcome, please hold)
+    IVR_PERSON = "ivr_person"  # {text, pressed, menu_heard}: a person answered; script starts
+    IVR_GAVE_UP = "ivr_gave_up"  # {reason: timeout|no_option, pressed}
     HANG_UP = "hang_up"  # {reason}
     HANG_UP_FAILED = "hang_up_failed"  # {message}
     STOPPED = "stopped"  # {reason}
@@ -119,6 +125,7 @@ class CallEndReason(StrEnum):
     STT_FAILED = "stt_failed"
     TTS_FAILED = "tts_failed"
     AGENT_ERROR = "agent_error"
+    IVR_UNRESOLVED = "ivr_unresolved"  # a phone menu never led to a person
     STREAM_STOPPED = "stream_stopped"  # Twilio sent `stop`: the caller or carrier hung up
     DISCONNECTED = "disconnected"  # the websocket went away without a `stop`
 
@@ -156,6 +163,10 @@ class PipelineResult:
     abandonment_ms: float | None
     duration_ms: int
     stats: PipelineStats
+    # Who answered, as the pipeline heard it: "ivr" when menu options were heard (then
+    # `ivr_pressed` is the keys pressed), "" otherwise (a person, or unknown).
+    answered_by: str = ""
+    ivr_pressed: str = ""
 
     @property
     def errors(self) -> list[PipelineEvent]:
@@ -174,6 +185,8 @@ class PipelineResult:
             "abandonment_ms": self.abandonment_ms,
             "duration_ms": self.duration_ms,
             "stats": asdict(self.stats),
+            "answered_by": self.answered_by,
+            "ivr_pressed": self.ivr_pressed,
         }
 
 

@@ -64,6 +64,7 @@ def empty_stats(total: int = 0) -> dict[str, object]:
             "busy": 0,
             "failed": 0,
             "completed": 0,
+            "ivrUnresolved": 0,
         },
         "talkTime": {"totalSeconds": 0, "averageSeconds": 0.0},
         "answerRate": 0.0,

@@ -30,6 +30,8 @@ def form_data(script: Script, **changes: object) -> dict[str, object]:
         "system_prompt": script.system_prompt,
         "tools": json.dumps(script.tools),
         "tool_rules": json.dumps(script.tool_rules),
+        "ivr_target": script.ivr_target,
+        "ivr_timeout_seconds": script.ivr_timeout_seconds,
         "objections-TOTAL_FORMS": str(len(objections) + 1),
         "objections-INITIAL_FORMS": str(len(objections)),
         "objections-MIN_NUM_FORMS": "0",
@@ -163,3 +165,22 @@ def test_it_refuses_a_tool_with_an_internal_url_in_the_admin(client, owner):
         "schedule_callback",
         "add_to_do_not_call",
     ]
+
+
+def test_a_phone_menu_target_is_set_and_checked_in_the_admin(client, owner):
+    script = ScriptFactory(organization=owner.organization)
+    client.force_login(staff(owner))
+    url = f"/admin/scripts/script/{script.pk}/change/"
+
+    no_objections = {"objections-TOTAL_FORMS": "0"}
+    refused = client.post(url, form_data(script, ivr_target="###", **no_objections))
+    assert refused.status_code == 200
+    assert "Name where to get to in a phone menu" in refused.content.decode()
+
+    saved = client.post(
+        url, form_data(script, ivr_target="a person", **{"objections-TOTAL_FORMS": "0"})
+    )
+    assert saved.status_code == 302
+    latest = ScriptVersion.objects.filter(script=script).order_by("-number").first()
+    assert latest is not None
+    assert latest.snapshot["ivr_target"] == "a person"

@@ -48,6 +48,8 @@ def script_payload(script: Script) -> dict[str, object]:
             {"type": "builtin", "name": "add_to_do_not_call"},
         ],
         "toolRules": [],
+        "ivrTarget": "",
+        "ivrTimeoutSeconds": 120,
         "version": script.version,
         "warnings": [],
         "createdAt": script.created_at.isoformat().replace("+00:00", "Z"),
@@ -372,3 +374,31 @@ def test_it_refuses_a_bad_patch_and_keeps_the_script(owner):
     script.refresh_from_db()
     assert script.closing_line == "Great, I'll send the details by email. Goodbye!"
     assert script.version == 1
+
+
+def test_a_phone_menu_target_is_a_versioned_script_field(owner):
+    response = owner.client.post(
+        SCRIPTS,
+        {**VALID, "ivrTarget": "someone in accounts", "ivrTimeoutSeconds": 60},
+        format="json",
+    )
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["data"]["ivrTarget"] == "someone in accounts"
+    snapshot = ScriptVersion.objects.get().snapshot
+    assert (snapshot["ivr_target"], snapshot["ivr_timeout_seconds"]) == ("someone in accounts", 60)
+    spec = ScriptSpec.from_dict(snapshot)
+    assert (spec.ivr_target, spec.ivr_timeout_seconds) == ("someone in accounts", 60)
+    # A snapshot from before the fields existed: no menu handling.
+    old = {k: v for k, v in snapshot.items() if not k.startswith("ivr_")}
+    assert ScriptSpec.from_dict(old).ivr_target == ""
+
+
+def test_a_phone_menu_target_needs_words_and_a_sane_limit(owner):
+    bad = owner.client.post(SCRIPTS, {**VALID, "ivrTarget": "123"}, format="json")
+    assert bad.status_code == 400
+    assert "ivrTarget" in str(bad.json())
+    too_long = owner.client.post(SCRIPTS, {**VALID, "ivrTimeoutSeconds": 5000}, format="json")
+    assert too_long.status_code == 400
+    assert "ivrTimeoutSeconds" in str(too_long.json())
+    assert not Script.objects.exists()

@@ -249,6 +249,30 @@ def test_the_stored_outcome(answered_by, outcome, spoke, stance, hung_up_by_us, 
     assert session.outcome == stored
 
 
+@pytest.mark.parametrize(
+    ("carrier_said", "outcome", "stored"),
+    [
+        # AMD calls most menus a machine: a menu we heard is a menu, and whether a person was
+        # reached after it is the outcome.
+        (AnsweredBy.MACHINE, "ivr_unresolved", "ivr_unresolved"),
+        (AnsweredBy.MACHINE, "interested", "interested"),
+        (AnsweredBy.HUMAN, "ivr_unresolved", "ivr_unresolved"),
+    ],
+)
+def test_a_phone_menu_is_told_apart_from_a_machine_and_a_person(carrier_said, outcome, stored):
+    session = live_session(answered_by=carrier_said)
+    session_conversation_open(session_id=session.pk)
+
+    session_conversation_close(
+        session_id=session.pk,
+        result=result(outcome, answered_by="ivr", end_reason="ivr_unresolved"),
+    )
+    session.refresh_from_db()
+
+    assert session.answered_by == AnsweredBy.IVR
+    assert session.outcome == stored
+
+
 def _hung_up_on_after(*heard: str) -> PipelineResult:
     """A call the contact ended after saying ``heard``, with the scripted agent's real events."""
     agent = ScriptedAgent(

@@ -77,3 +77,13 @@ def test_the_limits_come_from_settings(settings):
 
     assert (config.max_call_ms, config.tts_first_audio_timeout) == (120_000, 7.0)
     assert config.hangup_grace == 3.0
+
+
+def test_the_phone_menu_target_comes_from_the_script():
+    script = {**SETUP.script, "ivr_target": " accounts ", "ivr_timeout_seconds": 45}
+
+    config = pipeline_config(dataclasses.replace(SETUP, script=script))
+
+    assert (config.ivr_target, config.ivr_timeout_ms) == ("accounts", 45_000)
+    # No target (or a snapshot from before targets existed): no menu handling.
+    assert pipeline_config(SETUP).ivr_target is None

@@ -86,6 +86,15 @@ class LineCallee:
         # A finger on a key: the next thing the persona does is not in the same instant.
         await self.pause(0.1)
 
+    async def wait_for_digit(self, seconds: float, *, since: int) -> str | None:
+        """The first key the agent pressed after `since` keys heard (at once when one already
+        was), or None after `seconds` of stream time: how a phone menu listens between its
+        prompts."""
+        ears = self._audio.ears
+        target = ears.frame + round(seconds / audio.FRAME_SECONDS)
+        await self._audio.wait_until(lambda: len(ears.digits) > since or ears.frame >= target)
+        return ears.digits[since] if len(ears.digits) > since else None
+
     @property
     def heard_digits(self) -> str:
         """The keys the agent has pressed so far (in-band tones the callee heard)."""

@@ -39,7 +39,16 @@ digits, with or without an area code: `+15550104` and `+12125550104` both reach 
 |        |                             | utterance (the opening, or a disclosure right after it)  |
 | 17     | `presses-1`                 | "Hello?" / presses 1 (a `dtmf` message) when the agent's |
 |        |                             | first turn ends (its keypad prompt) / then listens       |
-| 17-99  | as 00-09 by the last digit  | `+15550134` is `interested`: many numbers per persona    |
+| 20     | `two-level-menu`            | a phone menu: "Thank you for calling Northwind." /       |
+|        |                             | "For sales, press 1." "For accounts, press 2." "For the  |
+|        |                             | operator, press 0." (repeats); 2 → "For your balance,    |
+|        |                             | press 1." "To speak to someone in accounts, press 2."    |
+|        |                             | (repeats); 2 → "Please hold…", 1 s, a person: "Accounts, |
+|        |                             | this is Sam speaking. How can I help?" / "Yes, go on."   |
+|        |                             | 1 and 0 at the first level reach sales / the operator    |
+| 21     | `endless-menu`              | a phone menu with no person behind it: "For opening      |
+|        |                             | hours, press 1." "For our address, press 2." forever     |
+| 18-99  | as 00-09 by the last digit  | `+15550134` is `interested`: many numbers per persona    |
 | other  | `generic-human`             | "Hello?" then quiet                                      |
 
 Answering personas pick up ~4 s after ringing starts (all ring, AMD and callback delays are
@@ -67,6 +76,7 @@ class Callee(Protocol):
     async def wait_for_agent_speech(self, seconds: float) -> None: ...
     async def beep(self) -> None: ...
     async def press(self, digit: str) -> None: ...
+    async def wait_for_digit(self, seconds: float, *, since: int) -> str | None: ...
     @property
     def heard_digits(self) -> str: ...
     def note(self, action: str, **fields: object) -> None: ...
@@ -218,6 +228,85 @@ async def _opts_out_and_hangs_up(callee: Callee) -> None:
     callee.hang_up()  # with the last word: no trailing silence reaches the agent
 
 
+# Phone menus (issue 16 item 3): recordings that read options and route by the key the agent
+# presses (in-band tones the persona hears, `heard_digit`). A key pressed during a prompt is
+# acted on once that prompt ends, as most menus do.
+MENU_WELCOME = "Thank you for calling Northwind."
+MENU_LEVEL_1 = ("For sales, press 1.", "For accounts, press 2.", "For the operator, press 0.")
+MENU_LEVEL_2 = ("For your balance, press 1.", "To speak to someone in accounts, press 2.")
+MENU_HOLD = "Please hold while we connect you."
+MENU_BALANCE = "Your balance is zero dollars."
+MENU_INVALID = "Sorry, that is not a valid option."
+MENU_PEOPLE = {
+    "sales": "Sales, this is Alex speaking. How can I help?",
+    "operator": "Operator, this is Jo speaking. How can I help?",
+    "accounts": "Accounts, this is Sam speaking. How can I help?",
+}
+LIBRARY_WELCOME = "Thank you for calling the city library."
+LIBRARY_MENU = ("For opening hours, press 1.", "For our address, press 2.")
+LIBRARY_ANSWERS = {"1": "We are open from nine to five.", "2": "We are at one Main Street."}
+# Stream time between two prompts, and after the last one before the menu repeats.
+MENU_GAP_SECONDS = 0.8
+MENU_REPEAT_SECONDS = 2.0
+MENU_HOLD_SECONDS = 1.0
+
+
+async def _read_menu(callee: Callee, level: int, prompts: tuple[str, ...]) -> str:
+    """Read the prompts (again and again) until the agent presses a key; returns it."""
+    since = len(callee.heard_digits)
+    callee.note("menu", level=level)
+    while True:
+        for prompt in prompts:
+            await callee.say(prompt)
+            key = await callee.wait_for_digit(MENU_GAP_SECONDS, since=since)
+            if key is not None:
+                callee.note("menu_key", level=level, digit=key)
+                return key
+        key = await callee.wait_for_digit(MENU_REPEAT_SECONDS, since=since)
+        if key is not None:
+            callee.note("menu_key", level=level, digit=key)
+            return key
+        callee.note("menu_repeated", level=level)
+
+
+async def _menu_person(callee: Callee, who: str) -> None:
+    callee.note("person_answered", who=who)
+    await callee.say(MENU_PEOPLE[who])
+    await callee.wait_for_agent_turn()
+    await callee.say("Yes, go on.")
+
+
+async def _two_level_menu(callee: Callee) -> None:
+    await callee.pause(0.3)
+    await callee.say(MENU_WELCOME)
+    await callee.pause(MENU_GAP_SECONDS)
+    while True:
+        key = await _read_menu(callee, 1, MENU_LEVEL_1)
+        if key in ("0", "1"):
+            await _menu_person(callee, "operator" if key == "0" else "sales")
+            return
+        if key == "2":
+            break
+        await callee.say(MENU_INVALID)
+    while True:
+        key = await _read_menu(callee, 2, MENU_LEVEL_2)
+        if key == "2":
+            await callee.say(MENU_HOLD)
+            await callee.pause(MENU_HOLD_SECONDS)
+            await _menu_person(callee, "accounts")
+            return
+        await callee.say(MENU_BALANCE if key == "1" else MENU_INVALID)
+
+
+async def _endless_menu(callee: Callee) -> None:
+    await callee.pause(0.3)
+    await callee.say(LIBRARY_WELCOME)
+    await callee.pause(MENU_GAP_SECONDS)
+    while True:
+        key = await _read_menu(callee, 1, LIBRARY_MENU)
+        await callee.say(LIBRARY_ANSWERS.get(key, MENU_INVALID))
+
+
 def _human(key: str, *replies: str) -> Persona:
     return Persona(key=key, outcome=ANSWER, lines=(HELLO, *replies), script=_conversation(*replies))
 
@@ -285,6 +374,27 @@ PERSONAS: dict[int, Persona] = {
     ),
     16: Persona(key="hangs-up-early", outcome=ANSWER, lines=(HELLO,), script=_hangs_up_early),
     17: Persona(key="presses-1", outcome=ANSWER, lines=(HELLO,), script=_presses_one),
+    20: Persona(
+        key="two-level-menu",
+        outcome=ANSWER,
+        lines=(
+            MENU_WELCOME,
+            *MENU_LEVEL_1,
+            *MENU_LEVEL_2,
+            MENU_HOLD,
+            MENU_BALANCE,
+            MENU_INVALID,
+            *MENU_PEOPLE.values(),
+            "Yes, go on.",
+        ),
+        script=_two_level_menu,
+    ),
+    21: Persona(
+        key="endless-menu",
+        outcome=ANSWER,
+        lines=(LIBRARY_WELCOME, *LIBRARY_MENU, *LIBRARY_ANSWERS.values(), MENU_INVALID),
+        script=_endless_menu,
+    ),
 }
 
 GENERIC_HUMAN = Persona(key="generic-human", outcome=ANSWER, lines=(HELLO,), script=_pick_up)
