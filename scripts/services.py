@@ -22,6 +22,7 @@ from scripts.validation import (
     line_errors,
     objection_errors,
     tool_errors,
+    transfer_errors,
 )
 
 CONTENT_FIELDS = (
@@ -39,6 +40,7 @@ CONTENT_FIELDS = (
     "keypad_prompt",
     "tools",
     "tool_rules",
+    "transfer",
 )
 # Fields whose change alters a call (the name does not).
 SPOKEN_FIELDS = frozenset(CONTENT_FIELDS) - {"name"}
@@ -60,6 +62,16 @@ def _validate(
         errors.setdefault("recording_disclosure", []).append(problem)
     if problems := keypad_errors(lines.get("keypad") or [], lines.get("keypad_prompt") or ""):
         errors["keypad"] = problems
+    if "transfer" in lines or "keypad" in lines:
+        triggers = (
+            [str(item.get("trigger", "")) for item in objections]
+            if objections is not None
+            else None
+        )
+        if problems := transfer_errors(
+            lines.get("transfer"), keypad=lines.get("keypad") or [], triggers=triggers
+        ):
+            errors["transfer"] = problems
     if objections is not None and (problems := objection_errors(objections)):
         errors["objection_responses"] = problems
     if "tools" in lines or "tool_rules" in lines:
@@ -85,6 +97,7 @@ def script_snapshot(*, script: Script) -> dict[str, Any]:
         "keypad_prompt": script.keypad_prompt,
         "tools": list(script.tools),
         "tool_rules": list(script.tool_rules),
+        "transfer": dict(script.transfer) if script.transfer else None,
         "objection_responses": [
             {"trigger": item.trigger, "response": item.response}
             for item in script.objections.order_by("position", "id")
