@@ -67,7 +67,7 @@ class KeypadKeySerializer(CamelCaseSerializer):
     action = serializers.ChoiceField(choices=KEYPAD_ACTIONS)
 
 
-class TransferSerializer(CamelCaseSerializer):
+class ScriptTransferSerializer(CamelCaseSerializer):
     """Where and when the agent hands the caller to a person (a campaign may override the
     number). Checked as a whole by the service (`scripts.validation.transfer_errors`)."""
 
@@ -98,7 +98,7 @@ class ScriptSerializer(CamelCaseModelSerializer):
     )
     tools = ToolSerializer(many=True, required=False)
     tool_rules = ToolRuleSerializer(many=True, required=False)
-    transfer = TransferSerializer(required=False, allow_null=True)
+    transfer = ScriptTransferSerializer(required=False, allow_null=True)
     warnings = serializers.SerializerMethodField()
 
     class Meta:

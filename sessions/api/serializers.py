@@ -47,7 +47,7 @@ class ToolCallSerializer(serializers.Serializer):
     at = serializers.DateTimeField()
 
 
-class TransferSerializer(CamelCaseModelSerializer):
+class SessionTransferSerializer(CamelCaseModelSerializer):
     """A hand-over of the caller to a person: where, why, how it went, how long they talked."""
 
     class Meta:
@@ -237,10 +237,10 @@ class SessionDetailSerializer(SessionSerializer):
         calls = selectors.session_tool_calls(session=session)
         return list(ToolCallSerializer(calls, many=True).data)
 
-    @extend_schema_field(TransferSerializer(many=True))
+    @extend_schema_field(SessionTransferSerializer(many=True))
     def get_transfers(self, session: CallSession) -> list[dict[str, Any]]:
         return list(
-            TransferSerializer(selectors.session_transfers(session=session), many=True).data
+            SessionTransferSerializer(selectors.session_transfers(session=session), many=True).data
         )
 
     def get_events(self, session: CallSession) -> dict[str, Any]:

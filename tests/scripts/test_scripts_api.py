@@ -48,6 +48,7 @@ def script_payload(script: Script) -> dict[str, object]:
             {"type": "builtin", "name": "add_to_do_not_call"},
         ],
         "toolRules": [],
+        "transfer": script.transfer,
         "version": script.version,
         "warnings": [],
         "createdAt": script.created_at.isoformat().replace("+00:00", "Z"),

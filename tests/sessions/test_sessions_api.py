@@ -209,6 +209,7 @@ def test_it_shows_the_full_session(owner, finished):
                     "at": "2026-11-24T10:02:00Z",
                 }
             ],
+            "transfers": [],
             "events": {
                 "total": 4,
                 "byKind": {"engine.tool_called": 1, "status.completed": 2, "status.ringing": 1},
