@@ -104,6 +104,7 @@ def session_transfer_start(
     if problem := transfer_target_problem(session=session, number=action.number):
         _fail_start(transfer, problem)
         carrier.end_with_message(call, TRANSFER_FAILED_LINE)
+        transfer.refresh_from_db()
         return transfer
     transition(
         Transfer.objects.filter(pk=transfer.pk), machine=TRANSFER_STATES, to=TransferState.DIALLING
