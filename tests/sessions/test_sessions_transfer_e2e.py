@@ -59,7 +59,7 @@ def sim_log(simulator: SimulatorThread, to: str) -> list[dict[str, Any]]:
 def transfer_campaign(organization: Any, contact: str, **fields: Any) -> Any:
     script = ScriptFactory(
         organization=organization,
-        opening_line="Hi {{first_name}}, it's Sam from Anvil Solar, want to hear our plan?",
+        opening_line="Hi {{first_name}}, want our plan?",
         closing_line="Great, goodbye!",
         transfer={"number": number("18", "212"), "on_agreement": True, "timeout_seconds": 10},
     )
