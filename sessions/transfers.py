@@ -23,13 +23,14 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
 from django.db import transaction
 from django.utils import timezone
 
 from anvil_voice.state_machine import transition
-from anvil_voice.telephony.carrier import Carrier, ColdTransfer, TransferError, get_carrier
-from anvil_voice.telephony.twiml import public_url, say_and_hang_up_twiml
+from anvil_voice.telephony.carrier import ColdTransfer, OutboundCall, TransferError, get_carrier
+from anvil_voice.telephony.twiml import public_url, say_and_hang_up_twiml, say_twiml
 from scripts.engine import TransferCall
 from sessions.carrier.calls import outbound_call
 from sessions.carrier.dial_gate import get_dial_gate
@@ -40,7 +41,10 @@ from sessions.models import (
     CallEventKind,
     CallSession,
     Outcome,
+    Speaker,
+    TranscriptTurn,
     Transfer,
+    TransferMode,
     TransferState,
 )
 
@@ -48,6 +52,17 @@ logger = logging.getLogger(__name__)
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 TRANSFER_ACTION_PATH = "/telephony/twilio/transfer/{transfer_id}/"
+TRANSFER_BRIEFING_PATH = "/telephony/twilio/transfer/{transfer_id}/briefing/"
+# The briefing quotes the last few turns, kept short: the caller is waiting.
+BRIEFING_TURNS = 4
+BRIEFING_MAX_CHARS = 900
+_WHY = {
+    "agreement": "They said yes to the offer.",
+    "request": "They asked to talk to a person.",
+    "objection": "They raised a question the script hands to you.",
+    "keypad": "They pressed the key to talk to a person.",
+    "tool": "The agent is handing them over to you.",
+}
 # Said when nobody took the call (or the transfer could not start): never silence.
 TRANSFER_FAILED_LINE = (
     "I'm sorry, nobody could take your call right now. We'll call you back soon. Goodbye."
@@ -65,6 +80,14 @@ _DIAL_STATES = {
 }
 
 
+class TransferCarrier(Protocol):
+    """The part of `Carrier` a transfer uses."""
+
+    def transfer_cold(self, call: OutboundCall, transfer: ColdTransfer) -> None: ...
+    def end_with_message(self, call: OutboundCall, text: str) -> None: ...
+    def hang_up(self, call: OutboundCall) -> None: ...
+
+
 def transfer_target_problem(*, session: CallSession, number: str) -> str:
     """Why `number` may not receive `session`'s caller ("" when it may). The target comes from
     the organization's own script or campaign, so it belongs to the organization by
@@ -80,7 +103,7 @@ def transfer_target_problem(*, session: CallSession, number: str) -> str:
 
 
 def session_transfer_start(
-    *, session_id: int, action: TransferCall, carrier: Carrier | None = None
+    *, session_id: int, action: TransferCall, carrier: TransferCarrier | None = None
 ) -> Transfer | None:
     """Move the live call to the transfer target; None when there is no call to move."""
     session = CallSession.objects.filter(pk=session_id).first()
@@ -109,14 +132,24 @@ def session_transfer_start(
     transition(
         Transfer.objects.filter(pk=transfer.pk), machine=TRANSFER_STATES, to=TransferState.DIALLING
     )
-    # Warm transfers (hold audio, a briefing, a conference) are not built yet: a warm target
-    # is dialled cold, and the row keeps the mode the script asked for (docs/decisions.md).
+    # Warm: the person is briefed when they answer, before the caller is connected (Twilio's
+    # `<Number url>` whisper). Hold audio and the agent coming back on no answer (a conference)
+    # are not built yet: docs/decisions.md.
+    warm = action.mode.value == TransferMode.WARM
     request = ColdTransfer(
         target=action.number,
         caller_id=session.from_number,
         timeout_seconds=action.timeout_seconds,
         action_url=public_url(
             TRANSFER_ACTION_PATH.format(transfer_id=transfer.pk), session_token=session.token
+        ),
+        briefing_url=(
+            public_url(
+                TRANSFER_BRIEFING_PATH.format(transfer_id=transfer.pk),
+                session_token=session.token,
+            )
+            if warm
+            else ""
         ),
     )
     try:
@@ -195,9 +228,11 @@ def session_transfer_dial_result(
         }
         if state == TransferState.COMPLETED:
             talk = max(int(result.duration_seconds or 0), 0)
-            # The carrier counts whole seconds, rounded up: never before we asked.
-            answered = max(transfer.requested_at, now - timedelta(seconds=talk))
-            updates.update(talk_seconds=talk, answered_at=answered)
+            updates["talk_seconds"] = talk
+            if transfer.answered_at is None:
+                # No briefing told us (cold): the carrier counts whole seconds, rounded up, so
+                # never before we asked.
+                updates["answered_at"] = max(transfer.requested_at, now - timedelta(seconds=talk))
         moved = transition(
             Transfer.objects.filter(pk=transfer.pk),
             machine=TRANSFER_STATES,
@@ -226,6 +261,51 @@ def session_transfer_dial_result(
     if transfer.state in TRANSFER_UNANSWERED_STATES:
         return say_and_hang_up_twiml(TRANSFER_FAILED_LINE)
     return HANG_UP_TWIML
+
+
+def transfer_briefing(transfer: Transfer) -> str:
+    """What the person hears before they are connected: who, why, and what was said last
+    (the stored transcript: redacted when the organization redacts)."""
+    session = transfer.session
+    variables = session.variables or {}
+    who = " ".join(
+        str(variables.get(key, "")).strip() for key in ("first_name", "last_name")
+    ).strip()
+    parts = [
+        f"Transfer from the calling agent: {who or 'a contact'}.",
+        _WHY.get(transfer.reason, ""),
+    ]
+    turns = list(
+        TranscriptTurn.objects.filter(session=session)
+        .exclude(text="")
+        .order_by("-index")[:BRIEFING_TURNS]
+    )
+    for turn in reversed(turns):
+        speaker = "They said" if turn.speaker == Speaker.CONTACT else "We said"
+        parts.append(f"{speaker}: {turn.text.strip()}")
+    text = " ".join(part for part in parts if part)
+    if len(text) > BRIEFING_MAX_CHARS:
+        text = text[: BRIEFING_MAX_CHARS - 3].rsplit(" ", 1)[0] + "..."
+    return text + " Connecting you now."
+
+
+def session_transfer_answered(*, transfer_id: int, session_token: str) -> str:
+    """The person picked up (the carrier asks for their briefing): record the moment, and
+    answer the briefing's TwiML. A repeated request is answered the same and moves nothing."""
+    transfer = (
+        Transfer.objects.select_related("session")
+        .filter(pk=transfer_id, session__token=session_token)
+        .first()
+    )
+    if transfer is None:
+        return say_twiml("Connecting you now.")
+    transition(
+        Transfer.objects.filter(pk=transfer.pk),
+        machine=TRANSFER_STATES,
+        to=TransferState.ANSWERED,
+        updates={"answered_at": timezone.now()},
+    )
+    return say_twiml(transfer_briefing(transfer))
 
 
 def talk_seconds_of(duration: str | None) -> int | None:

@@ -115,6 +115,9 @@ class ColdTransfer:
     # Told the leg's result when it ends (signed, with the session token in its query); its
     # answer is the TwiML the caller hears next: nothing after a talk, an apology otherwise.
     action_url: str
+    # Warm: the person hears this URL's TwiML (the briefing) when they answer, before the two
+    # are connected; the request also tells us the moment they answered. Empty: none.
+    briefing_url: str = ""
 
 
 # Given candidate call ids, the ones other calls of ours already hold (reconciliation).

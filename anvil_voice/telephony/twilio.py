@@ -260,6 +260,7 @@ class TwilioCarrier:
             caller_id=transfer.caller_id,
             timeout_seconds=transfer.timeout_seconds,
             action_url=transfer.action_url,
+            briefing_url=transfer.briefing_url,
         )
         if not call.call_sid:
             raise TransferError("The call has no carrier id yet.", call_ended=True)

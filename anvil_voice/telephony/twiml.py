@@ -65,14 +65,33 @@ def _xml(response: VoiceResponse) -> str:
     return twiml
 
 
-def dial_twiml(*, target: str, caller_id: str, timeout_seconds: int, action_url: str) -> str:
+def dial_twiml(
+    *,
+    target: str,
+    caller_id: str,
+    timeout_seconds: int,
+    action_url: str,
+    briefing_url: str = "",
+) -> str:
     """`<Dial action=… timeout=… callerId=…><Number>target</Number></Dial>`: the call leaves
     our stream and rings the target; when that leg ends Twilio POSTs `DialCallStatus` and
-    `DialCallDuration` to `action` and runs the TwiML it answers (a cold transfer)."""
+    `DialCallDuration` to `action` and runs the TwiML it answers. With `briefing_url`, the
+    `<Number url>` whisper: Twilio runs that URL's TwiML to the person who answered, before the
+    two are connected (a warm transfer's briefing)."""
     response = VoiceResponse()
     dial = Dial(action=action_url, method="POST", timeout=timeout_seconds, caller_id=caller_id)
-    dial.number(target)
+    if briefing_url:
+        dial.number(target, url=briefing_url, method="POST")
+    else:
+        dial.number(target)
     response.append(dial)
+    return _xml(response)
+
+
+def say_twiml(text: str) -> str:
+    """`<Response><Say>text</Say></Response>`."""
+    response = VoiceResponse()
+    response.say(text)
     return _xml(response)
 
 

@@ -19,4 +19,9 @@ urlpatterns = [
         carrier_webhooks.transfer_action,
         name="twilio-transfer",
     ),
+    path(
+        "twilio/transfer/<int:transfer_id>/briefing/",
+        carrier_webhooks.transfer_briefing,
+        name="twilio-transfer-briefing",
+    ),
 ]

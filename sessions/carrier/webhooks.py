@@ -55,3 +55,15 @@ def transfer_action(request: HttpRequest, transfer_id: int) -> HttpResponse:
         result=result,
     )
     return HttpResponse(twiml, content_type="text/xml")
+
+
+@csrf_exempt
+@require_POST
+def transfer_briefing(request: HttpRequest, transfer_id: int) -> HttpResponse:
+    """A warm transfer's `<Number url>`: the person answered; the TwiML is their briefing."""
+    if not get_carrier().validate_webhook(request):
+        return HttpResponse("Invalid signature", status=403, content_type="text/plain")
+    twiml = transfers.session_transfer_answered(
+        transfer_id=transfer_id, session_token=str(request.GET.get(SESSION_QUERY, ""))
+    )
+    return HttpResponse(twiml, content_type="text/xml")

@@ -1,4 +1,4 @@
-"""Cold transfers end to end: campaign calls through the Twilio simulator to a person.
+"""Transfers end to end: campaign calls through the Twilio simulator to a person.
 
 The real dispatcher, placement and the call update through the `twilio` SDK, the simulator's
 `<Dial>`, our ASGI app running the live pipeline and answering the signed `<Dial action>`.
@@ -7,8 +7,10 @@ Only speech is faked (instant babble voice, scripted recognition).
 Persona 04 (and 24, the same persona) says yes; the script transfers on agreement:
 * to persona 18, who answers and talks: the session is `transferred`, the transfer
   `completed`, answered, with its talk time;
-* to persona 19 (the campaign overriding the script's number), who never answers: the caller
-  hears that nobody could take the call, and the session becomes `callback_requested`.
+* to persona 19 (the campaign overriding the script's number), who never answers (warm): the
+  caller hears that nobody could take the call, and the session becomes `callback_requested`;
+* warm, to persona 18: the person hears a briefing (who, why, what was said) before the caller
+  is connected.
 """
 
 from __future__ import annotations
@@ -56,12 +58,17 @@ def sim_log(simulator: SimulatorThread, to: str) -> list[dict[str, Any]]:
     return simulator.on_loop(lambda: list(call.log.entries))
 
 
-def transfer_campaign(organization: Any, contact: str, **fields: Any) -> Any:
+def transfer_campaign(organization: Any, contact: str, *, mode: str = "cold", **fields: Any) -> Any:
     script = ScriptFactory(
         organization=organization,
         opening_line="Hi {{first_name}}, want our plan?",
         closing_line="Great, goodbye!",
-        transfer={"number": number("18", "212"), "on_agreement": True, "timeout_seconds": 10},
+        transfer={
+            "number": number("18", "212"),
+            "mode": mode,
+            "on_agreement": True,
+            "timeout_seconds": 10,
+        },
     )
     return persona_campaign(organization, {contact: "Ivy"}, script=script, max_attempts=1, **fields)
 
@@ -102,7 +109,7 @@ def test_a_transfer_nobody_answers_tells_the_caller_and_asks_for_a_callback(
     live_settings(settings, simulator, asgi_server)
     # The campaign's number overrides the script's: 19 never answers.
     # 24 is persona 04 again (by its last digit), on a number of its own in the simulator.
-    campaign = transfer_campaign(acme, "24", transfer_number=number("19", "212"))
+    campaign = transfer_campaign(acme, "24", mode="warm", transfer_number=number("19", "212"))
     with time_machine.travel(TUESDAY_MORNING_NY, tick=True):
         call_personas(campaign, wait=60)
 
@@ -117,3 +124,36 @@ def test_a_transfer_nobody_answers_tells_the_caller_and_asks_for_a_callback(
     log = sim_log(simulator, session.to_number)
     said = [entry["text"] for entry in log if entry["kind"] == "twiml" and entry["verb"] == "Say"]
     assert said == [TRANSFER_FAILED_LINE], "the caller is never dropped in silence"
+    assert not [entry for entry in log if entry["kind"] == "dial_whisper"]
+
+
+def test_a_warm_transfer_briefs_the_person_before_connecting_the_caller(
+    settings, simulator, asgi_server, instant_speech, acme
+):
+    live_settings(settings, simulator, asgi_server)
+    campaign = transfer_campaign(acme, "34", mode="warm")  # persona 04 again
+    with time_machine.travel(TUESDAY_MORNING_NY, tick=True):
+        call_personas(campaign, wait=60)
+
+    session = CallSession.objects.get(campaign=campaign)
+    assert session.outcome == "transferred"
+    [transfer] = Transfer.objects.filter(session=session)
+    assert (transfer.mode, transfer.state) == ("warm", "completed")
+    log = sim_log(simulator, session.to_number)
+    [briefing] = [entry for entry in log if entry["kind"] == "dial_whisper"]
+    assert briefing["text"] == (
+        "Transfer from the calling agent: Ivy. They said yes to the offer. "
+        "They said: Hello? We said: Hi Ivy, want our plan? They said: " + YES + " "
+        "We said: Of course. Let me connect you with a colleague now, please hold. "
+        "Connecting you now."
+    )
+    [fetch] = [entry for entry in log if entry["kind"] == "dial_whisper_fetch"]
+    assert fetch["http_status"] == 200
+    kinds = [entry["kind"] for entry in log]
+    heard = next(i for i, e in enumerate(log) if e["kind"] == "played" and e["source"] == "dial")
+    assert kinds.index("dial_answered") < kinds.index("dial_whisper") < heard
+    # Answered when the person picked up (the briefing's request), not derived afterwards.
+    assert transfer.answered_at is not None
+    assert transfer.ended_at is not None
+    assert transfer.requested_at <= transfer.answered_at <= transfer.ended_at
+    assert transfer.talk_seconds is not None

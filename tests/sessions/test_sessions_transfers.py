@@ -16,6 +16,7 @@ from sessions.models import CallEvent, CallSession, Transfer
 from sessions.transfers import (
     TRANSFER_FAILED_LINE,
     DialResult,
+    session_transfer_answered,
     session_transfer_dial_result,
     session_transfer_start,
 )
@@ -44,6 +45,9 @@ class FakeCarrier:
     def end_with_message(self, call: OutboundCall, text: str) -> None:
         self.messages.append((call.call_sid, text))
 
+    def hang_up(self, call: OutboundCall) -> None:
+        raise AssertionError("a transfer ends the call with words, not a plain hang-up")
+
 
 @pytest.fixture(autouse=True)
 def _twilio(settings) -> None:
@@ -65,8 +69,8 @@ def session(acme) -> CallSession:
     )
 
 
-def transfer_call(number: str = DESK) -> TransferCall:
-    return TransferCall(number, TransferMode.COLD, 20, TransferReason.REQUEST)
+def transfer_call(number: str = DESK, mode: TransferMode = TransferMode.COLD) -> TransferCall:
+    return TransferCall(number, mode, 20, TransferReason.REQUEST)
 
 
 def test_it_moves_the_call_to_the_target_with_a_signed_action(session):
@@ -225,3 +229,63 @@ def test_the_dial_action_is_signed_and_answers_twiml(client, session):
     assert response.content == b"<Response><Hangup/></Response>"
     transfer.refresh_from_db()
     assert (transfer.state, transfer.talk_seconds) == ("completed", 7)
+
+
+def test_a_warm_transfer_briefs_the_person_when_they_answer(session):
+    from sessions.models import TranscriptTurn
+
+    session.variables = {"first_name": "Jo", "last_name": "Park"}
+    session.save()
+    for index, (speaker, text) in enumerate(
+        [("agent", "Hi Jo, want our plan?"), ("contact", "Can I talk to a person?")]
+    ):
+        TranscriptTurn.objects.create(session=session, index=index, speaker=speaker, text=text)
+    carrier = FakeCarrier()
+    transfer = session_transfer_start(
+        session_id=session.pk, action=transfer_call(mode=TransferMode.WARM), carrier=carrier
+    )
+    assert transfer is not None
+    [(_, request)] = carrier.transfers
+    assert request.briefing_url == (
+        f"{PUBLIC}/telephony/twilio/transfer/{transfer.pk}/briefing/?session={session.token}"
+    )
+
+    twiml = session_transfer_answered(transfer_id=transfer.pk, session_token=session.token)
+
+    assert twiml == (
+        "<Response><Say>Transfer from the calling agent: Jo Park. They asked to talk to a "
+        "person. We said: Hi Jo, want our plan? They said: Can I talk to a person? "
+        "Connecting you now.</Say></Response>"
+    )
+    transfer.refresh_from_db()
+    assert transfer.state == "answered"
+    answered_at = transfer.answered_at
+    assert answered_at is not None
+    # The leg's end keeps the moment they answered.
+    session_transfer_dial_result(
+        transfer_id=transfer.pk,
+        session_token=session.token,
+        result=DialResult(status="completed", duration_seconds=30, leg_sid=""),
+    )
+    transfer.refresh_from_db()
+    assert (transfer.state, transfer.answered_at, transfer.talk_seconds) == (
+        "completed",
+        answered_at,
+        30,
+    )
+
+
+def test_a_cold_transfer_has_no_briefing(session):
+    carrier = FakeCarrier()
+    session_transfer_start(session_id=session.pk, action=transfer_call(), carrier=carrier)
+    [(_, request)] = carrier.transfers
+    assert request.briefing_url == ""
+
+
+def test_the_briefing_request_is_signed(client, session):
+    transfer = dialling(session)
+    path = f"/telephony/twilio/transfer/{transfer.pk}/briefing/?session={session.token}"
+    assert post(client, path, {"CallSid": "CA1"}, token="forged").status_code == 403
+    response = post(client, path, {"CallSid": "CA1"})
+    assert response.status_code == 200
+    assert response.content.startswith(b"<Response><Say>Transfer from the calling agent")

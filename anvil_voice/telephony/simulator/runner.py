@@ -29,7 +29,7 @@ from .calls import (
 from .errors import TwilioError
 from .executor import TwimlExecutor
 from .personas import ANSWER, BUSY, NO_ANSWER, persona_for
-from .twiml import Dial, TwimlError, Verb, parse_twiml
+from .twiml import Dial, Say, TwimlError, Verb, parse_twiml
 from .voice import Voice
 
 # Seconds from dialling to the first ring (scaled by time_scale).
@@ -195,6 +195,8 @@ class CallRunner:
             await asyncio.sleep(persona.ring_seconds * env.time_scale)
             call.log.add("dial_answered", leg_sid=leg_sid, number=dial.number)
             answered = time.monotonic()
+            if dial.whisper_url:
+                await self._whisper(dial, leg_sid)
             assert self._audio is not None
             for line in persona.lines:
                 ulaw = await env.voice.synthesize(line)
@@ -221,6 +223,29 @@ class CallRunner:
         except TwimlError as error:
             call.log.add("error", code=APPLICATION_ERROR, message=str(error))
             return []
+
+    async def _whisper(self, dial: Dial, leg_sid: str) -> None:
+        """`<Number url>`: fetch the TwiML for the person who answered (signed, like every
+        webhook) and "play" its `<Say>`s to them (logged `dial_whisper`, taking their audio's
+        time; the caller hears nothing meanwhile), before the two are connected."""
+        call, env = self.call, self.env
+        assert dial.whisper_url is not None
+        params = {**call_params(call), "CallSid": leg_sid, "ParentCallSid": call.sid}
+        code, body = await env.webhooks.send_logged(
+            call.log, "dial_whisper_fetch", dial.whisper_url, params, method=dial.whisper_method
+        )
+        try:
+            if code != 200:
+                raise TwimlError(f"Number url answered {code}")
+            verbs = parse_twiml(body)
+        except TwimlError as error:
+            call.log.add("error", code=APPLICATION_ERROR, message=str(error))
+            return
+        for verb in verbs:
+            if isinstance(verb, Say):
+                ulaw = await env.voice.synthesize(verb.text)
+                call.log.add("dial_whisper", leg_sid=leg_sid, text=verb.text, bytes=len(ulaw))
+                await asyncio.sleep(len(ulaw) / 8000)
 
     def start_recording(self, *, callback: str | None, method: str = "POST") -> SimulatedCall:
         """The Call Recordings resource: record what the line carries from now on (nothing

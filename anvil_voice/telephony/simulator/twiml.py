@@ -66,6 +66,9 @@ class Dial:
     method: str = "POST"
     timeout: int = 30  # Twilio's default ring time for `<Dial>`
     caller_id: str | None = None
+    # `<Number url>`: TwiML run to the person who answers, before the two are connected.
+    whisper_url: str | None = None
+    whisper_method: str = "POST"
 
 
 Verb = Say | Play | Pause | Hangup | Connect | Dial
@@ -124,12 +127,15 @@ def _parse_dial(element: ElementTree.Element) -> Dial:
     method = element.get("method", "POST").upper()
     if method not in ("GET", "POST"):
         raise TwimlError("<Dial method> must be GET or POST")
+    whisper_url = numbers[0].get("url") if numbers else None
     return Dial(
         number=number,
         action=element.get("action") or None,
         method=method,
         timeout=_int(element, "timeout", 30),
         caller_id=element.get("callerId"),
+        whisper_url=whisper_url or None,
+        whisper_method=(numbers[0].get("method", "POST") if numbers else "POST").upper(),
     )
 
 
