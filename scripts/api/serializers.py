@@ -75,7 +75,7 @@ class ScriptTransferSerializer(CamelCaseSerializer):
     mode = serializers.ChoiceField(
         choices=TRANSFER_MODES,
         default="cold",
-        help_text="cold: connect and leave. warm: announce first (dialled cold for now).",
+        help_text="cold: connect and leave. warm: the person is briefed before the caller joins.",
     )
     timeout_seconds = serializers.IntegerField(
         min_value=MIN_TRANSFER_TIMEOUT_SECONDS, max_value=MAX_TRANSFER_TIMEOUT_SECONDS, default=20

@@ -148,7 +148,8 @@ class MarkDoNotCall:
 
 class TransferMode(StrEnum):
     COLD = "cold"  # the caller is connected to the number and the agent leaves
-    WARM = "warm"  # the caller holds while the person is called and briefed (not yet live)
+    # The person hears a briefing (who, why, what was said) before the caller is connected.
+    WARM = "warm"
 
 
 class TransferReason(StrEnum):
