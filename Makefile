@@ -51,6 +51,7 @@ bench: install
 	@$(VENV_PY) -m benchmarks.turn_taking --quick
 	@$(VENV_PY) -m benchmarks.tts_cache
 	@$(VENV_PY) -m benchmarks.tools
+	@$(VENV_PY) -m benchmarks.transfer
 	@$(VENV_PY) -m benchmarks.live_calls --quick
 	@$(VENV_PY) -m benchmarks.speech_inference --quick
 	@$(VENV_PY) -m benchmarks.dialler --quick

@@ -37,7 +37,7 @@ CONFIG_FIELDS = [
     "organization", "name", "script", "voice", "contact_list", "caller_id", "start_at", "end_at",
     "days_of_week", "window_start", "window_end", "max_concurrent_calls", "calls_per_second",
     "max_attempts", "retry_no_answer_minutes", "retry_busy_minutes", "retry_voicemail_minutes",
-    "voicemail_behaviour", "record_calls",
+    "voicemail_behaviour", "record_calls", "transfer_number",
 ]  # fmt: skip
 
 
@@ -112,6 +112,13 @@ class CampaignAdminForm(forms.ModelForm):
             for problem in problems:
                 self.add_error(field, problem)
         organization = cleaned.get("organization")
+        if organization is not None:
+            transfer = services.lifecycle.campaign_transfer_errors(
+                organization_id=organization.pk, transfer_number=cleaned.get("transfer_number")
+            )
+            for field, problems in transfer.items():
+                for problem in problems:
+                    self.add_error(field, problem)
         for name in ("script", "voice", "contact_list", "caller_id"):
             related = cleaned.get(name)
             if (

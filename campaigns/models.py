@@ -276,6 +276,9 @@ class Campaign(models.Model):
         max_length=16, choices=VoicemailBehaviour.choices, default=VoicemailBehaviour.HANG_UP
     )
     record_calls = models.BooleanField(default=False)
+    # Overrides the number the script transfers callers to (`Script.transfer`); empty: the
+    # script's own. E.164, not on the do-not-call list (`campaign_transfer_errors`).
+    transfer_number = models.CharField(max_length=16, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, editable=False)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -458,6 +461,7 @@ class CampaignStats(models.Model):
     outcome_failed = models.IntegerField(default=0)
     outcome_completed = models.IntegerField(default=0)
     outcome_ivr_unresolved = models.IntegerField(default=0)
+    outcome_transferred = models.IntegerField(default=0)
 
     class Meta:
         verbose_name_plural = "campaign stats"

@@ -24,6 +24,7 @@ from scripts.validation import (
     line_errors,
     objection_errors,
     tool_errors,
+    transfer_errors,
 )
 from sessions import analytics as call_analytics
 from sessions.models import Outcome
@@ -92,10 +93,14 @@ class ScriptAdminForm(forms.ModelForm):
             "tool_rules",
             "ivr_target",
             "ivr_timeout_seconds",
+            "transfer",
         ]
         help_texts = {
             "ivr_target": 'When a phone menu answers, where to get to ("a person", "accounts"). '
             "Blank: no menu handling.",
+            "transfer": 'Hand the caller to a person: {"number": "+15551234567", "mode": "cold", '
+            '"timeout_seconds": 20, "on_agreement": false, "on_request": true, '
+            '"on_objections": ["<a trigger>"]}. Empty: never.',
             "tools": 'A JSON list: {"type": "builtin", "name": "end_call"} or {"type": "http", '
             '"name", "description", "parameters" (a JSON schema), "url", "timeout_seconds"}.',
             "tool_rules": 'A JSON list of {"intent", "tool", "arguments", "say"}: the scripted '
@@ -136,6 +141,13 @@ class ScriptAdminForm(forms.ModelForm):
             for field, messages in tool_errors(tools, rules).items():
                 for message in messages:
                     self.add_error(field, message)
+        if "transfer" in cleaned:
+            if cleaned["transfer"] == {}:
+                cleaned["transfer"] = None
+            # Objection triggers are edited inline beside this form: checked at the call.
+            keypad = cleaned.get("keypad") or []
+            for message in transfer_errors(cleaned["transfer"], keypad=keypad, triggers=None):
+                self.add_error("transfer", message)
         return cleaned
 
 
@@ -212,6 +224,7 @@ class ScriptAdmin(OrganizationScopedAdmin):
                     "tool_rules",
                     "ivr_target",
                     "ivr_timeout_seconds",
+                    "transfer",
                     "tool_secret",
                     "version",
                     "usage",

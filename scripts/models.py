@@ -59,6 +59,9 @@ class Script(models.Model):
     ivr_timeout_seconds = models.PositiveIntegerField(
         default=120, validators=[MinValueValidator(10), MaxValueValidator(600)]
     )
+    # Where and when the agent hands the caller to a person (`scripts.engine.TransferSpec`:
+    # number, mode, timeout_seconds, on_agreement, on_request, on_objections); null: never.
+    transfer = models.JSONField(null=True, blank=True, default=None)
     # Signs every HTTP tool request (`X-Anvil-Signature`, as customer webhooks are); not part
     # of the versioned content: rotating it must not change what a call says.
     tool_secret = models.CharField(max_length=80, default=new_tool_secret, editable=False)

@@ -23,6 +23,7 @@ from scripts.validation import (
     line_errors,
     objection_errors,
     tool_errors,
+    transfer_errors,
 )
 
 CONTENT_FIELDS = (
@@ -42,6 +43,7 @@ CONTENT_FIELDS = (
     "tool_rules",
     "ivr_target",
     "ivr_timeout_seconds",
+    "transfer",
 )
 # Fields whose change alters a call (the name does not).
 SPOKEN_FIELDS = frozenset(CONTENT_FIELDS) - {"name"}
@@ -65,6 +67,16 @@ def _validate(
         errors["ivr_target"] = [problem]
     if problems := keypad_errors(lines.get("keypad") or [], lines.get("keypad_prompt") or ""):
         errors["keypad"] = problems
+    if "transfer" in lines or "keypad" in lines:
+        triggers = (
+            [str(item.get("trigger", "")) for item in objections]
+            if objections is not None
+            else None
+        )
+        if problems := transfer_errors(
+            lines.get("transfer"), keypad=lines.get("keypad") or [], triggers=triggers
+        ):
+            errors["transfer"] = problems
     if objections is not None and (problems := objection_errors(objections)):
         errors["objection_responses"] = problems
     if "tools" in lines or "tool_rules" in lines:
@@ -92,6 +104,7 @@ def script_snapshot(*, script: Script) -> dict[str, Any]:
         "tool_rules": list(script.tool_rules),
         "ivr_target": script.ivr_target,
         "ivr_timeout_seconds": script.ivr_timeout_seconds,
+        "transfer": dict(script.transfer) if script.transfer else None,
         "objection_responses": [
             {"trigger": item.trigger, "response": item.response}
             for item in script.objections.order_by("position", "id")

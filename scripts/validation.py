@@ -25,7 +25,7 @@ from scripts.engine.tools import (
     ToolKind,
     schema_errors,
 )
-from scripts.engine.types import KEYPAD_KEYS, OPT_OUT_DIGIT, KeypadAction
+from scripts.engine.types import KEYPAD_KEYS, OPT_OUT_DIGIT, KeypadAction, TransferMode
 
 MAX_OBJECTIONS = 50
 MAX_TRIGGER_LENGTH = 300
@@ -140,6 +140,66 @@ def keypad_errors(keypad: Sequence[Any], prompt: str) -> list[str]:
         errors.append("A keypad needs a keypad prompt that tells the caller which keys to press.")
     if has_prompt and not keypad:
         errors.append("The keypad prompt names keys, but the keypad has none.")
+    return errors
+
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+TRANSFER_MODES = tuple(mode.value for mode in TransferMode)
+MIN_TRANSFER_TIMEOUT_SECONDS = 5
+MAX_TRANSFER_TIMEOUT_SECONDS = 60
+TRANSFER_FIELDS = frozenset(
+    {"number", "mode", "timeout_seconds", "on_agreement", "on_request", "on_objections"}
+)
+
+
+def transfer_errors(
+    transfer: Any, *, keypad: Sequence[Any], triggers: Collection[str] | None
+) -> list[str]:
+    """What is wrong with a script's transfer (where and when to hand the caller to a person).
+
+    The number must be E.164 (the do-not-call list is checked when the transfer happens and
+    when a campaign overrides the number, `sessions.transfers`); the objections that transfer
+    must be the script's own triggers (`triggers`; None: not being changed, not checked); a
+    keypad key that transfers needs a transfer.
+    """
+    transfers_by_key = any(
+        isinstance(item, Mapping) and item.get("action") == KeypadAction.TRANSFER
+        for item in keypad or ()
+    )
+    if transfer is None or transfer == {}:
+        if transfers_by_key:
+            return ["A keypad key transfers the caller, but the script names no transfer number."]
+        return []
+    if not isinstance(transfer, Mapping):
+        return ["The transfer must be an object with a number."]
+    errors: list[str] = []
+    if unknown := sorted(set(transfer) - TRANSFER_FIELDS):
+        errors.append(f"Unknown transfer fields: {', '.join(unknown)}.")
+    number = transfer.get("number")
+    if not isinstance(number, str) or not E164.match(number):
+        errors.append(f"The transfer number must be in E.164 form (+15551234567); got {number!r}.")
+    if transfer.get("mode", TransferMode.COLD.value) not in TRANSFER_MODES:
+        errors.append(f"The transfer mode must be one of {', '.join(TRANSFER_MODES)}.")
+    timeout = transfer.get("timeout_seconds", MIN_TRANSFER_TIMEOUT_SECONDS)
+    if (
+        not isinstance(timeout, int)
+        or isinstance(timeout, bool)
+        or not MIN_TRANSFER_TIMEOUT_SECONDS <= timeout <= MAX_TRANSFER_TIMEOUT_SECONDS
+    ):
+        errors.append(
+            f"The transfer timeout must be {MIN_TRANSFER_TIMEOUT_SECONDS}-"
+            f"{MAX_TRANSFER_TIMEOUT_SECONDS} seconds."
+        )
+    for flag in ("on_agreement", "on_request"):
+        if not isinstance(transfer.get(flag, False), bool):
+            errors.append(f"The transfer's {flag} must be true or false.")
+    chosen = transfer.get("on_objections") or []
+    if not isinstance(chosen, list) or not all(isinstance(item, str) for item in chosen):
+        errors.append("The transfer's on_objections must be a list of objection triggers.")
+    elif triggers is not None:
+        for trigger in chosen:
+            if trigger not in triggers:
+                errors.append(f"on_objections: {trigger!r} is not one of the script's triggers.")
     return errors
 
 

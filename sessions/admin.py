@@ -96,7 +96,10 @@ class CallSessionAdmin(ReadOnlyScopedAdmin):
                 ]
             },
         ),
-        ("Conversation", {"fields": ["recording_player", "conversation", "tool_calls"]}),
+        (
+            "Conversation",
+            {"fields": ["recording_player", "conversation", "tool_calls", "transfers"]},
+        ),
         ("Result", {"fields": ["summary", "extracted_data", "error"]}),
         ("Compliance", {"fields": ["recording_consent", "compliance_evidence"]}),
         ("Timings", {"fields": ["timings"]}),
@@ -116,6 +119,7 @@ class CallSessionAdmin(ReadOnlyScopedAdmin):
         "recording_player",
         "conversation",
         "tool_calls",
+        "transfers",
         "summary",
         "extracted_data",
         "error",
@@ -200,6 +204,33 @@ class CallSessionAdmin(ReadOnlyScopedAdmin):
         return format_html(
             '<table class="session-tool-calls"><thead><tr><th>Turn</th><th>Tool</th>'
             "<th>Arguments</th><th>Result</th><th>Latency</th></tr></thead><tbody>{}</tbody>"
+            "</table>",
+            rows,
+        )
+
+    @admin.display(description="Transfers")
+    def transfers(self, session: CallSession) -> SafeString | str:
+        transfers = selectors.session_transfers(session=session)
+        if not transfers:
+            return "-"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    transfer.get_mode_display(),
+                    transfer.target_number,
+                    transfer.reason,
+                    transfer.get_state_display(),
+                    transfer.answered_at.strftime("%H:%M:%S") if transfer.answered_at else "",
+                    f"{transfer.talk_seconds} s" if transfer.talk_seconds is not None else "",
+                )
+                for transfer in transfers
+            ),
+        )
+        return format_html(
+            '<table class="session-transfers"><thead><tr><th>Mode</th><th>To</th><th>Why</th>'
+            "<th>State</th><th>Answered</th><th>Talked</th></tr></thead><tbody>{}</tbody>"
             "</table>",
             rows,
         )

@@ -144,6 +144,9 @@ class Outcome(models.TextChoices):
     COMPLETED = "completed", "Completed"
     # A phone menu answered and the agent never reached a person (the script's IVR target).
     IVR_UNRESOLVED = "ivr_unresolved", "Phone menu unresolved"
+    # The agent handed the caller to a person (`Transfer`); a transfer nobody took becomes
+    # callback_requested (`sessions.transfers`).
+    TRANSFERRED = "transferred", "Transferred"
 
 
 class SessionKind(models.TextChoices):
@@ -370,6 +373,9 @@ class CallEventKind(StrEnum):
     CONVERSATION_STARTED = "conversation_started"
     CONVERSATION_ENDED = "conversation_ended"
     FINISHED = "finished"
+    # A transfer to a person (`sessions.transfers`): asked of the carrier, and how its leg ended.
+    TRANSFER_REQUESTED = "transfer_requested"
+    TRANSFER_ENDED = "transfer_ended"
 
 
 class CallEvent(models.Model):
@@ -496,3 +502,74 @@ class ScheduledCallback(models.Model):
 
     def __str__(self) -> str:
         return f"Callback {self.pk} at {self.at:%Y-%m-%d %H:%M} ({self.status})"
+
+
+class TransferMode(models.TextChoices):
+    # `scripts.engine.TransferMode`'s values: the engine is pure Python and cannot use these.
+    COLD = "cold", "Cold"
+    WARM = "warm", "Warm"
+
+
+class TransferState(models.TextChoices):
+    REQUESTED = "requested", "Requested"  # the agent decided; the carrier not asked yet
+    DIALLING = "dialling", "Dialling"  # the carrier rings the person
+    ANSWERED = "answered", "Answered"  # the person picked up (known live for warm transfers)
+    COMPLETED = "completed", "Completed"  # they talked and the leg ended
+    NO_ANSWER = "no_answer", "No answer"
+    BUSY = "busy", "Busy"
+    FAILED = "failed", "Failed"  # refused target, carrier error, or the leg failed
+
+
+TRANSFER_FINAL_STATES = frozenset(
+    {TransferState.COMPLETED, TransferState.NO_ANSWER, TransferState.BUSY, TransferState.FAILED}
+)
+# A transfer that did not reach a person: the caller is told and a callback is offered.
+TRANSFER_UNANSWERED_STATES = frozenset(
+    {TransferState.NO_ANSWER, TransferState.BUSY, TransferState.FAILED}
+)
+
+# A cold transfer learns the leg's end (answered and talked, or not) from one callback, so
+# dialling may go straight to a final state; `answered` is for legs reported as they go.
+TRANSFER_STATES = StateMachine.of(
+    "state",
+    {
+        TransferState.REQUESTED: {TransferState.DIALLING, TransferState.FAILED},
+        TransferState.DIALLING: {TransferState.ANSWERED, *TRANSFER_FINAL_STATES},
+        TransferState.ANSWERED: {TransferState.COMPLETED, TransferState.FAILED},
+        **{state: set() for state in TRANSFER_FINAL_STATES},
+    },
+)
+
+
+class Transfer(models.Model):
+    """The agent handing a call's caller to a person (issue 16): where, why, and how it went.
+
+    One row per transfer attempt; its `state` moves only through `TRANSFER_STATES`
+    (`sessions.transfers`), and the carrier's report of the leg is applied once."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="transfers"
+    )
+    session = models.ForeignKey(CallSession, on_delete=models.CASCADE, related_name="transfers")
+    mode = models.CharField(max_length=8, choices=TransferMode.choices, default=TransferMode.COLD)
+    target_number = models.CharField(max_length=16)
+    # Which of the script's rules fired (`scripts.engine.TransferReason`).
+    reason = models.CharField(max_length=16, blank=True)
+    state = models.CharField(
+        max_length=16, choices=TransferState.choices, default=TransferState.REQUESTED
+    )
+    timeout_seconds = models.PositiveSmallIntegerField(default=20)
+    requested_at = models.DateTimeField(default=timezone.now)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # How long the caller and the person talked (the carrier's duration of the answered leg).
+    talk_seconds = models.PositiveIntegerField(null=True, blank=True)
+    carrier_leg_sid = models.CharField(max_length=64, blank=True)
+    carrier_status = models.CharField(max_length=32, blank=True)  # the carrier's own word
+    error_message = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"Transfer {self.pk} to {self.target_number[:-4]}… ({self.state})"

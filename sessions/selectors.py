@@ -17,6 +17,7 @@ from sessions.models import (
     ConversationState,
     ScheduledCallback,
     TranscriptTurn,
+    Transfer,
 )
 
 
@@ -61,6 +62,11 @@ def session_turns(*, session: CallSession) -> list[TranscriptTurn]:
 # The engine's tool-call events, stored with the conversation's other engine events when it
 # closes (`sessions.live.conversation.session_conversation_close`).
 TOOL_CALL_EVENT = "engine.tool_called"
+
+
+def session_transfers(*, session: CallSession) -> list[Transfer]:
+    """The session's transfers to a person, oldest first."""
+    return list(Transfer.objects.filter(session=session).order_by("id"))
 
 
 def session_tool_calls(*, session: CallSession) -> list[dict[str, Any]]:

@@ -94,6 +94,32 @@ class StartedRecording:
     started_at: datetime | None  # the carrier's start time, when it says
 
 
+class TransferError(Exception):
+    """The carrier refused to move the call to a transfer target (the call may have ended, or
+    the request failed): the caller is still with us, or already gone."""
+
+    def __init__(self, message: str, *, carrier_code: str = "", call_ended: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.carrier_code = carrier_code
+        self.call_ended = call_ended
+
+
+@dataclass(frozen=True)
+class ColdTransfer:
+    """Connect the live call to `target` and leave (`Carrier.transfer_cold`)."""
+
+    target: str  # E.164, validated by the product
+    caller_id: str  # what the target's phone shows: our number on the call
+    timeout_seconds: int  # ring this long before the result is "no-answer"
+    # Told the leg's result when it ends (signed, with the session token in its query); its
+    # answer is the TwiML the caller hears next: nothing after a talk, an apology otherwise.
+    action_url: str
+    # Warm: the person hears this URL's TwiML (the briefing) when they answer, before the two
+    # are connected; the request also tells us the moment they answered. Empty: none.
+    briefing_url: str = ""
+
+
 # Given candidate call ids, the ones other calls of ours already hold (reconciliation).
 HeldElsewhere = Callable[[Sequence[str]], Collection[str]]
 
@@ -135,6 +161,15 @@ class Carrier(Protocol):
     def send_digits(self, call: LiveStream, digits: str) -> int:
         """Press keys on a live call (`0-9*#`, ``w`` waits 0.5 s): raises InvalidDigitsError
         for anything else, before sending. Returns how long the presses take to play (ms)."""
+
+    def transfer_cold(self, call: OutboundCall, transfer: ColdTransfer) -> None:
+        """Move the live call `call.call_sid` from our media stream to a new leg ringing
+        `transfer.target`; the carrier reports the leg's result to `transfer.action_url`.
+        Raises TransferError (`call_ended` when the call is already over)."""
+
+    def end_with_message(self, call: OutboundCall, text: str) -> None:
+        """Say `text` on the live call, then end it (a transfer that could not start: the
+        caller is never dropped in silence). An already ended call is not an error."""
 
     def validate_webhook(self, request: HttpRequest) -> bool:
         """True when the request carries a valid carrier signature for our public URL."""

@@ -25,6 +25,7 @@ from twilio.rest import Client
 from anvil_voice.telephony import dtmf, signatures, twiml
 from anvil_voice.telephony.carrier import (
     CarrierCall,
+    ColdTransfer,
     HeldElsewhere,
     OutboundCall,
     PlaceCallError,
@@ -32,6 +33,7 @@ from anvil_voice.telephony.carrier import (
     RecordingError,
     RecordingErrorKind,
     StartedRecording,
+    TransferError,
 )
 from anvil_voice.telephony.twilio_callbacks import call_status
 
@@ -247,6 +249,39 @@ class TwilioCarrier:
             if error.code == CALL_NOT_FOUND or error.status == 404:
                 # The call already ended: that is what we wanted.
                 return
+            raise
+
+    # --- transfers ---------------------------------------------------------------------------
+    def transfer_cold(self, call: OutboundCall, transfer: ColdTransfer) -> None:
+        # "Modify a live call" with new TwiML: the `<Connect><Stream>` ends (the stream's
+        # `stop`) and the `<Dial>` runs; its `action` hears how the leg went.
+        document = twiml.dial_twiml(
+            target=transfer.target,
+            caller_id=transfer.caller_id,
+            timeout_seconds=transfer.timeout_seconds,
+            action_url=transfer.action_url,
+            briefing_url=transfer.briefing_url,
+        )
+        if not call.call_sid:
+            raise TransferError("The call has no carrier id yet.", call_ended=True)
+        try:
+            self.client.calls(call.call_sid).update(twiml=document)
+        except TwilioRestException as error:
+            ended = error.code == CALL_NOT_FOUND or error.status == 404
+            raise TransferError(
+                str(error.msg), carrier_code=str(error.code or ""), call_ended=ended
+            ) from error
+        except (TwilioException, requests.RequestException) as error:
+            raise TransferError(str(error)) from error
+
+    def end_with_message(self, call: OutboundCall, text: str) -> None:
+        if not call.call_sid:
+            return
+        try:
+            self.client.calls(call.call_sid).update(twiml=twiml.say_and_hang_up_twiml(text))
+        except TwilioRestException as error:
+            if error.code == CALL_NOT_FOUND or error.status == 404:
+                return  # the caller already left
             raise
 
     # --- recording a live call ------------------------------------------------------------

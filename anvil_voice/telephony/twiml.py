@@ -11,7 +11,7 @@ from __future__ import annotations
 from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
-from twilio.twiml.voice_response import Connect, VoiceResponse
+from twilio.twiml.voice_response import Connect, Dial, VoiceResponse
 
 # Twilio refuses a `Twiml` parameter longer than this.
 TWIML_MAX_CHARS = 4000
@@ -54,11 +54,54 @@ def connect_stream_twiml(*, stream_url: str, parameters: dict[str, str]) -> str:
     for name, value in parameters.items():
         stream.parameter(name=name, value=value)
     response.append(connect)
+    return _xml(response)
+
+
+def _xml(response: VoiceResponse) -> str:
     # The SDK escapes attribute values; without the XML declaration we keep more headroom.
     twiml = response.to_xml(xml_declaration=False)
     if len(twiml) > TWIML_MAX_CHARS:
         raise TwimlTooLong(f"TwiML is {len(twiml)} characters; Twilio accepts {TWIML_MAX_CHARS}")
     return twiml
+
+
+def dial_twiml(
+    *,
+    target: str,
+    caller_id: str,
+    timeout_seconds: int,
+    action_url: str,
+    briefing_url: str = "",
+) -> str:
+    """`<Dial action=… timeout=… callerId=…><Number>target</Number></Dial>`: the call leaves
+    our stream and rings the target; when that leg ends Twilio POSTs `DialCallStatus` and
+    `DialCallDuration` to `action` and runs the TwiML it answers. With `briefing_url`, the
+    `<Number url>` whisper: Twilio runs that URL's TwiML to the person who answered, before the
+    two are connected (a warm transfer's briefing)."""
+    response = VoiceResponse()
+    dial = Dial(action=action_url, method="POST", timeout=timeout_seconds, caller_id=caller_id)
+    if briefing_url:
+        dial.number(target, url=briefing_url, method="POST")
+    else:
+        dial.number(target)
+    response.append(dial)
+    return _xml(response)
+
+
+def say_twiml(text: str) -> str:
+    """`<Response><Say>text</Say></Response>`."""
+    response = VoiceResponse()
+    response.say(text)
+    return _xml(response)
+
+
+def say_and_hang_up_twiml(text: str) -> str:
+    """`<Say>text</Say><Hangup/>`: the last words on a call we leave (e.g. a failed transfer:
+    the caller is never dropped in silence)."""
+    response = VoiceResponse()
+    response.say(text)
+    response.hangup()
+    return _xml(response)
 
 
 def session_twiml(token: str) -> str:

@@ -211,6 +211,12 @@ class CampaignWriteSerializer(CamelCaseSerializer):
         choices=VoicemailBehaviour.choices, required=False
     )
     record_calls = serializers.BooleanField(required=False)
+    transfer_number = serializers.CharField(
+        max_length=16,
+        required=False,
+        allow_blank=True,
+        help_text="Overrides the script's transfer number (E.164); empty: the script's own.",
+    )
 
 
 class CampaignDiallingSerializer(CamelCaseSerializer):

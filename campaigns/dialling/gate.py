@@ -131,5 +131,12 @@ class CampaignDialGate:
     def check(self, session: CallSession) -> DialDecision:
         return check_before_dial(session)
 
+    def check_transfer(self, session: CallSession, number: str) -> DialDecision:
+        # The do-not-call list only: a transfer target is the organization's own line (a
+        # sales desk), not a contact with a calling window we know; see docs/decisions.md.
+        if is_on_do_not_call_list(organization_id=session.organization_id, phone_number=number):
+            return DialDecision(False, GateReason.DO_NOT_CALL.value)
+        return DialDecision.allow()
+
     def wait_for_slot(self, session: CallSession) -> float:
         return wait_for_dial_slot(session)

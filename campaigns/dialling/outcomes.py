@@ -118,7 +118,12 @@ def decide(
                 next_attempt_at=now,
                 counted=False,
             )
-    if outcome in (Outcome.INTERESTED, Outcome.NOT_INTERESTED, Outcome.COMPLETED):
+    if outcome in (
+        Outcome.INTERESTED,
+        Outcome.NOT_INTERESTED,
+        Outcome.COMPLETED,
+        Outcome.TRANSFERRED,  # a person has them now
+    ):
         return Verdict(CampaignContactState.COMPLETED, outcome)
     if outcome == Outcome.DO_NOT_CALL:
         return Verdict(CampaignContactState.DO_NOT_CALL, outcome)

@@ -47,6 +47,7 @@ from campaigns.models import (
     DoNotCallEntry,
     VoicemailBehaviour,
 )
+from campaigns.phones import InvalidPhoneNumber, normalize_phone_number
 from campaigns.services.caller_ids import caller_id_for_new_campaign
 from campaigns.tasks import cancel_campaign_calls
 from scripts.models import Script
@@ -205,6 +206,26 @@ def campaign_voicemail_errors(
     }
 
 
+def campaign_transfer_errors(
+    *, organization_id: int, transfer_number: str | None
+) -> dict[str, list[str]]:
+    """The campaign's transfer number (overriding its script's): E.164 and not on the
+    organization's do-not-call list. Re-checked when the transfer happens."""
+    if not transfer_number:
+        return {}
+    try:
+        normalized = normalize_phone_number(transfer_number)
+    except InvalidPhoneNumber as error:
+        return {"transfer_number": [str(error)]}
+    if normalized != transfer_number:
+        return {"transfer_number": [f"Give the number in E.164 form: {normalized}."]}
+    if DoNotCallEntry.objects.filter(
+        organization_id=organization_id, phone_number=transfer_number
+    ).exists():
+        return {"transfer_number": ["The transfer number is on the do-not-call list."]}
+    return {}
+
+
 def _owned(model: type[Any], organization: Organization, pk: Any, field: str) -> Any:
     obj = model.objects.filter(organization=organization, pk=pk).first() if pk else None
     if obj is None:
@@ -226,6 +247,7 @@ SETTING_FIELDS = (
     "retry_voicemail_minutes",
     "voicemail_behaviour",
     "record_calls",
+    "transfer_number",
 )
 
 
@@ -251,6 +273,12 @@ def campaign_create(*, organization: Organization, data: Mapping[str, Any]) -> C
             errors.update(exc.message_dict)
     settings_values = {key: data[key] for key in SETTING_FIELDS if key in data}
     errors.update(campaign_settings_errors(settings_values))
+    errors.update(
+        campaign_transfer_errors(
+            organization_id=organization.pk,
+            transfer_number=settings_values.get("transfer_number"),
+        )
+    )
     errors.update(
         campaign_voicemail_errors(
             voicemail_behaviour=settings_values.get("voicemail_behaviour"),
@@ -308,6 +336,11 @@ def campaign_readiness_errors(
     caller_id = CallerId.objects.filter(pk=campaign.caller_id_id).first()
     if caller_id is None or caller_id.organization_id != organization_id:
         errors["caller_id"] = ["The caller ID is not registered to your organization."]
+    errors.update(
+        campaign_transfer_errors(
+            organization_id=organization_id, transfer_number=campaign.transfer_number
+        )
+    )
     return errors
 
 

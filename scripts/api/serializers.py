@@ -13,7 +13,13 @@ from scripts.engine.tools import (
     ToolKind,
 )
 from scripts.models import MAX_LINE_LENGTH, Script, ScriptVersion
-from scripts.validation import KEYPAD_ACTIONS, MAX_TRIGGER_LENGTH
+from scripts.validation import (
+    KEYPAD_ACTIONS,
+    MAX_TRANSFER_TIMEOUT_SECONDS,
+    MAX_TRIGGER_LENGTH,
+    MIN_TRANSFER_TIMEOUT_SECONDS,
+    TRANSFER_MODES,
+)
 
 
 class ToolSerializer(CamelCaseSerializer):
@@ -61,6 +67,28 @@ class KeypadKeySerializer(CamelCaseSerializer):
     action = serializers.ChoiceField(choices=KEYPAD_ACTIONS)
 
 
+class ScriptTransferSerializer(CamelCaseSerializer):
+    """Where and when the agent hands the caller to a person (a campaign may override the
+    number). Checked as a whole by the service (`scripts.validation.transfer_errors`)."""
+
+    number = serializers.CharField(max_length=16, help_text="E.164, e.g. +15551234567.")
+    mode = serializers.ChoiceField(
+        choices=TRANSFER_MODES,
+        default="cold",
+        help_text="cold: connect and leave. warm: the person is briefed before the caller joins.",
+    )
+    timeout_seconds = serializers.IntegerField(
+        min_value=MIN_TRANSFER_TIMEOUT_SECONDS, max_value=MAX_TRANSFER_TIMEOUT_SECONDS, default=20
+    )
+    on_agreement = serializers.BooleanField(default=False)
+    on_request = serializers.BooleanField(
+        default=True, help_text='The caller asks for a person ("can I talk to someone?").'
+    )
+    on_objections = serializers.ListField(
+        child=serializers.CharField(max_length=MAX_TRIGGER_LENGTH), default=list
+    )
+
+
 class ScriptSerializer(CamelCaseModelSerializer):
     objection_responses = ObjectionResponseSerializer(many=True, required=False)
     keypad = KeypadKeySerializer(
@@ -70,6 +98,7 @@ class ScriptSerializer(CamelCaseModelSerializer):
     )
     tools = ToolSerializer(many=True, required=False)
     tool_rules = ToolRuleSerializer(many=True, required=False)
+    transfer = ScriptTransferSerializer(required=False, allow_null=True)
     warnings = serializers.SerializerMethodField()
 
     class Meta:
@@ -93,6 +122,7 @@ class ScriptSerializer(CamelCaseModelSerializer):
             "tool_rules",
             "ivr_target",
             "ivr_timeout_seconds",
+            "transfer",
             "version",
             "warnings",
             "created_at",

@@ -38,6 +38,8 @@ def _split(validated: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, An
     if "keypad" in validated:
         # Stored as plain JSON, in the order given (the prompt reads them in that order).
         validated["keypad"] = [dict(item) for item in validated["keypad"]]
+    if validated.get("transfer") is not None:
+        validated["transfer"] = dict(validated["transfer"])
     return validated, objections
 
 

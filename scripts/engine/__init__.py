@@ -52,6 +52,10 @@ from scripts.engine.types import (
     ScheduleCallback,
     ScriptSpec,
     Stance,
+    TransferCall,
+    TransferMode,
+    TransferReason,
+    TransferSpec,
 )
 
 __all__ = [
@@ -83,6 +87,10 @@ __all__ = [
     "ScriptedAgent",
     "Stance",
     "Timeouts",
+    "TransferCall",
+    "TransferMode",
+    "TransferReason",
+    "TransferSpec",
     "TriggerMatch",
     "TriggerMatcher",
     "best_match",

@@ -19,6 +19,9 @@ from scripts.engine.types import (
     Outcome,
     ScheduleCallback,
     Stance,
+    TransferCall,
+    TransferReason,
+    TransferSpec,
 )
 
 # Utterances that say nothing about the offer: a hello, "who is this?", "yes, speaking".
@@ -89,7 +92,15 @@ class Conversation:
         self.emit(EventKind.HEARD, text=text)
         return text
 
-    def press_key(self, digit: str, action: KeypadAction, *, closing: str, last_line: str) -> str:
+    def press_key(
+        self,
+        digit: str,
+        action: KeypadAction,
+        *,
+        closing: str,
+        last_line: str,
+        transfer: TransferSpec | None = None,
+    ) -> str:
         """Decide a caller turn that is a key the script maps; the line to say back (recorded).
         A key does what the words it stands for would, with no guessing at intent, and the
         same in both agents: the script's map decides, not the model."""
@@ -112,6 +123,8 @@ class Conversation:
         elif action is KeypadAction.END:
             self.end(EndReason.KEYPAD_ENDED, Outcome.NOT_INTERESTED)
             line = phrases.polite_close
+        elif action is KeypadAction.TRANSFER and transfer is not None:
+            line = self.transfer(transfer, TransferReason.KEYPAD)
         else:  # REPEAT
             line = last_line
         if not self.finished and self.at_turn_limit:
@@ -142,6 +155,25 @@ class Conversation:
     def schedule_callback(self, at: datetime | None) -> None:
         self.actions.append(ScheduleCallback(at=at))
         self.emit(EventKind.CALLBACK_REQUESTED, at=at.isoformat() if at else None)
+
+    def transfer(self, spec: TransferSpec, reason: TransferReason) -> str:
+        """Decide to hand the caller to the script's person; the line to say before it."""
+        self.actions.append(
+            TransferCall(
+                number=spec.number,
+                mode=spec.mode,
+                timeout_seconds=spec.timeout_seconds,
+                reason=reason,
+            )
+        )
+        self.emit(
+            EventKind.TRANSFER_REQUESTED,
+            mode=spec.mode.value,
+            target=spec.number,
+            reason=reason.value,
+        )
+        self.end(EndReason.TRANSFERRED, Outcome.TRANSFERRED)
+        return self.context.phrases.transfer_line
 
     def silence_reply(self) -> str:
         """The line for a silent turn; ends the call once the silences run out."""

@@ -61,6 +61,7 @@ from scripts.engine.tools import (
     END_CALL,
     INTERRUPTED,
     SCHEDULE_CALLBACK,
+    TRANSFER,
     ToolKind,
     ToolResult,
     ToolRunner,
@@ -74,6 +75,7 @@ from scripts.engine.types import (
     EventKind,
     Outcome,
     ScriptSpec,
+    TransferReason,
 )
 
 logger = logging.getLogger(__name__)
@@ -262,7 +264,11 @@ class LLMAgent(ConversationView):
 
     async def press(self, digit: str) -> AsyncIterator[str]:
         line = self._conversation.press_key(
-            digit, self._keypad[digit], closing=self._closing, last_line=self._last_line
+            digit,
+            self._keypad[digit],
+            closing=self._closing,
+            last_line=self._last_line,
+            transfer=self.script.transfer,
         )
         # The model sees the key and the answer, so a later turn reads in context.
         self._history.append({"role": "user", "content": f"[pressed {digit}]"})
@@ -394,6 +400,9 @@ class LLMAgent(ConversationView):
             )
             self._history.append({"role": "tool", "tool_call_id": call.id, "content": "ok"})
             by_name.setdefault(DO_NOT_CALL if call.name in DO_NOT_CALL_NAMES else call.name, call)
+        if TRANSFER in by_name and self.script.transfer is not None:
+            line = conversation.transfer(self.script.transfer, TransferReason.TOOL)
+            return "" if said else line
         if DO_NOT_CALL in by_name:
             conversation.mark_do_not_call()
             conversation.end(EndReason.OPTED_OUT, Outcome.DO_NOT_CALL)

@@ -78,6 +78,7 @@ from scripts.engine.types import (
     KeypadAction,
     Outcome,
     ScriptSpec,
+    TransferReason,
 )
 
 MAX_OBJECTIONS_IN_A_ROW = 3
@@ -111,6 +112,19 @@ class OpeningParts:
     def pitch(self) -> str:
         """Why we call and what we ask."""
         return _join(self.purpose, self.question)
+
+
+# "Can I talk to a person?", "let me speak with someone", "is there a real human?".
+_ASKS_FOR_PERSON = re.compile(
+    r"\b(?:talk|speak|chat)(?:ing)? (?:to|with) (?:a |an |some |the |your )?"
+    r"(?:real |live |actual )?(?:person|human|someone|somebody|agent|representative|rep|manager)\b"
+    r"|\b(?:real|live|actual) (?:person|human)\b"
+)
+
+
+def asks_for_person(text: str) -> bool:
+    """The caller asks to talk to a person (a transfer script's ``on_request``)."""
+    return _ASKS_FOR_PERSON.search(text.lower()) is not None
 
 
 def _join(*parts: str) -> str:
@@ -195,6 +209,11 @@ class ScriptedAgent(ConversationView):
         # "Who is this?": who is calling and why, then the question again.
         self._identity = _join(who, self._parts.purpose, self._question)
         self._used_triggers: set[int] = set()
+        # Objection triggers (as rendered) the script sends to a person instead of rebutting.
+        self._transfer_triggers = {
+            render(trigger, variables)
+            for trigger in (script.transfer.on_objections if script.transfer else ())
+        }
         self._objections_in_a_row = 0
         self._awaiting_callback_time = False
         # The keypad prompt follows the opening: the opening's question stays its last sentence
@@ -282,7 +301,11 @@ class ScriptedAgent(ConversationView):
         """Decide a caller turn that is a key the script maps; what the agent says back."""
         action = self._keypad[digit]
         line = self._conversation.press_key(
-            digit, action, closing=self._closing, last_line=self._last_line
+            digit,
+            action,
+            closing=self._closing,
+            last_line=self._last_line,
+            transfer=self.script.transfer,
         )
         if action is KeypadAction.CALLBACK:
             self._awaiting_callback_time = True
@@ -404,10 +427,16 @@ class ScriptedAgent(ConversationView):
             self._objections_in_a_row = 0
             return phrases.ask_callback_time
 
+        transfer = self.script.transfer
+        if transfer is not None and transfer.on_request and asks_for_person(text):
+            return conversation.transfer(transfer, TransferReason.REQUEST)
+
         # A named objection beats a "yes" or a "no": the script's rebuttal gets one chance.
         match = self._matcher.match(text)
         if match is not None:
             conversation.emit(EventKind.OBJECTION_MATCHED, trigger=match.trigger, score=match.score)
+            if transfer is not None and match.trigger in self._transfer_triggers:
+                return conversation.transfer(transfer, TransferReason.OBJECTION)
             self._objections_in_a_row += 1
             if match.index in self._used_triggers:
                 return self._close(EndReason.OBJECTION_REPEATED)
@@ -418,6 +447,8 @@ class ScriptedAgent(ConversationView):
         self._objections_in_a_row = 0
 
         if intent is Intent.AGREEMENT:
+            if transfer is not None and transfer.on_agreement:
+                return conversation.transfer(transfer, TransferReason.AGREEMENT)
             conversation.end(EndReason.AGREED, Outcome.INTERESTED)
             return self._closing
         if intent is Intent.REFUSAL:

@@ -78,6 +78,7 @@ def register_builtin(tool: BuiltinTool) -> BuiltinTool:
 END_CALL = "end_call"
 SCHEDULE_CALLBACK = "schedule_callback"
 ADD_TO_DO_NOT_CALL = "add_to_do_not_call"
+TRANSFER = "transfer"
 
 register_builtin(
     BuiltinTool(
@@ -304,3 +305,13 @@ async def with_filler(
         if not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+
+register_builtin(
+    BuiltinTool(
+        TRANSFER,
+        "The caller wants to talk to a person, or is ready for the script's next step with a "
+        "person. Say one short line that you are connecting them; this hands the call over and "
+        "ends your part of it.",
+    )
+)

@@ -25,6 +25,9 @@ class Outcome(StrEnum):
     NO_CONVERSATION = "no_conversation"
     # A phone menu answered and no person was reached (issue 16 item 3): set by the pipeline.
     IVR_UNRESOLVED = "ivr_unresolved"
+    # The agent handed the caller to a person (`TransferCall`); the session keeps the leg's
+    # result (answered or not) on its `Transfer` row.
+    TRANSFERRED = "transferred"
 
 
 class Stance(StrEnum):
@@ -47,6 +50,7 @@ class EventKind(StrEnum):
     # {id, name, tool_kind, arguments, ok, result | error, latency_ms}: one per tool call
     TOOL_CALLED = "tool_called"
     KEYPAD = "keypad"  # {digit, action}: the caller pressed a key the script maps
+    TRANSFER_REQUESTED = "transfer_requested"  # {mode, target, reason}
     ERROR = "error"  # {code, message, status}: LLM agent only
     ENDED = "ended"  # {reason, outcome}
 
@@ -68,6 +72,8 @@ class EndReason(StrEnum):
     MODEL_ENDED = "model_ended"
     # The caller pressed a key the script maps to "end" (e.g. "press 2 if this is not for you").
     KEYPAD_ENDED = "keypad_ended"
+    # The agent handed the caller to the script's transfer target (`TransferCall`).
+    TRANSFERRED = "transferred"
 
 
 # The key that always means "stop calling me" (the live pipeline acts on it before any agent,
@@ -77,13 +83,14 @@ KEYPAD_KEYS = "0123456789*#"
 
 
 class KeypadAction(StrEnum):
-    """What a key the caller presses does (a script's keypad; issue 16). Transfers join later."""
+    """What a key the caller presses does (a script's keypad; issue 16)."""
 
     INTERESTED = "interested"  # as "yes": the closing line, outcome interested
     CALLBACK = "callback"  # as "call me back": asks when
     OPT_OUT = "opt_out"  # as "take me off your list"
     REPEAT = "repeat"  # says the last line again
     END = "end"  # polite close, outcome not_interested
+    TRANSFER = "transfer"  # "press 1 to talk to a person": the script's transfer target
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +148,85 @@ class MarkDoNotCall:
         return {"action": "mark_do_not_call"}
 
 
-AgentAction = EndCall | ScheduleCallback | MarkDoNotCall
+class TransferMode(StrEnum):
+    COLD = "cold"  # the caller is connected to the number and the agent leaves
+    # The person hears a briefing (who, why, what was said) before the caller is connected.
+    WARM = "warm"
+
+
+class TransferReason(StrEnum):
+    """Why the agent transferred: which of the script's `TransferSpec` rules fired."""
+
+    AGREEMENT = "agreement"
+    REQUEST = "request"  # "can I talk to a person?"
+    OBJECTION = "objection"
+    KEYPAD = "keypad"
+    TOOL = "tool"  # the LLM's `transfer` built-in
+
+
+# A transfer target's leg rings this long by default before the caller is told nobody answered.
+DEFAULT_TRANSFER_TIMEOUT_SECONDS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class TransferSpec:
+    """Where a script (or its campaign, overriding the number) hands the caller over, and when.
+
+    The number is validated when the script or campaign is saved (E.164, not on the do-not-call
+    list) and again when the transfer happens (`sessions.transfers`)."""
+
+    number: str
+    mode: TransferMode = TransferMode.COLD
+    timeout_seconds: int = DEFAULT_TRANSFER_TIMEOUT_SECONDS
+    on_agreement: bool = False  # a "yes" is handed to the person instead of the closing line
+    on_request: bool = True  # "can I talk to a person / a human / someone?"
+    on_objections: tuple[str, ...] = ()  # objection triggers that go to a person instead
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "mode": self.mode.value,
+            "timeout_seconds": self.timeout_seconds,
+            "on_agreement": self.on_agreement,
+            "on_request": self.on_request,
+            "on_objections": list(self.on_objections),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> TransferSpec | None:
+        if not data or not data.get("number"):
+            return None
+        return cls(
+            number=str(data["number"]),
+            mode=TransferMode(data.get("mode", TransferMode.COLD)),
+            timeout_seconds=int(data.get("timeout_seconds", DEFAULT_TRANSFER_TIMEOUT_SECONDS)),
+            on_agreement=bool(data.get("on_agreement", False)),
+            on_request=bool(data.get("on_request", True)),
+            on_objections=tuple(str(item) for item in data.get("on_objections") or ()),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TransferCall:
+    """Hand the caller to a person instead of hanging up (the pipeline's hang-up becomes a
+    carrier transfer: `sessions.transfers.session_transfer_start`)."""
+
+    number: str
+    mode: TransferMode
+    timeout_seconds: int
+    reason: TransferReason
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "action": "transfer",
+            "number": self.number,
+            "mode": self.mode.value,
+            "timeout_seconds": self.timeout_seconds,
+            "reason": self.reason.value,
+        }
+
+
+AgentAction = EndCall | ScheduleCallback | MarkDoNotCall | TransferCall
 
 
 class ObjectionResponse(NamedTuple):
@@ -188,6 +273,8 @@ class ScriptSpec:
     # to try (`scripts.engine.ivr`).
     ivr_target: str = ""
     ivr_timeout_seconds: int = 120
+    # Where and when to hand the caller to a person; None: the agent never transfers.
+    transfer: TransferSpec | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "objection_responses", _objections(self.objection_responses))
@@ -213,6 +300,7 @@ class ScriptSpec:
             tool_rules=tuple(ToolRule.from_dict(item) for item in data.get("tool_rules") or ()),
             ivr_target=str(data.get("ivr_target") or ""),
             ivr_timeout_seconds=int(data.get("ivr_timeout_seconds") or 120),
+            transfer=TransferSpec.from_dict(data.get("transfer")),
         )
 
     def lines(self) -> dict[str, str]:
@@ -271,6 +359,8 @@ class AgentPhrases:
     # Spoken only while a tool is slow to answer (`tools.with_filler`).
     tool_filler: str = "One moment while I check that."
     tool_failed: str = "Sorry, I couldn't do that just now."
+    # Said before a transfer; the carrier then connects the caller.
+    transfer_line: str = "Of course. Let me connect you with a colleague now, please hold."
 
 
 ENGLISH_PHRASES = AgentPhrases()

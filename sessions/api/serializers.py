@@ -11,7 +11,7 @@ from rest_framework import serializers
 from anvil_voice.api.serializers import CamelCaseModelSerializer
 from scripts.engine.tools import TOOL_KINDS
 from sessions import selectors
-from sessions.models import CallSession, ScheduledCallback, TranscriptTurn
+from sessions.models import CallSession, ScheduledCallback, TranscriptTurn, Transfer
 from voices.storage import signed_url
 
 
@@ -45,6 +45,28 @@ class ToolCallSerializer(serializers.Serializer):
     error = serializers.CharField(allow_blank=True)
     latencyMs = serializers.FloatField(allow_null=True)
     at = serializers.DateTimeField()
+
+
+class SessionTransferSerializer(CamelCaseModelSerializer):
+    """A hand-over of the caller to a person: where, why, how it went, how long they talked."""
+
+    class Meta:
+        model = Transfer
+        fields = [
+            "id",
+            "mode",
+            "target_number",
+            "reason",
+            "state",
+            "timeout_seconds",
+            "requested_at",
+            "answered_at",
+            "ended_at",
+            "talk_seconds",
+            "carrier_status",
+            "error_message",
+        ]
+        read_only_fields = fields
 
 
 class CallbackSerializer(CamelCaseModelSerializer):
@@ -136,6 +158,7 @@ class SessionDetailSerializer(SessionSerializer):
     error = serializers.SerializerMethodField()
     transcript = serializers.SerializerMethodField()
     tool_calls = serializers.SerializerMethodField()
+    transfers = serializers.SerializerMethodField()
     events = serializers.SerializerMethodField()
 
     class Meta(SessionSerializer.Meta):
@@ -153,6 +176,7 @@ class SessionDetailSerializer(SessionSerializer):
             "error",
             "transcript",
             "tool_calls",
+            "transfers",
             "events",
         ]
         read_only_fields = fields
@@ -212,6 +236,12 @@ class SessionDetailSerializer(SessionSerializer):
     def get_tool_calls(self, session: CallSession) -> list[dict[str, Any]]:
         calls = selectors.session_tool_calls(session=session)
         return list(ToolCallSerializer(calls, many=True).data)
+
+    @extend_schema_field(SessionTransferSerializer(many=True))
+    def get_transfers(self, session: CallSession) -> list[dict[str, Any]]:
+        return list(
+            SessionTransferSerializer(selectors.session_transfers(session=session), many=True).data
+        )
 
     def get_events(self, session: CallSession) -> dict[str, Any]:
         summary = selectors.session_events_summary(session=session)

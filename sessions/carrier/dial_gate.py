@@ -38,6 +38,10 @@ class DialGate(Protocol):
         """May `session`'s call be placed now? Runs after the claim, outside any transaction."""
         ...
 
+    def check_transfer(self, session: CallSession, number: str) -> DialDecision:
+        """May `session`'s caller be handed to `number` now (a transfer target)?"""
+        ...
+
     def wait_for_slot(self, session: CallSession) -> float:
         """Block until the call may go out (pacing); returns the seconds waited."""
         ...

@@ -14,4 +14,14 @@ urlpatterns = [
     path("twilio/status/", carrier_webhooks.status_callback, name="twilio-status"),
     path("twilio/amd/", carrier_webhooks.amd_callback, name="twilio-amd"),
     path("twilio/recording/", carrier_webhooks.recording_callback, name="twilio-recording"),
+    path(
+        "twilio/transfer/<int:transfer_id>/",
+        carrier_webhooks.transfer_action,
+        name="twilio-transfer",
+    ),
+    path(
+        "twilio/transfer/<int:transfer_id>/briefing/",
+        carrier_webhooks.transfer_briefing,
+        name="twilio-transfer-briefing",
+    ),
 ]

@@ -9,9 +9,16 @@ them.
 
 from __future__ import annotations
 
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
 from anvil_voice.telephony import twilio_callbacks
 from anvil_voice.telephony.callbacks import AmdCallback, RecordingCallback, StatusCallback
+from anvil_voice.telephony.carrier import get_carrier
+from anvil_voice.telephony.twiml import SESSION_QUERY
 from anvil_voice.telephony.webhooks import carrier_webhook
+from sessions import transfers
 from sessions.carrier import status
 
 
@@ -28,3 +35,35 @@ def amd_callback(callback: AmdCallback) -> status.ApplyResult:
 @carrier_webhook("recording", twilio_callbacks.parse_recording_callback)
 def recording_callback(callback: RecordingCallback) -> status.ApplyResult:
     return status.session_apply_recording_callback(callback=callback)
+
+
+@csrf_exempt
+@require_POST
+def transfer_action(request: HttpRequest, transfer_id: int) -> HttpResponse:
+    """The `<Dial action>` of a transfer: how the person's leg ended. Unlike the other
+    webhooks its answer matters: it is the TwiML the caller hears next (`sessions.transfers`)."""
+    if not get_carrier().validate_webhook(request):
+        return HttpResponse("Invalid signature", status=403, content_type="text/plain")
+    result = transfers.DialResult(
+        status=str(request.POST.get("DialCallStatus", "")),
+        duration_seconds=transfers.talk_seconds_of(request.POST.get("DialCallDuration")),
+        leg_sid=str(request.POST.get("DialCallSid", "")),
+    )
+    twiml = transfers.session_transfer_dial_result(
+        transfer_id=transfer_id,
+        session_token=str(request.GET.get(SESSION_QUERY, "")),
+        result=result,
+    )
+    return HttpResponse(twiml, content_type="text/xml")
+
+
+@csrf_exempt
+@require_POST
+def transfer_briefing(request: HttpRequest, transfer_id: int) -> HttpResponse:
+    """A warm transfer's `<Number url>`: the person answered; the TwiML is their briefing."""
+    if not get_carrier().validate_webhook(request):
+        return HttpResponse("Invalid signature", status=403, content_type="text/plain")
+    twiml = transfers.session_transfer_answered(
+        transfer_id=transfer_id, session_token=str(request.GET.get(SESSION_QUERY, ""))
+    )
+    return HttpResponse(twiml, content_type="text/xml")

@@ -44,6 +44,7 @@ from scripts.engine import (
     ScheduleCallback,
     ScriptedAgent,
     ScriptSpec,
+    TransferCall,
     contact_stance,
 )
 from scripts.tool_http import HttpToolRunner
@@ -73,6 +74,7 @@ from sessions.pipeline import (
 )
 from sessions.pipeline.warm_up import call_sentences
 from sessions.privacy import LiveRedactor
+from sessions.transfers import session_transfer_start
 
 logger = logging.getLogger(__name__)
 
@@ -465,4 +467,14 @@ class LiveCallConsumer(MediaStreamConsumer):
         await database_sync_to_async(session_conversation_note)(
             session_id=self.session_id, result=snapshot
         )
+        transfer = next(
+            (a for a in self.pipeline.agent_actions if isinstance(a, TransferCall)), None
+        )
+        if transfer is not None:
+            # The agent hands the caller to a person instead: the carrier moves the call and
+            # the stream stops (`sessions.transfers`).
+            await database_sync_to_async(session_transfer_start)(
+                session_id=self.session_id, action=transfer
+            )
+            return
         await database_sync_to_async(session_hang_up)(session_id=self.session_id)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -45,6 +45,10 @@ from sessions.models import (
     Outcome,
     TranscriptTurn,
 )
+
+if TYPE_CHECKING:
+    from campaigns.models import Campaign
+
 from sessions.privacy import (
     more_redacted,
     organization_redacts_pii,
@@ -132,7 +136,7 @@ def session_conversation_open(*, session_id: int) -> CallSetup | None:
         session_id=session.pk,
         organization_id=session.organization_id,
         campaign_id=session.campaign_id,
-        script=dict(session.script_version.snapshot),
+        script=_with_campaign_transfer(dict(session.script_version.snapshot), campaign),
         # The organization fills `{{business_name}}`, as the script's render preview does.
         variables={"business_name": session.organization.name, **(session.variables or {})},
         time_zone=(contact.time_zone if contact is not None else "") or "UTC",
@@ -145,10 +149,22 @@ def session_conversation_open(*, session_id: int) -> CallSetup | None:
     )
 
 
+def _with_campaign_transfer(script: dict[str, Any], campaign: Campaign | None) -> dict[str, Any]:
+    """The campaign's transfer number overrides the script's (the script's rules stay; a
+    script with none transfers when the caller asks for a person)."""
+    number = campaign.transfer_number if campaign is not None else ""
+    if number:
+        script["transfer"] = {**(script.get("transfer") or {}), "number": number}
+    return script
+
+
 def _final_outcome(session: CallSession, result: ConversationResult) -> str | None:
     """The outcome to store: the agent's, unless a machine answered or nobody decided."""
     if session.answered_by == AnsweredBy.MACHINE and result.answered_by != AnsweredBy.IVR:
         return Outcome.VOICEMAIL  # whatever the agent made of a greeting
+    if result.outcome == Outcome.TRANSFERRED and session.outcome == Outcome.CALLBACK_REQUESTED:
+        # The transfer was not taken (`sessions.transfers`) before the stream's close arrived.
+        return Outcome.CALLBACK_REQUESTED
     if result.outcome:
         return result.outcome
     if result.contact_spoke and not result.hung_up_by_us:

@@ -425,6 +425,11 @@ class CallPipeline:
         return self._build_result(self._end_reason or CallEndReason.AGENT_ENDED)
 
     @property
+    def agent_actions(self) -> list[AgentAction]:
+        """What the agent decided so far (a transfer replaces the hang-up: the consumer)."""
+        return list(self._agent.actions)
+
+    @property
     def result(self) -> PipelineResult | None:
         return self._result
 

@@ -50,6 +50,7 @@ def script_payload(script: Script) -> dict[str, object]:
         "toolRules": [],
         "ivrTarget": "",
         "ivrTimeoutSeconds": 120,
+        "transfer": script.transfer,
         "version": script.version,
         "warnings": [],
         "createdAt": script.created_at.isoformat().replace("+00:00", "Z"),

@@ -190,3 +190,29 @@ def test_the_session_page_lists_the_agents_tool_calls(client, owner):
         "</code></td><td>{&quot;free&quot;: [&quot;15:00&quot;]}</td><td>12.5 ms</td></tr>"
     ) in page
     assert "<td>error: The tool answered HTTP 500.</td>" in page
+
+
+def test_the_session_page_lists_its_transfers(client, owner):
+    from datetime import UTC, datetime
+
+    from sessions.models import Transfer
+
+    session = CallSessionFactory(organization=owner.organization, status=CallStatus.COMPLETED)
+    Transfer.objects.create(
+        organization=owner.organization,
+        session=session,
+        target_number="+12125550118",
+        reason="agreement",
+        state="completed",
+        answered_at=datetime(2026, 11, 24, 10, 2, 3, tzinfo=UTC),
+        talk_seconds=42,
+    )
+    client.force_login(staff(owner))
+
+    page = client.get(f"{CHANGELIST}{session.pk}/change/").content.decode()
+
+    assert '<table class="session-transfers">' in page
+    assert (
+        "<tr><td>Cold</td><td>+12125550118</td><td>agreement</td><td>Completed</td>"
+        "<td>10:02:03</td><td>42 s</td></tr>"
+    ) in page

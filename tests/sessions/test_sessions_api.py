@@ -209,6 +209,7 @@ def test_it_shows_the_full_session(owner, finished):
                     "at": "2026-11-24T10:02:00Z",
                 }
             ],
+            "transfers": [],
             "events": {
                 "total": 4,
                 "byKind": {"engine.tool_called": 1, "status.completed": 2, "status.ringing": 1},
@@ -217,6 +218,40 @@ def test_it_shows_the_full_session(owner, finished):
             },
         },
     }
+
+
+def test_the_session_shows_its_transfers(owner, finished):
+    from sessions.models import Transfer
+
+    transfer = Transfer.objects.create(
+        organization=finished.organization,
+        session=finished,
+        target_number="+12125550119",
+        reason="request",
+        state="no_answer",
+        requested_at=datetime(2026, 11, 24, 10, 2, tzinfo=UTC),
+        ended_at=datetime(2026, 11, 24, 10, 2, 20, tzinfo=UTC),
+        carrier_status="no-answer",
+    )
+
+    response = owner.client.get(f"{SESSIONS}/{finished.pk}")
+
+    assert response.json()["data"]["transfers"] == [
+        {
+            "id": transfer.pk,
+            "mode": "cold",
+            "targetNumber": "+12125550119",
+            "reason": "request",
+            "state": "no_answer",
+            "timeoutSeconds": 20,
+            "requestedAt": "2026-11-24T10:02:00Z",
+            "answeredAt": None,
+            "endedAt": "2026-11-24T10:02:20Z",
+            "talkSeconds": None,
+            "carrierStatus": "no-answer",
+            "errorMessage": "",
+        }
+    ]
 
 
 def test_it_serves_the_transcript_as_json_text_and_webvtt(owner, finished):

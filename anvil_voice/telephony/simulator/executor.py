@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import aiohttp
 
 from . import audio, dtmf
@@ -9,11 +11,15 @@ from .call_audio import CallAudio
 from .callbacks import UrlRewriter
 from .calls import SimulatedCall
 from .media_stream import MediaStreamSession
-from .twiml import Connect, Hangup, Pause, Play, Say, Verb
+from .twiml import Connect, Dial, Hangup, Pause, Play, Say, TwimlError, Verb
 from .voice import Voice
 
 # `<Play loop="0">` means "forever"; the call ends it. Bound it anyway.
 _FOREVER = 1000
+
+# Rings and bridges a `<Dial>`; returns the verbs its action URL answered (None: carry on
+# after the `<Dial>`, as Twilio does without an action).
+Dialler = Callable[[Dial], Awaitable[list[Verb] | None]]
 
 
 class TwimlExecutor:
@@ -26,6 +32,7 @@ class TwimlExecutor:
         session: aiohttp.ClientSession,
         auth_token: str,
         rewrite: UrlRewriter,
+        dial: Dialler | None = None,
     ) -> None:
         self._call = call
         self._audio = call_audio
@@ -33,6 +40,7 @@ class TwimlExecutor:
         self._session = session
         self._auth_token = auth_token
         self._rewrite = rewrite
+        self._dial = dial
         self.stream: MediaStreamSession | None = None
 
     async def run(self, verbs: list[Verb]) -> None:
@@ -62,6 +70,15 @@ class TwimlExecutor:
                 case Hangup():
                     log.add("twiml", verb="Hangup")
                     return
+                case Dial() if self._dial is not None:
+                    log.add("twiml", verb="Dial", timeout=verb.timeout, action=verb.action)
+                    after = await self._dial(verb)
+                    if after is not None:
+                        # Twilio runs the action's answer instead of what followed the Dial.
+                        await self.run(after)
+                        return
+                case Dial():
+                    raise TwimlError("<Dial> is not available here")
                 case Connect(stream=stream):
                     log.add(
                         "twiml",

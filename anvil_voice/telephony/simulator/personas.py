@@ -39,6 +39,10 @@ digits, with or without an area code: `+15550104` and `+12125550104` both reach 
 |        |                             | utterance (the opening, or a disclosure right after it)  |
 | 17     | `presses-1`                 | "Hello?" / presses 1 (a `dtmf` message) when the agent's |
 |        |                             | first turn ends (its keypad prompt) / then listens       |
+| 18     | `transfer-target`           | a person a call is transferred to (`<Dial>`): answers   |
+|        |                             | after ~2 s, says its greeting to the caller, hangs up    |
+| 19     | `transfer-no-answer`        | a transfer target that never answers (rings until the   |
+|        |                             | `<Dial timeout>`)                                        |
 | 20     | `two-level-menu`            | a phone menu: "Thank you for calling Northwind." /       |
 |        |                             | "For sales, press 1." "For accounts, press 2." "For the  |
 |        |                             | operator, press 0." (repeats); 2 → "For your balance,    |
@@ -48,7 +52,7 @@ digits, with or without an area code: `+15550104` and `+12125550104` both reach 
 |        |                             | 1 and 0 at the first level reach sales / the operator    |
 | 21     | `endless-menu`              | a phone menu with no person behind it: "For opening      |
 |        |                             | hours, press 1." "For our address, press 2." forever     |
-| 18-99  | as 00-09 by the last digit  | `+15550134` is `interested`: many numbers per persona    |
+| 22-99  | as 00-09 by the last digit  | `+15550134` is `interested`: many numbers per persona    |
 | other  | `generic-human`             | "Hello?" then quiet                                      |
 
 Answering personas pick up ~4 s after ringing starts (all ring, AMD and callback delays are
@@ -105,6 +109,7 @@ NUMBER_HALVES = ("My number is five five five,", "one two three four.")
 # after ~0.06 s, so the caller is silent for ~0.8 s in all: inside the 400-900 ms range of
 # mid-sentence pauses issue 14 asks turn detection to sit through.
 NUMBER_PAUSE_SECONDS = 0.5
+TRANSFER_GREETING = "Hi, this is Sam from the sales team. How can I help?"
 INTERRUPTION = "Sorry to interrupt, how much does it cost?"
 VOICEMAIL_GREETING = (
     "Hi, you've reached Sam. I can't take your call right now. "
@@ -395,6 +400,15 @@ PERSONAS: dict[int, Persona] = {
         lines=(LIBRARY_WELCOME, *LIBRARY_MENU, *LIBRARY_ANSWERS.values(), MENU_INVALID),
         script=_endless_menu,
     ),
+    # Transfer targets (`<Dial>`): their lines are spoken to the caller once they answer.
+    18: Persona(
+        key="transfer-target",
+        outcome=ANSWER,
+        lines=(TRANSFER_GREETING,),
+        script=_pick_up,
+        ring_seconds=2.0,
+    ),
+    19: Persona(key="transfer-no-answer", outcome=NO_ANSWER),
 }
 
 GENERIC_HUMAN = Persona(key="generic-human", outcome=ANSWER, lines=(HELLO,), script=_pick_up)

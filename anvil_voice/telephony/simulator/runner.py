@@ -28,8 +28,8 @@ from .calls import (
 )
 from .errors import TwilioError
 from .executor import TwimlExecutor
-from .personas import ANSWER, NO_ANSWER
-from .twiml import TwimlError, Verb, parse_twiml
+from .personas import ANSWER, BUSY, NO_ANSWER, persona_for
+from .twiml import Dial, Say, TwimlError, Verb, parse_twiml
 from .voice import Voice
 
 # Seconds from dialling to the first ring (scaled by time_scale).
@@ -136,6 +136,7 @@ class CallRunner:
             session=env.session,
             auth_token=env.auth_token,
             rewrite=env.rewrite,
+            dial=self._dial,
         )
         target: list[Verb] | str = request.twiml if request.twiml is not None else request.url or ""
         while True:
@@ -173,6 +174,78 @@ class CallRunner:
             # Twilio says "an application error has occurred" and hangs up.
             call.log.add("error", code=APPLICATION_ERROR, message=str(error))
             return None
+
+    async def _dial(self, dial: Dial) -> list[Verb] | None:
+        """`<Dial>`: ring the number's persona (the transfer targets are personas 18 and 19);
+        when it answers, what it says is played to the callee, then it hangs up. The leg's
+        result goes to the Dial's `action` (signed, like every webhook) and its answer is
+        what the call does next."""
+        call, env = self.call, self.env
+        persona = persona_for(dial.number)
+        leg_sid = new_sid("CA")
+        call.log.add("dial", leg_sid=leg_sid, number=dial.number, persona=persona.key)
+        duration = 0
+        if persona.outcome not in (ANSWER, NO_ANSWER):
+            await asyncio.sleep(persona.ring_seconds * env.time_scale)
+            status = "busy" if persona.outcome == BUSY else "failed"
+        elif persona.outcome == NO_ANSWER or persona.ring_seconds > dial.timeout:
+            await asyncio.sleep(dial.timeout * env.time_scale)
+            status = "no-answer"
+        else:
+            await asyncio.sleep(persona.ring_seconds * env.time_scale)
+            call.log.add("dial_answered", leg_sid=leg_sid, number=dial.number)
+            answered = time.monotonic()
+            if dial.whisper_url:
+                await self._whisper(dial, leg_sid)
+            assert self._audio is not None
+            for line in persona.lines:
+                ulaw = await env.voice.synthesize(line)
+                call.log.add("played", source="dial", text=line, bytes=len(ulaw))
+                await self._audio.play(ulaw)
+            status = "completed"
+            duration = math.ceil(time.monotonic() - answered)
+        call.log.add("dial_ended", leg_sid=leg_sid, status=status, duration=duration)
+        if not dial.action:
+            return None
+        params = {
+            **call_params(call),
+            "DialCallSid": leg_sid,
+            "DialCallStatus": status,
+            "DialCallDuration": str(duration),
+        }
+        code, body = await env.webhooks.send_logged(
+            call.log, "dial_action", dial.action, params, method=dial.method
+        )
+        try:
+            if code != 200:
+                raise TwimlError(f"Dial action URL answered {code}")
+            return parse_twiml(body)
+        except TwimlError as error:
+            call.log.add("error", code=APPLICATION_ERROR, message=str(error))
+            return []
+
+    async def _whisper(self, dial: Dial, leg_sid: str) -> None:
+        """`<Number url>`: fetch the TwiML for the person who answered (signed, like every
+        webhook) and "play" its `<Say>`s to them (logged `dial_whisper`, taking their audio's
+        time; the caller hears nothing meanwhile), before the two are connected."""
+        call, env = self.call, self.env
+        assert dial.whisper_url is not None
+        params = {**call_params(call), "CallSid": leg_sid, "ParentCallSid": call.sid}
+        code, body = await env.webhooks.send_logged(
+            call.log, "dial_whisper_fetch", dial.whisper_url, params, method=dial.whisper_method
+        )
+        try:
+            if code != 200:
+                raise TwimlError(f"Number url answered {code}")
+            verbs = parse_twiml(body)
+        except TwimlError as error:
+            call.log.add("error", code=APPLICATION_ERROR, message=str(error))
+            return
+        for verb in verbs:
+            if isinstance(verb, Say):
+                ulaw = await env.voice.synthesize(verb.text)
+                call.log.add("dial_whisper", leg_sid=leg_sid, text=verb.text, bytes=len(ulaw))
+                await asyncio.sleep(len(ulaw) / 8000)
 
     def start_recording(self, *, callback: str | None, method: str = "POST") -> SimulatedCall:
         """The Call Recordings resource: record what the line carries from now on (nothing

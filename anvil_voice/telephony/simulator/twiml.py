@@ -56,7 +56,22 @@ class Connect:
     stream: Stream
 
 
-Verb = Say | Play | Pause | Hangup | Connect
+@dataclass(frozen=True)
+class Dial:
+    """`<Dial action=… timeout=… callerId=…><Number>…</Number></Dial>` (or the number as the
+    element's text): the call leaves what it was doing and rings one more party."""
+
+    number: str
+    action: str | None = None
+    method: str = "POST"
+    timeout: int = 30  # Twilio's default ring time for `<Dial>`
+    caller_id: str | None = None
+    # `<Number url>`: TwiML run to the person who answers, before the two are connected.
+    whisper_url: str | None = None
+    whisper_method: str = "POST"
+
+
+Verb = Say | Play | Pause | Hangup | Connect | Dial
 
 
 def parse_twiml(document: str) -> list[Verb]:
@@ -96,8 +111,32 @@ def _parse_verb(element: ElementTree.Element) -> Verb:
             if len(streams) != 1 or len(element) != 1:
                 raise TwimlError("<Connect> must hold exactly one <Stream>")
             return Connect(stream=_parse_stream(streams[0]))
+        case "Dial":
+            return _parse_dial(element)
         case _:
             raise TwimlError(f"unsupported TwiML verb <{element.tag}>")
+
+
+def _parse_dial(element: ElementTree.Element) -> Dial:
+    numbers = [child for child in element if child.tag == "Number"]
+    if len(element) != len(numbers) or len(numbers) > 1:
+        raise TwimlError("<Dial> may hold one <Number> (conferences and SIP are not simulated)")
+    number = ((numbers[0].text if numbers else element.text) or "").strip()
+    if not number:
+        raise TwimlError("<Dial> needs a number")
+    method = element.get("method", "POST").upper()
+    if method not in ("GET", "POST"):
+        raise TwimlError("<Dial method> must be GET or POST")
+    whisper_url = numbers[0].get("url") if numbers else None
+    return Dial(
+        number=number,
+        action=element.get("action") or None,
+        method=method,
+        timeout=_int(element, "timeout", 30),
+        caller_id=element.get("callerId"),
+        whisper_url=whisper_url or None,
+        whisper_method=(numbers[0].get("method", "POST") if numbers else "POST").upper(),
+    )
 
 
 def _parse_stream(element: ElementTree.Element) -> Stream:

@@ -144,7 +144,12 @@ async def test_it_answers_20404_for_another_accounts_path(sim):
         ("+15550104", "not-a-number", HOLD, 21212),
         ("+15550104", CALLER, "<Response><Say>" + "a" * 4000 + "</Say></Response>", 20001),
         ("+15550104", CALLER, "<Response><Say>unclosed</Response>", 12100),
-        ("+15550104", CALLER, "<Response><Dial>+15550105</Dial></Response>", 12100),
+        (
+            "+15550104",
+            CALLER,
+            "<Response><Dial><Conference>x</Conference></Dial></Response>",
+            12100,
+        ),
     ],
 )
 async def test_it_validates_parameters_like_twilio(sim, to, from_, twiml, code):

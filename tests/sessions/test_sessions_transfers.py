@@ -1,0 +1,291 @@
+"""Transfers service by service: the target checked again at the call, carrier failures that
+never drop the caller in silence, the `<Dial action>` report applied once, signed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from twilio.request_validator import RequestValidator
+
+from anvil_voice.telephony.carrier import ColdTransfer, OutboundCall, TransferError
+from campaigns.models import DoNotCallEntry
+from scripts.engine import TransferCall, TransferMode, TransferReason
+from sessions.live.conversation import ConversationResult, session_conversation_close
+from sessions.models import CallEvent, CallSession, Transfer
+from sessions.transfers import (
+    TRANSFER_FAILED_LINE,
+    DialResult,
+    session_transfer_answered,
+    session_transfer_dial_result,
+    session_transfer_start,
+)
+
+pytestmark = pytest.mark.django_db
+
+PUBLIC = "https://voice.example.com"
+TOKEN = "transfer-test-token"
+DESK = "+12125550118"
+CALL_SID = "CA" + "c" * 32
+
+
+class FakeCarrier:
+    name = "fake"
+
+    def __init__(self, error: TransferError | None = None) -> None:
+        self.error = error
+        self.transfers: list[tuple[str, ColdTransfer]] = []
+        self.messages: list[tuple[str, str]] = []
+
+    def transfer_cold(self, call: OutboundCall, transfer: ColdTransfer) -> None:
+        if self.error is not None:
+            raise self.error
+        self.transfers.append((call.call_sid, transfer))
+
+    def end_with_message(self, call: OutboundCall, text: str) -> None:
+        self.messages.append((call.call_sid, text))
+
+    def hang_up(self, call: OutboundCall) -> None:
+        raise AssertionError("a transfer ends the call with words, not a plain hang-up")
+
+
+@pytest.fixture(autouse=True)
+def _twilio(settings) -> None:
+    settings.PUBLIC_BASE_URL = PUBLIC
+    settings.TWILIO_AUTH_TOKEN = TOKEN
+    settings.TWILIO_AUTH_TOKEN_SECONDARY = ""
+
+
+@pytest.fixture
+def session(acme) -> CallSession:
+    return CallSession.objects.create(
+        organization=acme,
+        to_number="+12125550104",
+        from_number="+15005550006",
+        status="in_progress",
+        carrier_call_sid=CALL_SID,
+        outcome="transferred",
+        end_reason="transferred",
+    )
+
+
+def transfer_call(number: str = DESK, mode: TransferMode = TransferMode.COLD) -> TransferCall:
+    return TransferCall(number, mode, 20, TransferReason.REQUEST)
+
+
+def test_it_moves_the_call_to_the_target_with_a_signed_action(session):
+    carrier = FakeCarrier()
+    transfer = session_transfer_start(
+        session_id=session.pk, action=transfer_call(), carrier=carrier
+    )
+    assert transfer is not None
+    assert (transfer.state, transfer.target_number, transfer.reason) == (
+        "dialling",
+        DESK,
+        "request",
+    )
+    [(sid, request)] = carrier.transfers
+    assert sid == CALL_SID
+    assert request == ColdTransfer(
+        target=DESK,
+        caller_id="+15005550006",
+        timeout_seconds=20,
+        action_url=f"{PUBLIC}/telephony/twilio/transfer/{transfer.pk}/?session={session.token}",
+    )
+    assert carrier.messages == []
+    assert CallEvent.objects.filter(session=session, kind="transfer_requested").count() == 1
+
+
+def test_a_target_on_the_do_not_call_list_is_refused_and_the_caller_told(session, acme):
+    DoNotCallEntry.objects.create(organization=acme, phone_number=DESK)
+    carrier = FakeCarrier()
+    transfer = session_transfer_start(
+        session_id=session.pk, action=transfer_call(), carrier=carrier
+    )
+    assert transfer is not None
+    assert transfer.state == "failed"
+    assert "do_not_call" in transfer.error_message
+    assert carrier.transfers == []
+    assert carrier.messages == [(CALL_SID, TRANSFER_FAILED_LINE)]
+    session.refresh_from_db()
+    assert (session.outcome, session.end_reason) == ("callback_requested", "transfer_failed")
+
+
+@pytest.mark.parametrize("number", ["2125550118", "+12125550104"])
+def test_a_target_that_is_no_number_or_the_caller_is_refused(session, number):
+    carrier = FakeCarrier()
+    transfer = session_transfer_start(
+        session_id=session.pk, action=transfer_call(number), carrier=carrier
+    )
+    assert transfer is not None
+    assert transfer.state == "failed"
+    assert carrier.messages == [(CALL_SID, TRANSFER_FAILED_LINE)]
+
+
+def test_a_carrier_error_tells_the_caller_instead_of_dropping_them(session):
+    carrier = FakeCarrier(TransferError("Twilio is down", carrier_code="20500"))
+    transfer = session_transfer_start(
+        session_id=session.pk, action=transfer_call(), carrier=carrier
+    )
+    assert transfer is not None
+    assert (transfer.state, transfer.carrier_status) == ("failed", "20500")
+    assert carrier.messages == [(CALL_SID, TRANSFER_FAILED_LINE)]
+
+
+def test_a_call_that_already_ended_is_not_spoken_to(session):
+    carrier = FakeCarrier(TransferError("gone", call_ended=True))
+    session_transfer_start(session_id=session.pk, action=transfer_call(), carrier=carrier)
+    assert carrier.messages == []
+
+
+def dialling(session: CallSession) -> Transfer:
+    transfer = session_transfer_start(
+        session_id=session.pk, action=transfer_call(), carrier=FakeCarrier()
+    )
+    assert transfer is not None
+    return transfer
+
+
+def test_an_answered_leg_is_completed_once_with_its_talk_time(session):
+    transfer = dialling(session)
+    result = DialResult(status="completed", duration_seconds=42, leg_sid="CA" + "d" * 32)
+    twiml = session_transfer_dial_result(
+        transfer_id=transfer.pk, session_token=session.token, result=result
+    )
+    assert twiml == "<Response><Hangup/></Response>"
+    transfer.refresh_from_db()
+    assert (transfer.state, transfer.talk_seconds) == ("completed", 42)
+    assert transfer.answered_at is not None
+    # A repeated report changes nothing.
+    again = DialResult(status="no-answer", duration_seconds=0, leg_sid="")
+    session_transfer_dial_result(transfer_id=transfer.pk, session_token=session.token, result=again)
+    transfer.refresh_from_db()
+    assert transfer.state == "completed"
+    assert CallEvent.objects.filter(session=session, kind="transfer_ended").count() == 1
+    session.refresh_from_db()
+    assert session.outcome == "transferred"
+
+
+@pytest.mark.parametrize(
+    ("status", "state"), [("busy", "busy"), ("no-answer", "no_answer"), ("failed", "failed")]
+)
+def test_a_leg_nobody_took_apologises_and_asks_for_a_callback(session, status, state):
+    transfer = dialling(session)
+    twiml = session_transfer_dial_result(
+        transfer_id=transfer.pk,
+        session_token=session.token,
+        result=DialResult(status=status, duration_seconds=0, leg_sid=""),
+    )
+    assert TRANSFER_FAILED_LINE in twiml
+    assert twiml.endswith("<Hangup /></Response>")
+    transfer.refresh_from_db()
+    assert transfer.state == state
+    session.refresh_from_db()
+    assert session.outcome == "callback_requested"
+    assert session.extracted["callback_at"] is None
+    # The stream's close, arriving after, does not put "transferred" back.
+    session_conversation_close(
+        session_id=session.pk,
+        result=ConversationResult(
+            outcome="transferred",
+            end_reason="transferred",
+            contact_spoke=True,
+            hung_up_by_us=True,
+            extracted={},
+            summary="",
+        ),
+    )
+    session.refresh_from_db()
+    assert session.outcome == "callback_requested"
+
+
+def test_another_sessions_token_reaches_no_transfer(session):
+    transfer = dialling(session)
+    twiml = session_transfer_dial_result(
+        transfer_id=transfer.pk,
+        session_token="not-the-token",
+        result=DialResult(status="no-answer", duration_seconds=0, leg_sid=""),
+    )
+    assert twiml == "<Response><Hangup/></Response>"
+    transfer.refresh_from_db()
+    assert transfer.state == "dialling"
+
+
+def post(client: Any, path: str, params: dict[str, str], *, token: str = TOKEN) -> Any:
+    signature = RequestValidator(token).compute_signature(PUBLIC + path, params)
+    return client.post(path, params, HTTP_X_TWILIO_SIGNATURE=signature)
+
+
+def test_the_dial_action_is_signed_and_answers_twiml(client, session):
+    transfer = dialling(session)
+    path = f"/telephony/twilio/transfer/{transfer.pk}/?session={session.token}"
+    params = {"DialCallStatus": "completed", "DialCallDuration": "7", "DialCallSid": "CA1"}
+    assert post(client, path, params, token="forged").status_code == 403
+    transfer.refresh_from_db()
+    assert transfer.state == "dialling"
+    response = post(client, path, params)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/xml"
+    assert response.content == b"<Response><Hangup/></Response>"
+    transfer.refresh_from_db()
+    assert (transfer.state, transfer.talk_seconds) == ("completed", 7)
+
+
+def test_a_warm_transfer_briefs_the_person_when_they_answer(session):
+    from sessions.models import TranscriptTurn
+
+    session.variables = {"first_name": "Jo", "last_name": "Park"}
+    session.save()
+    for index, (speaker, text) in enumerate(
+        [("agent", "Hi Jo, want our plan?"), ("contact", "Can I talk to a person?")]
+    ):
+        TranscriptTurn.objects.create(session=session, index=index, speaker=speaker, text=text)
+    carrier = FakeCarrier()
+    transfer = session_transfer_start(
+        session_id=session.pk, action=transfer_call(mode=TransferMode.WARM), carrier=carrier
+    )
+    assert transfer is not None
+    [(_, request)] = carrier.transfers
+    assert request.briefing_url == (
+        f"{PUBLIC}/telephony/twilio/transfer/{transfer.pk}/briefing/?session={session.token}"
+    )
+
+    twiml = session_transfer_answered(transfer_id=transfer.pk, session_token=session.token)
+
+    assert twiml == (
+        "<Response><Say>Transfer from the calling agent: Jo Park. They asked to talk to a "
+        "person. We said: Hi Jo, want our plan? They said: Can I talk to a person? "
+        "Connecting you now.</Say></Response>"
+    )
+    transfer.refresh_from_db()
+    assert transfer.state == "answered"
+    answered_at = transfer.answered_at
+    assert answered_at is not None
+    # The leg's end keeps the moment they answered.
+    session_transfer_dial_result(
+        transfer_id=transfer.pk,
+        session_token=session.token,
+        result=DialResult(status="completed", duration_seconds=30, leg_sid=""),
+    )
+    transfer.refresh_from_db()
+    assert (transfer.state, transfer.answered_at, transfer.talk_seconds) == (
+        "completed",
+        answered_at,
+        30,
+    )
+
+
+def test_a_cold_transfer_has_no_briefing(session):
+    carrier = FakeCarrier()
+    session_transfer_start(session_id=session.pk, action=transfer_call(), carrier=carrier)
+    [(_, request)] = carrier.transfers
+    assert request.briefing_url == ""
+
+
+def test_the_briefing_request_is_signed(client, session):
+    transfer = dialling(session)
+    path = f"/telephony/twilio/transfer/{transfer.pk}/briefing/?session={session.token}"
+    assert post(client, path, {"CallSid": "CA1"}, token="forged").status_code == 403
+    response = post(client, path, {"CallSid": "CA1"})
+    assert response.status_code == 200
+    assert response.content.startswith(b"<Response><Say>Transfer from the calling agent")
