@@ -63,6 +63,7 @@ class CallRunner:
         self._audio: CallAudio | None = None
         self._callee: LineCallee | None = None
         self._side_tasks: list[asyncio.Future[Any]] = []
+        self._amd_post: asyncio.Future[Any] | None = None
         self._machine_detection_ms = 0
 
     def send_dtmf(self, digit: str) -> bool:
@@ -294,7 +295,14 @@ class CallRunner:
             "AnsweredBy": self.call.answered_by or "unknown",
             "MachineDetectionDuration": str(self._machine_detection_ms),
         }
-        await self.env.webhooks.send_logged(self.call.log, "amd_callback", url, params)
+        # A verdict reached while the call was up reaches the app before the call's final
+        # status callback (as Twilio's does): once decided, its delivery is not cancelled with
+        # the call's side tasks, and `_finish` waits for it. Cancelled mid-request, the app
+        # could apply it after `completed` (where a verdict no longer counts) or never.
+        self._amd_post = asyncio.ensure_future(
+            self.env.webhooks.send_logged(self.call.log, "amd_callback", url, params)
+        )
+        await asyncio.shield(self._amd_post)
 
     async def _enforce_time_limit(self) -> None:
         await asyncio.sleep(self.call.request.time_limit * self.env.time_scale)
@@ -306,6 +314,8 @@ class CallRunner:
         for task in self._side_tasks:
             task.cancel()
         await asyncio.gather(*self._side_tasks, return_exceptions=True)
+        if self._amd_post is not None:
+            await asyncio.wait({self._amd_post}, timeout=CALLBACK_DRAIN_SECONDS)
         if self._audio is not None:
             await self._audio.stop()
         if self._callee is not None and (voicemail := self._callee.voicemail_summary()):

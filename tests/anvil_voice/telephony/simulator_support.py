@@ -84,10 +84,16 @@ class Hook:
 class WebhookReceiver:
     """Our status-callback endpoints: verify the signature, refuse forgeries with 403."""
 
-    def __init__(self, responses: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, responses: dict[str, str] | None = None, delays: dict[str, float] | None = None
+    ) -> None:
         # Body to answer per path (e.g. TwiML for a `Url`); "ok" otherwise.
         self.responses = responses or {}
+        # Seconds to take before answering, per path (a slow app under load).
+        self.delays = delays or {}
         self.hooks: list[Hook] = []
+        # ("received" | "answered", path) in the order they happened.
+        self.timeline: list[tuple[str, str]] = []
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -117,8 +123,12 @@ class WebhookReceiver:
         public_url = HOOKS_PUBLIC + request.path_qs
         valid = RequestValidator(AUTH_TOKEN).validate(public_url, params, signature)
         self.hooks.append(Hook(request.path, params, valid))
+        self.timeline.append(("received", request.path))
         if not valid:
             return web.Response(status=403, text="bad signature")
+        if delay := self.delays.get(request.path):
+            await asyncio.sleep(delay)
+        self.timeline.append(("answered", request.path))
         if request.path in self.responses:
             return web.Response(text=self.responses[request.path], content_type="text/xml")
         return web.Response(text="ok")

@@ -178,6 +178,46 @@ async def test_async_amd_posts_the_decision_and_a_voicemail_drop_is_left(sim, ho
     assert all(hook.signature_valid for hook in hooks.hooks)
 
 
+async def test_a_verdict_reached_before_the_call_ended_is_delivered_before_completed():
+    # The app takes a second to answer the AMD callback (under load); the call is hung up
+    # meanwhile. The verdict must reach the app whole, and before the final status callback,
+    # or the app (which ignores verdicts on ended calls) never learns a machine answered.
+    async with (
+        WebhookReceiver(delays={"/amd": 1.0}) as hooks,
+        TwilioSimulator(
+            ACCOUNT_SID,
+            AUTH_TOKEN,
+            speak=fast_speak,
+            time_scale=TIME_SCALE,
+            cps=100,
+            url_rewrites=[hooks.rewrite],
+        ) as sim,
+    ):
+        client = sdk_client(sim)
+        call = await sdk(
+            client.calls.create,
+            to="+15550103",
+            from_=CALLER,
+            twiml='<Response><Pause length="20"/></Response>',
+            machine_detection="Enable",
+            async_amd="true",
+            async_amd_status_callback=hooks.url("/amd"),
+            status_callback=hooks.url("/status"),
+        )
+        await wait_until(lambda: ("received", "/amd") in hooks.timeline)
+        await sdk(client.calls(call.sid).update, status="completed")
+        await sim.wait_for_end(call.sid)
+        await wait_until(lambda: hooks.received("/status"))
+
+    [amd] = hooks.received("/amd")
+    [completed] = hooks.received("/status")  # no events asked for: `completed` only
+    assert amd["AnsweredBy"] == "machine_start"
+    assert completed["CallStatus"] == "completed"
+    assert hooks.timeline.index(("answered", "/amd")) < hooks.timeline.index(
+        ("received", "/status")
+    )
+
+
 async def test_it_records_the_call_and_serves_the_recording(sim, hooks):
     client = sdk_client(sim)
     call = await sdk(
