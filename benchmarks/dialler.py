@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from anvil_voice.telephony.simulator.personas import persona_for
 from benchmarks.support import (
     bench_organization,
     contact_list_of,
@@ -51,10 +52,11 @@ AUTH_TOKEN = "dialler-bench-token"
 CALLER = "+15005550006"
 NOWHERE = "http://127.0.0.1:9"  # nothing listens on the discard port: callbacks fail fast
 NOW = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)  # a Tuesday, 10:00 in New York
-# Persona suffixes that end without answering (PERSONAS.md: the last digit picks the persona,
-# 1 = busy, 2 = failed; 11 is barge-in, so it is left out).
-# 11 and 12 are personas of their own (barge-in, opt-out-hangs-up), not busy/failed.
-FAST_ENDINGS = [f"{tens}{last}" for tens in range(10) for last in (1, 2) if tens != 1]
+# Two-digit endings whose persona is busy or failed (`persona_for`: 11 and 21 have their own
+# personas, the rest answer as their last digit).
+FAST_ENDINGS = [
+    f"{n:02d}" for n in range(100) if persona_for(f"+155501{n:02d}").key in ("busy", "failed")
+]
 
 
 # --- the simulator process ------------------------------------------------------------------

@@ -26,15 +26,24 @@ def migrate(target: list[tuple[str, str]]) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_it_keeps_the_first_registration_and_detaches_the_later_ones():
     leaves = MigrationExecutor(connection).loader.graph.leaf_nodes()
+    first, unused, in_use = (OrganizationFactory() for _ in range(3))
+    # The campaign is made with today's model (later migrations add columns the old schema
+    # lacks) and pointed at the shared number once that can be registered.
+    campaign = CampaignFactory(organization=in_use)
+    placeholder = campaign.caller_id_id
     migrate([BEFORE])
     try:
-        first, unused, in_use = (OrganizationFactory() for _ in range(3))
         kept = CallerIdFactory(organization=first, phone_number="+15555550150")
         CallerIdFactory(organization=unused, phone_number="+15555550150", is_default=True)
         later = CallerIdFactory(
             organization=in_use, phone_number="+15555550150", is_default=True, label="Sales"
         )
-        campaign = CampaignFactory(organization=in_use, caller_id=later)
+        Campaign.objects.filter(pk=campaign.pk).update(caller_id=later)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {connection.ops.quote_name(CallerId._meta.db_table)} WHERE id = %s",
+                [placeholder],
+            )
         other = CallerIdFactory(organization=unused, phone_number="+15555550151")
     finally:
         migrate(leaves)
