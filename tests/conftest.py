@@ -7,6 +7,7 @@ sends a Bearer key of their own.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -42,6 +43,52 @@ def make_persona(organization: Organization, role: str, username: str) -> Person
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.raw_key}")
     return Persona(membership, issued.api_key, issued.raw_key, client)
+
+
+# The PostgreSQL + Redis pass (`.ci/run`'s second `make test`) repeats every test that can
+# behave differently there: everything that reaches the database, the cache, the channel layer
+# or the broker. Not repeated: tests of audio, speech and the pure call engine that never touch
+# either (they run the same code on the same inputs), and tests marked `audio_behaviour`, whose
+# assertions are about what a live call sounds like (turn-taking through the simulator); the
+# stored side of live calls is repeated by the live-call end-to-end tests. Together about 3
+# minutes of a pass the 20-minute CI budget cannot afford twice. `CI_REPEAT_ALL=1` repeats all.
+_BACKEND_INDEPENDENT = (
+    "tests/anvil_voice/speech/",
+    "tests/anvil_voice/privacy/",
+    "tests/anvil_voice/telephony/test_dtmf",
+    "tests/anvil_voice/telephony/test_simulator_",
+    "tests/scripts/engine/",
+    "tests/sessions/pipeline/",
+)
+_DATABASE_FIXTURES = frozenset(
+    {
+        "db",
+        "transactional_db",
+        "django_db_reset_sequences",
+        "django_db_serialized_rollback",
+        "live_server",
+    }
+)
+
+
+def _repeated_on_postgresql(item: pytest.Item) -> bool:
+    if item.get_closest_marker("audio_behaviour") is not None:
+        return False
+    if not item.nodeid.startswith(_BACKEND_INDEPENDENT):
+        return True
+    fixtures = set(getattr(item, "fixturenames", ()))
+    return item.get_closest_marker("django_db") is not None or bool(fixtures & _DATABASE_FIXTURES)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    on_postgresql = os.environ.get("DATABASE_URL", "").startswith("postgres")
+    if not on_postgresql or os.environ.get("CI_REPEAT_ALL") == "1":
+        return
+    repeated = [item for item in items if _repeated_on_postgresql(item)]
+    if len(repeated) < len(items):
+        kept = set(map(id, repeated))
+        config.hook.pytest_deselected(items=[item for item in items if id(item) not in kept])
+        items[:] = repeated
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -45,7 +45,7 @@ from tests.sessions.live_call_support import (
     words,
 )
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.audio_behaviour]
 
 # One sentence of about 7 s, under the 120 characters the agent splits lines at (a second
 # piece could come late on a busy box, and the persona would take the gap for the end of the
