@@ -49,8 +49,9 @@ def make_persona(organization: Organization, role: str, username: str) -> Person
 # behave differently there: everything that reaches the database, the cache, the channel layer
 # or the broker. Not repeated: tests of audio, speech and the pure call engine that never touch
 # either (they run the same code on the same inputs), and tests marked `audio_behaviour`, whose
-# assertions are about what a live call sounds like (turn-taking through the simulator); the
-# stored side of live calls is repeated by the live-call end-to-end tests. Together about 3
+# assertions are about a live call's flow through the simulator (turn-taking, when a recording
+# starts, a transfer's legs); their stored side is repeated by service tests and by the live-call
+# end-to-end tests. Together about 3
 # minutes of a pass the 20-minute CI budget cannot afford twice. `CI_REPEAT_ALL=1` repeats all.
 _BACKEND_INDEPENDENT = (
     "tests/anvil_voice/speech/",

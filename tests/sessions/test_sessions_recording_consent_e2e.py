@@ -35,7 +35,7 @@ from tests.campaigns.conftest import TUESDAY_MORNING_NY
 from tests.sessions.live_call_support import call_personas, live_settings, persona_campaign
 from tests.sessions.pipeline.pipeline_support import FakeRecognizer, FakeVoice
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.audio_behaviour]
 
 # Spoken by the fake voice at 30 ms a character: the opening takes ~1.3 s and the disclosure
 # ~3 s after it, so persona 16 (gone after 2 s of agent speech) leaves in the middle of it.

@@ -30,7 +30,7 @@ from tests.campaigns.conftest import TUESDAY_MORNING_NY
 from tests.sessions.live_call_support import call_personas, live_settings, persona_campaign
 from tests.sessions.pipeline.pipeline_support import FakeRecognizer, FakeVoice
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.audio_behaviour]
 
 YES = "Yes, that sounds great, sign me up."
 
