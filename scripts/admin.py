@@ -75,26 +75,9 @@ class ScriptAdminForm(forms.ModelForm):
 
     class Meta:
         model = Script
-        fields = [
-            "organization",
-            "name",
-            "language",
-            "opening_line",
-            "closing_line",
-            "voicemail_message",
-            "system_prompt",
-            "opening_interruptible",
-            "closing_interruptible",
-            "recording_disclosure",
-            "recording_disclosure_required",
-            "keypad",
-            "keypad_prompt",
-            "tools",
-            "tool_rules",
-            "ivr_target",
-            "ivr_timeout_seconds",
-            "transfer",
-        ]
+        # The versioned content, so a field added to scripts is editable here too (the page's
+        # layout is the admin's `fieldsets`).
+        fields = ["organization", *services.CONTENT_FIELDS]
         help_texts = {
             "ivr_target": 'When a phone menu answers, where to get to ("a person", "accounts"). '
             "Blank: no menu handling.",
