@@ -4,8 +4,10 @@ The geometry is computed here and `templates/admin/includes/bar_chart.svg.html` 
 so a chart is plain markup a test can read: every bar is a `<rect class="chart-bar">` with
 `data-key` (a stable machine value), `data-label` and `data-value`, plus a `<title>` tooltip.
 
-Two layouts: `horizontal_bar_chart` (one labelled row per category: outcome breakdowns) and
-`column_chart` (a time series: calls per hour).
+Layouts: `horizontal_bar_chart` (one labelled row per category: outcome breakdowns),
+`column_chart` (a time series or a histogram: calls per hour, reply latency) and
+`interval_chart` (rates with confidence intervals, one row each: script versions compared;
+drawn by `templates/admin/includes/interval_chart.svg.html`).
 """
 
 from __future__ import annotations
@@ -156,8 +158,10 @@ def column_chart(
     title: str,
     empty_text: str = "No data yet.",
     caption: str = "",
+    unit: str = "",
 ) -> Chart:
-    """Columns left to right (a time series), scaled to the largest value, with axis ticks."""
+    """Columns left to right (a time series), scaled to the largest value, with axis ticks.
+    `unit` follows each written number ("%" for rates)."""
     total = sum(item.value for item in items)
     maximum = max((item.value for item in items), default=0)
     baseline = _TOP_PADDING + _PLOT_HEIGHT
@@ -183,7 +187,7 @@ def column_chart(
                 value_x=middle,
                 value_y=round(baseline - height - 3, 1),
                 # Numbers above every column would collide; only non-zero ones are written.
-                value_text=str(item.value) if item.value else "",
+                value_text=f"{item.value}{unit}" if item.value else "",
             )
         )
     width = _LEFT_PADDING + len(items) * (_COLUMN_WIDTH + _COLUMN_GAP) + 8
@@ -197,7 +201,7 @@ def column_chart(
         maximum=maximum,
         empty_text=empty_text,
         baseline_y=baseline,
-        axis_text=str(maximum),
+        axis_text=f"{maximum}{unit}",
         axis_x=_LEFT_PADDING - 4,
         axis_y=_TOP_PADDING + 4,
         caption=caption,
@@ -242,4 +246,107 @@ def stacked_bar(items: Sequence[ChartItem], *, width: int = 200, height: int = 1
         total=total,
         maximum=max((item.value for item in shown), default=0),
         empty_text="",
+    )
+
+
+# --- Rates with confidence intervals ----------------------------------------------------------
+
+_INTERVAL_LABEL_WIDTH = 170
+_INTERVAL_SPACE = 260
+_INTERVAL_TEXT_WIDTH = 150
+_INTERVAL_ROW = 24
+_INTERVAL_AXIS = 20
+
+
+@dataclass(frozen=True)
+class IntervalItem:
+    """One rate (0..1) with its interval: `text` is what a person reads beside it."""
+
+    key: str
+    label: str
+    rate: float
+    low: float
+    high: float
+    text: str
+    colour: str = DEFAULT_COLOUR
+
+
+@dataclass(frozen=True)
+class IntervalRow:
+    key: str
+    label: str
+    rate: float
+    low: float
+    high: float
+    colour: str
+    y: float  # the row's centre line
+    rate_x: float
+    low_x: float
+    high_x: float
+    label_x: float
+    text_x: float
+    text: str
+
+
+@dataclass(frozen=True)
+class IntervalChart:
+    chart_id: str
+    title: str
+    width: int
+    height: int
+    rows: tuple[IntervalRow, ...]
+    # (x, "50%") ticks along the bottom axis, 0% to 100%.
+    ticks: tuple[tuple[float, str], ...]
+    axis_y: float
+    empty_text: str
+    caption: str = ""
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.rows
+
+
+def interval_chart(
+    items: Sequence[IntervalItem],
+    *,
+    chart_id: str,
+    title: str,
+    empty_text: str = "No data yet.",
+    caption: str = "",
+) -> IntervalChart:
+    """One row per item on a shared 0-100% axis: a line from the interval's low to its high
+    end, a dot at the rate. Overlapping lines say "no evidence of a difference"."""
+
+    def x_of(share: float) -> float:
+        return round(_INTERVAL_LABEL_WIDTH + _INTERVAL_SPACE * min(max(share, 0.0), 1.0), 1)
+
+    rows = tuple(
+        IntervalRow(
+            key=item.key,
+            label=item.label,
+            rate=item.rate,
+            low=item.low,
+            high=item.high,
+            colour=item.colour,
+            y=index * _INTERVAL_ROW + _INTERVAL_ROW // 2,
+            rate_x=x_of(item.rate),
+            low_x=x_of(item.low),
+            high_x=x_of(item.high),
+            label_x=_INTERVAL_LABEL_WIDTH - 8,
+            text_x=_INTERVAL_LABEL_WIDTH + _INTERVAL_SPACE + 8,
+            text=item.text,
+        )
+        for index, item in enumerate(items)
+    )
+    axis_y = len(rows) * _INTERVAL_ROW + 4
+    return IntervalChart(
+        chart_id=chart_id,
+        title=title,
+        width=_INTERVAL_LABEL_WIDTH + _INTERVAL_SPACE + _INTERVAL_TEXT_WIDTH,
+        height=int(axis_y + _INTERVAL_AXIS),
+        rows=rows,
+        ticks=tuple((x_of(share / 100), f"{share}%") for share in (0, 25, 50, 75, 100)),
+        axis_y=axis_y,
+        empty_text=empty_text,
+        caption=caption,
     )

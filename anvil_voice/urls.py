@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from anvil_voice.accounts.admin_login import admin_login
+from campaigns.admin_analytics import analytics_view, sessions_csv_view
 from sessions.live.monitor_page import live_monitor
 
 
@@ -18,6 +19,12 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("favicon.ico", favicon),
     path("admin/live/", live_monitor, name="live-monitor"),
+    path("admin/analytics/", admin.site.admin_view(analytics_view), name="analytics"),
+    path(
+        "admin/analytics/sessions.csv",
+        admin.site.admin_view(sessions_csv_view),
+        name="analytics-sessions-csv",
+    ),
     # Before the admin's own login route: the throttled sign-in sets the trusted-browser cookie.
     path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
