@@ -376,6 +376,8 @@ class CallEventKind(StrEnum):
     # A transfer to a person (`sessions.transfers`): asked of the carrier, and how its leg ended.
     TRANSFER_REQUESTED = "transfer_requested"
     TRANSFER_ENDED = "transfer_ended"
+    # A person cancelled the session's pending callback (the audit row of `callback_cancel`).
+    CALLBACK_CANCELLED = "callback_cancelled"
 
 
 class CallEvent(models.Model):

@@ -137,7 +137,9 @@ class SessionCallbackViewSet(OrganizationScopedViewSet):
         session = self.get_object()
         assert isinstance(session, CallSession)
         if request.method == "DELETE":
-            callbacks.callback_cancel(session=session)
+            callbacks.callback_cancel(
+                session=session, user=self.principal.user, api_key=self.principal.api_key
+            )
             return Response(status=status.HTTP_204_NO_CONTENT)
         serializer = CallbackRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

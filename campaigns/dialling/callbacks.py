@@ -72,6 +72,8 @@ from sessions.models import (
     CALLBACK_STATES,
     CallbackRequestedBy,
     CallbackStatus,
+    CallEvent,
+    CallEventKind,
     CallSession,
     Outcome,
     ScheduledCallback,
@@ -90,6 +92,23 @@ ASKED_ON_THE_CALL = "Asked for on the call"
 
 def _invalid(field: str, message: str) -> ApplicationError:
     return ApplicationError(VALIDATION_MESSAGE, details={field: [message]})
+
+
+class OutsideCallingWindow(ApplicationError):
+    """`at` lies outside the contact's calling window; `allowed` is the next moment inside it
+    (the API names it in its message, the admin offers it in the contact's own time)."""
+
+    def __init__(self, *, allowed: datetime) -> None:
+        super().__init__(
+            VALIDATION_MESSAGE,
+            details={
+                "at": [
+                    "Outside the contact's calling window; the next allowed time is "
+                    f"{allowed.isoformat()} (send adjust: true to use it)."
+                ]
+            },
+        )
+        self.allowed = allowed
 
 
 @dataclass(frozen=True)
@@ -162,11 +181,7 @@ def callback_schedule(
         )
     adjusted = allowed != at
     if adjusted and not adjust:
-        raise _invalid(
-            "at",
-            "Outside the contact's calling window; the next allowed time is "
-            f"{allowed.isoformat()} (send adjust: true to use it).",
-        )
+        raise OutsideCallingWindow(allowed=allowed)
     target = CampaignContact.objects.filter(campaign_id=campaign.pk, contact_id=contact.pk).first()
     try:
         with transaction.atomic():
@@ -207,9 +222,16 @@ def callback_schedule(
     return ScheduledResult(callback=callback, adjusted=adjusted)
 
 
-def callback_cancel(*, session: CallSession, now: datetime | None = None) -> ScheduledCallback:
+def callback_cancel(
+    *,
+    session: CallSession,
+    user: User | None = None,
+    api_key: ApiKey | None = None,
+    now: datetime | None = None,
+) -> ScheduledCallback:
     """Cancel the session's pending callback; 404 when it has none. Never placed afterwards:
-    the dialler only claims rows that are still pending under its lock."""
+    the dialler only claims rows that are still pending under its lock. Audited: a
+    `callback_cancelled` event on the session names the callback and who cancelled it."""
     moment = now or timezone.now()
     with transaction.atomic():
         callback = (
@@ -223,6 +245,7 @@ def callback_cancel(*, session: CallSession, now: datetime | None = None) -> Sch
             machine=CALLBACK_STATES,
             to=CallbackStatus.CANCELLED,
             updates={"updated_at": moment},
+            audit=lambda _moved: _audit_cancel(callback, user=user, api_key=api_key, at=moment),
         ):
             raise NotFound("This session has no pending callback.")
         callback.status = CallbackStatus.CANCELLED
@@ -230,6 +253,22 @@ def callback_cancel(*, session: CallSession, now: datetime | None = None) -> Sch
         _resume_attempts(callback, now=moment)
     logger.info("callback.cancelled callback=%s session=%s", callback.pk, session.pk)
     return callback
+
+
+def _audit_cancel(
+    callback: ScheduledCallback, *, user: User | None, api_key: ApiKey | None, at: datetime
+) -> None:
+    CallEvent.objects.create(
+        session_id=callback.source_session_id,
+        kind=CallEventKind.CALLBACK_CANCELLED,
+        at=at,
+        data={
+            "callback": callback.pk,
+            "at": callback.at.isoformat(),
+            "user": user.pk if user is not None and user.pk else None,
+            "apiKey": api_key.pk if api_key is not None else None,
+        },
+    )
 
 
 def _resume_attempts(callback: ScheduledCallback, *, now: datetime) -> None:

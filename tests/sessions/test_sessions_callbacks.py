@@ -316,6 +316,10 @@ def test_delete_cancels_the_pending_callback_and_a_new_one_may_follow(owner, cal
 
     assert (response.status_code, response.content) == (204, b"")
     assert error(again)[:2] == (404, "NOT_FOUND")
+    # Audited once, with the key that cancelled it.
+    assert list(
+        CallEvent.objects.filter(kind="callback_cancelled").values_list("data__apiKey", flat=True)
+    ) == [owner.api_key.pk]
     assert rescheduled.status_code == 201
     assert list(ScheduledCallback.objects.order_by("id").values_list("status", flat=True)) == [
         "cancelled",
@@ -606,28 +610,57 @@ def test_the_session_page_links_to_the_callback_form_which_schedules_one(
 
     page = client.get(f"/admin/call_sessions/callsession/{call.pk}/change/")
     form = client.get(admin_url(call))
-    response = client.post(admin_url(call), {"at": LATE_EVENING, "note": "Evening", "adjust": "on"})
+    # The picker's value is the contact's local time (New York), without an offset.
+    response = client.post(admin_url(call), {"at": "2026-03-03T11:00", "note": "Morning"})
 
     assert admin_url(call) in page.content.decode()
     assert form.status_code == 200
-    assert response.status_code == 302
+    assert 'type="datetime-local"' in form.content.decode()
+    assert "America/New_York" in form.content.decode()
+    assert (response.status_code, response["Location"]) == (302, admin_url(call))
     callback = ScheduledCallback.objects.get()
     assert (callback.at, callback.note, callback.created_by) == (
-        NEXT_MORNING_UTC,
-        "Evening",
+        IN_WINDOW_UTC,
+        "Morning",
         owner.membership.user,
     )
-    after = client.get(f"/admin/call_sessions/callsession/{call.pk}/change/").content.decode()
-    assert "Pending at 2026-03-04T13:00:00+00:00 (Evening)" in after
+    after = client.get(admin_url(call)).content.decode()
+    # Confirmed and shown in the contact's local time, not UTC.
+    assert "Callback scheduled for Tuesday 3 March 2026, 11:00 (America/New_York, EST)." in after
+    assert "A callback is scheduled for <strong" in after
+
+
+def test_a_time_outside_the_window_is_refused_in_plain_words_with_the_nearest_allowed_one(
+    client, owner, call, frozen
+):
+    client.force_login(staff(owner))
+
+    refused = client.post(admin_url(call), {"at": "2026-03-03T22:30", "note": "Late"})
+    content = refused.content.decode()
+
+    assert refused.status_code == 200
+    assert not ScheduledCallback.objects.exists()
+    assert (
+        "Tuesday 3 March 2026, 22:30 (America/New_York, EST) is outside the hours this contact "
+        "may be called. The nearest allowed time is Wednesday 4 March 2026, 08:00 "
+        "(America/New_York, EST)."
+    ) in content
+    assert "error.details" not in content
+    assert "adjust" not in content
+    assert 'name="at" value="2026-03-04T08:00"' in content
+
+    accepted = client.post(admin_url(call), {"at": "2026-03-04T08:00", "note": "Late"})
+    assert accepted.status_code == 302
+    assert ScheduledCallback.objects.get().at == NEXT_MORNING_UTC
 
 
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"at": "2026-03-03T11:00:00"}, "Include a UTC offset"),
-        ({"at": "soon"}, "ISO-8601"),
-        ({"at": "2026-03-03T09:00:00-05:00"}, "Must be in the future."),
-        ({"at": LATE_EVENING}, "Outside the contact&#x27;s calling window"),
+        ({"at": "soon"}, "Pick a date and a time."),
+        ({"at": "2026-03-03T09:00"}, "Must be in the future."),
+        # 02:30 on 8 March does not exist in New York (the clocks go from 02:00 to 03:00).
+        ({"at": "2026-03-08T02:30"}, "does not exist on 08 March in America/New_York"),
     ],
 )
 def test_the_admin_form_refuses_what_the_api_refuses(client, owner, call, frozen, fields, message):
@@ -635,28 +668,41 @@ def test_the_admin_form_refuses_what_the_api_refuses(client, owner, call, frozen
 
     response = client.post(admin_url(call), fields)
 
+    content = response.content.decode()
     assert response.status_code == 200
-    assert message in response.content.decode()
+    assert message in content
+    assert "error.details" not in content
     assert not ScheduledCallback.objects.exists()
 
 
-def test_the_admin_page_cancels_a_pending_callback(client, owner, call, frozen):
+def test_the_admin_page_cancels_a_pending_callback_and_audits_who_did(client, owner, call, frozen):
     callback_schedule(session=call, at=IN_WINDOW_UTC)
     client.force_login(staff(owner))
 
-    response = client.post(admin_url(call), {"cancel": "Cancel it"})
+    shown = client.get(admin_url(call)).content.decode()
+    response = client.post(admin_url(call), {"cancel": "Cancel this callback"})
+    again = client.post(admin_url(call), {"cancel": "Cancel this callback"}, follow=True)
 
+    assert "Tuesday 3 March 2026, 11:00 (America/New_York, EST)" in shown
     assert response.status_code == 302
     assert ScheduledCallback.objects.get().status == CallbackStatus.CANCELLED
+    event = CallEvent.objects.get(session=call, kind="callback_cancelled")
+    assert event.data == {
+        "callback": ScheduledCallback.objects.get().pk,
+        "at": "2026-03-03T16:00:00+00:00",
+        "user": owner.membership.user.pk,
+        "apiKey": None,
+    }
+    assert "There is no pending callback to cancel." in again.content.decode()
 
 
 def test_the_admin_page_is_for_writers_of_the_sessions_organization(
     client, viewer, outsider, call, frozen
 ):
     client.force_login(staff(viewer))
-    as_viewer = client.post(admin_url(call), {"at": IN_WINDOW})
+    as_viewer = client.post(admin_url(call), {"at": "2026-03-03T11:00"})
     client.force_login(staff(outsider))
-    as_outsider = client.post(admin_url(call), {"at": IN_WINDOW})
+    as_outsider = client.post(admin_url(call), {"at": "2026-03-03T11:00"})
 
     assert (as_viewer.status_code, as_outsider.status_code) == (403, 404)
     assert not ScheduledCallback.objects.exists()
