@@ -24,8 +24,9 @@ from django.utils.safestring import SafeString
 from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin
 from anvil_voice.accounts.models import Membership, Organization, Role
 from anvil_voice.errors import ApplicationError
+from campaigns import import_staging as staging
 from campaigns import phones, services
-from campaigns.importing import parse_mapping
+from campaigns.importing import csv_header, parse_mapping
 from campaigns.models import CallerId, Contact, ContactList, DoNotCallEntry, DoNotCallRemoval
 from campaigns.services.caller_ids import CallerIdRejected
 
@@ -52,19 +53,55 @@ def _messages_of(error: ValidationError) -> list[str]:
 
 
 class ContactImportForm(forms.Form):
-    file = forms.FileField(help_text="CSV in UTF-8 (a BOM is fine), separated by , ; TAB or |.")
-    mapping = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        help_text='Optional JSON, e.g. {"phoneNumber": "Mobile", "firstName": "Given name"}. '
-        "Columns named phone, first name, last name, company, email, time zone or state are "
-        "recognised; other columns become script variables.",
+    file = forms.FileField(
+        help_text="CSV in UTF-8 (a BOM is fine), separated by , ; TAB or |.",
+        widget=forms.ClearableFileInput(
+            attrs={"accept": ".csv,text/csv", "data-testid": "import-file"}
+        ),
     )
-    dry_run = forms.BooleanField(required=False, initial=True, label="Preview only (write nothing)")
 
-    def clean_mapping(self) -> dict[str, str]:
+
+# The mapping step's labels, in the order the page lists them.
+MAPPING_LABELS = {
+    "phoneNumber": "Phone number",
+    "firstName": "First name",
+    "lastName": "Last name",
+    "company": "Company",
+    "email": "Email",
+    "timeZone": "Time zone",
+    "region": "State / region",
+    "consentSource": "Consent source",
+    "consentAt": "Consent date",
+}
+NOT_USED = ""
+
+
+class ColumnMappingForm(forms.Form):
+    """Which column of the file fills each contact field (the file's other columns become
+    script variables). Offered with what the importer recognised by itself."""
+
+    token = forms.CharField(widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, header: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices = [(NOT_USED, "- not used -"), *((name, name) for name in header)]
+        for name, label in MAPPING_LABELS.items():
+            self.fields[name] = forms.ChoiceField(
+                label=label,
+                choices=choices,
+                required=False,
+                widget=forms.Select(attrs={"data-testid": f"import-mapping-{name}"}),
+            )
+
+    def mapping(self) -> dict[str, str]:
+        """{"phoneNumber": "Mobile", ...} for `parse_mapping`, unused fields left out."""
+        chosen = {
+            name: self.cleaned_data[name]
+            for name in MAPPING_LABELS
+            if self.cleaned_data.get(name, NOT_USED) != NOT_USED
+        }
         try:
-            return parse_mapping(self.cleaned_data.get("mapping") or "")
+            return parse_mapping(chosen)
         except ValidationError as exc:
             raise forms.ValidationError(_messages_of(exc)) from exc
 
@@ -115,40 +152,68 @@ class ContactListAdmin(OrganizationScopedAdmin):
         services.contact_list_delete(contact_list=obj)
 
     def import_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """One upload, then a preview with the column mapping (editable), then confirm. The
+        file is kept server-side between the steps (`campaigns.import_staging`)."""
         contact_list = get_object_or_404(self.get_queryset(request), pk=object_id)
         if not self.has_change_permission(request, contact_list):
             raise PermissionDenied
-        form = ContactImportForm(
-            request.POST if request.method == "POST" else None,
-            request.FILES if request.method == "POST" else None,
+        step = request.POST.get("step", "") if request.method == "POST" else ""
+        upload_form = ContactImportForm(
+            request.POST if step == "upload" else None,
+            request.FILES if step == "upload" else None,
         )
-        report = None
-        if request.method == "POST" and form.is_valid():
-            upload = form.cleaned_data["file"]
+        change_url = reverse("admin:campaigns_contactlist_change", args=[contact_list.pk])
+        token = request.POST.get("token", "")
+        if step == "cancel":
+            staging.staged_import_discard(contact_list=contact_list, token=token)
+            self.message_user(request, "The import was cancelled; nothing was written.")
+            return HttpResponseRedirect(change_url)
+        mapping_form: ColumnMappingForm | None = None
+        report: dict[str, Any] | None = None
+        import_errors: list[str] = []
+        if step == "upload" and upload_form.is_valid():
             try:
-                result = services.contact_list_import(
-                    contact_list=contact_list,
-                    upload=upload.file,
-                    mapping=form.cleaned_data["mapping"],
-                    dry_run=form.cleaned_data["dry_run"],
+                staged = staging.staged_import_store(
+                    contact_list=contact_list, upload=upload_form.cleaned_data["file"]
                 )
             except ValidationError as exc:
                 for message in _messages_of(exc):
-                    form.add_error(None, message)
+                    upload_form.add_error(None, _plain_import_message(message))
             else:
-                report = result.as_dict()
-                if not result.dry_run:
-                    self.message_user(
-                        request,
-                        f"Imported {result.imported} contact(s); rejected {result.rejected}.",
-                        messages.SUCCESS if result.imported else messages.WARNING,
-                    )
+                token = staged.token
+                step = "preview"
+        if step in ("preview", "confirm"):
+            try:
+                header = self._staged_header(contact_list, token)
+            except ValidationError as exc:
+                staging.staged_import_discard(contact_list=contact_list, token=token)
+                import_errors = [_plain_import_message(message) for message in _messages_of(exc)]
+            else:
+                first_look = request.POST.get("step") == "upload"
+                mapping_form = ColumnMappingForm(
+                    None if first_look else request.POST,
+                    header=header,
+                    initial={"token": token},
+                )
+                outcome = self._run_import(
+                    request,
+                    contact_list,
+                    token,
+                    mapping_form,
+                    dry_run=step == "preview" or first_look,
+                )
+                if isinstance(outcome, HttpResponse):
+                    return outcome
+                report, import_errors = outcome
         context = {
             **self.admin_site.each_context(request),
             "title": f"Import contacts into “{contact_list.name}”",
             "opts": self.model._meta,
             "original": contact_list,
-            "form": form,
+            "form": upload_form,
+            "mapping_form": mapping_form,
+            "import_errors": import_errors,
+            "token": token if mapping_form is not None else "",
             "report": report,
             "preview_columns": [
                 "row",
@@ -162,6 +227,65 @@ class ContactListAdmin(OrganizationScopedAdmin):
             ],
         }
         return TemplateResponse(request, "campaigns/admin/contact_list_import.html", context)
+
+    def _staged_header(self, contact_list: ContactList, token: str) -> list[str]:
+        with staging.staged_import_open(contact_list=contact_list, token=token) as staged:
+            return csv_header(staged)
+
+    def _run_import(
+        self,
+        request: HttpRequest,
+        contact_list: ContactList,
+        token: str,
+        mapping_form: ColumnMappingForm,
+        *,
+        dry_run: bool,
+    ) -> tuple[dict[str, Any] | None, list[str]] | HttpResponse:
+        """A preview: (the report, or None when it could not run; plain messages). On the
+        first look the columns the importer found fill the mapping form. Confirmed: the import
+        itself, then a redirect with its summary."""
+        first_look = not mapping_form.is_bound
+        mapping: dict[str, str] = {}
+        if not first_look:
+            if not mapping_form.is_valid():
+                return None, []
+            try:
+                mapping = mapping_form.mapping()
+            except forms.ValidationError as exc:
+                return None, list(exc.messages)
+        try:
+            with staging.staged_import_open(contact_list=contact_list, token=token) as staged:
+                result = services.contact_list_import(
+                    contact_list=contact_list,
+                    upload=staged,
+                    mapping=mapping,
+                    dry_run=dry_run,
+                    # After the first look the person's mapping is the whole truth.
+                    detect=first_look,
+                )
+        except ValidationError as exc:
+            return None, [_plain_import_message(message) for message in _messages_of(exc)]
+        report = result.as_dict()
+        if first_look:
+            mapping_form.initial.update(report["columns"])
+        if dry_run:
+            return report, []
+        staging.staged_import_discard(contact_list=contact_list, token=token)
+        self.message_user(
+            request,
+            f"Imported {result.imported} contact(s); rejected {result.rejected}.",
+            messages.SUCCESS if result.imported else messages.WARNING,
+        )
+        return HttpResponseRedirect(
+            reverse("admin:campaigns_contactlist_change", args=[contact_list.pk])
+        )
+
+
+def _plain_import_message(message: str) -> str:
+    """The importer's file errors speak of the API's `mapping` parameter; the page has selects."""
+    if "No phone number column" in message:
+        return "Pick the column that holds the phone number."
+    return message.removeprefix("file: ").removeprefix("mapping: ")
 
 
 @admin.register(Contact)

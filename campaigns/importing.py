@@ -176,9 +176,10 @@ def _sniff_delimiter(header_line: str) -> str:
 
 
 def _resolve_columns(
-    header: list[str], mapping: Mapping[str, str]
+    header: list[str], mapping: Mapping[str, str], *, detect: bool = True
 ) -> tuple[dict[str, int], dict[str, int]]:
-    """(model field → column index, variable name → column index)."""
+    """(model field → column index, variable name → column index). Without `detect` only the
+    mapping names columns (the admin's edited mapping: a field left unused stays unused)."""
     positions = {name: index for index, name in enumerate(header)}
     if len(positions) != len(header):
         # Counted once: `header.count(name)` per name was quadratic (53 s for 350 000 columns).
@@ -194,7 +195,7 @@ def _resolve_columns(
     used = set(columns.values())
     squashed = [_squash(name) for name in header]
     for model_field, synonyms in HEADER_SYNONYMS.items():
-        if model_field in columns:
+        if model_field in columns or not detect:
             continue
         for index, name in enumerate(squashed):
             if index not in used and name in synonyms:
@@ -403,9 +404,11 @@ def contacts_import(
     upload: IO[bytes],
     mapping: Mapping[str, str] | None = None,
     dry_run: bool = False,
+    detect: bool = True,
     now: datetime | None = None,
 ) -> ImportReport:
-    """Import a CSV (bytes) into `contact_list`; with `dry_run` validate and report only."""
+    """Import a CSV (bytes) into `contact_list`; with `dry_run` validate and report only.
+    `detect` False: columns not named in `mapping` are not recognised by their header."""
     moment = now or timezone.now()
     report = ImportReport(dry_run=dry_run)
     text = io.TextIOWrapper(upload, encoding="utf-8-sig", newline="")
@@ -413,7 +416,7 @@ def contacts_import(
     try:
         try:
             # No transaction is open while the file is read (see the module's docstring).
-            variables = _parse_file(text, mapping or {}, report, parsed, moment)
+            variables = _parse_file(text, mapping or {}, report, parsed, moment, detect=detect)
         finally:
             # Leave the upload open for its owner (Django closes uploaded files itself).
             text.detach()
@@ -428,6 +431,16 @@ def contacts_import(
     # The file's own rejections were found before the database's: report them in file order.
     report.rejections.sort(key=lambda rejection: rejection["row"])
     return report
+
+
+def csv_header(upload: IO[bytes]) -> list[str]:
+    """The file's column names, with the import's own checks (UTF-8, size, column count):
+    what the admin's mapping step offers. Leaves `upload` open, at an unspecified position."""
+    text = io.TextIOWrapper(upload, encoding="utf-8-sig", newline="")
+    try:
+        return _read_header(text, ImportReport(dry_run=True))
+    finally:
+        text.detach()
 
 
 def _read_header(text: IO[str], report: ImportReport) -> list[str]:
@@ -461,10 +474,12 @@ def _parse_file(
     report: ImportReport,
     parsed: _ParsedRows,
     now: datetime,
+    *,
+    detect: bool = True,
 ) -> dict[str, int]:
     """Read and validate every row into `parsed`; the variable columns (name → index)."""
     header = _read_header(text, report)
-    columns, variables = _resolve_columns(header, mapping)
+    columns, variables = _resolve_columns(header, mapping, detect=detect)
     report.columns = {name: header[index] for name, index in columns.items()}
     report.variables = {name: header[index] for name, index in variables.items()}
 

@@ -115,7 +115,8 @@ def contact_list_import(
     upload: IO[bytes],
     mapping: Mapping[str, str] | None = None,
     dry_run: bool = False,
+    detect: bool = True,
 ) -> ImportReport:
     return contacts_import(
-        contact_list=contact_list, upload=upload, mapping=mapping, dry_run=dry_run
+        contact_list=contact_list, upload=upload, mapping=mapping, dry_run=dry_run, detect=detect
     )

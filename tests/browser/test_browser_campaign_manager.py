@@ -223,10 +223,9 @@ def import_contacts(page: Page, base: str) -> None:
     field(page, "File").set_input_files(
         {"name": "personas.csv", "mimeType": "text/csv", "buffer": csv.encode()}
     )
-    page.get_by_label("Preview only (write nothing)").uncheck()
-    page.get_by_role("button", name="Preview or import").click()
-    expect(page.get_by_role("heading", name="Import report")).to_be_visible()
-    expect(page.locator("#import-summary")).to_contain_text("Imported: 1")
+    page.get_by_role("button", name="Upload and preview").click()
+    expect(page.locator("#import-summary")).to_contain_text("Would import: 1")
+    page.get_by_role("button", name="Import 1 contact").click()
     expect(page.locator(".messagelist")).to_contain_text("Imported 1 contact(s); rejected 0.")
 
 

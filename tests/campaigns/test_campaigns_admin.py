@@ -35,36 +35,132 @@ def csv_file(text: str) -> SimpleUploadedFile:
     return SimpleUploadedFile("contacts.csv", text.encode(), content_type="text/csv")
 
 
-def test_it_previews_then_imports_a_csv_on_the_lists_import_page(client, owner):
+def staged_files(settings) -> list[str]:
+    root = settings.MEDIA_ROOT / "contact-imports"
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*.csv")) if root.exists() else []
+
+
+def mapping_of(response) -> dict[str, str]:
+    """The mapping form's selected column per field, as the page renders it."""
+    form = response.context["mapping_form"]
+    return {
+        name: form[name].value() for name in form.fields if name != "token" if form[name].value()
+    }
+
+
+def test_it_imports_a_csv_with_one_upload_a_preview_and_a_confirm(client, owner, settings):
     staff(client, owner)
     contact_list = ContactListFactory(organization=owner.organization, name="Spring")
     url = reverse("admin:campaigns_contactlist_import", args=[contact_list.pk])
     text = "phone;first name;plan\n+12125550104;Ivy;gold\nnope;Bad;x\n"
 
     page = client.get(url)
-    preview = client.post(url, {"file": csv_file(text), "dry_run": "on"})
-    imported = client.post(url, {"file": csv_file(text)})
+    preview = client.post(url, {"step": "upload", "file": csv_file(text)})
+    token = preview.context["mapping_form"]["token"].value()
 
     assert page.status_code == 200
     assert "Import contacts into “Spring”" in page.content.decode()
-    assert "Preview (nothing written)" in preview.content.decode()
-    assert "+12125550104" in preview.content.decode()
-    assert "invalid_number" in preview.content.decode()
-    assert "Import report" in imported.content.decode()
+    assert "Preview only" not in page.content.decode()
+    content = preview.content.decode()
+    assert "Preview (nothing written yet)" in content
+    assert "+12125550104" in content
+    assert "invalid_number" in content
+    assert mapping_of(preview) == {"phoneNumber": "phone", "firstName": "first name"}
+    assert not Contact.objects.exists()
+    # Kept on the server under the organization's and the list's folder, not sent again.
+    assert staged_files(settings) == [f"{owner.organization.pk}/{contact_list.pk}/{token}.csv"]
+
+    imported = client.post(
+        url, {"step": "confirm", "token": token, "phoneNumber": "phone", "firstName": "first name"}
+    )
+
+    assert imported.status_code == 302
     assert list(Contact.objects.values_list("phone_number", "first_name", "variables")) == [
         ("+12125550104", "Ivy", {"plan": "gold"})
     ]
+    assert staged_files(settings) == []  # cleaned up
 
 
-def test_it_shows_a_file_error_on_the_import_page(client, owner):
+def test_the_mapping_is_editable_and_a_field_left_unused_stays_unused(client, owner, settings):
+    staff(client, owner)
+    contact_list = ContactListFactory(organization=owner.organization)
+    url = reverse("admin:campaigns_contactlist_import", args=[contact_list.pk])
+    text = "Mobile,first name,Nick\n+12125550104,Ivy,Ives\n"
+
+    first = client.post(url, {"step": "upload", "file": csv_file(text)})
+    token = first.context["mapping_form"]["token"].value()
+    # "Mobile" is recognised; the person takes the nickname as the first name instead.
+    edited = {"token": token, "phoneNumber": "Mobile", "firstName": "Nick"}
+    again = client.post(url, {"step": "preview", **edited})
+    client.post(url, {"step": "confirm", **edited})
+
+    assert mapping_of(first) == {"phoneNumber": "Mobile", "firstName": "first name"}
+    assert mapping_of(again) == {"phoneNumber": "Mobile", "firstName": "Nick"}
+    assert list(Contact.objects.values_list("first_name", "variables")) == [
+        ("Ives", {"first_name": "Ivy"})
+    ]
+
+
+def test_a_file_without_a_phone_column_asks_for_one_in_plain_words(client, owner, settings):
     staff(client, owner)
     contact_list = ContactListFactory(organization=owner.organization)
     url = reverse("admin:campaigns_contactlist_import", args=[contact_list.pk])
 
-    response = client.post(url, {"file": csv_file("name\nIvy\n")})
+    response = client.post(
+        url, {"step": "upload", "file": csv_file("name,cell no\nIvy,+12125550104\n")}
+    )
+    token = response.context["mapping_form"]["token"].value()
+    chosen = client.post(url, {"step": "preview", "token": token, "phoneNumber": "cell no"})
 
+    content = response.content.decode()
     assert response.status_code == 200
-    assert "No phone number column" in response.content.decode()
+    assert "Pick the column that holds the phone number." in content
+    assert "mapping" not in response.context["import_errors"][0]
+    assert chosen.context["report"]["imported"] == 1
+    assert not Contact.objects.exists()
+
+
+def test_an_unreadable_file_is_refused_at_upload_and_not_kept(client, owner, settings):
+    staff(client, owner)
+    contact_list = ContactListFactory(organization=owner.organization)
+    url = reverse("admin:campaigns_contactlist_import", args=[contact_list.pk])
+
+    response = client.post(url, {"step": "upload", "file": csv_file("")})
+    latin = SimpleUploadedFile("c.csv", "phone,name\n+12125550104,Zoë\n".encode("latin-1"))
+    not_utf8 = client.post(url, {"step": "upload", "file": latin})
+
+    assert "The submitted file is empty." in response.content.decode()
+    assert "The file is not UTF-8 text." in not_utf8.content.decode()
+    assert staged_files(settings) == []
+
+
+def test_a_token_cannot_reach_another_lists_file_and_cancel_removes_it(client, owner, settings):
+    staff(client, owner)
+    mine = ContactListFactory(organization=owner.organization)
+    other = ContactListFactory(organization=owner.organization)
+    first = client.post(
+        reverse("admin:campaigns_contactlist_import", args=[mine.pk]),
+        {"step": "upload", "file": csv_file("phone\n+12125550104\n")},
+    )
+    token = first.context["mapping_form"]["token"].value()
+
+    elsewhere = client.post(
+        reverse("admin:campaigns_contactlist_import", args=[other.pk]),
+        {"step": "confirm", "token": token, "phoneNumber": "phone"},
+    )
+    escape = client.post(
+        reverse("admin:campaigns_contactlist_import", args=[other.pk]),
+        {"step": "confirm", "token": "../../x", "phoneNumber": "phone"},
+    )
+    cancelled = client.post(
+        reverse("admin:campaigns_contactlist_import", args=[mine.pk]),
+        {"step": "cancel", "token": token},
+    )
+
+    for response in (elsewhere, escape):
+        assert "The uploaded file is gone; upload it again." in response.content.decode()
+    assert cancelled.status_code == 302
+    assert staged_files(settings) == []
     assert not Contact.objects.exists()
 
 

@@ -28,10 +28,10 @@ def resolved_headers(monkeypatch, settings) -> list[int]:
     seen: list[int] = []
     resolve = importing._resolve_columns
 
-    def spy(header: list[str], mapping: Any) -> Any:
+    def spy(header: list[str], mapping: Any, **options: Any) -> Any:
         seen.append(len(header))
         assert len(header) <= settings.CONTACT_IMPORT_MAX_COLUMNS, "resolved an oversized header"
-        return resolve(header, mapping)
+        return resolve(header, mapping, **options)
 
     monkeypatch.setattr(importing, "_resolve_columns", spy)
     return seen
