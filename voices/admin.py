@@ -13,7 +13,13 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -23,10 +29,10 @@ from django.utils.safestring import SafeString
 from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin, user_can_write
 from anvil_voice.accounts.models import WRITE_ROLES, Organization
 from anvil_voice.accounts.selectors import organizations_for_user
-from anvil_voice.errors import ApplicationError
-from voices import selectors, services, speech, storage
+from anvil_voice.errors import ApplicationError, ErrorCode
+from voices import conf, selectors, services, speech, storage
 from voices.forms import VoiceChangeForm, VoiceCloneForm
-from voices.models import Voice, VoicePreview, VoiceSample, VoiceStatus
+from voices.models import DEFAULT_SAMPLE_SENTENCE, Voice, VoicePreview, VoiceSample, VoiceStatus
 
 
 def _player(url: str) -> SafeString:
@@ -87,17 +93,43 @@ class VoiceAdmin(OrganizationScopedAdmin):
     fields = [
         "organization", "name", "description", "labels", "sample_sentence", "status",
         "failure_reason", "provider", "provider_voice_id", "is_clone", "provider_note",
-        "created_at", "updated_at",
+        "created_at", "updated_at", "preview_box",
     ]  # fmt: skip
     readonly_fields = [
         "organization", "status", "failure_reason", "provider", "provider_voice_id", "is_clone",
-        "provider_note", "created_at", "updated_at",
+        "provider_note", "created_at", "updated_at", "preview_box",
     ]  # fmt: skip
     inlines = [VoiceSampleInline, VoicePreviewInline]
     actions = ["generate_preview", "retry_failed_clone"]
 
+    class Media:
+        js = ["anvil/voice_preview.js"]
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Voice]:
         return super().get_queryset(request).annotate(sample_count=Count("samples"))
+
+    @admin.display(description="Preview")
+    def preview_box(self, voice: Voice) -> SafeString | str:
+        """Type a text, hear it in this voice (voice_preview.js posts it to `preview_view`).
+        A text box and a button, not a form: the change form around it must not submit it."""
+        if not voice.pk:
+            return "Save the voice first."
+        if voice.status != VoiceStatus.READY:
+            return "Previews are available once the voice is ready."
+        return format_html(
+            '<div class="voice-preview" data-voice-preview data-url="{}" '
+            'data-testid="voice-preview">'
+            '<textarea rows="2" cols="60" maxlength="{}" aria-label="Text to preview" '
+            'data-testid="voice-preview-text">{}</textarea> '
+            '<button type="button" class="button" data-testid="voice-preview-button">'
+            "Preview</button> "
+            '<span data-role="status" data-testid="voice-preview-status" aria-live="polite">'
+            "</span><br>"
+            '<audio controls hidden data-testid="voice-preview-audio"></audio></div>',
+            reverse("admin:voices_voice_preview", args=[voice.pk]),
+            conf.PREVIEW_TEXT_MAX_CHARS,
+            voice.sample_sentence or DEFAULT_SAMPLE_SENTENCE,
+        )
 
     @admin.display(description="Samples", ordering="sample_count")
     def sample_count(self, voice: Voice) -> int:
@@ -229,6 +261,11 @@ class VoiceAdmin(OrganizationScopedAdmin):
                 name="voices_voice_sample_audio",
             ),
             path(
+                "<int:voice_id>/preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="voices_voice_preview",
+            ),
+            path(
                 "<int:voice_id>/previews/<int:preview_id>/audio/",
                 self.admin_site.admin_view(self.preview_audio_view),
                 name="voices_voice_preview_audio",
@@ -255,3 +292,33 @@ class VoiceAdmin(OrganizationScopedAdmin):
         voice = self._visible_voice(request, voice_id)
         preview = get_object_or_404(VoicePreview, voice=voice, pk=preview_id)
         return storage.audio_response(name=str(preview.file.name), audio_format="mp3")
+
+    def preview_view(self, request: HttpRequest, voice_id: int) -> JsonResponse:
+        """POST `text`: synthesise it with the voice (once per distinct text) and answer with
+        the stored preview's audio URL, for the page to play. Writers of the voice's
+        organization only: a preview is a stored file."""
+        if request.method != "POST":
+            return JsonResponse({"error": "Send the text with POST."}, status=405)
+        voice = self._visible_voice(request, voice_id)
+        if not self.has_change_permission(request, voice):
+            raise PermissionDenied
+        try:
+            result = speech.voice_preview(voice=voice, text=request.POST.get("text", ""))
+        except ApplicationError as error:
+            messages_ = [
+                str(message)
+                for items in (error.details or {}).values()
+                for message in (items if isinstance(items, list) else [items])
+            ]
+            status = 503 if error.code == ErrorCode.SERVICE_UNAVAILABLE else 400
+            return JsonResponse({"error": " ".join(messages_) or error.message}, status=status)
+        preview = result.preview
+        return JsonResponse(
+            {
+                "previewId": preview.pk,
+                "url": reverse("admin:voices_voice_preview_audio", args=[voice.pk, preview.pk]),
+                "durationSeconds": preview.duration_seconds,
+                "text": preview.text,
+                "created": result.created,
+            }
+        )

@@ -249,3 +249,70 @@ def test_it_refuses_null_characters_in_labels_as_a_form_error(client, owner, acm
     assert "Null characters are not allowed." in response.content.decode()
     voice.refresh_from_db()
     assert (voice.name, voice.labels) == ("Old", {"accent": "scottish"})
+
+
+# --- Preview with custom text on the voice page --------------------------------------------
+
+
+def test_the_voice_page_offers_a_preview_box_with_the_sample_sentence(client, owner, acme):
+    voice = VoiceFactory(organization=acme, sample_sentence="Hello from Acme.")
+    client.force_login(staff(owner))
+
+    content = client.get(f"{ADMIN}/{voice.pk}/change/").content.decode()
+
+    assert 'data-testid="voice-preview"' in content
+    assert f'data-url="{ADMIN}/{voice.pk}/preview/"' in content
+    assert ">Hello from Acme.</textarea>" in content
+    assert "anvil/voice_preview.js" in content
+    # The bulk action stays.
+    assert "generate_preview" in client.get(ADMIN + "/").content.decode()
+
+
+def test_it_speaks_custom_text_and_answers_with_audio_to_play(client, owner, acme):
+    voice = VoiceFactory(organization=acme)
+    client.force_login(staff(owner))
+
+    response = client.post(f"{ADMIN}/{voice.pk}/preview/", {"text": "  Is Tuesday good?  "})
+    again = client.post(f"{ADMIN}/{voice.pk}/preview/", {"text": "Is Tuesday good?"})
+
+    data = response.json()
+    preview = VoicePreview.objects.get()
+    assert response.status_code == 200
+    assert (data["previewId"], data["text"], data["created"]) == (
+        preview.pk,
+        "Is Tuesday good?",
+        True,
+    )
+    assert data["url"] == f"{ADMIN}/{voice.pk}/previews/{preview.pk}/audio/"
+    assert data["durationSeconds"] > 0
+    assert (again.json()["previewId"], again.json()["created"]) == (preview.pk, False)
+    audio = client.get(data["url"])
+    assert (audio.status_code, audio["Content-Type"]) == (200, "audio/mpeg")
+
+
+def test_a_preview_that_cannot_be_made_says_why_in_plain_words(client, owner, acme):
+    voice = VoiceFactory(organization=acme)
+    busy = VoiceFactory(organization=acme, status=VoiceStatus.PROCESSING)
+    client.force_login(staff(owner))
+
+    empty = client.post(f"{ADMIN}/{voice.pk}/preview/", {"text": "   "})
+    long = client.post(f"{ADMIN}/{voice.pk}/preview/", {"text": "a" * 501})
+    not_ready = client.post(f"{ADMIN}/{busy.pk}/preview/", {"text": "Hi"})
+
+    assert (empty.status_code, empty.json()) == (400, {"error": "There is no text to speak."})
+    assert long.json() == {"error": "The text to speak is 501 characters; at most 500."}
+    assert not_ready.json()["error"].startswith("This voice is still processing")
+    assert client.get(f"{ADMIN}/{voice.pk}/preview/").status_code == 405
+    assert VoicePreview.objects.count() == 0
+
+
+def test_previews_are_for_writers_of_the_voices_organization(client, viewer, outsider, acme):
+    voice = VoiceFactory(organization=acme)
+
+    client.force_login(staff(viewer))
+    as_viewer = client.post(f"{ADMIN}/{voice.pk}/preview/", {"text": "Hi"})
+    client.force_login(staff(outsider))
+    as_outsider = client.post(f"{ADMIN}/{voice.pk}/preview/", {"text": "Hi"})
+
+    assert (as_viewer.status_code, as_outsider.status_code) == (403, 404)
+    assert VoicePreview.objects.count() == 0
