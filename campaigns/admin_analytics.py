@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.core.handlers.asgi import ASGIRequest
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
@@ -117,8 +118,13 @@ def sessions_csv_view(request: HttpRequest) -> StreamingHttpResponse | HttpRespo
             content_type="text/plain; charset=utf-8",
         )
     name = f"sessions-{campaign.pk if campaign else 'all'}-{chosen['start']}-{chosen['end']}.csv"
-    response = StreamingHttpResponse(
-        exports.sessions_csv_rows(sessions), content_type="text/csv; charset=utf-8"
+    # Served by an ASGI server (production), the rows must come from an async iterator to
+    # stream; under WSGI (and the test client) from a plain one.
+    rows = (
+        exports.sessions_csv_rows_async(sessions)
+        if isinstance(request, ASGIRequest)
+        else exports.sessions_csv_rows(sessions)
     )
+    response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

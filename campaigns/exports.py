@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import csv
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
+from itertools import islice
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.db.models import QuerySet
 
 from sessions.models import CallSession, TranscriptTurn
 from sessions.transcripts import SPEAKER_NAMES, UNHEARD
 
 CHUNK = 500
+# Lines handed to the event loop at once when served over ASGI.
+ASYNC_BATCH = 200
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 COLUMNS = (
     "session_id",
@@ -112,3 +116,13 @@ def sessions_csv_rows(sessions: QuerySet[CallSession]) -> Iterator[str]:
         for session in chunk:
             yield writer.writerow(_row(session, transcripts.get(session.pk, "")))
         last_id = chunk[-1].pk
+
+
+async def sessions_csv_rows_async(sessions: QuerySet[CallSession]) -> AsyncIterator[str]:
+    """`sessions_csv_rows` for an ASGI server: Django reads a synchronous iterator of a
+    streaming response whole before sending it there, so the rows are pulled from the
+    synchronous generator in batches on the ORM's thread and sent as they come."""
+    rows = sessions_csv_rows(sessions)
+    take = sync_to_async(lambda: "".join(islice(rows, ASYNC_BATCH)), thread_sensitive=True)
+    while batch := await take():
+        yield batch
