@@ -25,6 +25,7 @@ from anvil_voice.accounts.admin_scoping import (
 )
 from anvil_voice.errors import VALIDATION_MESSAGE, ApplicationError
 from campaigns.dialling import callbacks
+from campaigns.models import Contact
 from sessions.models import CallbackStatus, CallSession, ScheduledCallback
 
 # What the picker sends (`<input type="datetime-local">`): minutes, or seconds with step < 60.
@@ -34,7 +35,11 @@ PICKER_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S")
 def contact_zone(session: CallSession) -> ZoneInfo:
     """The zone the form speaks in: the contact's own (UTC when the session has no contact,
     which cannot be called back anyway: the service says so)."""
-    name = session.contact.time_zone if session.contact is not None else ""
+    return contact_zone_of(session.contact)
+
+
+def contact_zone_of(contact: Contact | None) -> ZoneInfo:
+    name = contact.time_zone if contact is not None else ""
     try:
         return ZoneInfo(name) if name else ZoneInfo("UTC")
     except (ZoneInfoNotFoundError, ValueError):
@@ -91,9 +96,16 @@ class ScheduleCallbackForm(forms.Form):
 
 @admin.register(ScheduledCallback)
 class ScheduledCallbackAdmin(ReadOnlyScopedAdmin):
-    list_display = ["id", "contact", "campaign", "at", "status", "requested_by", "source_session"]
+    list_display = [
+        "id", "contact", "campaign", "at", "at_local", "status", "requested_by", "source_session"
+    ]  # fmt: skip
     list_filter = ["status", "requested_by"]
+    list_select_related = ["contact", "campaign"]
     ordering = ["-at"]
+
+    @admin.display(description="Contact's local time", ordering="at")
+    def at_local(self, callback: ScheduledCallback) -> str:
+        return local_text(callback.at, contact_zone_of(callback.contact))
 
     def get_urls(self) -> list[URLPattern]:
         return [

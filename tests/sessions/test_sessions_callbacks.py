@@ -684,6 +684,8 @@ def test_the_admin_page_cancels_a_pending_callback_and_audits_who_did(client, ow
     again = client.post(admin_url(call), {"cancel": "Cancel this callback"}, follow=True)
 
     assert "Tuesday 3 March 2026, 11:00 (America/New_York, EST)" in shown
+    listed = client.get(reverse("admin:call_sessions_scheduledcallback_changelist"))
+    assert "Tuesday 3 March 2026, 11:00 (America/New_York, EST)" in listed.content.decode()
     assert response.status_code == 302
     assert ScheduledCallback.objects.get().status == CallbackStatus.CANCELLED
     event = CallEvent.objects.get(session=call, kind="callback_cancelled")
