@@ -53,6 +53,15 @@ def spreadsheet_safe(value: Any) -> str:
     return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
 
 
+# Only what a row writes: the JSON columns (extracted, compliance, variables) would be decoded
+# for every session and never used.
+_READ_FIELDS = (
+    "id", "kind", "to_number", "status", "outcome", "answered_by", "queued_at", "answered_at",
+    "ended_at", "duration_seconds", "summary", "campaign__name", "contact__first_name",
+    "contact__last_name", "script_version__number", "script_version__script__name",
+)  # fmt: skip
+
+
 class _Echo:
     """A file-like object whose write returns the line: csv.writer writes one row at a time
     into the streaming response (Django's documented pattern)."""
@@ -102,8 +111,10 @@ def sessions_csv_rows(sessions: QuerySet[CallSession]) -> Iterator[str]:
     """The CSV, one encoded line (or quoted multi-line record) at a time, header first."""
     writer = csv.writer(_Echo())
     yield writer.writerow(COLUMNS)
-    queryset = sessions.select_related("campaign", "contact", "script_version__script").order_by(
-        "-id"
+    queryset = (
+        sessions.select_related("campaign", "contact", "script_version__script")
+        .only(*_READ_FIELDS)
+        .order_by("-id")
     )
     last_id: int | None = None
     while True:

@@ -347,3 +347,22 @@ def test_staff_without_the_session_permission_is_refused_and_anonymous_must_log_
     staff(client, outsider, can_view=False)
     assert client.get(reverse("analytics")).status_code == 403
     assert client.get(reverse("analytics-sessions-csv")).status_code == 403
+
+
+def test_the_export_reads_a_fixed_number_of_queries_per_page(acme, django_assert_num_queries):
+    campaign = CampaignFactory(organization=acme)
+    for n in range(3):
+        session = CallSessionFactory(
+            organization=acme,
+            campaign=campaign,
+            contact=ContactFactory(organization=acme),
+            script_version=campaign.script.versions.get(number=1),
+        )
+        TranscriptTurnFactory(session=session, index=0, text=f"line {n}")
+
+    # One page of sessions (with campaign, contact and script version), its turns, the end.
+    with django_assert_num_queries(3):
+        lines = list(sessions_csv_rows(CallSession.objects.all()))
+
+    assert len(lines) == 4
+    assert all(" v1," in line for line in lines[1:])
