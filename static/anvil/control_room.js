@@ -139,7 +139,7 @@
     part("control-room-pending").textContent = String(progress.pending);
     part("control-room-total").textContent = String(progress.total);
     part("control-room-in-flight").textContent = String(state.liveCalls.length);
-    part("control-room-answer-rate").textContent = state.answerRatePercent + "%";
+    part("control-room-answer-rate").textContent = state.answerRatePercent.toFixed(1) + "%";
     const talk = part("control-room-talk-time");
     talk.dataset.seconds = String(state.averageTalkSeconds);
     talk.textContent = Math.round(state.averageTalkSeconds) + " s";
