@@ -93,10 +93,13 @@ def campaign_live_calls(*, campaign: Campaign, now: datetime) -> list[RoomCall]:
 
 def campaign_recent_calls(*, campaign: Campaign, now: datetime) -> list[RoomCall]:
     sessions = _with_last_turn(
-        CallSession.objects.filter(campaign=campaign, ended_at__isnull=False)
+        CallSession.objects.filter(campaign=campaign)
         .exclude(status__in=LIVE_CALL_STATUSES)
         .select_related("contact")
-        .order_by("-ended_at", "-id")
+        # Newest sessions first, not latest ended: the primary key's index read backwards
+        # stops after a few rows (a running campaign's sessions are the newest), where an
+        # order on ended_at would sort every session of a large campaign at each refresh.
+        .order_by("-id")
     )[:RECENT_CALLS_SHOWN]
     return [_room_call(session, now=now) for session in sessions]
 

@@ -41,7 +41,9 @@ from tests.sessions.live_call_support import live_settings, persona_campaign
 
 __all__ = ["browser", "manager", "page", "server", "simulator"]  # fixtures used by name
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Not repeated on the PostgreSQL pass (about a minute, most of it the call): what it stores and
+# reads there is repeated by tests/campaigns/test_campaigns_control_room.py and _next_dial.py.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.audio_behaviour]
 
 SYSTEM = services.Actor.named("browser test")
 CALL_MS = CALL_WAIT * 1000
