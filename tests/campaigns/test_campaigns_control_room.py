@@ -155,6 +155,7 @@ def test_the_page_shows_the_room_and_links_back(client, owner, busy_campaign):
     assert 'data-testid="control-room"' in page
     assert f'data-session-id="{live.pk}"' in page
     assert "Who is this?" in page
+    assert '<td data-testid="control-room-call-elapsed">1:15</td>' in page  # answered 75 s ago
     assert 'data-testid="control-room-pause"' in page
     assert 'id="campaign-outcome-chart"' in page
     assert room_url(busy_campaign) in change.content.decode()
