@@ -14,6 +14,7 @@
   let pending = null;
   let inFlight = false;
   let fetchedAt = performance.now();
+  let requestedAt = 0;
 
   function part(testid) {
     return room.querySelector('[data-testid="' + testid + '"]');
@@ -158,6 +159,7 @@
       return;
     }
     inFlight = true;
+    requestedAt = performance.now();
     fetch(stateUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) {
         if (!response.ok) throw new Error("HTTP " + response.status);
@@ -211,9 +213,11 @@
       connection.dataset.state = "polling";
     };
     socket.onmessage = function () {
-      // Any call event of the organization may be one of ours: fetch once it settles.
-      clearTimeout(pending);
-      pending = setTimeout(refreshSoon, 200);
+      // Any call event of the organization may be one of ours: one fetch for a burst of them,
+      // at most one a second (an organization with many calls sends many events).
+      if (pending) return;
+      const wait = Math.max(200, 1000 - (performance.now() - requestedAt));
+      pending = setTimeout(refreshSoon, wait);
     };
   } catch (error) {
     connection.dataset.state = "polling";

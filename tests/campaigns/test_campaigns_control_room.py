@@ -11,6 +11,8 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from campaigns import services
@@ -229,3 +231,32 @@ def test_a_manager_pauses_and_resumes_from_the_room(client, member, busy_campaig
     assert resumed["Location"] == room_url(busy_campaign)
     busy_campaign.refresh_from_db()
     assert busy_campaign.status == CampaignStatus.RUNNING
+
+
+def test_the_state_costs_the_same_queries_however_many_calls_are_up(client, owner, busy_campaign):
+    as_staff(client, owner)
+    url = room_url(busy_campaign, "control_room_state")
+    client.get(url)  # the session and permission caches are warm from here on
+    before = _queries(lambda: client.get(url))
+    live = CallSession.objects.get(status=CallStatus.IN_PROGRESS)
+    for index in range(3):
+        extra = CallSession.objects.create(
+            organization=live.organization,
+            campaign=busy_campaign,
+            contact=live.contact,
+            attempt_number=10 + index,
+            to_number=live.to_number,
+            from_number=live.from_number,
+            status=CallStatus.IN_PROGRESS,
+            answered_at=NOW,
+        )
+        TranscriptTurn.objects.create(session=extra, index=0, speaker="agent", text="Hello.")
+
+    assert len(client.get(url).json()["liveCalls"]) == 5
+    assert _queries(lambda: client.get(url)) == before
+
+
+def _queries(function) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        function()
+    return len(captured)
