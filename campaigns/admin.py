@@ -5,6 +5,10 @@ form: start/pause/stop buttons (POSTing to `<id>/lifecycle/<verb>/`, the same se
 API and the list actions), the progress bar, the outcome and hourly-calls charts, and links to
 the campaign's sessions and to its contact list's CSV import page.
 
+The panel and the list's "Dialling" column say why a running campaign is not dialling and when
+it next dials in the contacts' local time (`next_dial`); both link to the campaign's control
+room (`admin_control_room`). The buttons and charts they share are in `admin_panel`.
+
 Contact lists (CSV import), the do-not-call list and caller IDs are in `admin_contacts`.
 """
 
