@@ -5,6 +5,10 @@ form: start/pause/stop buttons (POSTing to `<id>/lifecycle/<verb>/`, the same se
 API and the list actions), the progress bar, the outcome and hourly-calls charts, and links to
 the campaign's sessions and to its contact list's CSV import page.
 
+The panel and the list's "Dialling" column say why a running campaign is not dialling and when
+it next dials in the contacts' local time (`next_dial`); both link to the campaign's control
+room (`admin_control_room`). The buttons and charts they share are in `admin_panel`.
+
 Contact lists (CSV import), the do-not-call list and caller IDs are in `admin_contacts`.
 """
 
@@ -19,17 +23,22 @@ from django.db.models import Model, QuerySet
 from django.forms import ModelForm
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin
-from anvil_voice.charts import OUTCOME_COLOURS, Chart, ChartItem, column_chart, horizontal_bar_chart
+from anvil_voice.charts import Chart
 from anvil_voice.errors import ApplicationError
-from campaigns import admin_callbacks, admin_contacts, selectors, services
+from campaigns import admin_callbacks, admin_contacts, next_dial, selectors, services
+from campaigns.admin_control_room import RETURN_TO_CONTROL_ROOM, ControlRoomAdminMixin
+from campaigns.admin_panel import (
+    LIFECYCLE_VERBS,
+    campaign_hourly_chart,
+    campaign_outcome_chart,
+    lifecycle_buttons,
+)
 from campaigns.models import Campaign, CampaignStats, CampaignStatus, CampaignTransition
-from campaigns.services.lifecycle import ALLOWED_TRANSITIONS
 
 __all__ = ["CampaignAdmin", "admin_callbacks", "admin_contacts"]
 
@@ -39,59 +48,6 @@ CONFIG_FIELDS = [
     "max_attempts", "retry_no_answer_minutes", "retry_busy_minutes", "retry_voicemail_minutes",
     "voicemail_behaviour", "record_calls", "transfer_number",
 ]  # fmt: skip
-
-
-# Which lifecycle buttons a campaign in each status offers (the services decide for real).
-LIFECYCLE_VERBS = {
-    "start": (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED),
-    "pause": (CampaignStatus.RUNNING,),
-    "stop": tuple(
-        status
-        for status, targets in ALLOWED_TRANSITIONS.items()
-        if CampaignStatus.STOPPED in targets
-    ),
-}
-
-
-def campaign_outcome_chart(campaign: Campaign) -> Chart:
-    items = [
-        ChartItem(
-            key=item.outcome,
-            label=item.label,
-            value=item.count,
-            colour=OUTCOME_COLOURS.get(item.outcome, "#417690"),
-        )
-        for item in selectors.campaign_outcome_breakdown(campaign=campaign)
-    ]
-    return horizontal_bar_chart(
-        items,
-        chart_id="campaign-outcome-chart",
-        title="Outcomes",
-        caption="(finished calls, whole campaign)",
-        empty_text="No finished calls yet.",
-    )
-
-
-def campaign_hourly_chart(campaign: Campaign, *, now: Any = None) -> Chart:
-    hours = selectors.campaign_hourly_calls(campaign=campaign, now=now)
-    zone = timezone.get_current_timezone_name()
-    items = [
-        ChartItem(
-            key=hour.start.isoformat(),
-            label=f"{hour.start:%Y-%m-%d %H:00} {zone}",
-            value=hour.count,
-            # Every third hour gets a tick so 24 columns stay readable.
-            tick=f"{hour.start:%H}" if hour.start.hour % 3 == 0 else "",
-        )
-        for hour in hours
-    ]
-    return column_chart(
-        items,
-        chart_id="campaign-hourly-chart",
-        title="Calls placed per hour",
-        caption=f"(last {len(items)} hours, {zone})",
-        empty_text=f"No calls placed in the last {len(items)} hours.",
-    )
 
 
 class CampaignAdminForm(forms.ModelForm):
@@ -142,32 +98,22 @@ class CampaignTransitionInline(admin.TabularInline):
         return False
 
 
-# The panel's "why not dialling" line, one per `selectors.Dialling.reason`.
-DIALLING_LINES = {
-    None: "Dialling.",
-    "capacity": "Waiting for a free line: every live call this deployment can hold is in use.",
-    "pacing": "Waiting: the campaign's own concurrent-call or calls-per-second limit is reached.",
-    "window": "Waiting: outside the contacts' calling window.",
-    "nothing_due": "Waiting: no contact is due now.",
-    "paused": "Paused.",
-    "scheduled": "Scheduled to start.",
-}
-
-
-def dialling_line(dialling: selectors.Dialling) -> dict[str, Any] | None:
-    if dialling.state == "idle":
+def dialling_line(campaign: Campaign) -> dict[str, Any] | None:
+    """The panel's "why not dialling / next dial" line (`next_dial`), None when idle."""
+    line = next_dial.campaign_dialling_line(campaign)
+    if line is None:
         return None
     return {
-        "state": dialling.state,
-        "reason": dialling.reason or "",
-        "text": DIALLING_LINES.get(dialling.reason, dialling.reason or ""),
-        "waiting": dialling.waiting_for_capacity,
-        "next_dial_at": dialling.next_dial_at,
+        "state": line.state,
+        "reason": line.reason or "",
+        "text": line.text,
+        "waiting": line.waiting,
+        "next_dial": line.next_dial,
     }
 
 
 @admin.register(Campaign)
-class CampaignAdmin(OrganizationScopedAdmin):
+class CampaignAdmin(ControlRoomAdminMixin, OrganizationScopedAdmin):
     form = CampaignAdminForm
     list_display = [
         "name",
@@ -177,6 +123,7 @@ class CampaignAdmin(OrganizationScopedAdmin):
         "progress",
         "started_at",
         "completed_at",
+        "control_room_link",
     ]
     list_filter = ["status"]
     search_fields = ["name"]
@@ -193,6 +140,7 @@ class CampaignAdmin(OrganizationScopedAdmin):
                 self.admin_site.admin_view(require_POST(self.lifecycle_view)),
                 name="campaigns_campaign_lifecycle",
             ),
+            *self.control_room_urls(),
             *super().get_urls(),
         ]
 
@@ -206,7 +154,19 @@ class CampaignAdmin(OrganizationScopedAdmin):
         if not self.has_change_permission(request, campaign):
             raise PermissionDenied
         self._apply(request, Campaign.objects.filter(pk=campaign.pk), verb)
-        return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+        back = "admin:campaigns_campaign_change"
+        if request.POST.get("return_to") == RETURN_TO_CONTROL_ROOM:
+            back = "admin:campaigns_campaign_control_room"
+        return HttpResponseRedirect(reverse(back, args=[campaign.pk]))
+
+    def lifecycle_buttons(self, request: HttpRequest, campaign: Campaign) -> list[dict[str, Any]]:
+        return lifecycle_buttons(campaign, can_change=self.has_change_permission(request, campaign))
+
+    def control_room_charts(self, campaign: Campaign) -> dict[str, Chart]:
+        return {
+            "outcomes": campaign_outcome_chart(campaign),
+            "hourly": campaign_hourly_chart(campaign),
+        }
 
     def change_view(
         self,
@@ -226,19 +186,11 @@ class CampaignAdmin(OrganizationScopedAdmin):
         can_change = self.has_change_permission(request, campaign)
         return {
             "campaign": campaign,
-            "dialling": dialling_line(selectors.campaign_dialling(campaign)),
+            "dialling": dialling_line(campaign),
             "stats": stats,
             "progress_percent": stats["progressPercent"],
             "answer_rate_percent": round(100 * stats["answerRate"], 1),
-            "buttons": [
-                {
-                    "verb": verb,
-                    "label": verb.title(),
-                    "enabled": can_change and campaign.status in statuses,
-                    "url": reverse("admin:campaigns_campaign_lifecycle", args=[campaign.pk, verb]),
-                }
-                for verb, statuses in LIFECYCLE_VERBS.items()
-            ],
+            "buttons": lifecycle_buttons(campaign, can_change=can_change),
             "sessions_url": reverse("admin:call_sessions_callsession_changelist")
             + f"?campaign__id__exact={campaign.pk}",
             "import_url": reverse(
@@ -247,6 +199,9 @@ class CampaignAdmin(OrganizationScopedAdmin):
             "contact_list": campaign.contact_list,
             "outcome_chart": campaign_outcome_chart(campaign),
             "hourly_chart": campaign_hourly_chart(campaign),
+            "control_room_url": reverse(
+                "admin:campaigns_campaign_control_room", args=[campaign.pk]
+            ),
         }
 
     def get_fields(self, request: HttpRequest, obj: Model | None = None) -> list[Any]:
@@ -267,16 +222,20 @@ class CampaignAdmin(OrganizationScopedAdmin):
         super().save_model(request, obj, form, change)
         CampaignStats.objects.get_or_create(campaign=obj)
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Campaign]:
+        # The next dial's zone is read with the rows: the list's column costs no query a row.
+        return selectors.with_next_dial_zone(super().get_queryset(request))
+
     @admin.display(description="Dialling")
     def dialling(self, campaign: Campaign) -> str:
-        # The dispatcher's note is on the row: no query per line.
-        line = dialling_line(selectors.campaign_dialling(campaign))
-        if line is None:
-            return "—"
-        text = str(line["text"])
-        if line["waiting"]:
-            text += f" {line['waiting']} waiting."
-        return text
+        # The dispatcher's note is on the row, the zone annotated: no query per line.
+        line = next_dial.campaign_dialling_line(campaign)
+        return "—" if line is None else line.text
+
+    @admin.display(description="Control room")
+    def control_room_link(self, campaign: Campaign) -> SafeString:
+        url = reverse("admin:campaigns_campaign_control_room", args=[campaign.pk])
+        return format_html('<a href="{}" data-testid="campaign-control-room-link">Open</a>', url)
 
     @admin.display(description="Progress")
     def progress(self, campaign: Campaign) -> str:

@@ -7,26 +7,32 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, QuerySet
-from django.db.models.functions import TruncHour
+from django.conf import settings
+from django.db.models import Case, CharField, Count, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
 
 from campaigns.models import (
     CallerId,
     Campaign,
+    CampaignContact,
+    CampaignContactState,
     CampaignStats,
     CampaignStatus,
     Contact,
     ContactList,
     DiallingReason,
 )
-from sessions.models import CallSession, Outcome
+from sessions.models import CallbackStatus, CallSession, Outcome, ScheduledCallback
 
 
 def campaign_list() -> QuerySet[Campaign]:
     # Stats are one row per campaign: joined, never aggregated over contacts. The list is
     # joined too: a campaign not started yet counts its list's contacts (`campaign_stats`).
-    return Campaign.objects.select_related("caller_id", "stats", "contact_list")
+    # The next dial's zone is read along (`next_dial`): the API lists tell it for every row.
+    return with_next_dial_zone(
+        Campaign.objects.select_related("caller_id", "stats", "contact_list")
+    )
 
 
 def campaign_sessions(*, campaign: Campaign) -> QuerySet[CallSession]:
@@ -85,6 +91,57 @@ def campaign_dialling(campaign: Campaign) -> Dialling:
     if campaign.status == CampaignStatus.SCHEDULED:
         return Dialling("waiting", "scheduled", campaign.start_at, 0)
     return Dialling("idle", None, None, 0)
+
+
+# The annotation `with_next_dial_zone` adds to each campaign.
+NEXT_DIAL_ZONE = "next_dial_time_zone"
+
+
+def _zone_expression() -> Any:
+    due_contact = CampaignContact.objects.filter(
+        campaign_id=OuterRef("pk"),
+        state=CampaignContactState.PENDING,
+        next_attempt_at=OuterRef("next_dial_at"),
+    ).order_by("id")
+    due_callback = ScheduledCallback.objects.filter(
+        campaign_id=OuterRef("pk"), status=CallbackStatus.PENDING, at=OuterRef("next_dial_at")
+    ).order_by("id")
+    first_pending = CampaignContact.objects.filter(
+        campaign_id=OuterRef("pk"), state=CampaignContactState.PENDING
+    ).order_by("next_attempt_at", "id")
+    first_listed = Contact.objects.filter(contact_list_id=OuterRef("contact_list_id"))
+    zone = Coalesce(
+        # COALESCE stops at the first non-null: the later look-ups run only when needed.
+        Subquery(due_contact.values("contact__time_zone")[:1]),
+        Subquery(due_callback.values("contact__time_zone")[:1]),
+        Subquery(first_pending.values("contact__time_zone")[:1]),
+        Subquery(first_listed.order_by("id").values("time_zone")[:1]),
+        output_field=CharField(),
+    )
+    # Only campaigns that can have a next dial pay for the look-ups.
+    return Case(
+        When(status__in=[CampaignStatus.RUNNING, CampaignStatus.SCHEDULED], then=zone),
+        default=Value(None),
+        output_field=CharField(),
+    )
+
+
+def with_next_dial_zone(queryset: QuerySet[Campaign]) -> QuerySet[Campaign]:
+    """`queryset` with each campaign's next-dial zone read along (`next_dial_zone`)."""
+    return queryset.annotate(**{NEXT_DIAL_ZONE: _zone_expression()})
+
+
+def next_dial_zone(campaign: Campaign) -> str:
+    """The zone to tell `campaign.next_dial_at` in: the contact's due then (`next_dial`)."""
+    if hasattr(campaign, NEXT_DIAL_ZONE):
+        zone = getattr(campaign, NEXT_DIAL_ZONE)
+    else:
+        zone = (
+            with_next_dial_zone(Campaign.objects.filter(pk=campaign.pk))
+            .values_list(NEXT_DIAL_ZONE, flat=True)
+            .first()
+        )
+    return zone or settings.CAMPAIGNS_DEFAULT_TIME_ZONE
 
 
 def _ratio(part: int, whole: int, digits: int) -> float:

@@ -13,7 +13,7 @@ from anvil_voice.api.serializers import (
     CamelCaseModelSerializer,
     CamelCaseSerializer,
 )
-from campaigns import selectors
+from campaigns import next_dial, selectors
 from campaigns.contact_fields import TEXT_LIMITS, VARIABLE_VALUE_MAX
 from campaigns.models import (
     CallerId,
@@ -219,8 +219,25 @@ class CampaignWriteSerializer(CamelCaseSerializer):
     )
 
 
+class NextDialLocalSerializer(CamelCaseSerializer):
+    """`dialling.nextDialLocal`: `nextDialAt` on the clock of the contact due then."""
+
+    time = serializers.CharField(
+        read_only=True,
+        help_text="The same moment as nextDialAt, as ISO 8601 with the zone's UTC offset.",
+    )
+    time_zone = serializers.CharField(
+        read_only=True,
+        help_text=(
+            "The IANA time zone of the contact due next (the campaign's first contact when "
+            "none is due yet, e.g. a scheduled start)."
+        ),
+    )
+
+
 class CampaignDiallingSerializer(CamelCaseSerializer):
-    """`dialling`: whether the campaign places calls now, and if not why (`selectors.Dialling`)."""
+    """`dialling`: whether the campaign places calls now, and if not why (`selectors.Dialling`,
+    `next_dial.campaign_dialling_line`)."""
 
     state = serializers.ChoiceField(choices=selectors.DIALLING_STATES, read_only=True)
     reason = serializers.ChoiceField(
@@ -242,6 +259,19 @@ class CampaignDiallingSerializer(CamelCaseSerializer):
     )
     waiting_for_capacity = serializers.IntegerField(
         read_only=True, help_text="Due contacts left queued for lack of live-call capacity."
+    )
+    next_dial_local = NextDialLocalSerializer(
+        allow_null=True,
+        read_only=True,
+        help_text="nextDialAt in the local time of the contact due then (null without it).",
+    )
+    message = serializers.CharField(
+        allow_null=True,
+        read_only=True,
+        help_text=(
+            "The same, as a sentence for people: why it is not dialling and when it next "
+            "dials in the contacts' local time (null for an idle campaign)."
+        ),
     )
 
 
@@ -283,7 +313,22 @@ class CampaignSerializer(CamelCaseModelSerializer):
 
     @extend_schema_field(CampaignDiallingSerializer)
     def get_dialling(self, campaign: Campaign) -> dict[str, Any]:
-        return dict(CampaignDiallingSerializer(selectors.campaign_dialling(campaign)).data)
+        dialling = selectors.campaign_dialling(campaign)
+        line = next_dial.campaign_dialling_line(campaign, dialling=dialling)
+        local = line.next_dial if line is not None else None
+        payload = {
+            "state": dialling.state,
+            "reason": dialling.reason,
+            "next_dial_at": dialling.next_dial_at,
+            "waiting_for_capacity": dialling.waiting_for_capacity,
+            "next_dial_local": (
+                {"time": local.local.isoformat(), "time_zone": local.time_zone}
+                if local is not None
+                else None
+            ),
+            "message": line.text if line is not None else None,
+        }
+        return dict(CampaignDiallingSerializer(payload).data)
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_stats(self, campaign: Campaign) -> dict[str, Any]:

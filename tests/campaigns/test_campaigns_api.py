@@ -74,7 +74,14 @@ def empty_stats(total: int = 0) -> dict[str, object]:
     }
 
 
-IDLE = {"state": "idle", "reason": None, "nextDialAt": None, "waitingForCapacity": 0}
+IDLE = {
+    "state": "idle",
+    "reason": None,
+    "nextDialAt": None,
+    "waitingForCapacity": 0,
+    "nextDialLocal": None,
+    "message": None,
+}
 
 
 def campaign_payload(
@@ -180,6 +187,8 @@ def test_it_lists_campaigns_newest_first_and_filters_by_status(owner, outsider, 
                     "reason": "paused",
                     "nextDialAt": None,
                     "waitingForCapacity": 0,
+                    "nextDialLocal": None,
+                    "message": "Paused. It dials again when resumed.",
                 },
             ),
             campaign_payload(older, empty_stats(3)),
@@ -248,7 +257,14 @@ def test_it_gets_a_campaign_with_stats_from_its_counters(owner, make_campaign):
     stats["progressPercent"] = 25.0
     stats["cost"] = {"total": "0.0130", "currency": "USD", "calls": 1}
     # Its one tick placed every contact's call.
-    dialling = {"state": "dialling", "reason": None, "nextDialAt": None, "waitingForCapacity": 0}
+    dialling = {
+        "state": "dialling",
+        "reason": None,
+        "nextDialAt": None,
+        "waitingForCapacity": 0,
+        "nextDialLocal": None,
+        "message": "Dialling.",
+    }
     assert response.json() == {
         "success": True,
         "data": campaign_payload(campaign, stats, dialling),

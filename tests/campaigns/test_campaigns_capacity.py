@@ -67,10 +67,21 @@ def waiting_on_capacity(waiting: int) -> dict:
         "reason": "capacity",
         "nextDialAt": None,
         "waitingForCapacity": waiting,
+        "nextDialLocal": None,
+        "message": "Waiting for a free line: every live call this deployment can hold is in use. "
+        f"{waiting} due contact{'s' if waiting != 1 else ''} waiting. "
+        "Next dial as soon as a line is free.",
     }
 
 
-DIALLING = {"state": "dialling", "reason": None, "nextDialAt": None, "waitingForCapacity": 0}
+DIALLING = {
+    "state": "dialling",
+    "reason": None,
+    "nextDialAt": None,
+    "waitingForCapacity": 0,
+    "nextDialLocal": None,
+    "message": "Dialling.",
+}
 
 
 # --- the settings --------------------------------------------------------------------------
@@ -267,6 +278,9 @@ def test_it_says_when_the_calling_window_is_closed_and_when_it_opens(owner, make
         "reason": "window",
         "nextDialAt": "2026-03-03T19:00:00Z",
         "waitingForCapacity": 0,
+        "nextDialLocal": {"time": "2026-03-03T14:00:00-05:00", "timeZone": "America/New_York"},
+        "message": "Waiting: outside the contacts' calling window. "
+        "Next dial 14:00 America/New_York (in 4 h).",
     }
 
 
@@ -285,6 +299,8 @@ def test_it_says_when_nothing_is_due_and_when_the_next_contact_is(owner, make_ca
         "reason": "nothing_due",
         "nextDialAt": "2026-03-03T15:15:00Z",
         "waitingForCapacity": 0,
+        "nextDialLocal": {"time": "2026-03-03T10:15:00-05:00", "timeZone": "America/New_York"},
+        "message": "Waiting: no contact is due now. Next dial 10:15 America/New_York (in 15 min).",
     }
 
 
@@ -301,12 +317,17 @@ def test_it_says_paused_and_pacing(owner, make_campaign, frozen, placement_tasks
         "reason": "pacing",
         "nextDialAt": None,
         "waitingForCapacity": 0,
+        "nextDialLocal": None,
+        "message": "Waiting: the campaign's own concurrent-call or calls-per-second limit is "
+        "reached. Next dial as soon as one of its calls ends or its calls-per-second allow.",
     }
     assert dialling(owner, campaign)[0] == {
         "state": "waiting",
         "reason": "paused",
         "nextDialAt": None,
         "waitingForCapacity": 0,
+        "nextDialLocal": None,
+        "message": "Paused. It dials again when resumed.",
     }
 
 
@@ -326,13 +347,14 @@ def test_the_admin_campaign_page_says_it_waits_for_capacity(
     changelist = client.get(reverse("admin:campaigns_campaign_changelist")).content.decode()
 
     assert (
-        '<div id="campaign-dialling" data-state="waiting" data-reason="capacity">\n'
+        '<div id="campaign-dialling" data-testid="campaign-next-dial" data-state="waiting" '
+        'data-reason="capacity">\n'
         "    Waiting for a free line: every live call this deployment can hold is in use. "
-        "3 due contacts waiting."
+        "3 due contacts waiting. Next dial as soon as a line is free."
     ) in page.decode()
     assert (
         '<td class="field-dialling">Waiting for a free line: every live call this deployment can '
-        "hold is in use. 3 waiting.</td>"
+        "hold is in use. 3 due contacts waiting. Next dial as soon as a line is free.</td>"
     ) in changelist
 
 
@@ -344,6 +366,8 @@ def test_a_draft_campaign_is_idle(owner, make_campaign):
         "reason": None,
         "nextDialAt": None,
         "waitingForCapacity": 0,
+        "nextDialLocal": None,
+        "message": None,
     }
 
 
