@@ -2,11 +2,17 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "anvil_voice.settings")
 # Django must be set up before anything imports models (the websocket routes do).
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
+
+from anvil_voice.http_handler import SyncChainASGIHandler  # noqa: E402
+
+# HTTP in one thread hop per request (not Django's async-mode middleware chain): see
+# anvil_voice/http_handler.py and docs/benchmarks.md "API CPU per request".
+django_asgi_app = SyncChainASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

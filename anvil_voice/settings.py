@@ -103,18 +103,34 @@ TEMPLATES = [
 ]
 
 # --- Database -----------------------------------------------------------------------------
+# HTTP requests run on this many threads per process (anvil_voice/http_handler.py), each keeping
+# its database connection between requests: it bounds the connections a web process holds.
+HTTP_WORKER_THREADS = env.get_int("HTTP_WORKER_THREADS", 8, minimum=1)
 if DATABASE_URL:
-    # No persistent connections: under ASGI every request may run in a new thread, and kept
-    # connections pile up until PostgreSQL refuses clients (Django's advice for ASGI). Health
-    # checks still guard a connection reused within one request or task.
+    # psycopg's connection pool (issue 18): a connection is checked out for a request, a task or
+    # a consumer's database call and returned at its end, whatever thread ran it — safe under
+    # ASGI, where a kept connection per thread would pile up. Django requires CONN_MAX_AGE=0
+    # with a pool. The pool's size is per process: the HTTP worker threads, the Channels sync
+    # thread and a margin; `DATABASE_POOL=0` goes back to one connection per request.
     DATABASES = {
         "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)
     }
+    if env.get_bool("DATABASE_POOL", True):
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env.get_int("DATABASE_POOL_MIN_SIZE", 2, minimum=0),
+            "max_size": env.get_int("DATABASE_POOL_MAX_SIZE", HTTP_WORKER_THREADS + 4, minimum=1),
+            "timeout": env.get_int("DATABASE_POOL_TIMEOUT", 10, minimum=1),
+        }
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = False  # the pool checks on checkout
 else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(VAR_DIR / "db.sqlite3"),
+            # Kept open between requests: every thread that reaches the database is bounded
+            # (the HTTP workers, Channels' sync thread, the worker's), so connections cannot
+            # pile up, and opening one (with its PRAGMAs) costs more than a small query.
+            "CONN_MAX_AGE": env.get_int("SQLITE_CONN_MAX_AGE", 300, minimum=0),
             # Several processes (server, worker, beat) share the file: wait for locks instead
             # of failing, and use WAL so readers never block the writer.
             "OPTIONS": {
@@ -239,6 +255,9 @@ TEST_CALL_RATE_LIMIT = env.get_str("TEST_CALL_RATE_LIMIT", "10/h")
 # Every request of an organization's keys and members also counts against one budget for the
 # organization (issue 15, item 15): more keys must not mean more requests.
 API_ORGANIZATION_RATE_LIMIT = env.get_str("API_ORGANIZATION_RATE_LIMIT", API_RATE_LIMIT)
+# How long an API key (with its organization) is kept in the cache between requests; revoking
+# it, or changing it or its organization, drops it at once (accounts/signals.py).
+API_KEY_CACHE_SECONDS = env.get_int("API_KEY_CACHE_SECONDS", 300, minimum=0)
 # Active (unrevoked) API keys an organization may hold; issuing one more answers 409 CONFLICT.
 API_KEYS_MAX_ACTIVE_PER_ORGANIZATION = env.get_int(
     "API_KEYS_MAX_ACTIVE_PER_ORGANIZATION", 20, minimum=1
@@ -299,7 +318,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_THROTTLE_CLASSES": ["anvil_voice.api.ratelimit.ApiRateLimit"],
     "DEFAULT_PAGINATION_CLASS": "anvil_voice.api.pagination.KeysetCursorPagination",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["anvil_voice.api.filters.FilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "anvil_voice.api.exceptions.envelope_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

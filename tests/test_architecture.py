@@ -19,6 +19,7 @@ PACKAGES = ("anvil_voice", "campaigns", "sessions", "scripts", "voices", "benchm
 LOCAL_IMPORTS_ALLOWED = {
     # Django: models may not be imported while the app registry loads.
     "campaigns/apps.py": "AppConfig.ready connects signal receivers",
+    "anvil_voice/accounts/apps.py": "AppConfig.ready connects signal receivers",
     "sessions/apps.py": "AppConfig.ready connects signal receivers",
     # Heavy or optional providers load only when configured or first used.
     "anvil_voice/speech/local.py": "Piper and Whisper models load on first use",

@@ -4,20 +4,36 @@ from __future__ import annotations
 
 import hmac
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
+from django.core.cache import cache
 from django.db.models import QuerySet
 
 from anvil_voice.accounts.models import ApiKey, Membership, Organization, hash_api_key
 
 
+def api_key_cache_key(prefix: str) -> str:
+    return f"api-key:{prefix}"
+
+
 def api_key_find_active(*, raw_key: str) -> ApiKey | None:
-    """The key for a raw bearer token, or None. Revoked keys are returned (callers say why)."""
+    """The key for a raw bearer token, or None. Revoked keys are returned (callers say why).
+
+    Every API request asks, so the key with its organization is kept in the cache (Redis in
+    production: one process revoking reaches all) for API_KEY_CACHE_SECONDS; whatever changes
+    a key or its organization deletes the entry (services, and the signals in
+    accounts/signals.py). A token whose prefix has no key is not cached: it costs a query,
+    as before."""
     prefix = ApiKey.prefix_of(raw_key)
     if prefix is None:
         return None
-    api_key = ApiKey.objects.select_related("organization").filter(prefix=prefix).first()
+    cache_key = api_key_cache_key(prefix)
+    api_key = cache.get(cache_key)
     if api_key is None:
-        return None
+        api_key = ApiKey.objects.select_related("organization").filter(prefix=prefix).first()
+        if api_key is None:
+            return None
+        cache.set(cache_key, api_key, settings.API_KEY_CACHE_SECONDS)
     if not hmac.compare_digest(api_key.key_hash, hash_api_key(raw_key)):
         return None
     return api_key

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
 from anvil_voice.accounts.models import ApiKey, Membership, Organization, Role, hash_api_key
+from anvil_voice.accounts.selectors import api_key_cache_key
 from anvil_voice.errors import Conflict
 
 # last_used_at is informational; writing it on every request would turn reads into writes.
@@ -71,7 +74,18 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     # Conditional update: revoking twice keeps the first revocation time.
     ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     api_key.refresh_from_db(fields=["revoked_at"])
+    api_key_forget(prefixes=[api_key.prefix])
     return api_key
+
+
+def api_key_forget(*, prefixes: Iterable[str]) -> None:
+    """Drop cached keys (accounts.selectors.api_key_find_active) now and again when the
+    transaction commits: a request that read the row before the commit may have cached it."""
+    keys = [api_key_cache_key(prefix) for prefix in prefixes]
+    if not keys:
+        return
+    cache.delete_many(keys)
+    transaction.on_commit(lambda: cache.delete_many(keys))
 
 
 def api_key_touch(*, api_key: ApiKey) -> None:
@@ -80,3 +94,9 @@ def api_key_touch(*, api_key: ApiKey) -> None:
         return
     ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
     api_key.last_used_at = now
+    # The cached copy carries the new time, or every request after the first minute would
+    # write it again. `add`-like: only while the entry is still there (a revoke may have
+    # dropped it in between, and must win).
+    cache_key = api_key_cache_key(api_key.prefix)
+    if cache.get(cache_key) is not None:
+        cache.set(cache_key, api_key, settings.API_KEY_CACHE_SECONDS)

@@ -146,7 +146,14 @@ class SessionSerializer(CamelCaseModelSerializer):
             latest = prefetched[0] if prefetched else None
         else:
             latest = selectors.callback_latest_for(session=session)
-        return dict(CallbackSerializer(latest).data) if latest is not None else None
+        if latest is None:
+            return None
+        # One serializer for every row of a page: building one per row was a third of
+        # `/sessions`' server time (docs/benchmarks.md, "API CPU per request").
+        callbacks = self.__dict__.get("_callbacks")
+        if callbacks is None:
+            callbacks = self.__dict__["_callbacks"] = CallbackSerializer(context=self.context)
+        return dict(callbacks.to_representation(latest))
 
 
 class SessionDetailSerializer(SessionSerializer):

@@ -63,15 +63,15 @@ def session_page(*, request: Request, queryset: QuerySet[CallSession], view: API
     """
     reject_unknown_params(request.query_params)
     ordering = session_ordering(request.query_params)
-    filterset = SessionFilter(
-        request.query_params,
-        queryset=with_latest_callback(selectors.session_with_duration_key(queryset)),
-        request=request,
-    )
-    if not filterset.is_valid():
-        raise translate_validation(filterset.errors)
+    queryset = with_latest_callback(selectors.session_with_duration_key(queryset))
+    # Without a filter parameter the filterset changes nothing: skip its form (FilterBackend).
+    if any(name in request.query_params for name in SessionFilter.base_filters):
+        filterset = SessionFilter(request.query_params, queryset=queryset, request=request)
+        if not filterset.is_valid():
+            raise translate_validation(filterset.errors)
+        queryset = filterset.qs
     paginator = SessionCursorPagination(ordering=ordering)
-    page = paginator.paginate_queryset(filterset.qs, request, view)
+    page = paginator.paginate_queryset(queryset, request, view)
     return paginator.get_paginated_response(SessionSerializer(page, many=True).data)
 
 
