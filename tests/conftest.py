@@ -72,8 +72,15 @@ _DATABASE_FIXTURES = frozenset(
 )
 
 
+# Browser tests walk pages whose database side (the admin views, selectors and services they
+# call) has tests of its own that run in both passes; a browser walk costs about a minute.
+_BROWSER = "tests/browser/"
+
+
 def _repeated_on_postgresql(item: pytest.Item) -> bool:
     if item.get_closest_marker("audio_behaviour") is not None:
+        return False
+    if item.nodeid.startswith(_BROWSER):
         return False
     if not item.nodeid.startswith(_BACKEND_INDEPENDENT):
         return True
