@@ -5,7 +5,14 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from anvil_voice.accounts.admin_login import admin_login
-from sessions.live.monitor_page import live_monitor
+from campaigns.admin_test_call import test_call_page
+from sessions.live.monitor_page import (
+    live_monitor,
+    live_monitor_card,
+    live_monitor_hang_up,
+    live_monitor_phone,
+    live_monitor_transfer,
+)
 
 
 def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
@@ -18,6 +25,15 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("favicon.ico", favicon),
     path("admin/live/", live_monitor, name="live-monitor"),
+    path("admin/live/phone/", live_monitor_phone, name="live-monitor-phone"),
+    path("admin/live/test-call/", test_call_page, name="admin-test-call"),
+    path("admin/live/<int:session_id>/card/", live_monitor_card, name="live-monitor-card"),
+    path("admin/live/<int:session_id>/hang-up/", live_monitor_hang_up, name="live-monitor-hang-up"),
+    path(
+        "admin/live/<int:session_id>/transfer-to-me/",
+        live_monitor_transfer,
+        name="live-monitor-transfer",
+    ),
     # Before the admin's own login route: the throttled sign-in sets the trusted-browser cookie.
     path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
