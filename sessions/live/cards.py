@@ -27,6 +27,10 @@ STATUS_LABELS: dict[str, str] = {
     **{status.value: str(status.label) for status in CallStatus},
     "ended": "Ended",
 }
+# How far a call got (`CallStatus` is declared in that order): events can arrive out of order
+# (the stream's "in progress" before the carrier's "ringing" callback), and a card never moves
+# back.
+STATUS_ORDER: list[str] = [status.value for status in CallStatus] + ["ended"]
 # A card with one of these leaves the page (after a short fade).
 FINISHED_STATUSES: list[str] = sorted({*map(str, TERMINAL_CALL_STATUSES), "ended"})
 LAST_TURNS = 50

@@ -21,7 +21,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from anvil_voice.accounts.admin_scoping import role_in, scope_queryset_for_user
 from anvil_voice.accounts.models import WRITE_ROLES, Membership, validate_e164
-from sessions.live.cards import FINISHED_STATUSES, STATUS_LABELS, live_sessions, monitor_card
+from sessions.live.cards import (
+    FINISHED_STATUSES,
+    STATUS_LABELS,
+    STATUS_ORDER,
+    live_sessions,
+    monitor_card,
+)
 from sessions.live.controls import (
     ControlResult,
     session_staff_hang_up,
@@ -83,6 +89,7 @@ def live_monitor(request: HttpRequest) -> HttpResponse:
         "monitor_config": {
             "statusLabels": STATUS_LABELS,
             "finishedStatuses": FINISHED_STATUSES,
+            "statusOrder": STATUS_ORDER,
             "only": int(only) if only.isdigit() and len(only) <= 18 else None,
         },
         "phone_form": PhoneNumberForm(initial={"phone_number": own_number}),

@@ -61,7 +61,15 @@
     if (turn.speaker === "agent") setLatency(card, turn.latency);
   }
 
-  function setStatus(card, status) {
+  function rank(status) {
+    const index = config.statusOrder.indexOf(status);
+    return index < 0 ? 0 : index;
+  }
+
+  function setStatus(card, status, initial) {
+    // Events may arrive out of order (the stream's "in progress" before the carrier's
+    // "ringing"): a card never moves back; every finished status ends it.
+    if (!initial && !finished.has(status) && rank(status) < rank(card.data.status)) return;
     card.data.status = status;
     const label = config.statusLabels[status] || status;
     const badge = card.element.querySelector(".status");
@@ -146,7 +154,7 @@
     }
     cards.set(data.sessionId, card);
     grid.prepend(element);
-    setStatus(card, data.status);
+    setStatus(card, data.status, true);
     (data.turns || []).forEach(function (turn) {
       drawTurn(card, turn);
     });
@@ -182,6 +190,25 @@
       .catch(function () {
         pending.delete(sessionId);
       });
+  }
+
+  // What happened between the page's render and its socket's opening was sent to nobody:
+  // read each card again once subscribed (turns replace themselves; statuses never go back).
+  function refreshCards() {
+    cards.forEach(function (card, sessionId) {
+      fetch("/admin/live/" + sessionId + "/card/", { credentials: "same-origin" })
+        .then(function (response) {
+          return response.ok ? response.json() : null;
+        })
+        .then(function (data) {
+          if (!data || card.leaving) return;
+          (data.turns || []).forEach(function (turn) {
+            drawTurn(card, turn);
+          });
+          setStatus(card, data.status);
+        })
+        .catch(function () {});
+    });
   }
 
   function render(event) {
@@ -301,6 +328,7 @@
   socket.onopen = function () {
     state.textContent = "Live";
     state.dataset.state = "live";
+    refreshCards();
   };
   socket.onclose = function () {
     state.textContent = "Disconnected; reload the page to reconnect.";
