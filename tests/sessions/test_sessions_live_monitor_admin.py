@@ -3,6 +3,7 @@ and the admin's test-call page: roles and organization scoping (issue 17)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from datetime import UTC, datetime
@@ -369,3 +370,28 @@ def test_another_organizations_script_is_not_a_choice(outsider, test_call_setup,
     assert response.status_code == 200
     assert "Select a valid choice" in response.content.decode()
     assert not CallSession.objects.exists()
+
+
+# --- finished calls leave the monitor ----------------------------------------------------------
+def test_a_finished_call_is_announced_to_its_organizations_monitor(
+    acme, django_capture_on_commit_callbacks
+):
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from sessions.carrier.status import session_finish
+    from sessions.live.groups import organization_group
+
+    session = live_call(acme)
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(organization_group(acme.pk), channel)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert session_finish(session_id=session.pk, status=CallStatus.NO_ANSWER)
+
+    async def receive() -> dict[str, Any]:
+        return await asyncio.wait_for(layer.receive(channel), timeout=5)
+
+    message = async_to_sync(receive)()
+    assert message["event"] == {"type": "status", "status": "no_answer", "sessionId": session.pk}
