@@ -126,6 +126,10 @@ def test_a_manager_places_a_test_call_listens_in_and_hangs_up(
         assert frames >= 10
         expect(card.locator(".status")).to_have_text("In progress")
         expect(card.get_by_test_id("live-call-elapsed")).not_to_have_text("0:00")
+        # The opening, stored once said, reaches the card over the monitor's socket.
+        expect(card.locator(".turn.agent").first).to_contain_text(
+            "Hi Dana, this is Alex from Acme Solar.", timeout=CALL_WAIT * 1000
+        )
         screenshot(page, "live-monitor")
 
         card.get_by_test_id("live-call-hang-up").click()
