@@ -19,7 +19,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_POST
 
-from anvil_voice.accounts.admin_scoping import role_in, scope_queryset_for_user
+from anvil_voice.accounts.admin_scoping import role_in, scope_queryset_for_user, user_can_write
 from anvil_voice.accounts.models import WRITE_ROLES, Membership, validate_e164
 from sessions.live.cards import (
     FINISHED_STATUSES,
@@ -94,6 +94,7 @@ def live_monitor(request: HttpRequest) -> HttpResponse:
         },
         "phone_form": PhoneNumberForm(initial={"phone_number": own_number}),
         "own_number": own_number,
+        "can_place_calls": user_can_write(request),
     }
     return TemplateResponse(request, "admin/live_monitor.html", context)
 

@@ -395,3 +395,8 @@ def test_a_finished_call_is_announced_to_its_organizations_monitor(
 
     message = async_to_sync(receive)()
     assert message["event"] == {"type": "status", "status": "no_answer", "sessionId": session.pk}
+
+
+def test_a_viewer_is_not_offered_the_test_call_page(viewer, owner):
+    assert "monitor-test-call-link" not in staff_client(viewer).get("/admin/live/").content.decode()
+    assert "monitor-test-call-link" in staff_client(owner).get("/admin/live/").content.decode()
