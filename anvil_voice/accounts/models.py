@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from decimal import Decimal
 
+import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
@@ -64,8 +65,6 @@ WRITE_ROLES = frozenset({Role.OWNER, Role.MANAGER})
 
 def validate_e164(value: str) -> None:
     """A complete, valid international number written in E.164 (`+14155550100`)."""
-    import phonenumbers
-
     try:
         number = phonenumbers.parse(value, None) if value.startswith("+") else None
     except phonenumbers.NumberParseException:
