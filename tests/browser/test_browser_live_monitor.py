@@ -39,7 +39,10 @@ from tests.anvil_voice.telephony.test_carrier_harness import (
 from tests.campaigns.conftest import TUESDAY_MORNING_NY
 from voices.factories import VoiceFactory
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Run once (not repeated on the PostgreSQL + Redis pass, for CI's 20 minutes): the listen socket
+# over Redis, the controls and the test-call page on PostgreSQL are repeated there by
+# tests/sessions/test_sessions_listen.py and test_sessions_live_monitor_admin.py.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.audio_behaviour]
 
 # The campaign manager's day's fixtures, shared rather than copied (a module's fixtures are
 # found by their names in the test's module).
