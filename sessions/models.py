@@ -238,6 +238,9 @@ class CallSession(models.Model):
     # after the disclosure was heard for consent-gated ones (`sessions.carrier.recording`).
     # Offsets into the stored recording (e.g. redaction spans) count from here.
     recording_started_at = models.DateTimeField(null=True, blank=True)
+    # A test call records like a campaign call unless its request said not to (issue 17);
+    # campaign calls follow their campaign's `record_calls` and ignore this.
+    test_call_recorded = models.BooleanField(default=False, db_default=False)
     cost = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
     cost_currency = models.CharField(max_length=3, blank=True)
     # When the app above (campaigns) applied the finished call to its contact and counters;

@@ -105,6 +105,9 @@ class MembershipAdmin(OrganizationScopedAdmin):
 
     list_display = ["user", "organization", "role", "created_at"]
     list_filter = ["role"]
+    # The member's own phone ("transfer to me" rings it) is theirs to set, on the live monitor:
+    # nobody else may send the calls they take to another number.
+    exclude = ["phone_number"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
         # A membership's person and organization are what it is; changing it changes the role.

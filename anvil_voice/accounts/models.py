@@ -6,7 +6,9 @@ import hashlib
 import secrets
 from decimal import Decimal
 
+import phonenumbers
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -61,6 +63,22 @@ class Role(models.TextChoices):
 WRITE_ROLES = frozenset({Role.OWNER, Role.MANAGER})
 
 
+def validate_e164(value: str) -> None:
+    """A complete, valid international number written in E.164 (`+14155550100`)."""
+    try:
+        number = phonenumbers.parse(value, None) if value.startswith("+") else None
+    except phonenumbers.NumberParseException:
+        number = None
+    if (
+        number is None
+        or not phonenumbers.is_valid_number(number)
+        or phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) != value
+    ):
+        raise ValidationError(
+            "Enter a valid phone number in E.164 form (+14155550100).", code="e164"
+        )
+
+
 class Membership(models.Model):
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="memberships"
@@ -69,6 +87,10 @@ class Membership(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MANAGER)
+    # The member's own phone, where the live monitor's "transfer to me" sends a call.
+    phone_number = models.CharField(
+        max_length=16, blank=True, default="", validators=[validate_e164]
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

@@ -104,6 +104,14 @@ class TestCallSerializer(CamelCaseSerializer):
         max_length=500,
         help_text="Why the calling window is overridden (required with overrideCallingWindow).",
     )
+    record = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text=(
+            "Record the call as a campaign call is recorded (after the script's recording "
+            "disclosure when it requires one). Default true; false places it unrecorded."
+        ),
+    )
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
@@ -215,6 +223,7 @@ class CallsViewSet(OrganizationScopedViewSet):
             caller=data.get("from"),
             override_calling_window=data["override_calling_window"],
             override_reason=data["override_reason"],
+            record=data["record"],
             user=self.principal.user,
             api_key=self.principal.api_key,
         )

@@ -9,6 +9,10 @@ by an explicit request with a reason, e.g. to test with one's own phone at night
 who asked and why, is in the session's compliance evidence. It counts toward the
 deployment's live-call capacity (`campaigns.dialling.capacity`); at capacity it is refused
 (503 `SERVICE_UNAVAILABLE`), never queued.
+
+A test call is recorded like a campaign call (it is how a manager hears a script before a
+campaign: issue 17), with the script's recording disclosure when it requires one, unless the
+request says `record: false`.
 """
 
 from __future__ import annotations
@@ -143,6 +147,7 @@ def session_test_call_create(
     caller: str | None = None,
     override_calling_window: bool = False,
     override_reason: str = "",
+    record: bool = True,
     user: User | None = None,
     api_key: ApiKey | None = None,
 ) -> CallSession:
@@ -198,11 +203,18 @@ def session_test_call_create(
             from_number=caller_id.phone_number,
             variables=variables,
             compliance=evidence,
+            test_call_recorded=record,
         )
         CallEvent.objects.create(
             session=session,
             kind="test_call.requested",
-            data={"script": script.pk, "scriptVersion": version.number, "voice": voice.pk},
+            data={
+                "script": script.pk,
+                "scriptVersion": version.number,
+                "voice": voice.pk,
+                "record": record,
+                "user": user.pk if user is not None else None,
+            },
         )
         if evidence["calling_window"]["overridden"]:
             CallEvent.objects.create(

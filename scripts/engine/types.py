@@ -162,6 +162,7 @@ class TransferReason(StrEnum):
     OBJECTION = "objection"
     KEYPAD = "keypad"
     TOOL = "tool"  # the LLM's `transfer` built-in
+    STAFF = "staff"  # a staff member on the live monitor took the call ("transfer to me")
 
 
 # A transfer target's leg rings this long by default before the caller is told nobody answered.

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from anvil_voice.telephony.carrier import HeldElsewhere, OutboundCall
 from scripts.engine.placeholders import render
-from sessions.models import CallSession
+from sessions.models import CallSession, SessionKind
 
 # `campaigns.VoicemailBehaviour.HANG_UP`: sessions never import campaigns (one direction only).
 HANG_UP_ON_MACHINES = "hang_up"
@@ -22,7 +22,7 @@ LEAVE_MESSAGE_ON_MACHINES = "leave_message"
 class RecordingMode(StrEnum):
     """How a call records (`sessions.carrier.recording` has the whole story)."""
 
-    NONE = "none"  # test calls; campaigns that do not record
+    NONE = "none"  # campaigns that do not record; test calls asked not to
     FROM_ANSWER = "from_answer"  # the carrier records from the answer: no disclosure required
     AFTER_DISCLOSURE = "after_disclosure"  # recorded only once the disclosure was heard
 
@@ -34,10 +34,15 @@ class RecordingPlan:
 
 
 def recording_plan(session: CallSession) -> RecordingPlan:
-    """How `session`'s call records: never (test calls, campaigns that do not record), from the
-    answer, or only after its script's disclosure was heard."""
+    """How `session`'s call records: never (campaigns that do not record, test calls asked not
+    to), from the answer, or only after its script's disclosure was heard. A test call that
+    records follows its script's disclosure rule exactly as a campaign call does."""
     campaign = session.campaign
-    if campaign is None or not campaign.record_calls:
+    if campaign is not None:
+        records = campaign.record_calls
+    else:
+        records = session.kind == SessionKind.TEST and session.test_call_recorded
+    if not records:
         return RecordingPlan(RecordingMode.NONE)
     snapshot = session.script_version.snapshot if session.script_version is not None else {}
     if not snapshot.get("recording_disclosure_required"):
@@ -51,7 +56,7 @@ def recording_plan(session: CallSession) -> RecordingPlan:
 
 
 def outbound_call(session: CallSession) -> OutboundCall:
-    # Test calls have no campaign: no recording, hang up on machines.
+    # Test calls have no campaign: recorded when asked (`recording_plan`), hang up on machines.
     campaign = session.campaign
     return OutboundCall(
         reference=session.pk,

@@ -40,7 +40,7 @@ from sessions.carrier.calls import (
     outbound_call,
 )
 from sessions.carrier.recording import answered_recording_fields
-from sessions.live.groups import send_control
+from sessions.live.groups import broadcast, send_control
 from sessions.models import (
     CALL_STATUS_RANK,
     CALL_STATUSES,
@@ -163,6 +163,7 @@ def session_finish(
         if not deferred:
             # Otherwise the conversation's close sends it, with the agent's outcome.
             send_finished_on_commit(session_id)
+        _tell_monitors_on_commit(session, status)
     logger.info("event=session_finished session=%s status=%s", session_id, status)
     return True
 
@@ -285,7 +286,32 @@ def session_apply_status_callback(*, callback: StatusCallback) -> ApplyResult:
                 to=status,
                 updates=fields,
             )
+            _tell_monitors_on_commit(session, status)
     return ApplyResult.APPLIED
+
+
+def _tell_monitors_on_commit(session: CallSession, status: str) -> None:
+    """The live monitor shows ringing calls and drops finished ones (busy, no answer, hung
+    up), including calls whose conversation never started."""
+    organization_id, session_id, campaign_id = (
+        session.organization_id,
+        session.pk,
+        session.campaign_id,
+    )
+
+    def tell() -> None:
+        try:
+            broadcast(
+                organization_id=organization_id,
+                session_id=session_id,
+                campaign_id=campaign_id,
+                event={"type": "status", "status": status},
+            )
+        except Exception:
+            # The monitor is a nicety: a full channel layer must not fail a carrier callback.
+            logger.exception("event=live_broadcast_failed session=%s", session_id)
+
+    transaction.on_commit(tell)
 
 
 def session_apply_carrier_status(

@@ -18,6 +18,8 @@ ask the carrier to hang up, and `session_finished` waits for the conversation's 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import dataclasses
 import json
@@ -59,6 +61,7 @@ from sessions.live.conversation import (
     session_conversation_open,
     session_note_no_voicemail_message,
 )
+from sessions.live.listen import INBOUND, OUTBOUND, ListenTap
 from sessions.live.media_stream import MediaStreamConsumer
 from sessions.live.stream import StreamStart
 from sessions.models import CallEvent, TranscriptTurn
@@ -346,6 +349,7 @@ class LiveCallConsumer(MediaStreamConsumer):
     setup: CallSetup | None = None
     sink: DatabaseSink | None = None
     warming: asyncio.Task[int] | None = None
+    tap: ListenTap | None = None  # listen-in (`sessions.live.listen`)
 
     async def on_start(self, start: StreamStart) -> None:
         if not settings.CALL_PIPELINE:
@@ -394,6 +398,8 @@ class LiveCallConsumer(MediaStreamConsumer):
         await self.channel_layer.group_add(
             groups.control_group(setup.session_id), self.channel_name
         )
+        self.tap = ListenTap(layer=self.channel_layer, session_id=setup.session_id)
+        await self.tap.probe()
         # Before the pipeline: the opening's synthesis is under way when it asks for it.
         self.warming = asyncio.create_task(
             warm_voice(voice, voice_id=setup.voice_id, agent=agent, config=config),
@@ -405,6 +411,8 @@ class LiveCallConsumer(MediaStreamConsumer):
     async def on_media(self, payload: bytes, media: dict[str, Any]) -> None:
         if self.pipeline is not None:
             self.pipeline.feed_media(payload)
+        if self.tap is not None and self.tap.listeners:
+            await self.tap.feed(INBOUND, payload)
 
     async def on_mark(self, name: str) -> None:
         if self.pipeline is not None:
@@ -423,6 +431,8 @@ class LiveCallConsumer(MediaStreamConsumer):
             self.warming.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.warming
+        if self.tap is not None:
+            await self.tap.close()
         # Always: cancels the pipeline's tasks and stores its result (no leaked tasks).
         if self.pipeline is not None and self.setup is not None:
             await self.channel_layer.group_discard(
@@ -456,8 +466,23 @@ class LiveCallConsumer(MediaStreamConsumer):
             session_id=self.session_id, confirmed=confirmed, mark=mark, played_at=timezone.now()
         )
 
+    async def listen_join(self, message: dict[str, Any]) -> None:
+        if self.tap is not None:
+            self.tap.join(str(message["channel"]))
+
+    async def listen_leave(self, message: dict[str, Any]) -> None:
+        if self.tap is not None:
+            self.tap.leave(str(message["channel"]))
+
     async def _send_message(self, message: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(message))
+        if self.tap is not None and self.tap.listeners and message.get("event") == "media":
+            # What the agent says, as Twilio is sent it; decoded only while someone listens.
+            try:
+                payload = base64.b64decode(message["media"]["payload"])
+            except (KeyError, TypeError, binascii.Error):
+                return
+            await self.tap.feed(OUTBOUND, payload)
 
     async def _hang_up(self) -> None:
         assert self.session_id is not None

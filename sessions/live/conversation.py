@@ -167,6 +167,8 @@ def _final_outcome(session: CallSession, result: ConversationResult) -> str | No
         return Outcome.CALLBACK_REQUESTED
     if result.outcome:
         return result.outcome
+    if session.outcome == Outcome.TRANSFERRED:
+        return Outcome.TRANSFERRED  # a staff member took the call (`sessions.live.controls`)
     if result.contact_spoke and not result.hung_up_by_us:
         # They talked, then hung up before the agent could close: what they had expressed
         # decides (docs/decisions.md). A no or an objection is a no, so the campaign does not

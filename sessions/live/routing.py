@@ -1,4 +1,5 @@
-"""Every websocket route: Twilio's Media Stream (one per answered call) and the live monitor.
+"""Every websocket route: Twilio's Media Stream (one per answered call), the live monitor and
+its listen-in socket.
 
 The stream's consumer is `settings.MEDIA_STREAM_CONSUMER` (the live speech pipeline,
 `LiveCallConsumer`, unless a deployment or a benchmark names a subclass of it).
@@ -13,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.urls import re_path
 from django.utils.module_loading import import_string
 
+from sessions.live.listen import ListenConsumer
 from sessions.live.media_stream import MediaStreamConsumer
 from sessions.live.monitor import LiveMonitorConsumer
 
@@ -34,4 +36,9 @@ def media_stream_consumer() -> type[MediaStreamConsumer]:
 websocket_urlpatterns: list[Any] = [
     re_path(MEDIA_STREAM_PATH, media_stream_consumer().as_asgi(), name="twilio-media-stream"),
     re_path(r"^ws/monitor/$", LiveMonitorConsumer.as_asgi(), name="live-monitor-socket"),
+    re_path(
+        r"^ws/monitor/listen/(?P<session_id>[0-9]{1,18})/$",
+        ListenConsumer.as_asgi(),
+        name="live-monitor-listen",
+    ),
 ]

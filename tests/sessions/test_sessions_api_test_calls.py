@@ -238,3 +238,51 @@ def test_it_limits_test_calls_to_ten_an_hour_per_organization(
     assert 1 <= int(limited["Retry-After"]) <= 3600
     assert other_org.status_code == 201
     assert CallSession.objects.filter(organization=owner.organization).count() == 10
+
+
+# --- recording (issue 17: test calls are recorded like campaign calls unless asked not to) ---
+def test_a_test_call_is_recorded_by_default_like_a_campaign_call(owner, setup, placed):
+    from sessions.carrier.calls import RecordingMode, recording_plan
+
+    response = owner.client.post(TEST_CALLS, body(setup), format="json")
+
+    assert response.status_code == 201, response.json()
+    session = CallSession.objects.get()
+    assert session.test_call_recorded is True
+    assert recording_plan(session).mode is RecordingMode.FROM_ANSWER
+    assert CallEvent.objects.get(kind="test_call.requested").data["record"] is True
+
+
+def test_a_test_call_asked_not_to_record_is_placed_unrecorded(owner, setup, placed):
+    from sessions.carrier.calls import RecordingMode, outbound_call, recording_plan
+
+    response = owner.client.post(TEST_CALLS, body(setup, record=False), format="json")
+
+    assert response.status_code == 201, response.json()
+    session = CallSession.objects.get()
+    assert session.test_call_recorded is False
+    assert recording_plan(session).mode is RecordingMode.NONE
+    assert outbound_call(session).record is False
+
+
+def test_a_recorded_test_call_says_its_scripts_disclosure_first(owner, setup, placed):
+    from scripts import services as script_services
+    from sessions.carrier.calls import RecordingMode, outbound_call, recording_plan
+
+    script = setup["script"]
+    script_services.script_update(
+        script=script,
+        fields={
+            "recording_disclosure_required": True,
+            "recording_disclosure": "This call is recorded by {{business_name}}.",
+        },
+    )
+
+    response = owner.client.post(TEST_CALLS, body(setup), format="json")
+
+    assert response.status_code == 201, response.json()
+    session = CallSession.objects.get()
+    plan = recording_plan(session)
+    assert plan.mode is RecordingMode.AFTER_DISCLOSURE
+    assert plan.disclosure_text == f"This call is recorded by {owner.organization.name}."
+    assert outbound_call(session).record is False  # recording starts after the disclosure
