@@ -20,6 +20,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from unfold.admin import TabularInline
 
 from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin
 from anvil_voice.accounts.models import Membership, Organization, Role
@@ -69,7 +70,7 @@ class ContactImportForm(forms.Form):
             raise forms.ValidationError(_messages_of(exc)) from exc
 
 
-class ContactInline(admin.TabularInline):
+class ContactInline(TabularInline):
     model = Contact
     fields = ["phone_number", "first_name", "last_name", "company", "time_zone", "region"]
     readonly_fields = ["phone_number", "first_name", "last_name", "company", "time_zone", "region"]

@@ -24,12 +24,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.contrib.admin.options import Action, ActionLocation
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import ForeignKey, Model, QuerySet
 from django.forms import ModelChoiceField
 from django.http import HttpRequest, HttpResponseBase
+from unfold.admin import ModelAdmin
 
 from anvil_voice.accounts.models import WRITE_ROLES, Membership, Organization, Role
 from anvil_voice.accounts.selectors import organizations_for_user
@@ -105,7 +106,7 @@ def organization_id_of(obj: Any, path: str) -> int | None:
     return value if isinstance(value, int) else None
 
 
-class OrganizationScopedAdmin(admin.ModelAdmin):
+class OrganizationScopedAdmin(ModelAdmin):
     organization_path = "organization"
     # Shown when an action is refused; `{organizations}` lists where the role falls short.
     refused_action_message = (
