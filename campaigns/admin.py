@@ -28,7 +28,13 @@ from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin
 from anvil_voice.charts import OUTCOME_COLOURS, Chart, ChartItem, column_chart, horizontal_bar_chart
 from anvil_voice.errors import ApplicationError
 from campaigns import admin_callbacks, admin_contacts, selectors, services
-from campaigns.models import Campaign, CampaignStats, CampaignStatus, CampaignTransition
+from campaigns.models import (
+    Campaign,
+    CampaignStats,
+    CampaignStatus,
+    CampaignTransition,
+    default_days,
+)
 from campaigns.services.lifecycle import ALLOWED_TRANSITIONS
 
 __all__ = ["CampaignAdmin", "admin_callbacks", "admin_contacts"]
@@ -41,25 +47,44 @@ CONFIG_FIELDS = [
 ]  # fmt: skip
 
 
+# The settings in the theme's tabs (one section shows at a time; a tab with an error says so):
+# the page stays short, and the numbers are in the panel above it, once.
 CAMPAIGN_FIELDSETS: list[Any] = [
     (
         "Campaign",
-        {"fields": [("organization", "name"), ("script", "voice"), ("contact_list", "caller_id")]},
+        {
+            "classes": ["tab"],
+            "fields": [
+                ("organization", "name"),
+                ("script", "voice"),
+                ("contact_list", "caller_id"),
+            ],
+        },
     ),
     (
         "Schedule",
-        {"fields": [("start_at", "end_at"), "days_of_week", ("window_start", "window_end")]},
+        {
+            "classes": ["tab"],
+            "fields": [("start_at", "end_at"), "days_of_week", ("window_start", "window_end")],
+        },
     ),
     (
         "Pacing and retries",
         {
+            "classes": ["tab"],
             "fields": [
                 ("max_concurrent_calls", "calls_per_second", "max_attempts"),
                 ("retry_no_answer_minutes", "retry_busy_minutes", "retry_voicemail_minutes"),
-            ]
+            ],
         },
     ),
-    ("Call handling", {"fields": [("voicemail_behaviour", "record_calls", "transfer_number")]}),
+    (
+        "Call handling",
+        {
+            "classes": ["tab"],
+            "fields": [("voicemail_behaviour", "record_calls", "transfer_number")],
+        },
+    ),
 ]
 
 
@@ -133,6 +158,7 @@ class CampaignAdminForm(forms.ModelForm):
     days_of_week = forms.TypedMultipleChoiceField(
         choices=WEEKDAYS,
         coerce=int,
+        initial=default_days,  # a declared field does not take the model field's default
         widget=UnfoldAdminCheckboxSelectMultipleWidget,
         error_messages={"required": "Tick at least one day."},
         help_text="Days on which contacts may be called, in each contact's local time.",
@@ -184,6 +210,8 @@ class CampaignTransitionInline(TabularInline):
     readonly_fields += ["actor_system"]
     extra = 0
     can_delete = False
+    # Unfold: the history is a tab beside the settings, not a table under them.
+    tab = True
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -297,8 +325,6 @@ class CampaignAdmin(OrganizationScopedAdmin):
         }
 
     def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> list[Any]:
-        # Related settings side by side: the page reads as a few short sections, and the
-        # numbers are in the panel above (once).
         status = [(None, {"fields": [("status", "started_at", "completed_at")]})]
         return [*(status if obj is not None else []), *CAMPAIGN_FIELDSETS]
 

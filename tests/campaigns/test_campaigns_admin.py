@@ -291,6 +291,8 @@ def test_the_campaign_form_ticks_days_and_uses_plain_time_inputs(client, owner):
 
     page = client.get(add_url).content.decode()
     assert 'type="checkbox" name="days_of_week" value="6"' in page
+    # A new campaign starts with every day ticked, as the model's default.
+    assert len(re.findall(r'name="days_of_week" value="\d"[^>]*\schecked(?=[\s>/])', page)) == 7
     for name in ("window_start", "window_end"):
         tag = re.search(rf'<input type="time" name="{name}"[^>]*>', page)
         assert tag is not None
