@@ -10,6 +10,7 @@ Contact lists (CSV import), the do-not-call list and caller IDs are in `admin_co
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from django import forms
@@ -326,14 +327,31 @@ class CampaignAdmin(OrganizationScopedAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> list[Any]:
         status = [(None, {"fields": [("status", "started_at", "completed_at")]})]
-        return [*(status if obj is not None else []), *CAMPAIGN_FIELDSETS]
+        fieldsets = [*(status if obj is not None else []), *CAMPAIGN_FIELDSETS]
+        if self._locked(obj):
+            # Read-only, the days read as names rather than the stored JSON list.
+            fieldsets = copy.deepcopy(fieldsets)
+            schedule = next(options for name, options in fieldsets if name == "Schedule")
+            schedule["fields"] = [
+                "calling_days" if row == "days_of_week" else row for row in schedule["fields"]
+            ]
+        return fieldsets
+
+    @staticmethod
+    def _locked(obj: Model | None) -> bool:
+        # Once started, what a campaign dials with stays as it was started.
+        return isinstance(obj, Campaign) and obj.status != CampaignStatus.DRAFT
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
         readonly = ["status", "started_at", "completed_at"]
-        if isinstance(obj, Campaign) and obj.status != CampaignStatus.DRAFT:
-            # Once started, what a campaign dials with stays as it was started.
-            readonly += CONFIG_FIELDS
+        if self._locked(obj):
+            readonly += [*CONFIG_FIELDS, "calling_days"]
         return readonly
+
+    @admin.display(description="Days of week")
+    def calling_days(self, campaign: Campaign) -> str:
+        names = dict(WEEKDAYS)
+        return ", ".join(names[day] for day in campaign.days_of_week if day in names) or "—"
 
     def save_model(
         self, request: HttpRequest, obj: Campaign, form: ModelForm, change: bool

@@ -113,7 +113,9 @@ def test_the_admin_looks_like_a_product(signed_in: Page, server: BrowserServer, 
     page.goto(f"{base}/admin/call_sessions/callsession/{session.pk}/change/")
     player = page.locator("audio.session-recording")
     box = player.bounding_box()
-    assert box is not None and box["width"] >= 200 and box["height"] > 0, box
+    assert box is not None
+    assert box["width"] >= 200, box  # it was 0 px wide in the theme's flex row
+    assert box["height"] > 0, box
     played = player.evaluate(
         """async (audio) => {
             audio.preload = "auto";

@@ -106,6 +106,10 @@ def test_it_starts_pauses_and_stops_campaigns_from_the_changelist(client, owner,
 
     change = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
     assert 'id="campaign-numbers"' in change.content.decode()
+    # Read-only once started: the days by name, not the stored JSON list.
+    assert "Monday, Tuesday, Wednesday, Thursday, Friday, Saturday, Sunday" in (
+        change.content.decode()
+    )
 
 
 def test_it_refuses_campaign_settings_past_the_legal_window_in_the_admin(client, owner):
