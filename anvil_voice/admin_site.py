@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import admin
 from django.http import HttpRequest
 from django.templatetags.static import static
 from django.urls import reverse
@@ -112,8 +113,6 @@ class AnvilAdminSite(UnfoldAdminSite):
 
 def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
     """Unfold's SIDEBAR["navigation"]: the groups above, each with the models this user may see."""
-    from django.contrib import admin
-
     visible = {
         f"{app['app_label']}.{model['object_name'].lower()}": model
         for app in admin.site.get_app_list(request)

@@ -33,21 +33,12 @@ from django.http import HttpRequest, HttpResponseBase
 from unfold.admin import ModelAdmin
 
 from anvil_voice.accounts.models import WRITE_ROLES, Membership, Organization, Role
-from anvil_voice.accounts.selectors import organizations_for_user
+from anvil_voice.accounts.selectors import scope_queryset_for_user
 
 # Higher grants more. A role may be handed out only by someone holding at least that role.
 ROLE_RANK = {Role.VIEWER: 0, Role.MANAGER: 1, Role.OWNER: 2}
 
 _ROLES_ATTRIBUTE = "_anvil_organization_roles"
-
-
-def scope_queryset_for_user(
-    queryset: QuerySet[Any], *, request: HttpRequest, organization_path: str = "organization"
-) -> QuerySet[Any]:
-    if request.user.is_superuser:
-        return queryset
-    organizations = organizations_for_user(user=request.user)
-    return queryset.filter(**{f"{organization_path}__in": organizations})
 
 
 def organization_roles(request: HttpRequest) -> dict[int, str]:
