@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from unfold.admin import TabularInline
 
 from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin
 from anvil_voice.charts import DEFAULT_COLOUR, OUTCOME_COLOURS, ChartItem, stacked_bar
@@ -146,7 +147,7 @@ class ObjectionFormSet(BaseInlineFormSet):
             raise forms.ValidationError(problems)
 
 
-class ObjectionResponseInline(admin.TabularInline):
+class ObjectionResponseInline(TabularInline):
     model = ObjectionResponse
     formset = ObjectionFormSet
     extra = 1
@@ -156,7 +157,7 @@ class ObjectionResponseInline(admin.TabularInline):
     verbose_name_plural = "objection responses (edit the position numbers to reorder)"
 
 
-class ScriptVersionInline(admin.TabularInline):
+class ScriptVersionInline(TabularInline):
     model = ScriptVersion
     extra = 0
     fields = ["number", "created_at"]

@@ -66,8 +66,9 @@ def _clock(ms: int) -> str:
 class CallSessionAdmin(ReadOnlyScopedAdmin):
     list_display = [
         "id",
-        "kind",
+        "contact_name",
         "to_number",
+        "kind",
         "status",
         "outcome",
         "campaign",
@@ -76,8 +77,10 @@ class CallSessionAdmin(ReadOnlyScopedAdmin):
     ]
     list_filter = ["status", "outcome", "kind", ("campaign", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["to_number", "from_number"]
-    list_select_related = ["campaign"]
+    list_select_related = ["campaign", "contact"]
     ordering = ["-id"]
+    # Nine columns: the list uses the page's width instead of clipping them.
+    list_fullwidth = True
     fieldsets = [
         (
             None,
@@ -150,6 +153,13 @@ class CallSessionAdmin(ReadOnlyScopedAdmin):
         if not self.has_view_permission(request, session):
             raise PermissionDenied
         return audio_response(name=str(session.recording.name), audio_format="wav")
+
+    @admin.display(description="Contact", ordering="contact__last_name")
+    def contact_name(self, session: CallSession) -> str:
+        contact = session.contact
+        if contact is None:
+            return "—"
+        return f"{contact.first_name} {contact.last_name}".strip() or "—"
 
     @admin.display(description="Recording")
     def recording_player(self, session: CallSession) -> SafeString | str:
