@@ -4,16 +4,29 @@ The agent decides (`scripts.engine.TransferCall`, from the script's transfer rul
 or the LLM's `transfer` tool) and says its line; where the pipeline would hang up, the live call
 asks `session_transfer_start` instead. That validates the target again (E.164, not on the
 organization's do-not-call list: the dial gate's `check_transfer`), records a `Transfer` row and
-asks the carrier to move the call (`Carrier.transfer_cold`: Twilio's call update with
-`<Dial action=…>`). The media stream then stops; the conversation closes with the outcome
-`transferred`.
+asks the carrier to move the call. The media stream then stops; the conversation closes with
+the outcome `transferred`.
 
-The carrier reports the leg once, to the `<Dial>` action URL (`session_transfer_dial_result`):
-answered and talked → `completed` with its talk time, and the call ends when they hang up;
-busy, no answer or failed → the caller hears that nobody could take the call and that we will
-call back, the session's outcome becomes `callback_requested` (the campaign's outcome handler
-schedules it) and the call ends. A transfer that cannot even start says the same through
-`Carrier.end_with_message`: the caller is never dropped in silence.
+Cold (`Carrier.transfer_cold`: Twilio's call update with `<Dial action=…>`): the carrier reports
+the leg once, to the `<Dial>` action URL (`session_transfer_dial_result`): answered and talked →
+`completed` with its talk time, and the call ends when they hang up; busy, no answer or failed →
+the caller hears that nobody could take the call and that we will call back, the session's
+outcome becomes `callback_requested` (the campaign's outcome handler schedules it) and the call
+ends.
+
+Warm (`Carrier.transfer_warm`): the caller waits in a conference hearing our hold audio
+(`transfer_hold_twiml`, the conference's `waitUrl`) while the person is called on a leg of their
+own; when they answer, their TwiML (`session_transfer_answered`) is the briefing (who, why, the
+last turns) and then the conference, which connects the two. The leg's status callbacks
+(`session_transfer_leg_status`) are kept as they come, record the answer and the talk time, and
+when the leg ends unanswered send the caller back to a new media stream of the session
+(`session_transfer_return`), marked with `RETURN_PARAMETER`: the consumer accepts that stream
+once (`session_transfer_resume` reopens the conversation) and the agent offers a callback
+(`scripts.engine.TransferReturnAgent`). If the carrier cannot move the caller back, or the
+return stream is refused, the cold transfer's apology and hang-up are the fallback.
+
+A transfer that cannot even start says the same apology through `Carrier.end_with_message`:
+the caller is never dropped in silence.
 """
 
 from __future__ import annotations
