@@ -18,12 +18,14 @@ Persona 04 (and 34, the same persona) says yes; the script transfers on agreemen
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import time_machine
 
 from anvil_voice.telephony.simulator.personas import CALLBACK_TOMORROW_AT_3
+from campaigns.models import CampaignContact
 from scripts.engine.transfer_return import NOBODY_AVAILABLE
 from scripts.factories import ScriptFactory
 from sessions.live import consumer
@@ -199,6 +201,14 @@ def test_a_warm_transfer_nobody_answers_brings_the_agent_back_to_offer_a_callbac
     assert (session.outcome, session.end_reason) == ("callback_requested", "callback_scheduled")
     assert session.extracted["callback_at"].startswith("2026-")  # tomorrow at 3 PM in New York
     assert "T15:00:00-0" in session.extracted["callback_at"]
+    # The campaign acts on it: the contact is called back then.
+    [target] = CampaignContact.objects.filter(campaign=campaign)
+    assert target.last_outcome == "callback_requested"
+    assert target.next_attempt_at is not None
+    assert (
+        target.next_attempt_at.isoformat()
+        == datetime.fromisoformat(session.extracted["callback_at"]).astimezone(UTC).isoformat()
+    )
 
     turns = list(session.turns.order_by("index"))
     assert [turn.index for turn in turns] == list(range(len(turns)))
