@@ -84,6 +84,10 @@ from sessions.transfers import (
 
 logger = logging.getLogger(__name__)
 
+# A caller back from a transfer: how long to wait for the first conversation to finish closing.
+RESUME_WAIT_SECONDS = 5.0
+RESUME_RETRY_SECONDS = 0.25
+
 # Pipeline events worth a row in the session's event log (speech starts/ends are not).
 _LOGGED_EVENTS = frozenset(
     {
@@ -370,9 +374,7 @@ class LiveCallConsumer(MediaStreamConsumer):
         assert self.session_id is not None
         returning = start.custom_parameters.get(RETURN_PARAMETER)
         if returning is not None:
-            setup = await database_sync_to_async(session_conversation_resume)(
-                session_id=self.session_id, transfer_id=returning
-            )
+            setup = await self._resume(returning)
             if setup is None:
                 # Not a return we sent (or a second one): the caller is not left in silence.
                 await database_sync_to_async(session_transfer_resume_refused)(
@@ -432,6 +434,20 @@ class LiveCallConsumer(MediaStreamConsumer):
         )
         pipeline.start(start.stream_sid)
         await tell_monitors(setup, {"type": "status", "status": "in_progress"})
+
+    async def _resume(self, transfer_id: str) -> CallSetup | None:
+        """Reopen the conversation for a caller back from a transfer. The first stream's
+        conversation may still be closing (a leg that was busy at once): its close is bounded
+        by the hang-up grace, so the claim is tried again for a few seconds before giving up."""
+        assert self.session_id is not None
+        deadline = asyncio.get_running_loop().time() + RESUME_WAIT_SECONDS
+        while True:
+            setup = await database_sync_to_async(session_conversation_resume)(
+                session_id=self.session_id, transfer_id=transfer_id
+            )
+            if setup is not None or asyncio.get_running_loop().time() >= deadline:
+                return setup
+            await asyncio.sleep(RESUME_RETRY_SECONDS)
 
     async def on_media(self, payload: bytes, media: dict[str, Any]) -> None:
         if self.pipeline is not None:

@@ -11,6 +11,7 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from scripts.engine import TransferReturnAgent
+from sessions.live import consumer as consumer_module
 from sessions.live.consumer import LiveCallConsumer, build_agent, pipeline_config
 from sessions.live.conversation import (
     session_conversation_close,
@@ -101,6 +102,20 @@ def test_only_a_warm_transfer_sent_back_unanswered_reopens_it(fields):
     assert session.conversation_state == ConversationState.CLOSED
 
 
+@pytest.mark.django_db
+def test_a_return_before_the_first_conversation_closed_can_be_claimed_again_later():
+    session = live_session()
+    session_conversation_open(session_id=session.pk)  # still closing
+    transfer = unanswered(session)
+    assert session_conversation_resume(session_id=session.pk, transfer_id=str(transfer.pk)) is None
+    transfer.refresh_from_db()
+    assert transfer.resumed_at is None  # the claim rolled back
+    session_conversation_close(
+        session_id=session.pk, result=result("transferred", end_reason="transferred")
+    )
+    assert session_conversation_resume(session_id=session.pk, transfer_id=str(transfer.pk))
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_a_stream_claiming_a_return_we_never_sent_hears_the_apology(settings, monkeypatch):
     from sessions import transfers
@@ -110,6 +125,7 @@ async def test_a_stream_claiming_a_return_we_never_sent_hears_the_apology(settin
     await database_sync_to_async(transferred)(session)
     carrier = FakeCarrier()
     monkeypatch.setattr(transfers, "get_carrier", lambda: carrier)
+    monkeypatch.setattr(consumer_module, "RESUME_WAIT_SECONDS", 0.3)
     consumer = LiveCallConsumer()
     consumer.session_id = session.pk
 
