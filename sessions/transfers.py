@@ -77,6 +77,7 @@ from sessions.models import (
     TransferMode,
     TransferState,
 )
+from sessions.tasks import session_transfer_timeout_task
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,11 @@ TRANSFER_LEG_PATH = "/telephony/twilio/transfer/{transfer_id}/leg/"
 HOLD_AUDIO_PATH = "/telephony/twilio/hold-audio.wav"
 # The `<Parameter>` on the stream that brings a caller back from a transfer nobody took.
 RETURN_PARAMETER = "transfer_return"
+# Past the ring timeout, how long we wait for the leg's own end before ending it ourselves:
+# Twilio adds a few seconds to a created call's timeout, and its callback takes a moment.
+LEG_TIMEOUT_GRACE_SECONDS = 15
+# The leg status we record when we ended a leg that never reported its end (not Twilio's).
+LEG_TIMED_OUT = "timeout"
 # The briefing quotes the last few turns, kept short: the caller is waiting.
 BRIEFING_TURNS = 4
 BRIEFING_MAX_CHARS = 900
@@ -238,6 +244,11 @@ def _start_warm(
             _apologise(call, carrier, session.pk)
         return
     Transfer.objects.filter(pk=transfer.pk, carrier_leg_sid="").update(carrier_leg_sid=leg_sid)
+    # Our own clock too: a leg whose final callback is lost must not hold the caller forever.
+    countdown = transfer.timeout_seconds + LEG_TIMEOUT_GRACE_SECONDS
+    transaction.on_commit(
+        lambda: session_transfer_timeout_task.apply_async((transfer.pk,), countdown=countdown)
+    )
 
 
 def _apologise(call: OutboundCall, carrier: TransferCarrier, session_id: int) -> None:
@@ -405,6 +416,7 @@ def transfer_hold_twiml(*, transfer_id: int, session_token: str) -> str:
 
 # The person's leg as its status callbacks say it (Twilio's `CallStatus`).
 _LEG_UNANSWERED = {
+    LEG_TIMED_OUT: TransferState.NO_ANSWER,
     "busy": TransferState.BUSY,
     "no-answer": TransferState.NO_ANSWER,
     "failed": TransferState.FAILED,
@@ -484,6 +496,41 @@ def session_transfer_leg_status(
     )
     if give_back:
         session_transfer_return(transfer_id=transfer_id, carrier=carrier)
+
+
+def session_transfer_timed_out(
+    *, transfer_id: int, now: datetime | None = None, carrier: TransferCarrier | None = None
+) -> bool:
+    """The ring time (and a grace) is over: a warm transfer's leg that is still dialling (never
+    answered, never reported an end) is cancelled and recorded as not answered, which brings
+    the caller back (`session_transfer_leg_status`). True when it acted; a leg that answered or
+    ended, or a check that runs early (tasks run eagerly in tests), changes nothing."""
+    moment = now or timezone.now()
+    transfer = (
+        Transfer.objects.select_related("session")
+        .filter(pk=transfer_id, mode=TransferMode.WARM, state=TransferState.DIALLING)
+        .first()
+    )
+    if transfer is None:
+        return False
+    due = transfer.requested_at + timedelta(
+        seconds=transfer.timeout_seconds + LEG_TIMEOUT_GRACE_SECONDS
+    )
+    if moment < due:
+        return False
+    carrier = carrier or get_carrier()
+    try:
+        carrier.cancel_leg(transfer.carrier_leg_sid)
+    except Exception:
+        logger.exception("event=transfer_leg_cancel_failed transfer=%s", transfer_id)
+    logger.warning("event=transfer_leg_timed_out transfer=%s", transfer_id)
+    session_transfer_leg_status(
+        transfer_id=transfer_id,
+        session_token=transfer.session.token,
+        leg=LegStatus(status=LEG_TIMED_OUT, leg_sid=""),
+        carrier=carrier,
+    )
+    return True
 
 
 def _ended_event(transfer: Transfer, state: str, status: str, talk: int | None) -> CallEvent:

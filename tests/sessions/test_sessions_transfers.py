@@ -31,6 +31,7 @@ from sessions.transfers import (
     session_transfer_leg_status,
     session_transfer_resume,
     session_transfer_start,
+    session_transfer_timed_out,
 )
 
 pytestmark = pytest.mark.django_db
@@ -452,6 +453,48 @@ def test_the_callers_end_cancels_a_leg_still_ringing(session, monkeypatch):
     carrier.cancelled.clear()
     transfers.on_session_finished(CallSession, session=session)
     assert carrier.cancelled == []
+
+
+def test_the_leg_is_given_the_ring_time_and_a_grace_on_our_clock_too(
+    session, monkeypatch, django_capture_on_commit_callbacks
+):
+    from sessions import transfers
+
+    queued: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(
+        transfers.session_transfer_timeout_task,
+        "apply_async",
+        lambda args, countdown: queued.append((args, countdown)),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        transfer = warm(session)
+    assert queued == [((transfer.pk,), 20 + 15)]
+
+
+def test_a_leg_that_never_reports_its_end_is_ended_at_the_ring_time(session):
+    from datetime import timedelta
+
+    transfer = warm(session)
+    carrier = FakeCarrier()
+    early = transfer.requested_at + timedelta(seconds=34)
+    assert not session_transfer_timed_out(transfer_id=transfer.pk, now=early, carrier=carrier)
+    assert carrier.cancelled == []
+
+    late = transfer.requested_at + timedelta(seconds=35)
+    assert session_transfer_timed_out(transfer_id=transfer.pk, now=late, carrier=carrier)
+
+    transfer.refresh_from_db()
+    assert (transfer.state, transfer.carrier_status) == ("no_answer", "timeout")
+    assert [event["status"] for event in transfer.leg_events] == ["timeout"]
+    assert carrier.cancelled == [LEG_SID]
+    assert carrier.returns == [(CALL_SID, ReturnToAgent({"transfer_return": str(transfer.pk)}))]
+    # Once; and never for a leg that answered.
+    assert not session_transfer_timed_out(transfer_id=transfer.pk, now=late, carrier=carrier)
+    answered = warm(session)
+    leg(answered, "in-progress", 2)
+    much_later = late + timedelta(minutes=5)
+    assert not session_transfer_timed_out(transfer_id=answered.pk, now=much_later, carrier=carrier)
+    assert answered.state == "answered"
 
 
 def test_the_hold_and_leg_endpoints_are_signed(client, session):
