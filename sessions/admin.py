@@ -225,7 +225,8 @@ class CallSessionAdmin(ReadOnlyScopedAdmin):
             return "-"
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+            "<td>{}</td></tr>",
             (
                 (
                     transfer.get_mode_display(),
@@ -234,14 +235,17 @@ class CallSessionAdmin(ReadOnlyScopedAdmin):
                     transfer.get_state_display(),
                     transfer.answered_at.strftime("%H:%M:%S") if transfer.answered_at else "",
                     f"{transfer.talk_seconds} s" if transfer.talk_seconds is not None else "",
+                    # A warm transfer's leg to the person, as its status callbacks said.
+                    " → ".join(str(event.get("status", "")) for event in transfer.leg_events),
+                    transfer.returned_at.strftime("%H:%M:%S") if transfer.returned_at else "",
                 )
                 for transfer in transfers
             ),
         )
         return format_html(
             '<table class="session-transfers"><thead><tr><th>Mode</th><th>To</th><th>Why</th>'
-            "<th>State</th><th>Answered</th><th>Talked</th></tr></thead><tbody>{}</tbody>"
-            "</table>",
+            "<th>State</th><th>Answered</th><th>Talked</th><th>Person's leg</th>"
+            "<th>Back to the agent</th></tr></thead><tbody>{}</tbody></table>",
             rows,
         )
 

@@ -36,6 +36,7 @@ from scripts.engine.placeholders import (
 )
 from scripts.engine.scripted import ScriptedAgent
 from scripts.engine.timeparse import describe_time, parse_callback_time
+from scripts.engine.transfer_return import TransferReturnAgent
 from scripts.engine.types import (
     AgentAction,
     AgentPhrases,
@@ -90,6 +91,7 @@ __all__ = [
     "TransferCall",
     "TransferMode",
     "TransferReason",
+    "TransferReturnAgent",
     "TransferSpec",
     "TriggerMatch",
     "TriggerMatcher",
