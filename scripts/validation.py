@@ -17,10 +17,12 @@ from scripts.engine.placeholders import validate_placeholders
 from scripts.engine.tools import (
     BUILTIN_TOOLS,
     DEFAULT_TIMEOUT_SECONDS,
+    DIGITS_SCHEMA_PATTERN,
     MAX_DESCRIPTION_LENGTH,
     MAX_TIMEOUT_SECONDS,
     MAX_TOOLS,
     MIN_TIMEOUT_SECONDS,
+    SEND_DIGITS,
     TOOL_NAME,
     ToolKind,
     schema_errors,
@@ -291,8 +293,12 @@ def tool_errors(
         problems += _tool_problems(index, item, seen)
     if problems:
         errors["tools"] = problems
-    http_tools = {
-        item.get("name") for item in tools if item.get("type", "http") == ToolKind.HTTP.value
+    # A rule runs an HTTP tool or presses keys; the scripted agent's other built-ins (end,
+    # callback, do-not-call, transfer) are its own rules.
+    rule_tools = {
+        item.get("name")
+        for item in tools
+        if item.get("type", "http") == ToolKind.HTTP.value or item.get("name") == SEND_DIGITS
     }
     intents = {intent.value for intent in Intent}
     rule_problems: list[str] = []
@@ -301,11 +307,22 @@ def tool_errors(
             rule_problems.append(
                 f"Rule {index}: the intent must be one of {', '.join(sorted(intents))}."
             )
-        if rule.get("tool") not in http_tools:
+        if rule.get("tool") not in rule_tools:
             rule_problems.append(
-                f"Rule {index}: the tool must be one of the script's HTTP tools (the scripted "
-                "agent's built-ins are its own rules)."
+                f"Rule {index}: the tool must be one of the script's HTTP tools or send_digits "
+                "(the scripted agent's other built-ins are its own rules)."
             )
+        elif rule.get("tool") == SEND_DIGITS:
+            digits = (
+                (rule.get("arguments") or {}).get("digits")
+                if isinstance(rule.get("arguments"), Mapping)
+                else None
+            )
+            if not isinstance(digits, str) or not re.fullmatch(DIGITS_SCHEMA_PATTERN, digits):
+                rule_problems.append(
+                    f'Rule {index}: send_digits needs arguments {{"digits": ...}} of 1-64 '
+                    "keys 0-9, *, # or w (a half-second wait)."
+                )
         if not isinstance(rule.get("arguments", {}), Mapping):
             rule_problems.append(f"Rule {index}: the arguments must be an object.")
         if not isinstance(rule.get("say", ""), str):

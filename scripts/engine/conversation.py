@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from scripts.engine.intents import Intent, detect_intent
+from scripts.engine.tools import DigitSender
 from scripts.engine.types import (
     AgentAction,
     CallContext,
@@ -206,6 +207,11 @@ class ConversationView:
     decide, not in how a call's state is kept."""
 
     _conversation: Conversation
+    # Presses keys on the call (`SendsKeys`): bound by the pipeline; None off a live call.
+    _digit_sender: DigitSender | None = None
+
+    def bind_digit_sender(self, sender: DigitSender) -> None:
+        self._digit_sender = sender
 
     @property
     def finished(self) -> bool:

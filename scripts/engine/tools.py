@@ -2,8 +2,8 @@
 one call to a tool is run, bounded and recorded.
 
 A script lists its tools (`ScriptSpec.tools`); each is either a **built-in** the platform
-carries out itself (`BUILTIN_TOOLS`: end the call, schedule a callback, add to do-not-call;
-transfer and send-digits join the registry when the carrier can do them) or an **HTTP tool**
+carries out itself (`BUILTIN_TOOLS`: end the call, schedule a callback, add to do-not-call,
+transfer, send digits) or an **HTTP tool**
 the customer defines (name, description, JSON-schema parameters, URL, timeout), run by a
 `ToolRunner` the caller injects (the live call's signs and SSRF-checks its POST:
 `scripts.tool_http`). The engine stays pure Python: it never opens a socket for a tool.
@@ -18,7 +18,7 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -79,6 +79,14 @@ END_CALL = "end_call"
 SCHEDULE_CALLBACK = "schedule_callback"
 ADD_TO_DO_NOT_CALL = "add_to_do_not_call"
 TRANSFER = "transfer"
+SEND_DIGITS = "send_digits"
+# What `send_digits` accepts: keys and half-second waits (`w`), bounded like the carrier's own
+# check (`anvil_voice.telephony.dtmf.DIGITS_PATTERN`, which the sender applies again).
+DIGITS_SCHEMA_PATTERN = "^[0-9*#w]{1,64}$"
+
+# Presses keys on the live call (the pipeline's `send_digits`): returns how long they take
+# to play (ms), 0 when the call is no longer live; raises ValueError for digits it refuses.
+DigitSender = Callable[[str], int]
 
 register_builtin(
     BuiltinTool(
@@ -115,6 +123,26 @@ register_builtin(
         ADD_TO_DO_NOT_CALL,
         "The caller asked not to be called again or to be removed from the list. Confirm "
         "briefly, then this ends the call.",
+    )
+)
+
+
+register_builtin(
+    BuiltinTool(
+        SEND_DIGITS,
+        "Press keys on the phone call, e.g. to choose an option in a phone menu or to enter a "
+        "number you were asked for. Digits 0-9, * and #; w waits half a second.",
+        {
+            "type": "object",
+            "properties": {
+                "digits": {
+                    "type": "string",
+                    "pattern": DIGITS_SCHEMA_PATTERN,
+                    "description": "The keys to press in order, e.g. 1 or 12345# or 1w2.",
+                }
+            },
+            "required": ["digits"],
+        },
     )
 )
 
@@ -287,6 +315,31 @@ async def run_tool(
     if len(json.dumps(value)) > MAX_RESULT_BYTES:
         return result(False, error=f"The tool's answer is larger than {MAX_RESULT_BYTES} bytes.")
     return result(True, value)
+
+
+def press_digits(
+    sender: DigitSender | None, tool: ToolSpec, arguments: Mapping[str, Any]
+) -> ToolResult:
+    """The `send_digits` built-in, never raising: the digits checked against its schema, then
+    pressed through the call's `DigitSender` (in-band tones after the audio already queued).
+    The result tells the agent what was sent and how long it takes to play."""
+    started = time.monotonic()
+
+    def result(ok: bool, value: Any = None, error: str = "") -> ToolResult:
+        return ToolResult(ok, value, error, (time.monotonic() - started) * 1000)
+
+    if sender is None:
+        return result(False, error="Sending digits is not available on this call.")
+    if problems := argument_errors(tool.parameters, arguments):
+        return result(False, error="Invalid arguments: " + "; ".join(problems))
+    digits = str(arguments["digits"])
+    try:
+        duration_ms = sender(digits)
+    except ValueError:
+        return result(False, error="Invalid digits: use 0-9, *, # and w (a half-second wait).")
+    if duration_ms <= 0:
+        return result(False, error="The call is not live; no digits were sent.")
+    return result(True, {"sent": digits, "duration_ms": duration_ms})
 
 
 async def with_filler(

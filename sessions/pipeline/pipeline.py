@@ -42,7 +42,7 @@ from anvil_voice.speech.protocols import (
     VoiceProvider,
 )
 from anvil_voice.telephony.dtmf import DigitSender, send_digits_in_band, validate_digits
-from scripts.engine.agent import Agent, HearsKeys
+from scripts.engine.agent import Agent, HearsKeys, PromptsKeys, SendsKeys
 from scripts.engine.ivr import GiveUp, IvrNavigator, PersonAnswered, Press
 from scripts.engine.types import AgentAction, EndCall, MarkDoNotCall, Outcome
 from sessions.pipeline.clock import Clock, LoopClock
@@ -146,6 +146,9 @@ class CallPipeline:
         # The carrier's way to press keys on the call (`Carrier.send_digits`).
         self._digit_sender: DigitSender = send_digits or send_digits_in_band
         self._agent = agent
+        if isinstance(agent, SendsKeys):
+            # The `send_digits` tool presses keys the way the IVR navigator does.
+            agent.bind_digit_sender(self.send_digits)
         self._voice = voice
         self._voice_id = voice_id
         self._fallback_voice = fallback_voice
@@ -675,16 +678,26 @@ class CallPipeline:
         else:
             since, base = "start", self.clock.now()
         if not self._triggers:
+            disclosure = self.config.recording_disclosure
+            agent = self._agent
+            # The disclosure comes before the keypad prompt ("press 1 to talk to a person"):
+            # the agent leaves the prompt out of its opening and it is said after.
+            prompt: PromptsKeys | None = None
+            if disclosure and isinstance(agent, PromptsKeys) and agent.defer_keypad_prompt():
+                prompt = agent
             result = await self._speak(
-                self._agent.opening(),
+                agent.opening(),
                 TurnTiming(since, base),
                 interruptible=self.config.opening_interruptible,
             )
             if await self._after_failure(result):
                 return
-            disclosure = self.config.recording_disclosure
             if disclosure and not self._triggers and await self._say_disclosure(disclosure):
                 return
+            if prompt is not None and not self._triggers and not agent.finished:
+                result = await self._speak(prompt.keypad_prompt(), self._trigger_timing())
+                if await self._after_failure(result):
+                    return
         while True:
             if self._agent.finished:
                 await self._finish(CallEndReason.AGENT_ENDED)

@@ -142,7 +142,7 @@ def test_it_creates_a_script_with_an_http_tool_and_a_rule_kept_in_its_version(ow
                     "Tool 2 (b): the URL must be an https:// URL.",
                     "Tool 3 (c): the timeout must be 0.5 to 10 seconds.",
                     "Tool 4 (teleport): no such built-in tool (there are: add_to_do_not_call, "
-                    "end_call, schedule_callback, transfer).",
+                    "end_call, schedule_callback, send_digits, transfer).",
                     "Tool 5 (end_call): a built-in tool takes only a name, not url.",
                     "Tool 6 (end_call): the name is used by another tool.",
                     "Tool 6 (end_call): the name is a built-in tool's.",
@@ -159,8 +159,8 @@ def test_it_creates_a_script_with_an_http_tool_and_a_rule_kept_in_its_version(ow
                 "toolRules": [
                     "Rule 1: the intent must be one of agreement, asks_if_ai, asks_who, "
                     "callback, greeting, opt_out, other, question, refusal, repeat_request.",
-                    "Rule 2: the tool must be one of the script's HTTP tools (the scripted "
-                    "agent's built-ins are its own rules).",
+                    "Rule 2: the tool must be one of the script's HTTP tools or send_digits "
+                    "(the scripted agent's other built-ins are its own rules).",
                 ]
             },
         ),
