@@ -83,7 +83,9 @@ class ScriptAdminForm(forms.ModelForm):
             "Blank: no menu handling.",
             "transfer": 'Hand the caller to a person: {"number": "+15551234567", "mode": "cold", '
             '"timeout_seconds": 20, "on_agreement": false, "on_request": true, '
-            '"on_objections": ["<a trigger>"]}. Empty: never.',
+            '"on_objections": ["<a trigger>"], "target_kind": "person"}. target_kind "person" '
+            '(the default) is refused outside the calling window at the number; "business" '
+            "(a staffed desk or switchboard) is not. Empty: never.",
             "tools": 'A JSON list: {"type": "builtin", "name": "end_call"} or {"type": "http", '
             '"name", "description", "parameters" (a JSON schema), "url", "timeout_seconds"}.',
             "tool_rules": 'A JSON list of {"intent", "tool", "arguments", "say"}: the scripted '

@@ -27,7 +27,13 @@ from scripts.engine.tools import (
     ToolKind,
     schema_errors,
 )
-from scripts.engine.types import KEYPAD_KEYS, OPT_OUT_DIGIT, KeypadAction, TransferMode
+from scripts.engine.types import (
+    KEYPAD_KEYS,
+    OPT_OUT_DIGIT,
+    KeypadAction,
+    TransferMode,
+    TransferTargetKind,
+)
 
 MAX_OBJECTIONS = 50
 MAX_TRIGGER_LENGTH = 300
@@ -149,8 +155,17 @@ E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 TRANSFER_MODES = tuple(mode.value for mode in TransferMode)
 MIN_TRANSFER_TIMEOUT_SECONDS = 5
 MAX_TRANSFER_TIMEOUT_SECONDS = 60
+TRANSFER_TARGET_KINDS = tuple(kind.value for kind in TransferTargetKind)
 TRANSFER_FIELDS = frozenset(
-    {"number", "mode", "timeout_seconds", "on_agreement", "on_request", "on_objections"}
+    {
+        "number",
+        "target_kind",
+        "mode",
+        "timeout_seconds",
+        "on_agreement",
+        "on_request",
+        "on_objections",
+    }
 )
 
 
@@ -180,6 +195,10 @@ def transfer_errors(
     number = transfer.get("number")
     if not isinstance(number, str) or not E164.match(number):
         errors.append(f"The transfer number must be in E.164 form (+15551234567); got {number!r}.")
+    if transfer.get("target_kind", TransferTargetKind.PERSON.value) not in TRANSFER_TARGET_KINDS:
+        errors.append(
+            f"The transfer's target_kind must be one of {', '.join(TRANSFER_TARGET_KINDS)}."
+        )
     if transfer.get("mode", TransferMode.COLD.value) not in TRANSFER_MODES:
         errors.append(f"The transfer mode must be one of {', '.join(TRANSFER_MODES)}.")
     timeout = transfer.get("timeout_seconds", MIN_TRANSFER_TIMEOUT_SECONDS)

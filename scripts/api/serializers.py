@@ -19,6 +19,7 @@ from scripts.validation import (
     MAX_TRIGGER_LENGTH,
     MIN_TRANSFER_TIMEOUT_SECONDS,
     TRANSFER_MODES,
+    TRANSFER_TARGET_KINDS,
 )
 
 
@@ -72,6 +73,13 @@ class ScriptTransferSerializer(CamelCaseSerializer):
     number). Checked as a whole by the service (`scripts.validation.transfer_errors`)."""
 
     number = serializers.CharField(max_length=16, help_text="E.164, e.g. +15551234567.")
+    target_kind = serializers.ChoiceField(
+        choices=TRANSFER_TARGET_KINDS,
+        default="person",
+        help_text="person: a transfer is refused outside the legal calling window at the "
+        "number (its local time from its country and area code). business: a staffed line "
+        "(a sales desk, a switchboard), no calling window.",
+    )
     mode = serializers.ChoiceField(
         choices=TRANSFER_MODES,
         default="cold",

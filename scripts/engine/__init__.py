@@ -56,6 +56,7 @@ from scripts.engine.types import (
     TransferMode,
     TransferReason,
     TransferSpec,
+    TransferTargetKind,
 )
 
 __all__ = [
@@ -91,6 +92,7 @@ __all__ = [
     "TransferMode",
     "TransferReason",
     "TransferSpec",
+    "TransferTargetKind",
     "TriggerMatch",
     "TriggerMatcher",
     "best_match",

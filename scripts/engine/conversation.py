@@ -165,6 +165,7 @@ class Conversation:
                 mode=spec.mode,
                 timeout_seconds=spec.timeout_seconds,
                 reason=reason,
+                target_kind=spec.target_kind,
             )
         )
         self.emit(

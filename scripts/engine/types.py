@@ -154,6 +154,16 @@ class TransferMode(StrEnum):
     WARM = "warm"
 
 
+class TransferTargetKind(StrEnum):
+    """Who answers the transfer target: a person's own phone has a calling window (the legal
+    hours at the number, as for the contacts we dial); a business line (a sales desk, a
+    switchboard) is staffed and has none. A target is a person unless the script or campaign
+    says it is a business: the cautious default."""
+
+    PERSON = "person"
+    BUSINESS = "business"
+
+
 class TransferReason(StrEnum):
     """Why the agent transferred: which of the script's `TransferSpec` rules fired."""
 
@@ -181,10 +191,12 @@ class TransferSpec:
     on_agreement: bool = False  # a "yes" is handed to the person instead of the closing line
     on_request: bool = True  # "can I talk to a person / a human / someone?"
     on_objections: tuple[str, ...] = ()  # objection triggers that go to a person instead
+    target_kind: TransferTargetKind = TransferTargetKind.PERSON
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "number": self.number,
+            "target_kind": self.target_kind.value,
             "mode": self.mode.value,
             "timeout_seconds": self.timeout_seconds,
             "on_agreement": self.on_agreement,
@@ -203,6 +215,7 @@ class TransferSpec:
             on_agreement=bool(data.get("on_agreement", False)),
             on_request=bool(data.get("on_request", True)),
             on_objections=tuple(str(item) for item in data.get("on_objections") or ()),
+            target_kind=TransferTargetKind(data.get("target_kind") or TransferTargetKind.PERSON),
         )
 
 
@@ -215,11 +228,14 @@ class TransferCall:
     mode: TransferMode
     timeout_seconds: int
     reason: TransferReason
+    # A person's number is refused outside its calling window (`sessions.transfers`).
+    target_kind: TransferTargetKind = TransferTargetKind.PERSON
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "action": "transfer",
             "number": self.number,
+            "target_kind": self.target_kind.value,
             "mode": self.mode.value,
             "timeout_seconds": self.timeout_seconds,
             "reason": self.reason.value,
