@@ -97,6 +97,32 @@ class ScriptTransferSerializer(CamelCaseSerializer):
     )
 
 
+class KeypadEntrySerializer(CamelCaseSerializer):
+    """A number the caller is asked to type (the keypad prompt asks). Checked as a whole by the
+    service (`scripts.validation.keypad_entry_errors`)."""
+
+    name = serializers.CharField(
+        max_length=40,
+        help_text="Where the digits go: the session's extracted.keypad.<name>, and {{<name>}} "
+        "in say.",
+    )
+    max_digits = serializers.IntegerField(
+        default=0, help_text="The number's length (2-32): complete once typed. 0: no length."
+    )
+    end_key = serializers.CharField(
+        default="#", allow_blank=True, max_length=1, help_text='"#", "*" or "" (none).'
+    )
+    timeout_seconds = serializers.FloatField(
+        default=3.0, help_text="A pause this long between keys ends the number (1-10)."
+    )
+    say = serializers.CharField(
+        default="",
+        allow_blank=True,
+        max_length=MAX_LINE_LENGTH,
+        help_text="The scripted agent's line after the number ({{digits}} or {{<name>}}).",
+    )
+
+
 class ScriptSerializer(CamelCaseModelSerializer):
     objection_responses = ObjectionResponseSerializer(many=True, required=False)
     keypad = KeypadKeySerializer(
@@ -107,6 +133,13 @@ class ScriptSerializer(CamelCaseModelSerializer):
     tools = ToolSerializer(many=True, required=False)
     tool_rules = ToolRuleSerializer(many=True, required=False)
     transfer = ScriptTransferSerializer(required=False, allow_null=True)
+    keypad_entry = KeypadEntrySerializer(
+        required=False,
+        allow_null=True,
+        help_text="A number the caller is asked to type (e.g. a zip code), collected until "
+        "endKey, maxDigits or a pause and given to the agent as one keypad turn. A single key "
+        "followed by a pause still acts as a keypad key (and 9 still opts out).",
+    )
     warnings = serializers.SerializerMethodField()
 
     class Meta:
@@ -125,6 +158,7 @@ class ScriptSerializer(CamelCaseModelSerializer):
             "recording_disclosure_required",
             "keypad",
             "keypad_prompt",
+            "keypad_entry",
             "objection_responses",
             "tools",
             "tool_rules",

@@ -67,6 +67,15 @@ class HearsKeys(Protocol):
 
 
 @runtime_checkable
+class TakesEntries(Protocol):
+    """An agent that answers a number the caller typed (the script's `KeypadEntry`): the
+    pipeline collects the keys and hands them over as one turn."""
+
+    def entered(self, digits: str) -> AsyncIterator[str]:
+        """The reply to the typed number, streamed like `reply()`."""
+
+
+@runtime_checkable
 class PromptsKeys(Protocol):
     """An agent whose opening carries the script's keypad prompt. When the call has a recording
     disclosure, the pipeline asks it to leave the prompt out of the opening and says the prompt

@@ -41,6 +41,9 @@ def contact_stance(events: Iterable[EngineEvent]) -> Stance:
     for event in events:
         if event.kind is EventKind.OBJECTION_MATCHED:
             return Stance.NEGATIVE
+        if event.kind is EventKind.KEYPAD_ENTRY:
+            stance = Stance.ENGAGED  # they typed what we asked for
+            continue
         if event.kind is EventKind.KEYPAD:
             if event.data.get("action") in _NEGATIVE_KEYS:
                 return Stance.NEGATIVE
@@ -132,6 +135,15 @@ class Conversation:
             line = self.end_at_turn_limit()
         self.said(line)
         return line
+
+    def enter_digits(self, name: str, digits: str) -> None:
+        """A caller turn that is a number they typed (`KeypadEntry`)."""
+        if self.finished:
+            raise AgentFinishedError("The call has ended; no further replies.")
+        self.turn += 1
+        self.silences = 0
+        self.caller_spoke = True
+        self.emit(EventKind.KEYPAD_ENTRY, name=name, digits=digits)
 
     def said(self, text: str) -> None:
         """Record what the agent said this turn; a pending end is recorded right after it."""

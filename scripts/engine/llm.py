@@ -33,7 +33,8 @@ turn; the last request offers no tools, so the caller hears words. Every call is
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -140,7 +141,7 @@ class LLMAgent(ConversationView):
         self._keypad = {key.digit: key.action for key in script.keypad}
         self._prompt = ""
         self._opening_only = self._opening
-        if self._keypad and script.keypad_prompt:
+        if (self._keypad or script.keypad_entry is not None) and script.keypad_prompt:
             self._prompt = render(script.keypad_prompt, context.variables)
             self._opening = f"{self._opening} {self._prompt}".strip()
         self._last_line = self._opening
@@ -196,7 +197,27 @@ class LLMAgent(ConversationView):
             conversation.said(line)
             yield line
             return
+        # Closed with this generator (a barge-in): the answer's own cleanup runs at once.
+        async with aclosing(self._answer(text)) as pieces:
+            async for piece in pieces:
+                yield piece
 
+    async def entered(self, digits: str) -> AsyncIterator[str]:
+        """A number the caller typed (`TakesEntries`): one user turn the model answers."""
+        entry = self.script.keypad_entry
+        name = entry.name if entry is not None else "digits"
+        self._conversation.enter_digits(name, digits)
+        text = f"[entered {digits}]"
+        self._history.append({"role": "user", "content": text})
+        # Closed with this generator (a barge-in): the answer's own cleanup runs at once.
+        async with aclosing(self._answer(text)) as pieces:
+            async for piece in pieces:
+                yield piece
+
+    async def _answer(self, text: str) -> AsyncGenerator[str, None]:
+        """The model's answer to the user turn just added to the history (tool rounds
+        included)."""
+        conversation = self._conversation
         spoken: list[str] = []
         completed = False
         try:

@@ -123,6 +123,11 @@ def system_message(script: ScriptSpec, context: CallContext, *, now: datetime) -
             f'- Keypad (said after the opening): "{render(script.keypad_prompt, variables)}". '
             'Keys the caller presses appear as "[pressed 1]" and are handled for you.'
         )
+    if script.keypad_entry is not None and script.keypad_prompt:
+        lines.append(
+            f'- The caller is asked to type a number ("{render(script.keypad_prompt, variables)}"'
+            f'); what they type arrives as "[entered 12345]" (their {script.keypad_entry.name}).'
+        )
     if script.objection_responses:
         lines += ["", "Objection guidance (answer in the spirit of the response, once each):"]
         for objection in script.objection_responses:

@@ -222,7 +222,8 @@ class ScriptedAgent(ConversationView):
         # The keypad prompt follows the opening: the opening's question stays its last sentence
         # for `split_opening`, and the caller hears which keys do what before answering.
         self._keypad = {key.digit: key.action for key in script.keypad}
-        self._prompt = render(script.keypad_prompt, variables) if self._keypad else ""
+        asks = self._keypad or script.keypad_entry is not None
+        self._prompt = render(script.keypad_prompt, variables) if asks else ""
         self._said_first = _join(self._opening, self._prompt)
         self._last_line = self._said_first
 
@@ -255,6 +256,32 @@ class ScriptedAgent(ConversationView):
     async def press(self, digit: str) -> AsyncIterator[str]:
         for piece in _pieces(self.respond_to_key(digit)):
             yield piece
+
+    # -- a typed number (`TakesEntries`) ------------------------------------------------------
+
+    async def entered(self, digits: str) -> AsyncIterator[str]:
+        for piece in _pieces(self.respond_to_entry(digits)):
+            yield piece
+
+    def respond_to_entry(self, digits: str) -> str:
+        """Decide a caller turn that is a number they typed: the script's ``say`` line (the
+        digits in ``{{<name>}}`` / ``{{digits}}``), then the opening's question unless the
+        line asks one itself."""
+        entry = self.script.keypad_entry
+        name = entry.name if entry is not None else "digits"
+        conversation = self._conversation
+        conversation.enter_digits(name, digits)
+        if entry is not None and entry.say:
+            values = {**self.context.variables, "digits": digits, name: digits}
+            said = render(entry.say, values)
+        else:
+            said = self.context.phrases.entry_received
+        line = said if "?" in said else _join(said, self._question)
+        if not conversation.finished and conversation.at_turn_limit:
+            line = conversation.end_at_turn_limit()
+        conversation.said(line)
+        self._last_line = line
+        return line
 
     # -- the keypad prompt after a recording disclosure (`PromptsKeys`) -----------------------
 
