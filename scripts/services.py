@@ -14,7 +14,7 @@ from anvil_voice.accounts.models import Organization
 from anvil_voice.errors import Conflict
 from scripts import selectors
 from scripts.engine.placeholders import render
-from scripts.models import ObjectionResponse, Script, ScriptVersion
+from scripts.models import ObjectionResponse, Script, ScriptVersion, new_tool_secret
 from scripts.validation import (
     compliance_warnings,
     disclosure_error,
@@ -226,3 +226,15 @@ def script_warnings(*, script: Script) -> list[str]:
         business_name=script.organization.name,
         ai_disclosure_required=script.organization.ai_disclosure_required,
     )
+
+
+def script_rotate_tool_secret(*, script: Script) -> Script:
+    """A new secret for the script's HTTP tool requests (`X-Anvil-Signature`): requests signed
+    from now on use it, a call already running keeps the one it started with (`CallSetup`).
+    Not a new version: what the calls say does not change."""
+    with transaction.atomic():
+        locked = Script.objects.select_for_update().get(pk=script.pk)
+        locked.tool_secret = new_tool_secret()
+        locked.updated_at = timezone.now()
+        locked.save(update_fields=["tool_secret", "updated_at"])
+    return locked

@@ -196,6 +196,15 @@ class ScriptWithSecretSerializer(ScriptSerializer):
         read_only_fields = [*ScriptSerializer.Meta.read_only_fields, "tool_secret"]
 
 
+class ScriptToolSecretSerializer(CamelCaseModelSerializer):
+    """The answer to a rotation: the script's new tool secret."""
+
+    class Meta:
+        model = Script
+        fields = ["id", "tool_secret", "updated_at"]
+        read_only_fields = fields
+
+
 class ScriptVersionSerializer(CamelCaseModelSerializer):
     class Meta:
         model = ScriptVersion

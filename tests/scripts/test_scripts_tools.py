@@ -317,3 +317,31 @@ async def test_an_internal_address_is_never_called(receiver, settings):
     assert plain.error == "The tool's URL must be https://."
     assert internal.error == "The tool's URL points to an internal address; it was not called."
     assert handler.received == []
+
+
+@pytest.mark.django_db
+def test_the_tool_secret_is_rotated_through_the_api(owner, viewer, outsider):
+    from scripts.factories import ScriptFactory
+    from scripts.models import Script
+
+    script = ScriptFactory(organization=owner.organization)
+    old = script.tool_secret
+    url = f"/api/v1/voice/scripts/{script.pk}/rotate-tool-secret"
+
+    response = owner.client.post(url)
+
+    assert response.status_code == 200
+    data = response.json()["data"]
+    script.refresh_from_db()
+    assert data["id"] == script.pk
+    assert data["toolSecret"] == script.tool_secret != old
+    assert script.tool_secret.startswith("whsec_")
+    assert script.version == 1  # what the calls say did not change
+    # The single script shows the new one from now on.
+    assert owner.client.get(f"/api/v1/voice/scripts/{script.pk}").json()["data"]["toolSecret"] == (
+        script.tool_secret
+    )
+    # Viewers may not rotate; another organization's script is not there.
+    assert viewer.client.post(url).status_code == 403
+    assert outsider.client.post(url).status_code == 404
+    assert Script.objects.get(pk=script.pk).tool_secret == data["toolSecret"]
