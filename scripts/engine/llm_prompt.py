@@ -6,7 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from scripts.engine.placeholders import render
-from scripts.engine.tools import ADD_TO_DO_NOT_CALL, END_CALL, SCHEDULE_CALLBACK, ToolKind
+from scripts.engine.tools import (
+    ADD_TO_DO_NOT_CALL,
+    END_CALL,
+    SCHEDULE_CALLBACK,
+    SEND_DIGITS,
+    ToolKind,
+)
 from scripts.engine.types import CallContext, Outcome, ScriptSpec
 
 # The do-not-call tool's name before scripts listed their tools (`ADD_TO_DO_NOT_CALL` since);
@@ -93,6 +99,11 @@ def _tool_rules(script: ScriptSpec) -> list[str]:
             f"- When they agree, say the closing line and call {END_CALL} with outcome "
             f'"{Outcome.INTERESTED.value}". After a firm refusal, say goodbye politely and call '
             f'{END_CALL} with outcome "{Outcome.NOT_INTERESTED.value}".'
+        )
+    if SEND_DIGITS in offered:
+        lines.append(
+            f"- To press keys on the call (a phone menu's option, a number you were asked to "
+            f"enter), call {SEND_DIGITS}; say nothing while you do."
         )
     if any(tool.kind is ToolKind.HTTP for tool in script.tools or ()):
         lines.append(

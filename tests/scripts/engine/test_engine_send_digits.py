@@ -110,6 +110,7 @@ async def test_the_llm_agent_presses_keys_and_reads_the_result(fake_llm: FakeLLM
     assert "".join(chunks) == "Done, I've entered that for you."
     offered = [tool["function"]["name"] for tool in fake_llm.requests[0]["json"]["tools"]]
     assert offered == ["send_digits", "end_call"]
+    assert "call send_digits" in fake_llm.requests[0]["json"]["messages"][0]["content"]
     tool_message = fake_llm.requests[1]["json"]["messages"][-1]
     assert tool_message["tool_call_id"] == "call_0"
     assert json.loads(tool_message["content"]) == {
