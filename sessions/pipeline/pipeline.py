@@ -361,8 +361,11 @@ class CallPipeline:
                 self._end_typing("end_key")
             return
         if typing is None:
-            # The caller is answering: stop talking, as for any key the agent acts on.
-            self._barge_in("dtmf")
+            # The caller is answering: stop talking, as for any key the agent acts on (not a
+            # goodbye or a voicemail message: nothing will answer the number then).
+            answerable = self._voicemail is None and self._phase is not _Phase.ENDING
+            if answerable and not self._agent.finished:
+                self._barge_in("dtmf")
             typing = self._typing = _Typing("", now_ms, now_ms)
         typing.digits += digit
         typing.last_ms = now_ms

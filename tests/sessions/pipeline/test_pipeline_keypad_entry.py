@@ -142,3 +142,21 @@ async def test_without_an_entry_every_key_acts_at_once():
         (Speaker.CONTACT, "[pressed 2]", "2"),
     ]
     await call.pipeline.close()
+
+
+async def test_typing_during_the_goodbye_does_not_cut_it():
+    call = entry_call()
+    call.pipeline.start("MZ1")
+    await call.line.run(seconds=1.0)
+    call.pipeline.on_dtmf("1")  # "press 1": interested, the closing line plays
+    await call.line.run(seconds=3.3)
+    await call.line.until(lambda: call.agent.finished)
+    clears = len(call.line.of_event("clear"))
+    await type_keys(call, "12")
+    await call.line.until(lambda: call.line.hung_up)
+    result = await asyncio.wait_for(call.pipeline.wait(), 5)
+
+    assert len(call.line.of_event("clear")) == clears
+    closing = [t for t in result.turns if t.speaker is Speaker.AGENT][-1]
+    assert closing.text == SCRIPT.closing_line
+    assert not closing.interrupted
