@@ -55,7 +55,7 @@ CONFIG_FIELDS = [
     "organization", "name", "script", "voice", "contact_list", "caller_id", "start_at", "end_at",
     "days_of_week", "window_start", "window_end", "max_concurrent_calls", "calls_per_second",
     "max_attempts", "retry_no_answer_minutes", "retry_busy_minutes", "retry_voicemail_minutes",
-    "voicemail_behaviour", "record_calls", "transfer_number",
+    "voicemail_behaviour", "record_calls", "transfer_number", "transfer_target_kind",
 ]  # fmt: skip
 
 

@@ -58,7 +58,7 @@ from anvil_voice.telephony.twiml import (
     say_and_hang_up_twiml,
     say_twiml,
 )
-from scripts.engine import TransferCall
+from scripts.engine import TransferCall, TransferTargetKind
 from sessions.carrier.calls import outbound_call
 from sessions.carrier.dial_gate import get_dial_gate
 from sessions.models import (
@@ -134,15 +134,16 @@ class TransferCarrier(Protocol):
     def hang_up(self, call: OutboundCall) -> None: ...
 
 
-def transfer_target_problem(*, session: CallSession, number: str) -> str:
+def transfer_target_problem(*, session: CallSession, number: str, person: bool = True) -> str:
     """Why `number` may not receive `session`'s caller ("" when it may). The target comes from
     the organization's own script or campaign, so it belongs to the organization by
-    construction; it is checked again here because the do-not-call list changes."""
+    construction; it is checked again here because the do-not-call list changes, and a
+    person's number (`person`, the default) only inside its calling window."""
     if not E164.match(number):
         return "The transfer target is not an E.164 phone number."
     if number == session.to_number:
         return "The transfer target is the number being called."
-    decision = get_dial_gate().check_transfer(session, number)
+    decision = get_dial_gate().check_transfer(session, number, person=person)
     if not decision.allowed:
         return f"The transfer target may not be called ({decision.reason})."
     return ""
@@ -170,7 +171,8 @@ def session_transfer_start(
         data={"transfer": transfer.pk, "mode": transfer.mode, "reason": transfer.reason},
     )
     call = outbound_call(session)
-    if problem := transfer_target_problem(session=session, number=action.number):
+    person = action.target_kind is not TransferTargetKind.BUSINESS
+    if problem := transfer_target_problem(session=session, number=action.number, person=person):
         _fail_start(transfer, problem)
         carrier.end_with_message(call, TRANSFER_FAILED_LINE)
         transfer.refresh_from_db()

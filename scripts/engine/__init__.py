@@ -46,6 +46,7 @@ from scripts.engine.types import (
     EngineEvent,
     EventKind,
     KeypadAction,
+    KeypadEntry,
     KeypadKey,
     MarkDoNotCall,
     ObjectionResponse,
@@ -57,6 +58,7 @@ from scripts.engine.types import (
     TransferMode,
     TransferReason,
     TransferSpec,
+    TransferTargetKind,
 )
 
 __all__ = [
@@ -75,6 +77,7 @@ __all__ = [
     "Intent",
     "IntentResult",
     "KeypadAction",
+    "KeypadEntry",
     "KeypadKey",
     "KnowsItsLines",
     "LLMAgent",
@@ -93,6 +96,7 @@ __all__ = [
     "TransferReason",
     "TransferReturnAgent",
     "TransferSpec",
+    "TransferTargetKind",
     "TriggerMatch",
     "TriggerMatcher",
     "best_match",

@@ -184,6 +184,7 @@ def pipeline_config(setup: CallSetup | None = None) -> PipelineConfig:
         recording_disclosure=(setup.recording_disclosure or None) if setup is not None else None,
         ivr_target=(script.ivr_target.strip() or None) if script else None,
         ivr_timeout_ms=(script.ivr_timeout_seconds * 1000) if script else 120_000,
+        keypad_entry=script.keypad_entry if script else None,
     )
 
 
@@ -236,6 +237,13 @@ def conversation_result(result: PipelineResult) -> ConversationResult:
         extracted["opt_out_via"] = "dtmf" if dtmf else "speech"
     if result.answered_by == "ivr":
         extracted["ivr_pressed"] = result.ivr_pressed  # the path: the session's ivr_* events
+    entries = {
+        str(event.data["name"]): str(event.data["digits"])
+        for event in result.engine_events
+        if event.kind is EventKind.KEYPAD_ENTRY
+    }
+    if entries:
+        extracted["keypad"] = entries  # the numbers the caller typed, by the script's names
     if result.errors:
         extracted["errors"] = [event.as_dict() for event in result.errors]
     end_reason = result.agent_end_reason or result.end_reason.value

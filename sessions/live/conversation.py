@@ -189,10 +189,15 @@ def _setup(session: CallSession) -> CallSetup:
 
 def _with_campaign_transfer(script: dict[str, Any], campaign: Campaign | None) -> dict[str, Any]:
     """The campaign's transfer number overrides the script's (the script's rules stay; a
-    script with none transfers when the caller asks for a person)."""
+    script with none transfers when the caller asks for a person), and with it who answers it
+    (a person or a business line: the calling window applies to a person)."""
     number = campaign.transfer_number if campaign is not None else ""
-    if number:
-        script["transfer"] = {**(script.get("transfer") or {}), "number": number}
+    if number and campaign is not None:
+        script["transfer"] = {
+            **(script.get("transfer") or {}),
+            "number": number,
+            "target_kind": campaign.transfer_target_kind,
+        }
     return script
 
 

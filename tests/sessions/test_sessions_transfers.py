@@ -6,9 +6,12 @@ once."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import time_machine
 from twilio.request_validator import RequestValidator
 
 from anvil_voice.telephony.carrier import (
@@ -18,8 +21,9 @@ from anvil_voice.telephony.carrier import (
     TransferError,
     WarmTransfer,
 )
+from campaigns.dialling.gate import check_transfer_target
 from campaigns.models import DoNotCallEntry
-from scripts.engine import TransferCall, TransferMode, TransferReason
+from scripts.engine import TransferCall, TransferMode, TransferReason, TransferTargetKind
 from sessions.live.conversation import ConversationResult, session_conversation_close
 from sessions.models import CallEvent, CallSession, Transfer
 from sessions.transfers import (
@@ -32,7 +36,9 @@ from sessions.transfers import (
     session_transfer_resume,
     session_transfer_start,
     session_transfer_timed_out,
+    transfer_target_problem,
 )
+from tests.campaigns.conftest import TUESDAY_MORNING_NY
 
 pytestmark = pytest.mark.django_db
 
@@ -87,6 +93,13 @@ def _twilio(settings) -> None:
     settings.PUBLIC_BASE_URL = PUBLIC
     settings.TWILIO_AUTH_TOKEN = TOKEN
     settings.TWILIO_AUTH_TOKEN_SECONDARY = ""
+
+
+@pytest.fixture(autouse=True)
+def _inside_the_desks_calling_window() -> Iterator[None]:
+    # The target (a New York number) is a person by default: rung only 08:00-21:00 there.
+    with time_machine.travel(TUESDAY_MORNING_NY, tick=True):
+        yield
 
 
 @pytest.fixture
@@ -544,3 +557,48 @@ def test_the_briefing_request_is_signed(client, session):
     response = post(client, path, {"CallSid": "CA1"})
     assert response.status_code == 200
     assert response.content.startswith(b"<Response><Say>Transfer from the calling agent")
+
+
+# 23:30 in New York (04:30 UTC on Wednesday), 20:30 in Los Angeles.
+NEW_YORK_NIGHT = datetime(2026, 3, 4, 4, 30, tzinfo=UTC)
+LOS_ANGELES = "+13105550142"
+
+
+def test_a_persons_number_is_refused_outside_its_calling_window_and_the_caller_told(session):
+    carrier = FakeCarrier()
+    with time_machine.travel(NEW_YORK_NIGHT, tick=False):
+        transfer = session_transfer_start(
+            session_id=session.pk, action=transfer_call(), carrier=carrier
+        )
+    assert transfer is not None
+    assert transfer.state == "failed"
+    assert "outside_calling_window" in transfer.error_message
+    assert carrier.transfers == []
+    # The existing failure path: told politely, called back.
+    assert carrier.messages == [(CALL_SID, TRANSFER_FAILED_LINE)]
+    session.refresh_from_db()
+    assert (session.outcome, session.end_reason) == ("callback_requested", "transfer_failed")
+
+
+def test_a_business_line_is_rung_at_any_hour(session):
+    carrier = FakeCarrier()
+    desk = TransferCall(
+        DESK, TransferMode.COLD, 20, TransferReason.REQUEST, TransferTargetKind.BUSINESS
+    )
+    with time_machine.travel(NEW_YORK_NIGHT, tick=False):
+        transfer = session_transfer_start(session_id=session.pk, action=desk, carrier=carrier)
+    assert transfer is not None
+    assert transfer.state == "dialling"
+    assert [request.target for _, request in carrier.transfers] == [DESK]
+
+
+def test_the_window_is_the_targets_own_local_time(session, acme):
+    with time_machine.travel(NEW_YORK_NIGHT, tick=False):
+        # 23:30 in New York; 20:30 in Los Angeles, still inside its window.
+        assert "outside_calling_window" in transfer_target_problem(session=session, number=DESK)
+        assert transfer_target_problem(session=session, number=LOS_ANGELES) == ""
+        assert transfer_target_problem(session=session, number=DESK, person=False) == ""
+    # The do-not-call list holds for a business line too.
+    DoNotCallEntry.objects.create(organization=acme, phone_number=LOS_ANGELES)
+    decision = check_transfer_target(session, LOS_ANGELES, person=False)
+    assert (decision.allowed, decision.reason) == (False, "do_not_call")
