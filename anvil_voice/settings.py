@@ -46,8 +46,11 @@ PUBLIC_BASE_URL: str = env.get_url(
 INSTALLED_APPS = [
     # Daphne first so `runserver` serves ASGI (HTTP and websockets).
     "daphne",
-    # Django
-    "django.contrib.admin",
+    # The admin's theme (docs/decisions.md, "theme"): before Django's admin so its templates
+    # win. BasicAppConfig leaves `admin.site` alone; our AnvilAdminConfig makes it ours.
+    "unfold.apps.BasicAppConfig",
+    # Django (the admin with anvil_voice.admin_site.AnvilAdminSite as `admin.site`)
+    "anvil_voice.admin_apps.AnvilAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -84,6 +87,43 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "anvil_voice.urls"
+
+# The admin theme (django-unfold). Navigation and styles are callables in
+# anvil_voice.admin_site: the sidebar lists, in workflow order, only what the user may see.
+UNFOLD = {
+    "SITE_TITLE": "Anvil Voice",
+    "SITE_HEADER": "Anvil Voice",
+    "SITE_SUBHEADER": "AI phone campaigns",
+    "SITE_SYMBOL": "support_agent",
+    "SITE_FAVICONS": [
+        {"rel": "icon", "type": "image/svg+xml", "href": "anvil_voice.admin_site.favicon"}
+    ],
+    "SITE_URL": "/admin/",
+    "SHOW_VIEW_ON_SITE": True,
+    "BORDER_RADIUS": "6px",
+    "COLORS": {
+        # The favicon's slate blue, in Tailwind's 50-950 steps.
+        "primary": {
+            "50": "#eef6f9",
+            "100": "#d5e8ef",
+            "200": "#aed2df",
+            "300": "#7db4c9",
+            "400": "#4f93ad",
+            "500": "#367791",
+            "600": "#2c6079",
+            "700": "#264b5d",
+            "800": "#213f4e",
+            "900": "#1d3542",
+            "950": "#10212b",
+        },
+    },
+    "STYLES": ["anvil_voice.admin_site.stylesheets"],
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": False,
+        "navigation": "anvil_voice.admin_site.sidebar_navigation",
+    },
+}
 ASGI_APPLICATION = "anvil_voice.asgi.application"
 WSGI_APPLICATION = None
 

@@ -8,6 +8,14 @@ same call update with a `<Say>` (the caller hears our own line), i.e. the carrie
 every live-call change pays. The target's ring is scaled by ``--time-scale`` (2 s at 1.0): the
 figure is our part and the simulator's, not how fast a person picks up.
 
+Warm (the same run, same calls): `TwilioCarrier.transfer_warm` itself, i.e. the caller's call
+updated to wait in a `<Conference>` (hold audio from a `waitUrl` this benchmark serves, like our
+app does) plus the person's leg created through the Calls API; measured to the caller hearing
+the person's first words through the conference (the simulator's `conference_heard`). On top of
+the cold path it pays the leg's creation, fetching the leg's TwiML, the briefing (the stand-in
+voice's 0.3 s here; a real briefing is the TTS of a few sentences) and the person's pause after
+it (persona 18 speaks once it heard the briefing end: 600 ms of silence).
+
 Not in the figure: the agent's transfer line ("please hold", said before the update by
 design) and a real network's latency. Needs no database.
 """
@@ -18,10 +26,15 @@ import argparse
 import asyncio
 import statistics
 
+from aiohttp import web
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from anvil_voice.telephony import twiml
+from anvil_voice.telephony.carrier import OutboundCall, WarmTransfer
+from anvil_voice.telephony.hold_audio import hold_audio_wav
 from anvil_voice.telephony.simulator import TwilioSimulator, audio
+from anvil_voice.telephony.twilio import TwilioCarrier
 from benchmarks.support import percentile
 
 ACCOUNT_SID = "AC" + "5" * 32
@@ -71,18 +84,117 @@ async def one(sim: TwilioSimulator, client: Client, twiml: str, source: str) -> 
     return (heard[0]["t"] - asked) * 1000
 
 
+BRIEFING = (
+    "Transfer from the calling agent: Ivy. They said yes to the offer. "
+    "They said: Yes, that sounds great, sign me up. Connecting you now."
+)
+
+
+async def app_endpoints() -> tuple[web.AppRunner, str]:
+    """What our app answers a warm transfer with (hold TwiML, hold audio, the person's TwiML),
+    served from this process: the benchmark needs no Django."""
+
+    async def hold(request: web.Request) -> web.Response:
+        body = twiml.play_loop_twiml(f"{base}/hold-audio.wav")
+        return web.Response(text=body, content_type="text/xml")
+
+    async def hold_audio(request: web.Request) -> web.Response:
+        return web.Response(body=hold_audio_wav(), content_type="audio/wav")
+
+    async def briefing(request: web.Request) -> web.Response:
+        room = request.query["room"]
+        body = twiml.conference_join_twiml(conference=room, briefing=BRIEFING)
+        return web.Response(text=body, content_type="text/xml")
+
+    async def leg_status(request: web.Request) -> web.Response:
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.add_routes(
+        [
+            web.post("/hold", hold),
+            web.get("/hold-audio.wav", hold_audio),
+            web.post("/briefing", briefing),
+            web.post("/leg", leg_status),
+        ]
+    )
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    base = f"http://127.0.0.1:{port}"
+    return runner, base
+
+
+async def one_warm(
+    sim: TwilioSimulator, client: Client, base: str, index: int
+) -> tuple[float, float]:
+    """Milliseconds from `transfer_warm` to the caller hearing the person (conference), and to
+    the person joining (the conference starting: the briefing said, hold audio stopped)."""
+    created = await asyncio.to_thread(client.calls.create, to="+15550110", from_=CALLER, twiml=HOLD)
+    call = sim.get_call(created.sid)
+    assert call is not None
+    for _ in range(2000):
+        if call.log.of_kind("twiml"):
+            break
+        await asyncio.sleep(0.005)
+    room = f"anvil-transfer-bench-{index}"
+    request = WarmTransfer(
+        target=TARGET,
+        caller_id=CALLER,
+        timeout_seconds=20,
+        conference=room,
+        hold_url=f"{base}/hold",
+        briefing_url=f"{base}/briefing?room={room}",
+        leg_status_url=f"{base}/leg",
+    )
+    caller = OutboundCall(
+        reference=index,
+        token="bench",
+        to_number="+15550110",
+        from_number=CALLER,
+        call_sid=created.sid,
+    )
+    asked = call.log.now()
+    await asyncio.to_thread(TwilioCarrier(client).transfer_warm, caller, request)
+    for _ in range(10000):
+        heard = call.log.of_kind("conference_heard")
+        if heard:
+            break
+        await asyncio.sleep(0.002)
+    else:
+        raise RuntimeError("the caller never heard the person")
+    await asyncio.to_thread(client.calls(created.sid).update, status="completed")
+    [started] = call.log.of_kind("conference_started")
+    return (heard[0]["t"] - asked) * 1000, (started["t"] - asked) * 1000
+
+
 async def run(calls: int, time_scale: float) -> None:
-    async with TwilioSimulator(
-        ACCOUNT_SID, AUTH_TOKEN, time_scale=time_scale, speak=fast_speak
-    ) as sim:
-        client = client_for(sim)
-        transfer, baseline = [], []
-        for _ in range(calls):
-            baseline.append(await one(sim, client, SAY, "say"))
-            transfer.append(await one(sim, client, DIAL, "dial"))
+    server, base = await app_endpoints()
+    try:
+        # 10 calls per second: the person's leg is a Calls API call, under the account's CPS.
+        async with TwilioSimulator(
+            ACCOUNT_SID, AUTH_TOKEN, time_scale=time_scale, speak=fast_speak, cps=10
+        ) as sim:
+            client = client_for(sim)
+            transfer, baseline, warm, joined = [], [], [], []
+            for index in range(calls):
+                baseline.append(await one(sim, client, SAY, "say"))
+                transfer.append(await one(sim, client, DIAL, "dial"))
+                heard_ms, joined_ms = await one_warm(sim, client, base, index)
+                warm.append(heard_ms)
+                joined.append(joined_ms)
+    finally:
+        await server.cleanup()
     ring_ms = 2000 * time_scale
     print(f"calls: {calls}, time scale: {time_scale} (target rings {ring_ms:.0f} ms)")
-    for name, values in (("update + <Say> (baseline)", baseline), ("transfer <Dial>", transfer)):
+    for name, values in (
+        ("update + <Say> (baseline)", baseline),
+        ("transfer <Dial>", transfer),
+        ("warm: the person joins", joined),
+        ("warm transfer (conference)", warm),
+    ):
         print(
             f"{name:28s} median {statistics.median(values):7.1f} ms"
             f"  p95 {percentile(values, 95):7.1f} ms"
@@ -90,6 +202,9 @@ async def run(calls: int, time_scale: float) -> None:
     ratio = statistics.median(transfer) / statistics.median(baseline)
     print(f"transfer / baseline (median): {ratio:.2f}")
     print(f"transfer minus the target's ring: {statistics.median(transfer) - ring_ms:.1f} ms")
+    warm_ratio = statistics.median(warm) / statistics.median(baseline)
+    print(f"warm / baseline (median): {warm_ratio:.2f}")
+    print(f"warm minus the target's ring: {statistics.median(warm) - ring_ms:.1f} ms")
 
 
 def main() -> None:

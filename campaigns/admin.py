@@ -14,6 +14,7 @@ Contact lists (CSV import), the do-not-call list and caller IDs are in `admin_co
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from django import forms
@@ -23,9 +24,11 @@ from django.db.models import Model, QuerySet
 from django.forms import ModelForm
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
+from unfold.admin import TabularInline
+from unfold.widgets import INPUT_CLASSES, UnfoldAdminCheckboxSelectMultipleWidget
 
 from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin
 from anvil_voice.charts import Chart
@@ -38,7 +41,13 @@ from campaigns.admin_panel import (
     campaign_outcome_chart,
     lifecycle_buttons,
 )
-from campaigns.models import Campaign, CampaignStats, CampaignStatus, CampaignTransition
+from campaigns.models import (
+    Campaign,
+    CampaignStats,
+    CampaignStatus,
+    CampaignTransition,
+    default_days,
+)
 
 __all__ = ["CampaignAdmin", "admin_callbacks", "admin_contacts"]
 
@@ -46,14 +55,81 @@ CONFIG_FIELDS = [
     "organization", "name", "script", "voice", "contact_list", "caller_id", "start_at", "end_at",
     "days_of_week", "window_start", "window_end", "max_concurrent_calls", "calls_per_second",
     "max_attempts", "retry_no_answer_minutes", "retry_busy_minutes", "retry_voicemail_minutes",
-    "voicemail_behaviour", "record_calls", "transfer_number",
+    "voicemail_behaviour", "record_calls", "transfer_number", "transfer_target_kind",
 ]  # fmt: skip
 
 
+# The settings in the theme's tabs (one section shows at a time; a tab with an error says so):
+# the page stays short, and the numbers are in the panel above it, once.
+CAMPAIGN_FIELDSETS: list[Any] = [
+    (
+        "Campaign",
+        {
+            "classes": ["tab"],
+            "fields": [
+                ("organization", "name"),
+                ("script", "voice"),
+                ("contact_list", "caller_id"),
+            ],
+        },
+    ),
+    (
+        "Schedule",
+        {
+            "classes": ["tab"],
+            "fields": [("start_at", "end_at"), "days_of_week", ("window_start", "window_end")],
+        },
+    ),
+    (
+        "Pacing and retries",
+        {
+            "classes": ["tab"],
+            "fields": [
+                ("max_concurrent_calls", "calls_per_second", "max_attempts"),
+                ("retry_no_answer_minutes", "retry_busy_minutes", "retry_voicemail_minutes"),
+            ],
+        },
+    ),
+    (
+        "Call handling",
+        {
+            "classes": ["tab"],
+            "fields": [("voicemail_behaviour", "record_calls", "transfer_number")],
+        },
+    ),
+]
+
+
+WEEKDAYS = [
+    (0, "Monday"), (1, "Tuesday"), (2, "Wednesday"), (3, "Thursday"), (4, "Friday"),
+    (5, "Saturday"), (6, "Sunday"),
+]  # fmt: skip
+
+
+def _time_input() -> forms.TimeInput:
+    # The browser's own time field: the admin's clock widget offered "Now", which means
+    # nothing for a daily calling window.
+    return forms.TimeInput(format="%H:%M", attrs={"type": "time", "class": " ".join(INPUT_CLASSES)})
+
+
 class CampaignAdminForm(forms.ModelForm):
+    # Ticked days, stored as the same JSON list of weekday numbers (Monday = 0) the API takes.
+    days_of_week = forms.TypedMultipleChoiceField(
+        choices=WEEKDAYS,
+        coerce=int,
+        initial=default_days,  # a declared field does not take the model field's default
+        widget=UnfoldAdminCheckboxSelectMultipleWidget,
+        error_messages={"required": "Tick at least one day."},
+        help_text="Days on which contacts may be called, in each contact's local time.",
+    )
+
     class Meta:
         model = Campaign
         fields = CONFIG_FIELDS
+        widgets = {"window_start": _time_input(), "window_end": _time_input()}
+
+    def clean_days_of_week(self) -> list[int]:
+        return sorted(set(self.cleaned_data["days_of_week"]))
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -86,13 +162,15 @@ class CampaignAdminForm(forms.ModelForm):
         return cleaned
 
 
-class CampaignTransitionInline(admin.TabularInline):
+class CampaignTransitionInline(TabularInline):
     model = CampaignTransition
     fields = ["at", "from_status", "to_status", "actor_user", "actor_api_key", "actor_system"]
     readonly_fields = ["at", "from_status", "to_status", "actor_user", "actor_api_key"]
     readonly_fields += ["actor_system"]
     extra = 0
     can_delete = False
+    # Unfold: the history is a tab beside the settings, not a table under them.
+    tab = True
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -204,17 +282,33 @@ class CampaignAdmin(ControlRoomAdminMixin, OrganizationScopedAdmin):
             ),
         }
 
-    def get_fields(self, request: HttpRequest, obj: Model | None = None) -> list[Any]:
-        if obj is None:
-            return list(CONFIG_FIELDS)
-        return ["status", "stats_table", *CONFIG_FIELDS, "started_at", "completed_at"]
+    def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> list[Any]:
+        status = [(None, {"fields": [("status", "started_at", "completed_at")]})]
+        fieldsets = [*(status if obj is not None else []), *CAMPAIGN_FIELDSETS]
+        if self._locked(obj):
+            # Read-only, the days read as names rather than the stored JSON list.
+            fieldsets = copy.deepcopy(fieldsets)
+            schedule = next(options for name, options in fieldsets if name == "Schedule")
+            schedule["fields"] = [
+                "calling_days" if row == "days_of_week" else row for row in schedule["fields"]
+            ]
+        return fieldsets
+
+    @staticmethod
+    def _locked(obj: Model | None) -> bool:
+        # Once started, what a campaign dials with stays as it was started.
+        return isinstance(obj, Campaign) and obj.status != CampaignStatus.DRAFT
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
-        readonly = ["status", "stats_table", "started_at", "completed_at"]
-        if isinstance(obj, Campaign) and obj.status != CampaignStatus.DRAFT:
-            # Once started, what a campaign dials with stays as it was started.
-            readonly += CONFIG_FIELDS
+        readonly = ["status", "started_at", "completed_at"]
+        if self._locked(obj):
+            readonly += [*CONFIG_FIELDS, "calling_days"]
         return readonly
+
+    @admin.display(description="Days of week")
+    def calling_days(self, campaign: Campaign) -> str:
+        names = dict(WEEKDAYS)
+        return ", ".join(names[day] for day in campaign.days_of_week if day in names) or "—"
 
     def save_model(
         self, request: HttpRequest, obj: Campaign, form: ModelForm, change: bool
@@ -242,22 +336,6 @@ class CampaignAdmin(ControlRoomAdminMixin, OrganizationScopedAdmin):
         stats = selectors.campaign_stats(campaign)
         contacts = stats["contacts"]
         return f"{stats['progressPercent']}% of {contacts['total']}"
-
-    @admin.display(description="Stats")
-    def stats_table(self, campaign: Campaign) -> SafeString:
-        payload = selectors.campaign_stats(campaign)
-        rows: list[tuple[str, Any]] = []
-        for section in ("contacts", "calls", "outcomes", "talkTime"):
-            rows.extend((f"{section} · {key}", value) for key, value in payload[section].items())
-        rows += [
-            ("answer rate", f"{payload['answerRate']:.1%}"),
-            ("progress", f"{payload['progressPercent']}%"),
-            ("cost", payload["cost"] or "unknown"),
-        ]
-        return format_html(
-            "<table>{}</table>",
-            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
-        )
 
     def _apply(self, request: HttpRequest, queryset: QuerySet[Campaign], verb: str) -> None:
         actor = services.Actor(user=request.user if request.user.is_authenticated else None)

@@ -20,6 +20,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from unfold.admin import TabularInline
 
 from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin
 from anvil_voice.accounts.models import Membership, Organization, Role
@@ -106,7 +107,7 @@ class ColumnMappingForm(forms.Form):
             raise forms.ValidationError(_messages_of(exc)) from exc
 
 
-class ContactInline(admin.TabularInline):
+class ContactInline(TabularInline):
     model = Contact
     fields = ["phone_number", "first_name", "last_name", "company", "time_zone", "region"]
     readonly_fields = ["phone_number", "first_name", "last_name", "company", "time_zone", "region"]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
@@ -26,7 +25,9 @@ from campaigns.control_room import control_room_snapshot
 from campaigns.models import Campaign, CampaignStatus
 
 if TYPE_CHECKING:
-    ModelAdminBase = admin.ModelAdmin[Campaign]
+    from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin
+
+    ModelAdminBase = OrganizationScopedAdmin
 else:
     ModelAdminBase = object
 

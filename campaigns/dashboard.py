@@ -10,7 +10,7 @@ from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.utils import timezone
 
-from anvil_voice.accounts.admin_scoping import scope_queryset_for_user
+from anvil_voice.accounts.selectors import scope_queryset_for_user
 from anvil_voice.charts import DEFAULT_COLOUR, OUTCOME_COLOURS, ChartItem, horizontal_bar_chart
 from campaigns.models import Campaign, CampaignStatus
 from campaigns.selectors import campaign_stats_payload

@@ -225,6 +225,13 @@ def default_days() -> list[int]:
     return [0, 1, 2, 3, 4, 5, 6]  # Monday = 0, as datetime.weekday()
 
 
+class TransferTargetKind(models.TextChoices):
+    """Who answers a campaign's transfer number (`scripts.engine.TransferTargetKind`)."""
+
+    PERSON = "person", "A person (only inside the calling window at the number)"
+    BUSINESS = "business", "A business line (a staffed desk or switchboard, any hour)"
+
+
 class DiallingReason(models.TextChoices):
     """Why the dispatcher's last tick of a running campaign placed no call (blank: it did)."""
 
@@ -279,6 +286,11 @@ class Campaign(models.Model):
     # Overrides the number the script transfers callers to (`Script.transfer`); empty: the
     # script's own. E.164, not on the do-not-call list (`campaign_transfer_errors`).
     transfer_number = models.CharField(max_length=16, blank=True)
+    # Who answers `transfer_number`: a person's number is refused outside its calling window,
+    # a business line (a staffed desk, a switchboard) is not (`sessions.transfers`).
+    transfer_target_kind = models.CharField(
+        max_length=16, choices=TransferTargetKind.choices, default=TransferTargetKind.PERSON
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, editable=False)
     started_at = models.DateTimeField(null=True, blank=True)

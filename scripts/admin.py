@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from unfold.admin import TabularInline
 
 from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin
 from anvil_voice.charts import DEFAULT_COLOUR, OUTCOME_COLOURS, ChartItem, stacked_bar
@@ -20,6 +21,7 @@ from scripts.validation import (
     KEYPAD_ACTIONS,
     disclosure_error,
     ivr_target_error,
+    keypad_entry_errors,
     keypad_errors,
     line_errors,
     objection_errors,
@@ -83,7 +85,13 @@ class ScriptAdminForm(forms.ModelForm):
             "Blank: no menu handling.",
             "transfer": 'Hand the caller to a person: {"number": "+15551234567", "mode": "cold", '
             '"timeout_seconds": 20, "on_agreement": false, "on_request": true, '
-            '"on_objections": ["<a trigger>"]}. Empty: never.',
+            '"on_objections": ["<a trigger>"], "target_kind": "person"}. target_kind "person" '
+            '(the default) is refused outside the calling window at the number; "business" '
+            "(a staffed desk or switchboard) is not. Empty: never.",
+            "keypad_entry": "A number the caller is asked to type (the keypad prompt asks): "
+            '{"name": "zip_code", "max_digits": 5, "end_key": "#", "timeout_seconds": 3, '
+            '"say": "Thanks, {{zip_code}} it is."}. Collected until the end key, the length or '
+            "a pause; one keypad turn for the agent. Empty: single keys only.",
             "tools": 'A JSON list: {"type": "builtin", "name": "end_call"} or {"type": "http", '
             '"name", "description", "parameters" (a JSON schema), "url", "timeout_seconds"}.',
             "tool_rules": 'A JSON list of {"intent", "tool", "arguments", "say"}: the scripted '
@@ -95,8 +103,14 @@ class ScriptAdminForm(forms.ModelForm):
         if problem := ivr_target_error(cleaned.get("ivr_target") or ""):
             self.add_error("ivr_target", problem)
         if "keypad" in cleaned:
-            for message in keypad_errors(cleaned["keypad"], cleaned.get("keypad_prompt") or ""):
+            if cleaned.get("keypad_entry") == {}:
+                cleaned["keypad_entry"] = None
+            prompt = cleaned.get("keypad_prompt") or ""
+            for message in keypad_errors(cleaned["keypad"], prompt, cleaned.get("keypad_entry")):
                 self.add_error("keypad", message)
+        if "keypad_entry" in cleaned:
+            for message in keypad_entry_errors(cleaned["keypad_entry"]):
+                self.add_error("keypad_entry", message)
         organization = cleaned.get("organization")
         if organization is not None:
             known = selectors.script_known_variables(organization=organization)
@@ -146,7 +160,7 @@ class ObjectionFormSet(BaseInlineFormSet):
             raise forms.ValidationError(problems)
 
 
-class ObjectionResponseInline(admin.TabularInline):
+class ObjectionResponseInline(TabularInline):
     model = ObjectionResponse
     formset = ObjectionFormSet
     extra = 1
@@ -156,7 +170,7 @@ class ObjectionResponseInline(admin.TabularInline):
     verbose_name_plural = "objection responses (edit the position numbers to reorder)"
 
 
-class ScriptVersionInline(admin.TabularInline):
+class ScriptVersionInline(TabularInline):
     model = ScriptVersion
     extra = 0
     fields = ["number", "created_at"]
@@ -201,6 +215,7 @@ class ScriptAdmin(OrganizationScopedAdmin):
                     "recording_disclosure_required",
                     "keypad",
                     "keypad_prompt",
+                    "keypad_entry",
                     "voicemail_message",
                     "system_prompt",
                     "tools",

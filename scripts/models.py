@@ -48,6 +48,11 @@ class Script(models.Model):
     # (`scripts.engine.types.KeypadAction`), and the line said after the opening that tells them.
     keypad = models.JSONField(default=list, blank=True)
     keypad_prompt = models.TextField(max_length=MAX_LINE_LENGTH, blank=True)
+    # A number the caller is asked to type (the keypad prompt asks: "enter your 5-digit zip
+    # code followed by #"): {"name", "max_digits", "end_key", "timeout_seconds", "say"}
+    # (`scripts.engine.KeypadEntry`, checked by `scripts.validation.keypad_entry_errors`).
+    # Null: single keys only.
+    keypad_entry = models.JSONField(null=True, blank=True, default=None)
     # The tools the agent may use during a call (`scripts.engine.tools`; checked by
     # `scripts.validation.tool_errors`) and the scripted agent's intent → tool rules.
     tools = models.JSONField(default=default_tools, blank=True)

@@ -14,11 +14,12 @@ from anvil_voice.accounts.models import Organization
 from anvil_voice.errors import Conflict
 from scripts import selectors
 from scripts.engine.placeholders import render
-from scripts.models import ObjectionResponse, Script, ScriptVersion
+from scripts.models import ObjectionResponse, Script, ScriptVersion, new_tool_secret
 from scripts.validation import (
     compliance_warnings,
     disclosure_error,
     ivr_target_error,
+    keypad_entry_errors,
     keypad_errors,
     line_errors,
     objection_errors,
@@ -39,6 +40,7 @@ CONTENT_FIELDS = (
     "recording_disclosure_required",
     "keypad",
     "keypad_prompt",
+    "keypad_entry",
     "tools",
     "tool_rules",
     "ivr_target",
@@ -65,8 +67,13 @@ def _validate(
         errors.setdefault("recording_disclosure", []).append(problem)
     if problem := ivr_target_error(str(lines.get("ivr_target") or "")):
         errors["ivr_target"] = [problem]
-    if problems := keypad_errors(lines.get("keypad") or [], lines.get("keypad_prompt") or ""):
+    entry = lines.get("keypad_entry")
+    if problems := keypad_errors(
+        lines.get("keypad") or [], lines.get("keypad_prompt") or "", entry
+    ):
         errors["keypad"] = problems
+    if problems := keypad_entry_errors(entry):
+        errors["keypad_entry"] = problems
     if "transfer" in lines or "keypad" in lines:
         triggers = (
             [str(item.get("trigger", "")) for item in objections]
@@ -100,6 +107,7 @@ def script_snapshot(*, script: Script) -> dict[str, Any]:
         "recording_disclosure_required": script.recording_disclosure_required,
         "keypad": [dict(item) for item in script.keypad or []],
         "keypad_prompt": script.keypad_prompt,
+        "keypad_entry": dict(script.keypad_entry) if script.keypad_entry else None,
         "tools": list(script.tools),
         "tool_rules": list(script.tool_rules),
         "ivr_target": script.ivr_target,
@@ -218,3 +226,15 @@ def script_warnings(*, script: Script) -> list[str]:
         business_name=script.organization.name,
         ai_disclosure_required=script.organization.ai_disclosure_required,
     )
+
+
+def script_rotate_tool_secret(*, script: Script) -> Script:
+    """A new secret for the script's HTTP tool requests (`X-Anvil-Signature`): requests signed
+    from now on use it, a call already running keeps the one it started with (`CallSetup`).
+    Not a new version: what the calls say does not change."""
+    with transaction.atomic():
+        locked = Script.objects.select_for_update().get(pk=script.pk)
+        locked.tool_secret = new_tool_secret()
+        locked.updated_at = timezone.now()
+        locked.save(update_fields=["tool_secret", "updated_at"])
+    return locked

@@ -17,15 +17,26 @@ from scripts.engine.placeholders import validate_placeholders
 from scripts.engine.tools import (
     BUILTIN_TOOLS,
     DEFAULT_TIMEOUT_SECONDS,
+    DIGITS_SCHEMA_PATTERN,
     MAX_DESCRIPTION_LENGTH,
     MAX_TIMEOUT_SECONDS,
     MAX_TOOLS,
     MIN_TIMEOUT_SECONDS,
+    SEND_DIGITS,
     TOOL_NAME,
     ToolKind,
     schema_errors,
 )
-from scripts.engine.types import KEYPAD_KEYS, OPT_OUT_DIGIT, KeypadAction, TransferMode
+from scripts.engine.types import (
+    DEFAULT_ENTRY_TIMEOUT_SECONDS,
+    ENTRY_END_KEYS,
+    KEYPAD_KEYS,
+    MAX_ENTRY_DIGITS,
+    OPT_OUT_DIGIT,
+    KeypadAction,
+    TransferMode,
+    TransferTargetKind,
+)
 
 MAX_OBJECTIONS = 50
 MAX_TRIGGER_LENGTH = 300
@@ -103,7 +114,7 @@ def ivr_target_error(target: str) -> str | None:
     return None
 
 
-def keypad_errors(keypad: Sequence[Any], prompt: str) -> list[str]:
+def keypad_errors(keypad: Sequence[Any], prompt: str, entry: Any = None) -> list[str]:
     """What is wrong with a script's keypad (a list of {digit, action}) and its prompt line.
 
     A key is one of 0-9, * and #, used once, with a known action; the platform's opt-out key
@@ -138,8 +149,64 @@ def keypad_errors(keypad: Sequence[Any], prompt: str) -> list[str]:
     has_prompt = bool(prompt and prompt.strip())
     if keypad and not has_prompt:
         errors.append("A keypad needs a keypad prompt that tells the caller which keys to press.")
-    if has_prompt and not keypad:
+    if entry and not has_prompt:
+        errors.append("A keypad entry needs a keypad prompt that asks the caller to type it.")
+    if has_prompt and not keypad and not entry:
         errors.append("The keypad prompt names keys, but the keypad has none.")
+    return errors
+
+
+KEYPAD_ENTRY_FIELDS = frozenset({"name", "max_digits", "end_key", "timeout_seconds", "say"})
+ENTRY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+MIN_ENTRY_TIMEOUT_SECONDS = 1
+MAX_ENTRY_TIMEOUT_SECONDS = 10
+MAX_ENTRY_SAY_LENGTH = 1000  # a line, as `scripts.models.MAX_LINE_LENGTH`
+
+
+def keypad_entry_errors(entry: Any) -> list[str]:
+    """What is wrong with a script's keypad entry: a number the caller is asked to type
+    (`scripts.engine.KeypadEntry`): {"name": "zip_code", "max_digits": 5, "end_key": "#",
+    "timeout_seconds": 3, "say": "Thanks, {{zip_code}} it is."}. Null or {}: none."""
+    if entry is None or entry == {}:
+        return []
+    if not isinstance(entry, Mapping):
+        return ["The keypad entry must be an object with a name."]
+    errors: list[str] = []
+    if unknown := sorted(set(entry) - KEYPAD_ENTRY_FIELDS):
+        errors.append(f"Unknown keypad entry fields: {', '.join(unknown)}.")
+    name = entry.get("name")
+    if not isinstance(name, str) or not ENTRY_NAME.match(name):
+        errors.append(
+            "The keypad entry's name must be 1-40 lowercase letters, digits or underscores, "
+            "starting with a letter (e.g. zip_code)."
+        )
+    max_digits = entry.get("max_digits", 0)
+    if (
+        not isinstance(max_digits, int)
+        or isinstance(max_digits, bool)
+        or not (max_digits == 0 or 2 <= max_digits <= MAX_ENTRY_DIGITS)
+    ):
+        errors.append(
+            f"The keypad entry's max_digits must be 0 (no fixed length) or 2-{MAX_ENTRY_DIGITS}."
+        )
+    end_key = entry.get("end_key", "#")
+    if end_key not in ENTRY_END_KEYS:
+        errors.append('The keypad entry\'s end_key must be "#", "*" or "" (none).')
+    timeout = entry.get("timeout_seconds", DEFAULT_ENTRY_TIMEOUT_SECONDS)
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not MIN_ENTRY_TIMEOUT_SECONDS <= timeout <= MAX_ENTRY_TIMEOUT_SECONDS
+    ):
+        errors.append(
+            f"The keypad entry's timeout_seconds (the pause that ends it) must be "
+            f"{MIN_ENTRY_TIMEOUT_SECONDS}-{MAX_ENTRY_TIMEOUT_SECONDS}."
+        )
+    say = entry.get("say", "")
+    if not isinstance(say, str) or len(say) > MAX_ENTRY_SAY_LENGTH:
+        errors.append(
+            f"The keypad entry's say must be text of at most {MAX_ENTRY_SAY_LENGTH} characters."
+        )
     return errors
 
 
@@ -147,8 +214,17 @@ E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 TRANSFER_MODES = tuple(mode.value for mode in TransferMode)
 MIN_TRANSFER_TIMEOUT_SECONDS = 5
 MAX_TRANSFER_TIMEOUT_SECONDS = 60
+TRANSFER_TARGET_KINDS = tuple(kind.value for kind in TransferTargetKind)
 TRANSFER_FIELDS = frozenset(
-    {"number", "mode", "timeout_seconds", "on_agreement", "on_request", "on_objections"}
+    {
+        "number",
+        "target_kind",
+        "mode",
+        "timeout_seconds",
+        "on_agreement",
+        "on_request",
+        "on_objections",
+    }
 )
 
 
@@ -178,6 +254,10 @@ def transfer_errors(
     number = transfer.get("number")
     if not isinstance(number, str) or not E164.match(number):
         errors.append(f"The transfer number must be in E.164 form (+15551234567); got {number!r}.")
+    if transfer.get("target_kind", TransferTargetKind.PERSON.value) not in TRANSFER_TARGET_KINDS:
+        errors.append(
+            f"The transfer's target_kind must be one of {', '.join(TRANSFER_TARGET_KINDS)}."
+        )
     if transfer.get("mode", TransferMode.COLD.value) not in TRANSFER_MODES:
         errors.append(f"The transfer mode must be one of {', '.join(TRANSFER_MODES)}.")
     timeout = transfer.get("timeout_seconds", MIN_TRANSFER_TIMEOUT_SECONDS)
@@ -291,8 +371,12 @@ def tool_errors(
         problems += _tool_problems(index, item, seen)
     if problems:
         errors["tools"] = problems
-    http_tools = {
-        item.get("name") for item in tools if item.get("type", "http") == ToolKind.HTTP.value
+    # A rule runs an HTTP tool or presses keys; the scripted agent's other built-ins (end,
+    # callback, do-not-call, transfer) are its own rules.
+    rule_tools = {
+        item.get("name")
+        for item in tools
+        if item.get("type", "http") == ToolKind.HTTP.value or item.get("name") == SEND_DIGITS
     }
     intents = {intent.value for intent in Intent}
     rule_problems: list[str] = []
@@ -301,11 +385,22 @@ def tool_errors(
             rule_problems.append(
                 f"Rule {index}: the intent must be one of {', '.join(sorted(intents))}."
             )
-        if rule.get("tool") not in http_tools:
+        if rule.get("tool") not in rule_tools:
             rule_problems.append(
-                f"Rule {index}: the tool must be one of the script's HTTP tools (the scripted "
-                "agent's built-ins are its own rules)."
+                f"Rule {index}: the tool must be one of the script's HTTP tools or send_digits "
+                "(the scripted agent's other built-ins are its own rules)."
             )
+        elif rule.get("tool") == SEND_DIGITS:
+            digits = (
+                (rule.get("arguments") or {}).get("digits")
+                if isinstance(rule.get("arguments"), Mapping)
+                else None
+            )
+            if not isinstance(digits, str) or not re.fullmatch(DIGITS_SCHEMA_PATTERN, digits):
+                rule_problems.append(
+                    f'Rule {index}: send_digits needs arguments {{"digits": ...}} of 1-64 '
+                    "keys 0-9, *, # or w (a half-second wait)."
+                )
         if not isinstance(rule.get("arguments", {}), Mapping):
             rule_problems.append(f"Rule {index}: the arguments must be an object.")
         if not isinstance(rule.get("say", ""), str):

@@ -66,8 +66,9 @@ def _clock(ms: int) -> str:
 class CallSessionAdmin(ReadOnlyScopedAdmin):
     list_display = [
         "id",
-        "kind",
+        "contact_name",
         "to_number",
+        "kind",
         "status",
         "outcome",
         "campaign",
@@ -76,8 +77,10 @@ class CallSessionAdmin(ReadOnlyScopedAdmin):
     ]
     list_filter = ["status", "outcome", "kind", ("campaign", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["to_number", "from_number"]
-    list_select_related = ["campaign"]
+    list_select_related = ["campaign", "contact"]
     ordering = ["-id"]
+    # Nine columns: the list uses the page's width instead of clipping them.
+    list_fullwidth = True
     fieldsets = [
         (
             None,
@@ -151,6 +154,13 @@ class CallSessionAdmin(ReadOnlyScopedAdmin):
             raise PermissionDenied
         return audio_response(name=str(session.recording.name), audio_format="wav")
 
+    @admin.display(description="Contact", ordering="contact__last_name")
+    def contact_name(self, session: CallSession) -> str:
+        contact = session.contact
+        if contact is None:
+            return "—"
+        return f"{contact.first_name} {contact.last_name}".strip() or "—"
+
     @admin.display(description="Recording")
     def recording_player(self, session: CallSession) -> SafeString | str:
         if not session.recording:
@@ -215,7 +225,8 @@ class CallSessionAdmin(ReadOnlyScopedAdmin):
             return "-"
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+            "<td>{}</td></tr>",
             (
                 (
                     transfer.get_mode_display(),
@@ -224,14 +235,17 @@ class CallSessionAdmin(ReadOnlyScopedAdmin):
                     transfer.get_state_display(),
                     transfer.answered_at.strftime("%H:%M:%S") if transfer.answered_at else "",
                     f"{transfer.talk_seconds} s" if transfer.talk_seconds is not None else "",
+                    # A warm transfer's leg to the person, as its status callbacks said.
+                    " → ".join(str(event.get("status", "")) for event in transfer.leg_events),
+                    transfer.returned_at.strftime("%H:%M:%S") if transfer.returned_at else "",
                 )
                 for transfer in transfers
             ),
         )
         return format_html(
             '<table class="session-transfers"><thead><tr><th>Mode</th><th>To</th><th>Why</th>'
-            "<th>State</th><th>Answered</th><th>Talked</th></tr></thead><tbody>{}</tbody>"
-            "</table>",
+            "<th>State</th><th>Answered</th><th>Talked</th><th>Person's leg</th>"
+            "<th>Back to the agent</th></tr></thead><tbody>{}</tbody></table>",
             rows,
         )
 

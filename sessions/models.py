@@ -121,6 +121,14 @@ CONVERSATION_STATES = StateMachine.of(
 )
 
 
+# The one way back from closed: a caller a warm transfer could not place returns to the agent
+# on a new stream (`sessions.transfers.session_transfer_resume`, which claims the transfer's
+# `resumed_at` first, so it happens at most once per transfer).
+CONVERSATION_RESUME = StateMachine.of(
+    "conversation_state", {ConversationState.CLOSED: [ConversationState.OPEN]}
+)
+
+
 class AnsweredBy(models.TextChoices):
     UNKNOWN = "", "Unknown"
     HUMAN = "human", "Human"
@@ -572,6 +580,13 @@ class Transfer(models.Model):
     carrier_leg_sid = models.CharField(max_length=64, blank=True)
     carrier_status = models.CharField(max_length=32, blank=True)  # the carrier's own word
     error_message = models.CharField(max_length=500, blank=True)
+    # Warm transfers: the person's leg is a call of its own (the caller waits in a conference);
+    # its status callbacks as they came (`{status, sequence, at}`, in arrival order).
+    leg_events = models.JSONField(default=list, blank=True)
+    # Warm transfers nobody took: when the caller was sent back to the agent (a new media
+    # stream), and when that stream was accepted (once: the claim for the resumed conversation).
+    returned_at = models.DateTimeField(null=True, blank=True)
+    resumed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

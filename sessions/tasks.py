@@ -110,3 +110,12 @@ def session_close_abandoned_conversations_task() -> int:
     from sessions.live.conversation import session_close_abandoned_conversations
 
     return session_close_abandoned_conversations()
+
+
+@shared_task(acks_late=True)
+def session_transfer_timeout_task(transfer_id: int) -> bool:
+    """A warm transfer's ring time is over (queued with a countdown when the leg was placed):
+    if its leg never reported an end, end it and bring the caller back."""
+    from sessions.transfers import session_transfer_timed_out
+
+    return session_transfer_timed_out(transfer_id=transfer_id)

@@ -25,6 +25,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from unfold.admin import TabularInline
 
 from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin, user_can_write
 from anvil_voice.accounts.models import WRITE_ROLES, Organization
@@ -39,7 +40,7 @@ def _player(url: str) -> SafeString:
     return format_html('<audio controls preload="none" src="{}"></audio>', url)
 
 
-class VoiceSampleInline(admin.TabularInline):
+class VoiceSampleInline(TabularInline):
     model = VoiceSample
     fields = ["original_name", "format", "duration", "size_bytes", "player"]
     readonly_fields = ["original_name", "format", "duration", "size_bytes", "player"]
@@ -61,7 +62,7 @@ class VoiceSampleInline(admin.TabularInline):
         )
 
 
-class VoicePreviewInline(admin.TabularInline):
+class VoicePreviewInline(TabularInline):
     model = VoicePreview
     fields = ["text", "duration", "created_at", "player"]
     readonly_fields = ["text", "duration", "created_at", "player"]

@@ -6,14 +6,18 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import ForeignKey, Model, QuerySet
 from django.forms import ModelChoiceField
 from django.http import HttpRequest
+from unfold.admin import ModelAdmin
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from anvil_voice.accounts import services
-from anvil_voice.accounts.admin_login import ThrottledAdminAuthenticationForm
 from anvil_voice.accounts.admin_scoping import (
     ROLE_RANK,
     OrganizationScopedAdmin,
@@ -23,13 +27,23 @@ from anvil_voice.accounts.admin_scoping import (
 )
 from anvil_voice.accounts.models import ApiKey, Membership, Organization, Role
 
-admin.site.site_header = "Anvil Voice"
-admin.site.site_title = "Anvil Voice"
-admin.site.index_title = "Dashboard"
-# "View site" leads to the dashboard (the admin's index): the project has no other site.
-admin.site.site_url = "/admin/"
-# Wrong passwords are counted per account and per address (issue 15, item 10).
-admin.site.login_form = ThrottledAdminAuthenticationForm
+# Django's own user and group pages, on the theme's base class and forms (as Unfold documents)
+# so the operator's pages look like the rest; what they do is Django's.
+admin.site.unregister(get_user_model())
+admin.site.unregister(Group)
+
+
+@admin.register(get_user_model())
+class UserAdmin(DjangoUserAdmin, ModelAdmin):
+    form = UserChangeForm
+    add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
+
+
+@admin.register(Group)
+class GroupAdmin(DjangoGroupAdmin, ModelAdmin):
+    pass
+
 
 LAST_OWNER_MESSAGE = "An organization keeps at least one owner."
 

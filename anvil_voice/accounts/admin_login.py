@@ -12,9 +12,9 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import admin
-from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
+from unfold.forms import AuthenticationForm
 
 from anvil_voice.accounts import login_throttle
 from anvil_voice.api.client_address import client_ip
@@ -37,7 +37,7 @@ def browser_signed_in_as(request: HttpRequest, username: str) -> bool:
     return bool(username) and signed == _folded(username)
 
 
-class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
+class ThrottledAdminAuthenticationForm(AuthenticationForm):
     def clean(self) -> dict[str, Any]:
         username = str(self.cleaned_data.get("username") or "")
         if not (username and self.cleaned_data.get("password")):

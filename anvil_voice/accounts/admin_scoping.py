@@ -24,29 +24,21 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.contrib.admin.options import Action, ActionLocation
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import ForeignKey, Model, QuerySet
 from django.forms import ModelChoiceField
 from django.http import HttpRequest, HttpResponseBase
+from unfold.admin import ModelAdmin
 
 from anvil_voice.accounts.models import WRITE_ROLES, Membership, Organization, Role
-from anvil_voice.accounts.selectors import organizations_for_user
+from anvil_voice.accounts.selectors import scope_queryset_for_user
 
 # Higher grants more. A role may be handed out only by someone holding at least that role.
 ROLE_RANK = {Role.VIEWER: 0, Role.MANAGER: 1, Role.OWNER: 2}
 
 _ROLES_ATTRIBUTE = "_anvil_organization_roles"
-
-
-def scope_queryset_for_user(
-    queryset: QuerySet[Any], *, request: HttpRequest, organization_path: str = "organization"
-) -> QuerySet[Any]:
-    if request.user.is_superuser:
-        return queryset
-    organizations = organizations_for_user(user=request.user)
-    return queryset.filter(**{f"{organization_path}__in": organizations})
 
 
 def organization_roles(request: HttpRequest) -> dict[int, str]:
@@ -105,7 +97,7 @@ def organization_id_of(obj: Any, path: str) -> int | None:
     return value if isinstance(value, int) else None
 
 
-class OrganizationScopedAdmin(admin.ModelAdmin):
+class OrganizationScopedAdmin(ModelAdmin):
     organization_path = "organization"
     # Shown when an action is refused; `{organizations}` lists where the role falls short.
     refused_action_message = (

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.cache import cache
 from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from anvil_voice.accounts.models import ApiKey, Membership, Organization, hash_api_key
 
@@ -57,3 +59,15 @@ def organizations_for_user(*, user: User | AnonymousUser) -> QuerySet[Organizati
     if getattr(user, "is_superuser", False):
         return Organization.objects.all()
     return Organization.objects.filter(memberships__user=user)
+
+
+def scope_queryset_for_user(
+    queryset: QuerySet[Any], *, request: HttpRequest, organization_path: str = "organization"
+) -> QuerySet[Any]:
+    """Rows of the signed-in user's organizations (a superuser's: all). Here rather than in
+    `admin_scoping`, which imports the admin theme: template tags use it too, and they load
+    while the theme's admin module is still being imported."""
+    if request.user.is_superuser:
+        return queryset
+    organizations = organizations_for_user(user=request.user)
+    return queryset.filter(**{f"{organization_path}__in": organizations})

@@ -120,6 +120,31 @@ class ColdTransfer:
     briefing_url: str = ""
 
 
+@dataclass(frozen=True)
+class WarmTransfer:
+    """Put the caller on hold in a conference and call `target` (`Carrier.transfer_warm`): the
+    person hears a briefing, then joins the caller; nobody answering sends the caller back."""
+
+    target: str  # E.164, validated by the product
+    caller_id: str  # what the target's phone shows: our number on the call
+    timeout_seconds: int  # ring the person this long before their leg ends `no-answer`
+    conference: str  # the conference's name, unique to this transfer
+    hold_url: str  # what the caller hears while waiting (TwiML: our hold audio, looped)
+    # What the person's leg runs when they answer: their briefing, then joining the caller.
+    briefing_url: str
+    # The person's leg reports initiated/ringing/answered/completed here (signed).
+    leg_status_url: str
+    hold_line: str = ""  # said to the caller before the hold audio (empty: nothing)
+
+
+@dataclass(frozen=True)
+class ReturnToAgent:
+    """Send a caller back from a transfer nobody took to a new media stream
+    (`Carrier.return_to_stream`); `parameters` ride along on the stream's `start`."""
+
+    parameters: dict[str, str]
+
+
 # Given candidate call ids, the ones other calls of ours already hold (reconciliation).
 HeldElsewhere = Callable[[Sequence[str]], Collection[str]]
 
@@ -166,6 +191,20 @@ class Carrier(Protocol):
         """Move the live call `call.call_sid` from our media stream to a new leg ringing
         `transfer.target`; the carrier reports the leg's result to `transfer.action_url`.
         Raises TransferError (`call_ended` when the call is already over)."""
+
+    def transfer_warm(self, call: OutboundCall, transfer: WarmTransfer) -> str:
+        """Move the live call `call.call_sid` from our media stream to a waiting conference with
+        hold audio, and place a new call to `transfer.target` that joins it after its briefing.
+        Returns the new leg's carrier id. Raises TransferError (`call_ended` when the caller's
+        call is over; when the person's leg cannot be placed the caller is already on hold)."""
+
+    def return_to_stream(self, call: OutboundCall, back: ReturnToAgent) -> None:
+        """Move the live call `call.call_sid` (waiting in a transfer's conference) back to a new
+        media stream of the session. Raises TransferError (`call_ended` when it is over)."""
+
+    def cancel_leg(self, leg_sid: str) -> None:
+        """End a transfer's leg to the person, ringing or answered (the caller left). An already
+        ended leg is not an error."""
 
     def end_with_message(self, call: OutboundCall, text: str) -> None:
         """Say `text` on the live call, then end it (a transfer that could not start: the

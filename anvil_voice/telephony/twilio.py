@@ -32,8 +32,10 @@ from anvil_voice.telephony.carrier import (
     PlaceCallErrorKind,
     RecordingError,
     RecordingErrorKind,
+    ReturnToAgent,
     StartedRecording,
     TransferError,
+    WarmTransfer,
 )
 from anvil_voice.telephony.twilio_callbacks import call_status
 
@@ -264,6 +266,65 @@ class TwilioCarrier:
         )
         if not call.call_sid:
             raise TransferError("The call has no carrier id yet.", call_ended=True)
+        self._update_for_transfer(call, document)
+
+    def transfer_warm(self, call: OutboundCall, transfer: WarmTransfer) -> str:
+        # The caller first: on hold in the conference (our stream ends, as for a cold
+        # transfer). Then the person's leg, a call of its own (Calls API): its TwiML (the
+        # briefing, then the conference) runs when they answer, and its status callbacks tell
+        # us ringing / answered / completed or why it never was.
+        if not call.call_sid:
+            raise TransferError("The call has no carrier id yet.", call_ended=True)
+        document = twiml.conference_wait_twiml(
+            conference=transfer.conference, hold_url=transfer.hold_url, line=transfer.hold_line
+        )
+        self._update_for_transfer(call, document)
+        try:
+            created = self.client.calls.create(
+                to=transfer.target,
+                from_=transfer.caller_id,
+                url=transfer.briefing_url,
+                method="POST",
+                timeout=transfer.timeout_seconds,
+                status_callback=transfer.leg_status_url,
+                status_callback_event=STATUS_CALLBACK_EVENTS,
+                status_callback_method="POST",
+            )
+        except TwilioRestException as error:
+            raise TransferError(str(error.msg), carrier_code=str(error.code or "")) from error
+        except (TwilioException, requests.RequestException) as error:
+            raise TransferError(str(error)) from error
+        logger.info(
+            "event=twilio_transfer_leg_created session=%s leg_sid=%s", call.reference, created.sid
+        )
+        return str(created.sid)
+
+    def return_to_stream(self, call: OutboundCall, back: ReturnToAgent) -> None:
+        # A new `<Connect><Stream>` to the same session's stream URL: the call leaves the
+        # conference (which ends: `endConferenceOnExit`) and the agent speaks again.
+        document = twiml.connect_stream_twiml(
+            stream_url=twiml.media_stream_url(call.token),
+            parameters={twiml.SESSION_PARAMETER: call.token, **back.parameters},
+        )
+        if not call.call_sid:
+            raise TransferError("The call has no carrier id yet.", call_ended=True)
+        self._update_for_transfer(call, document)
+
+    def cancel_leg(self, leg_sid: str) -> None:
+        if not leg_sid:
+            return
+        # Twilio's `canceled` ends a queued or ringing call and leaves an answered one alone;
+        # `completed` hangs up an answered one. We may not know which the leg is: ask for both,
+        # the second finding the call gone (404) when the first ended it.
+        for status in ("canceled", "completed"):
+            try:
+                self.client.calls(leg_sid).update(status=status)
+            except TwilioRestException as error:
+                if error.code == CALL_NOT_FOUND or error.status == 404:
+                    return
+                raise
+
+    def _update_for_transfer(self, call: OutboundCall, document: str) -> None:
         try:
             self.client.calls(call.call_sid).update(twiml=document)
         except TwilioRestException as error:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
-from twilio.twiml.voice_response import Connect, Dial, VoiceResponse
+from twilio.twiml.voice_response import Connect, Dial, Play, VoiceResponse
 
 # Twilio refuses a `Twiml` parameter longer than this.
 TWIML_MAX_CHARS = 4000
@@ -85,6 +85,53 @@ def dial_twiml(
     else:
         dial.number(target)
     response.append(dial)
+    return _xml(response)
+
+
+def conference_wait_twiml(*, conference: str, hold_url: str, line: str = "") -> str:
+    """The caller's side of a warm transfer: `[<Say>line</Say>]<Dial><Conference …>name`.
+
+    `startConferenceOnEnter=false`: the caller waits, hearing `waitUrl` (our hold audio), until
+    the person joins; `endConferenceOnExit=true`: the caller leaving (hanging up, or moved back
+    to the agent) ends the conference for the person too. `beep=false`: nobody hears a tone
+    when the other joins. The `<Dial>` has no action: when the conference ends the call goes
+    on after it, where nothing is left (the call ends)."""
+    response = VoiceResponse()
+    if line:
+        response.say(line)
+    dial = Dial()
+    dial.conference(
+        conference,
+        start_conference_on_enter=False,
+        end_conference_on_exit=True,
+        wait_url=hold_url,
+        wait_method="POST",
+        beep=False,
+    )
+    response.append(dial)
+    return _xml(response)
+
+
+def conference_join_twiml(*, conference: str, briefing: str) -> str:
+    """The person's side of a warm transfer: `<Say>briefing</Say>` (the caller does not hear
+    it: they are not in the same call yet), then `<Dial><Conference>` with
+    `startConferenceOnEnter=true` (the caller's hold audio stops and the two are connected) and
+    `endConferenceOnExit=true` (the person hanging up ends the call for the caller too)."""
+    response = VoiceResponse()
+    response.say(briefing)
+    dial = Dial()
+    dial.conference(
+        conference, start_conference_on_enter=True, end_conference_on_exit=True, beep=False
+    )
+    response.append(dial)
+    return _xml(response)
+
+
+def play_loop_twiml(audio_url: str) -> str:
+    """`<Play loop="0">url</Play>`: the audio again and again until the call moves on (a
+    conference's `waitUrl` TwiML: the hold audio)."""
+    response = VoiceResponse()
+    response.append(Play(audio_url, loop=0))
     return _xml(response)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import Model
 from django.http import HttpRequest
+from unfold.admin import TabularInline
 
 from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin
 from anvil_voice.webhooks.forms import WebhookEndpointForm
@@ -23,7 +24,7 @@ class WebhookEndpointAdmin(OrganizationScopedAdmin):
     readonly_fields = ["created_at"]
 
 
-class WebhookAttemptInline(admin.TabularInline):
+class WebhookAttemptInline(TabularInline):
     model = WebhookAttempt
     fields = ["number", "at", "response_code", "error", "duration_ms"]
     readonly_fields = ["number", "at", "response_code", "error", "duration_ms"]

@@ -21,6 +21,7 @@ from campaigns.models import (
     Contact,
     ContactList,
     DoNotCallEntry,
+    TransferTargetKind,
     VoicemailBehaviour,
 )
 from campaigns.services.lifecycle import SETTING_FIELDS
@@ -216,6 +217,12 @@ class CampaignWriteSerializer(CamelCaseSerializer):
         required=False,
         allow_blank=True,
         help_text="Overrides the script's transfer number (E.164); empty: the script's own.",
+    )
+    transfer_target_kind = serializers.ChoiceField(
+        choices=TransferTargetKind.choices,
+        required=False,
+        help_text="Who answers transferNumber. person (default): a transfer is refused outside "
+        "the calling window at the number. business: a staffed line, rung at any hour.",
     )
 
 

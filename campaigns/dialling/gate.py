@@ -94,6 +94,29 @@ def _check_test_call_window(session: CallSession, moment: datetime) -> DialDecis
     return DialDecision.allow()
 
 
+def check_transfer_target(
+    session: CallSession, number: str, *, person: bool = True, now: datetime | None = None
+) -> DialDecision:
+    """May `session`'s caller be handed to `number` now? Never to a number on the do-not-call
+    list. A person (the default: a rep's own mobile) is rung only inside the legal calling
+    window at the number, its local time from its country and area code as the dialler reads
+    a contact's (`Callee.of_number`); a business line (a staffed desk or switchboard, as the
+    script or campaign says) at any time. See docs/decisions.md, "ctl"."""
+    if is_on_do_not_call_list(organization_id=session.organization_id, phone_number=number):
+        return DialDecision(False, GateReason.DO_NOT_CALL.value)
+    if not person:
+        return DialDecision.allow()
+    moment = now or timezone.now()
+    allowed_at = next_allowed_moment(
+        callee=Callee.of_number(number), schedule=LEGAL_SCHEDULE, at=moment
+    )
+    if allowed_at is None:
+        return DialDecision(False, GateReason.NO_CALLING_WINDOW.value)
+    if allowed_at > moment:
+        return DialDecision(False, GateReason.OUTSIDE_CALLING_WINDOW.value)
+    return DialDecision.allow()
+
+
 def wait_for_dial_slot(session: CallSession, *, sleep: Callable[[float], None] = _sleep) -> float:
     """Space this create from the campaign's, the organization's (when an operator capped it)
     and the account's previous ones, so each cap holds in every wall-clock second.
@@ -131,12 +154,10 @@ class CampaignDialGate:
     def check(self, session: CallSession) -> DialDecision:
         return check_before_dial(session)
 
-    def check_transfer(self, session: CallSession, number: str) -> DialDecision:
-        # The do-not-call list only: a transfer target is the organization's own line (a
-        # sales desk), not a contact with a calling window we know; see docs/decisions.md.
-        if is_on_do_not_call_list(organization_id=session.organization_id, phone_number=number):
-            return DialDecision(False, GateReason.DO_NOT_CALL.value)
-        return DialDecision.allow()
+    def check_transfer(
+        self, session: CallSession, number: str, *, person: bool = True
+    ) -> DialDecision:
+        return check_transfer_target(session, number, person=person)
 
     def wait_for_slot(self, session: CallSession) -> float:
         return wait_for_dial_slot(session)

@@ -248,6 +248,7 @@ SETTING_FIELDS = (
     "voicemail_behaviour",
     "record_calls",
     "transfer_number",
+    "transfer_target_kind",
 )
 
 

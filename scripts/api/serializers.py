@@ -19,6 +19,7 @@ from scripts.validation import (
     MAX_TRIGGER_LENGTH,
     MIN_TRANSFER_TIMEOUT_SECONDS,
     TRANSFER_MODES,
+    TRANSFER_TARGET_KINDS,
 )
 
 
@@ -72,6 +73,13 @@ class ScriptTransferSerializer(CamelCaseSerializer):
     number). Checked as a whole by the service (`scripts.validation.transfer_errors`)."""
 
     number = serializers.CharField(max_length=16, help_text="E.164, e.g. +15551234567.")
+    target_kind = serializers.ChoiceField(
+        choices=TRANSFER_TARGET_KINDS,
+        default="person",
+        help_text="person: a transfer is refused outside the legal calling window at the "
+        "number (its local time from its country and area code). business: a staffed line "
+        "(a sales desk, a switchboard), no calling window.",
+    )
     mode = serializers.ChoiceField(
         choices=TRANSFER_MODES,
         default="cold",
@@ -89,6 +97,32 @@ class ScriptTransferSerializer(CamelCaseSerializer):
     )
 
 
+class KeypadEntrySerializer(CamelCaseSerializer):
+    """A number the caller is asked to type (the keypad prompt asks). Checked as a whole by the
+    service (`scripts.validation.keypad_entry_errors`)."""
+
+    name = serializers.CharField(
+        max_length=40,
+        help_text="Where the digits go: the session's extracted.keypad.<name>, and {{<name>}} "
+        "in say.",
+    )
+    max_digits = serializers.IntegerField(
+        default=0, help_text="The number's length (2-32): complete once typed. 0: no length."
+    )
+    end_key = serializers.CharField(
+        default="#", allow_blank=True, max_length=1, help_text='"#", "*" or "" (none).'
+    )
+    timeout_seconds = serializers.FloatField(
+        default=3.0, help_text="A pause this long between keys ends the number (1-10)."
+    )
+    say = serializers.CharField(
+        default="",
+        allow_blank=True,
+        max_length=MAX_LINE_LENGTH,
+        help_text="The scripted agent's line after the number ({{digits}} or {{<name>}}).",
+    )
+
+
 class ScriptSerializer(CamelCaseModelSerializer):
     objection_responses = ObjectionResponseSerializer(many=True, required=False)
     keypad = KeypadKeySerializer(
@@ -99,6 +133,13 @@ class ScriptSerializer(CamelCaseModelSerializer):
     tools = ToolSerializer(many=True, required=False)
     tool_rules = ToolRuleSerializer(many=True, required=False)
     transfer = ScriptTransferSerializer(required=False, allow_null=True)
+    keypad_entry = KeypadEntrySerializer(
+        required=False,
+        allow_null=True,
+        help_text="A number the caller is asked to type (e.g. a zip code), collected until "
+        "endKey, maxDigits or a pause and given to the agent as one keypad turn. A single key "
+        "followed by a pause still acts as a keypad key (and 9 still opts out).",
+    )
     warnings = serializers.SerializerMethodField()
 
     class Meta:
@@ -117,6 +158,7 @@ class ScriptSerializer(CamelCaseModelSerializer):
             "recording_disclosure_required",
             "keypad",
             "keypad_prompt",
+            "keypad_entry",
             "objection_responses",
             "tools",
             "tool_rules",
@@ -152,6 +194,15 @@ class ScriptWithSecretSerializer(ScriptSerializer):
     class Meta(ScriptSerializer.Meta):
         fields = [*ScriptSerializer.Meta.fields, "tool_secret"]
         read_only_fields = [*ScriptSerializer.Meta.read_only_fields, "tool_secret"]
+
+
+class ScriptToolSecretSerializer(CamelCaseModelSerializer):
+    """The answer to a rotation: the script's new tool secret."""
+
+    class Meta:
+        model = Script
+        fields = ["id", "tool_secret", "updated_at"]
+        read_only_fields = fields
 
 
 class ScriptVersionSerializer(CamelCaseModelSerializer):

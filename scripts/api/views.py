@@ -18,6 +18,7 @@ from scripts.api.serializers import (
     ScriptRenderedSerializer,
     ScriptRenderSerializer,
     ScriptSerializer,
+    ScriptToolSecretSerializer,
     ScriptVersionSerializer,
     ScriptWithSecretSerializer,
 )
@@ -106,6 +107,13 @@ class ScriptViewSet(
         variables.update(serializer.validated_data["variables"])
         rendered = services.script_render(script=script, variables=variables)
         return Response(ScriptRenderedSerializer({**rendered, "variables": variables}).data)
+
+    @extend_schema(request=None, responses={200: ScriptToolSecretSerializer})
+    @action(detail=True, methods=["post"], url_path="rotate-tool-secret")
+    def rotate_tool_secret(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """A new `toolSecret` for the script's HTTP tool requests; the old one stops signing."""
+        script = services.script_rotate_tool_secret(script=self._script())
+        return Response(ScriptToolSecretSerializer(script).data)
 
     @extend_schema(responses={200: ScriptVersionSerializer(many=True)})
     @action(detail=True, methods=["get"])

@@ -36,6 +36,7 @@ from scripts.engine.placeholders import (
 )
 from scripts.engine.scripted import ScriptedAgent
 from scripts.engine.timeparse import describe_time, parse_callback_time
+from scripts.engine.transfer_return import TransferReturnAgent
 from scripts.engine.types import (
     AgentAction,
     AgentPhrases,
@@ -45,6 +46,7 @@ from scripts.engine.types import (
     EngineEvent,
     EventKind,
     KeypadAction,
+    KeypadEntry,
     KeypadKey,
     MarkDoNotCall,
     ObjectionResponse,
@@ -56,6 +58,7 @@ from scripts.engine.types import (
     TransferMode,
     TransferReason,
     TransferSpec,
+    TransferTargetKind,
 )
 
 __all__ = [
@@ -74,6 +77,7 @@ __all__ = [
     "Intent",
     "IntentResult",
     "KeypadAction",
+    "KeypadEntry",
     "KeypadKey",
     "KnowsItsLines",
     "LLMAgent",
@@ -90,7 +94,9 @@ __all__ = [
     "TransferCall",
     "TransferMode",
     "TransferReason",
+    "TransferReturnAgent",
     "TransferSpec",
+    "TransferTargetKind",
     "TriggerMatch",
     "TriggerMatcher",
     "best_match",

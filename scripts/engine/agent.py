@@ -28,7 +28,7 @@ Contract:
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Protocol, runtime_checkable
 
 from scripts.engine.types import AgentAction, EngineEvent, Outcome
@@ -64,6 +64,36 @@ class HearsKeys(Protocol):
 
     def press(self, digit: str) -> AsyncIterator[str]:
         """The reply to a key press, streamed like `reply()`."""
+
+
+@runtime_checkable
+class TakesEntries(Protocol):
+    """An agent that answers a number the caller typed (the script's `KeypadEntry`): the
+    pipeline collects the keys and hands them over as one turn."""
+
+    def entered(self, digits: str) -> AsyncIterator[str]:
+        """The reply to the typed number, streamed like `reply()`."""
+
+
+@runtime_checkable
+class PromptsKeys(Protocol):
+    """An agent whose opening carries the script's keypad prompt. When the call has a recording
+    disclosure, the pipeline asks it to leave the prompt out of the opening and says the prompt
+    itself after the disclosure: what the call records is announced before anything else."""
+
+    def defer_keypad_prompt(self) -> bool:
+        """Leave the prompt out of the opening; False (nothing changes) when there is none."""
+
+    def keypad_prompt(self) -> AsyncIterator[str]:
+        """The deferred prompt, streamed like `reply()`."""
+
+
+@runtime_checkable
+class SendsKeys(Protocol):
+    """An agent that may press keys on the call (the `send_digits` built-in tool). The pipeline
+    binds its own sender (`CallPipeline.send_digits`) when it is built."""
+
+    def bind_digit_sender(self, sender: Callable[[str], int]) -> None: ...
 
 
 @runtime_checkable

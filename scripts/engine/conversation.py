@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from scripts.engine.intents import Intent, detect_intent
+from scripts.engine.tools import DigitSender
 from scripts.engine.types import (
     AgentAction,
     CallContext,
@@ -40,6 +41,9 @@ def contact_stance(events: Iterable[EngineEvent]) -> Stance:
     for event in events:
         if event.kind is EventKind.OBJECTION_MATCHED:
             return Stance.NEGATIVE
+        if event.kind is EventKind.KEYPAD_ENTRY:
+            stance = Stance.ENGAGED  # they typed what we asked for
+            continue
         if event.kind is EventKind.KEYPAD:
             if event.data.get("action") in _NEGATIVE_KEYS:
                 return Stance.NEGATIVE
@@ -132,6 +136,15 @@ class Conversation:
         self.said(line)
         return line
 
+    def enter_digits(self, name: str, digits: str) -> None:
+        """A caller turn that is a number they typed (`KeypadEntry`)."""
+        if self.finished:
+            raise AgentFinishedError("The call has ended; no further replies.")
+        self.turn += 1
+        self.silences = 0
+        self.caller_spoke = True
+        self.emit(EventKind.KEYPAD_ENTRY, name=name, digits=digits)
+
     def said(self, text: str) -> None:
         """Record what the agent said this turn; a pending end is recorded right after it."""
         if text:
@@ -164,6 +177,7 @@ class Conversation:
                 mode=spec.mode,
                 timeout_seconds=spec.timeout_seconds,
                 reason=reason,
+                target_kind=spec.target_kind,
             )
         )
         self.emit(
@@ -206,6 +220,11 @@ class ConversationView:
     decide, not in how a call's state is kept."""
 
     _conversation: Conversation
+    # Presses keys on the call (`SendsKeys`): bound by the pipeline; None off a live call.
+    _digit_sender: DigitSender | None = None
+
+    def bind_digit_sender(self, sender: DigitSender) -> None:
+        self._digit_sender = sender
 
     @property
     def finished(self) -> bool:

@@ -16,7 +16,9 @@ Behaviour that is deliberately *not* left to the model:
   retry policy decides, which matches "I'll call you another time".
 
 Tools (`scripts.engine.tools`): the request offers the script's list (`tool_definitions`).
-Built-in calls map onto the scripted agent's actions and events: ``add_to_do_not_call`` (or
+``send_digits`` presses keys through the pipeline's bound sender (`SendsKeys`) and its result
+goes back like an HTTP tool's. The other built-in calls map onto the scripted agent's actions
+and events: ``add_to_do_not_call`` (or
 ``mark_do_not_call``, its name before scripts listed tools) → `MarkDoNotCall` + do_not_call;
 ``schedule_callback`` → `ScheduleCallback` + callback_requested (an unusable ``at`` falls back
 to the time in the caller's words, else None); ``end_call`` → its outcome (interested /
@@ -31,7 +33,8 @@ turn; the last request offers no tools, so the caller hears words. Every call is
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -61,11 +64,13 @@ from scripts.engine.tools import (
     END_CALL,
     INTERRUPTED,
     SCHEDULE_CALLBACK,
+    SEND_DIGITS,
     TRANSFER,
     ToolKind,
     ToolResult,
     ToolRunner,
     has_http_tools,
+    press_digits,
     run_tool,
     with_filler,
 )
@@ -134,9 +139,11 @@ class LLMAgent(ConversationView):
         # The keypad prompt follows the opening, and the script's map decides what a key does
         # (`Conversation.press_key`), as with the scripted agent: a key is never a guess.
         self._keypad = {key.digit: key.action for key in script.keypad}
-        if self._keypad and script.keypad_prompt:
-            prompt = render(script.keypad_prompt, context.variables)
-            self._opening = f"{self._opening} {prompt}".strip()
+        self._prompt = ""
+        self._opening_only = self._opening
+        if (self._keypad or script.keypad_entry is not None) and script.keypad_prompt:
+            self._prompt = render(script.keypad_prompt, context.variables)
+            self._opening = f"{self._opening} {self._prompt}".strip()
         self._last_line = self._opening
         self._system = system_message(script, context, now=context.local_now())
         self._history: list[dict[str, Any]] = []
@@ -154,6 +161,8 @@ class LLMAgent(ConversationView):
         phrases = self.context.phrases
         lines = [
             self._opening,  # streamed whole, as `opening()` does
+            self._opening_only,
+            self._prompt,
             phrases.still_there,
             phrases.silence_goodbye,
             phrases.max_turns_close,
@@ -188,7 +197,27 @@ class LLMAgent(ConversationView):
             conversation.said(line)
             yield line
             return
+        # Closed with this generator (a barge-in): the answer's own cleanup runs at once.
+        async with aclosing(self._answer(text)) as pieces:
+            async for piece in pieces:
+                yield piece
 
+    async def entered(self, digits: str) -> AsyncIterator[str]:
+        """A number the caller typed (`TakesEntries`): one user turn the model answers."""
+        entry = self.script.keypad_entry
+        name = entry.name if entry is not None else "digits"
+        self._conversation.enter_digits(name, digits)
+        text = f"[entered {digits}]"
+        self._history.append({"role": "user", "content": text})
+        # Closed with this generator (a barge-in): the answer's own cleanup runs at once.
+        async with aclosing(self._answer(text)) as pieces:
+            async for piece in pieces:
+                yield piece
+
+    async def _answer(self, text: str) -> AsyncGenerator[str, None]:
+        """The model's answer to the user turn just added to the history (tool rounds
+        included)."""
+        conversation = self._conversation
         spoken: list[str] = []
         completed = False
         try:
@@ -225,10 +254,10 @@ class LLMAgent(ConversationView):
                 self._history.append(self._assistant_message(said, calls))
                 answered: list[ToolCall] = []
                 for call in calls:
-                    if self._is_builtin(call.name):
+                    if self._is_builtin(call.name) and call.name != SEND_DIGITS:
                         continue
-                    # An HTTP tool, or a name the script does not offer: the model reads the
-                    # result (or the error) and answers in another round.
+                    # An HTTP tool, `send_digits`, or a name the script does not offer: the
+                    # model reads the result (or the error) and answers in another round.
                     async for step in self._run_tool(call):
                         if isinstance(step, str):
                             spoken.append(_after(spoken, step))
@@ -275,6 +304,20 @@ class LLMAgent(ConversationView):
         self._history.append({"role": "assistant", "content": line})
         self._last_line = line
         yield line
+
+    # -- the keypad prompt after a recording disclosure (`PromptsKeys`) -----------------------
+
+    def defer_keypad_prompt(self) -> bool:
+        if not self._prompt:
+            return False
+        self._opening = self._opening_only
+        return True
+
+    async def keypad_prompt(self) -> AsyncIterator[str]:
+        self._history.append({"role": "assistant", "content": self._prompt})
+        self._conversation.said(self._prompt)
+        self._last_line = f"{self._opening_only} {self._prompt}"
+        yield self._prompt
 
     async def aclose(self) -> None:
         if self._owns_client:
@@ -340,7 +383,10 @@ class LLMAgent(ConversationView):
             # What stands if the caller cuts in while the tool runs (the reply is closed).
             result = ToolResult(False, error=INTERRUPTED)
         try:
-            if tool is not None:
+            if tool is not None and tool.kind is ToolKind.BUILTIN:
+                # `send_digits`: the keys are queued on the call at once (no filler).
+                result = press_digits(self._digit_sender, tool, call.arguments)
+            elif tool is not None:
                 async for step in with_filler(
                     run_tool(self._tools, tool, call.arguments, call_id=call.id),
                     filler=self.context.phrases.tool_filler,
@@ -354,7 +400,7 @@ class LLMAgent(ConversationView):
                 EventKind.TOOL_CALLED,
                 id=call.id,
                 name=call.name,
-                tool_kind=ToolKind.HTTP.value,
+                tool_kind=(tool.kind if tool is not None else ToolKind.HTTP).value,
                 arguments=call.arguments,
                 **result.record(),
             )

@@ -6,7 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from scripts.engine.placeholders import render
-from scripts.engine.tools import ADD_TO_DO_NOT_CALL, END_CALL, SCHEDULE_CALLBACK, ToolKind
+from scripts.engine.tools import (
+    ADD_TO_DO_NOT_CALL,
+    END_CALL,
+    SCHEDULE_CALLBACK,
+    SEND_DIGITS,
+    ToolKind,
+)
 from scripts.engine.types import CallContext, Outcome, ScriptSpec
 
 # The do-not-call tool's name before scripts listed their tools (`ADD_TO_DO_NOT_CALL` since);
@@ -94,6 +100,11 @@ def _tool_rules(script: ScriptSpec) -> list[str]:
             f'"{Outcome.INTERESTED.value}". After a firm refusal, say goodbye politely and call '
             f'{END_CALL} with outcome "{Outcome.NOT_INTERESTED.value}".'
         )
+    if SEND_DIGITS in offered:
+        lines.append(
+            f"- To press keys on the call (a phone menu's option, a number you were asked to "
+            f"enter), call {SEND_DIGITS}; say nothing while you do."
+        )
     if any(tool.kind is ToolKind.HTTP for tool in script.tools or ()):
         lines.append(
             "- Use the other tools when they help the caller; tell them only what a tool's "
@@ -122,6 +133,11 @@ def system_message(script: ScriptSpec, context: CallContext, *, now: datetime) -
         lines.append(
             f'- Keypad (said after the opening): "{render(script.keypad_prompt, variables)}". '
             'Keys the caller presses appear as "[pressed 1]" and are handled for you.'
+        )
+    if script.keypad_entry is not None and script.keypad_prompt:
+        lines.append(
+            f'- The caller is asked to type a number ("{render(script.keypad_prompt, variables)}"'
+            f'); what they type arrives as "[entered 12345]" (their {script.keypad_entry.name}).'
         )
     if script.objection_responses:
         lines += ["", "Objection guidance (answer in the spirit of the response, once each):"]

@@ -38,7 +38,8 @@ calling ("this is Anna from Acme Solar"), why, and the question it ends with. Wh
 say who is calling, ``{{agent_name}}``/``{{business_name}}`` do.
 
 Tool rules (`ScriptSpec.tool_rules`): before deciding a turn as above, the first unused rule
-whose intent matches calls its HTTP tool through the injected `ToolRunner` (in `reply` only;
+whose intent matches calls its HTTP tool through the injected `ToolRunner`, or presses keys
+(the ``send_digits`` built-in, through the pipeline's sender) (in `reply` only;
 the synchronous `respond` runs no tools). On success the rule's ``say`` line (filled from the
 tool's answer) comes before the reply; on failure ``phrases.tool_failed`` does. The filler line
 is spoken first if the tool is slow. Each rule fires once a call.
@@ -64,10 +65,12 @@ from scripts.engine.placeholders import render
 from scripts.engine.timeparse import describe_time, parse_callback_time
 from scripts.engine.tools import (
     INTERRUPTED,
+    ToolKind,
     ToolResult,
     ToolRule,
     ToolRunner,
     has_http_tools,
+    press_digits,
     run_tool,
     with_filler,
 )
@@ -219,8 +222,9 @@ class ScriptedAgent(ConversationView):
         # The keypad prompt follows the opening: the opening's question stays its last sentence
         # for `split_opening`, and the caller hears which keys do what before answering.
         self._keypad = {key.digit: key.action for key in script.keypad}
-        prompt = render(script.keypad_prompt, variables) if self._keypad else ""
-        self._said_first = _join(self._opening, prompt)
+        asks = self._keypad or script.keypad_entry is not None
+        self._prompt = render(script.keypad_prompt, variables) if asks else ""
+        self._said_first = _join(self._opening, self._prompt)
         self._last_line = self._said_first
 
     # -- Agent protocol -----------------------------------------------------------------------
@@ -253,6 +257,46 @@ class ScriptedAgent(ConversationView):
         for piece in _pieces(self.respond_to_key(digit)):
             yield piece
 
+    # -- a typed number (`TakesEntries`) ------------------------------------------------------
+
+    async def entered(self, digits: str) -> AsyncIterator[str]:
+        for piece in _pieces(self.respond_to_entry(digits)):
+            yield piece
+
+    def respond_to_entry(self, digits: str) -> str:
+        """Decide a caller turn that is a number they typed: the script's ``say`` line (the
+        digits in ``{{<name>}}`` / ``{{digits}}``), then the opening's question unless the
+        line asks one itself."""
+        entry = self.script.keypad_entry
+        name = entry.name if entry is not None else "digits"
+        conversation = self._conversation
+        conversation.enter_digits(name, digits)
+        if entry is not None and entry.say:
+            values = {**self.context.variables, "digits": digits, name: digits}
+            said = render(entry.say, values)
+        else:
+            said = self.context.phrases.entry_received
+        line = said if "?" in said else _join(said, self._question)
+        if not conversation.finished and conversation.at_turn_limit:
+            line = conversation.end_at_turn_limit()
+        conversation.said(line)
+        self._last_line = line
+        return line
+
+    # -- the keypad prompt after a recording disclosure (`PromptsKeys`) -----------------------
+
+    def defer_keypad_prompt(self) -> bool:
+        if not self._prompt:
+            return False
+        self._said_first = self._opening
+        return True
+
+    async def keypad_prompt(self) -> AsyncIterator[str]:
+        self._conversation.said(self._prompt)
+        self._last_line = _join(self._opening, self._prompt)
+        for piece in _pieces(self._prompt):
+            yield piece
+
     def known_lines(self) -> list[list[str]]:
         """The lines this agent can say to this contact without hearing anything new, each as
         the pieces `opening()`/`reply()` stream for it, opening first, then the closing, the
@@ -263,6 +307,9 @@ class ScriptedAgent(ConversationView):
         phrases = self.context.phrases
         question, pitch = self._question, self._parts.pitch or self._question
         lines = [self._said_first, self._closing]
+        if self._prompt:
+            # Either way round: the prompt may be said on its own, after a disclosure.
+            lines += [self._opening, self._prompt]
         for response in self._responses:
             if "?" in response or _FAREWELL.search(response):
                 lines.append(response)
@@ -371,6 +418,11 @@ class ScriptedAgent(ConversationView):
         call_id = f"rule_{self._conversation.turn}_{rule.tool}"
         result = ToolResult(False, error=INTERRUPTED)  # unless it answers
         try:
+            if tool.kind is ToolKind.BUILTIN:
+                # `send_digits` (the only built-in a rule may name): queued on the call at once.
+                result = press_digits(self._digit_sender, tool, arguments)
+                yield result
+                return
             async for step in with_filler(
                 run_tool(self._tools, tool, arguments, call_id=call_id),
                 filler=self.context.phrases.tool_filler,

@@ -50,6 +50,7 @@ class EventKind(StrEnum):
     # {id, name, tool_kind, arguments, ok, result | error, latency_ms}: one per tool call
     TOOL_CALLED = "tool_called"
     KEYPAD = "keypad"  # {digit, action}: the caller pressed a key the script maps
+    KEYPAD_ENTRY = "keypad_entry"  # {name, digits}: the caller typed the number asked for
     TRANSFER_REQUESTED = "transfer_requested"  # {mode, target, reason}
     ERROR = "error"  # {code, message, status}: LLM agent only
     ENDED = "ended"  # {reason, outcome}
@@ -112,6 +113,47 @@ def _keypad(items: Iterable[Any]) -> tuple[KeypadKey, ...]:
     return tuple(result)
 
 
+MAX_ENTRY_DIGITS = 32
+ENTRY_END_KEYS = ("#", "*", "")
+DEFAULT_ENTRY_TIMEOUT_SECONDS = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class KeypadEntry:
+    """A number the script asks the caller to type ("enter your 5-digit zip code followed by
+    #"; the script's keypad prompt asks). Keys are collected until ``end_key``, ``max_digits``
+    keys, or ``timeout_seconds`` without a key, and reach the agent as one turn. The digits
+    are stored as the session's ``extracted["keypad"][name]`` and fill ``{{name}}`` (and
+    ``{{digits}}``) in ``say``, the scripted agent's line after the entry."""
+
+    name: str
+    max_digits: int = 0  # 0: no fixed length (the end key or the pause ends it)
+    end_key: str = "#"  # "": no end key
+    timeout_seconds: float = DEFAULT_ENTRY_TIMEOUT_SECONDS
+    say: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "max_digits": self.max_digits,
+            "end_key": self.end_key,
+            "timeout_seconds": self.timeout_seconds,
+            "say": self.say,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> KeypadEntry | None:
+        if not data or not data.get("name"):
+            return None
+        return cls(
+            name=str(data["name"]),
+            max_digits=int(data.get("max_digits") or 0),
+            end_key=str(data.get("end_key", "#") or ""),
+            timeout_seconds=float(data.get("timeout_seconds") or DEFAULT_ENTRY_TIMEOUT_SECONDS),
+            say=str(data.get("say") or ""),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class EngineEvent:
     seq: int  # strictly increasing per call: the storage order
@@ -154,6 +196,16 @@ class TransferMode(StrEnum):
     WARM = "warm"
 
 
+class TransferTargetKind(StrEnum):
+    """Who answers the transfer target: a person's own phone has a calling window (the legal
+    hours at the number, as for the contacts we dial); a business line (a sales desk, a
+    switchboard) is staffed and has none. A target is a person unless the script or campaign
+    says it is a business: the cautious default."""
+
+    PERSON = "person"
+    BUSINESS = "business"
+
+
 class TransferReason(StrEnum):
     """Why the agent transferred: which of the script's `TransferSpec` rules fired."""
 
@@ -182,10 +234,12 @@ class TransferSpec:
     on_agreement: bool = False  # a "yes" is handed to the person instead of the closing line
     on_request: bool = True  # "can I talk to a person / a human / someone?"
     on_objections: tuple[str, ...] = ()  # objection triggers that go to a person instead
+    target_kind: TransferTargetKind = TransferTargetKind.PERSON
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "number": self.number,
+            "target_kind": self.target_kind.value,
             "mode": self.mode.value,
             "timeout_seconds": self.timeout_seconds,
             "on_agreement": self.on_agreement,
@@ -204,6 +258,7 @@ class TransferSpec:
             on_agreement=bool(data.get("on_agreement", False)),
             on_request=bool(data.get("on_request", True)),
             on_objections=tuple(str(item) for item in data.get("on_objections") or ()),
+            target_kind=TransferTargetKind(data.get("target_kind") or TransferTargetKind.PERSON),
         )
 
 
@@ -216,11 +271,14 @@ class TransferCall:
     mode: TransferMode
     timeout_seconds: int
     reason: TransferReason
+    # A person's number is refused outside its calling window (`sessions.transfers`).
+    target_kind: TransferTargetKind = TransferTargetKind.PERSON
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "action": "transfer",
             "number": self.number,
+            "target_kind": self.target_kind.value,
             "mode": self.mode.value,
             "timeout_seconds": self.timeout_seconds,
             "reason": self.reason.value,
@@ -265,6 +323,8 @@ class ScriptSpec:
     # after the opening: "Press 1 to talk to a person."). Both empty: no keypad.
     keypad: tuple[KeypadKey, ...] = ()
     keypad_prompt: str = ""
+    # A number the caller is asked to type (the keypad prompt asks); None: single keys only.
+    keypad_entry: KeypadEntry | None = None
     # The tools the agent may use (`scripts.engine.tools`); None: a script saved before tools
     # existed, whose LLM agent keeps the three built-ins it always had.
     tools: tuple[ToolSpec, ...] | None = None
@@ -297,6 +357,7 @@ class ScriptSpec:
             closing_interruptible=bool(data.get("closing_interruptible", False)),
             keypad=data.get("keypad") or (),
             keypad_prompt=data.get("keypad_prompt", ""),
+            keypad_entry=KeypadEntry.from_dict(data.get("keypad_entry")),
             tools=tools_from_snapshot(data.get("tools")),
             tool_rules=tuple(ToolRule.from_dict(item) for item in data.get("tool_rules") or ()),
             ivr_target=str(data.get("ivr_target") or ""),
@@ -362,6 +423,8 @@ class AgentPhrases:
     tool_failed: str = "Sorry, I couldn't do that just now."
     # Said before a transfer; the carrier then connects the caller.
     transfer_line: str = "Of course. Let me connect you with a colleague now, please hold."
+    # After the caller typed the number the script asked for, when the script says nothing.
+    entry_received: str = "Thank you, I've got that."
 
 
 ENGLISH_PHRASES = AgentPhrases()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.urls import reverse
@@ -47,8 +48,26 @@ class ToolCallSerializer(serializers.Serializer):
     at = serializers.DateTimeField()
 
 
+class TransferLegEventSerializer(serializers.Serializer):
+    """One status callback of a warm transfer's leg to the person, as it came."""
+
+    status = serializers.CharField()
+    sequence = serializers.IntegerField(allow_null=True)
+    at = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.DateTimeField())
+    def get_at(self, event: dict[str, Any]) -> str | None:
+        # Stored as ISO text in the JSON column: shown like every other time in the API.
+        moment = datetime.fromisoformat(str(event["at"])) if event.get("at") else None
+        return serializers.DateTimeField().to_representation(moment) if moment else None
+
+
 class SessionTransferSerializer(CamelCaseModelSerializer):
-    """A hand-over of the caller to a person: where, why, how it went, how long they talked."""
+    """A hand-over of the caller to a person: where, why, how it went, how long they talked.
+    Warm transfers also show the person's leg as it went (`legEvents`), and, when nobody took
+    the call, when the caller was sent back to the agent and that stream accepted."""
+
+    leg_events = TransferLegEventSerializer(many=True, read_only=True)
 
     class Meta:
         model = Transfer
@@ -65,6 +84,10 @@ class SessionTransferSerializer(CamelCaseModelSerializer):
             "talk_seconds",
             "carrier_status",
             "error_message",
+            "carrier_leg_sid",
+            "leg_events",
+            "returned_at",
+            "resumed_at",
         ]
         read_only_fields = fields
 

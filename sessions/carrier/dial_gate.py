@@ -38,8 +38,11 @@ class DialGate(Protocol):
         """May `session`'s call be placed now? Runs after the claim, outside any transaction."""
         ...
 
-    def check_transfer(self, session: CallSession, number: str) -> DialDecision:
-        """May `session`'s caller be handed to `number` now (a transfer target)?"""
+    def check_transfer(
+        self, session: CallSession, number: str, *, person: bool = True
+    ) -> DialDecision:
+        """May `session`'s caller be handed to `number` now (a transfer target)? A person's
+        number only inside its calling window; a business line (`person=False`) at any time."""
         ...
 
     def wait_for_slot(self, session: CallSession) -> float:

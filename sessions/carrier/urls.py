@@ -24,4 +24,15 @@ urlpatterns = [
         carrier_webhooks.transfer_briefing,
         name="twilio-transfer-briefing",
     ),
+    path(
+        "twilio/transfer/<int:transfer_id>/hold/",
+        carrier_webhooks.transfer_hold,
+        name="twilio-transfer-hold",
+    ),
+    path(
+        "twilio/transfer/<int:transfer_id>/leg/",
+        carrier_webhooks.transfer_leg_status,
+        name="twilio-transfer-leg",
+    ),
+    path("twilio/hold-audio.wav", carrier_webhooks.hold_audio, name="twilio-hold-audio"),
 ]

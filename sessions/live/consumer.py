@@ -47,6 +47,7 @@ from scripts.engine import (
     ScriptedAgent,
     ScriptSpec,
     TransferCall,
+    TransferReturnAgent,
     contact_stance,
 )
 from scripts.tool_http import HttpToolRunner
@@ -59,6 +60,7 @@ from sessions.live.conversation import (
     session_conversation_close,
     session_conversation_note,
     session_conversation_open,
+    session_conversation_resume,
     session_note_no_voicemail_message,
 )
 from sessions.live.listen import INBOUND, OUTBOUND, ListenTap
@@ -77,9 +79,17 @@ from sessions.pipeline import (
 )
 from sessions.pipeline.warm_up import call_sentences
 from sessions.privacy import LiveRedactor
-from sessions.transfers import session_transfer_start
+from sessions.transfers import (
+    RETURN_PARAMETER,
+    session_transfer_resume_refused,
+    session_transfer_start,
+)
 
 logger = logging.getLogger(__name__)
+
+# A caller back from a transfer: how long to wait for the first conversation to finish closing.
+RESUME_WAIT_SECONDS = 5.0
+RESUME_RETRY_SECONDS = 0.25
 
 # Pipeline events worth a row in the session's event log (speech starts/ends are not).
 _LOGGED_EVENTS = frozenset(
@@ -108,6 +118,9 @@ _LOGGED_EVENTS = frozenset(
 def build_agent(setup: CallSetup) -> Agent:
     script = ScriptSpec.from_dict(setup.script)
     context = CallContext(variables=setup.variables, timezone=setup.time_zone)
+    if setup.transfer_return_reason is not None:
+        # Back from a transfer nobody took: say so and offer a callback, whatever the agent.
+        return TransferReturnAgent(context, reason=setup.transfer_return_reason)
     tools = HttpToolRunner(secret=setup.tool_secret, session_id=setup.session_id)
     if settings.AGENT_PROVIDER == "llm" and settings.LLM_API_KEY:
         config = LLMConfig(
@@ -159,6 +172,8 @@ TURN_DETECTIONS: dict[str, Literal["semantic", "neural", "energy"]] = {
 
 def pipeline_config(setup: CallSetup | None = None) -> PipelineConfig:
     script = ScriptSpec.from_dict(setup.script) if setup is not None else None
+    if setup is not None and setup.transfer_return_reason is not None:
+        script = None  # a person is on the line already: no phone menu to get through
     return PipelineConfig(
         max_call_ms=int(settings.CALL_MAX_DURATION_SECONDS) * 1000,
         tts_first_audio_timeout=float(settings.CALL_TTS_TIMEOUT_SECONDS),
@@ -169,6 +184,7 @@ def pipeline_config(setup: CallSetup | None = None) -> PipelineConfig:
         recording_disclosure=(setup.recording_disclosure or None) if setup is not None else None,
         ivr_target=(script.ivr_target.strip() or None) if script else None,
         ivr_timeout_ms=(script.ivr_timeout_seconds * 1000) if script else 120_000,
+        keypad_entry=script.keypad_entry if script else None,
     )
 
 
@@ -221,6 +237,13 @@ def conversation_result(result: PipelineResult) -> ConversationResult:
         extracted["opt_out_via"] = "dtmf" if dtmf else "speech"
     if result.answered_by == "ivr":
         extracted["ivr_pressed"] = result.ivr_pressed  # the path: the session's ivr_* events
+    entries = {
+        str(event.data["name"]): str(event.data["digits"])
+        for event in result.engine_events
+        if event.kind is EventKind.KEYPAD_ENTRY
+    }
+    if entries:
+        extracted["keypad"] = entries  # the numbers the caller typed, by the script's names
     if result.errors:
         extracted["errors"] = [event.as_dict() for event in result.errors]
     end_reason = result.agent_end_reason or result.end_reason.value
@@ -290,6 +313,8 @@ class DatabaseSink:
 
     async def on_turn(self, turn: Turn) -> None:
         earlier: dict[int, str] = {}
+        if self.setup.turn_offset:
+            turn = dataclasses.replace(turn, index=turn.index + self.setup.turn_offset)
         if self.redactor is not None:
             text, earlier = self.redactor.add(turn.as_dict())
             turn = dataclasses.replace(turn, text=text)
@@ -322,6 +347,10 @@ async def close_conversation(setup: CallSetup, result: PipelineResult) -> None:
     """Store the call's result once (the sink's `on_end`, or the consumer if the sink ran out
     of time) and tell the monitors."""
     summary = conversation_result(result)
+    if setup.turn_offset:
+        # A resumed conversation: its turns follow the first one's in the same transcript.
+        turns = [{**turn, "index": turn["index"] + setup.turn_offset} for turn in summary.turns]
+        summary = dataclasses.replace(summary, turns=turns)
     closed = await database_sync_to_async(session_conversation_close)(
         session_id=setup.session_id, result=summary
     )
@@ -355,7 +384,19 @@ class LiveCallConsumer(MediaStreamConsumer):
         if not settings.CALL_PIPELINE:
             return
         assert self.session_id is not None
-        setup = await database_sync_to_async(session_conversation_open)(session_id=self.session_id)
+        returning = start.custom_parameters.get(RETURN_PARAMETER)
+        if returning is not None:
+            setup = await self._resume(returning)
+            if setup is None:
+                # Not a return we sent (or a second one): the caller is not left in silence.
+                await database_sync_to_async(session_transfer_resume_refused)(
+                    session_id=self.session_id
+                )
+                return
+        else:
+            setup = await database_sync_to_async(session_conversation_open)(
+                session_id=self.session_id
+            )
         if setup is None:
             return
         self.setup = setup
@@ -407,6 +448,20 @@ class LiveCallConsumer(MediaStreamConsumer):
         )
         pipeline.start(start.stream_sid)
         await tell_monitors(setup, {"type": "status", "status": "in_progress"})
+
+    async def _resume(self, transfer_id: str) -> CallSetup | None:
+        """Reopen the conversation for a caller back from a transfer. The first stream's
+        conversation may still be closing (a leg that was busy at once): its close is bounded
+        by the hang-up grace, so the claim is tried again for a few seconds before giving up."""
+        assert self.session_id is not None
+        deadline = asyncio.get_running_loop().time() + RESUME_WAIT_SECONDS
+        while True:
+            setup = await database_sync_to_async(session_conversation_resume)(
+                session_id=self.session_id, transfer_id=transfer_id
+            )
+            if setup is not None or asyncio.get_running_loop().time() >= deadline:
+                return setup
+            await asyncio.sleep(RESUME_RETRY_SECONDS)
 
     async def on_media(self, payload: bytes, media: dict[str, Any]) -> None:
         if self.pipeline is not None:

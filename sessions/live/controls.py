@@ -16,7 +16,7 @@ from typing import Any
 from django.db import transaction
 
 from anvil_voice.accounts.models import Membership
-from scripts.engine import TransferCall, TransferMode, TransferReason
+from scripts.engine import TransferCall, TransferMode, TransferReason, TransferTargetKind
 from scripts.engine.types import DEFAULT_TRANSFER_TIMEOUT_SECONDS
 from sessions.carrier.status import session_hang_up
 from sessions.models import CallEvent, CallSession, Outcome, TransferState
@@ -80,7 +80,7 @@ def session_staff_transfer(
         return ControlResult(
             False, "Add your phone number on the live monitor first: the call is sent there."
         )
-    if problem := transfer_target_problem(session=session, number=number):
+    if problem := transfer_target_problem(session=session, number=number, person=False):
         return ControlResult(False, problem)
     CallEvent.objects.create(
         session=session, kind=STAFF_TRANSFER, data={**_actor(user), "number": number}
@@ -92,6 +92,9 @@ def session_staff_transfer(
             mode=TransferMode.COLD,
             timeout_seconds=DEFAULT_TRANSFER_TIMEOUT_SECONDS,
             reason=TransferReason.STAFF,
+            # The member asked for this call from the monitor, now: the calling window
+            # protects the people we call, not our own staff taking a call they requested.
+            target_kind=TransferTargetKind.BUSINESS,
         ),
         carrier=carrier,
     )

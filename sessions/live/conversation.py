@@ -55,6 +55,7 @@ from sessions.privacy import (
     redact_events,
     redact_turn_dicts,
 )
+from sessions.transfers import session_transfer_resume
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,11 @@ class CallSetup:
     recording_disclosure: str = ""
     # Signs the script's HTTP tool requests (`scripts.tool_http`).
     tool_secret: str = ""
+    # The caller is back from a warm transfer nobody took (`sessions.transfers`): the agent
+    # offers a callback; the transfer's reason. None: the call's first conversation.
+    transfer_return_reason: str | None = None
+    # The resumed conversation's turns follow the stored ones (the pipeline counts from 0).
+    turn_offset: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,9 +123,6 @@ def session_conversation_open(*, session_id: int) -> CallSetup | None:
     )
     if session is None or session.script_version is None:
         return None
-    voice = session.voice
-    contact = session.contact
-    campaign = session.campaign
     opened = transition(
         CallSession.objects.filter(pk=session_id),
         machine=CONVERSATION_STATES,
@@ -129,9 +132,44 @@ def session_conversation_open(*, session_id: int) -> CallSetup | None:
         ),
     )
     if not opened:
-        # A conversation ran on this session already: one call, one conversation.
+        # A conversation ran on this session already: one call, one conversation (the one
+        # exception, a caller back from a transfer, is `session_conversation_resume`).
         logger.warning("event=conversation_reopen_refused session=%s", session_id)
         return None
+    return _setup(session)
+
+
+def session_conversation_resume(*, session_id: int, transfer_id: str) -> CallSetup | None:
+    """The caller is back from a warm transfer nobody took, on a new stream: reopen the
+    session's conversation (once per such transfer) for the agent that offers a callback.
+    None when the stream is no such return (then nothing is said on it)."""
+    session = (
+        CallSession.objects.select_related(
+            "script_version__script", "voice", "contact", "campaign", "organization"
+        )
+        .filter(pk=session_id)
+        .first()
+    )
+    if session is None or session.script_version is None:
+        return None
+    transfer = session_transfer_resume(session_id=session_id, transfer_id=transfer_id)
+    if transfer is None:
+        logger.warning("event=conversation_resume_refused session=%s", session_id)
+        return None
+    last = TranscriptTurn.objects.filter(session_id=session_id).order_by("-index").first()
+    return replace(
+        _setup(session),
+        recording_disclosure="",  # heard at the start of the call
+        transfer_return_reason=transfer.reason,
+        turn_offset=last.index + 1 if last is not None else 0,
+    )
+
+
+def _setup(session: CallSession) -> CallSetup:
+    assert session.script_version is not None
+    voice = session.voice
+    contact = session.contact
+    campaign = session.campaign
     return CallSetup(
         session_id=session.pk,
         organization_id=session.organization_id,
@@ -151,10 +189,15 @@ def session_conversation_open(*, session_id: int) -> CallSetup | None:
 
 def _with_campaign_transfer(script: dict[str, Any], campaign: Campaign | None) -> dict[str, Any]:
     """The campaign's transfer number overrides the script's (the script's rules stay; a
-    script with none transfers when the caller asks for a person)."""
+    script with none transfers when the caller asks for a person), and with it who answers it
+    (a person or a business line: the calling window applies to a person)."""
     number = campaign.transfer_number if campaign is not None else ""
-    if number:
-        script["transfer"] = {**(script.get("transfer") or {}), "number": number}
+    if number and campaign is not None:
+        script["transfer"] = {
+            **(script.get("transfer") or {}),
+            "number": number,
+            "target_kind": campaign.transfer_target_kind,
+        }
     return script
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from scripts.engine.types import ENGLISH_PHRASES, OPT_OUT_DIGIT, AgentPhrases
+from scripts.engine.types import ENGLISH_PHRASES, OPT_OUT_DIGIT, AgentPhrases, KeypadEntry
 from sessions.pipeline.semantic_turn import SemanticTurnConfig
 from sessions.pipeline.turn_detection import NeuralTurnConfig
 from sessions.pipeline.vad import VadConfig
@@ -41,6 +41,11 @@ class PipelineConfig:
     # by speech; the pipeline reports when the carrier confirmed it played in full (its last
     # mark came back) through `CallPipeline(on_disclosure=...)`. None: nothing to disclose.
     recording_disclosure: str | None = None
+    # A number the script asks the caller to type (`KeypadEntry`): keys are collected until
+    # its end key, its length or its pause, and reach the agent as one turn. A lone key that
+    # then pauses (or is followed by the end key) is a single key press, as without an entry:
+    # "press 1" prompts and the opt-out key keep working. None: every key acts at once.
+    keypad_entry: KeypadEntry | None = None
     # Phone menus (issue 16 item 3): where to get to when a menu answers ("a person",
     # "accounts"). Set, the opening waits until a person answers: menu options are matched to
     # it and the key pressed, holds are waited through; after `ivr_timeout_ms` of stream time

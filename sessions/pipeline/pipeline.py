@@ -42,7 +42,7 @@ from anvil_voice.speech.protocols import (
     VoiceProvider,
 )
 from anvil_voice.telephony.dtmf import DigitSender, send_digits_in_band, validate_digits
-from scripts.engine.agent import Agent, HearsKeys
+from scripts.engine.agent import Agent, HearsKeys, PromptsKeys, SendsKeys, TakesEntries
 from scripts.engine.ivr import GiveUp, IvrNavigator, PersonAnswered, Press
 from scripts.engine.types import AgentAction, EndCall, MarkDoNotCall, Outcome
 from sessions.pipeline.clock import Clock, LoopClock
@@ -105,6 +105,20 @@ class _Pressed:
     digit: str  # a key the agent answers (`HearsKeys.answers_key`)
 
 
+@dataclass(slots=True)
+class _Entered:
+    digits: str  # a number the caller typed (`PipelineConfig.keypad_entry`)
+
+
+@dataclass(slots=True)
+class _Typing:
+    """Keys of a number being typed, not yet handed over."""
+
+    digits: str
+    first_ms: int
+    last_ms: int
+
+
 class _Trigger(Enum):
     VOICEMAIL = auto()
     SILENCE = auto()
@@ -146,6 +160,9 @@ class CallPipeline:
         # The carrier's way to press keys on the call (`Carrier.send_digits`).
         self._digit_sender: DigitSender = send_digits or send_digits_in_band
         self._agent = agent
+        if isinstance(agent, SendsKeys):
+            # The `send_digits` tool presses keys the way the IVR navigator does.
+            agent.bind_digit_sender(self.send_digits)
         self._voice = voice
         self._voice_id = voice_id
         self._fallback_voice = fallback_voice
@@ -172,7 +189,8 @@ class CallPipeline:
         self._events: list[PipelineEvent] = []
         # Conversation inputs: caller utterances in order; triggers jump the queue.
         self._heard: deque[_Heard] = deque()
-        self._triggers: deque[_Trigger | _Pressed] = deque()
+        self._triggers: deque[_Trigger | _Pressed | _Entered] = deque()
+        self._typing: _Typing | None = None
         self._wakeup = asyncio.Event()
         self._greeting_done = asyncio.Event()
         self._greeting_end_at: float | None = None
@@ -325,6 +343,73 @@ class CallPipeline:
             return
         self.stats.dtmf_digits += digit
         now_ms = self._now_ms()
+        if self.config.keypad_entry is not None:
+            self._collect(digit, now_ms)
+            return
+        self._on_key(digit, now_ms)
+
+    def _collect(self, digit: str, now_ms: int) -> None:
+        """A key while the script asks for a number: collected until the end key, the length
+        or the pause (`_check_timers`); the end key on its own is a single key press."""
+        entry = self.config.keypad_entry
+        assert entry is not None
+        typing = self._typing
+        if digit == entry.end_key:
+            if typing is None:
+                self._on_key(digit, now_ms)
+            else:
+                self._end_typing("end_key")
+            return
+        if typing is None:
+            # The caller is answering: stop talking, as for any key the agent acts on (not a
+            # goodbye or a voicemail message: nothing will answer the number then).
+            answerable = self._voicemail is None and self._phase is not _Phase.ENDING
+            if answerable and not self._agent.finished:
+                self._barge_in("dtmf")
+            typing = self._typing = _Typing("", now_ms, now_ms)
+        typing.digits += digit
+        typing.last_ms = now_ms
+        self._last_activity_ms = now_ms
+        if entry.max_digits and len(typing.digits) >= entry.max_digits:
+            self._end_typing("length")
+
+    def _end_typing(self, ended_by: str) -> None:
+        """The number is complete: one keypad turn for the agent. A lone key that was not ended
+        by the end key is what it is without an entry: a single key press."""
+        typing, self._typing = self._typing, None
+        if typing is None:
+            return
+        digits = typing.digits
+        single = len(digits) == 1 and ended_by in ("pause", "hang_up")
+        if single and (digits == self.config.opt_out_digit or self._answers_key(digits)):
+            self._on_key(digits, typing.first_ms)
+            return
+        self._emit_turn(
+            Speaker.CONTACT,
+            f"[entered {digits}]",
+            start_ms=typing.first_ms,
+            end_ms=typing.last_ms,
+            latency={},
+            keypad=digits,
+        )
+        agent = self._agent
+        taken = (
+            ended_by != "hang_up"
+            and isinstance(agent, TakesEntries)
+            and not agent.finished
+            and self._phase not in (_Phase.ENDING, _Phase.CLOSING, _Phase.ENDED)
+            and self._voicemail is None
+        )
+        self._emit_event(Kind.KEYPAD_ENTRY, digits=digits, ended_by=ended_by, answered=taken)
+        if taken:
+            self._last_activity_ms = self._now_ms()
+            self._triggers.append(_Entered(digits))
+            self._greeting_done.set()
+            self._wakeup.set()
+
+    def _on_key(self, digit: str, now_ms: int) -> None:
+        """One key, acted on at once: in the transcript, then the opt-out key or a key the
+        agent answers."""
         self._emit_turn(
             Speaker.CONTACT,
             f"[pressed {digit}]",
@@ -407,12 +492,20 @@ class CallPipeline:
         """Twilio's ``stop``: the call is over (hung up by either side). What the caller said
         is still recognised and given to the agent (`PipelineConfig.hangup_grace`)."""
         self._stopped = True
+        self._flush_typing()
         self._begin_shutdown(CallEndReason.STREAM_STOPPED)
 
     async def close(self) -> PipelineResult:
         """The websocket closed (or the consumer gives up): stop talking, finish hearing (within
         the hang-up grace), cancel everything, report once."""
+        self._flush_typing()
         return await self._begin_shutdown(CallEndReason.DISCONNECTED)
+
+    def _flush_typing(self) -> None:
+        """The call ends with keys still being typed: they are kept (a lone opt-out key still
+        opts out)."""
+        if self._typing is not None and self._phase not in (_Phase.CLOSING, _Phase.ENDED):
+            self._end_typing("hang_up")
 
     async def wait(self) -> PipelineResult:
         """Until the call has ended (after our hang-up, `stop` or `close`)."""
@@ -619,6 +712,13 @@ class CallPipeline:
     def _check_timers(self) -> None:
         now_ms = self._now_ms()
         c = self.config
+        typing, entry = self._typing, c.keypad_entry
+        if (
+            typing is not None
+            and entry is not None
+            and now_ms - typing.last_ms >= entry.timeout_seconds * 1000
+        ):
+            self._end_typing("pause")
         if self._phase is _Phase.GREETING:
             wait_ms = c.greeting_timeout_ms
             if self._ivr is not None:
@@ -675,16 +775,26 @@ class CallPipeline:
         else:
             since, base = "start", self.clock.now()
         if not self._triggers:
+            disclosure = self.config.recording_disclosure
+            agent = self._agent
+            # The disclosure comes before the keypad prompt ("press 1 to talk to a person"):
+            # the agent leaves the prompt out of its opening and it is said after.
+            prompt: PromptsKeys | None = None
+            if disclosure and isinstance(agent, PromptsKeys) and agent.defer_keypad_prompt():
+                prompt = agent
             result = await self._speak(
-                self._agent.opening(),
+                agent.opening(),
                 TurnTiming(since, base),
                 interruptible=self.config.opening_interruptible,
             )
             if await self._after_failure(result):
                 return
-            disclosure = self.config.recording_disclosure
             if disclosure and not self._triggers and await self._say_disclosure(disclosure):
                 return
+            if prompt is not None and not self._triggers and not agent.finished:
+                result = await self._speak(prompt.keypad_prompt(), self._trigger_timing())
+                if await self._after_failure(result):
+                    return
         while True:
             if self._agent.finished:
                 await self._finish(CallEndReason.AGENT_ENDED)
@@ -703,6 +813,11 @@ class CallPipeline:
                 if self._agent.finished or not isinstance(agent, HearsKeys):
                     continue
                 result = await self._speak(agent.press(item.digit), self._trigger_timing())
+            elif isinstance(item, _Entered):
+                agent = self._agent
+                if self._agent.finished or not isinstance(agent, TakesEntries):
+                    continue
+                result = await self._speak(agent.entered(item.digits), self._trigger_timing())
             elif item is _Trigger.SILENCE:
                 result = await self._speak(self._agent.reply(None), self._trigger_timing())
             elif item is _Trigger.STT_RETRY:
@@ -732,7 +847,10 @@ class CallPipeline:
             elif item is _Trigger.IVR_TICK:
                 self._ivr_tick_queued = False
                 decision = ivr.tick(self._now_ms())
-            elif isinstance(item, _Pressed) or item in (_Trigger.SILENCE, _Trigger.STT_RETRY):
+            elif isinstance(item, _Pressed | _Entered) or item in (
+                _Trigger.SILENCE,
+                _Trigger.STT_RETRY,
+            ):
                 continue  # keys and retries mean nothing to a recording
             else:
                 assert isinstance(item, _Trigger)
@@ -796,7 +914,7 @@ class CallPipeline:
         """The caller is talking, or words they said are still being recognised."""
         return self._vad.in_speech or bool(self._pending) or bool(self._heard)
 
-    async def _next_input(self) -> _Heard | _Trigger | _Pressed:
+    async def _next_input(self) -> _Heard | _Trigger | _Pressed | _Entered:
         while True:
             if self._triggers:
                 return self._triggers.popleft()

@@ -76,6 +76,8 @@ class PipelineEventKind(StrEnum):
     DTMF = "dtmf"  # {digit, answered}: answered when the agent acts on the key
     DIGITS_SENT = "digits_sent"  # {digits, duration_ms}: the agent pressed keys (in-band tones)
     OPT_OUT = "opt_out"  # {digit}
+    # {digits, ended_by: end_key|length|pause|hang_up}: a number the caller typed (one turn)
+    KEYPAD_ENTRY = "keypad_entry"
     SILENCE_TIMEOUT = "silence_timeout"  # {silent_ms}
     MAX_DURATION = "max_duration"  # {limit_ms}
     STT_ERROR = "stt_error"  # {code, message, fatal}

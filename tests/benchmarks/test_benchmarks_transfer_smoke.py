@@ -11,3 +11,5 @@ async def test_the_transfer_benchmark_runs_and_reports(capsys):
     printed = capsys.readouterr().out
     assert "transfer <Dial>" in printed
     assert "transfer / baseline (median):" in printed
+    assert "warm transfer (conference)" in printed
+    assert "warm / baseline (median):" in printed

@@ -20,11 +20,8 @@ import time_machine
 from browser_support import BrowserServer, screenshot
 from playwright.sync_api import Page, expect
 from test_browser_campaign_manager import (  # noqa: F401 (fixtures)
-    browser,
     log_in,
     manager,
-    page,
-    server,
 )
 
 from campaigns.factories import CampaignFactory, ContactFactory, ContactListFactory
@@ -218,8 +215,8 @@ def voice_preview_with_custom_text_plays(tab: Page, base: str, acme: Any) -> Non
 
 
 def test_a_campaign_manager_reads_analytics_schedules_a_callback_imports_and_previews(
-    page: Page,  # noqa: F811 (the imported fixture)
-    server: BrowserServer,  # noqa: F811
+    page: Page,
+    server: BrowserServer,
     settings: Any,
     acme: Any,
     manager: Any,  # noqa: F811

@@ -20,14 +20,12 @@ from typing import Any
 import pytest
 import time_machine
 from browser_support import (
-    CHROMIUM_ARGS,
     BrowserServer,
-    chromium_or_skip,
     screenshot,
     speech_wav,
 )
 from django.contrib.auth.models import Permission
-from playwright.sync_api import Browser, FilePayload, Locator, Page, expect, sync_playwright
+from playwright.sync_api import FilePayload, Locator, Page, expect
 
 from campaigns.dialling.dispatch import dispatch_due
 from campaigns.factories import CallerIdFactory
@@ -55,13 +53,6 @@ SPEECH = (
     "clone can learn how I sound."
 )
 CALL_WAIT = 60.0  # seconds for the call to be heard on the monitor and then to end
-STEP_MS = 30_000  # Playwright's timeout for one page step (the CI machine may be busy)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[BrowserServer]:
-    with BrowserServer() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
@@ -69,36 +60,6 @@ def simulator(server: BrowserServer) -> Iterator[SimulatorThread]:
     # Personas speak with the local Piper voice: the agent must hear "sign me up" to close.
     with SimulatorThread(url_rewrites=[server.stream_rewrite], speak=None) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = chromium_or_skip()
-    # Playwright's sync API keeps its event loop registered on this thread (it switches with
-    # greenlets), so Django's guard takes every ORM call here for one made inside a coroutine.
-    # The calls really are synchronous; the setting is what pytest-playwright documents.
-    with (
-        pytest.MonkeyPatch.context() as patch,
-        sync_playwright() as playwright,
-    ):
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        launched = playwright.chromium.launch(
-            executable_path=str(executable), args=CHROMIUM_ARGS, headless=True
-        )
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(STEP_MS)
-    opened = context.new_page()
-    yield opened
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        screenshot(opened, f"FAILED-{request.node.name}")
-    context.close()
 
 
 @pytest.fixture
@@ -120,8 +81,9 @@ def manager(member: Any) -> Any:
 
 
 def field(page: Page, label: str) -> Locator:
-    """The form field an admin label names exactly ("Voice" is not "Voicemail behaviour")."""
-    return page.get_by_label(f"{label}:", exact=True)
+    """The form field a label names exactly ("Voice" is not "Voicemail behaviour"). The theme's
+    labels end in "*" on required fields; our own pages' in ":" (Django's label_tag)."""
+    return page.get_by_label(re.compile(rf"^\s*{re.escape(label)}\s*:?\s*\*?\s*$"))
 
 
 def run_action(page: Page, changelist: str, pk: int, action: str) -> None:

@@ -24,10 +24,7 @@ from django.test import Client
 from playwright.sync_api import Page, expect
 from test_browser_campaign_manager import (  # the harness's fixtures, reused
     CALL_WAIT,
-    browser,
     manager,
-    page,
-    server,
     simulator,
 )
 
@@ -39,7 +36,7 @@ from tests.anvil_voice.telephony.test_carrier_harness import SimulatorThread, nu
 from tests.campaigns.conftest import TUESDAY_MORNING_NY
 from tests.sessions.live_call_support import live_settings, persona_campaign
 
-__all__ = ["browser", "manager", "page", "server", "simulator"]  # fixtures used by name
+__all__ = ["manager", "simulator"]  # fixtures used by name (server, browser, page: conftest)
 
 # Not repeated on the PostgreSQL pass (about a minute, most of it the call): what it stores and
 # reads there is repeated by tests/campaigns/test_campaigns_control_room.py and _next_dial.py.

@@ -46,9 +46,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.audio_behavio
 
 # The campaign manager's day's fixtures, shared rather than copied (a module's fixtures are
 # found by their names in the test's module).
-browser = manager_day.browser
-page = manager_day.page
-server = manager_day.server
 simulator = manager_day.simulator
 manager = manager_day.manager
 CALL_WAIT = manager_day.CALL_WAIT

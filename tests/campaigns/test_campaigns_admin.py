@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -199,7 +201,11 @@ def test_it_starts_pauses_and_stops_campaigns_from_the_changelist(client, owner,
     assert campaign.transitions.last().actor_user_id == owner.membership.user_id
 
     change = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
-    assert "contacts · total" in change.content.decode()
+    assert 'id="campaign-numbers"' in change.content.decode()
+    # Read-only once started: the days by name, not the stored JSON list.
+    assert "Monday, Tuesday, Wednesday, Thursday, Friday, Saturday, Sunday" in (
+        change.content.decode()
+    )
 
 
 def test_it_refuses_campaign_settings_past_the_legal_window_in_the_admin(client, owner):
@@ -215,7 +221,7 @@ def test_it_refuses_campaign_settings_past_the_legal_window_in_the_admin(client,
             "voice": template.voice_id,
             "contact_list": template.contact_list_id,
             "caller_id": template.caller_id_id,
-            "days_of_week": "[0, 1, 2]",
+            "days_of_week": ["0", "1", "2"],
             "window_start": "08:00",
             "window_end": "22:00",
             "max_concurrent_calls": 5,
@@ -246,7 +252,7 @@ def test_it_refuses_to_leave_a_voicemail_message_the_script_lacks_in_the_admin(c
         "voice": template.voice_id,
         "contact_list": template.contact_list_id,
         "caller_id": template.caller_id_id,
-        "days_of_week": "[0, 1, 2]",
+        "days_of_week": ["0", "1", "2"],
         "window_start": "08:00",
         "window_end": "20:00",
         "max_concurrent_calls": 5,
@@ -275,8 +281,11 @@ def test_a_draft_campaign_shows_its_lists_contacts_in_the_admin(client, owner, m
     change = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
 
     assert "0.0% of 8" in changelist
-    assert "<th>contacts · total</th><td>8</td>" in change.content.decode()
-    assert "<th>contacts · pending</th><td>8</td>" in change.content.decode()
+    content = change.content.decode()
+    assert "% of 8 contacts" in content
+    assert re.search(r"<div>Pending</div><div class=\"value\">8</div>", content)
+    # The numbers are shown once, in the panel's tiles (no second, raw table of them).
+    assert "contacts · total" not in content
 
 
 def test_only_owners_remove_do_not_call_entries_and_every_removal_is_audited(client, owner, member):
@@ -373,3 +382,58 @@ def test_it_keeps_caller_ids_in_use(client, owner):
     client.post(reverse("admin:campaigns_callerid_delete", args=[spare.pk]), {"post": "yes"})
 
     assert list(CallerId.objects.values_list("pk", flat=True)) == [used.pk]
+
+
+def test_the_campaign_form_ticks_days_and_uses_plain_time_inputs(client, owner):
+    staff(client, owner)
+    template = CampaignFactory(organization=owner.organization)
+    add_url = reverse("admin:campaigns_campaign_add")
+
+    page = client.get(add_url).content.decode()
+    assert 'type="checkbox" name="days_of_week" value="6"' in page
+    # A new campaign starts with every day ticked, as the model's default.
+    assert len(re.findall(r'name="days_of_week" value="\d"[^>]*\schecked(?=[\s>/])', page)) == 7
+    for name in ("window_start", "window_end"):
+        tag = re.search(rf'<input type="time" name="{name}"[^>]*>', page)
+        assert tag is not None
+        # The admin's clock widget (and its "Now" shortcut) hooks on this class.
+        assert "vTimeField" not in tag.group(0)
+
+    response = client.post(
+        add_url,
+        {
+            "organization": owner.organization.pk,
+            "name": "Weekdays",
+            "script": template.script_id,
+            "voice": template.voice_id,
+            "contact_list": template.contact_list_id,
+            "caller_id": template.caller_id_id,
+            "days_of_week": ["4", "0", "2"],
+            "window_start": "09:30",
+            "window_end": "17:00",
+            "max_concurrent_calls": 5,
+            "calls_per_second": "1",
+            "max_attempts": 3,
+            "retry_no_answer_minutes": 60,
+            "retry_busy_minutes": 15,
+            "retry_voicemail_minutes": 240,
+            "voicemail_behaviour": "hang_up",
+            "transitions-TOTAL_FORMS": "0",
+            "transitions-INITIAL_FORMS": "0",
+        },
+    )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    saved = Campaign.objects.get(name="Weekdays")
+    assert saved.days_of_week == [0, 2, 4]
+    assert (saved.window_start.isoformat(), saved.window_end.isoformat()) == (
+        "09:30:00",
+        "17:00:00",
+    )
+    page = client.get(reverse("admin:campaigns_campaign_change", args=[saved.pk])).content.decode()
+    # The `checked` attribute, not the theme's `checked:…` CSS classes.
+    ticked = re.findall(r'name="days_of_week" value="(\d)"[^>]*\schecked(?=[\s>/])', page)
+    assert ticked == ["0", "2", "4"]
+
+    refused = client.post(reverse("admin:campaigns_campaign_change", args=[saved.pk]), {})
+    assert "Tick at least one day." in refused.content.decode()

@@ -111,6 +111,7 @@ def campaign_payload(
         "voicemailBehaviour": campaign.voicemail_behaviour,
         "recordCalls": campaign.record_calls,
         "transferNumber": campaign.transfer_number,
+        "transferTargetKind": campaign.transfer_target_kind,
         "createdAt": iso(campaign.created_at),
         "updatedAt": iso(campaign.updated_at),
         "startedAt": iso(campaign.started_at),
@@ -684,3 +685,22 @@ def test_the_schema_says_caller_id_is_optional_and_what_it_defaults_to(owner):
     assert "default caller ID" in write["properties"]["callerId"]["description"]
     numbers = schema["components"]["schemas"]["CallerId"]["properties"]
     assert "isDefault" in numbers
+
+
+def test_a_campaigns_transfer_target_kind_is_saved_and_checked(owner, graph):
+    """Who answers the transfer number: a person (the default, the calling window applies)
+    or a business line."""
+    body = create_body(graph, transferNumber="+12125550118", transferTargetKind="business")
+    response = owner.client.post(CAMPAIGNS, body, format="json")
+    assert response.status_code == 201
+    assert response.json()["data"]["transferTargetKind"] == "business"
+    assert Campaign.objects.get().transfer_target_kind == "business"
+
+    default = owner.client.post(CAMPAIGNS, create_body(graph, name="Other"), format="json")
+    assert default.json()["data"]["transferTargetKind"] == "person"
+
+    bad = owner.client.post(
+        CAMPAIGNS, create_body(graph, name="Bad", transferTargetKind="robot"), format="json"
+    )
+    assert bad.status_code == 400
+    assert "transferTargetKind" in str(bad.json())

@@ -36,11 +36,17 @@ def test_the_campaigns_number_overrides_the_scripts_for_the_call():
 
     from sessions.live.conversation import _with_campaign_transfer
 
-    campaign = cast(Any, SimpleNamespace(transfer_number="+12125550119"))
+    campaign = cast(
+        Any, SimpleNamespace(transfer_number="+12125550119", transfer_target_kind="business")
+    )
     script = {"transfer": {"number": "+12125550118", "on_agreement": True}}
     assert _with_campaign_transfer(script, campaign)["transfer"] == {
         "number": "+12125550119",
         "on_agreement": True,
+        "target_kind": "business",
     }
-    assert _with_campaign_transfer({}, campaign)["transfer"] == {"number": "+12125550119"}
+    assert _with_campaign_transfer({}, campaign)["transfer"] == {
+        "number": "+12125550119",
+        "target_kind": "business",
+    }
     assert _with_campaign_transfer({"transfer": None}, None) == {"transfer": None}

@@ -38,6 +38,7 @@ def script_payload(script: Script) -> dict[str, object]:
         "recordingDisclosureRequired": script.recording_disclosure_required,
         "keypad": script.keypad,
         "keypadPrompt": script.keypad_prompt,
+        "keypadEntry": script.keypad_entry,
         "objectionResponses": [
             {"trigger": o.trigger, "response": o.response} for o in script.objections.all()
         ],

@@ -133,3 +133,99 @@ def test_the_admin_refuses_a_bad_keypad(client, owner):
     assert "9 is the opt-out key on every call" in response.content.decode()
     script.refresh_from_db()
     assert (script.keypad, script.version) == ([], 1)
+
+
+ZIP = {"name": "zip_code", "maxDigits": 5, "endKey": "#", "timeoutSeconds": 3, "say": "Thanks."}
+
+
+def test_a_keypad_entry_is_stored_versioned_and_read_by_the_calls(owner, acme):
+    body = {
+        **VALID,
+        "keypad": [],
+        "keypadPrompt": "Type your zip code, then #.",
+        "keypadEntry": ZIP,
+    }
+    response = owner.client.post(SCRIPTS, body, format="json")
+
+    assert response.status_code == 201, response.json()
+    data = response.json()["data"]
+    assert data["keypadEntry"] == ZIP
+    script = Script.objects.get(pk=data["id"])
+    spec = ScriptSpec.from_dict(script.versions.get(number=1).snapshot)
+    assert spec.keypad_entry is not None
+    assert (spec.keypad_entry.name, spec.keypad_entry.max_digits) == ("zip_code", 5)
+
+    cleared = owner.client.patch(f"{SCRIPTS}/{script.pk}", {"keypadEntry": None}, format="json")
+    # The prompt now names no keys and asks for no number.
+    assert cleared.status_code == 400
+    assert cleared.json()["error"]["details"] == {
+        "keypad": ["The keypad prompt names keys, but the keypad has none."]
+    }
+    changed = owner.client.patch(
+        f"{SCRIPTS}/{script.pk}", {"keypadEntry": {**ZIP, "maxDigits": 0}}, format="json"
+    )
+    assert changed.status_code == 200
+    script.refresh_from_db()
+    assert script.version == 2
+    assert script.versions.get(number=2).snapshot["keypad_entry"]["max_digits"] == 0
+
+
+@pytest.mark.parametrize(
+    ("entry", "messages"),
+    [
+        (
+            {**ZIP, "name": "Zip Code", "maxDigits": 1, "endKey": "5", "timeoutSeconds": 60},
+            [
+                "The keypad entry's name must be 1-40 lowercase letters, digits or "
+                "underscores, starting with a letter (e.g. zip_code).",
+                "The keypad entry's max_digits must be 0 (no fixed length) or 2-32.",
+                'The keypad entry\'s end_key must be "#", "*" or "" (none).',
+                "The keypad entry's timeout_seconds (the pause that ends it) must be 1-10.",
+            ],
+        ),
+    ],
+)
+def test_a_bad_keypad_entry_is_refused(owner, entry, messages):
+    body = {**VALID, "keypadEntry": entry}
+    response = owner.client.post(SCRIPTS, body, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {"keypadEntry": messages}
+    assert not Script.objects.exists()
+
+
+def test_an_entry_needs_a_prompt_that_asks_for_it():
+    from scripts.validation import keypad_entry_errors, keypad_errors
+
+    entry = {"name": "zip_code"}
+    assert keypad_errors([], "", entry) == [
+        "A keypad entry needs a keypad prompt that asks the caller to type it."
+    ]
+    assert keypad_errors([], "Type your zip code.", entry) == []
+    assert keypad_entry_errors({"name": "zip_code", "colour": "red"}) == [
+        "Unknown keypad entry fields: colour."
+    ]
+    assert keypad_entry_errors(None) == keypad_entry_errors({}) == []
+
+
+def test_the_admin_edits_the_keypad_entry(client, owner):
+    import json
+
+    script = ScriptFactory(organization=owner.organization)
+    client.force_login(staff(owner))
+    url = f"/admin/scripts/script/{script.pk}/change/"
+    entry = {"name": "zip_code", "max_digits": 5}
+    data = form_data(
+        script,
+        keypad_prompt="Type your zip code.",
+        keypad_entry=json.dumps(entry),
+        **{"objections-TOTAL_FORMS": "0"},
+    )
+    response = client.post(url, data)
+    assert response.status_code == 302
+    script.refresh_from_db()
+    assert script.keypad_entry == entry
+    assert script.versions.get(number=2).snapshot["keypad_entry"] == entry
+
+    bad = client.post(url, {**data, "keypad_entry": json.dumps({"name": "Zip"})})
+    assert bad.status_code == 200
+    assert "name must be 1-40 lowercase" in bad.content.decode()

@@ -142,7 +142,7 @@ def test_it_creates_a_script_with_an_http_tool_and_a_rule_kept_in_its_version(ow
                     "Tool 2 (b): the URL must be an https:// URL.",
                     "Tool 3 (c): the timeout must be 0.5 to 10 seconds.",
                     "Tool 4 (teleport): no such built-in tool (there are: add_to_do_not_call, "
-                    "end_call, schedule_callback, transfer).",
+                    "end_call, schedule_callback, send_digits, transfer).",
                     "Tool 5 (end_call): a built-in tool takes only a name, not url.",
                     "Tool 6 (end_call): the name is used by another tool.",
                     "Tool 6 (end_call): the name is a built-in tool's.",
@@ -159,8 +159,8 @@ def test_it_creates_a_script_with_an_http_tool_and_a_rule_kept_in_its_version(ow
                 "toolRules": [
                     "Rule 1: the intent must be one of agreement, asks_if_ai, asks_who, "
                     "callback, greeting, opt_out, other, question, refusal, repeat_request.",
-                    "Rule 2: the tool must be one of the script's HTTP tools (the scripted "
-                    "agent's built-ins are its own rules).",
+                    "Rule 2: the tool must be one of the script's HTTP tools or send_digits "
+                    "(the scripted agent's other built-ins are its own rules).",
                 ]
             },
         ),
@@ -317,3 +317,31 @@ async def test_an_internal_address_is_never_called(receiver, settings):
     assert plain.error == "The tool's URL must be https://."
     assert internal.error == "The tool's URL points to an internal address; it was not called."
     assert handler.received == []
+
+
+@pytest.mark.django_db
+def test_the_tool_secret_is_rotated_through_the_api(owner, viewer, outsider):
+    from scripts.factories import ScriptFactory
+    from scripts.models import Script
+
+    script = ScriptFactory(organization=owner.organization)
+    old = script.tool_secret
+    url = f"/api/v1/voice/scripts/{script.pk}/rotate-tool-secret"
+
+    response = owner.client.post(url)
+
+    assert response.status_code == 200
+    data = response.json()["data"]
+    script.refresh_from_db()
+    assert data["id"] == script.pk
+    assert data["toolSecret"] == script.tool_secret != old
+    assert script.tool_secret.startswith("whsec_")
+    assert script.version == 1  # what the calls say did not change
+    # The single script shows the new one from now on.
+    assert owner.client.get(f"/api/v1/voice/scripts/{script.pk}").json()["data"]["toolSecret"] == (
+        script.tool_secret
+    )
+    # Viewers may not rotate; another organization's script is not there.
+    assert viewer.client.post(url).status_code == 403
+    assert outsider.client.post(url).status_code == 404
+    assert Script.objects.get(pk=script.pk).tool_secret == data["toolSecret"]

@@ -207,6 +207,20 @@ def test_the_session_page_lists_its_transfers(client, owner):
         answered_at=datetime(2026, 11, 24, 10, 2, 3, tzinfo=UTC),
         talk_seconds=42,
     )
+    Transfer.objects.create(
+        organization=owner.organization,
+        session=session,
+        mode="warm",
+        target_number="+12125550119",
+        reason="request",
+        state="no_answer",
+        leg_events=[
+            {"status": "initiated", "sequence": 0, "at": "2026-11-24T10:03:00+00:00"},
+            {"status": "ringing", "sequence": 1, "at": "2026-11-24T10:03:01+00:00"},
+            {"status": "no-answer", "sequence": 2, "at": "2026-11-24T10:03:21+00:00"},
+        ],
+        returned_at=datetime(2026, 11, 24, 10, 3, 21, tzinfo=UTC),
+    )
     client.force_login(staff(owner))
 
     page = client.get(f"{CHANGELIST}{session.pk}/change/").content.decode()
@@ -214,5 +228,9 @@ def test_the_session_page_lists_its_transfers(client, owner):
     assert '<table class="session-transfers">' in page
     assert (
         "<tr><td>Cold</td><td>+12125550118</td><td>agreement</td><td>Completed</td>"
-        "<td>10:02:03</td><td>42 s</td></tr>"
+        "<td>10:02:03</td><td>42 s</td><td></td><td></td></tr>"
+    ) in page
+    assert (
+        "<tr><td>Warm</td><td>+12125550119</td><td>request</td><td>No answer</td>"
+        "<td></td><td></td><td>initiated → ringing → no-answer</td><td>10:03:21</td></tr>"
     ) in page

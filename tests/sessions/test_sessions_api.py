@@ -226,12 +226,20 @@ def test_the_session_shows_its_transfers(owner, finished):
     transfer = Transfer.objects.create(
         organization=finished.organization,
         session=finished,
+        mode="warm",
         target_number="+12125550119",
         reason="request",
         state="no_answer",
         requested_at=datetime(2026, 11, 24, 10, 2, tzinfo=UTC),
         ended_at=datetime(2026, 11, 24, 10, 2, 20, tzinfo=UTC),
         carrier_status="no-answer",
+        carrier_leg_sid="CA" + "e" * 32,
+        leg_events=[
+            {"status": "initiated", "sequence": 0, "at": "2026-11-24T10:02:00.500000+00:00"},
+            {"status": "no-answer", "sequence": 2, "at": "2026-11-24T10:02:20+00:00"},
+        ],
+        returned_at=datetime(2026, 11, 24, 10, 2, 20, tzinfo=UTC),
+        resumed_at=datetime(2026, 11, 24, 10, 2, 21, tzinfo=UTC),
     )
 
     response = owner.client.get(f"{SESSIONS}/{finished.pk}")
@@ -239,7 +247,7 @@ def test_the_session_shows_its_transfers(owner, finished):
     assert response.json()["data"]["transfers"] == [
         {
             "id": transfer.pk,
-            "mode": "cold",
+            "mode": "warm",
             "targetNumber": "+12125550119",
             "reason": "request",
             "state": "no_answer",
@@ -250,6 +258,13 @@ def test_the_session_shows_its_transfers(owner, finished):
             "talkSeconds": None,
             "carrierStatus": "no-answer",
             "errorMessage": "",
+            "carrierLegSid": "CA" + "e" * 32,
+            "legEvents": [
+                {"status": "initiated", "sequence": 0, "at": "2026-11-24T10:02:00.500000Z"},
+                {"status": "no-answer", "sequence": 2, "at": "2026-11-24T10:02:20Z"},
+            ],
+            "returnedAt": "2026-11-24T10:02:20Z",
+            "resumedAt": "2026-11-24T10:02:21Z",
         }
     ]
 

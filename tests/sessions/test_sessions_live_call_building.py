@@ -87,3 +87,15 @@ def test_the_phone_menu_target_comes_from_the_script():
     assert (config.ivr_target, config.ivr_timeout_ms) == ("accounts", 45_000)
     # No target (or a snapshot from before targets existed): no menu handling.
     assert pipeline_config(SETUP).ivr_target is None
+
+
+def test_the_keypad_entry_comes_from_the_script():
+    from scripts.engine import KeypadEntry
+
+    entry = {"name": "zip_code", "max_digits": 5, "end_key": "#", "timeout_seconds": 2}
+    script = {**SETUP.script, "keypad_entry": entry}
+
+    config = pipeline_config(dataclasses.replace(SETUP, script=script))
+
+    assert config.keypad_entry == KeypadEntry("zip_code", 5, "#", 2.0, "")
+    assert pipeline_config(SETUP).keypad_entry is None

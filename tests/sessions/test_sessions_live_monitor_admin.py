@@ -242,12 +242,21 @@ def test_transfer_to_me_needs_the_members_phone_number(owner, acme):
     assert ControlCarrier.transfers == []
 
 
-def test_transfer_to_me_moves_the_call_to_the_members_phone_and_is_audited(owner, acme):
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(2026, 3, 3, 15, 0, tzinfo=UTC),  # 10:00 in New York
+        datetime(2026, 3, 4, 4, 0, tzinfo=UTC),  # 23:00: outside a callee's calling window
+    ],
+)
+def test_transfer_to_me_moves_the_call_to_the_members_phone_and_is_audited(owner, acme, now):
     session = live_call(acme)
     client = staff_client(owner)
     client.post("/admin/live/phone/", {"phone_number": MY_PHONE})
 
-    response = client.post(f"/admin/live/{session.pk}/transfer-to-me/")
+    # The member asked for the call: their own phone is not held to a callee's hours.
+    with time_machine.travel(now, tick=False):
+        response = client.post(f"/admin/live/{session.pk}/transfer-to-me/")
 
     assert response.status_code == 200, response.content
     assert ControlCarrier.transfers == [(session.pk, MY_PHONE)]

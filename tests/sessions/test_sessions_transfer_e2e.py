@@ -4,27 +4,32 @@ The real dispatcher, placement and the call update through the `twilio` SDK, the
 `<Dial>`, our ASGI app running the live pipeline and answering the signed `<Dial action>`.
 Only speech is faked (instant babble voice, scripted recognition).
 
-Persona 04 (and 24, the same persona) says yes; the script transfers on agreement:
-* to persona 18, who answers and talks: the session is `transferred`, the transfer
+Persona 04 (and 34, the same persona) says yes; the script transfers on agreement:
+* cold, to persona 18, who answers and talks: the session is `transferred`, the transfer
   `completed`, answered, with its talk time;
-* to persona 19 (the campaign overriding the script's number), who never answers (warm): the
-  caller hears that nobody could take the call, and the session becomes `callback_requested`;
-* warm, to persona 18: the person hears a briefing (who, why, what was said) before the caller
-  is connected.
+* warm, to persona 18: the caller waits in a conference hearing our hold audio while the
+  person is called on a leg of their own; the person hears a briefing (who, why, what was
+  said) and joins; the caller hears them;
+* warm, persona 22 to persona 19 (the campaign overriding the script's number), who never
+  answers: the agent comes back on a new stream, offers a callback, and the caller's "tomorrow
+  at 3" makes the session `callback_requested` with that time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import time_machine
 
+from anvil_voice.telephony.simulator.personas import CALLBACK_TOMORROW_AT_3
+from campaigns.models import CampaignContact
+from scripts.engine.transfer_return import NOBODY_AVAILABLE
 from scripts.factories import ScriptFactory
 from sessions.live import consumer
 from sessions.models import CallSession, Transfer
-from sessions.transfers import TRANSFER_FAILED_LINE
 from tests.anvil_voice.telephony.test_carrier_harness import AsgiServer, SimulatorThread, number
 from tests.campaigns.conftest import TUESDAY_MORNING_NY
 from tests.sessions.live_call_support import call_personas, live_settings, persona_campaign
@@ -103,34 +108,19 @@ def test_a_cold_transfer_connects_the_caller_to_the_person_who_answers(
     assert not [entry for entry in log if entry.get("verb") == "Say"]
 
 
-def test_a_transfer_nobody_answers_tells_the_caller_and_asks_for_a_callback(
-    settings, simulator, asgi_server, instant_speech, acme
+def recognizing(monkeypatch: pytest.MonkeyPatch, *streams: list[str]) -> None:
+    """Each media stream of the call recognises its own list (a caller back from a transfer
+    is on a second stream, with a recogniser of its own)."""
+    answers = iter(streams)
+    monkeypatch.setattr(consumer, "build_recognizer", lambda: FakeRecognizer(next(answers, [])))
+
+
+def test_a_warm_transfer_holds_the_caller_briefs_the_person_then_joins_them(
+    settings, simulator, asgi_server, monkeypatch, acme
 ):
     live_settings(settings, simulator, asgi_server)
-    # The campaign's number overrides the script's: 19 never answers.
-    # 24 is persona 04 again (by its last digit), on a number of its own in the simulator.
-    campaign = transfer_campaign(acme, "24", mode="warm", transfer_number=number("19", "212"))
-    with time_machine.travel(TUESDAY_MORNING_NY, tick=True):
-        call_personas(campaign, wait=60)
-
-    session = CallSession.objects.get(campaign=campaign)
-    [transfer] = Transfer.objects.filter(session=session)
-    assert transfer.target_number == number("19", "212")
-    assert (transfer.state, transfer.carrier_status) == ("no_answer", "no-answer")
-    assert transfer.answered_at is None
-    assert transfer.talk_seconds is None
-    assert session.outcome == "callback_requested"
-    assert session.end_reason == "transfer_no_answer"
-    log = sim_log(simulator, session.to_number)
-    said = [entry["text"] for entry in log if entry["kind"] == "twiml" and entry["verb"] == "Say"]
-    assert said == [TRANSFER_FAILED_LINE], "the caller is never dropped in silence"
-    assert not [entry for entry in log if entry["kind"] == "dial_whisper"]
-
-
-def test_a_warm_transfer_briefs_the_person_before_connecting_the_caller(
-    settings, simulator, asgi_server, instant_speech, acme
-):
-    live_settings(settings, simulator, asgi_server)
+    monkeypatch.setattr(consumer, "build_voice", lambda setup: (FakeVoice(), None))
+    recognizing(monkeypatch, ["Hello?", YES])
     campaign = transfer_campaign(acme, "34", mode="warm")  # persona 04 again
     with time_machine.travel(TUESDAY_MORNING_NY, tick=True):
         call_personas(campaign, wait=60)
@@ -138,22 +128,101 @@ def test_a_warm_transfer_briefs_the_person_before_connecting_the_caller(
     session = CallSession.objects.get(campaign=campaign)
     assert session.outcome == "transferred"
     [transfer] = Transfer.objects.filter(session=session)
-    assert (transfer.mode, transfer.state) == ("warm", "completed")
-    log = sim_log(simulator, session.to_number)
-    [briefing] = [entry for entry in log if entry["kind"] == "dial_whisper"]
+    assert (transfer.mode, transfer.state, transfer.carrier_status) == (
+        "warm",
+        "completed",
+        "completed",
+    )
+    assert transfer.carrier_leg_sid.startswith("CA")
+    assert [event["status"] for event in transfer.leg_events] == [
+        "initiated",
+        "ringing",
+        "in-progress",
+        "completed",
+    ]
+    assert transfer.answered_at is not None
+    assert transfer.ended_at is not None
+    assert transfer.requested_at <= transfer.answered_at <= transfer.ended_at
+    assert transfer.talk_seconds is not None
+    assert transfer.talk_seconds >= 1
+    assert transfer.returned_at is None
+
+    # The caller: hold audio (ours, fetched through the signed waitUrl), then the person.
+    caller = sim_log(simulator, session.to_number)
+    [wait] = [entry for entry in caller if entry["kind"] == "conference_wait_fetch"]
+    assert wait["http_status"] == 200
+    hold = [e for e in caller if e["kind"] == "played" and e.get("source") == "play"]
+    assert hold
+    assert hold[0]["url"].endswith("/telephony/twilio/hold-audio.wav")
+    assert hold[0]["decoded"] is True
+    [heard] = [entry for entry in caller if entry["kind"] == "conference_heard"]
+    assert heard["from_call_sid"] == transfer.carrier_leg_sid
+    assert hold[0]["t"] < heard["t"]
+
+    # The person: their own call, briefed before they joined the caller.
+    person = sim_log(simulator, number("18", "212"))
+    [briefing] = [e for e in person if e["kind"] == "twiml" and e["verb"] == "Say"]
     assert briefing["text"] == (
         "Transfer from the calling agent: Ivy. They said yes to the offer. "
         "They said: Hello? We said: Hi Ivy, want our plan? They said: " + YES + " "
         "We said: Of course. Let me connect you with a colleague now, please hold. "
         "Connecting you now."
     )
-    [fetch] = [entry for entry in log if entry["kind"] == "dial_whisper_fetch"]
-    assert fetch["http_status"] == 200
-    kinds = [entry["kind"] for entry in log]
-    heard = next(i for i, e in enumerate(log) if e["kind"] == "played" and e["source"] == "dial")
-    assert kinds.index("dial_answered") < kinds.index("dial_whisper") < heard
-    # Answered when the person picked up (the briefing's request), not derived afterwards.
-    assert transfer.answered_at is not None
-    assert transfer.ended_at is not None
-    assert transfer.requested_at <= transfer.answered_at <= transfer.ended_at
-    assert transfer.talk_seconds is not None
+    kinds = [entry["kind"] for entry in person]
+    assert kinds.index("twiml") < kinds.index("conference_joined") < kinds.index("persona_said")
+    callbacks = [entry for entry in person if entry["kind"] == "callback"]
+    assert {entry["http_status"] for entry in callbacks} == {204}  # signed, and accepted
+
+
+def test_a_warm_transfer_nobody_answers_brings_the_agent_back_to_offer_a_callback(
+    settings, simulator, asgi_server, monkeypatch, acme
+):
+    live_settings(settings, simulator, asgi_server)
+    monkeypatch.setattr(consumer, "build_voice", lambda setup: (FakeVoice(), None))
+    recognizing(monkeypatch, ["Hello?", YES], [CALLBACK_TOMORROW_AT_3])
+    # The campaign's number overrides the script's: 19 never answers. 22 accepts a callback.
+    campaign = transfer_campaign(acme, "22", mode="warm", transfer_number=number("19", "212"))
+    with time_machine.travel(TUESDAY_MORNING_NY, tick=True):
+        call_personas(campaign, wait=60)
+
+    session = CallSession.objects.get(campaign=campaign)
+    [transfer] = Transfer.objects.filter(session=session)
+    assert transfer.target_number == number("19", "212")
+    assert (transfer.state, transfer.carrier_status) == ("no_answer", "no-answer")
+    assert [event["status"] for event in transfer.leg_events] == [
+        "initiated",
+        "ringing",
+        "no-answer",
+    ]
+    assert transfer.answered_at is None
+    assert transfer.talk_seconds is None
+    assert transfer.returned_at is not None
+    assert transfer.resumed_at is not None
+    assert (session.outcome, session.end_reason) == ("callback_requested", "callback_scheduled")
+    assert session.extracted["callback_at"].startswith("2026-")  # tomorrow at 3 PM in New York
+    assert "T15:00:00-0" in session.extracted["callback_at"]
+    # The campaign acts on it: the contact is called back then.
+    [target] = CampaignContact.objects.filter(campaign=campaign)
+    assert target.last_outcome == "callback_requested"
+    assert target.next_attempt_at is not None
+    assert (
+        target.next_attempt_at.isoformat()
+        == datetime.fromisoformat(session.extracted["callback_at"]).astimezone(UTC).isoformat()
+    )
+
+    turns = list(session.turns.order_by("index"))
+    assert [turn.index for turn in turns] == list(range(len(turns)))
+    said = [(turn.speaker, turn.text) for turn in turns]
+    transfer_line = "Of course. Let me connect you with a colleague now, please hold."
+    back = said.index(("agent", NOBODY_AVAILABLE))
+    assert said[back - 1] == ("agent", transfer_line)
+    assert ("contact", CALLBACK_TOMORROW_AT_3) in said[back:]
+    assert said[-1][0] == "agent"
+    assert said[-1][1].startswith("Of course. We'll call you back tomorrow at 3")
+
+    caller = sim_log(simulator, session.to_number)
+    streams = [e for e in caller if e["kind"] == "twiml" and e["verb"] == "Connect/Stream"]
+    assert len(streams) == 2
+    assert streams[1]["parameters"]["transfer_return"] == str(transfer.pk)
+    assert [e for e in caller if e["kind"] == "played" and e.get("source") == "play"]
+    assert not [e for e in caller if e["kind"] == "twiml" and e["verb"] == "Say"]

@@ -95,6 +95,13 @@ class LineCallee:
         await self._audio.wait_until(lambda: len(ears.digits) > since or ears.frame >= target)
         return ears.digits[since] if len(ears.digits) > since else None
 
+    async def wait_for_stream(self, number: int) -> None:
+        """Wait until the call's `number`-th `<Connect><Stream>` began (a caller sent back to
+        the agent), then listen afresh: only agent speech from then on ends a turn."""
+        call = self._call
+        await self._audio.wait_until(lambda: call.streams_started >= number)
+        self._turn_mark = self._audio.ears.speech_frames
+
     @property
     def heard_digits(self) -> str:
         """The keys the agent has pressed so far (in-band tones the callee heard)."""

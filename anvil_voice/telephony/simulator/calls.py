@@ -84,6 +84,8 @@ class SimulatedCall:
     recording_started_at: datetime | None = None
     recording_callback: str | None = None
     recording_callback_method: str = "POST"
+    # How many `<Connect><Stream>`s the call has begun (a transfer can send it back to one).
+    streams_started: int = 0
     # Control: the REST API and the persona ask; the call's runner acts.
     end_request: str | None = None
     end_requested: asyncio.Event = field(default_factory=asyncio.Event)

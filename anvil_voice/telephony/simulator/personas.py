@@ -40,7 +40,11 @@ digits, with or without an area code: `+15550104` and `+12125550104` both reach 
 | 17     | `presses-1`                 | "Hello?" / presses 1 (a `dtmf` message) when the agent's |
 |        |                             | first turn ends (its keypad prompt) / then listens       |
 | 18     | `transfer-target`           | a person a call is transferred to (`<Dial>`): answers   |
-|        |                             | after ~2 s, says its greeting to the caller, hangs up    |
+|        |                             | after ~2 s, says its greeting to the caller, hangs up;   |
+|        |                             | called on a leg of its own (warm: Calls API), it first   |
+|        |                             | listens to its TwiML (the briefing), then says the       |
+|        |                             | greeting (the caller hears it through the conference),   |
+|        |                             | and hangs up 1 s later                                   |
 | 19     | `transfer-no-answer`        | a transfer target that never answers (rings until the   |
 |        |                             | `<Dial timeout>`)                                        |
 | 20     | `two-level-menu`            | a phone menu: "Thank you for calling Northwind." /       |
@@ -52,7 +56,11 @@ digits, with or without an area code: `+15550104` and `+12125550104` both reach 
 |        |                             | 1 and 0 at the first level reach sales / the operator    |
 | 21     | `endless-menu`              | a phone menu with no person behind it: "For opening      |
 |        |                             | hours, press 1." "For our address, press 2." forever     |
-| 22-99  | as 00-09 by the last digit  | `+15550134` is `interested`: many numbers per persona    |
+| 22     | `accepts-transfer-callback` | "Hello?" / "Yes, that sounds great, sign me up." / back  |
+|        |                             | on a new stream after a transfer nobody took, answers   |
+|        |                             | the agent's offer: "Yes please, call me back tomorrow at |
+|        |                             | 3."                                                      |
+| 23-99  | as 00-09 by the last digit  | `+15550134` is `interested`: many numbers per persona    |
 | other  | `generic-human`             | "Hello?" then quiet                                      |
 
 Answering personas pick up ~4 s after ringing starts (all ring, AMD and callback delays are
@@ -81,6 +89,7 @@ class Callee(Protocol):
     async def beep(self) -> None: ...
     async def press(self, digit: str) -> None: ...
     async def wait_for_digit(self, seconds: float, *, since: int) -> str | None: ...
+    async def wait_for_stream(self, number: int) -> None: ...
     @property
     def heard_digits(self) -> str: ...
     def note(self, action: str, **fields: object) -> None: ...
@@ -110,6 +119,7 @@ NUMBER_HALVES = ("My number is five five five,", "one two three four.")
 # mid-sentence pauses issue 14 asks turn detection to sit through.
 NUMBER_PAUSE_SECONDS = 0.5
 TRANSFER_GREETING = "Hi, this is Sam from the sales team. How can I help?"
+CALLBACK_TOMORROW_AT_3 = "Yes please, call me back tomorrow at 3."
 INTERRUPTION = "Sorry to interrupt, how much does it cost?"
 VOICEMAIL_GREETING = (
     "Hi, you've reached Sam. I can't take your call right now. "
@@ -144,6 +154,25 @@ def _conversation(*replies: str) -> Script:
             await callee.say(reply)
 
     return script
+
+
+async def _transfer_target(callee: Callee) -> None:
+    # Called on a leg of its own (a warm transfer): the briefing plays first, then the
+    # caller is on the line (the conference).
+    await callee.wait_for_agent_turn()
+    await callee.say(TRANSFER_GREETING)
+    await callee.pause(1.0)
+    callee.hang_up()
+
+
+async def _accepts_transfer_callback(callee: Callee) -> None:
+    await _pick_up(callee)
+    await callee.wait_for_agent_turn()
+    await callee.say(SIGN_ME_UP)
+    # On hold, then nobody: back with the agent on the call's second stream.
+    await callee.wait_for_stream(2)
+    await callee.wait_for_agent_turn()
+    await callee.say(CALLBACK_TOMORROW_AT_3)
 
 
 async def _voicemail(callee: Callee) -> None:
@@ -405,10 +434,16 @@ PERSONAS: dict[int, Persona] = {
         key="transfer-target",
         outcome=ANSWER,
         lines=(TRANSFER_GREETING,),
-        script=_pick_up,
+        script=_transfer_target,
         ring_seconds=2.0,
     ),
     19: Persona(key="transfer-no-answer", outcome=NO_ANSWER),
+    22: Persona(
+        key="accepts-transfer-callback",
+        outcome=ANSWER,
+        lines=(HELLO, SIGN_ME_UP, CALLBACK_TOMORROW_AT_3),
+        script=_accepts_transfer_callback,
+    ),
 }
 
 GENERIC_HUMAN = Persona(key="generic-human", outcome=ANSWER, lines=(HELLO,), script=_pick_up)

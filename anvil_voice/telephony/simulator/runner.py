@@ -26,6 +26,7 @@ from .calls import (
     SimulatedCall,
     new_sid,
 )
+from .conference import Conferences
 from .errors import TwilioError
 from .executor import TwimlExecutor
 from .personas import ANSWER, BUSY, NO_ANSWER, persona_for
@@ -51,6 +52,7 @@ class Environment:
     webhooks: Webhooks
     rewrite: UrlRewriter
     base_url: Callable[[], str]
+    conferences: Conferences
 
 
 class CallRunner:
@@ -138,6 +140,8 @@ class CallRunner:
             auth_token=env.auth_token,
             rewrite=env.rewrite,
             dial=self._dial,
+            conferences=env.conferences,
+            webhooks=env.webhooks,
         )
         target: list[Verb] | str = request.twiml if request.twiml is not None else request.url or ""
         while True:

@@ -14,6 +14,7 @@ from aiohttp import web
 from . import errors
 from .callbacks import UrlRewriter, Webhooks
 from .calls import CallRequest, SimulatedCall, new_sid
+from .conference import Conferences
 from .dispatch import Dispatcher
 from .faults import Faults
 from .personas import persona_for
@@ -86,6 +87,7 @@ class TwilioSimulator:
             webhooks=Webhooks(self._session, self.auth_token, self._rewrite),
             rewrite=self._rewrite,
             base_url=lambda: self.base_url,
+            conferences=Conferences(),
         )
         self._dispatcher = Dispatcher(self.cps, self._queue_limit)
         self._dispatcher_task = asyncio.create_task(self._dispatcher.run(), name="sim-dispatch")

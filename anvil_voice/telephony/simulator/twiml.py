@@ -57,9 +57,27 @@ class Connect:
 
 
 @dataclass(frozen=True)
+class Conference:
+    """`<Dial><Conference …>name</Conference></Dial>`: the call joins the named conference.
+
+    Twilio's defaults: `startConferenceOnEnter=true` (a participant who enters starts it; one
+    who does not waits, hearing `waitUrl`, until one who does joins), `endConferenceOnExit=false`
+    (one who leaves with true ends it for everybody), and a `waitUrl` of Twilio's own hold music
+    (the simulator plays silence for that one: it is not ours to fetch)."""
+
+    name: str
+    start_on_enter: bool = True
+    end_on_exit: bool = False
+    wait_url: str | None = None
+    wait_method: str = "POST"
+    beep: bool = True
+
+
+@dataclass(frozen=True)
 class Dial:
     """`<Dial action=… timeout=… callerId=…><Number>…</Number></Dial>` (or the number as the
-    element's text): the call leaves what it was doing and rings one more party."""
+    element's text): the call leaves what it was doing and rings one more party; or
+    `<Dial><Conference>name</Conference></Dial>`: it joins a conference (`conference`)."""
 
     number: str
     action: str | None = None
@@ -69,6 +87,7 @@ class Dial:
     # `<Number url>`: TwiML run to the person who answers, before the two are connected.
     whisper_url: str | None = None
     whisper_method: str = "POST"
+    conference: Conference | None = None
 
 
 Verb = Say | Play | Pause | Hangup | Connect | Dial
@@ -118,9 +137,19 @@ def _parse_verb(element: ElementTree.Element) -> Verb:
 
 
 def _parse_dial(element: ElementTree.Element) -> Dial:
+    conferences = [child for child in element if child.tag == "Conference"]
+    if conferences:
+        if len(element) != 1:
+            raise TwimlError("<Dial> may hold one <Conference> and nothing else")
+        return Dial(
+            number="",
+            action=element.get("action") or None,
+            method=element.get("method", "POST").upper(),
+            conference=_parse_conference(conferences[0]),
+        )
     numbers = [child for child in element if child.tag == "Number"]
     if len(element) != len(numbers) or len(numbers) > 1:
-        raise TwimlError("<Dial> may hold one <Number> (conferences and SIP are not simulated)")
+        raise TwimlError("<Dial> may hold one <Number> or one <Conference> (SIP is not simulated)")
     number = ((numbers[0].text if numbers else element.text) or "").strip()
     if not number:
         raise TwimlError("<Dial> needs a number")
@@ -137,6 +166,32 @@ def _parse_dial(element: ElementTree.Element) -> Dial:
         whisper_url=whisper_url or None,
         whisper_method=(numbers[0].get("method", "POST") if numbers else "POST").upper(),
     )
+
+
+def _parse_conference(element: ElementTree.Element) -> Conference:
+    name = (element.text or "").strip()
+    if not name:
+        raise TwimlError("<Conference> needs a name")
+    wait_method = element.get("waitMethod", "POST").upper()
+    if wait_method not in ("GET", "POST"):
+        raise TwimlError("<Conference waitMethod> must be GET or POST")
+    return Conference(
+        name=name,
+        start_on_enter=_bool(element, "startConferenceOnEnter", True),
+        end_on_exit=_bool(element, "endConferenceOnExit", False),
+        wait_url=element.get("waitUrl") or None,
+        wait_method=wait_method,
+        beep=element.get("beep", "true") != "false",
+    )
+
+
+def _bool(element: ElementTree.Element, attribute: str, default: bool) -> bool:
+    raw = element.get(attribute)
+    if raw is None:
+        return default
+    if raw not in ("true", "false"):
+        raise TwimlError(f"<{element.tag} {attribute}> must be true or false")
+    return raw == "true"
 
 
 def _parse_stream(element: ElementTree.Element) -> Stream:

@@ -147,7 +147,7 @@ async def test_it_answers_20404_for_another_accounts_path(sim):
         (
             "+15550104",
             CALLER,
-            "<Response><Dial><Conference>x</Conference></Dial></Response>",
+            "<Response><Dial><Sip>sip:x@example.com</Sip></Dial></Response>",
             12100,
         ),
     ],

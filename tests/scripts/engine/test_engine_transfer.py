@@ -140,6 +140,12 @@ def test_the_llm_transfer_tool_hands_the_call_over():
             ],
         ),
         (
+            {"number": DESK, "target_kind": "robot"},
+            [],
+            ["The transfer's target_kind must be one of person, business."],
+        ),
+        ({"number": DESK, "target_kind": "business"}, [], []),
+        (
             {"number": DESK, "on_objections": ["not a trigger"], "extra": 1},
             [],
             [
@@ -151,3 +157,21 @@ def test_the_llm_transfer_tool_hands_the_call_over():
 )
 def test_transfers_are_validated(transfer, keypad, errors):
     assert transfer_errors(transfer, keypad=keypad, triggers=["too expensive"]) == errors
+
+
+def test_a_target_is_a_person_unless_the_script_says_business():
+    from scripts.engine import TransferTargetKind
+
+    spec = TransferSpec.from_dict({"number": DESK})
+    assert spec is not None
+    assert spec.target_kind is TransferTargetKind.PERSON
+    desk = TransferSpec.from_dict({"number": DESK, "target_kind": "business"})
+    assert desk is not None
+    assert desk.as_dict()["target_kind"] == "business"
+    agent = ScriptedAgent(
+        ScriptSpec(opening_line="Hi.", closing_line="Bye.", transfer=desk), CallContext()
+    )
+    agent.respond("Can I talk to a person?")
+    [action] = [a for a in agent.actions if isinstance(a, TransferCall)]
+    assert action.target_kind is TransferTargetKind.BUSINESS
+    assert action.as_dict()["target_kind"] == "business"

@@ -121,3 +121,49 @@ async def test_without_a_disclosure_the_opening_is_followed_by_the_caller():
     assert reports.calls == []
     assert [t.text for t in call.sink.turns if t.speaker is Speaker.AGENT] == [SCRIPT.opening_line]
     await call.pipeline.close()
+
+
+async def test_the_disclosure_comes_before_the_keypad_prompt():
+    """Issue 16: the caller hears what is recorded before being told which keys to press."""
+    from scripts.engine import ScriptSpec
+
+    prompt = "Press 1 to talk to a person."
+    script = ScriptSpec(
+        opening_line=SCRIPT.opening_line,
+        closing_line=SCRIPT.closing_line,
+        keypad=[{"digit": "1", "action": "interested"}],
+        keypad_prompt=prompt,
+    )
+    call, reports = disclosure_call([HELLO], script=script)
+    call.pipeline.start("MZ1")
+    await call.line.run(piper(HELLO), seconds=1.5)
+    await call.line.until(lambda: len([t for t in call.sink.turns if t.speaker == "agent"]) >= 3)
+
+    agent = [t.text for t in call.sink.turns if t.speaker is Speaker.AGENT]
+    assert agent[:3] == [SCRIPT.opening_line, DISCLOSURE, prompt]
+    assert reports.calls == [(True, "turn2-1")]
+    # The key still works after the prompt.
+    call.pipeline.on_dtmf("1")
+    await call.line.until(lambda: call.line.hung_up)
+    said = [e.data["text"] for e in call.agent.events if e.kind == "said"]
+    assert said[:2] == [SCRIPT.opening_line, prompt]
+    await call.pipeline.close()
+
+
+async def test_without_a_disclosure_the_keypad_prompt_follows_the_opening_in_one_turn():
+    from scripts.engine import ScriptSpec
+
+    prompt = "Press 1 to talk to a person."
+    script = ScriptSpec(
+        opening_line=SCRIPT.opening_line,
+        closing_line=SCRIPT.closing_line,
+        keypad=[{"digit": "1", "action": "interested"}],
+        keypad_prompt=prompt,
+    )
+    call = make_call([HELLO], script=script)
+    call.pipeline.start("MZ1")
+    await call.line.run(piper(HELLO), seconds=1.5)
+    await call.line.until(lambda: any(t.speaker is Speaker.AGENT for t in call.sink.turns))
+    [first] = [t.text for t in call.sink.turns if t.speaker is Speaker.AGENT][:1]
+    assert first == f"{SCRIPT.opening_line} {prompt}"
+    await call.pipeline.close()

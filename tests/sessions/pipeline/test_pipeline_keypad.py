@@ -116,3 +116,34 @@ async def test_no_keys_are_pressed_on_a_call_that_has_ended():
 
     assert call.pipeline.send_digits("1") == 0
     assert call.pipeline.stats.digits_sent == ""
+
+
+async def test_the_send_digits_tool_presses_keys_through_the_pipeline():
+    """The pipeline binds its sender to the agent: a script rule's `send_digits` plays tones
+    into the stream and is in the transcript as the agent's key turn."""
+    from pipeline_support import piper
+
+    script = ScriptSpec.from_dict(
+        {
+            "opening_line": SCRIPT.opening_line,
+            "closing_line": SCRIPT.closing_line,
+            "tools": [{"type": "builtin", "name": "send_digits"}],
+            "tool_rules": [
+                {"intent": "agreement", "tool": "send_digits", "arguments": {"digits": "4#"}}
+            ],
+        }
+    )
+    call = make_call(["Hello?", "Yes, sign me up."], script=script)
+    call.pipeline.start("MZ1")
+    await call.line.run(piper("Hello?"), seconds=1.5)
+    await call.line.until(lambda: any(t.speaker is Speaker.AGENT for t in call.sink.turns))
+    await call.line.run(piper("Yes, sign me up."), seconds=0.1)
+    await call.line.until(lambda: call.line.hung_up)
+    await asyncio.wait_for(call.pipeline.wait(), 5)
+
+    assert detect(bytes(call.line.played)) == "4#"
+    [sent] = [t for t in call.sink.turns if t.keypad]
+    assert (sent.speaker, sent.keypad) == (Speaker.AGENT, "4#")
+    [tool] = [e for e in call.agent.events if e.kind == "tool_called"]
+    assert (tool.data["name"], tool.data["ok"]) == ("send_digits", True)
+    assert call.pipeline.stats.digits_sent == "4#"
