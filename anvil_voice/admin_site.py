@@ -18,6 +18,7 @@ from django.urls import reverse
 from unfold.sites import UnfoldAdminSite
 
 from anvil_voice.accounts.admin_login import ThrottledAdminAuthenticationForm
+from anvil_voice.accounts.admin_scoping import writable_organization_ids
 
 # "app_label.model_name" in workflow order. A model missing here comes after these, in its
 # app's alphabetical place, so a new model is listed (in Settings) without a change here.
@@ -76,11 +77,29 @@ SIDEBAR_GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
     ),
     ("Authentication and Authorization", [("auth.user", "person"), ("auth.group", "groups")]),
 ]
+
+
 # Pages that are not a model's list, shown in the "Run" group after the sessions (any staff
 # member sees them; each page scopes what it shows to the user's organizations).
+def _reads_sessions(request: HttpRequest) -> bool:
+    return request.user.has_perm("call_sessions.view_callsession")
+
+
+def _places_calls(request: HttpRequest) -> bool:
+    return bool(request.user.is_superuser or writable_organization_ids(request))
+
+
+def _anyone(request: HttpRequest) -> bool:
+    return True
+
+
+# The pages of the "Run" group that are not a model's list, and who sees each link (a role
+# never sees a link it cannot open).
 RUN_PAGES = [
-    ("Live monitor", "live-monitor", "monitor_heart"),
-    ("Dashboard", "admin:index", "dashboard"),
+    ("Live monitor", "live-monitor", "monitor_heart", _anyone),
+    ("Test call", "admin-test-call", "call", _places_calls),
+    ("Analytics", "analytics", "insights", _reads_sessions),
+    ("Dashboard", "admin:index", "dashboard", _anyone),
 ]
 
 
@@ -130,7 +149,8 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
         if title == "Run":
             items += [
                 {"title": label, "link": reverse(name), "icon": icon}
-                for label, name, icon in RUN_PAGES
+                for label, name, icon, shown in RUN_PAGES
+                if shown(request)
             ]
         if title == "Settings":
             items += [

@@ -14,16 +14,15 @@ from anvil_voice.http_handler import SyncChainASGIHandler  # noqa: E402
 # anvil_voice/http_handler.py and docs/benchmarks.md "API CPU per request".
 django_asgi_app = SyncChainASGIHandler()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter  # noqa: E402
 
-from sessions.live.routing import websocket_urlpatterns  # noqa: E402
+from sessions.live.routing import WebsocketRouter  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # The session middleware only reads the admin's cookie for the live monitor; Twilio's
-        # media stream authenticates by signature and token, never by cookie.
-        "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+        # media stream authenticates by signature and token, never by cookie, and skips it.
+        "websocket": WebsocketRouter(),
     }
 )

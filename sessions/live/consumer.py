@@ -22,10 +22,10 @@ import base64
 import binascii
 import contextlib
 import dataclasses
-import json
 import logging
 from typing import Any, Literal
 
+import orjson
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
@@ -530,7 +530,7 @@ class LiveCallConsumer(MediaStreamConsumer):
             self.tap.leave(str(message["channel"]))
 
     async def _send_message(self, message: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(message))
+        await self.send(text_data=orjson.dumps(message).decode())
         if self.tap is not None and self.tap.listeners and message.get("event") == "media":
             # What the agent says, as Twilio is sent it; decoded only while someone listens.
             try:

@@ -41,7 +41,8 @@ def test_the_sidebar_and_the_index_follow_the_workflow(admin_client: Client) -> 
 
     titles, links = sidebar(html)
     assert titles == ["Build", "Run", "Settings", "Authentication and Authorization"]
-    order = positions(links, [*WORKFLOW, "Scheduled callbacks", "Live monitor", "Dashboard"])
+    run = ["Scheduled callbacks", "Live monitor", "Test call", "Analytics", "Dashboard"]
+    order = positions(links, [*WORKFLOW, *run])
     assert order == sorted(order)
     assert positions(links, ["Dashboard", "Organizations", "Users"]) == sorted(
         positions(links, ["Dashboard", "Organizations", "Users"])
@@ -62,6 +63,16 @@ def test_the_sidebar_shows_only_what_the_role_allows(client: Client, viewer) -> 
     assert "Voices" in links
     assert not {"Scripts", "Campaigns", "Call sessions", "Users", "Organizations"} & set(links)
     assert "Authentication and Authorization" not in titles
+    # A viewer places no calls and, without the sessions' view permission, reads no analytics.
+    assert not {"Test call", "Analytics"} & set(links)
+
+
+def test_a_manager_sees_the_test_call_and_analytics_pages(client: Client, member) -> None:
+    staff(client, member)
+
+    _, links = sidebar(client.get("/admin/").content.decode())
+
+    assert {"Live monitor", "Test call", "Analytics", "Dashboard"} <= set(links)
 
 
 def test_the_sessions_list_names_the_contact(client: Client, owner) -> None:

@@ -417,3 +417,55 @@ async def test_a_machine_with_no_message_to_leave_is_hung_up_on_saying_why(sessi
         CallEvent.objects.filter(session=session, kind="voicemail_not_left").get
     )()
     assert event.data["reason"] == "The script has no voicemail message; the call was hung up."
+
+
+async def test_frames_cost_no_connection_check_hop(session, monkeypatch):
+    """Issue 18: Channels' dispatch hopped to a thread for `aclose_old_connections` on every
+    message; the stream reaches the database only through database_sync_to_async."""
+    import channels.consumer
+
+    hops = 0
+
+    async def counting() -> None:
+        nonlocal hops
+        hops += 1
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting)
+    ws = communicator(session.token)
+    assert (await ws.connect())[0]
+    await ws.send_json_to(start_message(session.token))
+    for chunk in range(1, 21):
+        await ws.send_json_to(media_message(chunk=chunk))
+    await ws.send_json_to(STOP)
+    await ws.disconnect()
+
+    assert hops == 0
+    stopped = dict(await events(session))["stream_stopped"]
+    assert stopped["media_frames"] == 20
+
+
+async def test_the_stream_skips_the_auth_stack_and_the_pages_sockets_keep_it():
+    from sessions.live.routing import WebsocketRouter
+
+    router = WebsocketRouter()
+    seen: list[tuple[str, str]] = []
+
+    def recorder(name: str) -> Any:
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            seen.append((name, scope["path"]))
+
+        return app
+
+    router.media, router.others = recorder("media"), recorder("others")
+    for path in ("/ws/twilio/media/abcdefghijklmnop/", "/ws/monitor/", "/ws/monitor/listen/7/"):
+        await router({"type": "websocket", "path": path}, None, None)
+
+    assert seen == [
+        ("media", "/ws/twilio/media/abcdefghijklmnop/"),
+        ("others", "/ws/monitor/"),
+        ("others", "/ws/monitor/listen/7/"),
+    ]
+    # The real stack: the monitor's consumer finds the (anonymous) user the stack sets.
+    ws = WebsocketCommunicator(WebsocketRouter(), "/ws/monitor/")
+    connected, _ = await ws.connect()
+    assert connected is False
