@@ -64,6 +64,7 @@ bench: install
 	@$(VENV_PY) -m benchmarks.dtmf --trials 10
 	@$(VENV_PY) -m benchmarks.ivr --trials 2
 	@$(VENV_PY) -m benchmarks.listen_in
+	@$(VENV_PY) -m benchmarks.api_cpu
 
 clean:
 	rm -rf var/ staticfiles/ .pytest_cache .mypy_cache .ruff_cache
