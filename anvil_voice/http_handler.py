@@ -21,13 +21,13 @@ Websockets are untouched: Channels routes them (anvil_voice/asgi.py).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core import signals
 from django.core.exceptions import RequestAborted
@@ -53,7 +53,12 @@ class _Worker:
         self.in_flight = 0
 
     async def run[T](self, function: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
+        # Through asgiref, not a bare run_in_executor: code in the request that goes back to
+        # async (`async_to_sync`: the channel layer's group_send, the health check's round
+        # trip) then runs on the server's own event loop, as under Django's handler, instead
+        # of a throw-away loop per call (channels_redis refuses two loops receiving at once).
+        call = sync_to_async(function, thread_sensitive=False, executor=self.executor)
+        return await call(*args)
 
 
 class SyncChainASGIHandler(ASGIHandler):

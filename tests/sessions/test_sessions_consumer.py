@@ -469,3 +469,4 @@ async def test_the_stream_skips_the_auth_stack_and_the_pages_sockets_keep_it():
     ws = WebsocketCommunicator(WebsocketRouter(), "/ws/monitor/")
     connected, _ = await ws.connect()
     assert connected is False
+    await ws.wait()  # the refused consumer has let go of the channel layer
