@@ -6,7 +6,7 @@ UV := $(PYTHON) -m uv
 PORT ?= 8000
 VENV_PY := .venv/bin/python
 
-.PHONY: install run test test-fast lint typecheck check-deploy bench clean
+.PHONY: install run run-cluster test test-fast lint typecheck check-deploy bench clean
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -16,6 +16,12 @@ install:
 # `var/port-<PORT>/` for another PORT): see anvil_voice/run_embedded.py.
 run: install
 	@PORT=$(PORT) $(VENV_PY) -m anvil_voice.run_embedded
+
+# The production topology on this machine (docs/operations.md): PostgreSQL and Redis already
+# running here, SeaweedFS as S3, 2 web processes behind a load balancer on PORT, 2 workers,
+# 1 beat, the simulator. See anvil_voice/run_cluster.py for DATABASE_URL/REDIS_URL defaults.
+run-cluster: install
+	@PORT=$(PORT) $(VENV_PY) -m anvil_voice.run_cluster
 
 # The test suite needs these only when DATABASE_URL/REDIS_URL are set (DEBUG then defaults off).
 test: export SECRET_KEY ?= test-only-secret-key-not-for-production-0123456789abcdefghijklmn

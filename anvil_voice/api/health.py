@@ -1,4 +1,9 @@
-"""`GET /api/v1/voice/health`: can this process reach what it needs?"""
+"""`GET /api/v1/voice/health`: can this process reach what it needs? (readiness)
+
+`GET /api/v1/voice/live`: is this process serving at all? (liveness: no I/O, so a database or
+Redis outage never makes an orchestrator restart every healthy web process at once; the load
+balancer takes a process out of rotation on `health`, docs/operations.md.)
+"""
 
 from __future__ import annotations
 
@@ -117,3 +122,18 @@ class HealthView(ApiView):
         response = Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         response.enveloped = True  # type: ignore[attr-defined]
         return response
+
+
+class LiveView(ApiView):
+    """Answers as long as the process serves requests; touches nothing outside it."""
+
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+    rate_limit_exempt = True  # polled by orchestrators, as `health` is
+
+    @extend_schema(
+        auth=[],
+        responses={200: inline_serializer("Live", {"status": serializers.CharField()})},
+    )
+    def get(self, request: Request) -> Response:
+        return Response({"status": "ok"})

@@ -13,7 +13,7 @@ from drf_spectacular.views import (
     SpectacularSwaggerView,
 )
 
-from anvil_voice.api.health import HealthView
+from anvil_voice.api.health import HealthView, LiveView
 from anvil_voice.api.middleware import api_not_found
 
 # The docs pages may load nothing from another origin. Their own assets are local (sidecar), but
@@ -37,6 +37,7 @@ def same_origin_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
 
 urlpatterns = [
     re_path(r"^health/?$", HealthView.as_view(), name="health"),
+    re_path(r"^live/?$", LiveView.as_view(), name="live"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
         "docs/",

@@ -56,3 +56,25 @@ def test_it_answers_503_when_a_component_is_down(anonymous, db, monkeypatch):
     assert body["success"] is False
     assert body["error"]["code"] == "SERVICE_UNAVAILABLE"
     assert body["error"]["details"]["components"]["cache"]["ok"] is False
+
+
+def test_liveness_answers_without_touching_any_component(
+    anonymous, db, monkeypatch, django_assert_num_queries
+):
+    # Liveness must not follow a dependency down: with every check broken (and no database
+    # query allowed), the process still says it lives, while readiness (`health`) says 503.
+    from anvil_voice.api import health
+
+    def broken() -> None:
+        raise ConnectionError("down")
+
+    for name in list(health.CHECKS):
+        monkeypatch.setitem(health.CHECKS, name, broken)
+
+    with django_assert_num_queries(0):
+        live = anonymous.get("/api/v1/voice/live")
+    ready = anonymous.get("/api/v1/voice/health")
+
+    assert live.status_code == 200
+    assert live.json()["data"] == {"status": "ok"}
+    assert ready.status_code == 503
