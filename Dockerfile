@@ -41,7 +41,7 @@ FROM python:3.12-slim-bookworm
 RUN useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin anvil
 COPY --from=build /app /app
 ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
-    DJANGO_SETTINGS_MODULE=anvil_voice.settings ANVIL_VAR_DIR=/tmp/anvil
+    DJANGO_SETTINGS_MODULE=anvil_voice.settings ANVIL_VAR_DIR=/tmp/anvil DATABASE_POOL=1
 WORKDIR /app
 USER anvil
 EXPOSE 8000

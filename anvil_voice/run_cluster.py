@@ -183,6 +183,7 @@ def cluster_env(
     defaults = {
         "DATABASE_URL": DEFAULT_DATABASE_URL,
         "REDIS_URL": DEFAULT_REDIS_URL,
+        "DATABASE_POOL": "1",  # psycopg's pool, as in production (docs/operations.md)
         "DEBUG": "0",
         "HTTPS_ONLY": "0",  # plain HTTP on 127.0.0.1; production terminates TLS at the LB
         "SECRET_KEY": secret["SECRET_KEY"],

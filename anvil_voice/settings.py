@@ -147,15 +147,17 @@ TEMPLATES = [
 # its database connection between requests: it bounds the connections a web process holds.
 HTTP_WORKER_THREADS = env.get_int("HTTP_WORKER_THREADS", 8, minimum=1)
 if DATABASE_URL:
-    # psycopg's connection pool (issue 18): a connection is checked out for a request, a task or
-    # a consumer's database call and returned at its end, whatever thread ran it — safe under
-    # ASGI, where a kept connection per thread would pile up. Django requires CONN_MAX_AGE=0
-    # with a pool. The pool's size is per process: the HTTP worker threads, the Channels sync
-    # thread and a margin; `DATABASE_POOL=0` goes back to one connection per request.
+    # psycopg's connection pool (issue 18), for production (`DATABASE_POOL=1`: docs/operations.md;
+    # `make run-cluster` and the container set it): a connection is checked out for a request, a
+    # task or a consumer's database call and returned at its end, whatever thread ran it — safe
+    # under ASGI, where a kept connection per thread would pile up. Django requires
+    # CONN_MAX_AGE=0 with a pool. The pool's size is per process: the HTTP worker threads, the
+    # Channels sync thread and a margin. Off by default: the test suite's many short-lived
+    # threads each hold a pooled connection until they end (the PostgreSQL pass ran ~20 % slower).
     DATABASES = {
         "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)
     }
-    if env.get_bool("DATABASE_POOL", True):
+    if env.get_bool("DATABASE_POOL", False):
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": env.get_int("DATABASE_POOL_MIN_SIZE", 2, minimum=0),
             "max_size": env.get_int("DATABASE_POOL_MAX_SIZE", HTTP_WORKER_THREADS + 4, minimum=1),

@@ -72,15 +72,24 @@ _DATABASE_FIXTURES = frozenset(
 )
 
 
-# Browser tests walk pages whose database side (the admin views, selectors and services they
-# call) has tests of its own that run in both passes; a browser walk costs about a minute.
-_BROWSER = "tests/browser/"
+# Not repeated either, for CI's 20 minutes: browser walks (their admin views, selectors and
+# services are tested in both passes), the benchmarks' smoke tests (they check a benchmark still
+# runs, not the backend), the ASGI servers' envelope checks (servers started as subprocesses),
+# and the two end-to-end campaign runs over the simulator (their stored side is repeated there by
+# the dialler, placement, status, conversation and outcome tests).
+_NOT_REPEATED = (
+    "tests/browser/",
+    "tests/benchmarks/",
+    "tests/anvil_voice/test_asgi_servers.py",
+    "tests/sessions/test_sessions_live_calls_e2e.py",
+    "tests/campaigns/test_campaigns_e2e.py",
+)
 
 
 def _repeated_on_postgresql(item: pytest.Item) -> bool:
     if item.get_closest_marker("audio_behaviour") is not None:
         return False
-    if item.nodeid.startswith(_BROWSER):
+    if item.nodeid.startswith(_NOT_REPEATED):
         return False
     if not item.nodeid.startswith(_BACKEND_INDEPENDENT):
         return True
