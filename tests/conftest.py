@@ -75,9 +75,11 @@ _DATABASE_FIXTURES = frozenset(
 # Not repeated either, for CI's 20 minutes: browser walks (their admin views, selectors and
 # services are tested in both passes), the benchmarks' smoke tests (they check a benchmark still
 # runs, not the backend), the ASGI servers' envelope checks (servers started as subprocesses),
-# and the two end-to-end campaign runs over the simulator (their stored side is repeated there by
-# the dialler, placement, status, conversation and outcome tests).
+# the two end-to-end campaign runs over the simulator (their stored side is repeated there by
+# the dialler, placement, status, conversation and outcome tests), and the tenant matrix (every
+# operation against another organization's objects: the scoping is the same queries on both).
 _NOT_REPEATED = (
+    "tests/resilience/test_resilience_tenant_matrix.py",
     "tests/browser/",
     "tests/benchmarks/",
     "tests/anvil_voice/test_asgi_servers.py",
