@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
+from channels.layers import channel_layers
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
@@ -149,6 +150,18 @@ def _isolated_cache() -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer() -> Iterator[None]:
+    # Each async test runs on its own event loop, but Channels caches one layer per process.
+    # channels_redis keeps a receive lock per process-local channel prefix: a receive cancelled
+    # when an earlier test's loop closed can leave it held and bound to that dead loop, and the
+    # next test's receive then fails with "bound to a different event loop". A layer per test
+    # keeps every test's receives on its own loop.
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
 
 
 @pytest.fixture(autouse=True)
