@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -15,7 +14,6 @@ from test_carrier_harness import (
     SimulatorThread,
     make_session,
     number,
-    point_settings_at,
     wait_for,
 )
 from twilio.base.exceptions import TwilioRestException
@@ -33,18 +31,6 @@ from sessions.carrier.calls import held_by_other_sessions, outbound_call
 from sessions.models import CallSession
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def simulator() -> Iterator[SimulatorThread]:
-    # Callbacks and streams go nowhere: these tests look at the REST side only.
-    with SimulatorThread() as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def twilio_settings(settings, simulator):
-    return point_settings_at(settings, simulator, NOWHERE)
 
 
 def last_create(simulator: SimulatorThread, to: str) -> dict[str, object]:

@@ -4,17 +4,14 @@ a recording of a live call holds only what the line carried after the request.""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from test_carrier_harness import (
     ACCOUNT_SID,
     CALLER,
     NOWHERE,
-    SimulatorThread,
     make_session,
     number,
-    point_settings_at,
     wait_for,
 )
 
@@ -23,21 +20,7 @@ from anvil_voice.telephony.simulator import audio
 from anvil_voice.telephony.twilio import TwilioCarrier
 from sessions.carrier.calls import outbound_call
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def simulator() -> Iterator[SimulatorThread]:
-    with SimulatorThread() as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def twilio_settings(settings, simulator):
-    point_settings_at(settings, simulator, NOWHERE)
-    # Scaled by the simulator to 10 s: the test hangs up well before.
-    settings.TWILIO_TIME_LIMIT_SECONDS = 1000
-    return settings
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("long_time_limit")]
 
 
 def test_it_records_a_live_call_from_the_request_on(simulator, twilio_settings, acme):

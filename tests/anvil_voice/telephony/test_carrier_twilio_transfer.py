@@ -4,8 +4,6 @@ and status callbacks, the caller moved back to a stream, and failures as `Transf
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from test_carrier_harness import (
     CALLER,
@@ -13,27 +11,13 @@ from test_carrier_harness import (
     SimulatorThread,
     make_session,
     number,
-    point_settings_at,
 )
 
 from anvil_voice.telephony.carrier import ReturnToAgent, TransferError, WarmTransfer
 from anvil_voice.telephony.twilio import TwilioCarrier
 from sessions.carrier.calls import outbound_call
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def simulator() -> Iterator[SimulatorThread]:
-    with SimulatorThread() as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def twilio_settings(settings, simulator):
-    point_settings_at(settings, simulator, NOWHERE)
-    settings.TWILIO_TIME_LIMIT_SECONDS = 1000
-    return settings
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("long_time_limit")]
 
 
 def request(target: str) -> WarmTransfer:
