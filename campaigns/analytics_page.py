@@ -6,6 +6,7 @@ drawing decisions (which colours, which labels, what an empty chart says) live i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -27,6 +28,7 @@ from campaigns.analytics import (
     Analytics,
     LatencyStats,
     Rate,
+    Slot,
     VersionComparison,
     latency_bucket_label,
 )
@@ -72,34 +74,35 @@ def outcome_chart(analytics: Analytics) -> Chart:
     )
 
 
-def day_charts(analytics: Analytics) -> tuple[Chart, Chart, Chart]:
+def _day_items(
+    analytics: Analytics, value: Callable[[Slot], int], colour: str = DEFAULT_COLOUR
+) -> list[ChartItem]:
+    """One column a day, labelled and ticked alike on every by-day chart."""
     days = list(analytics.by_day.items())
+    return [
+        ChartItem(
+            key=day.isoformat(),
+            label=day.strftime("%a %d %b %Y"),
+            value=value(slot),
+            colour=colour,
+            tick=_day_tick(day, index, len(days)),
+        )
+        for index, (day, slot) in enumerate(days)
+    ]
+
+
+def day_charts(analytics: Analytics) -> tuple[Chart, Chart, Chart]:
     calls = column_chart(
-        [
-            ChartItem(
-                key=day.isoformat(),
-                label=day.strftime("%a %d %b %Y"),
-                value=slot.finished,
-                tick=_day_tick(day, index, len(days)),
-            )
-            for index, (day, slot) in enumerate(days)
-        ],
+        _day_items(analytics, lambda slot: slot.finished),
         chart_id="analytics-calls-by-day",
         title="Calls by day",
         caption="(the callee's local date)",
         empty_text="No finished calls in this range.",
     )
     answer_rate = column_chart(
-        [
-            ChartItem(
-                key=day.isoformat(),
-                label=day.strftime("%a %d %b %Y"),
-                value=_percent(slot.answer_rate),
-                colour=OUTCOME_COLOURS["interested"],
-                tick=_day_tick(day, index, len(days)),
-            )
-            for index, (day, slot) in enumerate(days)
-        ],
+        _day_items(
+            analytics, lambda slot: _percent(slot.answer_rate), OUTCOME_COLOURS["interested"]
+        ),
         chart_id="analytics-answer-rate-by-day",
         title="Answer rate by day",
         caption="(answered ÷ finished calls)",
@@ -107,16 +110,9 @@ def day_charts(analytics: Analytics) -> tuple[Chart, Chart, Chart]:
         unit="%",
     )
     talk = column_chart(
-        [
-            ChartItem(
-                key=day.isoformat(),
-                label=day.strftime("%a %d %b %Y"),
-                value=round(slot.talk_seconds / 60),
-                colour=OUTCOME_COLOURS["completed"],
-                tick=_day_tick(day, index, len(days)),
-            )
-            for index, (day, slot) in enumerate(days)
-        ],
+        _day_items(
+            analytics, lambda slot: round(slot.talk_seconds / 60), OUTCOME_COLOURS["completed"]
+        ),
         chart_id="analytics-talk-time-by-day",
         title="Talk time by day",
         caption="(minutes of answered calls)",
