@@ -88,7 +88,7 @@
       turnCell(row, call);
       body.appendChild(row);
     });
-    if (!calls.length) emptyRow(body, "No finished calls yet.");
+    if (!calls.length) emptyRow(body, "None yet: finished calls appear here.");
   }
 
   function renderOutcomes(outcomes) {
@@ -100,11 +100,7 @@
       li.textContent = item.label + ": " + item.count;
       list.appendChild(li);
     });
-    if (!outcomes.length) {
-      const li = document.createElement("li");
-      li.textContent = "No finished calls yet.";
-      list.appendChild(li);
-    }
+    // With no outcome yet the list stays empty: the outcome chart beside it says so once.
   }
 
   function setChart(testid, html) {

@@ -164,6 +164,16 @@ def test_the_page_shows_the_room_and_links_back(client, owner, busy_campaign):
     assert room_url(busy_campaign) in changelist.content.decode()
 
 
+def test_a_room_with_no_finished_call_says_so_once(client, owner, make_campaign):
+    as_staff(client, owner)
+    campaign = make_campaign(owner.organization, contacts=1, status=CampaignStatus.STOPPED)
+
+    page = client.get(room_url(campaign)).content.decode()
+
+    assert page.count("No finished calls yet.") == 1  # the outcome chart's empty text
+    assert "None yet: finished calls appear here." in page
+
+
 def test_the_state_is_json_for_the_page_script(client, owner, busy_campaign):
     as_staff(client, owner)
 
