@@ -157,7 +157,12 @@ def cluster(
     """The topology, started from nothing and stopped, every process group killed, at the end
     (pass or fail)."""
     port, s3_port = free_ports(2)  # each with a free +10 neighbour: the simulator's port
-    plan = ClusterPlan(port=port, s3_port=s3_port, simulator_cps=20, simulator_time_scale=0.25)
+    plan = ClusterPlan(
+        port=port,
+        s3_port=s3_port,
+        simulator_cps=float(TEST_SETTINGS["CLUSTER_SIMULATOR_CPS"]),
+        simulator_time_scale=float(TEST_SETTINGS["CLUSTER_SIMULATOR_TIME_SCALE"]),
+    )
     tmp_path = tmp_path_factory.mktemp("cluster")
     var_dir = tmp_path / "var"
     logs = tmp_path / "logs"
@@ -301,7 +306,10 @@ def wait_for_completed(cluster: Cluster, campaign: Campaign) -> None:
         campaign.refresh_from_db()
         return campaign.status == CampaignStatus.COMPLETED
 
-    wait_until(completed, CAMPAIGN, f"the campaign to complete\n{cluster.log_tails()}")
+    try:
+        wait_until(completed, CAMPAIGN, "the campaign to complete")
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{cluster.log_tails()}") from error
 
 
 def assert_nobody_rung_twice(cluster: Cluster, campaign: Campaign) -> list[dict[str, Any]]:
@@ -369,9 +377,9 @@ def test_a_campaign_completes_on_both_web_processes_through_a_killed_web_process
         return None
 
     # Mid-campaign: both web processes have served calls, one holds a live call: kill it.
-    victim, killed_server, in_flight = wait_until(
-        both_serve_and_one_holds_a_call, CAMPAIGN, "calls on both web processes"
-    )
+    found = wait_until(both_serve_and_one_holds_a_call, CAMPAIGN, "calls on both web processes")
+    assert found is not None
+    victim, killed_server, in_flight = found
     survivor = next(
         server
         for server in served_by(campaign).values()
@@ -420,6 +428,8 @@ def test_a_campaign_completes_on_both_web_processes_through_a_killed_web_process
     # callback reached the other web process) and the abandoned-conversation sweep's close.
     reasons = conversation_end_reasons(in_flight)
     assert reasons == dict.fromkeys(in_flight, "conversation_lost"), reasons
+    lost = CallSession.objects.filter(pk__in=in_flight)
+    assert set(lost.values_list("end_reason", flat=True)) == {"conversation_lost"}
     assert all(served_by(campaign)[session] == killed_server for session in in_flight)
     # The rest went on: the calls the other process held then ended by themselves.
     others = conversation_end_reasons(live_on_survivor)
