@@ -77,6 +77,10 @@ class ClusterPlan:
     workers: int = DEFAULT_WORKERS
     s3_port: int = DEFAULT_S3_PORT
     server_kind: str = DEFAULT_ASGI_SERVER
+    # The simulator's account limit (Twilio's default: 1 call a second) and its ring/answer
+    # delays' scale: the cluster test dials faster and answers sooner (docs/operations.md).
+    simulator_cps: float = 1.0
+    simulator_time_scale: float = 1.0
 
     @property
     def web_ports(self) -> list[int]:
@@ -101,6 +105,8 @@ class ClusterPlan:
             found.append(f"CLUSTER_WEB_PROCESSES must be 1 to {SIMULATOR_PORT_OFFSET - 1}.")
         if self.workers < 1:
             found.append("CLUSTER_WORKERS must be at least 1.")
+        if self.simulator_cps <= 0 or self.simulator_time_scale <= 0:
+            found.append("CLUSTER_SIMULATOR_CPS and CLUSTER_SIMULATOR_TIME_SCALE must be positive.")
         if found:
             return found
         ports = self.ports()
@@ -120,6 +126,8 @@ def plan_from_env(env: Mapping[str, str]) -> ClusterPlan:
         workers=int(env.get("CLUSTER_WORKERS") or DEFAULT_WORKERS),
         s3_port=int(env.get("CLUSTER_S3_PORT") or DEFAULT_S3_PORT),
         server_kind=env.get("ASGI_SERVER") or DEFAULT_ASGI_SERVER,
+        simulator_cps=float(env.get("CLUSTER_SIMULATOR_CPS") or 1.0),
+        simulator_time_scale=float(env.get("CLUSTER_SIMULATOR_TIME_SCALE") or 1.0),
     )
 
 
@@ -148,6 +156,7 @@ def cluster_commands(plan: ClusterPlan, python: str, var_dir: Path) -> dict[str,
     ]  # fmt: skip
     commands["simulator"] = [
         python, "manage.py", "twilio_simulator", "--port", str(plan.simulator_port),
+        "--cps", str(plan.simulator_cps), "--time-scale", str(plan.simulator_time_scale),
     ]  # fmt: skip
     return commands
 

@@ -456,10 +456,18 @@ TWILIO_HTTP_TIMEOUT_SECONDS: float = float(
 # Clock skew allowed between us and Twilio when matching a call during reconciliation.
 TWILIO_RECONCILE_SKEW_SECONDS = env.get_int("TWILIO_RECONCILE_SKEW_SECONDS", 10, minimum=0)
 # A placed session without a call id this old is reconciled by the sweep (worker died mid-way).
-CALL_PLACEMENT_STUCK_SECONDS = env.get_int("CALL_PLACEMENT_STUCK_SECONDS", 120, minimum=30)
+# Its floor is three REST timeouts (30 s by default): a create still waiting for its answer is
+# never taken for a dead worker's (the sweep would fail its session as unconfirmed).
+CALL_PLACEMENT_STUCK_SECONDS = env.get_int(
+    "CALL_PLACEMENT_STUCK_SECONDS", 120, minimum=3 * int(TWILIO_HTTP_TIMEOUT_SECONDS)
+)
+# How often beat runs the sessions' sweeps (this one, and the abandoned conversations' below).
+# A minute in production; the cluster test (tests/resilience/test_resilience_cluster.py) runs
+# them every few seconds so what a killed process left is recovered within its budget.
+SESSIONS_SWEEP_SECONDS = env.get_int("SESSIONS_SWEEP_SECONDS", 60, minimum=1)
 CELERY_BEAT_SCHEDULE["sessions-reconcile-stuck"] = {
     "task": "sessions.tasks.session_reconcile_stuck_task",
-    "schedule": 60.0,
+    "schedule": float(SESSIONS_SWEEP_SECONDS),
 }
 # The live speech pipeline on every answered call's Media Stream (sessions.live.consumer). Off, the
 # stream is only recorded (start/stop) and the carrier alone decides the outcome.
@@ -486,9 +494,16 @@ CALL_HANGUP_GRACE_SECONDS = env.get_int("CALL_HANGUP_GRACE_SECONDS", 4, minimum=
 CALL_TURN_DETECTION = env.get_str("CALL_TURN_DETECTION", "semantic")
 if CALL_TURN_DETECTION not in ("semantic", "energy", "neural"):
     raise ImproperlyConfigured("CALL_TURN_DETECTION must be 'semantic', 'energy' or 'neural'.")
+# A conversation whose web process died (killed, OOM) never closes itself: this long after the
+# carrier ended its call, the sweep closes it ("conversation_lost") so the session finishes and
+# its campaign contact moves on. Longer than a live consumer's own close takes (the hang-up
+# grace, then a few seconds for the sink), so a slow close is never pre-empted.
+CALL_CONVERSATION_ABANDONED_SECONDS = env.get_int(
+    "CALL_CONVERSATION_ABANDONED_SECONDS", 120, minimum=CALL_HANGUP_GRACE_SECONDS + 10
+)
 CELERY_BEAT_SCHEDULE["sessions-close-abandoned-conversations"] = {
     "task": "sessions.tasks.session_close_abandoned_conversations_task",
-    "schedule": 60.0,
+    "schedule": float(SESSIONS_SWEEP_SECONDS),
 }
 # Webhook and Media Stream tests run the ASGI app in a server thread and race placements on
 # purpose: they need a test database that several connections share with real locking.

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -58,10 +59,6 @@ from sessions.privacy import (
 from sessions.transfers import session_transfer_resume
 
 logger = logging.getLogger(__name__)
-
-# A conversation whose consumer vanished (process killed) never closes itself; past this the
-# sweeper closes it so the session's campaign contact is not stuck in progress.
-ABANDONED_AFTER = timedelta(minutes=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,10 +363,11 @@ def session_close_abandoned_conversations(*, now: Any = None) -> int:
     """Close conversations whose consumer died (the carrier ended the call long ago)."""
     moment = now or timezone.now()
     # Only what the carrier ended long ago (a live call's conversation is open too).
+    abandoned_after = timedelta(seconds=settings.CALL_CONVERSATION_ABANDONED_SECONDS)
     stale = CallSession.objects.filter(
         conversation_state=ConversationState.OPEN,
         status__in=TERMINAL_CALL_STATUSES,
-        ended_at__lt=moment - ABANDONED_AFTER,
+        ended_at__lt=moment - abandoned_after,
     )
     closed = 0
     # Each close claims its row (open → closed), so several sweepers may run at once.

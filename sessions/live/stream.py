@@ -10,6 +10,8 @@ Twilio's stream id; after that the token admits no other stream. A socket that c
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +74,15 @@ def session_stream_release(*, session_id: int) -> None:
     CallSession.objects.filter(pk=session_id, stream_sid=STREAM_CONNECTING).update(stream_sid="")
 
 
+def serving_process() -> str:
+    """`host:pid` of the process this code runs in: which web process holds a call's stream.
+
+    Recorded on the stream's `stream_started` event (`served_by`): with several web processes
+    behind a load balancer, an operator looking at a call that went wrong (or at the calls a
+    crashed process held) finds the process, and its logs, from the session's events."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def session_stream_started(*, session_id: int, start: StreamStart) -> bool:
     """Record Twilio's `start`. False when the stream belongs to another call than ours."""
     with transaction.atomic():
@@ -106,6 +117,7 @@ def session_stream_started(*, session_id: int, start: StreamStart) -> bool:
                 "tracks": start.tracks,
                 "media_format": start.media_format,
                 "bound_call": bound_call,
+                "served_by": serving_process(),
             },
         )
     return True

@@ -20,7 +20,7 @@ from sessions.factories import CallSessionFactory
 from sessions.live.consumer import LiveCallConsumer
 from sessions.live.media_stream import MediaStreamConsumer
 from sessions.live.routing import media_stream_consumer, websocket_urlpatterns
-from sessions.live.stream import StreamStart
+from sessions.live.stream import StreamStart, serving_process
 from sessions.models import CallEvent, CallSession
 
 PUBLIC = "https://voice.example.com"
@@ -211,6 +211,8 @@ async def test_it_records_start_and_stop_and_survives_bad_frames(session):
                 "tracks": ["inbound"],
                 "media_format": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
                 "bound_call": True,
+                # Which web process held the stream (host:pid): this one here.
+                "served_by": serving_process(),
             },
         ),
         (

@@ -345,6 +345,17 @@ def test_the_sweeper_closes_conversations_whose_consumer_died(finished):
     assert session_close_abandoned_conversations() == 0
 
 
+def test_how_long_the_sweeper_waits_is_a_setting(settings):
+    session = live_session()
+    session_conversation_open(session_id=session.pk)
+    ended = timezone.now() - timedelta(seconds=30)
+    session_finish(session_id=session.pk, status=CallStatus.COMPLETED, ended_at=ended)
+
+    assert session_close_abandoned_conversations() == 0  # 120 s by default
+    settings.CALL_CONVERSATION_ABANDONED_SECONDS = 20
+    assert session_close_abandoned_conversations() == 1
+
+
 @pytest.mark.django_db(transaction=True)
 def test_an_opt_out_on_a_test_call_reaches_the_do_not_call_list():
     from campaigns.models import DoNotCallEntry

@@ -77,7 +77,11 @@ class TwilioSimulator:
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         self._stopping = asyncio.Event()
-        self._session = aiohttp.ClientSession()
+        # A connection per request and per Media Stream, never a pooled keep-alive one: Twilio's
+        # webhooks and streams come from many hosts, each on its own connection. With a pool, a
+        # stream reused the connection its TwiML came on, so behind a load balancer that
+        # balances connections (make run-cluster's) one web process got most calls.
+        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
         self._env = Environment(
             account_sid=self.account_sid,
             auth_token=self.auth_token,
