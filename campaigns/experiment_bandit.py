@@ -1,0 +1,198 @@
+"""The arithmetic of script experiments, in plain Python (no Django): which arm the next call
+gets, each arm's posterior, P(best), the guardrails and the winner rule.
+
+`campaigns.experiments` feeds it counts read from sessions; `benchmarks/experiments.py` feeds
+it simulated arms. Every random choice takes an explicit RNG or seed, so a test (or a replay of
+a campaign's sessions) gets the same answer every time.
+
+The model: each arm's success probability per *conversation* (a call answered by a person)
+has a Beta(1 + successes, 1 + failures) posterior (uniform prior). Calls nobody answered tell
+nothing about a script (whether a phone is picked up does not depend on what will be said), so
+they are neither successes nor failures.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+# Monte Carlo draws for P(best) and the credible intervals: the estimate's standard error is at
+# most 0.5 / sqrt(20 000) ≈ 0.0035, small against any sensible winner threshold.
+POSTERIOR_DRAWS = 20_000
+CREDIBLE_MASS = 0.95
+# Prior Beta(1, 1): uniform.
+PRIOR_ALPHA = 1.0
+PRIOR_BETA = 1.0
+
+
+@dataclass(frozen=True)
+class ArmCounts:
+    """What the bandit knows of one arm: calls assigned so far, and its conversations and
+    successes among the calls that finished."""
+
+    assigned: int
+    conversations: int
+    successes: int
+
+    @property
+    def failures(self) -> int:
+        return self.conversations - self.successes
+
+
+def choose_arm(
+    arms: Sequence[ArmCounts],
+    *,
+    exploration_share: float,
+    min_conversations: int,
+    rng: random.Random,
+) -> int:
+    """The index (into `arms`, the active arms) of the arm the next call gets.
+
+    1. Burn-in: while any arm has fewer than `min_conversations` conversations, the arm with
+       the fewest assigned calls (the first such on a tie): an even split, no randomness.
+    2. Then, with probability `exploration_share`, a uniformly drawn arm (keeps learning about
+       arms the posterior has written off too early);
+    3. otherwise Thompson sampling: one draw from each arm's Beta posterior, the largest wins.
+    """
+    if not arms:
+        raise ValueError("an experiment needs at least one active arm")
+    if len(arms) == 1:
+        return 0
+    if any(arm.conversations < min_conversations for arm in arms):
+        fewest = min(arm.assigned for arm in arms)
+        return next(index for index, arm in enumerate(arms) if arm.assigned == fewest)
+    if rng.random() < exploration_share:
+        return rng.randrange(len(arms))
+    draws = [
+        rng.betavariate(PRIOR_ALPHA + arm.successes, PRIOR_BETA + arm.failures) for arm in arms
+    ]
+    return max(range(len(arms)), key=draws.__getitem__)
+
+
+@dataclass(frozen=True)
+class Posterior:
+    mean: float
+    low: float  # the equal-tailed credible interval (CREDIBLE_MASS)
+    high: float
+    probability_best: float
+
+
+def posteriors(
+    arms: Sequence[ArmCounts], *, seed: int, draws: int = POSTERIOR_DRAWS
+) -> list[Posterior]:
+    """Each arm's posterior mean, 95% credible interval and probability of being the best arm
+    (of those given), estimated from `draws` joint draws of a seeded PCG64 generator: the same
+    counts and seed always give the same figures."""
+    if not arms:
+        return []
+    generator = np.random.Generator(np.random.PCG64(seed))
+    samples = np.stack(
+        [
+            generator.beta(PRIOR_ALPHA + arm.successes, PRIOR_BETA + arm.failures, size=draws)
+            for arm in arms
+        ]
+    )
+    best = np.bincount(np.argmax(samples, axis=0), minlength=len(arms)) / draws
+    tail = (1 - CREDIBLE_MASS) / 2
+    lows = np.quantile(samples, tail, axis=1)
+    highs = np.quantile(samples, 1 - tail, axis=1)
+    return [
+        Posterior(
+            mean=(PRIOR_ALPHA + arm.successes) / (PRIOR_ALPHA + PRIOR_BETA + arm.conversations),
+            low=float(lows[index]),
+            high=float(highs[index]),
+            probability_best=float(best[index]),
+        )
+        for index, arm in enumerate(arms)
+    ]
+
+
+# --- Guardrails -------------------------------------------------------------------------------
+
+# z of a one-sided 97.5% bound (the Wilson interval's lower end at 95% two-sided).
+_Z = 1.959963984540054
+
+
+def wilson_low(count: int, total: int) -> float:
+    if total <= 0:
+        return 0.0
+    p = count / total
+    z2 = _Z * _Z
+    centre = p + z2 / (2 * total)
+    margin = _Z * math.sqrt(p * (1 - p) / total + z2 / (4 * total * total))
+    return max(0.0, (centre - margin) / (1 + z2 / total))
+
+
+@dataclass(frozen=True)
+class GuardrailCheck:
+    """One arm's rate of a bad event (opt-out, early hang-up) against the other arms'."""
+
+    count: int
+    conversations: int
+    others_count: int
+    others_conversations: int
+    margin: float
+    min_conversations: int
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.conversations if self.conversations else 0.0
+
+    @property
+    def others_rate(self) -> float:
+        return self.others_count / self.others_conversations if self.others_conversations else 0.0
+
+    @property
+    def tripped(self) -> bool:
+        """The rule: with at least `min_conversations` conversations on the arm and on the
+        other arms together, the arm's rate exceeds theirs by at least `margin` (absolute)
+        AND the lower end of its 95% Wilson interval is above their rate (so one unlucky
+        streak on a small sample does not stop an arm)."""
+        if self.conversations < self.min_conversations:
+            return False
+        if self.others_conversations < self.min_conversations:
+            return False
+        if self.rate - self.others_rate < self.margin:
+            return False
+        return wilson_low(self.count, self.conversations) > self.others_rate
+
+
+def guardrail_checks(
+    counts: Sequence[int],
+    conversations: Sequence[int],
+    *,
+    margin: float,
+    min_conversations: int,
+) -> list[GuardrailCheck]:
+    """For each arm: its bad events against the pooled bad events of all the other arms."""
+    total_count, total_conversations = sum(counts), sum(conversations)
+    return [
+        GuardrailCheck(
+            count=count,
+            conversations=n,
+            others_count=total_count - count,
+            others_conversations=total_conversations - n,
+            margin=margin,
+            min_conversations=min_conversations,
+        )
+        for count, n in zip(counts, conversations, strict=True)
+    ]
+
+
+def winner_index(
+    arms: Sequence[ArmCounts],
+    best: Sequence[float],
+    *,
+    threshold: float,
+    min_conversations: int,
+) -> int | None:
+    """The winning arm (index into the active `arms`), or None: every active arm has at least
+    `min_conversations` conversations and one arm's P(best) is at least `threshold`."""
+    if not arms or any(arm.conversations < min_conversations for arm in arms):
+        return None
+    top = max(range(len(arms)), key=lambda index: best[index])
+    return top if best[top] >= threshold else None
