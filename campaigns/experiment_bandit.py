@@ -113,18 +113,19 @@ def posteriors(
 
 # --- Guardrails -------------------------------------------------------------------------------
 
-# z of a one-sided 97.5% bound (the Wilson interval's lower end at 95% two-sided).
+# A one-sided test at 2.5%: the excess must be this many standard errors.
 _Z = 1.959963984540054
 
 
-def wilson_low(count: int, total: int) -> float:
-    if total <= 0:
+def excess_z(count: int, total: int, others_count: int, others_total: int) -> float:
+    """The two-proportion z statistic (pooled) of an arm's rate over the other arms' rate."""
+    if total <= 0 or others_total <= 0:
         return 0.0
-    p = count / total
-    z2 = _Z * _Z
-    centre = p + z2 / (2 * total)
-    margin = _Z * math.sqrt(p * (1 - p) / total + z2 / (4 * total * total))
-    return max(0.0, (centre - margin) / (1 + z2 / total))
+    pooled = (count + others_count) / (total + others_total)
+    variance = pooled * (1 - pooled) * (1 / total + 1 / others_total)
+    if variance <= 0:
+        return 0.0
+    return (count / total - others_count / others_total) / math.sqrt(variance)
 
 
 @dataclass(frozen=True)
@@ -150,15 +151,16 @@ class GuardrailCheck:
     def tripped(self) -> bool:
         """The rule: with at least `min_conversations` conversations on the arm and on the
         other arms together, the arm's rate exceeds theirs by at least `margin` (absolute)
-        AND the lower end of its 95% Wilson interval is above their rate (so one unlucky
-        streak on a small sample does not stop an arm)."""
+        AND the excess is significant in a one-sided two-proportion z-test at 2.5% (z ≥ 1.96),
+        so one unlucky streak on a small sample does not stop an arm."""
         if self.conversations < self.min_conversations:
             return False
         if self.others_conversations < self.min_conversations:
             return False
         if self.rate - self.others_rate < self.margin:
             return False
-        return wilson_low(self.count, self.conversations) > self.others_rate
+        z = excess_z(self.count, self.conversations, self.others_count, self.others_conversations)
+        return z >= _Z
 
 
 def guardrail_checks(
