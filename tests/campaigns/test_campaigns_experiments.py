@@ -392,3 +392,66 @@ def test_thompson_sampling_after_the_burn_in_is_reproducible(owner, make_campaig
     experiments.experiment_refresh(experiment=campaign.experiment, now=NOW)
     assert draw() == first
     assert set(first) == {control.pk, short.pk}
+
+
+# --- the admin page ---------------------------------------------------------------------------
+
+
+def as_staff(client, persona):
+    from django.contrib.auth.models import Permission
+
+    user = persona.membership.user
+    user.is_staff = True
+    user.save()
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="campaigns"))
+    client.force_login(user)
+    return client
+
+
+def test_the_admin_page_charts_the_arms_and_promotes_the_winner(client, owner, make_campaign):
+    from django.urls import reverse
+
+    campaign = make_campaign(owner.organization)
+    create(owner, campaign)
+    control, short = campaign.experiment.arms.all()
+    add_sessions(control, conversations=40, successes=4)
+    add_sessions(short, conversations=40, successes=20)
+    as_staff(client, owner)
+    page_url = reverse("admin:campaigns_campaign_experiment", args=[campaign.pk])
+
+    page = client.get(page_url).content.decode()
+    change = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+    promoted = client.post(
+        reverse("admin:campaigns_campaign_experiment_promote", args=[campaign.pk])
+    )
+    after = client.get(page_url).content.decode()
+
+    assert 'id="experiment-success"' in page
+    assert f'class="interval-row" data-key="{short.pk}"' in page
+    assert 'id="experiment-traffic"' in page
+    assert 'data-testid="experiment-promote" >' in page  # enabled: the winner rule holds
+    assert page_url in change.content.decode()
+    assert promoted.status_code == 302
+    assert 'data-status="promoted"' in after
+    assert 'data-testid="experiment-winner">Short<' in after
+
+
+def test_the_admin_page_is_scoped_and_a_viewer_cannot_promote(
+    client, owner, viewer, outsider, make_campaign
+):
+    from django.urls import reverse
+
+    campaign = make_campaign(owner.organization)
+    create(owner, campaign)
+    page_url = reverse("admin:campaigns_campaign_experiment", args=[campaign.pk])
+    promote_url = reverse("admin:campaigns_campaign_experiment_promote", args=[campaign.pk])
+
+    as_staff(client, outsider)
+    hidden = client.get(page_url)
+    as_staff(client, viewer)
+    seen = client.get(page_url).content.decode()
+    refused = client.post(promote_url)
+
+    assert hidden.status_code == 404
+    assert 'data-testid="experiment-promote" disabled' in seen
+    assert refused.status_code == 403
