@@ -191,10 +191,16 @@ def winner_index(
     *,
     threshold: float,
     min_conversations: int,
+    leader_min_conversations: int | None = None,
 ) -> int | None:
     """The winning arm (index into the active `arms`), or None: every active arm has at least
-    `min_conversations` conversations and one arm's P(best) is at least `threshold`."""
+    `min_conversations` conversations, the arm with the largest P(best) has at least
+    `leader_min_conversations` (default: the same) and its P(best) is at least `threshold`.
+    The others need only the burn-in's sample: the bandit gives an arm it has written off
+    few calls, so asking them for more would keep any winner from being declared."""
     if not arms or any(arm.conversations < min_conversations for arm in arms):
         return None
     top = max(range(len(arms)), key=lambda index: best[index])
+    if arms[top].conversations < (leader_min_conversations or min_conversations):
+        return None
     return top if best[top] >= threshold else None

@@ -237,6 +237,7 @@ def _verdict(
         [posterior[arm.pk].probability_best for arm in survivors],
         threshold=experiment.winner_threshold,
         min_conversations=experiment.min_conversations,
+        leader_min_conversations=experiment.winner_min_conversations,
     )
     return Verdict(
         opt_out={arm.pk: check for arm, check in zip(active, opt_out, strict=True)},

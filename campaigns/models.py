@@ -542,6 +542,12 @@ class Experiment(models.Model):
     winner_threshold = models.FloatField(
         default=0.95, validators=[MinValueValidator(0.5), MaxValueValidator(0.999)]
     )
+    # Conversations the leading arm needs before it may be declared the winner: P(best)
+    # watched at every recount crosses a threshold by chance far more often than once
+    # (docs/benchmarks.md, "Script experiments": 100 keeps wrong winners of close arms rare).
+    winner_min_conversations = models.PositiveIntegerField(
+        default=100, validators=[MinValueValidator(5), MaxValueValidator(100_000)]
+    )
     # Absolute margins (0.05 = 5 points) by which an arm's rate must exceed the others'.
     opt_out_margin = models.FloatField(
         default=0.05, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]

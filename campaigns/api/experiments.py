@@ -49,6 +49,14 @@ class ExperimentWriteSerializer(CamelCaseSerializer):
     winner_threshold = serializers.FloatField(
         min_value=0.5, max_value=0.999, required=False, default=0.95
     )
+    winner_min_conversations = serializers.IntegerField(
+        min_value=5,
+        max_value=100_000,
+        required=False,
+        default=100,
+        help_text="Conversations the leading arm needs before it is declared the winner "
+        "(every arm needs minConversations).",
+    )
     opt_out_margin = serializers.FloatField(
         min_value=0.0, max_value=1.0, required=False, default=0.05
     )
@@ -86,6 +94,7 @@ class ExperimentSerializer(CamelCaseSerializer):
     exploration_share = serializers.FloatField()
     min_conversations = serializers.IntegerField()
     winner_threshold = serializers.FloatField()
+    winner_min_conversations = serializers.IntegerField()
     opt_out_margin = serializers.FloatField()
     early_hang_up_margin = serializers.FloatField()
     seed = serializers.IntegerField()

@@ -137,3 +137,21 @@ def test_the_winner_needs_the_threshold_and_the_minimum_sample():
     assert winner_index(arms, [0.01, 0.99], threshold=0.95, min_conversations=30) == 1
     assert winner_index(arms, [0.06, 0.94], threshold=0.95, min_conversations=30) is None
     assert winner_index(arms, [0.01, 0.99], threshold=0.95, min_conversations=101) is None
+
+
+def test_the_leader_needs_its_own_larger_sample_the_others_only_the_burn_in():
+    # The bandit gave the written-off arm few calls: it has the burn-in's 30, not 100.
+    arms = [ArmCounts(40, 30, 2), ArmCounts(160, 150, 40)]
+
+    assert (
+        winner_index(
+            arms, [0.001, 0.999], threshold=0.95, min_conversations=30, leader_min_conversations=100
+        )
+        == 1
+    )
+    assert (
+        winner_index(
+            arms, [0.001, 0.999], threshold=0.95, min_conversations=30, leader_min_conversations=200
+        )
+        is None
+    )

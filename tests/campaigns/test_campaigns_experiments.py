@@ -36,6 +36,7 @@ def experiment_body(campaign, **changes):
     body = {
         "successOutcome": "interested",
         "minConversations": 5,
+        "winnerMinConversations": 10,
         "explorationShare": 0.1,
         "seed": 1234,
         "arms": [
@@ -115,6 +116,7 @@ def test_it_sets_up_an_experiment_and_shows_it(owner, make_campaign):
         "explorationShare": 0.1,
         "minConversations": 5,
         "winnerThreshold": 0.95,
+        "winnerMinConversations": 10,
         "optOutMargin": 0.05,
         "earlyHangUpMargin": 0.1,
         "seed": 1234,
