@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import time
 from decimal import Decimal
 
@@ -498,8 +499,6 @@ class PacingBucket(models.Model):
 
 
 def new_experiment_seed() -> int:
-    import secrets
-
     return secrets.randbits(31)
 
 
