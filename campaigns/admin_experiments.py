@@ -31,7 +31,7 @@ from anvil_voice.charts import (
 from anvil_voice.errors import ApplicationError
 from campaigns import experiments
 from campaigns.analytics import wilson_interval
-from campaigns.experiments import ExperimentResults
+from campaigns.experiment_results import ExperimentResults, experiment_results
 from campaigns.models import Campaign, Experiment, ExperimentStatus
 from campaigns.services.lifecycle import Actor
 
@@ -146,7 +146,7 @@ class ExperimentAdminMixin(ModelAdminBase):
     def experiment_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         campaign = self._experiment_campaign(request, object_id)
         experiment = Experiment.objects.filter(campaign=campaign).first()
-        results = experiments.experiment_results(experiment=experiment) if experiment else None
+        results = experiment_results(experiment=experiment) if experiment else None
         context: dict[str, Any] = {
             **self.admin_site.each_context(request),
             "title": f"Script experiment: {campaign.name}",

@@ -16,8 +16,9 @@ from rest_framework.response import Response
 from anvil_voice.api.schema import error_response
 from anvil_voice.api.serializers import CamelCaseSerializer
 from anvil_voice.api.views import OrganizationScopedViewSet
+from campaigns import experiment_results as selectors
 from campaigns import experiments
-from campaigns.experiments import ArmResult, ExperimentResults
+from campaigns.experiment_results import ArmResult, ExperimentResults
 from campaigns.models import Campaign, Experiment
 from campaigns.services.lifecycle import Actor
 
@@ -231,7 +232,7 @@ class CampaignExperimentViewSet(OrganizationScopedViewSet):
     def experiment(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         campaign = self._campaign()
         if request.method == "GET":
-            return self._render(experiments.campaign_experiment(campaign=campaign))
+            return self._render(selectors.campaign_experiment(campaign=campaign))
         serializer = ExperimentWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
@@ -255,8 +256,8 @@ class CampaignExperimentViewSet(OrganizationScopedViewSet):
     )
     @action(detail=True, methods=["get"], url_path="experiment/results")
     def experiment_results(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        experiment = experiments.campaign_experiment(campaign=self._campaign())
-        results = experiments.experiment_results(experiment=experiment)
+        experiment = selectors.campaign_experiment(campaign=self._campaign())
+        results = selectors.experiment_results(experiment=experiment)
         return Response(ExperimentResultsSerializer(results).data)
 
     @extend_schema(

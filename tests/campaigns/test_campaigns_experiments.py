@@ -11,6 +11,7 @@ import time_machine
 from campaigns import experiments, services
 from campaigns.dialling.dispatch import dispatch_due
 from campaigns.models import (
+    Experiment,
     ExperimentArmStatus,
     ExperimentEvent,
     ExperimentStatus,
@@ -206,7 +207,7 @@ def test_it_refuses_one_arm_five_arms_twins_and_another_organizations_script(
         "twins": {"arms": ["Two arms use the same script version and voice."]},
         "theirs": {"arms.1.scriptId": ["No such script."]},
     }
-    assert not hasattr(type(campaign), "experiment") or not experiments.Experiment.objects.exists()
+    assert not hasattr(type(campaign), "experiment") or not Experiment.objects.exists()
 
 
 def test_a_second_experiment_is_a_conflict_and_a_running_campaign_is_refused(
