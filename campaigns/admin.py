@@ -35,6 +35,7 @@ from anvil_voice.charts import Chart
 from anvil_voice.errors import ApplicationError
 from campaigns import admin_callbacks, admin_contacts, next_dial, selectors, services
 from campaigns.admin_control_room import RETURN_TO_CONTROL_ROOM, ControlRoomAdminMixin
+from campaigns.admin_experiments import ExperimentAdminMixin
 from campaigns.admin_panel import (
     LIFECYCLE_VERBS,
     campaign_hourly_chart,
@@ -191,7 +192,7 @@ def dialling_line(campaign: Campaign) -> dict[str, Any] | None:
 
 
 @admin.register(Campaign)
-class CampaignAdmin(ControlRoomAdminMixin, OrganizationScopedAdmin):
+class CampaignAdmin(ExperimentAdminMixin, ControlRoomAdminMixin, OrganizationScopedAdmin):
     form = CampaignAdminForm
     list_display = [
         "name",
@@ -219,6 +220,7 @@ class CampaignAdmin(ControlRoomAdminMixin, OrganizationScopedAdmin):
                 name="campaigns_campaign_lifecycle",
             ),
             *self.control_room_urls(),
+            *self.experiment_urls(),
             *super().get_urls(),
         ]
 

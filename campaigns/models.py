@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import time
 from decimal import Decimal
 
@@ -492,3 +493,155 @@ class PacingBucket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.tokens:.2f}"
+
+
+# --- Script experiments (issue 19 part 1; the rules live in `campaigns.experiments`) ---------
+
+
+def new_experiment_seed() -> int:
+    return secrets.randbits(31)
+
+
+class ExperimentStatus(models.TextChoices):
+    RUNNING = "running", "Running: the bandit splits traffic between the arms"
+    WINNER_DECLARED = "winner_declared", "Winner declared: waiting to be promoted"
+    PROMOTED = "promoted", "Promoted: all traffic goes to the winner"
+
+
+# Changed only by `campaigns.experiments` under the campaign's row lock, with an
+# `ExperimentEvent` for each move. A declared winner stays declared (later calls refine its
+# figures but do not take the title back); promoting it is a person's decision.
+EXPERIMENT_STATES = StateMachine.of(
+    "status",
+    {
+        ExperimentStatus.RUNNING: {ExperimentStatus.WINNER_DECLARED},
+        ExperimentStatus.WINNER_DECLARED: {ExperimentStatus.PROMOTED},
+        ExperimentStatus.PROMOTED: set(),
+    },
+)
+
+
+class Experiment(models.Model):
+    """A campaign's script experiment: two to four arms, split by Thompson sampling on one
+    success outcome, with guardrails. Its results are computed from the sessions alone
+    (`campaigns.experiments.experiment_results`); the arm rows only name what an arm dials."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="experiment")
+    # An `Outcome` value: a conversation "succeeds" when its session ends with it.
+    success_outcome = models.CharField(max_length=32)
+    # Share of calls (after the burn-in) given to a uniformly drawn arm whatever the bandit says.
+    exploration_share = models.FloatField(
+        default=0.1, validators=[MinValueValidator(0.0), MaxValueValidator(0.5)]
+    )
+    # Conversations per arm before the bandit, the guardrails or a winner may act on it.
+    min_conversations = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(5), MaxValueValidator(10_000)]
+    )
+    winner_threshold = models.FloatField(
+        default=0.95, validators=[MinValueValidator(0.5), MaxValueValidator(0.999)]
+    )
+    # Conversations the leading arm needs before it may be declared the winner: P(best)
+    # watched at every recount crosses a threshold by chance far more often than once
+    # (docs/benchmarks.md, "Script experiments": 100 keeps wrong winners of close arms rare).
+    winner_min_conversations = models.PositiveIntegerField(
+        default=100, validators=[MinValueValidator(5), MaxValueValidator(100_000)]
+    )
+    # Absolute margins (0.05 = 5 points) by which an arm's rate must exceed the others'.
+    opt_out_margin = models.FloatField(
+        default=0.05, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    early_hang_up_margin = models.FloatField(
+        default=0.10, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    # Seeds the arm draws (with the number of calls assigned so far) and the Monte Carlo
+    # estimate of P(best): the same sessions give the same figures and the same next draws.
+    seed = models.BigIntegerField(default=new_experiment_seed)
+    status = models.CharField(
+        max_length=16, choices=ExperimentStatus.choices, default=ExperimentStatus.RUNNING
+    )
+    winner = models.ForeignKey(
+        "ExperimentArm", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    declared_at = models.DateTimeField(null=True, blank=True)
+    promoted_at = models.DateTimeField(null=True, blank=True)
+    # When the dialler last recounted the arms from the sessions (`experiment_refresh`).
+    refreshed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        return f"Experiment of campaign {self.campaign_id}"
+
+
+class ExperimentArmStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    STOPPED = "stopped", "Stopped by a guardrail"
+
+
+class ExperimentArm(models.Model):
+    """One arm: a script version and a voice. Sessions record their arm
+    (`CallSession.experiment_arm`) as well as the version and voice they used."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="arms")
+    position = models.PositiveSmallIntegerField()
+    label = models.CharField(max_length=40)
+    script_version = models.ForeignKey(
+        "scripts.ScriptVersion", on_delete=models.PROTECT, related_name="+"
+    )
+    voice = models.ForeignKey("voices.Voice", on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(
+        max_length=16, choices=ExperimentArmStatus.choices, default=ExperimentArmStatus.ACTIVE
+    )
+    stopped_reason = models.CharField(max_length=300, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    # The dialler's working copy between recounts: calls assigned (bumped by each claim) and
+    # the posterior's counts as of `Experiment.refreshed_at`. Never read by the results.
+    assigned = models.PositiveIntegerField(default=0, editable=False)
+    conversations = models.PositiveIntegerField(default=0, editable=False)
+    successes = models.PositiveIntegerField(default=0, editable=False)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["experiment", "position"], name="experiment_arm_position_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["experiment", "label"], name="experiment_arm_label_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class ExperimentEvent(models.Model):
+    """Audit row: the experiment created, an arm stopped, a winner declared or promoted."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Created"
+        ARM_STOPPED = "arm_stopped", "Arm stopped by a guardrail"
+        WINNER_DECLARED = "winner_declared", "Winner declared"
+        PROMOTED = "promoted", "Winner promoted"
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    arm = models.ForeignKey(
+        ExperimentArm, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    details = models.JSONField(default=dict, blank=True)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_system = models.CharField(max_length=64, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.at:%Y-%m-%d %H:%M}"

@@ -254,6 +254,15 @@ class CallSession(models.Model):
     # When the app above (campaigns) applied the finished call to its contact and counters;
     # its sweeper claims rows where this is still null (`campaigns.dialling.outcomes`).
     outcome_applied_at = models.DateTimeField(null=True, blank=True)
+    # The script experiment's arm the dialler chose for this call (its script version and voice
+    # are the two columns above): experiment results are computed from these rows alone.
+    experiment_arm = models.ForeignKey(
+        "campaigns.ExperimentArm",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="sessions",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

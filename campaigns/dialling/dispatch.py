@@ -59,6 +59,7 @@ from anvil_voice.errors import InvalidState
 from anvil_voice.state_machine import transition
 from campaigns.compliance import GateReason, Schedule, evaluate
 from campaigns.dialling import capacity, fair_share, pacing
+from campaigns.experiments import experiment_arm_chooser
 from campaigns.models import (
     CAMPAIGN_CONTACT_STATES,
     Campaign,
@@ -295,7 +296,10 @@ def claim_due_contacts(*, campaign_id: int, now: datetime, share: int | None = N
             script_version = ScriptVersion.objects.get(
                 script_id=campaign.script_id, number=campaign.script.version
             )
+            # A campaign running a script experiment: each call gets an arm's version and voice.
+            choose_arm = experiment_arm_chooser(campaign=campaign, now=now)
             for target, evidence in claimed:
+                arm = choose_arm() if choose_arm is not None else None
                 # The row is locked by us: attempts + 1 is what the UPDATE below will store.
                 target.attempts += 1
                 evidence["rules"].append(
@@ -313,8 +317,9 @@ def claim_due_contacts(*, campaign_id: int, now: datetime, share: int | None = N
                         target=target,
                         contact=target.contact,
                         attempt_number=target.attempts,
-                        script_version=script_version,
-                        voice_id=campaign.voice_id,
+                        script_version=arm.script_version if arm else script_version,
+                        voice_id=arm.voice_id if arm else campaign.voice_id,
+                        experiment_arm=arm,
                         to_number=target.contact.phone_number,
                         from_number=campaign.caller_id.phone_number,
                         variables=target.contact.template_variables(),
