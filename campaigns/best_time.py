@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -118,22 +119,37 @@ class AnswerRates:
         n, a = self._sum(lambda key: key[0] == weekday)
         return Rate(n, a, _posterior(a, n, self.overall.rate, self.strength))
 
-    def cell(self, weekday: int, hour: int) -> Rate:
-        overall = self.overall.rate
+    def _cell(self, weekday: int, hour: int, overall: float, hour_rate: float, day: float) -> Rate:
         # The cell's prior: the hour's rate, scaled by how this weekday does against the list.
-        factor = self.weekday(weekday).rate / overall if overall > 0 else 1.0
-        prior = min(1.0, self.hour(hour).rate * factor)
+        factor = day / overall if overall > 0 else 1.0
+        prior = min(1.0, hour_rate * factor)
         n, a = self.cells.get((weekday, hour), (0, 0))
         return Rate(n, a, _posterior(a, n, prior, self.strength))
+
+    def cell(self, weekday: int, hour: int) -> Rate:
+        return self._cell(
+            weekday, hour, self.overall.rate, self.hour(hour).rate, self.weekday(weekday).rate
+        )
+
+    def grid(self) -> list[list[Rate]]:
+        """Every cell, [weekday][hour], computed once (the API and the admin chart)."""
+        overall = self.overall.rate
+        hours = [self.hour(hour).rate for hour in HOURS]
+        days = [self.weekday(day).rate for day in WEEKDAYS]
+        return [
+            [self._cell(day, hour, overall, hours[hour], days[day]) for hour in HOURS]
+            for day in WEEKDAYS
+        ]
+
+    @cached_property
+    def _table(self) -> tuple[tuple[float, ...], ...]:
+        # Every smoothed cell once: the dialler scores many moments against one table.
+        return tuple(tuple(rate.rate for rate in row) for row in self.grid())
 
     def at(self, moment: datetime, zone: ZoneInfo) -> float:
         """The smoothed answer rate of a call placed at `moment`, on the clock of `zone`."""
         local = moment.astimezone(zone)
-        return self.cell(local.weekday(), local.hour).rate
-
-    def grid(self) -> list[list[Rate]]:
-        """Every cell, [weekday][hour], computed once (the API and the admin chart)."""
-        return [[self.cell(day, hour) for hour in HOURS] for day in WEEKDAYS]
+        return self._table[local.weekday()][local.hour]
 
 
 # --- The selector ---------------------------------------------------------------------------
