@@ -337,3 +337,26 @@ def test_a_campaign_takes_a_dial_order_and_refuses_an_unknown_one(owner, make_ca
     assert refused.status_code == 400
     assert "dialOrder" in refused.json()["error"]["details"]
     assert default.json()["data"]["dialOrder"] == "plain"
+
+
+# --- The admin ------------------------------------------------------------------------------
+
+
+def test_the_contact_list_page_draws_the_heatmap_and_the_hourly_chart(client, owner, learned_list):
+    from django.urls import reverse
+
+    from tests.campaigns.test_campaigns_admin_charts import chart_bars, staff
+
+    staff(client, owner)
+    with time_machine.travel(TUESDAY_AFTERNOON, tick=False):
+        response = client.get(reverse("admin:campaigns_contactlist_change", args=[learned_list.pk]))
+
+    content = response.content.decode()
+    assert response.status_code == 200
+    cells = chart_bars(content, "best-time-heatmap")
+    hours = chart_bars(content, "best-time-by-hour")
+    assert len(cells) == 7 * 24 and len(hours) == 24
+    # Tuesday noon (Los Angeles answered 10 of 12) above Tuesday 15:00 (New York, 0 of 12).
+    assert cells["1-12"] > cells["1-9"] > cells["1-15"]
+    assert hours["12"] > hours["15"]
+    assert "24 calls counted over the last 180 days, 10 answered by a person" in content
