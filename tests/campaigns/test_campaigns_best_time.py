@@ -42,7 +42,7 @@ def la_contact(contact_list, n: int = 0):
 
 
 def calls(contact, *, at: datetime, answered: int, attempts: int) -> None:
-    """`attempts` past campaign calls to `contact` placed at `at`, `answered` of them by a person."""
+    """`attempts` past campaign calls to `contact` placed at `at`, `answered` by a person."""
     for index in range(attempts):
         person = index < answered
         CallSession.objects.create(
@@ -236,7 +236,8 @@ def test_best_moment_never_leaves_the_window_whatever_the_rates_say():
         )
         assert next_allowed_moment(callee=callee, schedule=schedule, at=moment) == moment
         local = moment.astimezone(NY)
-        assert local.weekday() < 5 and time(9, 0) <= local.time() < time(17, 0)
+        assert local.weekday() < 5
+        assert time(9, 0) <= local.time() < time(17, 0)
         assert earliest <= moment <= earliest + best_time.RETRY_HORIZON
 
 
@@ -271,7 +272,8 @@ def test_the_api_answers_the_lists_rates_with_counts(owner, learned_list):
         narrow = owner.client.get(RATES.format(learned_list.pk), {"lookbackDays": 3})
 
     body = response.json()
-    assert response.status_code == 200 and body["success"] is True
+    assert response.status_code == 200
+    assert body["success"] is True
     data = body["data"]
     assert set(data) == {
         "overall",
@@ -332,7 +334,8 @@ def test_a_campaign_takes_a_dial_order_and_refuses_an_unknown_one(owner, make_ca
     )
     default = owner.client.post("/api/v1/voice/campaigns", body, format="json")
 
-    assert made.status_code == 201 and made.json()["data"]["dialOrder"] == "best_time"
+    assert made.status_code == 201
+    assert made.json()["data"]["dialOrder"] == "best_time"
     assert Campaign.objects.get(pk=made.json()["data"]["id"]).dial_order == DialOrder.BEST_TIME
     assert refused.status_code == 400
     assert "dialOrder" in refused.json()["error"]["details"]
@@ -355,7 +358,8 @@ def test_the_contact_list_page_draws_the_heatmap_and_the_hourly_chart(client, ow
     assert response.status_code == 200
     cells = chart_bars(content, "best-time-heatmap")
     hours = chart_bars(content, "best-time-by-hour")
-    assert len(cells) == 7 * 24 and len(hours) == 24
+    assert len(cells) == 7 * 24
+    assert len(hours) == 24
     # Tuesday noon (Los Angeles answered 10 of 12) above Tuesday 15:00 (New York, 0 of 12).
     assert cells["1-12"] > cells["1-9"] > cells["1-15"]
     assert hours["12"] > hours["15"]
