@@ -115,6 +115,27 @@ def simulate(
     run = Run()
     now = START
     while run.attempts < attempts and any(not target.done for target in targets):
+        due = []
+        for target in targets:
+            if target.done or target.due > now:
+                continue
+            allowed = next_allowed_moment(
+                callee=callees[target.zone], schedule=LEGAL_SCHEDULE, at=now
+            )
+            if allowed is None:
+                target.done = True
+            elif allowed > now:
+                target.due = allowed  # the gate's reschedule, as in the claim
+            else:
+                due.append(target)
+        if not due:
+            # Nobody due: skip to the tick of the next due contact (nights, retry delays).
+            waiting = [target.due for target in targets if not target.done]
+            if not waiting:
+                break
+            ticks = max(1, -(-(min(waiting) - now) // TICK))
+            now += ticks * TICK
+            continue
         rates = None
         if learn and (order or retries):
             cells: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
@@ -129,19 +150,6 @@ def simulate(
                 organization_attempts=total_n,
                 organization_answered=total_a,
             )
-        due = []
-        for target in targets:
-            if target.done or target.due > now:
-                continue
-            allowed = next_allowed_moment(
-                callee=callees[target.zone], schedule=LEGAL_SCHEDULE, at=now
-            )
-            if allowed is None:
-                target.done = True
-            elif allowed > now:
-                target.due = allowed  # the gate's reschedule, as in the claim
-            else:
-                due.append(target)
         if order and rates is not None:
             scores = best_time.zone_scores(rates, ZONES, now=now)
             due.sort(key=lambda t: (-scores[t.zone], t.due, t.pk))

@@ -134,8 +134,15 @@ class AnswerRates:
     def grid(self) -> list[list[Rate]]:
         """Every cell, [weekday][hour], computed once (the API and the admin chart)."""
         overall = self.overall.rate
-        hours = [self.hour(hour).rate for hour in HOURS]
-        days = [self.weekday(day).rate for day in WEEKDAYS]
+        # One pass for the hours' and weekdays' sums (`hour`/`weekday` each walk every cell).
+        by_hour, by_day = [[0, 0] for _ in HOURS], [[0, 0] for _ in WEEKDAYS]
+        for (day, hour), (n, a) in self.cells.items():
+            by_hour[hour][0] += n
+            by_hour[hour][1] += a
+            by_day[day][0] += n
+            by_day[day][1] += a
+        hours = [_posterior(a, n, overall, self.strength) for n, a in by_hour]
+        days = [_posterior(a, n, overall, self.strength) for n, a in by_day]
         return [
             [self._cell(day, hour, overall, hours[hour], days[day]) for hour in HOURS]
             for day in WEEKDAYS

@@ -43,20 +43,21 @@ def la_contact(contact_list, n: int = 0):
 
 def calls(contact, *, at: datetime, answered: int, attempts: int) -> None:
     """`attempts` past campaign calls to `contact` placed at `at`, `answered` by a person."""
-    for index in range(attempts):
-        person = index < answered
-        CallSession.objects.create(
+    CallSession.objects.bulk_create(
+        CallSession(
             organization_id=contact.organization_id,
             kind=SessionKind.CAMPAIGN,
             contact=contact,
             to_number=contact.phone_number,
             from_number="+15005550006",
-            status=CallStatus.COMPLETED if person else CallStatus.NO_ANSWER,
-            answered_by=AnsweredBy.HUMAN if person else AnsweredBy.UNKNOWN,
-            answered_at=at if person else None,
+            status=CallStatus.COMPLETED if index < answered else CallStatus.NO_ANSWER,
+            answered_by=AnsweredBy.HUMAN if index < answered else AnsweredBy.UNKNOWN,
+            answered_at=at if index < answered else None,
             queued_at=at,
             placed_at=at,
         )
+        for index in range(attempts)
+    )
 
 
 # --- The rates ------------------------------------------------------------------------------
