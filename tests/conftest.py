@@ -86,6 +86,7 @@ _NOT_REPEATED = (
     "tests/anvil_voice/test_asgi_servers.py",
     "tests/sessions/test_sessions_live_calls_e2e.py",
     "tests/campaigns/test_campaigns_e2e.py",
+    "tests/campaigns/test_campaigns_best_time_e2e.py",
 )
 
 
