@@ -365,3 +365,39 @@ def test_the_contact_list_page_draws_the_heatmap_and_the_hourly_chart(client, ow
     assert cells["1-12"] > cells["1-9"] > cells["1-15"]
     assert hours["12"] > hours["15"]
     assert "24 calls counted over the last 180 days, 10 answered by a person" in content
+
+
+def test_the_campaign_form_sets_the_dial_order_and_defaults_to_plain(client, owner):
+    from django.urls import reverse
+
+    from tests.campaigns.test_campaigns_admin_charts import staff
+
+    staff(client, owner)
+    template = CampaignFactory(organization=owner.organization)
+    form = {
+        "organization": owner.organization.pk,
+        "script": template.script_id,
+        "voice": template.voice_id,
+        "contact_list": template.contact_list_id,
+        "caller_id": template.caller_id_id,
+        "days_of_week": ["0", "1", "2"],
+        "window_start": "08:00",
+        "window_end": "20:00",
+        "max_concurrent_calls": 5,
+        "calls_per_second": "1",
+        "max_attempts": 3,
+        "retry_no_answer_minutes": 60,
+        "retry_busy_minutes": 15,
+        "retry_voicemail_minutes": 240,
+        "voicemail_behaviour": "hang_up",
+        "transitions-TOTAL_FORMS": "0",
+        "transitions-INITIAL_FORMS": "0",
+    }
+    add = reverse("admin:campaigns_campaign_add")
+
+    best = client.post(add, {**form, "name": "Best", "dial_order": "best_time"})
+    plain = client.post(add, {**form, "name": "Plain"})
+
+    assert (best.status_code, plain.status_code) == (302, 302)
+    assert Campaign.objects.get(name="Best").dial_order == DialOrder.BEST_TIME
+    assert Campaign.objects.get(name="Plain").dial_order == DialOrder.PLAIN
