@@ -47,6 +47,7 @@ from campaigns.models import (
     CampaignStats,
     CampaignStatus,
     CampaignTransition,
+    DialOrder,
     default_days,
 )
 
@@ -57,6 +58,7 @@ CONFIG_FIELDS = [
     "days_of_week", "window_start", "window_end", "max_concurrent_calls", "calls_per_second",
     "max_attempts", "retry_no_answer_minutes", "retry_busy_minutes", "retry_voicemail_minutes",
     "voicemail_behaviour", "record_calls", "transfer_number", "transfer_target_kind",
+    "dial_order",
 ]  # fmt: skip
 
 
@@ -88,6 +90,7 @@ CAMPAIGN_FIELDSETS: list[Any] = [
             "fields": [
                 ("max_concurrent_calls", "calls_per_second", "max_attempts"),
                 ("retry_no_answer_minutes", "retry_busy_minutes", "retry_voicemail_minutes"),
+                "dial_order",
             ],
         },
     ),
@@ -122,6 +125,16 @@ class CampaignAdminForm(forms.ModelForm):
         widget=UnfoldAdminCheckboxSelectMultipleWidget,
         error_messages={"required": "Tick at least one day."},
         help_text="Days on which contacts may be called, in each contact's local time.",
+    )
+    # Not required: a form posted without it (a script, an older page) keeps the plain order.
+    dial_order = forms.TypedChoiceField(
+        choices=DialOrder.choices,
+        required=False,
+        empty_value=DialOrder.PLAIN,
+        initial=DialOrder.PLAIN,
+        help_text="Best time to call: due contacts whose local hour answers best first, and "
+        "retries moved (by up to a day) toward the hours the list answers in, always inside "
+        "the calling window. The list's page shows its answer rates.",
     )
 
     class Meta:

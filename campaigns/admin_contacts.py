@@ -25,8 +25,8 @@ from unfold.admin import TabularInline
 from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin
 from anvil_voice.accounts.models import Membership, Organization, Role
 from anvil_voice.errors import ApplicationError
+from campaigns import admin_best_time, phones, services
 from campaigns import import_staging as staging
-from campaigns import phones, services
 from campaigns.importing import csv_header, parse_mapping
 from campaigns.models import CallerId, Contact, ContactList, DoNotCallEntry, DoNotCallRemoval
 from campaigns.services.caller_ids import CallerIdRejected
@@ -128,9 +128,22 @@ class ContactInline(TabularInline):
 class ContactListAdmin(OrganizationScopedAdmin):
     list_display = ["name", "organization", "contact_count", "created_at", "import_link"]
     search_fields = ["name"]
-    fields = ["organization", "name", "contact_count", "variable_names", "import_link"]
-    readonly_fields = ["contact_count", "variable_names", "import_link"]
+    fields = [
+        "organization",
+        "name",
+        "contact_count",
+        "variable_names",
+        "import_link",
+        "answer_rates",
+    ]
+    readonly_fields = ["contact_count", "variable_names", "import_link", "answer_rates"]
     inlines = [ContactInline]
+
+    @admin.display(description="Best time to call")
+    def answer_rates(self, contact_list: ContactList) -> SafeString | str:
+        if not contact_list.pk:
+            return "Save the list first."
+        return admin_best_time.answer_rate_charts(contact_list)
 
     @admin.display(description="Import")
     def import_link(self, contact_list: ContactList) -> SafeString | str:

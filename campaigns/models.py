@@ -242,6 +242,14 @@ class DiallingReason(models.TextChoices):
     NOTHING_DUE = "nothing_due", "No contact is due"
 
 
+class DialOrder(models.TextChoices):
+    """Which due contact the dialler calls first, and when a retry is planned
+    (`campaigns.best_time`)."""
+
+    PLAIN = "plain", "Oldest due first, retries after their delay"
+    BEST_TIME = "best_time", "Best time to call: the hours this list answers"
+
+
 class Campaign(models.Model):
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="campaigns"
@@ -284,6 +292,9 @@ class Campaign(models.Model):
         max_length=16, choices=VoicemailBehaviour.choices, default=VoicemailBehaviour.HANG_UP
     )
     record_calls = models.BooleanField(default=False)
+    # Due contacts first by the list's learned answer rate at their local hour, retries moved
+    # toward the hours that answer, inside the window (`campaigns.best_time`).
+    dial_order = models.CharField(max_length=16, choices=DialOrder.choices, default=DialOrder.PLAIN)
     # Overrides the number the script transfers callers to (`Script.transfer`); empty: the
     # script's own. E.164, not on the do-not-call list (`campaign_transfer_errors`).
     transfer_number = models.CharField(max_length=16, blank=True)

@@ -87,6 +87,7 @@ _NOT_REPEATED = (
     "tests/sessions/test_sessions_live_calls_e2e.py",
     "tests/campaigns/test_campaigns_e2e.py",
     "tests/campaigns/test_campaigns_experiment_e2e.py",
+    "tests/campaigns/test_campaigns_best_time_e2e.py",
 )
 
 

@@ -20,6 +20,7 @@ from campaigns.models import (
     Campaign,
     Contact,
     ContactList,
+    DialOrder,
     DoNotCallEntry,
     TransferTargetKind,
     VoicemailBehaviour,
@@ -223,6 +224,14 @@ class CampaignWriteSerializer(CamelCaseSerializer):
         required=False,
         help_text="Who answers transferNumber. person (default): a transfer is refused outside "
         "the calling window at the number. business: a staffed line, rung at any hour.",
+    )
+    dial_order = serializers.ChoiceField(
+        choices=DialOrder.choices,
+        required=False,
+        help_text="plain (default): oldest due contact first, retries after their delay. "
+        "best_time: due contacts whose local hour answers best first, and retries moved (by up "
+        "to a day) toward the hours that answer, always inside the calling window; rates from "
+        "GET /contact-lists/{id}/answer-rates.",
     )
 
 

@@ -22,7 +22,8 @@ from rest_framework.response import Response
 from anvil_voice.api.parsers import BoundedJSONParser
 from anvil_voice.api.schema import BODY_ERROR_STATUSES, error_response
 from anvil_voice.api.views import OrganizationScopedViewSet
-from campaigns import selectors, services
+from campaigns import best_time, selectors, services
+from campaigns.api.best_time import AnswerRatesQuerySerializer, AnswerRatesSerializer
 from campaigns.api.serializers import (
     CallerIdSerializer,
     CampaignSerializer,
@@ -132,6 +133,19 @@ class ContactListViewSet(
         )
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(ContactSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Answer rate by the callee's local hour and weekday (best time to call)",
+        parameters=[AnswerRatesQuerySerializer],
+        responses={200: AnswerRatesSerializer},
+    )
+    @action(detail=True, methods=["get"], url_path="answer-rates")
+    def answer_rates(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        contact_list = self._object(ContactList)
+        query = AnswerRatesQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        rates = best_time.answer_rates(contact_list, **query.validated_data)
+        return Response(best_time.answer_rates_payload(rates))
 
     @extend_schema(
         summary="Import contacts from CSV (multipart)",

@@ -57,6 +57,7 @@ from django.utils import timezone
 
 from anvil_voice.errors import InvalidState
 from anvil_voice.state_machine import transition
+from campaigns import best_time
 from campaigns.compliance import GateReason, Schedule, evaluate
 from campaigns.dialling import capacity, fair_share, pacing
 from campaigns.experiments import experiment_arm_chooser
@@ -224,8 +225,8 @@ def claim_due_contacts(*, campaign_id: int, now: datetime, share: int | None = N
             free = min(free, share)
         scan = min(max(free * SCAN_FACTOR, SCAN_MIN), SCAN_MAX)
         candidates = list(
-            due.select_related("contact")
-            .order_by("next_attempt_at", "id")
+            best_time.order_due(due, campaign=campaign, now=now)
+            .select_related("contact")
             .select_for_update(skip_locked=True, of=("self",))[:scan]
         )
         if not candidates:

@@ -39,7 +39,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from anvil_voice.state_machine import transition
-from campaigns import compliance
+from campaigns import best_time, compliance
 from campaigns.dialling import callbacks
 from campaigns.dialling.rules import (
     PRE_DIAL_DO_NOT_CALL,
@@ -147,6 +147,9 @@ def decide(
     delay = delays.get(outcome, campaign.retry_no_answer_minutes)
     at = now + timedelta(minutes=delay)
     planned = compliance.next_window_after(contact=target.contact, campaign=campaign, at=at)
+    if planned is not None:
+        # Best-time campaigns move it toward the hours that answer, inside the window.
+        planned = best_time.retry_moment(contact=target.contact, campaign=campaign, planned=planned)
     return Verdict(CampaignContactState.PENDING, outcome, next_attempt_at=planned or at)
 
 

@@ -249,6 +249,7 @@ SETTING_FIELDS = (
     "record_calls",
     "transfer_number",
     "transfer_target_kind",
+    "dial_order",
 )
 
 

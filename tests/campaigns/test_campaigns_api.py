@@ -112,6 +112,7 @@ def campaign_payload(
         "recordCalls": campaign.record_calls,
         "transferNumber": campaign.transfer_number,
         "transferTargetKind": campaign.transfer_target_kind,
+        "dialOrder": campaign.dial_order,
         "createdAt": iso(campaign.created_at),
         "updatedAt": iso(campaign.updated_at),
         "startedAt": iso(campaign.started_at),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -17,7 +17,7 @@ from .calls import CallRequest, SimulatedCall, new_sid
 from .conference import Conferences
 from .dispatch import Dispatcher
 from .faults import Faults
-from .personas import persona_for
+from .personas import Persona, persona_for
 from .rest import RestApi
 from .runner import CallRunner, Environment
 from .voice import Speak, Voice
@@ -48,6 +48,7 @@ class TwilioSimulator:
         url_rewrites: Sequence[tuple[str, str]] = (),
         queue_limit: int | None = None,
         public_base_url: str | None = None,
+        personas: Callable[[str], Persona] | None = None,
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
@@ -64,6 +65,8 @@ class TwilioSimulator:
         self._rewrite = UrlRewriter(url_rewrites)
         self._queue_limit = queue_limit or max(1, int(cps * QUEUE_HOURS * 3600))
         self._public_base_url = public_base_url
+        # Who answers a number (`personas.persona_for`; `hourly.HourlyPersonas` by the hour).
+        self._persona_for = personas or persona_for
         self._calls: dict[str, SimulatedCall] = {}
         self._runners: dict[str, CallRunner] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -165,7 +168,7 @@ class TwilioSimulator:
             sid=new_sid("CA"),
             account_sid=self.account_sid,
             request=request,
-            persona=persona_for(request.to),
+            persona=self._persona_for(request.to),
         )
         call.log.add("status", status=call.status)
         runner = CallRunner(self._env, call)

@@ -25,7 +25,7 @@ import uvicorn
 from django.db import close_old_connections
 
 from anvil_voice.accounts.models import Organization
-from anvil_voice.telephony.simulator import SimulatedCall, TwilioSimulator, audio
+from anvil_voice.telephony.simulator import Persona, SimulatedCall, TwilioSimulator, audio
 from sessions.models import CallSession
 
 ACCOUNT_SID = "AC" + "7" * 32
@@ -68,6 +68,7 @@ class SimulatorThread:
         url_rewrites: list[tuple[str, str]] | None = None,
         cps: float = 100.0,
         speak: Callable[[str], bytes] | None = fast_speak,
+        personas: Callable[[str], Persona] | None = None,
     ):
         """`speak=None`: personas talk with the local Piper voice (for tests that listen)."""
         self.loop = asyncio.new_event_loop()
@@ -79,6 +80,7 @@ class SimulatorThread:
             time_scale=TIME_SCALE,
             cps=cps,
             url_rewrites=url_rewrites or [],
+            personas=personas,
         )
 
     def __enter__(self) -> SimulatorThread:
