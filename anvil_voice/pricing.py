@@ -67,7 +67,9 @@ def _price(value: object, where: str) -> Decimal:
 def parse_prices(overrides: str | dict[str, Any] | None = None) -> PriceTable:
     """The defaults with `overrides` (JSON text or a dict) merged per provider; strict: an
     unknown unit, a negative price or bad JSON is an error (at start-up, not on a call)."""
-    if isinstance(overrides, str):
+    if overrides is None:
+        overrides = {}
+    elif isinstance(overrides, str):
         try:
             overrides = json.loads(overrides) if overrides.strip() else {}
         except json.JSONDecodeError as error:
