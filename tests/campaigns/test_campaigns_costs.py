@@ -3,11 +3,14 @@ pause at it, with the reason on the API."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 import time_machine
+from django.contrib.auth.models import Permission
+from django.urls import reverse
 
 from campaigns import services
 from campaigns.dialling.dispatch import dispatch_due
@@ -232,3 +235,32 @@ def test_a_campaign_is_created_with_a_budget(owner, make_campaign):
     assert response.status_code == 201
     assert response.json()["data"]["budget"]["amount"] == "25.50"
     assert response.json()["data"]["budget"]["state"] == "ok"
+
+
+def test_the_admin_shows_the_costs_of_a_campaign_and_of_each_call(client, owner, make_campaign):
+    user = owner.membership.user
+    user.is_staff = True
+    user.save()
+    user.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label__in=["campaigns", "call_sessions"])
+    )
+    client.force_login(user)
+    campaign = make_campaign(owner.organization, contacts=0, budget_amount=Decimal("1.00"))
+    version = campaign.script.versions.get()
+    session = _call(campaign, version, hour=0, minutes=2, outcome="interested")
+    # What the outcome handler adds when it applies the call.
+    CampaignStats.objects.filter(campaign=campaign).update(cost_total=Decimal("0.028"))
+
+    page = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+    call = client.get(reverse("admin:call_sessions_callsession_change", args=[session.pk]))
+
+    content = page.content.decode()
+    assert re.search(r'id="campaign-cost-total">0.0280 USD<', content)
+    assert re.search(r'id="campaign-cost-per-success">0.0280<', content)
+    assert 'id="campaign-budget" data-state="ok">2.8% of 1.00 USD<' in content
+    assert 'data-key="carrier" data-label="Carrier minutes" data-value="280"' in content
+    assert "0.0280 USD</text>" in content  # the chart writes money, not units
+    detail = call.content.decode()
+    assert 'data-testid="session-cost"' in detail
+    assert "<td>Carrier</td><td>twilio</td><td>120 s → 2 billed min</td><td>0.0280</td>" in detail
+    assert "<th>0.0280 USD</th>" in detail
