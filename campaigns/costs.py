@@ -21,10 +21,10 @@ The budget, checked by the dialler under the campaign's lock before every claim
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
