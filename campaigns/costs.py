@@ -3,9 +3,10 @@ script version and by hour, and its budget.
 
 Spend is the sum of its calls' costs (`sessions.costs`), kept in `CampaignStats.cost_total` by
 the outcome handler in the transaction that applies each finished call, so the budget check
-reads one row. Calls still live are not in it yet: a campaign can end past its budget by at
-most what its live calls cost (bounded by its concurrency), never by a new call placed after
-the budget was spent.
+reads one row; calls that ended and are not applied yet (a conversation still closing) are
+added from the sessions (their price, or their carrier minutes before they are priced). Calls
+still live are not counted: a campaign can end past its budget by at most what its live calls
+cost (bounded by its concurrency), never by a new call placed after the budget was spent.
 
 The budget, checked by the dialler under the campaign's lock before every claim
 (`campaign_budget_pace`):
@@ -33,6 +34,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncHour
 
 from anvil_voice.errors import ApplicationError, InvalidState
+from anvil_voice.pricing import billed_minutes
 from campaigns.models import BudgetState, Campaign, CampaignStats, CampaignStatus
 from campaigns.services import lifecycle
 from sessions.models import CallSession, Outcome, SessionKind
@@ -63,6 +65,27 @@ def _spent(campaign_id: int) -> Decimal:
     return Decimal(value or 0)
 
 
+def _ended_not_applied(campaign_id: int) -> Decimal:
+    """What the campaign's calls that ended but are not in its counters yet cost: their price,
+    or before they are priced (a conversation still closing), their carrier minutes at the
+    table's price. Without it, the seconds between a call's end and its outcome let the dialler
+    place another call past the budget. Reads the pending-outcome partial index."""
+    pending = CallSession.objects.filter(
+        campaign_id=campaign_id,
+        target__isnull=False,
+        outcome_applied_at__isnull=True,
+        ended_at__isnull=False,
+    ).values_list("cost", "carrier", "duration_seconds")
+    total = Decimal("0")
+    for cost, carrier, seconds in pending:
+        if cost is not None:
+            total += Decimal(cost)
+            continue
+        per_minute = settings.COST_PRICES.get(carrier, {}).get("per_minute", Decimal("0"))
+        total += billed_minutes(int(seconds or 0)) * per_minute
+    return total
+
+
 def campaign_budget_pace(campaign: Campaign, *, now: datetime) -> float | None:
     """The share of its pacing the campaign may use now: 1, 0.5 near its budget, or None when
     its budget is spent (the campaign is paused here, inside the caller's transaction).
@@ -72,7 +95,8 @@ def campaign_budget_pace(campaign: Campaign, *, now: datetime) -> float | None:
         if campaign.budget_state:
             Campaign.objects.filter(pk=campaign.pk).update(budget_state="")
         return 1.0
-    state = budget_state_for(amount=campaign.budget_amount, spent=_spent(campaign.pk))
+    spent = _spent(campaign.pk) + _ended_not_applied(campaign.pk)
+    state = budget_state_for(amount=campaign.budget_amount, spent=spent)
     if state != campaign.budget_state:
         Campaign.objects.filter(pk=campaign.pk).update(budget_state=state)
         campaign.budget_state = state

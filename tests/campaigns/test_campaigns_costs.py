@@ -264,3 +264,20 @@ def test_the_admin_shows_the_costs_of_a_campaign_and_of_each_call(client, owner,
     assert 'data-testid="session-cost"' in detail
     assert "<td>Carrier</td><td>twilio</td><td>120 s → 2 billed min</td><td>0.0280</td>" in detail
     assert "<th>0.0280 USD</th>" in detail
+
+
+def test_a_call_that_ended_but_is_not_applied_yet_counts_against_the_budget(
+    owner, make_campaign, frozen
+):
+    campaign = started(make_campaign, owner.organization, spent="0", budget="0.01", contacts=2)
+    assert dispatch_due(now=NOW) == 2
+    first = CallSession.objects.filter(campaign=campaign).first()
+    # The carrier ended it (a minute); its conversation is still closing: not priced, not applied.
+    CallSession.objects.filter(pk=first.pk).update(
+        status=CallStatus.COMPLETED, ended_at=NOW, duration_seconds=40
+    )
+
+    dispatch_due(now=NOW + timedelta(seconds=1))
+
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.budget_state) == (CampaignStatus.PAUSED, "spent")
