@@ -125,7 +125,8 @@ def cpu_metered() -> Iterator[None]:
     """Charge the CPU time this thread spends inside the block to the call in context.
 
     The thread's own clock: CPU of other threads (another call's job, intra-op threads when
-    `SPEECH_MODEL_THREADS` > 1) is not counted here."""
+    `SPEECH_MODEL_THREADS` > 1, and CTranslate2's replica threads, where Whisper computes) is
+    not counted here: for Whisper the figure is a lower bound (docs/benchmarks.md)."""
     meter = call_usage.get()
     if meter is None:
         yield
