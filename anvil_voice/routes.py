@@ -7,6 +7,7 @@ from rest_framework.routers import SimpleRouter
 from anvil_voice.accounts.api import ApiKeyViewSet
 from anvil_voice.webhooks.api.views import WebhookEndpointViewSet
 from campaigns.api.calls import CallsViewSet, SessionCallbackViewSet
+from campaigns.api.costs import CampaignCostViewSet
 from campaigns.api.experiments import CampaignExperimentViewSet
 from campaigns.api.views import (
     CampaignViewSet,
@@ -38,6 +39,8 @@ router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
 router.register("campaigns", CampaignViewSet, basename="campaign")
 # `/campaigns/:id/experiment[/results|/promote]`: the campaign's script experiment.
 router.register("campaigns", CampaignExperimentViewSet, basename="campaign-experiment")
+# `/campaigns/:id/costs` and `/campaigns/:id/budget` (issue 19 part 3).
+router.register("campaigns", CampaignCostViewSet, basename="campaign-cost")
 router.register("contact-lists", ContactListViewSet, basename="contact-list")
 router.register("do-not-call", DoNotCallViewSet, basename="do-not-call")
 router.register("phone-numbers", PhoneNumberViewSet, basename="phone-number")

@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from anvil_voice.capacity import live_call_capacity
 from anvil_voice.env import Env
+from anvil_voice.pricing import PriceTableError, parse_prices
 
 env = Env()
 
@@ -633,3 +634,22 @@ LOGGING = {
         "django.channels.server": {"level": "WARNING"},
     },
 }
+
+# --- Cost per call (issue 19 part 3) ----------------------------------------------------------
+# The price table (`anvil_voice.pricing`: defaults, units, how to override) and its currency.
+COST_CURRENCY = env.get_str("COST_CURRENCY", "USD").upper()
+if len(COST_CURRENCY) != 3 or not COST_CURRENCY.isalpha():
+    raise ImproperlyConfigured("COST_CURRENCY must be a three-letter currency code.")
+try:
+    COST_PRICES = parse_prices(env.get_str("COST_PRICES_JSON", ""))
+except PriceTableError as error:
+    raise ImproperlyConfigured(str(error)) from error
+# A campaign with a budget dials at half pace once it has spent this share (percent) of it,
+# and pauses when it has spent all of it (`campaigns.costs`).
+CAMPAIGNS_BUDGET_SLOW_PERCENT = env.get_int("CAMPAIGNS_BUDGET_SLOW_PERCENT", 90, minimum=1)
+if CAMPAIGNS_BUDGET_SLOW_PERCENT > 100:
+    raise ImproperlyConfigured("CAMPAIGNS_BUDGET_SLOW_PERCENT is a percentage (1-100).")
+# Outcomes that count as a success in "cost per success" (`GET /campaigns/:id/costs`).
+CAMPAIGNS_SUCCESS_OUTCOMES = env.get_list(
+    "CAMPAIGNS_SUCCESS_OUTCOMES", ["interested", "transferred"]
+)

@@ -35,6 +35,7 @@ from anvil_voice.charts import Chart
 from anvil_voice.errors import ApplicationError
 from campaigns import admin_callbacks, admin_contacts, next_dial, selectors, services
 from campaigns.admin_control_room import RETURN_TO_CONTROL_ROOM, ControlRoomAdminMixin
+from campaigns.admin_costs import campaign_cost_panel
 from campaigns.admin_experiments import ExperimentAdminMixin
 from campaigns.admin_panel import (
     LIFECYCLE_VERBS,
@@ -292,6 +293,7 @@ class CampaignAdmin(ExperimentAdminMixin, ControlRoomAdminMixin, OrganizationSco
             "contact_list": campaign.contact_list,
             "outcome_chart": campaign_outcome_chart(campaign),
             "hourly_chart": campaign_hourly_chart(campaign),
+            "costs": campaign_cost_panel(campaign),
             "control_room_url": reverse(
                 "admin:campaigns_campaign_control_room", args=[campaign.pk]
             ),

@@ -250,6 +250,14 @@ class DialOrder(models.TextChoices):
     BEST_TIME = "best_time", "Best time to call: the hours this list answers"
 
 
+class BudgetState(models.TextChoices):
+    """Where a campaign with a budget stands (`campaigns.costs`; blank: under the slow-down
+    share, or no budget)."""
+
+    SLOW = "slow", "Near its budget: dialling at half pace"
+    SPENT = "spent", "Budget spent: paused"
+
+
 class Campaign(models.Model):
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="campaigns"
@@ -322,6 +330,14 @@ class Campaign(models.Model):
     dialling_waiting = models.PositiveIntegerField(default=0, editable=False)
     next_dial_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_dialled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # A spending limit (`campaigns.costs`): near it the dialler halves the pace, at it the
+    # campaign pauses. The currency is the price table's (`COST_CURRENCY`). `budget_state` is
+    # the dialler's last word on it, written when it changes.
+    budget_amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    budget_currency = models.CharField(max_length=3, blank=True)
+    budget_state = models.CharField(
+        max_length=8, choices=BudgetState.choices, blank=True, default="", editable=False
+    )
 
     class Meta:
         ordering = ["-id"]

@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from django.utils import timezone
 
-from campaigns.models import Campaign
+from campaigns import costs
+from campaigns.models import BudgetState, Campaign
 from campaigns.selectors import Dialling, campaign_dialling, next_dial_zone
 
 # Why a campaign places no call, as a person would say it (one per `Dialling.reason`).
@@ -34,6 +35,7 @@ REASON_TEXTS = {
     "nothing_due": "Waiting: no contact is due now.",
     "paused": "Paused.",
     "scheduled": "Scheduled to start.",
+    "budget": costs.BUDGET_SPENT_TEXT,
 }
 # When there is no moment to name: what the next dial waits for instead.
 UNTIMED_NEXT = {
@@ -42,6 +44,7 @@ UNTIMED_NEXT = {
     "nothing_due": "No further call is scheduled: the remaining contacts are on calls or done.",
     "window": "Next dial when the window opens.",
     "paused": "It dials again when resumed.",
+    "budget": costs.BUDGET_SPENT_NEXT,
 }
 
 
@@ -116,6 +119,9 @@ def campaign_dialling_line(
         return None
     moment = now or timezone.now()
     text = REASON_TEXTS.get(dialling.reason, dialling.reason or "")
+    if dialling.state != "idle" and campaign.budget_state == BudgetState.SLOW:
+        percent = settings.CAMPAIGNS_BUDGET_SLOW_PERCENT
+        text += " " + costs.BUDGET_SLOW_TEXT.format(percent=percent)
     if dialling.waiting_for_capacity:
         count = dialling.waiting_for_capacity
         text += f" {count} due contact{'s' if count != 1 else ''} waiting."

@@ -13,6 +13,7 @@ from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
 
 from campaigns.models import (
+    BudgetState,
     CallerId,
     Campaign,
     CampaignContact,
@@ -58,7 +59,7 @@ def caller_id_campaign_names(*, caller_id: CallerId) -> list[str]:
 
 
 DIALLING_STATES = ("dialling", "waiting", "idle")
-DIALLING_REASONS = (*DiallingReason.values, "paused", "scheduled")
+DIALLING_REASONS = (*DiallingReason.values, "paused", "scheduled", "budget")
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,9 @@ def campaign_dialling(campaign: Campaign) -> Dialling:
         )
         return Dialling("waiting", campaign.dialling_reason, campaign.next_dial_at, waiting)
     if campaign.status == CampaignStatus.PAUSED:
-        return Dialling("waiting", "paused", None, 0)
+        # Paused by the dialler at its budget (`campaigns.costs`), or by a person.
+        reason = "budget" if campaign.budget_state == BudgetState.SPENT else "paused"
+        return Dialling("waiting", reason, None, 0)
     if campaign.status == CampaignStatus.SCHEDULED:
         return Dialling("waiting", "scheduled", campaign.start_at, 0)
     return Dialling("idle", None, None, 0)

@@ -19,6 +19,7 @@ from django.utils.safestring import SafeString
 
 from anvil_voice.accounts.admin_scoping import ReadOnlyScopedAdmin
 from sessions import selectors
+from sessions.admin_costs import cost_breakdown_html
 from sessions.models import CallSession
 from voices.storage import audio_response
 
@@ -107,6 +108,7 @@ class CallSessionAdmin(ReadOnlyScopedAdmin):
         ("Compliance", {"fields": ["recording_consent", "compliance_evidence"]}),
         ("Timings", {"fields": ["timings"]}),
         ("Callback", {"fields": ["callback"]}),
+        ("Cost", {"fields": ["cost_breakdown"]}),
     ]
     readonly_fields = [
         "organization",
@@ -130,6 +132,7 @@ class CallSessionAdmin(ReadOnlyScopedAdmin):
         "compliance_evidence",
         "timings",
         "callback",
+        "cost_breakdown",
     ]
 
     class Media:
@@ -248,6 +251,10 @@ class CallSessionAdmin(ReadOnlyScopedAdmin):
             "<th>Back to the agent</th></tr></thead><tbody>{}</tbody></table>",
             rows,
         )
+
+    @admin.display(description="Cost")
+    def cost_breakdown(self, session: CallSession) -> SafeString | str:
+        return cost_breakdown_html(session)
 
     @admin.display(description="Extracted data")
     def extracted_data(self, session: CallSession) -> SafeString | str:

@@ -602,3 +602,45 @@ class Transfer(models.Model):
 
     def __str__(self) -> str:
         return f"Transfer {self.pk} to {self.target_number[:-4]}… ({self.state})"
+
+
+class SessionCost(models.Model):
+    """What one call used and what it cost, by component (`sessions.costs`).
+
+    Usage is written once per conversation when it closes (the close's claim makes it once);
+    the cost is computed from the usage, the carrier's duration and the price table when the
+    session finishes, and recomputed identically if asked again (idempotent). The prices used
+    are kept with it, so a later change of the table does not rewrite what a call cost.
+    `CallSession.cost` / `cost_currency` carry the total (the campaign counters read them)."""
+
+    session = models.OneToOneField(
+        CallSession, on_delete=models.CASCADE, primary_key=True, related_name="cost_detail"
+    )
+    # Usage.
+    carrier = models.CharField(max_length=32, blank=True)
+    carrier_seconds = models.PositiveIntegerField(default=0)
+    carrier_billed_minutes = models.PositiveIntegerField(default=0)
+    transfer_billed_minutes = models.PositiveIntegerField(default=0)
+    stt_provider = models.CharField(max_length=32, blank=True)
+    stt_audio_seconds = models.FloatField(default=0)
+    tts_provider = models.CharField(max_length=32, blank=True)
+    tts_characters = models.PositiveIntegerField(default=0)
+    llm_provider = models.CharField(max_length=32, blank=True)
+    llm_prompt_tokens = models.PositiveIntegerField(default=0)
+    llm_completion_tokens = models.PositiveIntegerField(default=0)
+    llm_requests = models.PositiveIntegerField(default=0)
+    llm_requests_without_usage = models.PositiveIntegerField(default=0)
+    compute_cpu_seconds = models.FloatField(default=0)
+    # Cost by component; `total` is null until computed.
+    carrier_cost = models.DecimalField(max_digits=10, decimal_places=4, default=0)
+    stt_cost = models.DecimalField(max_digits=10, decimal_places=4, default=0)
+    tts_cost = models.DecimalField(max_digits=10, decimal_places=4, default=0)
+    llm_cost = models.DecimalField(max_digits=10, decimal_places=4, default=0)
+    compute_cost = models.DecimalField(max_digits=10, decimal_places=4, default=0)
+    total = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    prices = models.JSONField(default=dict, blank=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Cost of session {self.session_id}: {self.total} {self.currency}"

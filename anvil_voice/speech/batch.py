@@ -16,6 +16,7 @@ import asyncio
 import logging
 from typing import Any
 
+from anvil_voice import usage
 from anvil_voice.speech.inference import Priority, run_inference
 from anvil_voice.speech.protocols import (
     Emit,
@@ -115,6 +116,8 @@ class BatchRecognizer:
     ) -> Final | RecognizerFailure:
         """The utterance's final, or why there is none (naming the utterance)."""
         start_ms, end_ms = utterance.start_ms, utterance.end_ms
+        # 8 kHz mu-law: one byte a sample. A speculative run is work done too, so it counts.
+        usage.record_stt(self.name, len(utterance.audio) / 8000)
         try:
             # On the process's bounded inference executor (`run_inference`). The timeout
             # counts time queued too: a job that has not started by then is never run; one

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from anvil_voice import usage
 from anvil_voice.speech.inference import Priority, run_inference
 from anvil_voice.speech.protocols import CloneResult, OutputFormat, SampleInput, VoiceProvider
 
@@ -282,6 +283,7 @@ class CachingVoiceProvider:
         return line
 
     async def _stream(self, key: CacheKey, line: _Line, voice_id: str, text: str) -> None:
+        usage.record_tts(self.inner.name, text)  # a miss: the provider is paid for the text
         stream = self.inner.stream_synthesize(provider_voice_id=voice_id, text=text)
         try:
             async for chunk in stream:
@@ -351,6 +353,7 @@ class CachingVoiceProvider:
         """In a worker thread: the whole line, unless a live request took it over meanwhile."""
         if not line.begin_in_thread():
             return None
+        usage.record_tts(self.inner.name, text)
         return self.inner.synthesize(
             provider_voice_id=voice_id, text=text, output_format="ulaw_8000"
         )

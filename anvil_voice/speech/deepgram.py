@@ -41,6 +41,7 @@ from urllib.parse import urlencode
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from anvil_voice import usage
 from anvil_voice.speech.protocols import (
     Emit,
     Final,
@@ -292,6 +293,8 @@ class DeepgramRecognizer:
         self._reader = asyncio.create_task(self._read(emit), name="stt-deepgram")
 
     def feed(self, frame: bytes) -> None:
+        # Deepgram bills the audio streamed to it (8 kHz mu-law: one byte a sample).
+        usage.record_stt("deepgram", len(frame) / 8000)
         self._stream.send_audio(frame)
 
     def end_of_utterance(self, utterance: Utterance) -> None:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+from anvil_voice import usage
 from anvil_voice.env import Env
 from anvil_voice.process_singleton import ProcessSingleton
 
@@ -159,8 +160,11 @@ class InferenceExecutor:
         future: asyncio.Future[T] = loop.create_future()
         # Like `asyncio.to_thread`: the job sees the caller's context variables (log fields).
         context = contextvars.copy_context()
+        # `metered`: the job's CPU time is charged to the call in that context (`usage`).
         job = _Job(
-            call=functools.partial(context.run, fn, *args, **kwargs), loop=loop, future=future
+            call=functools.partial(context.run, usage.metered, fn, *args, **kwargs),
+            loop=loop,
+            future=future,
         )
         with self._ready:
             if self._closed:

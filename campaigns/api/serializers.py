@@ -14,6 +14,7 @@ from anvil_voice.api.serializers import (
     CamelCaseSerializer,
 )
 from campaigns import next_dial, selectors
+from campaigns.api.costs import BudgetSerializer, BudgetStatusSerializer, campaign_budget
 from campaigns.contact_fields import TEXT_LIMITS, VARIABLE_VALUE_MAX
 from campaigns.models import (
     CallerId,
@@ -233,6 +234,12 @@ class CampaignWriteSerializer(CamelCaseSerializer):
         "to a day) toward the hours that answer, always inside the calling window; rates from "
         "GET /contact-lists/{id}/answer-rates.",
     )
+    budget = BudgetSerializer(
+        required=False,
+        allow_null=True,
+        help_text="A spending limit: near it dialling slows to half pace, at it the campaign "
+        "pauses (PUT /campaigns/:id/budget changes it).",
+    )
 
 
 class NextDialLocalSerializer(CamelCaseSerializer):
@@ -265,7 +272,8 @@ class CampaignDiallingSerializer(CamelCaseSerializer):
             "deployment's live calls are all in use; due contacts wait queued), pacing (the "
             "campaign's own concurrency or calls-per-second limit), window (outside the "
             "contacts' calling window), nothing_due (no contact due: retries later or all "
-            "called), paused, scheduled (a start time ahead)."
+            "called), paused, scheduled (a start time ahead), budget (paused by the dialler: "
+            "its budget is spent)."
         ),
     )
     next_dial_at = serializers.DateTimeField(
@@ -304,6 +312,7 @@ class CampaignSerializer(CamelCaseModelSerializer):
     )
     dialling = serializers.SerializerMethodField()
     stats = serializers.SerializerMethodField()
+    budget = serializers.SerializerMethodField()
 
     class Meta:
         model = Campaign
@@ -324,6 +333,7 @@ class CampaignSerializer(CamelCaseModelSerializer):
             "completed_at",
             "dialling",
             "stats",
+            "budget",
         ]
         read_only_fields = fields
 
@@ -349,6 +359,10 @@ class CampaignSerializer(CamelCaseModelSerializer):
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_stats(self, campaign: Campaign) -> dict[str, Any]:
         return selectors.campaign_stats(campaign)
+
+    @extend_schema_field(BudgetStatusSerializer(allow_null=True))
+    def get_budget(self, campaign: Campaign) -> dict[str, Any] | None:
+        return campaign_budget(campaign)
 
 
 class CampaignSessionSerializer(CamelCaseModelSerializer):

@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from anvil_voice.api.parsers import BoundedJSONParser
 from anvil_voice.api.schema import BODY_ERROR_STATUSES, error_response
 from anvil_voice.api.views import OrganizationScopedViewSet
-from campaigns import best_time, selectors, services
+from campaigns import best_time, costs, selectors, services
 from campaigns.api.best_time import AnswerRatesQuerySerializer, AnswerRatesSerializer
 from campaigns.api.serializers import (
     CallerIdSerializer,
@@ -316,6 +316,8 @@ class CampaignViewSet(
         campaign = services.campaign_create(
             organization=self.organization, data=serializer.validated_data
         )
+        if budget := serializer.validated_data.get("budget"):
+            campaign = costs.campaign_budget_set(campaign=campaign, **budget)
         return self._render(campaign, status.HTTP_201_CREATED)
 
     @extend_schema(

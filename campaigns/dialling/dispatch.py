@@ -57,7 +57,7 @@ from django.utils import timezone
 
 from anvil_voice.errors import InvalidState
 from anvil_voice.state_machine import transition
-from campaigns import best_time
+from campaigns import best_time, costs
 from campaigns.compliance import GateReason, Schedule, evaluate
 from campaigns.dialling import capacity, fair_share, pacing
 from campaigns.experiments import experiment_arm_chooser
@@ -190,6 +190,10 @@ def claim_due_contacts(*, campaign_id: int, now: datetime, share: int | None = N
         )
         if campaign is None or campaign.status != CampaignStatus.RUNNING:
             return result
+        # Its budget (`campaigns.costs`): spent → paused here; near it → half pace.
+        pace = costs.campaign_budget_pace(campaign, now=now)
+        if pace is None:
+            return result
         due = _due_contacts(campaign.pk, now=now)
         # Unlocked look first: an idle campaign takes no deployment-wide lock.
         if not due.exists():
@@ -203,7 +207,7 @@ def claim_due_contacts(*, campaign_id: int, now: datetime, share: int | None = N
         active = CallSession.objects.filter(
             campaign_id=campaign.pk, status__in=ACTIVE_CALL_STATUSES
         ).count()
-        free = campaign.max_concurrent_calls - active
+        free = costs.paced(campaign.max_concurrent_calls, pace) - active
         if free <= 0:
             _note_dialling(campaign, reason=DiallingReason.PACING, now=now)
             return result
@@ -238,7 +242,7 @@ def claim_due_contacts(*, campaign_id: int, now: datetime, share: int | None = N
             ).values_list("phone_number", flat=True)
         )
         buckets = [
-            (pacing.campaign_bucket(campaign.pk), float(campaign.calls_per_second)),
+            (pacing.campaign_bucket(campaign.pk), float(campaign.calls_per_second) * pace),
             *pacing.organization_buckets(
                 campaign.organization_id, campaign.organization.max_calls_per_second
             ),

@@ -330,6 +330,8 @@ class LLMAgent(ConversationView):
             "model": self.config.model,
             "messages": self.messages,
             "stream": True,
+            # The last chunk then carries the reply's token counts (`sessions.costs`).
+            "stream_options": {"include_usage": True},
         }
         tools = tool_definitions(self.script)
         if tools:

@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 
+from anvil_voice import usage
+
 
 class AgentErrorKind(StrEnum):
     CONNECT = "connect"
@@ -175,6 +177,7 @@ async def stream_chat(
     headers: Mapping[str, str],
     body: Mapping[str, Any],
     timeouts: Timeouts,
+    provider: str = "openai",
 ) -> AsyncIterator[TextDelta | ToolCalls]:
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -182,6 +185,10 @@ async def stream_chat(
     first_deadline = min(started + timeouts.first_token, total_deadline)
     request = client.build_request("POST", url, json=dict(body), headers=dict(headers))
     response = await _open(client, request, first_deadline - loop.time())
+    # The provider's token count for this reply: the last chunk's `usage` when the request
+    # asked for it (`stream_options.include_usage`); charged to the call even when the reply
+    # is cut short (the provider bills what it generated), except for a refused request.
+    reported: dict[str, Any] | None = None
     try:
         if response.status_code >= 400:
             raise AgentError(
@@ -224,6 +231,8 @@ async def stream_chat(
             if parsed is _DONE:
                 break
             assert isinstance(parsed, Mapping)
+            if isinstance(parsed.get("usage"), Mapping):
+                reported = dict(parsed["usage"])
             delta = _delta(parsed)
             if delta.get("tool_calls"):
                 tool_calls.add(delta["tool_calls"])
@@ -235,4 +244,6 @@ async def stream_chat(
         if tool_calls:
             yield ToolCalls(tool_calls.complete())
     finally:
+        if response.status_code < 400:
+            usage.record_llm(provider, reported)
         await response.aclose()

@@ -12,7 +12,15 @@ from rest_framework import serializers
 from anvil_voice.api.serializers import CamelCaseModelSerializer
 from scripts.engine.tools import TOOL_KINDS
 from sessions import selectors
-from sessions.models import CallSession, ScheduledCallback, TranscriptTurn, Transfer
+from sessions.api.costs import SessionCostSerializer
+from sessions.costs import cost_payload
+from sessions.models import (
+    CallSession,
+    ScheduledCallback,
+    SessionCost,
+    TranscriptTurn,
+    Transfer,
+)
 from voices.storage import signed_url
 
 
@@ -190,6 +198,7 @@ class SessionDetailSerializer(SessionSerializer):
     tool_calls = serializers.SerializerMethodField()
     transfers = serializers.SerializerMethodField()
     events = serializers.SerializerMethodField()
+    cost = serializers.SerializerMethodField()
 
     class Meta(SessionSerializer.Meta):
         fields = [
@@ -208,8 +217,14 @@ class SessionDetailSerializer(SessionSerializer):
             "tool_calls",
             "transfers",
             "events",
+            "cost",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(SessionCostSerializer(allow_null=True))
+    def get_cost(self, session: CallSession) -> dict[str, Any] | None:
+        """What the call cost, by component (`sessions.costs`); null until it is priced."""
+        return cost_payload(SessionCost.objects.filter(session_id=session.pk).first())
 
     def get_script(self, session: CallSession) -> dict[str, int] | None:
         version = session.script_version

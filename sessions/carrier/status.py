@@ -40,6 +40,7 @@ from sessions.carrier.calls import (
     outbound_call,
 )
 from sessions.carrier.recording import answered_recording_fields
+from sessions.costs import session_cost_record_safely
 from sessions.live.groups import broadcast, send_control
 from sessions.models import (
     CALL_STATUS_RANK,
@@ -99,6 +100,8 @@ def _record_event(session_id: int, kind: str, data: dict[str, Any]) -> CallEvent
 
 
 def _send_finished(session_id: int) -> None:
+    # Priced first: the receivers (campaign counters, the budget) read the call's cost.
+    session_cost_record_safely(session_id=session_id)
     session = CallSession.objects.filter(pk=session_id).first()
     if session is not None:
         session_finished.send(sender=CallSession, session=session)

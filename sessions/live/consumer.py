@@ -30,6 +30,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
+from anvil_voice import usage
 from anvil_voice.privacy.redaction import redact_value
 from anvil_voice.speech.cache import CachingVoiceProvider
 from anvil_voice.speech.protocols import VoiceProvider
@@ -347,6 +348,9 @@ async def close_conversation(setup: CallSetup, result: PipelineResult) -> None:
     """Store the call's result once (the sink's `on_end`, or the consumer if the sink ran out
     of time) and tell the monitors."""
     summary = conversation_result(result)
+    meter = usage.current()  # set by `on_start` in this task, or inherited by the sink's
+    if meter is not None:
+        summary = dataclasses.replace(summary, usage=meter.as_dict())
     if setup.turn_offset:
         # A resumed conversation: its turns follow the first one's in the same transcript.
         turns = [{**turn, "index": turn["index"] + setup.turn_offset} for turn in summary.turns]
@@ -400,6 +404,8 @@ class LiveCallConsumer(MediaStreamConsumer):
         if setup is None:
             return
         self.setup = setup
+        # The call's usage meter: every task and inference job below inherits it.
+        usage.call_usage.set(usage.CallUsage())
         try:
             agent = build_agent(setup)
             voice, fallback = build_voice(setup)

@@ -35,6 +35,7 @@ from anvil_voice.state_machine import transition
 from scripts.engine import Stance
 from sessions.carrier.recording import disclosure_to_say
 from sessions.carrier.status import send_finished_on_commit
+from sessions.costs import session_usage_record
 from sessions.models import (
     CONVERSATION_STATES,
     TERMINAL_CALL_STATUSES,
@@ -106,6 +107,8 @@ class ConversationResult:
     # "ivr" when the pipeline heard a phone menu (it outranks the carrier's guess: AMD calls
     # most menus a machine); "" when it did not.
     answered_by: str = ""
+    # What the call used of each provider (`anvil_voice.usage.CallUsage.as_dict()`).
+    usage: dict[str, Any] = field(default_factory=dict)
 
 
 def session_conversation_open(*, session_id: int) -> CallSetup | None:
@@ -332,6 +335,8 @@ def session_conversation_close(*, session_id: int, result: ConversationResult) -
                 CallEvent(session_id=session_id, kind=str(event["kind"])[:48], data=event)
                 for event in result.events
             )
+        if result.usage:
+            session_usage_record(session_id=session_id, usage=result.usage)
         CallEvent.objects.create(
             session_id=session_id,
             kind=CallEventKind.CONVERSATION_ENDED,

@@ -119,6 +119,7 @@ def campaign_payload(
         "completedAt": iso(campaign.completed_at),
         "dialling": dialling or IDLE,
         "stats": stats,
+        "budget": None,
     }
 
 

@@ -7,6 +7,11 @@ pipeline (local Whisper and Piper, the scripted agent) over their Media Streams.
 conversation's outcome and the carrier's end meet in `session_finished`, which the campaign's
 outcome handler applies. Retries are reached by moving the (frozen, ticking) clock past the
 retry delays, never by sleeping.
+
+Costs (issue 19): the first run checks every call's cost; the second, two personas one at a
+time under a budget of one cent, checks that the budget pauses the campaign: Val's voicemail
+is billed a started minute, which spends the cent, and the next tick pauses it (reason
+`budget`), so Nick is never called.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 import time_machine
@@ -28,7 +34,7 @@ from campaigns.models import (
     DoNotCallEntry,
 )
 from campaigns.selectors import campaign_stats_payload
-from sessions.models import CallSession
+from sessions.models import CallEvent, CallSession, SessionCost
 from tests.anvil_voice.telephony.test_carrier_harness import (
     AsgiServer,
     SimulatorThread,
@@ -39,6 +45,8 @@ from tests.campaigns.conftest import TUESDAY_MORNING_NY
 from tests.sessions.live_call_support import live_settings, persona_campaign, warm_local_speech
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+CAMPAIGNS = "/api/v1/voice/campaigns"
 
 WAIT = 180.0
 # persona digits → (first name, contact state at the end, outcomes of its calls)
@@ -155,7 +163,88 @@ def test_a_campaign_over_the_personas_runs_to_completed(settings, simulator, asg
     assert stats["progressPercent"] == 100.0
     rebuilt = services.campaign_stats_rebuild(campaign=campaign, save=False)
     assert (rebuilt.calls_finished, rebuilt.completed, rebuilt.exhausted) == (11, 2, 4)
+    # Every call carries its cost (issue 19): answered calls a started minute each at the
+    # default Twilio price, the rest nothing; the local stack's work is compute time, no money.
+    answered = CallSession.objects.filter(campaign=campaign, answered_at__isnull=False)
+    assert {session.cost for session in answered} == {Decimal("0.0140")}
+    assert set(
+        CallSession.objects.filter(campaign=campaign, answered_at__isnull=True).values_list(
+            "cost", flat=True
+        )
+    ) == {Decimal("0")}
+    ivy = SessionCost.objects.get(session__to_number=number("04", "212"))
+    assert ivy.stt_provider == "local-whisper"
+    assert ivy.stt_audio_seconds > 0.3  # Whisper heard her
+    assert ivy.compute_cpu_seconds > 0  # the models' CPU was measured (Whisper's own threads aside)
+    assert (ivy.stt_cost, ivy.tts_cost, ivy.compute_cost) == (0, 0, 0)
+    assert CampaignStats.objects.get(campaign=campaign).cost_total == Decimal("0.0140") * len(
+        answered
+    )
     # The opt-out reached the organization's do-not-call list.
     assert DoNotCallEntry.objects.filter(
         organization=acme, phone_number=number("08", "212")
     ).exists()
+
+
+def test_a_campaigns_calls_carry_their_cost_and_its_budget_pauses_it(
+    settings, simulator, asgi_server, owner
+):
+    live_settings(settings, simulator, asgi_server)
+    campaign = persona_campaign(
+        owner.organization,
+        {"03": "Val", "06": "Nick"},
+        max_concurrent_calls=1,
+        calls_per_second=10,
+        budget_amount=Decimal("0.01"),
+    )
+    with time_machine.travel(TUESDAY_MORNING_NY, tick=True):
+        services.campaign_start(campaign=campaign, actor=services.Actor.named("test"))
+        val = CampaignContact.objects.filter(
+            campaign=campaign, contact__phone_number=number("03", "212")
+        )
+
+        # One tick places Val's call (one at a time). Ticks are not run again until her call
+        # is applied: the budget counts applied calls, and a tick between her call's end and
+        # its outcome could still place the next call (the overshoot docs/decisions.md bounds).
+        assert dispatch_due() == 1
+
+        def val_done() -> bool:
+            time.sleep(0.3)
+            return val.filter(state="pending", attempts=1).exists()
+
+        wait_for(val_done, 180.0, "Val's call to end and be applied")
+        assert dispatch_due() == 0
+        # Let the stream's close and the last callbacks land before the database is flushed.
+        events = CallEvent.objects.filter(session__campaign=campaign)
+        last, since = events.count(), time.monotonic()
+        while time.monotonic() - since < 1.5:
+            time.sleep(0.2)
+            if events.count() != last:
+                last, since = events.count(), time.monotonic()
+
+    campaign.refresh_from_db()
+    [call] = CallSession.objects.filter(campaign=campaign)
+    cost = SessionCost.objects.get(session=call)
+    assert call.to_number == number("03", "212")
+    assert call.outcome == "voicemail"  # a machine answered: billed, like any answer
+    # The simulator's Twilio duration, billed by the started minute at the default price.
+    assert 0 < cost.carrier_seconds <= 60
+    assert (cost.carrier, cost.carrier_billed_minutes) == ("twilio", 1)
+    assert (call.cost, call.cost_currency) == (Decimal("0.0140"), "USD")
+    assert CampaignStats.objects.get(campaign=campaign).cost_total == Decimal("0.0140")
+    # One started minute spent the cent: paused, with the budget as the reason; Nick waits.
+    assert campaign.status == CampaignStatus.PAUSED
+    assert (
+        CampaignContact.objects.get(
+            campaign=campaign, contact__phone_number=number("06", "212")
+        ).attempts
+        == 0
+    )
+    dialling = owner.client.get(f"{CAMPAIGNS}/{campaign.pk}").json()["data"]["dialling"]
+    assert (dialling["state"], dialling["reason"]) == ("waiting", "budget")
+    costs = owner.client.get(f"{CAMPAIGNS}/{campaign.pk}/costs").json()["data"]
+    assert (costs["overall"]["perConnectedCall"], costs["overall"]["perSuccess"]) == (
+        "0.0140",
+        None,  # a voicemail is no success
+    )
+    assert costs["budget"]["state"] == "spent"

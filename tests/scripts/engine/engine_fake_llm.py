@@ -73,3 +73,18 @@ class FakeLLM:
             await response.write(event.encode())
         await response.write_eof()
         return response
+
+
+def usage_chunk(prompt_tokens: int, completion_tokens: int) -> str:
+    """The last chunk OpenAI sends when asked `stream_options: {include_usage: true}`: no
+    choices, the request's token counts."""
+    return sse(
+        {
+            "choices": [],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+    )
