@@ -18,7 +18,7 @@ class AnswerRatesQuerySerializer(CamelCaseSerializer):
     )
 
 
-class RateSerializer(CamelCaseSerializer):
+class AnswerRateSerializer(CamelCaseSerializer):
     attempts = serializers.IntegerField(
         read_only=True, help_text="Dialled calls (reached the carrier) counted."
     )
@@ -33,22 +33,22 @@ class RateSerializer(CamelCaseSerializer):
     )
 
 
-class HourRateSerializer(RateSerializer):
+class HourRateSerializer(AnswerRateSerializer):
     hour = serializers.IntegerField(read_only=True, help_text="Local hour of the callee, 0-23.")
 
 
-class WeekdayRateSerializer(RateSerializer):
+class WeekdayRateSerializer(AnswerRateSerializer):
     weekday = serializers.IntegerField(read_only=True, help_text="0 = Monday ... 6 = Sunday.")
 
 
-class CellRateSerializer(RateSerializer):
+class CellRateSerializer(AnswerRateSerializer):
     weekday = serializers.IntegerField(read_only=True, help_text="0 = Monday ... 6 = Sunday.")
     hour = serializers.IntegerField(read_only=True, help_text="Local hour of the callee, 0-23.")
 
 
 class AnswerRatesSerializer(CamelCaseSerializer):
-    overall = RateSerializer(read_only=True, help_text="The list as a whole.")
-    organization = RateSerializer(
+    overall = AnswerRateSerializer(read_only=True, help_text="The list as a whole.")
+    organization = AnswerRateSerializer(
         read_only=True, help_text="Every list of the organization: the list's prior."
     )
     prior_strength = serializers.FloatField(

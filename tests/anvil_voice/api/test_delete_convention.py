@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from campaigns.factories import (
     ContactListFactory,
     DoNotCallEntryFactory,
 )
-from campaigns.models import CallerId, ContactList, DoNotCallEntry
+from campaigns.models import CallerId, Campaign, ContactList, DoNotCallEntry
 from scripts.factories import ScriptFactory
 from scripts.models import Script
 from sessions.factories import CallSessionFactory
@@ -105,6 +106,11 @@ DELETES: dict[str, tuple[str, Callable[[Any], int], Callable[[int], bool]]] = {
         _spare_key,
         lambda pk: ApiKey.objects.get(pk=pk).revoked_at is not None,
     ),
+    "campaigns-budget": (
+        "/campaigns/{id}/budget",
+        lambda org: CampaignFactory(organization=org, budget_amount=Decimal("50.00")).pk,
+        lambda pk: Campaign.objects.get(pk=pk).budget_amount is None,
+    ),
     "sessions-callback": (
         "/sessions/{id}/callback",
         _callback_session,
@@ -127,7 +133,9 @@ def test_every_delete_answers_204_without_a_body(owner, name):
     assert (response.status_code, response.content) == (204, b"")
     assert "Content-Type" not in response.headers
     assert gone(pk)
-    if name != "api-keys":  # revoking twice keeps the first revocation: still 204
+    # Revoking a key twice keeps the first revocation, removing a budget twice leaves none:
+    # both still 204.
+    if name not in {"api-keys", "campaigns-budget"}:
         assert again.status_code == 404
         assert again.json()["error"]["code"] == "NOT_FOUND"
 
