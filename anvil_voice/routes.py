@@ -13,6 +13,7 @@ from campaigns.api.views import (
     DoNotCallViewSet,
     PhoneNumberViewSet,
 )
+from campaigns.rehearsal.api import CampaignRehearsalViewSet, RehearsalViewSet
 from scripts.api.views import ScriptViewSet
 from sessions.api.views import SessionViewSet
 from voices.api.views import VoiceViewSet
@@ -35,6 +36,9 @@ router.register("sessions", SessionCallbackViewSet, basename="session-callback")
 router.register("calls", CallsViewSet, basename="call")
 router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
 router.register("campaigns", CampaignViewSet, basename="campaign")
+# `/campaigns/:id/rehearsals` and `/rehearsals/:id` (issue 19): simulated, never dialled.
+router.register("campaigns", CampaignRehearsalViewSet, basename="campaign-rehearsal")
+router.register("rehearsals", RehearsalViewSet, basename="rehearsal")
 router.register("contact-lists", ContactListViewSet, basename="contact-list")
 router.register("do-not-call", DoNotCallViewSet, basename="do-not-call")
 router.register("phone-numbers", PhoneNumberViewSet, basename="phone-number")

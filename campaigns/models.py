@@ -492,3 +492,7 @@ class PacingBucket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.tokens:.2f}"
+
+
+# Registered with this app; the rehearsal's own module keeps its code apart (issue 19).
+from campaigns.rehearsal.models import Rehearsal  # noqa: E402, F401
