@@ -18,6 +18,7 @@ from campaigns.rehearsal import population, report
 from campaigns.rehearsal.models import REHEARSAL_STATES, MixSource, Rehearsal, RehearsalStatus
 from campaigns.rehearsal.runner import CallRecord, RunResult, run
 from campaigns.rehearsal.talk import LatencyModel
+from campaigns.tasks import run_rehearsal
 from scripts.engine import ScriptSpec
 from scripts.models import ScriptVersion
 from sessions.models import CallSession, SessionKind, Speaker, TranscriptTurn
@@ -82,8 +83,6 @@ def rehearsal_create(
 
 
 def _enqueue(rehearsal_id: int) -> None:
-    from campaigns.tasks import run_rehearsal
-
     run_rehearsal.delay(rehearsal_id)
 
 

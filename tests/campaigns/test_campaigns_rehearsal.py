@@ -7,6 +7,7 @@ from datetime import UTC, datetime, time
 
 import pytest
 import time_machine
+from django.urls import reverse
 
 from anvil_voice.telephony import carrier as carrier_module
 from campaigns import services
@@ -18,6 +19,7 @@ from sessions.carrier.calls import RehearsalNeverDials, outbound_call
 from sessions.carrier.placement import PlacementOutcome, session_place_call
 from sessions.factories import CallSessionFactory
 from sessions.models import CallSession, TranscriptTurn
+from tests.campaigns.test_campaigns_admin_charts import chart_bars, staff
 
 pytestmark = pytest.mark.django_db
 
@@ -227,3 +229,27 @@ def test_the_api_answers_bad_input_with_the_envelope(
     schema = owner.client.get("/api/v1/voice/schema/", {"format": "json"}).json()
     assert "/api/v1/voice/campaigns/{id}/rehearsals" in schema["paths"]
     assert "/api/v1/voice/rehearsals/{id}" in schema["paths"]
+
+
+def test_the_admin_shows_the_report_with_its_charts_and_each_calls_transcript(
+    client, rehearsed, owner, outsider
+):
+    staff(client, owner)
+    page = client.get(reverse("admin:campaigns_rehearsal_change", args=[rehearsed.pk]))
+    assert page.status_code == 200
+    content = page.content.decode()
+    assert 'data-testid="rehearsal-badge"' in content
+    outcomes = chart_bars(content, "rehearsal-outcomes")
+    assert outcomes == {k: v["count"] for k, v in rehearsed.report["outcomes"].items()}
+    assert sum(chart_bars(content, "rehearsal-latency").values()) > 0
+    first = rehearsed.report["misbehaviours"][0]["sessionId"]
+    call_url = reverse("admin:campaigns_rehearsal_call", args=[rehearsed.pk, first])
+    assert call_url in content
+    call = client.get(call_url)
+    assert call.status_code == 200
+    assert 'data-testid="rehearsal-transcript"' in call.content.decode()
+    listing = client.get(reverse("admin:campaigns_rehearsal_changelist"))
+    assert 'data-testid="rehearsal-badge"' in listing.content.decode()
+    # Another organization's staff: not found.
+    staff(client, outsider)
+    assert client.get(call_url).status_code == 404
