@@ -103,12 +103,18 @@ class Callee:
     contact: Contact  # unsaved: what the gate and the script's variables read
 
 
-def _area_codes(campaign: Campaign) -> list[str]:
-    numbers = Contact.objects.filter(contact_list_id=campaign.contact_list_id).values_list(
-        "phone_number", flat=True
+def _area_codes(campaign: Campaign) -> dict[str, str]:
+    """Area code → US state of the campaign's own contacts (their stored region: looking a
+    number's state up loads the geocoder's data, tens of seconds the first time in a process);
+    New York's 212 when the list has no NANP number."""
+    rows = Contact.objects.filter(contact_list_id=campaign.contact_list_id).values_list(
+        "phone_number", "region"
     )[:500]
-    codes = sorted({number[2:5] for number in numbers if number.startswith("+1")})
-    return codes or ["212"]
+    codes: dict[str, str] = {}
+    for number, region in rows:
+        if number.startswith("+1") and len(number) == 12:
+            codes.setdefault(number[2:5], region or "")
+    return dict(sorted(codes.items())) or {"212": "NY"}
 
 
 def draw(*, campaign: Campaign, mix: Mapping[str, float], size: int, seed: int) -> list[Callee]:
@@ -122,11 +128,13 @@ def draw(*, campaign: Campaign, mix: Mapping[str, float], size: int, seed: int) 
     keys = [key for key, count in counts.items() for _ in range(count)]
     rng = random.Random(seed)  # noqa: S311 - a reproducible draw, not a secret
     rng.shuffle(keys)
-    codes = _area_codes(campaign)
+    regions = _area_codes(campaign)
+    codes = list(regions)
     callees = []
     for index, key in enumerate(keys):
         digits = REHEARSAL_PERSONAS[key]
-        number = f"+1{codes[index % len(codes)]}55501{digits:02d}"
+        code = codes[index % len(codes)]
+        number = f"+1{code}55501{digits:02d}"
         zones = phones.zones_for_number(number)
         contact = Contact(
             organization_id=campaign.organization_id,
@@ -134,7 +142,7 @@ def draw(*, campaign: Campaign, mix: Mapping[str, float], size: int, seed: int) 
             first_name=_FIRST_NAMES[index % len(_FIRST_NAMES)],
             time_zone=zones[0] if zones else "America/New_York",
             time_zone_source=TimeZoneSource.NUMBER,
-            region=phones.infer_region(number) or "",
+            region=regions[code],
         )
         callees.append(Callee(index, PERSONAS[digits], contact))
     return callees

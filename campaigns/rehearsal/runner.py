@@ -25,7 +25,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from types import SimpleNamespace
+from typing import cast
 
 from django.conf import settings
 
@@ -55,7 +56,6 @@ from campaigns.rehearsal.talk import LatencyModel, Talk, final_outcome, talk
 from scripts.engine import ScriptSpec
 from sessions.models import AnsweredBy, CallSession, CallStatus, Outcome
 
-_LIVE = (CampaignContactState.PENDING, CampaignContactState.IN_PROGRESS)
 # The simulated campaign gives up after this long (a campaign that cannot finish: no window).
 MAX_SIMULATED_DAYS = 120
 AMD_MACHINE_MS = 1500.0  # AMD's machine_start verdict after the answer (PERSONAS.md)
@@ -121,16 +121,21 @@ class RunResult:
 
 
 def _session_for(record: CallRecord, campaign: Campaign) -> CallSession:
-    """An unsaved session with what `outcomes.decide` reads."""
-    return CallSession(
-        status=record.status,
-        answered_by=record.answered_by,
-        outcome=record.outcome,
-        end_reason=record.end_reason,
-        carrier_call_sid="RH",
-        placed_at=record.placed_at,
-        extracted={"callback_at": record.callback_at.isoformat()} if record.callback_at else {},
-        campaign=campaign,
+    """What `outcomes.decide` reads of a session, without a model instance (building one costs
+    more than the rest of a rehearsed call)."""
+    return cast(
+        CallSession,
+        SimpleNamespace(
+            status=record.status,
+            answered_by=record.answered_by,
+            outcome=record.outcome,
+            end_reason=record.end_reason,
+            carrier_call_sid="RH",
+            placed_at=record.placed_at,
+            extracted=(
+                {"callback_at": record.callback_at.isoformat()} if record.callback_at else {}
+            ),
+        ),
     )
 
 
@@ -164,24 +169,36 @@ def run(
     serial = 0
     tokens = 1.0
     token_at = start
-    live = contacts  # not finished yet (pending or in progress)
+    # Pending contacts by due time; an entry whose contact moved on since is skipped.
+    queue: list[tuple[datetime, int, _Contact]] = [
+        (start, item.callee.index, item) for item in contacts
+    ]
+    heapq.heapify(queue)
+
+    def enqueue(item: _Contact) -> None:
+        if item.state == CampaignContactState.PENDING and item.next_at is not None:
+            heapq.heappush(queue, (item.next_at, item.callee.index, item))
+
+    def current(entry: tuple[datetime, int, _Contact]) -> bool:
+        at, _index, item = entry
+        return item.state == CampaignContactState.PENDING and item.next_at == at
+
     while True:
         # Finish calls that have ended by now.
         while active and active[0][0] <= clock:
             ended_at, _n, record, item = heapq.heappop(active)
             _apply(item, record, campaign, ended_at)
+            enqueue(item)
         # Refill the pacing bucket.
         tokens = min(max(1.0, cps), tokens + (clock - token_at).total_seconds() * cps)
         token_at = clock
-        live = [c for c in live if c.state in _LIVE]
-        pending = [c for c in live if c.state == CampaignContactState.PENDING]
-        due = sorted(
-            (c for c in pending if c.next_at is not None and c.next_at <= clock),
-            key=lambda c: (c.next_at or clock, c.callee.index),
-        )
-        for item in due:
-            if len(active) >= concurrency or tokens < 1.0:
+        while queue and len(active) < concurrency and tokens >= 1.0:
+            if not current(queue[0]):
+                heapq.heappop(queue)
+                continue
+            if queue[0][0] > clock:
                 break
+            _at, _index, item = heapq.heappop(queue)
             decision = compliance.evaluate(
                 contact=item.callee.contact,
                 schedule=schedule,
@@ -220,22 +237,20 @@ def run(
                 item.state = CampaignContactState.EXHAUSTED
             elif decision.reason == compliance.GateReason.OUTSIDE_CALLING_WINDOW:
                 item.next_at = decision.next_allowed_at
+                enqueue(item)
             elif decision.reason == compliance.GateReason.NO_CALLING_WINDOW:
                 item.state = CampaignContactState.FAILED
                 item.last_outcome = "no_calling_window"
             else:  # the campaign's end: nothing more is called
                 item.next_at = None
+        while queue and not current(queue[0]):
+            heapq.heappop(queue)
         # The next moment anything can happen: a call ends, a contact falls due, a token.
         moments: list[datetime] = []
         if active:
             moments.append(active[0][0])
-        waiting = [
-            c.next_at
-            for c in pending
-            if c.state == CampaignContactState.PENDING and c.next_at is not None
-        ]
-        if waiting:
-            soonest = min(waiting)
+        if queue:
+            soonest = queue[0][0]
             if soonest > clock:
                 moments.append(soonest)
             elif len(active) < concurrency:
@@ -353,7 +368,3 @@ def percentile(values: list[float], share: float) -> float | None:
     ordered = sorted(values)
     rank = max(1, math.ceil(share * len(ordered)))
     return ordered[rank - 1]
-
-
-def summary_counts(result: RunResult) -> dict[str, Any]:
-    return {"calls": len(result.calls), "carrierCalls": result.carrier_calls}
