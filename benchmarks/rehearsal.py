@@ -87,7 +87,7 @@ def _campaign(organization: Any, people: dict[str, int]) -> Any:
     )
 
 
-def _actual_run(campaign: Any) -> tuple[Counter[str], float, float]:
+def _actual_run(campaign: Any, people: dict[str, int]) -> tuple[Counter[str], float, float]:
     """The campaign on the simulator; each callee's last outcome, connect rate, seconds."""
     import time_machine
     from django.conf import settings
@@ -141,7 +141,7 @@ def _actual_run(campaign: Any) -> tuple[Counter[str], float, float]:
                     break
                 clock.shift(timedelta(minutes=2))
     seconds = time.perf_counter() - started
-    for digits in PEOPLE:
+    for digits in people:
         sessions = CallSession.objects.filter(campaign=campaign, to_number__endswith=f"01{digits}")
         print(
             f"actual {digits}: "
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
         size = sum(people.values())
         mix = {persona_for(f"+155501{digits}").key: count for digits, count in people.items()}
         report, rehearsal_seconds = _rehearse(campaign, mix, size)
-        actual, actual_connect, actual_seconds = _actual_run(campaign)
+        actual, actual_connect, actual_seconds = _actual_run(campaign, people)
         predicted = {key: value["count"] for key, value in report["outcomes"].items()}
         keys = sorted(set(predicted) | set(actual))
         print(f"callees: {size}; mix: {mix}")
