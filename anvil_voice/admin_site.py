@@ -59,6 +59,7 @@ SIDEBAR_GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
             ("campaigns.campaign", "campaign"),
             ("call_sessions.callsession", "call"),
             ("call_sessions.scheduledcallback", "event_repeat"),
+            ("campaigns.rehearsal", "theater_comedy"),
         ],
     ),
     (

@@ -15,6 +15,7 @@ from campaigns.api.views import (
     DoNotCallViewSet,
     PhoneNumberViewSet,
 )
+from campaigns.rehearsal.api import CampaignRehearsalViewSet, RehearsalViewSet
 from scripts.api.views import ScriptViewSet
 from sessions.api.views import SessionViewSet
 from voices.api.views import VoiceViewSet
@@ -41,6 +42,9 @@ router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("campaigns", CampaignExperimentViewSet, basename="campaign-experiment")
 # `/campaigns/:id/costs` and `/campaigns/:id/budget` (issue 19 part 3).
 router.register("campaigns", CampaignCostViewSet, basename="campaign-cost")
+# `/campaigns/:id/rehearsals` and `/rehearsals/:id` (issue 19): simulated, never dialled.
+router.register("campaigns", CampaignRehearsalViewSet, basename="campaign-rehearsal")
+router.register("rehearsals", RehearsalViewSet, basename="rehearsal")
 router.register("contact-lists", ContactListViewSet, basename="contact-list")
 router.register("do-not-call", DoNotCallViewSet, basename="do-not-call")
 router.register("phone-numbers", PhoneNumberViewSet, basename="phone-number")

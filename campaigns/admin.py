@@ -383,3 +383,7 @@ class CampaignAdmin(ExperimentAdminMixin, ControlRoomAdminMixin, OrganizationSco
     @admin.action(description="Stop selected campaigns (final)", permissions=["change"])
     def stop_campaigns(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
         self._apply(request, queryset, "stop")
+
+
+# The rehearsals' pages (issue 19), kept in their own module.
+import campaigns.rehearsal.admin  # noqa: E402, F401

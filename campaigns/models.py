@@ -672,3 +672,7 @@ class ExperimentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} at {self.at:%Y-%m-%d %H:%M}"
+
+
+# Registered with this app; the rehearsal's own module keeps its code apart (issue 19).
+from campaigns.rehearsal.models import Rehearsal  # noqa: E402, F401

@@ -27,3 +27,11 @@ def apply_missed_outcomes() -> int:
     from campaigns.dialling.outcomes import apply_missed_outcomes as sweep
 
     return sweep()
+
+
+@shared_task(name="campaigns.tasks.run_rehearsal", ignore_result=True)
+def run_rehearsal(rehearsal_id: int) -> bool:
+    """Run a queued campaign rehearsal on the simulated clock (issue 19): seconds, no calls."""
+    from campaigns.rehearsal.services import rehearsal_run
+
+    return rehearsal_run(rehearsal_id=rehearsal_id)

@@ -163,6 +163,21 @@ class SessionKind(models.TextChoices):
     TEST = "test", "Test call"
 
 
+class RealSessionManager(models.Manager["CallSession"]):
+    """Calls to real people only: a campaign rehearsal's simulated calls (`rehearsal` set) are
+    left out here, the default manager, so every list, statistic, dashboard and export built on
+    `CallSession.objects` excludes them by construction. The rehearsal reads its own through
+    `CallSession.rehearsal_objects`."""
+
+    def get_queryset(self) -> models.QuerySet[CallSession]:
+        return super().get_queryset().filter(rehearsal__isnull=True)
+
+
+class RehearsalSessionManager(models.Manager["CallSession"]):
+    def get_queryset(self) -> models.QuerySet[CallSession]:
+        return super().get_queryset().filter(rehearsal__isnull=False)
+
+
 class CallSession(models.Model):
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="call_sessions"
@@ -251,6 +266,16 @@ class CallSession(models.Model):
     test_call_recorded = models.BooleanField(default=False, db_default=False)
     cost = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
     cost_currency = models.CharField(max_length=3, blank=True)
+    # Set only on a campaign rehearsal's simulated calls (`campaigns.rehearsal`): never dialled,
+    # hidden from `objects` (above). A rehearsal session is never a real call.
+    rehearsal = models.ForeignKey(
+        "campaigns.Rehearsal",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="sessions",
+        editable=False,
+    )
     # When the app above (campaigns) applied the finished call to its contact and counters;
     # its sweeper claims rows where this is still null (`campaigns.dialling.outcomes`).
     outcome_applied_at = models.DateTimeField(null=True, blank=True)
@@ -264,6 +289,10 @@ class CallSession(models.Model):
         related_name="sessions",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    # The first manager is the default one: real calls only (`RealSessionManager`).
+    objects = RealSessionManager()
+    rehearsal_objects = RehearsalSessionManager()
 
     class Meta:
         ordering = ["-id"]

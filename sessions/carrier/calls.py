@@ -55,7 +55,15 @@ def recording_plan(session: CallSession) -> RecordingPlan:
     return RecordingPlan(RecordingMode.AFTER_DISCLOSURE, render(text, variables) if text else "")
 
 
+class RehearsalNeverDials(RuntimeError):
+    """A campaign rehearsal's session reached a carrier path: a bug, never a call."""
+
+
 def outbound_call(session: CallSession) -> OutboundCall:
+    if session.rehearsal_id is not None:
+        # Every carrier request (place, cancel, hang up, look up) is built here: a rehearsal's
+        # simulated call can never become a real one, whatever finds it (issue 19).
+        raise RehearsalNeverDials(f"session {session.pk} is a rehearsal's and is never dialled")
     # Test calls have no campaign: recorded when asked (`recording_plan`), hang up on machines.
     campaign = session.campaign
     return OutboundCall(

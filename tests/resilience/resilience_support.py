@@ -25,6 +25,7 @@ from campaigns.factories import (
 )
 from campaigns.models import CallerId as CallerIdModel
 from campaigns.models import Campaign, CampaignContact, Contact, ContactList, DoNotCallEntry
+from campaigns.rehearsal.models import Rehearsal
 from scripts.factories import ScriptFactory
 from scripts.models import Script
 from sessions.factories import CallEventFactory, CallSessionFactory, TranscriptTurnFactory
@@ -97,6 +98,9 @@ RESOURCES = {
     "do-not-call": "do_not_call",
     "phone-numbers": "caller_id",
     "webhooks": "webhook",
+    "rehearsals": "rehearsal",
+    # Not a path resource: the `{session_id}` of `/rehearsals/{id}/calls/{session_id}`.
+    "rehearsal-calls": "rehearsal_session",
 }
 
 
@@ -117,6 +121,8 @@ class Tenant:
     session: CallSession
     do_not_call: DoNotCallEntry
     webhook: Any
+    rehearsal: Rehearsal
+    rehearsal_session: CallSession
 
     def ids(self) -> dict[str, int]:
         """Path resource (the first segment after /api/v1/voice/) -> this tenant's object id."""
@@ -176,7 +182,21 @@ def build_tenant(organization: Organization, api_key: ApiKey, *, digits: str) ->
         url=f"https://hooks.example.com/{organization.slug}",
         events=["session.completed"],
     )
+    rehearsal = Rehearsal.objects.create(
+        organization=organization,
+        campaign=campaign,
+        mix={"interested": 1.0},
+        mix_source="given",
+        size=1,
+        simulated_start=campaign.created_at,
+        status="completed",
+    )
+    rehearsal_session: CallSession = CallSessionFactory(  # type: ignore[assignment]
+        organization=organization, campaign=campaign, rehearsal=rehearsal, carrier="rehearsal"
+    )
     return Tenant(
+        rehearsal=rehearsal,
+        rehearsal_session=rehearsal_session,
         organization=organization,
         api_key=api_key,
         script=script,

@@ -108,6 +108,7 @@ def fill(path: str, ids: dict[str, int], preview_id: int) -> str:
         assert resource in ids, f"no object of resource {resource!r} in Tenant.ids()"
         path = path.replace("{id}", str(ids[resource]))
     path = path.replace("{preview_id}", str(preview_id))
+    path = path.replace("{session_id}", str(ids["rehearsal-calls"]))
     assert "{" not in path, f"unknown path parameter in {path}"
     return PREFIX + path
 
