@@ -276,7 +276,11 @@ class CallSession(models.Model):
             # The list's filters and orderings at a million sessions (benchmarks.sessions_list):
             # exact `meta.total` counts for "started between" and "minimum duration" read these
             # instead of the table, and `ordering=-duration` walks the null-free duration key.
-            models.Index(fields=["organization", "queued_at"], name="session_org_started_idx"),
+            # The list's default ordering ("startedAt": queued_at, then id) walks the first one,
+            # so a page of any "started between" range, however old, starts with a seek.
+            models.Index(
+                fields=["organization", "queued_at", "id"], name="session_org_started_id_idx"
+            ),
             models.Index(
                 fields=["organization", "duration_seconds"], name="session_org_duration_idx"
             ),
