@@ -515,6 +515,10 @@ class ScheduledCallback(models.Model):
         indexes = [
             # The dispatcher's query: pending callbacks due now, oldest first.
             models.Index(fields=["status", "at"], name="callback_due_idx"),
+            # A session list page's newest callback per row (`sessions.api.views`): one seek
+            # each, whatever the planner guesses of how many callbacks a session has (on the
+            # foreign key's index alone it could walk the primary key backwards instead).
+            models.Index(fields=["source_session", "-id"], name="callback_source_newest_idx"),
         ]
 
     def __str__(self) -> str:

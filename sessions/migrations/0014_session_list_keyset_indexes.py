@@ -1,5 +1,6 @@
 # The session list orders "startedAt" by (queued_at, id): this index replaces
-# (organization, queued_at), which it covers for the "started between" counts too.
+# (organization, queued_at), which it covers for the "started between" counts too; and it reads
+# each row's newest callback by (source_session, id).
 #
 # Built without locking the table: on PostgreSQL, CREATE INDEX CONCURRENTLY (then the old index
 # dropped CONCURRENTLY) keeps the dialler writing sessions while a million-row table is read
@@ -91,5 +92,9 @@ class Migration(migrations.Migration):
         RemoveIndexConcurrentlyOnPostgreSQL(
             model_name="callsession",
             name="session_org_started_idx",
+        ),
+        AddIndexConcurrentlyOnPostgreSQL(
+            model_name="scheduledcallback",
+            index=models.Index(fields=["source_session", "-id"], name="callback_source_newest_idx"),
         ),
     ]
