@@ -49,6 +49,7 @@ QUICK_ROWS = 20_000
 SESSIONS = "/api/v1/voice/sessions"
 SESSION_TABLE = "call_sessions_callsession"
 SEARCH_TERM = "refinance"
+FIRST_PAGE_OLD_RANGE = "started 89-86 days ago, first page"
 
 # Transcript lines; the search term sits in one contact line out of 20.
 AGENT_LINES = [
@@ -214,6 +215,15 @@ def bench_cases(dataset: Dataset) -> list[tuple[str, dict[str, str]]]:
                 "startedBefore": (DATA_NOW - 30 * day).isoformat(),
             },
         ),
+        # The oldest stretch, first page only: what reading by start time costs before the
+        # first row of the range (the pages after it start from their cursor).
+        (
+            FIRST_PAGE_OLD_RANGE,
+            {
+                "startedAfter": (DATA_NOW - 89 * day).isoformat(),
+                "startedBefore": (DATA_NOW - 86 * day).isoformat(),
+            },
+        ),
         ("min duration 300 s", {"minDuration": "300"}),
         ("ordering -duration", {"ordering": "-duration"}),
         (f"text search '{SEARCH_TERM}'", {"search": SEARCH_TERM}),
@@ -349,7 +359,7 @@ def run(
             name=name,
             params=params,
             requests=requests,
-            pages=pages,
+            pages=1 if name == FIRST_PAGE_OLD_RANGE else pages,
             explain=explain,
         )
         summary = case.summary()

@@ -314,7 +314,11 @@ class CallSession(models.Model):
             # The list's filters and orderings at a million sessions (benchmarks.sessions_list):
             # exact `meta.total` counts for "started between" and "minimum duration" read these
             # instead of the table, and `ordering=-duration` walks the null-free duration key.
-            models.Index(fields=["organization", "queued_at"], name="session_org_started_idx"),
+            # The list's default ordering ("startedAt": queued_at, then id) walks the first one,
+            # so a page of any "started between" range, however old, starts with a seek.
+            models.Index(
+                fields=["organization", "queued_at", "id"], name="session_org_started_id_idx"
+            ),
             models.Index(
                 fields=["organization", "duration_seconds"], name="session_org_duration_idx"
             ),
@@ -549,6 +553,10 @@ class ScheduledCallback(models.Model):
         indexes = [
             # The dispatcher's query: pending callbacks due now, oldest first.
             models.Index(fields=["status", "at"], name="callback_due_idx"),
+            # A session list page's newest callback per row (`sessions.api.views`): one seek
+            # each, whatever the planner guesses of how many callbacks a session has (on the
+            # foreign key's index alone it could walk the primary key backwards instead).
+            models.Index(fields=["source_session", "-id"], name="callback_source_newest_idx"),
         ]
 
     def __str__(self) -> str:

@@ -116,7 +116,13 @@ class KeysetCursorPagination(BasePagination):
     # --- paging ---------------------------------------------------------------------------
     @staticmethod
     def _after(ordering: list[str], values: list[Any]) -> Q:
-        """Rows strictly after `values` in `ordering` (lexicographic keyset condition)."""
+        """Rows strictly after `values` in `ordering` (lexicographic keyset condition).
+
+        With several fields it also says the first field's bound on its own (`a <= x AND (a < x
+        OR (a = x AND id < y))`): the same rows, but a database reads that bound as where to
+        start in an index on the ordering, where the OR alone made it walk from the first row
+        and filter (a page at depth N cost N index entries).
+        """
         condition = Q()
         for index, field in enumerate(ordering):
             name = field.lstrip("-")
@@ -126,6 +132,10 @@ class KeysetCursorPagination(BasePagination):
                 earlier_name = ordering[earlier].lstrip("-")
                 step &= Q(**{earlier_name: values[earlier]})
             condition |= step
+        if len(ordering) > 1:
+            first = ordering[0]
+            bound = "lte" if first.startswith("-") else "gte"
+            condition = Q(**{f"{first.lstrip('-')}__{bound}": values[0]}) & condition
         return condition
 
     def paginate_queryset(  # type: ignore[override]

@@ -21,11 +21,12 @@ def test_the_sessions_benchmark_measures_every_case_on_a_small_load() -> None:
     assert 250 < figures["rows"] < 340
     assert figures["turns"] == TranscriptTurn.objects.count() > 0
     cases = {case["name"]: case for case in figures["cases"]}
-    assert len(cases) == len(lines) - 1 == 7
+    assert len(cases) == len(lines) - 1 == 8
     # Scoping: the unfiltered list counts the benchmarked organization's rows only.
     assert cases["no filter"]["total"] == figures["rows"]
     assert cases["no filter"]["pages"] == 2
     assert 0 < cases["outcome"]["total"] < figures["rows"]
+    assert cases[sessions_list.FIRST_PAGE_OLD_RANGE]["pages"] == 1
     for case in cases.values():
         assert case["requests"] == case["pages"]
         assert case["api_p50"] > 0

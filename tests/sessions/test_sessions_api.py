@@ -592,6 +592,25 @@ def test_it_orders_and_pages_by_start_time_and_duration(owner):
     assert long_calls == [sessions[6].pk, sessions[3].pk, sessions[0].pk]
 
 
+def test_start_time_orders_by_when_the_session_started_then_by_id(owner):
+    # Ids and start times disagree here (ids follow creation; an imported or back-dated
+    # session starts earlier): "startedAt" is the start time, ties broken by id, on every page.
+    starts = [at(10), at(9), at(11), at(9), at(12)]
+    sessions = [CallSessionFactory(organization=owner.organization, queued_at=t) for t in starts]
+    by_start = [s.pk for s in sorted(sessions, key=lambda s: (s.queued_at, s.pk))]
+
+    oldest = walk(owner.client, {"limit": 2, "ordering": "startedAt"})
+    newest = walk(owner.client, {"limit": 1})
+    in_range = walk(
+        owner.client,
+        {"limit": 1, "startedAfter": "2026-11-24T09:00:00Z", "startedBefore": "2026-11-24T11:00Z"},
+    )
+
+    assert oldest == by_start
+    assert newest == by_start[::-1]
+    assert in_range == [sessions[0].pk, sessions[3].pk, sessions[1].pk]
+
+
 def test_duration_orders_as_its_alias_durationseconds_with_the_same_cursors(owner):
     for seconds in [30, None, 10, 5]:
         CallSessionFactory(organization=owner.organization, duration_seconds=seconds)

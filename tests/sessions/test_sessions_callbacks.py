@@ -3,12 +3,14 @@ placing them on time in the session's campaign, whatever its status, never twice
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
 import time_machine
 from django.db import IntegrityError, connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from campaigns.dialling.callbacks import (
@@ -134,6 +136,29 @@ def test_the_listing_and_the_detail_show_the_callback_and_the_filter_finds_it(ow
     assert detail["callback"] == rows[call.pk]["callback"]
     assert [row["id"] for row in scheduled] == [call.pk]
     assert [row["id"] for row in unscheduled] == [other.pk]
+
+
+def test_the_listing_reads_callbacks_only_for_a_page_that_has_some(owner, call, frozen):
+    for _ in range(3):
+        campaign_call(owner.organization)
+    post(owner, call, {"at": IN_WINDOW, "note": "Call me"})
+
+    def tables_read(params: dict[str, str]) -> list[str]:
+        with CaptureQueriesContext(connection) as captured:
+            assert owner.client.get(SESSIONS, params).status_code == 200
+        # Each query's own table, not a subquery's (aliased U0, U1...).
+        main_table = re.compile(r'FROM "(\w+)"(?! "?U\d)')
+        found = (main_table.search(query["sql"]) for query in captured.captured_queries)
+        return [match.group(1) for match in found if match and "call_sessions" in match.group(1)]
+
+    # The count and the page; the page's sessions' callbacks in one more query when any has
+    # one, none otherwise; never a query per row (a column the list needs left unloaded).
+    assert tables_read({"callbackScheduled": "false"}) == ["call_sessions_callsession"] * 2
+    assert tables_read({"callbackScheduled": "true"}) == [
+        "call_sessions_callsession",
+        "call_sessions_callsession",
+        "call_sessions_scheduledcallback",
+    ]
 
 
 def test_the_filter_counts_the_callees_callback_by_its_row_not_by_what_was_said(owner, frozen):
