@@ -64,6 +64,12 @@ def session_page(*, request: Request, queryset: QuerySet[CallSession], view: API
     reject_unknown_params(request.query_params)
     ordering = session_ordering(request.query_params)
     queryset = with_latest_callback(selectors.session_with_duration_key(queryset))
+    if columns := SessionSerializer().read_columns():
+        # Only what a row shows (and the page's ordering, for the cursor): the other columns
+        # were parsed and converted for every row and never shown.
+        model_fields = {field.name for field in CallSession._meta.concrete_fields}
+        ordering_fields = (name.lstrip("-") for name in ordering or ())
+        queryset = queryset.only(*columns, *(n for n in ordering_fields if n in model_fields))
     # Without a filter parameter the filterset changes nothing: skip its form (FilterBackend).
     if any(name in request.query_params for name in SessionFilter.base_filters):
         filterset = SessionFilter(request.query_params, queryset=queryset, request=request)
