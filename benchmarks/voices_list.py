@@ -63,9 +63,17 @@ def seed(*, voices: int) -> str:
 
 
 def start_server(
-    *, server: str, port: int, conn_max_age: int | None = None, settings_dir: Path | None = None
+    *,
+    server: str,
+    port: int,
+    conn_max_age: int | None = None,
+    settings_dir: Path | None = None,
+    tree: Path = BASE_DIR,
 ) -> subprocess.Popen[bytes]:
     """The ASGI app in a subprocess with this process's environment (database, settings).
+
+    `tree` is the source tree served: this checkout, or for a baseline in the same run an
+    older commit's files (`git archive <commit> | tar -x -C DIR`) with this checkout's venv.
 
     `conn_max_age` overrides the database's CONN_MAX_AGE through a settings module that wraps
     the project's: Django documents persistent connections as unsuitable under ASGI (every
@@ -80,8 +88,10 @@ def start_server(
             "from anvil_voice.settings import *  # noqa: F403\n"
             f'DATABASES["default"]["CONN_MAX_AGE"] = {conn_max_age}  # noqa: F405\n'
         )
-        env["PYTHONPATH"] = os.pathsep.join([str(wrapper), str(BASE_DIR)])
+        env["PYTHONPATH"] = os.pathsep.join([str(wrapper), str(tree)])
         env["DJANGO_SETTINGS_MODULE"] = "bench_server_settings"
+    else:
+        env["PYTHONPATH"] = str(tree)
     if server == "daphne":
         command = [str(bin_dir / "daphne"), "-b", "127.0.0.1", "-p", str(port), "-v", "0"]
     else:
@@ -90,7 +100,7 @@ def start_server(
             "--log-level", "warning", "--no-access-log", "--lifespan", "off",
         ]  # fmt: skip
     command.append("anvil_voice.asgi:application")
-    return subprocess.Popen(command, cwd=BASE_DIR, env=env)  # noqa: S603
+    return subprocess.Popen(command, cwd=tree, env=env)  # noqa: S603
 
 
 def wait_ready(base_url: str, process: subprocess.Popen[bytes], timeout: float = 90) -> None:
@@ -156,6 +166,7 @@ def run(
     levels: list[int],
     seconds: float,
     report: Any = print,
+    baseline_url: str | None = None,
 ) -> list[dict[str, Any]]:
     import httpx
 
@@ -184,6 +195,24 @@ def run(
             f"errors) | health {health['rps']:7.1f} req/s p50 {health['p50']:7.1f} ms "
             f"p99 {health['p99']:7.1f} ms | health/voices throughput {row['ratio']:.2f}"
         )
+        if baseline_url is not None:
+            # The baseline server right after, at the same level: the box's load drifts slowly.
+            old = asyncio.run(
+                drive(
+                    base_url=baseline_url,
+                    path=VOICES,
+                    headers=headers,
+                    clients=clients,
+                    seconds=seconds,
+                )
+            )
+            row["baseline"] = old
+            row["speedup"] = voices["rps"] / old["rps"] if old["rps"] else float("inf")
+            report(
+                f"{clients:>3} clients: GET /voices {old['rps']:7.1f} req/s p50 {old['p50']:7.1f}"
+                f" ms p99 {old['p99']:7.1f} ms ({old['errors']:.0f} errors) on the baseline tree"
+                f" | this tree / baseline {row['speedup']:.2f}"
+            )
     return results
 
 
@@ -195,6 +224,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn")
     parser.add_argument("--quick", action="store_true", help="1,4,16 clients, 2 s each")
     parser.add_argument("--database", default="bench_voices")
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        default=None,
+        help="also serve this source tree (e.g. `git archive <old commit> | tar -x -C DIR`) "
+        "from the same database with the same venv, and drive it right after this tree at "
+        "every level: the before/after throughput in one run",
+    )
     parser.add_argument(
         "--conn-max-age",
         type=int,
@@ -220,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.db import connection
 
     server = None
+    baseline = None
     settings_dir = None
     try:
         api_key = seed(voices=args.voices)
@@ -240,15 +278,35 @@ def main(argv: list[str] | None = None) -> int:
         )
         base_url = f"http://127.0.0.1:{port}"
         wait_ready(base_url, server)
+        baseline_url = None
+        if args.baseline_tree is not None:
+            baseline_port = free_port()
+            baseline = start_server(
+                server=args.server,
+                port=baseline_port,
+                conn_max_age=conn_max_age,
+                settings_dir=settings_dir,
+                tree=args.baseline_tree.resolve(),
+            )
+            baseline_url = f"http://127.0.0.1:{baseline_port}"
+            wait_ready(baseline_url, baseline)
         setting = "" if conn_max_age is None else f" (CONN_MAX_AGE={conn_max_age})"
         print(
             f"{args.server}, one process, database {vendor}{setting}; {args.voices} voices; "
             f"{seconds} s per level and endpoint"
         )
-        run(base_url=base_url, api_key=api_key, levels=levels, seconds=seconds)
+        run(
+            base_url=base_url,
+            api_key=api_key,
+            levels=levels,
+            seconds=seconds,
+            baseline_url=baseline_url,
+        )
     finally:
         if server is not None:
             stop_process(server)
+        if baseline is not None:
+            stop_process(baseline)
         if settings_dir is not None:
             shutil.rmtree(settings_dir, ignore_errors=True)
         teardown_bench_environment(admin_url=admin_url, database=args.database, keep=False)

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import Count, Prefetch, QuerySet, Sum
+from django.db.models import (
+    F,
+    FloatField,
+    Func,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    QuerySet,
+    Subquery,
+)
 
 from anvil_voice.accounts.models import Organization
 from scripts.models import Script
@@ -27,9 +37,35 @@ ACTIVE_CAMPAIGN_STATUSES = ("running", "paused")
 
 
 def voice_list() -> QuerySet[Voice]:
-    """Voices with their sample count and total sample seconds (one query for a page)."""
+    """Voices with their sample count and total sample seconds (one query for a page).
+
+    A clone of one queryset built once (`_voice_list`): resolving the two subqueries costs
+    several times what cloning the resolved query does, on every request (the same as a DRF
+    view's class-level `queryset`, which DRF clones per request).
+    """
+    return _voice_list().all()
+
+
+@functools.cache
+def _voice_list() -> QuerySet[Voice]:
+    """The annotated voice queryset (never evaluated itself: callers get clones).
+
+    Each is a correlated subquery on the samples' voice index, computed for the page's rows
+    only; a join with GROUP BY aggregated every voice of the organization (and grouped by
+    every column on SQLite) before the page was cut, and made the total's count a query
+    around the whole grouped listing. COUNT and SUM without GROUP BY answer one row even for a
+    voice with no samples (0 and NULL, as the join did).
+    """
+    samples = VoiceSample.objects.filter(voice=OuterRef("pk")).order_by()
     return Voice.objects.annotate(
-        sample_count=Count("samples"), sample_seconds=Sum("samples__duration_seconds")
+        sample_count=Subquery(
+            samples.annotate(n=Func(F("id"), function="COUNT")).values("n"),
+            output_field=IntegerField(),
+        ),
+        sample_seconds=Subquery(
+            samples.annotate(s=Func(F("duration_seconds"), function="SUM")).values("s"),
+            output_field=FloatField(),
+        ),
     )
 
 

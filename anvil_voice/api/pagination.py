@@ -114,6 +114,10 @@ class KeysetCursorPagination(BasePagination):
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     # --- paging ---------------------------------------------------------------------------
+    def count(self, queryset: QuerySet[Any]) -> int:
+        """`meta.total`: every row the filters match, whatever the page."""
+        return queryset.count()
+
     @staticmethod
     def _after(ordering: list[str], values: list[Any]) -> Q:
         """Rows strictly after `values` in `ordering` (lexicographic keyset condition).
@@ -146,13 +150,16 @@ class KeysetCursorPagination(BasePagination):
         cursor = self._parse_cursor(request, len(ordering))
         if cursor is not None:
             cursor = self._coerce(queryset, ordering, cursor)
-        self.total = queryset.count()
         page_qs = queryset.order_by(*ordering)
         if cursor is not None:
             page_qs = page_qs.filter(self._after(ordering, cursor))
         rows: list[Model] = list(page_qs[: self.limit + 1])
         self.has_more = len(rows) > self.limit
         rows = rows[: self.limit]
+        # A first page that holds every row already knows the total: most tenants' voices,
+        # scripts and campaigns fit in one page, and the count is a second query (with the
+        # listing's annotations, often as costly as the page). Any other page counts.
+        self.total = len(rows) if cursor is None and not self.has_more else self.count(queryset)
         if self.has_more and rows:
             last = rows[-1]
             self.next_cursor = self._encode_cursor(

@@ -7,10 +7,11 @@ schema all agree without a key-rewriting renderer that would also mangle user da
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Mapping
 from operator import attrgetter
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db.models import Model
@@ -45,8 +46,48 @@ class StrictFieldsMixin:
         return super().to_internal_value(data)  # type: ignore[misc]
 
 
+def _fresh(field: serializers.Field) -> serializers.Field:
+    """An unbound copy of a template field for one serializer instance.
+
+    A plain field keeps no state between requests but what `bind()` sets, so a shallow copy
+    of the (never bound) template is a new field; one that holds other fields (a nested
+    serializer, a list or dict field's child, a relation) is deep-copied, as DRF copies its
+    declared fields, so its children are bound to the copy and reach this request's context.
+    """
+    if not (
+        isinstance(field, serializers.BaseSerializer | RelatedField | serializers.ManyRelatedField)
+        or hasattr(field, "child")
+        or hasattr(field, "child_relation")
+    ):
+        return copy.copy(field)
+    # DRF's deep copy rebuilds the field from its arguments: the source the camelCase rename
+    # set afterwards is carried over by hand.
+    fresh = copy.deepcopy(field)
+    fresh.source = field.source
+    return fresh
+
+
 class CamelCaseMixin:
+    """camelCase names on the wire; the fields are built once per serializer class.
+
+    DRF rebuilds a serializer's fields for every instance: declared fields deep-copied, model
+    fields introspected and constructed (a third of a 50-row listing's serializing, measured in
+    docs/benchmarks.md "API CPU"). What they are depends only on the class (its declarations
+    and `Meta`), so the first instance's set is kept as a template and each instance gets a
+    copy (`_fresh`). A serializer whose fields depend on the request adjusts them in its own
+    `get_fields` after `super().get_fields()` (that part runs for every instance), never in
+    `build_field` or `get_extra_kwargs`.
+    """
+
+    _field_templates: ClassVar[dict[type, dict[str, serializers.Field]]] = {}
+
     def get_fields(self) -> dict[str, serializers.Field]:
+        template = CamelCaseMixin._field_templates.get(type(self))
+        if template is None:
+            template = CamelCaseMixin._field_templates[type(self)] = self._build_fields()
+        return {name: _fresh(field) for name, field in template.items()}
+
+    def _build_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()  # type: ignore[misc]
         renamed: dict[str, serializers.Field] = {}
         for name, field in fields.items():
@@ -85,6 +126,12 @@ class ReadPlanMixin:
             )
             plan = []
             for field in self._readable_fields:  # type: ignore[attr-defined]
+                if isinstance(field, serializers.DateTimeField) and "timezone" not in vars(field):
+                    # DRF asks for the current time zone on every value (a context-local read,
+                    # a third of a listing's serializing); it cannot change within the request
+                    # this serializer answers, so it is read once. DRF honours the attribute as
+                    # it would a `default_timezone` argument.
+                    field.timezone = field.default_timezone()  # type: ignore[assignment]
                 attrs = field.source_attrs
                 simple = (
                     len(attrs) == 1
@@ -95,6 +142,43 @@ class ReadPlanMixin:
                 plan.append((field.field_name, attrgetter(attrs[0]) if simple else None, field))
             plans[model] = plan
         return plan
+
+    def read_columns(self) -> list[str] | None:
+        """The model fields a row of this serializer reads, for `QuerySet.only()`; None when
+        that is not known (then every column is loaded, as before).
+
+        A listing's rows are built from every column the table has, and converting the ones
+        no field shows (timestamps parsed, JSON decoded) costs as much as those it shows. A
+        field whose source is a field of the model reads that field; a method field reads
+        what `Meta.method_columns` names for it, and one it does not name makes the answer
+        None: a column left out would be read again per row, one query each.
+        """
+        cache = ReadPlanMixin._read_columns
+        if type(self) not in cache:
+            cache[type(self)] = self._find_read_columns()
+        return cache[type(self)]
+
+    _read_columns: ClassVar[dict[type, list[str] | None]] = {}
+
+    def _find_read_columns(self) -> list[str] | None:
+        meta = getattr(self, "Meta", None)
+        model = getattr(meta, "model", None)
+        if model is None:
+            return None
+        method_columns: Mapping[str, list[str]] = getattr(meta, "method_columns", {})
+        names = {field.name for field in model._meta.concrete_fields}
+        columns = {model._meta.pk.name}
+        for field in self._readable_fields:  # type: ignore[attr-defined]
+            if isinstance(field, serializers.SerializerMethodField):
+                declared = method_columns.get(field.method_name.removeprefix("get_"))
+                if declared is None:
+                    return None
+                columns.update(declared)
+            elif len(field.source_attrs) == 1 and field.source_attrs[0] in names:
+                columns.add(field.source_attrs[0])
+            else:
+                return None
+        return sorted(columns)
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
         row: dict[str, Any] = {}

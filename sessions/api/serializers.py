@@ -160,6 +160,12 @@ class SessionSerializer(CamelCaseModelSerializer):
             "callback",
         ]
         read_only_fields = fields
+        # What each method field reads of the row (`read_columns`: the list loads only these).
+        method_columns = {
+            "has_recording": ["recording"],
+            "callback_at": ["extracted"],
+            "callback": [],
+        }
 
     def get_has_recording(self, session: CallSession) -> bool:
         return bool(session.recording)

@@ -44,28 +44,12 @@ from voices.storage import audio_response
 TRANSCRIPT_FORMATS = ("json", "txt", "vtt")
 
 
-# The columns a list row reads (`SessionSerializer`: its fields, `recording` for hasRecording,
-# `extracted` for callbackAt). The rest of a session (variables, compliance, latency, summary,
+# The columns a list row reads, derived from `SessionSerializer` (its fields, and
+# `Meta.method_columns`: `recording` for hasRecording, `extracted` for callbackAt). The rest of a session (variables, compliance, latency, summary,
 # the carrier's ids...) is the detail's: at 50 rows a page, loading and decoding it was a
 # fifth of the page's server time. A column missing here would cost a query per row: the list
 # tests count the queries.
-LIST_COLUMNS = (
-    "id",
-    "kind",
-    "campaign_id",
-    "contact_id",
-    "to_number",
-    "from_number",
-    "status",
-    "answered_by",
-    "outcome",
-    "queued_at",
-    "answered_at",
-    "ended_at",
-    "duration_seconds",
-    "recording",
-    "extracted",
-)
+LIST_COLUMNS: tuple[str, ...] = tuple(SessionSerializer().read_columns() or ())
 
 
 def with_latest_callback_id(queryset: QuerySet[CallSession]) -> QuerySet[CallSession]:
@@ -101,7 +85,7 @@ def session_page(*, request: Request, queryset: QuerySet[CallSession], view: API
     """
     reject_unknown_params(request.query_params)
     ordering = session_ordering(request.query_params)
-    queryset = with_latest_callback_id(queryset.only(*LIST_COLUMNS))
+    queryset = with_latest_callback_id(queryset.only(*LIST_COLUMNS) if LIST_COLUMNS else queryset)
     if "duration_key" in {field.lstrip("-") for field in ordering}:
         queryset = selectors.session_with_duration_key(queryset)
     # Without a filter parameter the filterset changes nothing: skip its form (FilterBackend).

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 from rest_framework import serializers
 
-from anvil_voice.api.serializers import ReadPlanMixin
+from anvil_voice.api.serializers import CamelCaseMixin, ReadPlanMixin
 from campaigns.api.serializers import CampaignSerializer, ContactSerializer
 from campaigns.factories import CampaignFactory, ContactFactory
 from scripts.api.serializers import ScriptSerializer
@@ -63,8 +63,10 @@ def test_model_rows_read_the_same_as_with_drf(acme, monkeypatch):
         planned.append(list(serializer.to_representation(instance).items()))
         plan = serializer._read_plans[type(instance)]
         assert any(read is not None for _, read, _ in plan), "columns are read directly"
-    # The same serializers (their own overrides included) with DRF's reading instead.
+    # The same serializers (their own overrides included) with DRF's reading instead, and
+    # their fields built by DRF for the instance (not copied from the class's template).
     monkeypatch.setattr(ReadPlanMixin, "to_representation", _drf)
+    monkeypatch.setattr(CamelCaseMixin, "get_fields", CamelCaseMixin._build_fields)
     for (serializer, instance), expected in zip(cases, planned, strict=True):
         fresh = type(serializer)()
         assert list(fresh.to_representation(instance).items()) == expected, serializer
@@ -81,3 +83,37 @@ def test_a_dict_row_keeps_drfs_path():
     serializer = CamelRow()
     assert serializer.to_representation(row) == _drf(serializer, row) == {"firstName": "Ada"}
     assert all(read is None for _, read, _ in serializer._read_plans[dict])
+
+
+def test_template_fields_are_copies_bound_to_each_serializer():
+    first, second = VoiceDetailSerializer(), VoiceDetailSerializer(context={"n": 2})
+    for name, field in first.fields.items():
+        assert second.fields[name] is not field
+        assert field.parent is first
+        assert second.fields[name].parent is second
+    # A nested serializer's own fields reach its new parent's context.
+    assert second.fields["samples"].child.context == {"n": 2}
+
+
+@pytest.mark.django_db
+def test_the_session_list_loads_only_what_a_row_shows_in_fixed_queries(owner):
+    columns = SessionSerializer().read_columns()
+    assert columns is not None
+    assert {"recording", "extracted", "queued_at", "campaign"} <= set(columns)
+    assert "compliance" not in columns
+    assert "summary" not in columns
+    assert SessionDetailSerializer().read_columns() is None  # method fields it cannot know
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert owner.client.get("/api/v1/voice/sessions?ordering=duration").status_code == 200
+        return len(captured)
+
+    CallSessionFactory.create(organization=owner.organization)
+    queries()  # the key's lookup and its last-used time: once, then cached
+    one = queries()
+    CallSessionFactory.create_batch(3, organization=owner.organization, duration_seconds=7)
+    assert queries() == one  # no deferred column read again per row
