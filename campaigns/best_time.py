@@ -241,10 +241,6 @@ def cached_answer_rates(campaign: Campaign) -> AnswerRates:
     return rates
 
 
-def forget_answer_rates(contact_list_id: int) -> None:
-    cache.delete(_cache_key(contact_list_id))
-
-
 def answer_rates_payload(rates: AnswerRates) -> dict[str, Any]:
     """The API's and the admin's view: by hour, by weekday and by (weekday, hour), with counts."""
 

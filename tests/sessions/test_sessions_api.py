@@ -216,6 +216,7 @@ def test_it_shows_the_full_session(owner, finished):
                 "firstAt": "2026-11-24T10:00:00Z",
                 "lastAt": "2026-11-24T10:03:00Z",
             },
+            "cost": None,  # priced when the call ends (campaigns.costs)
         },
     }
 
