@@ -330,6 +330,7 @@ class ClientSpec:
     window: tuple[float, float]  # wall-clock times: frames due in it are measured
     stop_at: float
     speech: bool  # frames of a speech-like pattern instead of digital silence
+    output: str  # where the client writes its result (JSON)
 
 
 @dataclass
@@ -458,12 +459,25 @@ async def run_clients(spec: ClientSpec) -> ClientResult:
 
 
 def client_main() -> None:
-    """A client process: the spec on stdin, the result on stdout (JSON)."""
+    """A client process: the spec on stdin, the result in the spec's output file (JSON)."""
     import uvloop
 
     spec = ClientSpec(**json.loads(sys.stdin.read()))
     result = uvloop.run(run_clients(spec))
-    sys.stdout.write(json.dumps(dataclasses.asdict(result)))
+    result.handling_ms = [round(ms, 3) for ms in result.handling_ms]
+    Path(spec.output).write_bytes(orjson.dumps(dataclasses.asdict(result)))
+
+
+@functools.cache
+def stack_dir() -> Path:
+    """A scratch directory for the clients' results (removed at exit)."""
+    import atexit
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="bench-media-clients-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 @dataclass
@@ -496,6 +510,8 @@ def level(
     warm_up = 2.0 + len(tokens) * 0.02
     window = (start_at + warm_up, start_at + warm_up + seconds)
     processes = []
+    outputs = []
+    scratch = stack_dir()
     for part in range(clients):
         share = tokens[part::clients]
         if not share:
@@ -508,10 +524,12 @@ def level(
             window=window,
             stop_at=window[1] + 0.5,
             speech=speech,
+            output=str(scratch / f"client-{part}.json"),
         )
+        outputs.append(Path(spec.output))
         command = [sys.executable, "-m", "benchmarks.media_servers", "--client"]
         process = subprocess.Popen(  # noqa: S603 (our interpreter)
-            command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            command, env=env, stdin=subprocess.PIPE
         )
         assert process.stdin is not None
         process.stdin.write(json.dumps(dataclasses.asdict(spec)).encode())
@@ -522,11 +540,10 @@ def level(
     time.sleep(max(0.0, window[1] - time.time()))
     cpu_used = cpu() - cpu_before
     results = []
-    for process in processes:
-        assert process.stdout is not None
-        out = process.stdout.read()
+    for process, output in zip(processes, outputs, strict=True):
         process.wait(timeout=120)
-        results.append(ClientResult(**json.loads(out)))
+        results.append(ClientResult(**orjson.loads(output.read_bytes())))
+        output.unlink()
     ms = [value for result in results for value in result.handling_ms]
     return LevelResult(
         p50_ms=percentile(ms, 50),
