@@ -565,7 +565,8 @@ class Row:
 def ramp(kinds: list[str], env: dict[str, str], levels: list[int], options: Options) -> Curves:
     """p99 and server CPU per frame for each level, the servers taking turns at each level (on
     a shared box the load drifts: interleaving gives them the same weather). A server drops out
-    once it has clearly collapsed (p99 over ten times the limit, or frames not echoed)."""
+    once it has collapsed (frames not echoed, or streams refused); a bad p99 alone does not
+    stop it (the pipeline's first level also warms the TTS cache)."""
     curves: Curves = {kind: {} for kind in kinds}
     with contextlib.ExitStack() as stack:
         servers = {kind: stack.enter_context(ServerProcess(kind, env)) for kind in kinds}
@@ -599,7 +600,7 @@ def ramp(kinds: list[str], env: dict[str, str], levels: list[int], options: Opti
                 )
                 ok = share >= 0.95 and not result.refused
                 curves[kind][calls] = Row(result.p99_ms if ok else math.inf, per_frame)
-                if not ok or result.p99_ms > 10 * P99_LIMIT_MS:
+                if not ok:
                     running.remove(kind)
             if not running:
                 break
