@@ -500,6 +500,7 @@ def level(
     clients: int,
     speech: bool,
     env: dict[str, str],
+    settle: float | None = None,
 ) -> LevelResult:
     """p50 and p99 frame handling (ms), and the server's CPU seconds over the window; the
     calls are shared between `clients` processes."""
@@ -507,7 +508,7 @@ def level(
     start_at = time.time() + ramp_up
     # The streams' starts (a database write each, one thread) and the pipeline's (setup, the
     # opening's synthesis) are over before the window.
-    warm_up = 2.0 + len(tokens) * 0.02
+    warm_up = settle if settle is not None else 2.0 + len(tokens) * 0.02
     window = (start_at + warm_up, start_at + warm_up + seconds)
     processes = []
     outputs = []
@@ -586,6 +587,7 @@ def ramp(kinds: list[str], env: dict[str, str], levels: list[int], options: Opti
                     clients=options.clients,
                     speech=options.speech,
                     env=env,
+                    settle=options.settle,
                 )
                 frames = calls * options.seconds / FRAME
                 share = result.measured / max(1, result.expected)
@@ -613,6 +615,7 @@ class Options:
     seconds: float
     clients: int
     speech: bool
+    settle: float | None = None  # seconds from the streams' first frame to the window
 
 
 Curves = dict[str, dict[int, Row]]
@@ -642,6 +645,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--clients", type=int, default=2, help="client processes")
     parser.add_argument("--echo-every", type=int, default=1, help="echo (measure) every Nth frame")
+    parser.add_argument(
+        "--settle", type=float, help="seconds between the calls' first frame and the window"
+    )
     parser.add_argument("--speech", action="store_true", help="callers talk (VAD, STT, replies)")
     parser.add_argument(
         "--in-process", action="store_true", help="CPU per frame of the consumer alone"
@@ -669,6 +675,7 @@ def main(argv: list[str] | None = None) -> None:
         seconds=args.seconds or (2.0 if args.quick else 5.0),
         clients=max(1, args.clients),
         speech=args.speech,
+        settle=args.settle,
     )
     pipeline = options.mode == "pipeline"
 
