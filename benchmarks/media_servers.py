@@ -330,6 +330,7 @@ class ClientSpec:
     window: tuple[float, float]  # wall-clock times: frames due in it are measured
     stop_at: float
     speech: bool  # frames of a speech-like pattern instead of digital silence
+    spread: float  # seconds over which the calls' first frames are spread
     output: str  # where the client writes its result (JSON)
 
 
@@ -378,8 +379,13 @@ async def twilio_stream(spec: ClientSpec, token: str, index: int, echoes: list[f
     async with ws:
         # Loop time of the wall-clock start; frames are due every 20 ms from it (calls are
         # staggered by their index so they do not all send in the same millisecond).
-        t0 = loop.time() + (spec.start_at - time.time()) + (index % 50) * FRAME / 50
-        window = (t0 + spec.window[0] - spec.start_at, t0 + spec.window[1] - spec.start_at)
+        base = loop.time() + (spec.start_at - time.time())  # spec.start_at in loop time
+        window = (base + spec.window[0] - spec.start_at, base + spec.window[1] - spec.start_at)
+        stop_at = base + spec.stop_at - spec.start_at
+        t0 = base + (index % 50) * FRAME / 50
+        # Calls answered at once would all time out, speak and write their turns in the same
+        # millisecond all call long; dialled calls do not (CPS pacing): spread the starts.
+        t0 += spec.spread * ((index * 7919) % 1000) / 1000
 
         async def read() -> None:
             with contextlib.suppress(Exception):
@@ -407,7 +413,6 @@ async def twilio_stream(spec: ClientSpec, token: str, index: int, echoes: list[f
         }
         await ws.send(json.dumps({"event": "start", "streamSid": stream_sid, "start": start}))
         chunk = 0
-        stop_at = t0 + spec.stop_at - spec.start_at
         try:
             while True:
                 due = t0 + chunk * FRAME
@@ -501,6 +506,7 @@ def level(
     speech: bool,
     env: dict[str, str],
     settle: float | None = None,
+    spread: float = 0.0,
 ) -> LevelResult:
     """p50 and p99 frame handling (ms), and the server's CPU seconds over the window; the
     calls are shared between `clients` processes."""
@@ -525,6 +531,7 @@ def level(
             window=window,
             stop_at=window[1] + 0.5,
             speech=speech,
+            spread=spread,
             output=str(scratch / f"client-{part}.json"),
         )
         outputs.append(Path(spec.output))
@@ -588,6 +595,7 @@ def ramp(kinds: list[str], env: dict[str, str], levels: list[int], options: Opti
                     speech=options.speech,
                     env=env,
                     settle=options.settle,
+                    spread=options.spread,
                 )
                 frames = calls * options.seconds / FRAME
                 share = result.measured / max(1, result.expected)
@@ -616,6 +624,7 @@ class Options:
     clients: int
     speech: bool
     settle: float | None = None  # seconds from the streams' first frame to the window
+    spread: float = 0.0  # seconds over which the calls' first frames are spread
 
 
 Curves = dict[str, dict[int, Row]]
@@ -648,6 +657,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--settle", type=float, help="seconds between the calls' first frame and the window"
     )
+    parser.add_argument(
+        "--spread", type=float, default=0.0, help="seconds over which the calls start"
+    )
     parser.add_argument("--speech", action="store_true", help="callers talk (VAD, STT, replies)")
     parser.add_argument(
         "--in-process", action="store_true", help="CPU per frame of the consumer alone"
@@ -676,6 +688,7 @@ def main(argv: list[str] | None = None) -> None:
         clients=max(1, args.clients),
         speech=args.speech,
         settle=args.settle,
+        spread=args.spread,
     )
     pipeline = options.mode == "pipeline"
 
