@@ -1294,6 +1294,8 @@ def _decode(payload: str | bytes) -> bytes | None:
             frame = base64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError):
             return None
+    elif type(payload) is bytes:
+        frame = payload  # the consumer's decoded frame: no copy
     elif isinstance(payload, bytes | bytearray | memoryview):
         frame = bytes(payload)
     else:

@@ -40,11 +40,16 @@ def _ulaw_squares() -> np.ndarray:
 
 _SQUARES = _ulaw_squares()
 _FULL_SCALE_POWER = 32768.0 * 32768.0
+_ADD = np.add.reduce
 
 
 def frame_level_db(frame: bytes) -> float:
     """The frame's RMS level in dBFS (-100 for digital silence)."""
-    power = float(_SQUARES[np.frombuffer(frame, dtype=np.uint8)].mean())
+    if not frame:
+        return _SILENCE_DB
+    # add.reduce, not .mean(): the same exact sum (integers far below 2**53) without numpy's
+    # Python-level `_mean` wrapper, which was half of this function's cost on every frame.
+    power = float(_ADD(_SQUARES[np.frombuffer(frame, dtype=np.uint8)])) / len(frame)
     if power <= 0.0:
         return _SILENCE_DB
     return max(_SILENCE_DB, 10.0 * math.log10(power / _FULL_SCALE_POWER))

@@ -66,3 +66,21 @@ def test_calls_held_stop_at_the_first_level_over_the_limit():
 
     assert media_servers.held(rows(k10=3.0, k25=12.0, k50=25.0, k75=15.0)) == 25
     assert media_servers.held(rows(k10=math.inf)) == 0
+
+
+def test_the_clients_template_is_twilios_media_message():
+    import json
+
+    payload = media_servers.caller_frames(speech=True)[0]
+    message = json.loads(
+        media_servers.MEDIA_TEMPLATE.format(seq=3, sid="MZ1", chunk=7, ts=140, payload=payload)
+    )
+
+    assert message == {
+        "event": "media",
+        "sequenceNumber": "3",
+        "streamSid": "MZ1",
+        "media": {"track": "inbound", "chunk": "7", "timestamp": "140", "payload": payload},
+    }
+    assert len(base64.b64decode(payload)) == 160
+    assert media_servers.echoed(message["media"])  # every frame unless BENCH_ECHO_EVERY says

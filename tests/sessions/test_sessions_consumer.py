@@ -188,6 +188,8 @@ async def test_it_records_start_and_stop_and_survives_bad_frames(session):
     await ws.send_to(bytes_data=b"\x00\x01")
     await ws.send_to(text_data="[1, 2]")
     await ws.send_json_to({"event": "media", "streamSid": STREAM_SID, "media": {"payload": "%%"}})
+    # Not ASCII: a ValueError (not binascii.Error) from the decoder, which escaped the handler.
+    await ws.send_json_to({"event": "media", "streamSid": STREAM_SID, "media": {"payload": "é="}})
     await ws.send_json_to({"event": "mark", "streamSid": STREAM_SID})
     await ws.send_json_to({"event": "from-the-future", "streamSid": STREAM_SID})
     await ws.send_json_to(media_message(chunk=2))
@@ -220,7 +222,7 @@ async def test_it_records_start_and_stop_and_survives_bad_frames(session):
             {
                 "stream_sid": STREAM_SID,
                 "media_frames": 2,
-                "malformed_frames": 5,
+                "malformed_frames": 6,
                 "ignored_frames": 1,
             },
         ),
