@@ -45,10 +45,10 @@ TRANSCRIPT_FORMATS = ("json", "txt", "vtt")
 
 
 # The columns a list row reads, derived from `SessionSerializer` (its fields, and
-# `Meta.method_columns`: `recording` for hasRecording, `extracted` for callbackAt). The rest of a session (variables, compliance, latency, summary,
-# the carrier's ids...) is the detail's: at 50 rows a page, loading and decoding it was a
-# fifth of the page's server time. A column missing here would cost a query per row: the list
-# tests count the queries.
+# `Meta.method_columns`: `recording` for hasRecording, `extracted` for callbackAt). The rest
+# of a session (variables, compliance, latency, summary, the carrier's ids...) is the
+# detail's: at 50 rows a page, loading and decoding it was a fifth of the page's server time.
+# A column missing here would cost a query per row: the list tests count the queries.
 LIST_COLUMNS: tuple[str, ...] = tuple(SessionSerializer().read_columns() or ())
 
 
