@@ -18,6 +18,7 @@ import copy
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Model, QuerySet
@@ -33,7 +34,7 @@ from unfold.widgets import INPUT_CLASSES, UnfoldAdminCheckboxSelectMultipleWidge
 from anvil_voice.accounts.admin_scoping import OrganizationScopedAdmin
 from anvil_voice.charts import Chart
 from anvil_voice.errors import ApplicationError
-from campaigns import admin_callbacks, admin_contacts, next_dial, selectors, services
+from campaigns import admin_callbacks, admin_contacts, costs, next_dial, selectors, services
 from campaigns.admin_control_room import RETURN_TO_CONTROL_ROOM, ControlRoomAdminMixin
 from campaigns.admin_costs import campaign_cost_panel
 from campaigns.admin_experiments import ExperimentAdminMixin
@@ -43,6 +44,7 @@ from campaigns.admin_panel import (
     campaign_outcome_chart,
     lifecycle_buttons,
 )
+from campaigns.admin_rehearse import RehearseAdminMixin
 from campaigns.models import (
     Campaign,
     CampaignStats,
@@ -102,6 +104,7 @@ CAMPAIGN_FIELDSETS: list[Any] = [
             "fields": [("voicemail_behaviour", "record_calls", "transfer_number")],
         },
     ),
+    ("Budget", {"classes": ["tab"], "fields": ["budget"]}),
 ]
 
 
@@ -138,16 +141,36 @@ class CampaignAdminForm(forms.ModelForm):
         "the calling window. The list's page shows its answer rates.",
     )
 
+    # Not the model's column: saved by `save_model` through `costs.campaign_budget_set`, the
+    # API's `PUT/DELETE /budget` service, and editable while the campaign runs (the settings
+    # above lock once it starts; a budget is how a manager reins in a running campaign).
+    budget = forms.DecimalField(
+        required=False,
+        max_digits=12,
+        decimal_places=2,
+        help_text="The most the campaign may spend. Near it dialling slows to half pace; at it "
+        "the campaign pauses. Empty: no budget.",
+    )
+
     class Meta:
         model = Campaign
         fields = CONFIG_FIELDS
         widgets = {"window_start": _time_input(), "window_end": _time_input()}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "budget" in self.fields:
+            # Calls are priced in the price table's currency; a budget can only be in it.
+            self.fields["budget"].label = f"Budget ({settings.COST_CURRENCY})"
+            if self.instance.pk is not None:
+                self.initial["budget"] = self.instance.budget_amount
 
     def clean_days_of_week(self) -> list[int]:
         return sorted(set(self.cleaned_data["days_of_week"]))
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        self._clean_budget(cleaned)
         values = {name: cleaned[name] for name in CONFIG_FIELDS if cleaned.get(name) is not None}
         for field, problems in services.lifecycle.campaign_settings_errors(values).items():
             for problem in problems:
@@ -175,6 +198,21 @@ class CampaignAdminForm(forms.ModelForm):
             ):
                 self.add_error(name, "Must belong to the campaign's organization.")
         return cleaned
+
+    def _clean_budget(self, cleaned: dict[str, Any]) -> None:
+        # The service's own checks, as form errors (a refusal in `save_model` would come too
+        # late for the form); only when the budget changed, so saving a stopped campaign's
+        # page with its budget untouched is not refused.
+        if "budget" not in self.fields or "budget" not in self.changed_data:
+            return
+        problems = costs.budget_errors(
+            amount=cleaned.get("budget"), currency=settings.COST_CURRENCY
+        )
+        for message in [*problems.get("amount", []), *problems.get("currency", [])]:
+            self.add_error("budget", message)
+        refusal = costs.budget_refusal(self.instance.status) if self.instance.pk else None
+        if refusal:
+            self.add_error("budget", refusal)
 
 
 class CampaignTransitionInline(TabularInline):
@@ -206,7 +244,9 @@ def dialling_line(campaign: Campaign) -> dict[str, Any] | None:
 
 
 @admin.register(Campaign)
-class CampaignAdmin(ExperimentAdminMixin, ControlRoomAdminMixin, OrganizationScopedAdmin):
+class CampaignAdmin(
+    RehearseAdminMixin, ExperimentAdminMixin, ControlRoomAdminMixin, OrganizationScopedAdmin
+):
     form = CampaignAdminForm
     list_display = [
         "name",
@@ -235,6 +275,7 @@ class CampaignAdmin(ExperimentAdminMixin, ControlRoomAdminMixin, OrganizationSco
             ),
             *self.control_room_urls(),
             *self.experiment_urls(),
+            *self.rehearse_urls(),
             *super().get_urls(),
         ]
 
@@ -297,6 +338,10 @@ class CampaignAdmin(ExperimentAdminMixin, ControlRoomAdminMixin, OrganizationSco
             "control_room_url": reverse(
                 "admin:campaigns_campaign_control_room", args=[campaign.pk]
             ),
+            # Starting a rehearsal needs a writing role, as the API's POST does.
+            "rehearse_url": reverse("admin:campaigns_campaign_rehearse", args=[campaign.pk])
+            if can_change
+            else "",
         }
 
     def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> list[Any]:
@@ -327,11 +372,28 @@ class CampaignAdmin(ExperimentAdminMixin, ControlRoomAdminMixin, OrganizationSco
         names = dict(WEEKDAYS)
         return ", ".join(names[day] for day in campaign.days_of_week if day in names) or "—"
 
+    @admin.display(description=f"Budget ({settings.COST_CURRENCY})")
+    def budget(self, campaign: Campaign) -> str:
+        # The read-only page's budget (a viewer's): the form's field is not a model column.
+        return "—" if campaign.budget_amount is None else f"{campaign.budget_amount:.2f}"
+
     def save_model(
         self, request: HttpRequest, obj: Campaign, form: ModelForm, change: bool
     ) -> None:
-        super().save_model(request, obj, form, change)
+        # A started campaign's settings are read-only: only its budget can change, and saving
+        # the whole row would write back the status and counters read at the start of the
+        # request over what the dialler wrote since.
+        if not (change and self._locked(obj)):
+            super().save_model(request, obj, form, change)
         CampaignStats.objects.get_or_create(campaign=obj)
+        if "budget" in form.changed_data:
+            try:
+                costs.campaign_budget_set(campaign=obj, amount=form.cleaned_data["budget"])
+            except ApplicationError as error:
+                # The form checked already; only a status changed in between lands here.
+                self.message_user(request, f"Budget not saved: {error.message}", messages.ERROR)
+            else:
+                obj.refresh_from_db()
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Campaign]:
         # The next dial's zone is read with the rows: the list's column costs no query a row.

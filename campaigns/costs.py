@@ -116,6 +116,26 @@ def paced(limit: int, pace: float) -> int:
     return max(1, math.floor(limit * pace)) if pace < 1 else limit
 
 
+def budget_errors(*, amount: Decimal | None, currency: str) -> dict[str, list[str]]:
+    """What is wrong with a budget of `amount` in `currency` (empty: nothing). The admin's
+    campaign form asks this too, so its errors are the API's, shown beside the field."""
+    errors: dict[str, list[str]] = {}
+    if amount is not None and not (Decimal("0.01") <= amount <= MAX_BUDGET):
+        errors["amount"] = ["A budget is between 0.01 and 9999999999.99."]
+    if currency.upper() != settings.COST_CURRENCY:
+        errors["currency"] = [
+            f"Calls are priced in {settings.COST_CURRENCY}; a budget must be in it too."
+        ]
+    return errors
+
+
+def budget_refusal(status: str) -> str | None:
+    """Why a campaign in `status` cannot have its budget changed (None: it can)."""
+    if status in (CampaignStatus.STOPPED, CampaignStatus.COMPLETED):
+        return f"A {status} campaign spends nothing more; its budget cannot change."
+    return None
+
+
 def campaign_budget_set(
     *, campaign: Campaign, amount: Decimal | None, currency: str | None = None
 ) -> Campaign:
@@ -124,22 +144,14 @@ def campaign_budget_set(
     The state is re-read at once, so a campaign paused at its budget shows plain "paused" once
     the budget is raised (it dials again when resumed)."""
     currency = (currency or settings.COST_CURRENCY).upper()
-    errors: dict[str, list[str]] = {}
-    if amount is not None and not (Decimal("0.01") <= amount <= MAX_BUDGET):
-        errors["amount"] = ["A budget is between 0.01 and 9999999999.99."]
-    if currency != settings.COST_CURRENCY:
-        errors["currency"] = [
-            f"Calls are priced in {settings.COST_CURRENCY}; a budget must be in it too."
-        ]
+    errors = budget_errors(amount=amount, currency=currency)
     if errors:
         raise ApplicationError("The budget is not valid.", details=errors)
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
-        if locked.status in (CampaignStatus.STOPPED, CampaignStatus.COMPLETED):
-            raise InvalidState(
-                f"A {locked.status} campaign spends nothing more; its budget cannot change.",
-                details={"status": locked.status},
-            )
+        refusal = budget_refusal(locked.status)
+        if refusal:
+            raise InvalidState(refusal, details={"status": locked.status})
         state = budget_state_for(amount=amount, spent=_spent(locked.pk))
         Campaign.objects.filter(pk=locked.pk).update(
             budget_amount=amount,
