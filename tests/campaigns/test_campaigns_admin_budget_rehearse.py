@@ -82,7 +82,10 @@ def test_the_campaign_form_sets_changes_and_clears_the_budget_through_the_servic
         status=CampaignStatus.PAUSED, budget_amount=Decimal("80")
     )
     staff(client, viewer)
-    assert "80.00" in client.get(change_url).content.decode()
+    read_only = client.get(change_url).content.decode()
+    assert "field-budget" in read_only
+    assert "80.00" in read_only
+    assert 'name="budget"' not in read_only
     assert client.post(change_url, {"budget": "999", **NO_INLINES}).status_code == 403
     campaign.refresh_from_db()
     assert campaign.budget_amount == Decimal("80.00")
@@ -125,6 +128,8 @@ def test_the_rehearse_action_starts_a_rehearsal_and_opens_its_report(
     report = client.get(started["Location"])
     assert report.status_code == 200
     assert 'data-testid="rehearsal-page"' in report.content.decode()
+    # Queued: the page reloads itself until the worker has written the report.
+    assert 'data-testid="rehearsal-refresh"' in report.content.decode()
 
     # A stopped campaign: the service's refusal, as a plain message.
     Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.STOPPED)
