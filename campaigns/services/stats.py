@@ -82,7 +82,9 @@ def campaign_stats_rebuild(*, campaign: Campaign, save: bool = True) -> Campaign
             cost_calls=Count("id", filter=Q(cost__isnull=False)),
         )
         totals["talk_seconds"] = totals["talk_seconds"] or 0
-        totals["cost_total"] = totals["cost_total"] or Decimal("0")
+        # SQLite sums decimals as floats (0.840000000000001): back to the column's 4 places,
+        # the counters' own precision.
+        totals["cost_total"] = Decimal(totals["cost_total"] or 0).quantize(Decimal("0.0001"))
         values.update(totals)
         outcomes = dict(
             finished.annotate(effective=_effective_outcome())
