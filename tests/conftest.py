@@ -110,6 +110,12 @@ def _deselect(config: pytest.Config, items: list[pytest.Item], kept: list[pytest
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("CLUSTER_TEST") != "1":
+        # The cluster test (2 web processes, 2 workers, beat, SeaweedFS: ~90 s and a loaded
+        # box's worth of processes) runs with `make test-cluster`, not in `make test`: it
+        # failed once in CI (the campaign did not complete within 150 s after the worker
+        # kill) and CI is near its 20 minutes. docs/operations.md, "The cluster test".
+        _deselect(config, items, [i for i in items if i.get_closest_marker("cluster") is None])
     on_postgresql = os.environ.get("DATABASE_URL", "").startswith("postgres")
     if not on_postgresql:
         # Tests marked `postgres` need PostgreSQL and Redis (the cluster test, the restarts
