@@ -20,7 +20,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.forms import ModelForm
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -42,6 +42,7 @@ from campaigns.admin_panel import (
     LIFECYCLE_VERBS,
     campaign_hourly_chart,
     campaign_outcome_chart,
+    campaign_page_object,
     lifecycle_buttons,
 )
 from campaigns.admin_rehearse import RehearseAdminMixin
@@ -283,11 +284,7 @@ class CampaignAdmin(
         """The change page's start/pause/stop buttons: one campaign, then back to its page."""
         if verb not in LIFECYCLE_VERBS:
             raise Http404("Unknown action.")
-        campaign = self.get_object(request, object_id)
-        if campaign is None:
-            raise Http404("No such campaign.")
-        if not self.has_change_permission(request, campaign):
-            raise PermissionDenied
+        campaign = campaign_page_object(self, request, object_id, change=True)
         self._apply(request, Campaign.objects.filter(pk=campaign.pk), verb)
         back = "admin:campaigns_campaign_change"
         if request.POST.get("return_to") == RETURN_TO_CONTROL_ROOM:

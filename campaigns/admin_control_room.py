@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from anvil_voice.charts import Chart
+from campaigns.admin_panel import campaign_page_object
 from campaigns.control_room import control_room_snapshot
 from campaigns.models import Campaign, CampaignStatus
 
@@ -54,14 +54,6 @@ class ControlRoomAdminMixin(ModelAdminBase):
             ),
         ]
 
-    def _room_campaign(self, request: HttpRequest, object_id: str) -> Campaign:
-        campaign = self.get_object(request, object_id)
-        if campaign is None:
-            raise Http404("No such campaign.")
-        if not self.has_view_permission(request, campaign):
-            raise PermissionDenied
-        return campaign
-
     def _room_payload(self, request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
         snapshot = control_room_snapshot(campaign=campaign)
         charts = self.control_room_charts(campaign)
@@ -91,7 +83,7 @@ class ControlRoomAdminMixin(ModelAdminBase):
         return buttons
 
     def control_room_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        campaign = self._room_campaign(request, object_id)
+        campaign = campaign_page_object(self, request, object_id)
         payload = self._room_payload(request, campaign)
         context = {
             **self.admin_site.each_context(request),
@@ -109,6 +101,6 @@ class ControlRoomAdminMixin(ModelAdminBase):
         return TemplateResponse(request, "campaigns/admin/control_room.html", context)
 
     def control_room_state_view(self, request: HttpRequest, object_id: str) -> JsonResponse:
-        campaign = self._room_campaign(request, object_id)
+        campaign = campaign_page_object(self, request, object_id)
         # Not cached by the browser: `admin_view` wraps it in never_cache.
         return JsonResponse(self._room_payload(request, campaign))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
@@ -30,9 +30,10 @@ from anvil_voice.charts import (
 )
 from anvil_voice.errors import ApplicationError
 from campaigns import experiments
+from campaigns.admin_panel import campaign_page_object
 from campaigns.analytics import wilson_interval
 from campaigns.experiment_results import ExperimentResults, experiment_results
-from campaigns.models import Campaign, Experiment, ExperimentStatus
+from campaigns.models import Experiment, ExperimentStatus
 from campaigns.services.lifecycle import Actor
 
 if TYPE_CHECKING:
@@ -135,16 +136,8 @@ class ExperimentAdminMixin(ModelAdminBase):
             ),
         ]
 
-    def _experiment_campaign(self, request: HttpRequest, object_id: str) -> Campaign:
-        campaign = self.get_object(request, object_id)
-        if campaign is None:
-            raise Http404("No such campaign.")
-        if not self.has_view_permission(request, campaign):
-            raise PermissionDenied
-        return campaign
-
     def experiment_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        campaign = self._experiment_campaign(request, object_id)
+        campaign = campaign_page_object(self, request, object_id)
         experiment = Experiment.objects.filter(campaign=campaign).first()
         results = experiment_results(experiment=experiment) if experiment else None
         context: dict[str, Any] = {
@@ -170,7 +163,7 @@ class ExperimentAdminMixin(ModelAdminBase):
         return TemplateResponse(request, "campaigns/admin/experiment.html", context)
 
     def experiment_promote_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        campaign = self._experiment_campaign(request, object_id)
+        campaign = campaign_page_object(self, request, object_id)
         if not self.has_change_permission(request, campaign):
             raise PermissionDenied
         user = request.user if request.user.is_authenticated else None

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
@@ -12,6 +14,27 @@ from anvil_voice.charts import OUTCOME_COLOURS, Chart, ChartItem, column_chart, 
 from campaigns import selectors
 from campaigns.models import Campaign, CampaignStatus
 from campaigns.services.lifecycle import ALLOWED_TRANSITIONS
+
+
+def campaign_page_object(
+    model_admin: Any,
+    request: HttpRequest,
+    object_id: str,
+    *,
+    change: bool = False,
+    denied: str = "",
+) -> Campaign:
+    """The campaign a page of the campaign admin is about: the admin's own (organization-scoped)
+    lookup, a 404 for none or another organization's, a 403 when the role may not view it (or,
+    with `change`, may not change it)."""
+    campaign = model_admin.get_object(request, object_id)
+    if not isinstance(campaign, Campaign):
+        raise Http404("No such campaign.")
+    allowed = model_admin.has_change_permission if change else model_admin.has_view_permission
+    if not allowed(request, campaign):
+        raise PermissionDenied(denied) if denied else PermissionDenied
+    return campaign
+
 
 # Which lifecycle buttons a campaign in each status offers (the services decide for real).
 LIFECYCLE_VERBS = {

@@ -18,13 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from anvil_voice.errors import ApplicationError
-from campaigns.models import Campaign
+from campaigns.admin_panel import campaign_page_object
 from campaigns.rehearsal import population
 from campaigns.rehearsal.services import rehearsal_create
 
@@ -90,11 +89,9 @@ class RehearseAdminMixin(ModelAdminBase):
         ]
 
     def rehearse_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        campaign = self.get_object(request, object_id)
-        if not isinstance(campaign, Campaign):
-            raise Http404("No such campaign.")
-        if not self.has_change_permission(request, campaign):
-            raise PermissionDenied("Your role cannot rehearse this campaign.")
+        campaign = campaign_page_object(
+            self, request, object_id, change=True, denied="Your role cannot rehearse this campaign."
+        )
         form = RehearseForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             try:
