@@ -51,6 +51,7 @@ from anvil_voice.run_embedded import (
     asgi_server_command,
     lock_var_dir,
     port_is_free,
+    serve,
     wait_until_ready,
     worker_env,
 )
@@ -305,27 +306,19 @@ def main() -> int:
             return 1
         api_key = _manage(python, DEMO_KEY_ARGS, env, capture=True).strip().splitlines()[-1]
         webs = ", ".join(str(port) for port in plan.web_ports)
-        print(
-            "\n".join(
-                [
-                    "",
-                    f"Anvil Voice cluster is running ({plan.web_processes} {plan.server_kind} "
-                    f"web processes on {webs}, {plan.workers} workers, 1 beat).",
-                    f"  Load balancer: {base}/admin/  (admin / anvil-demo)",
-                    f"  Health:        {base}{HEALTH_PATH}   Liveness: {base}/api/v1/voice/live",
-                    f"  API key:       {api_key}",
-                    f"  Database:      {env['DATABASE_URL']}   Redis: {env['REDIS_URL']}",
-                    f"  S3:            {env['AWS_S3_ENDPOINT_URL']} (bucket {S3_BUCKET})",
-                    f"  Simulator:     http://{HOST}:{plan.simulator_port}   State: {var_dir}",
-                    "Press Ctrl-C to stop.",
-                    "",
-                ]
-            ),
-            flush=True,
+        return serve(
+            supervisor,
+            [
+                f"Anvil Voice cluster is running ({plan.web_processes} {plan.server_kind} "
+                f"web processes on {webs}, {plan.workers} workers, 1 beat).",
+                f"  Load balancer: {base}/admin/  (admin / anvil-demo)",
+                f"  Health:        {base}{HEALTH_PATH}   Liveness: {base}/api/v1/voice/live",
+                f"  API key:       {api_key}",
+                f"  Database:      {env['DATABASE_URL']}   Redis: {env['REDIS_URL']}",
+                f"  S3:            {env['AWS_S3_ENDPOINT_URL']} (bucket {S3_BUCKET})",
+                f"  Simulator:     http://{HOST}:{plan.simulator_port}   State: {var_dir}",
+            ],
         )
-        reason = supervisor.run()
-        print(f"Stopped: {reason}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 0
     finally:

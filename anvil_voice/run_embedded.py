@@ -230,6 +230,15 @@ def _manage(python: str, args: list[str], env: Mapping[str, str], *, capture: bo
     return str(completed.stdout or "")
 
 
+def serve(supervisor: ProcessSupervisor, banner: list[str]) -> int:
+    """Print the banner, then keep the processes up until one cannot be kept (exit 1);
+    Ctrl-C reaches the caller, which stops everything in its `finally`."""
+    print("\n".join(["", *banner, "Press Ctrl-C to stop.", ""]), flush=True)
+    reason = supervisor.run()
+    print(f"Stopped: {reason}", file=sys.stderr)
+    return 1
+
+
 def main() -> int:
     python = sys.executable
     bin_dir = Path(python).parent
@@ -307,25 +316,17 @@ def main() -> int:
             print(f"Anvil Voice did not start: {problem}", file=sys.stderr)
             return 1
         base = f"http://{HOST}:{ports.server}"
-        print(
-            "\n".join(
-                [
-                    "",
-                    f"Anvil Voice is running (embedded default, served by {server_kind}).",
-                    f"  Admin:     {base}/admin/  (admin / anvil-demo)",
-                    f"  API docs:  {base}/api/v1/voice/docs/  ({base}/api/v1/voice/redoc/)",
-                    f"  Health:    curl -H 'Authorization: Bearer {api_key}' {health}",
-                    f"  API key:   {api_key}  (the previous `make run` keys are revoked)",
-                    f"  Simulator: http://{HOST}:{ports.simulator}  State: {var_dir}",
-                    "Press Ctrl-C to stop.",
-                    "",
-                ]
-            ),
-            flush=True,
+        return serve(
+            supervisor,
+            [
+                f"Anvil Voice is running (embedded default, served by {server_kind}).",
+                f"  Admin:     {base}/admin/  (admin / anvil-demo)",
+                f"  API docs:  {base}/api/v1/voice/docs/  ({base}/api/v1/voice/redoc/)",
+                f"  Health:    curl -H 'Authorization: Bearer {api_key}' {health}",
+                f"  API key:   {api_key}  (the previous `make run` keys are revoked)",
+                f"  Simulator: http://{HOST}:{ports.simulator}  State: {var_dir}",
+            ],
         )
-        reason = supervisor.run()
-        print(f"Stopped: {reason}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 0
     finally:
